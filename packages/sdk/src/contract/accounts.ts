@@ -1,0 +1,160 @@
+import { z } from 'zod';
+import { ApiKeyId, Email, InvitationId, OrganizationId, Timestamp, UserId } from './common.js';
+
+export const Role = z.enum(['owner', 'admin', 'staff']);
+export type Role = z.output<typeof Role>;
+
+/** `full` acts with admin rights; `checkin` can only validate tickets (door devices). */
+export const ApiKeyScope = z.enum(['full', 'checkin']);
+export type ApiKeyScope = z.output<typeof ApiKeyScope>;
+
+export const Password = z.string().min(10, 'must be at least 10 characters').max(256);
+
+export const User = z
+  .object({
+    id: UserId,
+    object: z.literal('user'),
+    email: z.string(),
+    name: z.string(),
+    created_at: Timestamp,
+  })
+  .meta({ id: 'User' });
+export type User = z.output<typeof User>;
+
+export const Organization = z
+  .object({
+    id: OrganizationId,
+    object: z.literal('organization'),
+    name: z.string(),
+    created_at: Timestamp,
+  })
+  .meta({ id: 'Organization' });
+export type Organization = z.output<typeof Organization>;
+
+export const RegisterInput = z.strictObject({
+  email: Email,
+  password: Password,
+  name: z.string().trim().min(1).max(200),
+  organization_name: z.string().trim().min(1).max(200).optional().describe('Defaults to "<name>\'s events"'),
+});
+export type RegisterInput = z.input<typeof RegisterInput>;
+
+export const LoginInput = z.strictObject({
+  email: Email,
+  password: z.string().min(1).max(256),
+  organization_id: OrganizationId.optional().describe('Act in this organization; defaults to the first one'),
+});
+export type LoginInput = z.input<typeof LoginInput>;
+
+export const RefreshInput = z.strictObject({
+  refresh_token: z.string().min(1).max(200),
+  organization_id: OrganizationId.optional().describe('Switch to another organization the user belongs to'),
+});
+export type RefreshInput = z.input<typeof RefreshInput>;
+
+export const LogoutInput = z.strictObject({ refresh_token: z.string().min(1).max(200) });
+export type LogoutInput = z.input<typeof LogoutInput>;
+
+export const GoogleLoginInput = z.strictObject({
+  id_token: z.string().min(1).max(8192),
+  organization_id: OrganizationId.optional(),
+});
+export type GoogleLoginInput = z.input<typeof GoogleLoginInput>;
+
+export const FacebookLoginInput = z.strictObject({
+  access_token: z.string().min(1).max(8192),
+  organization_id: OrganizationId.optional(),
+});
+export type FacebookLoginInput = z.input<typeof FacebookLoginInput>;
+
+export const Session = z
+  .object({
+    object: z.literal('session'),
+    token_type: z.literal('Bearer'),
+    access_token: z.string(),
+    expires_in: z.number().int().describe('Seconds until the access token expires'),
+    refresh_token: z.string().describe('Opaque; rotated on every use'),
+    user: User,
+    organization: Organization,
+    role: Role,
+  })
+  .meta({ id: 'Session' });
+export type Session = z.output<typeof Session>;
+
+export const Membership = z.object({ organization: Organization, role: Role });
+export type Membership = z.output<typeof Membership>;
+
+export const Me = z
+  .object({
+    object: z.literal('me'),
+    user: User.nullable().describe('Null when authenticated with an API key'),
+    organization: Organization,
+    role: Role.nullable(),
+    api_key: z.object({ id: ApiKeyId, name: z.string(), scopes: z.array(ApiKeyScope) }).nullable(),
+    memberships: z.array(Membership),
+  })
+  .meta({ id: 'Me' });
+export type Me = z.output<typeof Me>;
+
+export const Member = z
+  .object({
+    object: z.literal('member'),
+    user: User,
+    role: Role,
+    joined_at: Timestamp,
+  })
+  .meta({ id: 'Member' });
+export type Member = z.output<typeof Member>;
+
+export const MemberUpdateInput = z.strictObject({ role: Role });
+export type MemberUpdateInput = z.input<typeof MemberUpdateInput>;
+
+export const InvitationStatus = z.enum(['pending', 'accepted', 'revoked', 'expired']);
+export const Invitation = z
+  .object({
+    id: InvitationId,
+    object: z.literal('invitation'),
+    email: z.string(),
+    role: Role,
+    status: InvitationStatus,
+    created_at: Timestamp,
+    expires_at: Timestamp,
+    token: z
+      .string()
+      .optional()
+      .describe('Only in the response that creates the invitation: give it to the invitee to accept'),
+  })
+  .meta({ id: 'Invitation' });
+export type Invitation = z.output<typeof Invitation>;
+
+export const InvitationCreateInput = z.strictObject({ email: Email, role: Role.default('staff') });
+export type InvitationCreateInput = z.input<typeof InvitationCreateInput>;
+
+export const InvitationAcceptInput = z.strictObject({ token: z.string().min(1).max(200) });
+export type InvitationAcceptInput = z.input<typeof InvitationAcceptInput>;
+
+export const ApiKey = z
+  .object({
+    id: ApiKeyId,
+    object: z.literal('api_key'),
+    name: z.string(),
+    scopes: z.array(ApiKeyScope),
+    prefix: z.string().describe('The first characters of the secret, to recognise it'),
+    created_by: UserId.nullable(),
+    created_at: Timestamp,
+    last_used_at: Timestamp.nullable(),
+    revoked_at: Timestamp.nullable(),
+  })
+  .meta({ id: 'ApiKey' });
+export type ApiKey = z.output<typeof ApiKey>;
+
+export const ApiKeyCreated = ApiKey.extend({
+  secret: z.string().describe('The key itself (tk_…). Shown only once.'),
+}).meta({ id: 'ApiKeyCreated' });
+export type ApiKeyCreated = z.output<typeof ApiKeyCreated>;
+
+export const ApiKeyCreateInput = z.strictObject({
+  name: z.string().trim().min(1).max(100),
+  scopes: z.array(ApiKeyScope).min(1).default(['full']),
+});
+export type ApiKeyCreateInput = z.input<typeof ApiKeyCreateInput>;

@@ -1,0 +1,241 @@
+import { z } from 'zod';
+import {
+  Currency,
+  EventId,
+  type FieldError,
+  ListQuery,
+  Money,
+  TicketTypeId,
+  Timestamp,
+  TimestampInput,
+  TimeZone,
+} from './common.js';
+
+export const EventStatus = z.enum(['draft', 'published', 'cancelled', 'completed']);
+export type EventStatus = z.output<typeof EventStatus>;
+
+const COUNTRIES = new Intl.DisplayNames(['en'], { type: 'region', fallback: 'none' });
+
+export const Venue = z
+  .object({
+    name: z.string().trim().min(1).max(200),
+    address: z.string().trim().max(500).nullish(),
+    city: z.string().trim().max(200).nullish(),
+    country: z
+      .string()
+      .regex(/^[A-Za-z]{2}$/, 'must be an ISO 3166-1 alpha-2 country code')
+      .transform((c) => c.toUpperCase())
+      .refine((c) => COUNTRIES.of(c) !== undefined, 'is not an ISO 3166-1 country code')
+      .nullish(),
+  })
+  .meta({ id: 'Venue' });
+export type Venue = z.output<typeof Venue>;
+
+export const Slug = z
+  .string()
+  .min(1)
+  .max(100)
+  .regex(/^[a-z0-9]+(?:-[a-z0-9]+)*$/, 'must be lower-case letters, digits and single hyphens');
+
+export const Event = z
+  .object({
+    id: EventId,
+    object: z.literal('event'),
+    name: z.string(),
+    slug: z.string(),
+    description: z.string().nullable(),
+    venue: Venue.nullable(),
+    timezone: z.string(),
+    starts_at: Timestamp,
+    ends_at: Timestamp,
+    status: EventStatus,
+    currency: z.string(),
+    capacity: z.number().int().nullable().describe('Event-wide limit across all ticket types; null: none'),
+    transferable: z.boolean().describe('Whether holders may transfer their tickets'),
+    sales_start_at: Timestamp.nullable(),
+    sales_end_at: Timestamp.nullable().describe('When null, sales run until the event ends'),
+    created_at: Timestamp,
+    updated_at: Timestamp,
+  })
+  .meta({ id: 'Event' });
+export type Event = z.output<typeof Event>;
+
+const eventFields = {
+  name: z.string().trim().min(1).max(200),
+  slug: Slug.optional().describe('Unique within the organization; derived from the name when omitted'),
+  description: z.string().max(20_000).nullish(),
+  venue: Venue.nullish(),
+  timezone: TimeZone,
+  starts_at: TimestampInput,
+  ends_at: TimestampInput,
+  currency: Currency,
+  capacity: z.number().int().min(0).max(10_000_000).nullish(),
+  transferable: z.boolean().optional(),
+  sales_start_at: TimestampInput.nullish(),
+  sales_end_at: TimestampInput.nullish(),
+};
+
+interface Timing {
+  starts_at?: string | null;
+  ends_at?: string | null;
+  sales_start_at?: string | null;
+  sales_end_at?: string | null;
+}
+
+/** Cross-field rules on an event's dates; shared by create (here) and update (after merging, in the server). */
+export function eventTimingErrors(e: Timing): FieldError[] {
+  const t = (s: string | null | undefined) => (s ? Date.parse(s) : undefined);
+  const [starts, ends, salesStart, salesEnd] = [
+    t(e.starts_at),
+    t(e.ends_at),
+    t(e.sales_start_at),
+    t(e.sales_end_at),
+  ];
+  const errors: FieldError[] = [];
+  if (starts !== undefined && ends !== undefined && ends <= starts)
+    errors.push({ path: 'ends_at', message: 'must be after starts_at', code: 'invalid_range' });
+  if (salesStart !== undefined && salesEnd !== undefined && salesEnd <= salesStart)
+    errors.push({ path: 'sales_end_at', message: 'must be after sales_start_at', code: 'invalid_range' });
+  if (salesEnd !== undefined && ends !== undefined && salesEnd > ends)
+    errors.push({ path: 'sales_end_at', message: 'must not be after ends_at', code: 'invalid_range' });
+  if (salesStart !== undefined && ends !== undefined && salesStart >= ends)
+    errors.push({ path: 'sales_start_at', message: 'must be before ends_at', code: 'invalid_range' });
+  return errors;
+}
+
+function refineTiming(value: Timing, ctx: z.RefinementCtx) {
+  for (const e of eventTimingErrors(value))
+    ctx.addIssue({ code: 'custom', path: [e.path], message: e.message });
+}
+
+export const EventCreateInput = z.strictObject(eventFields).superRefine(refineTiming);
+export type EventCreateInput = z.input<typeof EventCreateInput>;
+
+/** PUT merges: fields left out keep their value; null clears a nullable field. */
+export const EventUpdateInput = z
+  .strictObject({
+    ...eventFields,
+    name: eventFields.name.optional(),
+    timezone: eventFields.timezone.optional(),
+    starts_at: eventFields.starts_at.optional(),
+    ends_at: eventFields.ends_at.optional(),
+    currency: eventFields.currency.optional(),
+  })
+  .superRefine(refineTiming);
+export type EventUpdateInput = z.input<typeof EventUpdateInput>;
+
+export const EventListQuery = ListQuery.extend({
+  status: EventStatus.optional(),
+  starts_after: TimestampInput.optional().describe('Only events starting at or after this time'),
+  starts_before: TimestampInput.optional().describe('Only events starting before this time'),
+  q: z.string().trim().min(1).max(200).optional().describe('Text search in name, slug, description, venue'),
+});
+export type EventListQuery = z.input<typeof EventListQuery>;
+
+export const TicketType = z
+  .object({
+    id: TicketTypeId,
+    object: z.literal('ticket_type'),
+    event_id: EventId,
+    name: z.string(),
+    description: z.string().nullable(),
+    price: Money,
+    capacity: z.number().int(),
+    sales_start_at: Timestamp.nullable(),
+    sales_end_at: Timestamp.nullable(),
+    min_per_order: z.number().int(),
+    max_per_order: z.number().int().nullable(),
+    hidden: z.boolean().describe('Hidden types are not offered publicly (e.g. comp or staff tickets)'),
+    sort_order: z.number().int(),
+    created_at: Timestamp,
+    updated_at: Timestamp,
+  })
+  .meta({ id: 'TicketType' });
+export type TicketType = z.output<typeof TicketType>;
+
+const ticketTypeFields = {
+  name: z.string().trim().min(1).max(200),
+  description: z.string().max(5000).nullish(),
+  price: Money.describe("Must be in the event's currency; 0 for free tickets"),
+  capacity: z.number().int().min(0).max(10_000_000),
+  sales_start_at: TimestampInput.nullish(),
+  sales_end_at: TimestampInput.nullish(),
+  min_per_order: z.number().int().min(1).max(1000).optional(),
+  max_per_order: z.number().int().min(1).max(1000).nullish(),
+  hidden: z.boolean().optional(),
+  sort_order: z.number().int().min(-1_000_000).max(1_000_000).optional(),
+};
+
+function refineTicketType(
+  v: { min_per_order?: number; max_per_order?: number | null } & Timing,
+  ctx: z.RefinementCtx,
+) {
+  refineTiming({ sales_start_at: v.sales_start_at, sales_end_at: v.sales_end_at }, ctx);
+  if (v.min_per_order != null && v.max_per_order != null && v.max_per_order < v.min_per_order)
+    ctx.addIssue({ code: 'custom', path: ['max_per_order'], message: 'must not be less than min_per_order' });
+}
+
+export const TicketTypeCreateInput = z.strictObject(ticketTypeFields).superRefine(refineTicketType);
+export type TicketTypeCreateInput = z.input<typeof TicketTypeCreateInput>;
+
+export const TicketTypeUpdateInput = z
+  .strictObject({
+    ...ticketTypeFields,
+    name: ticketTypeFields.name.optional(),
+    price: ticketTypeFields.price.optional(),
+    capacity: ticketTypeFields.capacity.optional(),
+  })
+  .superRefine(refineTicketType);
+export type TicketTypeUpdateInput = z.input<typeof TicketTypeUpdateInput>;
+
+export const TicketTypeListQuery = z.object({
+  event: EventId,
+  include_hidden: z
+    .enum(['true', 'false'])
+    .transform((v) => v === 'true')
+    .optional(),
+});
+export type TicketTypeListQuery = z.input<typeof TicketTypeListQuery>;
+
+export const NotOnSaleReason = z.enum([
+  'event_not_published',
+  'event_cancelled',
+  'event_completed',
+  'event_ended',
+  'sales_not_started',
+  'sales_ended',
+  'sold_out',
+]);
+export type NotOnSaleReason = z.output<typeof NotOnSaleReason>;
+
+export const TicketTypeAvailability = z.object({
+  ticket_type_id: TicketTypeId,
+  name: z.string(),
+  price: Money,
+  capacity: z.number().int(),
+  sold: z.number().int(),
+  held: z.number().int().describe('In pending orders whose hold has not expired'),
+  available: z
+    .number()
+    .int()
+    .describe("What can be bought now: the lesser of the type's and the event's room"),
+  on_sale: z.boolean(),
+  reason: NotOnSaleReason.nullable().describe('Why not on sale, when on_sale is false'),
+});
+export type TicketTypeAvailability = z.output<typeof TicketTypeAvailability>;
+
+export const Availability = z
+  .object({
+    object: z.literal('availability'),
+    event_id: EventId,
+    capacity: z.number().int().nullable(),
+    sold: z.number().int(),
+    held: z.number().int(),
+    available: z.number().int().nullable().describe('Event-wide room; null when the event sets no capacity'),
+    ticket_types: z.array(TicketTypeAvailability),
+  })
+  .meta({ id: 'Availability' });
+export type Availability = z.output<typeof Availability>;
+
+export const AvailabilityQuery = z.object({ event: EventId });
+export type AvailabilityQuery = z.input<typeof AvailabilityQuery>;

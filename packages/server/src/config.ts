@@ -1,0 +1,107 @@
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { z } from 'zod';
+
+const port = z.coerce.number().int().min(0).max(65535);
+const seconds = z.coerce.number().int().min(1);
+const url = z.url({ protocol: /^https?$/ });
+
+function defaultDataDir(env: NodeJS.ProcessEnv): string {
+  const base = env.XDG_DATA_HOME || join(homedir(), '.local', 'share');
+  return join(base, 'tickets');
+}
+
+const EnvSchema = z.object({
+  PORT: port.default(3000),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  TICKETS_DATA_DIR: z.string().min(1).optional(),
+  DATABASE_URL: z
+    .string()
+    .regex(/^(sqlite:|postgres:\/\/|postgresql:\/\/)/, 'must start with sqlite: or postgres://')
+    .optional(),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  TICKETS_BODY_LIMIT: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(1024 * 1024),
+  TICKETS_JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  TICKETS_ACCESS_TOKEN_TTL: seconds.default(900),
+  TICKETS_REFRESH_TOKEN_TTL: seconds.default(30 * 24 * 3600),
+  TICKETS_LOGIN_MAX_FAILURES: z.coerce.number().int().min(1).default(5),
+  TICKETS_LOGIN_MAX_FAILURES_PER_IP: z.coerce.number().int().min(1).default(50),
+  TICKETS_LOGIN_LOCKOUT: seconds.default(900),
+  TICKETS_TRUST_PROXY: z
+    .enum(['true', 'false', '1', '0'])
+    .transform((v) => v === 'true' || v === '1')
+    .default(false),
+  TICKETS_SHUTDOWN_TIMEOUT: seconds.default(10),
+  GOOGLE_CLIENT_ID: z.string().min(1).optional(),
+  GOOGLE_JWKS_URL: url.default('https://www.googleapis.com/oauth2/v3/certs'),
+  FACEBOOK_APP_ID: z.string().min(1).optional(),
+  FACEBOOK_APP_SECRET: z.string().min(1).optional(),
+  FACEBOOK_GRAPH_URL: url.default('https://graph.facebook.com/v21.0'),
+});
+
+export interface Config {
+  port: number;
+  host: string;
+  dataDir: string;
+  databaseUrl: string;
+  logLevel: string;
+  bodyLimit: number;
+  jwtSecret?: string;
+  accessTokenTtl: number;
+  refreshTokenTtl: number;
+  login: { maxFailures: number; maxFailuresPerIp: number; lockoutSeconds: number };
+  trustProxy: boolean;
+  shutdownTimeoutMs: number;
+  google: { clientId?: string; jwksUrl: string };
+  facebook: { appId?: string; appSecret?: string; graphUrl: string };
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Reads the environment; throws a ConfigError naming every bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Config {
+  const parsed = EnvSchema.safeParse(env);
+  if (!parsed.success)
+    throw new ConfigError(
+      parsed.error.issues.map((i) => {
+        const name = String(i.path[0]);
+        return `${name}=${JSON.stringify(env[name] ?? '')}: ${i.message}`;
+      }),
+    );
+  const e = parsed.data;
+  const problems: string[] = [];
+  if (Boolean(e.FACEBOOK_APP_ID) !== Boolean(e.FACEBOOK_APP_SECRET))
+    problems.push('FACEBOOK_APP_ID and FACEBOOK_APP_SECRET must be set together');
+  if (problems.length) throw new ConfigError(problems);
+  const dataDir = e.TICKETS_DATA_DIR ?? defaultDataDir(env);
+  return {
+    port: e.PORT,
+    host: e.HOST,
+    dataDir,
+    databaseUrl: e.DATABASE_URL ?? `sqlite:${join(dataDir, 'tickets.db')}`,
+    logLevel: e.LOG_LEVEL,
+    bodyLimit: e.TICKETS_BODY_LIMIT,
+    jwtSecret: e.TICKETS_JWT_SECRET,
+    accessTokenTtl: e.TICKETS_ACCESS_TOKEN_TTL,
+    refreshTokenTtl: e.TICKETS_REFRESH_TOKEN_TTL,
+    login: {
+      maxFailures: e.TICKETS_LOGIN_MAX_FAILURES,
+      maxFailuresPerIp: e.TICKETS_LOGIN_MAX_FAILURES_PER_IP,
+      lockoutSeconds: e.TICKETS_LOGIN_LOCKOUT,
+    },
+    trustProxy: e.TICKETS_TRUST_PROXY,
+    shutdownTimeoutMs: e.TICKETS_SHUTDOWN_TIMEOUT * 1000,
+    google: { clientId: e.GOOGLE_CLIENT_ID, jwksUrl: e.GOOGLE_JWKS_URL },
+    facebook: { appId: e.FACEBOOK_APP_ID, appSecret: e.FACEBOOK_APP_SECRET, graphUrl: e.FACEBOOK_GRAPH_URL },
+    ...overrides,
+  };
+}

@@ -1,0 +1,166 @@
+import type { Insertable, Selectable, Updateable } from 'kysely';
+
+/*
+ * Portable storage conventions (one set of migrations and queries for SQLite and Postgres):
+ * - timestamps are ISO-8601 UTC text with milliseconds ('2026-12-31T19:00:00.000Z'): they sort and
+ *   compare as text the same way on both databases;
+ * - booleans are integers 0/1;
+ * - money is integer minor units.
+ */
+type Timestamp = string;
+type Bool = number;
+
+export interface UsersTable {
+  id: string;
+  email: string;
+  name: string;
+  password_hash: string | null;
+  email_verified: Bool;
+  google_sub: string | null;
+  facebook_id: string | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface OrganizationsTable {
+  id: string;
+  name: string;
+  created_at: Timestamp;
+}
+
+export interface MembershipsTable {
+  org_id: string;
+  user_id: string;
+  role: 'owner' | 'admin' | 'staff';
+  created_at: Timestamp;
+}
+
+export interface InvitationsTable {
+  id: string;
+  org_id: string;
+  email: string;
+  role: 'owner' | 'admin' | 'staff';
+  token_hash: string;
+  status: 'pending' | 'accepted' | 'revoked';
+  invited_by: string | null;
+  created_at: Timestamp;
+  expires_at: Timestamp;
+  accepted_at: Timestamp | null;
+}
+
+export interface RefreshTokensTable {
+  id: string;
+  family_id: string;
+  user_id: string;
+  org_id: string;
+  token_hash: string;
+  created_at: Timestamp;
+  expires_at: Timestamp;
+  used_at: Timestamp | null;
+  revoked_at: Timestamp | null;
+}
+
+export interface ApiKeysTable {
+  id: string;
+  org_id: string;
+  name: string;
+  scopes: string;
+  prefix: string;
+  secret_hash: string;
+  created_by: string | null;
+  created_at: Timestamp;
+  last_used_at: Timestamp | null;
+  revoked_at: Timestamp | null;
+}
+
+export interface LoginThrottleTable {
+  key: string;
+  failures: number;
+  window_started_at: Timestamp;
+  locked_until: Timestamp | null;
+}
+
+export interface IdempotencyKeysTable {
+  scope: string;
+  key: string;
+  request_hash: string;
+  state: 'in_progress' | 'done';
+  response_status: number | null;
+  response_body: string | null;
+  created_at: Timestamp;
+}
+
+export interface ServerSecretsTable {
+  name: string;
+  value: string;
+  created_at: Timestamp;
+}
+
+export interface EventsTable {
+  id: string;
+  org_id: string;
+  name: string;
+  slug: string;
+  description: string | null;
+  venue_name: string | null;
+  venue_address: string | null;
+  venue_city: string | null;
+  venue_country: string | null;
+  timezone: string;
+  starts_at: Timestamp;
+  ends_at: Timestamp;
+  status: 'draft' | 'published' | 'cancelled' | 'completed';
+  currency: string;
+  capacity: number | null;
+  transferable: Bool;
+  sales_start_at: Timestamp | null;
+  sales_end_at: Timestamp | null;
+  /** Inventory counters, kept by conditional writes in the selling transaction. */
+  sold: number;
+  held: number;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface TicketTypesTable {
+  id: string;
+  org_id: string;
+  event_id: string;
+  name: string;
+  description: string | null;
+  price_amount: number;
+  capacity: number;
+  sold: number;
+  held: number;
+  sales_start_at: Timestamp | null;
+  sales_end_at: Timestamp | null;
+  min_per_order: number;
+  max_per_order: number | null;
+  hidden: Bool;
+  sort_order: number;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface Database {
+  users: UsersTable;
+  organizations: OrganizationsTable;
+  memberships: MembershipsTable;
+  invitations: InvitationsTable;
+  refresh_tokens: RefreshTokensTable;
+  api_keys: ApiKeysTable;
+  login_throttle: LoginThrottleTable;
+  idempotency_keys: IdempotencyKeysTable;
+  server_secrets: ServerSecretsTable;
+  events: EventsTable;
+  ticket_types: TicketTypesTable;
+}
+
+export type UserRow = Selectable<UsersTable>;
+export type OrganizationRow = Selectable<OrganizationsTable>;
+export type EventRow = Selectable<EventsTable>;
+export type NewEvent = Insertable<EventsTable>;
+export type EventUpdate = Updateable<EventsTable>;
+export type TicketTypeRow = Selectable<TicketTypesTable>;
+export type ApiKeyRow = Selectable<ApiKeysTable>;
+export type InvitationRow = Selectable<InvitationsTable>;

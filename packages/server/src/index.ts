@@ -1,0 +1,3 @@
+export { type Config, ConfigError, loadConfig } from './config.js';
+export { type Db, migrateToLatest, openDatabase, pendingMigrations } from './db/database.js';
+export { buildApp, type RunningServer, startServer, VERSION } from './server.js';

@@ -1,0 +1,71 @@
+import type { ApiKey, ApiKeyCreated, ApiKeyScope } from '@tickets/sdk';
+import type { Db } from '../../db/database.js';
+import type { ApiKeyRow } from '../../db/schema.js';
+import type { Principal } from '../../http/app.js';
+import { conflict, notFound } from '../../http/errors.js';
+import { DEFAULT_LIMIT, decodeCursor, toPage } from '../../http/pagination.js';
+import { newId } from '../../ids.js';
+import { nowIso } from '../../time.js';
+import { randomToken, sha256 } from './secrets.js';
+
+const view = (row: ApiKeyRow): ApiKey => ({
+  id: row.id,
+  object: 'api_key',
+  name: row.name,
+  scopes: row.scopes.split(',') as ApiKeyScope[],
+  prefix: row.prefix,
+  created_by: row.created_by,
+  created_at: row.created_at,
+  last_used_at: row.last_used_at,
+  revoked_at: row.revoked_at,
+});
+
+export class ApiKeys {
+  constructor(private readonly db: Db) {}
+
+  async create(actor: Principal, input: { name: string; scopes: ApiKeyScope[] }): Promise<ApiKeyCreated> {
+    const secret = randomToken('tk_');
+    const row: ApiKeyRow = {
+      id: newId('apiKey'),
+      org_id: actor.orgId,
+      name: input.name,
+      scopes: [...new Set(input.scopes)].sort().join(','),
+      prefix: secret.slice(0, 10),
+      secret_hash: sha256(secret),
+      created_by: actor.kind === 'user' ? actor.userId : null,
+      created_at: nowIso(),
+      last_used_at: null,
+      revoked_at: null,
+    };
+    await this.db.kysely.insertInto('api_keys').values(row).execute();
+    return { ...view(row), secret };
+  }
+
+  async list(orgId: string, opts: { limit?: number; starting_after?: string }) {
+    const limit = opts.limit ?? DEFAULT_LIMIT;
+    const after = opts.starting_after ? decodeCursor(opts.starting_after, 1) : null;
+    const rows = await this.db.kysely
+      .selectFrom('api_keys')
+      .selectAll()
+      .where('org_id', '=', orgId)
+      .$if(after !== null, (q) => q.where('id', '<', String(after![0])))
+      .orderBy('id', 'desc')
+      .limit(limit + 1)
+      .execute();
+    return toPage(rows, limit, (r) => [r.id], view);
+  }
+
+  async revoke(orgId: string, id: string): Promise<ApiKey> {
+    const row = await this.db.kysely
+      .selectFrom('api_keys')
+      .selectAll()
+      .where('org_id', '=', orgId)
+      .where('id', '=', id)
+      .executeTakeFirst();
+    if (!row) throw notFound('API key');
+    if (row.revoked_at) throw conflict('already_revoked', 'This API key is already revoked.');
+    const revoked_at = nowIso();
+    await this.db.kysely.updateTable('api_keys').set({ revoked_at }).where('id', '=', id).execute();
+    return view({ ...row, revoked_at });
+  }
+}

@@ -1,0 +1,469 @@
+import { randomUUID } from 'node:crypto';
+import type { LoginInput, Me, RefreshInput, RegisterInput, Role, Session } from '@tickets/sdk';
+import { errors as joseErrors, jwtVerify, SignJWT } from 'jose';
+import type { Kysely, Transaction } from 'kysely';
+import type { Config } from '../../config.js';
+import type { Db } from '../../db/database.js';
+import type { Database, UserRow } from '../../db/schema.js';
+import type { Principal } from '../../http/app.js';
+import { ApiError, conflict, forbidden, unauthenticated, validationFailed } from '../../http/errors.js';
+import { newId } from '../../ids.js';
+import { addSeconds, nowIso } from '../../time.js';
+import { decoyHash, hashPassword, randomToken, sha256, verifyPassword } from './secrets.js';
+import { organizationView, userView } from './views.js';
+
+type Executor = Kysely<Database> | Transaction<Database>;
+
+/** What a social provider vouches for. */
+export interface ExternalIdentity {
+  provider: 'google' | 'facebook';
+  subject: string;
+  email: string | null;
+  emailVerified: boolean;
+  name: string;
+}
+
+const ROLE_PERMISSIONS: Record<Role, ReadonlySet<string>> = {
+  owner: new Set(['org:read', 'events:read', 'events:write', 'members:manage', 'api_keys:manage', 'checkin']),
+  admin: new Set(['org:read', 'events:read', 'events:write', 'members:manage', 'api_keys:manage', 'checkin']),
+  staff: new Set(['org:read', 'events:read', 'checkin']),
+};
+// Keys cannot manage members or mint keys: a leaked key must not be able to entrench itself.
+const SCOPE_PERMISSIONS: Record<string, readonly string[]> = {
+  full: ['org:read', 'events:read', 'events:write', 'checkin'],
+  checkin: ['checkin'],
+};
+
+export function allows(principal: Principal, permission: string): boolean {
+  if (principal.kind === 'user') return ROLE_PERMISSIONS[principal.role].has(permission);
+  return principal.scopes.some((s) => SCOPE_PERMISSIONS[s]?.includes(permission));
+}
+
+export class Auth {
+  private constructor(
+    private readonly db: Db,
+    private readonly config: Config,
+    private readonly jwtKey: Uint8Array,
+  ) {}
+
+  /** The signing key comes from TICKETS_JWT_SECRET, or is generated once and shared through the database. */
+  static async create(db: Db, config: Config): Promise<Auth> {
+    let secret = config.jwtSecret;
+    if (!secret) {
+      await db.kysely
+        .insertInto('server_secrets')
+        .values({ name: 'jwt', value: randomToken(), created_at: nowIso() })
+        .onConflict((oc) => oc.column('name').doNothing())
+        .execute();
+      const row = await db.kysely
+        .selectFrom('server_secrets')
+        .select('value')
+        .where('name', '=', 'jwt')
+        .executeTakeFirstOrThrow();
+      secret = row.value;
+    }
+    return new Auth(db, config, new TextEncoder().encode(secret));
+  }
+
+  private get k() {
+    return this.db.kysely;
+  }
+
+  async register(input: RegisterInput & { email: string }): Promise<Session> {
+    const password = input.password.toLowerCase();
+    if (password.includes(input.email) || password === input.email.split('@')[0])
+      throw validationFailed([
+        { path: 'password', message: 'must not be your e-mail address', code: 'weak_password' },
+      ]);
+    const passwordHash = await hashPassword(input.password);
+    const now = nowIso();
+    const user = await this.k
+      .transaction()
+      .execute(async (trx) => {
+        const exists = await trx
+          .selectFrom('users')
+          .select('id')
+          .where('email', '=', input.email)
+          .executeTakeFirst();
+        if (exists)
+          throw conflict('email_taken', 'An account with this e-mail already exists; sign in instead.');
+        const row: UserRow = {
+          id: newId('user'),
+          email: input.email,
+          name: input.name,
+          password_hash: passwordHash,
+          email_verified: 0,
+          google_sub: null,
+          facebook_id: null,
+          created_at: now,
+          updated_at: now,
+        };
+        await trx.insertInto('users').values(row).execute();
+        await createOrganization(trx, row.id, input.organization_name ?? `${input.name}'s events`);
+        return row;
+      })
+      .catch((err: unknown) => {
+        // Two registrations racing for one e-mail: the unique index decides.
+        if (isUniqueViolation(err))
+          throw conflict('email_taken', 'An account with this e-mail already exists; sign in instead.');
+        throw err;
+      });
+    return this.issueSession(user, undefined);
+  }
+
+  async login(input: LoginInput & { email: string }, ip: string): Promise<Session> {
+    await this.checkThrottle(input.email, ip);
+    const user = await this.k
+      .selectFrom('users')
+      .selectAll()
+      .where('email', '=', input.email)
+      .executeTakeFirst();
+    const ok = user?.password_hash
+      ? await verifyPassword(input.password, user.password_hash)
+      : (await verifyPassword(input.password, await decoyHash()), false);
+    if (!user || !ok) {
+      await this.recordFailure(input.email, ip);
+      throw new ApiError(401, 'invalid_credentials', 'Wrong e-mail or password.');
+    }
+    await this.k.deleteFrom('login_throttle').where('key', '=', `email:${input.email}`).execute();
+    return this.issueSession(user, input.organization_id);
+  }
+
+  async refresh(input: RefreshInput): Promise<Session> {
+    const hash = sha256(input.refresh_token);
+    const token = await this.k
+      .selectFrom('refresh_tokens')
+      .selectAll()
+      .where('token_hash', '=', hash)
+      .executeTakeFirst();
+    const invalid = () =>
+      new ApiError(401, 'invalid_refresh_token', 'The refresh token is not valid; sign in again.');
+    if (!token || token.revoked_at) throw invalid();
+    const now = nowIso();
+    if (token.expires_at <= now) throw invalid();
+    // Mark used only if nobody else did: a token presented twice is a stolen copy, and the family dies.
+    const used = await this.k
+      .updateTable('refresh_tokens')
+      .set({ used_at: now })
+      .where('id', '=', token.id)
+      .where('used_at', 'is', null)
+      .executeTakeFirst();
+    if (Number(used.numUpdatedRows) !== 1) {
+      await this.revokeFamily(token.family_id);
+      throw new ApiError(
+        401,
+        'refresh_token_reused',
+        'This refresh token was already used, so every session it started has been signed out. Sign in again.',
+      );
+    }
+    const user = await this.k
+      .selectFrom('users')
+      .selectAll()
+      .where('id', '=', token.user_id)
+      .executeTakeFirstOrThrow();
+    return this.issueSession(user, input.organization_id ?? token.org_id, token.family_id);
+  }
+
+  async logout(refreshToken: string): Promise<void> {
+    const token = await this.k
+      .selectFrom('refresh_tokens')
+      .select('family_id')
+      .where('token_hash', '=', sha256(refreshToken))
+      .executeTakeFirst();
+    if (token) await this.revokeFamily(token.family_id);
+  }
+
+  private async revokeFamily(familyId: string): Promise<void> {
+    await this.k
+      .updateTable('refresh_tokens')
+      .set({ revoked_at: nowIso() })
+      .where('family_id', '=', familyId)
+      .where('revoked_at', 'is', null)
+      .execute();
+  }
+
+  /** Signs in with a social identity: by provider id, else by verified e-mail (linking it), else a new user. */
+  async socialLogin(identity: ExternalIdentity, organizationId?: string): Promise<Session> {
+    const column = identity.provider === 'google' ? 'google_sub' : 'facebook_id';
+    const now = nowIso();
+    const user = await this.k.transaction().execute(async (trx) => {
+      const linked = await trx
+        .selectFrom('users')
+        .selectAll()
+        .where(column, '=', identity.subject)
+        .executeTakeFirst();
+      if (linked) return linked;
+      if (!identity.email || !identity.emailVerified)
+        throw new ApiError(
+          401,
+          'social_email_unverified',
+          `Your ${identity.provider} account has no verified e-mail address, so it cannot be linked or used to sign up.`,
+        );
+      const byEmail = await trx
+        .selectFrom('users')
+        .selectAll()
+        .where('email', '=', identity.email)
+        .executeTakeFirst();
+      if (byEmail) {
+        await trx
+          .updateTable('users')
+          .set({ [column]: identity.subject, email_verified: 1, updated_at: now })
+          .where('id', '=', byEmail.id)
+          .execute();
+        return { ...byEmail, [column]: identity.subject };
+      }
+      const row: UserRow = {
+        id: newId('user'),
+        email: identity.email,
+        name: identity.name || identity.email,
+        password_hash: null,
+        email_verified: 1,
+        google_sub: identity.provider === 'google' ? identity.subject : null,
+        facebook_id: identity.provider === 'facebook' ? identity.subject : null,
+        created_at: now,
+        updated_at: now,
+      };
+      await trx.insertInto('users').values(row).execute();
+      await createOrganization(trx, row.id, `${row.name}'s events`);
+      return row;
+    });
+    return this.issueSession(user, organizationId);
+  }
+
+  private async issueSession(
+    user: UserRow,
+    organizationId: string | undefined,
+    familyId?: string,
+  ): Promise<Session> {
+    const membership = await this.k
+      .selectFrom('memberships')
+      .innerJoin('organizations', 'organizations.id', 'memberships.org_id')
+      .selectAll('organizations')
+      .select('memberships.role')
+      .where('memberships.user_id', '=', user.id)
+      .$if(organizationId !== undefined, (q) => q.where('memberships.org_id', '=', organizationId!))
+      .orderBy('memberships.created_at')
+      .executeTakeFirst();
+    if (!membership && organizationId)
+      throw forbidden('You are not a member of that organization.', 'not_a_member');
+    if (!membership) {
+      // Removed from every organization: give the user a fresh one of their own rather than a dead end.
+      await createOrganization(this.k, user.id, `${user.name}'s events`);
+      return this.issueSession(user, undefined, familyId);
+    }
+    const now = nowIso();
+    const refreshToken = randomToken('rt_');
+    await this.k
+      .insertInto('refresh_tokens')
+      .values({
+        id: newId('refreshToken'),
+        family_id: familyId ?? newId('refreshToken'),
+        user_id: user.id,
+        org_id: membership.id,
+        token_hash: sha256(refreshToken),
+        created_at: now,
+        expires_at: addSeconds(now, this.config.refreshTokenTtl),
+        used_at: null,
+        revoked_at: null,
+      })
+      .execute();
+    const accessToken = await new SignJWT({ org: membership.id })
+      .setProtectedHeader({ alg: 'HS256', typ: 'at+jwt' })
+      .setSubject(user.id)
+      .setJti(randomUUID())
+      .setIssuedAt()
+      .setExpirationTime(`${this.config.accessTokenTtl}s`)
+      .sign(this.jwtKey);
+    const { role, ...org } = membership;
+    return {
+      object: 'session',
+      token_type: 'Bearer',
+      access_token: accessToken,
+      expires_in: this.config.accessTokenTtl,
+      refresh_token: refreshToken,
+      user: userView(user),
+      organization: organizationView(org),
+      role,
+    };
+  }
+
+  /** Resolves `Authorization: Bearer …` (an access JWT or an API key) to a principal. */
+  async authenticate(header: string | undefined): Promise<Principal> {
+    if (!header) throw unauthenticated();
+    const match = /^Bearer\s+(\S+)$/i.exec(header);
+    if (!match) throw unauthenticated('Use Authorization: Bearer <token>.');
+    const token = match[1]!;
+    if (token.startsWith('tk_')) return this.authenticateApiKey(token);
+    let claims: { sub?: string; org?: unknown };
+    try {
+      ({ payload: claims } = await jwtVerify(token, this.jwtKey, { algorithms: ['HS256'], typ: 'at+jwt' }));
+    } catch (err) {
+      if (err instanceof joseErrors.JWTExpired)
+        throw new ApiError(401, 'token_expired', 'The access token has expired; refresh it.', undefined, {
+          'www-authenticate': 'Bearer error="invalid_token"',
+        });
+      throw new ApiError(401, 'invalid_token', 'The access token is not valid.', undefined, {
+        'www-authenticate': 'Bearer error="invalid_token"',
+      });
+    }
+    if (typeof claims.sub !== 'string' || typeof claims.org !== 'string')
+      throw unauthenticated('The access token is not valid.');
+    // The role is read on every request, so a role change or removal takes effect at once.
+    const member = await this.k
+      .selectFrom('memberships')
+      .select('role')
+      .where('org_id', '=', claims.org)
+      .where('user_id', '=', claims.sub)
+      .executeTakeFirst();
+    if (!member)
+      throw new ApiError(
+        401,
+        'membership_revoked',
+        'You are no longer a member of this organization; sign in again.',
+      );
+    return { kind: 'user', userId: claims.sub, orgId: claims.org, role: member.role };
+  }
+
+  private async authenticateApiKey(secret: string): Promise<Principal> {
+    const key = await this.k
+      .selectFrom('api_keys')
+      .select(['id', 'org_id', 'scopes', 'last_used_at'])
+      .where('secret_hash', '=', sha256(secret))
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst();
+    if (!key) throw new ApiError(401, 'invalid_api_key', 'The API key is not valid or has been revoked.');
+    const now = nowIso();
+    // Recording every use would turn each read into a write; once a minute is enough to see activity.
+    if (!key.last_used_at || Date.parse(now) - Date.parse(key.last_used_at) > 60_000)
+      await this.k.updateTable('api_keys').set({ last_used_at: now }).where('id', '=', key.id).execute();
+    return { kind: 'api_key', keyId: key.id, orgId: key.org_id, scopes: key.scopes.split(',') };
+  }
+
+  async me(principal: Principal): Promise<Me> {
+    const org = await this.k
+      .selectFrom('organizations')
+      .selectAll()
+      .where('id', '=', principal.orgId)
+      .executeTakeFirstOrThrow();
+    if (principal.kind === 'api_key') {
+      const key = await this.k
+        .selectFrom('api_keys')
+        .select(['id', 'name', 'scopes'])
+        .where('id', '=', principal.keyId)
+        .executeTakeFirstOrThrow();
+      return {
+        object: 'me',
+        user: null,
+        organization: organizationView(org),
+        role: null,
+        api_key: { id: key.id, name: key.name, scopes: key.scopes.split(',') as ('full' | 'checkin')[] },
+        memberships: [],
+      };
+    }
+    const user = await this.k
+      .selectFrom('users')
+      .selectAll()
+      .where('id', '=', principal.userId)
+      .executeTakeFirstOrThrow();
+    const memberships = await this.k
+      .selectFrom('memberships')
+      .innerJoin('organizations', 'organizations.id', 'memberships.org_id')
+      .selectAll('organizations')
+      .select('memberships.role')
+      .where('memberships.user_id', '=', user.id)
+      .orderBy('memberships.created_at')
+      .execute();
+    return {
+      object: 'me',
+      user: userView(user),
+      organization: organizationView(org),
+      role: principal.role,
+      api_key: null,
+      memberships: memberships.map(({ role, ...o }) => ({ organization: organizationView(o), role })),
+    };
+  }
+
+  // Login throttling: failures are counted per e-mail and per client address in a window; past the
+  // limit, logins for that key are refused with Retry-After until the lockout ends. Kept in the
+  // database so every server process sees the same counts.
+  private async checkThrottle(email: string, ip: string): Promise<void> {
+    const now = nowIso();
+    const locked = await this.k
+      .selectFrom('login_throttle')
+      .select('locked_until')
+      .where('key', 'in', [`email:${email}`, `ip:${ip}`])
+      .where('locked_until', '>', now)
+      .orderBy('locked_until', 'desc')
+      .executeTakeFirst();
+    if (locked?.locked_until) {
+      const retryAfter = Math.max(1, Math.ceil((Date.parse(locked.locked_until) - Date.parse(now)) / 1000));
+      throw new ApiError(
+        429,
+        'too_many_login_attempts',
+        `Too many failed sign-ins; try again in ${retryAfter} s.`,
+        undefined,
+        {
+          'retry-after': String(retryAfter),
+        },
+      );
+    }
+  }
+
+  private async recordFailure(email: string, ip: string): Promise<void> {
+    const { maxFailures, maxFailuresPerIp, lockoutSeconds } = this.config.login;
+    const now = nowIso();
+    const windowStart = addSeconds(now, -lockoutSeconds);
+    for (const [key, max] of [
+      [`email:${email}`, maxFailures],
+      [`ip:${ip}`, maxFailuresPerIp],
+    ] as const) {
+      const row = await this.k
+        .insertInto('login_throttle')
+        .values({ key, failures: 1, window_started_at: now, locked_until: null })
+        .onConflict((oc) =>
+          oc.column('key').doUpdateSet((eb) => ({
+            failures: eb
+              .case()
+              .when('login_throttle.window_started_at', '<', windowStart)
+              .then(1)
+              .else(eb('login_throttle.failures', '+', 1))
+              .end(),
+            window_started_at: eb
+              .case()
+              .when('login_throttle.window_started_at', '<', windowStart)
+              .then(now)
+              .else(eb.ref('login_throttle.window_started_at'))
+              .end(),
+          })),
+        )
+        .returning('failures')
+        .executeTakeFirstOrThrow();
+      if (row.failures >= max)
+        await this.k
+          .updateTable('login_throttle')
+          .set({ locked_until: addSeconds(now, lockoutSeconds), failures: 0, window_started_at: now })
+          .where('key', '=', key)
+          .execute();
+    }
+  }
+}
+
+export async function createOrganization(db: Executor, ownerId: string, name: string): Promise<string> {
+  const id = newId('organization');
+  const now = nowIso();
+  await db.insertInto('organizations').values({ id, name, created_at: now }).execute();
+  await db
+    .insertInto('memberships')
+    .values({ org_id: id, user_id: ownerId, role: 'owner', created_at: now })
+    .execute();
+  return id;
+}
+
+export function isUniqueViolation(err: unknown): boolean {
+  const e = err as { code?: string };
+  return (
+    e?.code === '23505' ||
+    e?.code === 'SQLITE_CONSTRAINT_UNIQUE' ||
+    e?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY'
+  );
+}

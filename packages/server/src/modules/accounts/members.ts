@@ -1,0 +1,264 @@
+import type { Invitation, InvitationCreateInput, Member, Membership, Organization, Role } from '@tickets/sdk';
+import type { Db } from '../../db/database.js';
+import type { InvitationRow } from '../../db/schema.js';
+import type { Principal } from '../../http/app.js';
+import { conflict, forbidden, notFound } from '../../http/errors.js';
+import { DEFAULT_LIMIT, decodeCursor, toPage } from '../../http/pagination.js';
+import { newId } from '../../ids.js';
+import { addSeconds, nowIso } from '../../time.js';
+import { isUniqueViolation } from './auth.js';
+import { randomToken, sha256 } from './secrets.js';
+import { organizationView, userView } from './views.js';
+
+const INVITATION_TTL = 7 * 24 * 3600;
+
+function invitationView(row: InvitationRow, now: string, token?: string): Invitation {
+  const status = row.status === 'pending' && row.expires_at <= now ? 'expired' : row.status;
+  return {
+    id: row.id,
+    object: 'invitation',
+    email: row.email,
+    role: row.role,
+    status,
+    created_at: row.created_at,
+    expires_at: row.expires_at,
+    ...(token ? { token } : {}),
+  };
+}
+
+/** Owners may do anything; admins may not touch owners or make anyone an owner. */
+function assertMayAssign(actor: Principal, role: Role, currentRole?: Role): void {
+  const actorRole = actor.kind === 'user' ? actor.role : 'admin';
+  if (actorRole === 'owner') return;
+  if (role === 'owner' || currentRole === 'owner')
+    throw forbidden('Only an owner can grant, change or remove the owner role.', 'owner_required');
+}
+
+export class Members {
+  constructor(private readonly db: Db) {}
+  private get k() {
+    return this.db.kysely;
+  }
+
+  async organization(orgId: string): Promise<Organization> {
+    return organizationView(
+      await this.k.selectFrom('organizations').selectAll().where('id', '=', orgId).executeTakeFirstOrThrow(),
+    );
+  }
+
+  async list(orgId: string, opts: { limit?: number; starting_after?: string }) {
+    const limit = opts.limit ?? DEFAULT_LIMIT;
+    const after = opts.starting_after ? decodeCursor(opts.starting_after, 2) : null;
+    const rows = await this.k
+      .selectFrom('memberships')
+      .innerJoin('users', 'users.id', 'memberships.user_id')
+      .select([
+        'users.id',
+        'users.email',
+        'users.name',
+        'users.created_at',
+        'memberships.role',
+        'memberships.created_at as joined_at',
+      ])
+      .where('memberships.org_id', '=', orgId)
+      .$if(after !== null, (q) =>
+        q.where((eb) =>
+          eb.or([
+            eb('memberships.created_at', '>', String(after![0])),
+            eb.and([
+              eb('memberships.created_at', '=', String(after![0])),
+              eb('users.id', '>', String(after![1])),
+            ]),
+          ]),
+        ),
+      )
+      .orderBy('memberships.created_at')
+      .orderBy('users.id')
+      .limit(limit + 1)
+      .execute();
+    return toPage(
+      rows,
+      limit,
+      (r) => [r.joined_at, r.id],
+      (r): Member => ({ object: 'member', user: userView(r), role: r.role, joined_at: r.joined_at }),
+    );
+  }
+
+  private async member(orgId: string, userId: string) {
+    const row = await this.k
+      .selectFrom('memberships')
+      .innerJoin('users', 'users.id', 'memberships.user_id')
+      .select([
+        'users.id',
+        'users.email',
+        'users.name',
+        'users.created_at',
+        'memberships.role',
+        'memberships.created_at as joined_at',
+      ])
+      .where('memberships.org_id', '=', orgId)
+      .where('memberships.user_id', '=', userId)
+      .executeTakeFirst();
+    if (!row) throw notFound('member');
+    return row;
+  }
+
+  async updateRole(actor: Principal, userId: string, role: Role): Promise<Member> {
+    const current = await this.member(actor.orgId, userId);
+    assertMayAssign(actor, role, current.role);
+    if (current.role === 'owner' && role !== 'owner') await this.assertNotLastOwner(actor.orgId);
+    await this.k
+      .updateTable('memberships')
+      .set({ role })
+      .where('org_id', '=', actor.orgId)
+      .where('user_id', '=', userId)
+      .execute();
+    return { object: 'member', user: userView(current), role, joined_at: current.joined_at };
+  }
+
+  async remove(actor: Principal, userId: string) {
+    const current = await this.member(actor.orgId, userId);
+    assertMayAssign(actor, current.role, current.role);
+    if (current.role === 'owner') await this.assertNotLastOwner(actor.orgId);
+    await this.k
+      .deleteFrom('memberships')
+      .where('org_id', '=', actor.orgId)
+      .where('user_id', '=', userId)
+      .execute();
+    // Their sessions for this organization end with it.
+    await this.k
+      .updateTable('refresh_tokens')
+      .set({ revoked_at: nowIso() })
+      .where('org_id', '=', actor.orgId)
+      .where('user_id', '=', userId)
+      .where('revoked_at', 'is', null)
+      .execute();
+    return { id: userId, object: 'member', deleted: true as const };
+  }
+
+  private async assertNotLastOwner(orgId: string): Promise<void> {
+    const { n } = await this.k
+      .selectFrom('memberships')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('org_id', '=', orgId)
+      .where('role', '=', 'owner')
+      .executeTakeFirstOrThrow();
+    if (Number(n) <= 1)
+      throw conflict('last_owner', 'An organization needs an owner; make someone else owner first.');
+  }
+
+  async invite(
+    actor: Principal,
+    input: InvitationCreateInput & { email: string; role: Role },
+  ): Promise<Invitation> {
+    assertMayAssign(actor, input.role);
+    const existing = await this.k
+      .selectFrom('memberships')
+      .innerJoin('users', 'users.id', 'memberships.user_id')
+      .select('users.id')
+      .where('memberships.org_id', '=', actor.orgId)
+      .where('users.email', '=', input.email)
+      .executeTakeFirst();
+    if (existing) throw conflict('already_member', `${input.email} is already a member.`);
+    const now = nowIso();
+    // A new invitation replaces any pending one for the same address.
+    await this.k
+      .updateTable('invitations')
+      .set({ status: 'revoked' })
+      .where('org_id', '=', actor.orgId)
+      .where('email', '=', input.email)
+      .where('status', '=', 'pending')
+      .execute();
+    const token = randomToken('inv_');
+    const row: InvitationRow = {
+      id: newId('invitation'),
+      org_id: actor.orgId,
+      email: input.email,
+      role: input.role,
+      token_hash: sha256(token),
+      status: 'pending',
+      invited_by: actor.kind === 'user' ? actor.userId : null,
+      created_at: now,
+      expires_at: addSeconds(now, INVITATION_TTL),
+      accepted_at: null,
+    };
+    await this.k.insertInto('invitations').values(row).execute();
+    return invitationView(row, now, token);
+  }
+
+  async listInvitations(orgId: string, opts: { limit?: number; starting_after?: string }) {
+    const limit = opts.limit ?? DEFAULT_LIMIT;
+    const after = opts.starting_after ? decodeCursor(opts.starting_after, 1) : null;
+    const rows = await this.k
+      .selectFrom('invitations')
+      .selectAll()
+      .where('org_id', '=', orgId)
+      .$if(after !== null, (q) => q.where('id', '<', String(after![0])))
+      .orderBy('id', 'desc')
+      .limit(limit + 1)
+      .execute();
+    const now = nowIso();
+    return toPage(
+      rows,
+      limit,
+      (r) => [r.id],
+      (r) => invitationView(r, now),
+    );
+  }
+
+  async revokeInvitation(orgId: string, id: string): Promise<Invitation> {
+    const row = await this.k
+      .selectFrom('invitations')
+      .selectAll()
+      .where('org_id', '=', orgId)
+      .where('id', '=', id)
+      .executeTakeFirst();
+    if (!row) throw notFound('invitation');
+    if (row.status !== 'pending')
+      throw conflict('invitation_not_pending', `The invitation is already ${row.status}.`);
+    await this.k.updateTable('invitations').set({ status: 'revoked' }).where('id', '=', id).execute();
+    return invitationView({ ...row, status: 'revoked' }, nowIso());
+  }
+
+  async accept(userId: string, token: string): Promise<Membership> {
+    const now = nowIso();
+    const invitation = await this.k
+      .selectFrom('invitations')
+      .selectAll()
+      .where('token_hash', '=', sha256(token))
+      .executeTakeFirst();
+    if (!invitation || invitation.status !== 'pending' || invitation.expires_at <= now)
+      throw notFound('pending invitation with this token');
+    const user = await this.k
+      .selectFrom('users')
+      .select('email')
+      .where('id', '=', userId)
+      .executeTakeFirstOrThrow();
+    if (user.email !== invitation.email)
+      throw forbidden(
+        `This invitation is for ${invitation.email}; sign in with that address.`,
+        'invitation_email_mismatch',
+      );
+    await this.k
+      .transaction()
+      .execute(async (trx) => {
+        const claimed = await trx
+          .updateTable('invitations')
+          .set({ status: 'accepted', accepted_at: now })
+          .where('id', '=', invitation.id)
+          .where('status', '=', 'pending')
+          .executeTakeFirst();
+        if (Number(claimed.numUpdatedRows) !== 1) throw notFound('pending invitation with this token');
+        await trx
+          .insertInto('memberships')
+          .values({ org_id: invitation.org_id, user_id: userId, role: invitation.role, created_at: now })
+          .execute();
+      })
+      .catch((err: unknown) => {
+        if (isUniqueViolation(err))
+          throw conflict('already_member', 'You are already a member of this organization.');
+        throw err;
+      });
+    return { organization: await this.organization(invitation.org_id), role: invitation.role };
+  }
+}

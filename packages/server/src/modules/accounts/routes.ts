@@ -1,0 +1,55 @@
+import { routes } from '@tickets/sdk';
+import { type App, Reply } from '../../http/app.js';
+import type { ApiKeys } from './api-keys.js';
+import type { Auth } from './auth.js';
+import type { Members } from './members.js';
+import type { FacebookVerifier, GoogleVerifier } from './social.js';
+
+export function accountRoutes(
+  app: App,
+  deps: {
+    auth: Auth;
+    members: Members;
+    apiKeys: ApiKeys;
+    google: GoogleVerifier;
+    facebook: FacebookVerifier;
+  },
+): void {
+  const { auth, members, apiKeys } = deps;
+  app.handle(routes.auth.register, async ({ body }) => new Reply(201, await auth.register(body)));
+  app.handle(routes.auth.login, ({ body, ip }) => auth.login(body, ip));
+  app.handle(routes.auth.refresh, ({ body }) => auth.refresh(body));
+  app.handle(routes.auth.logout, async ({ body }) => {
+    await auth.logout(body.refresh_token);
+    return undefined;
+  });
+  app.handle(routes.auth.google, async ({ body }) =>
+    auth.socialLogin(await deps.google.verify(body.id_token), body.organization_id),
+  );
+  app.handle(routes.auth.facebook, async ({ body }) =>
+    auth.socialLogin(await deps.facebook.verify(body.access_token), body.organization_id),
+  );
+
+  app.handle(routes.me.get, ({ principal }) => auth.me(principal));
+
+  app.handle(routes.orgs.get, ({ principal }) => members.organization(principal.orgId));
+  app.handle(routes.orgs.listMembers, ({ principal, query }) => members.list(principal.orgId, query));
+  app.handle(routes.orgs.updateMember, ({ principal, params, body }) =>
+    members.updateRole(principal, params.id, body.role),
+  );
+  app.handle(routes.orgs.removeMember, ({ principal, params }) => members.remove(principal, params.id));
+  app.handle(routes.orgs.listInvitations, ({ principal, query }) =>
+    members.listInvitations(principal.orgId, query),
+  );
+  app.handle(routes.orgs.invite, ({ principal, body }) => members.invite(principal, body));
+  app.handle(routes.orgs.revokeInvitation, ({ principal, params }) =>
+    members.revokeInvitation(principal.orgId, params.id),
+  );
+  app.handle(routes.orgs.acceptInvitation, ({ principal, body }) =>
+    members.accept(principal.kind === 'user' ? principal.userId : '', body.token),
+  );
+
+  app.handle(routes.apiKeys.list, ({ principal, query }) => apiKeys.list(principal.orgId, query));
+  app.handle(routes.apiKeys.create, ({ principal, body }) => apiKeys.create(principal, body));
+  app.handle(routes.apiKeys.revoke, ({ principal, params }) => apiKeys.revoke(principal.orgId, params.id));
+}

@@ -1,0 +1,38 @@
+import { routes } from '@tickets/sdk';
+import type { App } from '../../http/app.js';
+import type { Events } from './service.js';
+
+export function eventRoutes(app: App, events: Events): void {
+  app.handle(routes.events.list, ({ principal, query }) => events.list(principal.orgId, query));
+  app.handle(routes.events.create, ({ principal, body }) => events.create(principal.orgId, body));
+  app.handle(routes.events.get, ({ principal, params }) => events.get(principal.orgId, params.id));
+  app.handle(routes.events.update, ({ principal, params, body }) =>
+    events.update(principal.orgId, params.id, body),
+  );
+  app.handle(routes.events.delete, ({ principal, params }) => events.delete(principal.orgId, params.id));
+  app.handle(routes.events.publish, ({ principal, params }) =>
+    events.transition(principal.orgId, params.id, 'publish'),
+  );
+  app.handle(routes.events.cancel, ({ principal, params }) =>
+    events.transition(principal.orgId, params.id, 'cancel'),
+  );
+  app.handle(routes.events.complete, ({ principal, params }) =>
+    events.transition(principal.orgId, params.id, 'complete'),
+  );
+
+  app.handle(routes.ticketTypes.list, ({ principal, query }) =>
+    events.listTypes(principal.orgId, query.event, query.include_hidden ?? false),
+  );
+  app.handle(routes.ticketTypes.create, ({ principal, params, body }) =>
+    events.createType(principal.orgId, params.id, body),
+  );
+  app.handle(routes.ticketTypes.update, ({ principal, params, body }) =>
+    events.updateType(principal.orgId, params.id, body),
+  );
+  app.handle(routes.ticketTypes.delete, ({ principal, params }) =>
+    events.deleteType(principal.orgId, params.id),
+  );
+  app.handle(routes.ticketTypes.availability, ({ principal, query }) =>
+    events.availability(principal.orgId, query.event),
+  );
+}

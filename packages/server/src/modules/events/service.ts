@@ -1,0 +1,425 @@
+import {
+  type Availability,
+  type Event,
+  type EventCreateInput,
+  type EventListQuery,
+  type EventStatus,
+  type EventUpdateInput,
+  eventTimingErrors,
+  type NotOnSaleReason,
+  type Page,
+  type TicketType,
+  type TicketTypeAvailability,
+  type TicketTypeCreateInput,
+  type TicketTypeUpdateInput,
+} from '@tickets/sdk';
+import { sql } from 'kysely';
+import type { z } from 'zod';
+import type { Db } from '../../db/database.js';
+import type { EventRow, EventUpdate, TicketTypeRow } from '../../db/schema.js';
+import { ApiError, conflict, notFound, validationFailed } from '../../http/errors.js';
+import { DEFAULT_LIMIT, decodeCursor, toPage } from '../../http/pagination.js';
+import { newId } from '../../ids.js';
+import { nowIso, toUtc, toUtcOrNull } from '../../time.js';
+import { isUniqueViolation } from '../accounts/auth.js';
+import { eventView, ticketTypeView } from './views.js';
+
+type EventCreate = z.output<typeof EventCreateInput>;
+type EventPatch = z.output<typeof EventUpdateInput>;
+type TypeCreate = z.output<typeof TicketTypeCreateInput>;
+type TypePatch = z.output<typeof TicketTypeUpdateInput>;
+type ListQuery = z.output<typeof EventListQuery>;
+
+// Which status changes are allowed, and by which action.
+const TRANSITIONS: Record<'publish' | 'cancel' | 'complete', { from: EventStatus[]; to: EventStatus }> = {
+  publish: { from: ['draft'], to: 'published' },
+  cancel: { from: ['draft', 'published'], to: 'cancelled' },
+  complete: { from: ['published'], to: 'completed' },
+};
+
+/** "Berlin Jazz Night — 2026!" → "berlin-jazz-night-2026" */
+export function slugify(name: string): string {
+  const slug = name
+    .normalize('NFKD')
+    .replace(/[\u0300-\u036f]/g, '')
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 90)
+    .replace(/-+$/, '');
+  return slug || 'event';
+}
+
+const escapeLike = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`);
+
+export class Events {
+  constructor(private readonly db: Db) {}
+  private get k() {
+    return this.db.kysely;
+  }
+
+  async row(orgId: string, id: string): Promise<EventRow> {
+    const row = await this.k
+      .selectFrom('events')
+      .selectAll()
+      .where('org_id', '=', orgId)
+      .where('id', '=', id)
+      .executeTakeFirst();
+    if (!row) throw notFound('event');
+    return row;
+  }
+
+  async get(orgId: string, id: string): Promise<Event> {
+    return eventView(await this.row(orgId, id));
+  }
+
+  async list(orgId: string, query: ListQuery): Promise<Page<Event>> {
+    const limit = query.limit ?? DEFAULT_LIMIT;
+    const after = query.starting_after ? decodeCursor(query.starting_after, 2) : null;
+    const pattern = query.q ? `%${escapeLike(query.q.toLowerCase())}%` : null;
+    const rows = await this.k
+      .selectFrom('events')
+      .selectAll()
+      .where('org_id', '=', orgId)
+      .$if(query.status !== undefined, (q) => q.where('status', '=', query.status!))
+      .$if(query.starts_after !== undefined, (q) => q.where('starts_at', '>=', toUtc(query.starts_after!)))
+      .$if(query.starts_before !== undefined, (q) => q.where('starts_at', '<', toUtc(query.starts_before!)))
+      .$if(pattern !== null, (q) =>
+        q.where((eb) =>
+          eb.or(
+            (['name', 'slug', 'description', 'venue_name', 'venue_city'] as const).map(
+              (col) => sql<boolean>`lower(${sql.ref(col)}) like ${pattern} escape '\\'`,
+            ),
+          ),
+        ),
+      )
+      .$if(after !== null, (q) =>
+        q.where((eb) =>
+          eb.or([
+            eb('starts_at', '>', String(after![0])),
+            eb.and([eb('starts_at', '=', String(after![0])), eb('id', '>', String(after![1]))]),
+          ]),
+        ),
+      )
+      .orderBy('starts_at')
+      .orderBy('id')
+      .limit(limit + 1)
+      .execute();
+    return toPage(rows, limit, (r) => [r.starts_at, r.id], eventView);
+  }
+
+  async create(orgId: string, input: EventCreate): Promise<Event> {
+    const now = nowIso();
+    const base: EventRow = {
+      id: newId('event'),
+      org_id: orgId,
+      name: input.name,
+      slug: input.slug ?? slugify(input.name),
+      description: input.description ?? null,
+      venue_name: input.venue?.name ?? null,
+      venue_address: input.venue?.address ?? null,
+      venue_city: input.venue?.city ?? null,
+      venue_country: input.venue?.country ?? null,
+      timezone: input.timezone,
+      starts_at: toUtc(input.starts_at),
+      ends_at: toUtc(input.ends_at),
+      status: 'draft',
+      currency: input.currency,
+      capacity: input.capacity ?? null,
+      transferable: input.transferable === false ? 0 : 1,
+      sales_start_at: toUtcOrNull(input.sales_start_at),
+      sales_end_at: toUtcOrNull(input.sales_end_at),
+      sold: 0,
+      held: 0,
+      created_at: now,
+      updated_at: now,
+    };
+    // A derived slug gets a numeric suffix until it is free; an explicit one must be free.
+    for (let attempt = 1; ; attempt++) {
+      const row = attempt === 1 || input.slug ? base : { ...base, slug: `${base.slug}-${attempt}` };
+      try {
+        await this.k.insertInto('events').values(row).execute();
+        return eventView(row);
+      } catch (err) {
+        if (!isUniqueViolation(err)) throw err;
+        if (input.slug || attempt >= 50)
+          throw conflict('slug_taken', `Another event of yours already uses the slug "${row.slug}".`);
+      }
+    }
+  }
+
+  async update(orgId: string, id: string, patch: EventPatch): Promise<Event> {
+    const current = await this.row(orgId, id);
+    const changes: EventUpdate = {};
+    if (patch.name !== undefined) changes.name = patch.name;
+    if (patch.slug !== undefined) changes.slug = patch.slug;
+    if (patch.description !== undefined) changes.description = patch.description;
+    if (patch.venue !== undefined) {
+      changes.venue_name = patch.venue?.name ?? null;
+      changes.venue_address = patch.venue?.address ?? null;
+      changes.venue_city = patch.venue?.city ?? null;
+      changes.venue_country = patch.venue?.country ?? null;
+    }
+    if (patch.timezone !== undefined) changes.timezone = patch.timezone;
+    if (patch.starts_at !== undefined) changes.starts_at = toUtc(patch.starts_at);
+    if (patch.ends_at !== undefined) changes.ends_at = toUtc(patch.ends_at);
+    if (patch.capacity !== undefined) changes.capacity = patch.capacity;
+    if (patch.transferable !== undefined) changes.transferable = patch.transferable ? 1 : 0;
+    if (patch.sales_start_at !== undefined) changes.sales_start_at = toUtcOrNull(patch.sales_start_at);
+    if (patch.sales_end_at !== undefined) changes.sales_end_at = toUtcOrNull(patch.sales_end_at);
+    if (patch.currency !== undefined && patch.currency !== current.currency) {
+      const hasTypes = await this.k
+        .selectFrom('ticket_types')
+        .select('id')
+        .where('event_id', '=', id)
+        .executeTakeFirst();
+      if (hasTypes)
+        throw conflict('currency_locked', 'The currency cannot change once the event has ticket types.');
+      changes.currency = patch.currency;
+    }
+    const merged = { ...current, ...changes };
+    const errors = eventTimingErrors(merged);
+    if (errors.length) throw validationFailed(errors);
+    if (merged.capacity !== null && merged.capacity < current.sold + current.held)
+      throw conflict(
+        'capacity_below_sales',
+        `Capacity ${merged.capacity} is less than the ${current.sold + current.held} tickets already sold or held.`,
+      );
+    merged.updated_at = nowIso();
+    changes.updated_at = merged.updated_at;
+    try {
+      await this.k
+        .updateTable('events')
+        .set(changes)
+        .where('id', '=', id)
+        .where('org_id', '=', orgId)
+        .execute();
+    } catch (err) {
+      if (isUniqueViolation(err))
+        throw conflict('slug_taken', `Another event of yours already uses the slug "${merged.slug}".`);
+      throw err;
+    }
+    return eventView(merged);
+  }
+
+  async delete(orgId: string, id: string) {
+    const current = await this.row(orgId, id);
+    // Until orders exist as rows, an event has orders exactly when it has sold or held inventory.
+    if (current.sold + current.held > 0)
+      throw conflict('event_has_orders', 'This event has orders and cannot be deleted; cancel it instead.');
+    const deleted = await this.k
+      .deleteFrom('events')
+      .where('id', '=', id)
+      .where('org_id', '=', orgId)
+      .where('sold', '=', 0)
+      .where('held', '=', 0)
+      .executeTakeFirst();
+    if (Number(deleted.numDeletedRows) !== 1)
+      throw conflict('event_has_orders', 'This event has orders and cannot be deleted; cancel it instead.');
+    return { id, object: 'event', deleted: true as const };
+  }
+
+  async transition(orgId: string, id: string, action: keyof typeof TRANSITIONS): Promise<Event> {
+    const { from, to } = TRANSITIONS[action];
+    const current = await this.row(orgId, id);
+    const updated_at = nowIso();
+    // Conditional on the status we saw, so two racing changes cannot both apply.
+    const res = await this.k
+      .updateTable('events')
+      .set({ status: to, updated_at })
+      .where('id', '=', id)
+      .where('org_id', '=', orgId)
+      .where('status', 'in', from)
+      .executeTakeFirst();
+    if (Number(res.numUpdatedRows) !== 1)
+      throw new ApiError(
+        409,
+        'invalid_transition',
+        `Cannot ${action} an event that is ${current.status === 'draft' ? 'a draft' : current.status}; it must be ${from.join(' or ')}.`,
+      );
+    return eventView({ ...current, status: to, updated_at });
+  }
+
+  // Ticket types
+
+  private async typeRow(orgId: string, id: string): Promise<TicketTypeRow> {
+    const row = await this.k
+      .selectFrom('ticket_types')
+      .selectAll()
+      .where('org_id', '=', orgId)
+      .where('id', '=', id)
+      .executeTakeFirst();
+    if (!row) throw notFound('ticket type');
+    return row;
+  }
+
+  async listTypes(orgId: string, eventId: string, includeHidden: boolean): Promise<Page<TicketType>> {
+    const event = await this.row(orgId, eventId);
+    const rows = await this.k
+      .selectFrom('ticket_types')
+      .selectAll()
+      .where('event_id', '=', eventId)
+      .$if(!includeHidden, (q) => q.where('hidden', '=', 0))
+      .orderBy('sort_order')
+      .orderBy('id')
+      .execute();
+    return {
+      object: 'list',
+      data: rows.map((r) => ticketTypeView(r, event.currency)),
+      has_more: false,
+      next_cursor: null,
+    };
+  }
+
+  async createType(orgId: string, eventId: string, input: TypeCreate): Promise<TicketType> {
+    const event = await this.row(orgId, eventId);
+    assertCurrency(input.price.currency, event.currency);
+    const now = nowIso();
+    const row: TicketTypeRow = {
+      id: newId('ticketType'),
+      org_id: orgId,
+      event_id: eventId,
+      name: input.name,
+      description: input.description ?? null,
+      price_amount: input.price.amount,
+      capacity: input.capacity,
+      sold: 0,
+      held: 0,
+      sales_start_at: toUtcOrNull(input.sales_start_at),
+      sales_end_at: toUtcOrNull(input.sales_end_at),
+      min_per_order: input.min_per_order ?? 1,
+      max_per_order: input.max_per_order ?? null,
+      hidden: input.hidden ? 1 : 0,
+      sort_order: input.sort_order ?? 0,
+      created_at: now,
+      updated_at: now,
+    };
+    await this.k.insertInto('ticket_types').values(row).execute();
+    return ticketTypeView(row, event.currency);
+  }
+
+  async updateType(orgId: string, id: string, patch: TypePatch): Promise<TicketType> {
+    const current = await this.typeRow(orgId, id);
+    const event = await this.row(orgId, current.event_id);
+    const changes: Partial<TicketTypeRow> = {};
+    if (patch.name !== undefined) changes.name = patch.name;
+    if (patch.description !== undefined) changes.description = patch.description;
+    if (patch.price !== undefined) {
+      assertCurrency(patch.price.currency, event.currency);
+      changes.price_amount = patch.price.amount;
+    }
+    if (patch.capacity !== undefined) changes.capacity = patch.capacity;
+    if (patch.sales_start_at !== undefined) changes.sales_start_at = toUtcOrNull(patch.sales_start_at);
+    if (patch.sales_end_at !== undefined) changes.sales_end_at = toUtcOrNull(patch.sales_end_at);
+    if (patch.min_per_order !== undefined) changes.min_per_order = patch.min_per_order;
+    if (patch.max_per_order !== undefined) changes.max_per_order = patch.max_per_order;
+    if (patch.hidden !== undefined) changes.hidden = patch.hidden ? 1 : 0;
+    if (patch.sort_order !== undefined) changes.sort_order = patch.sort_order;
+    const merged = { ...current, ...changes, updated_at: nowIso() };
+    const errors = eventTimingErrors({
+      sales_start_at: merged.sales_start_at,
+      sales_end_at: merged.sales_end_at,
+    });
+    if (merged.max_per_order !== null && merged.max_per_order < merged.min_per_order)
+      errors.push({
+        path: 'max_per_order',
+        message: 'must not be less than min_per_order',
+        code: 'invalid_range',
+      });
+    if (errors.length) throw validationFailed(errors);
+    // The capacity check is part of the write, so a sale racing this change cannot slip past it.
+    const res = await this.k
+      .updateTable('ticket_types')
+      .set({ ...changes, updated_at: merged.updated_at })
+      .where('id', '=', id)
+      .where('org_id', '=', orgId)
+      .where((eb) => eb(eb('sold', '+', eb.ref('held')), '<=', merged.capacity))
+      .executeTakeFirst();
+    if (Number(res.numUpdatedRows) !== 1)
+      throw conflict(
+        'capacity_below_sales',
+        `Capacity ${merged.capacity} is less than the ${current.sold + current.held} tickets already sold or held.`,
+      );
+    return ticketTypeView(merged, event.currency);
+  }
+
+  async deleteType(orgId: string, id: string) {
+    await this.typeRow(orgId, id);
+    const res = await this.k
+      .deleteFrom('ticket_types')
+      .where('id', '=', id)
+      .where('org_id', '=', orgId)
+      .where('sold', '=', 0)
+      .where('held', '=', 0)
+      .executeTakeFirst();
+    if (Number(res.numDeletedRows) !== 1)
+      throw conflict('ticket_type_has_sales', 'Tickets of this type were sold or are held; hide it instead.');
+    return { id, object: 'ticket_type', deleted: true as const };
+  }
+
+  async availability(orgId: string, eventId: string, now = nowIso()): Promise<Availability> {
+    const event = await this.row(orgId, eventId);
+    const types = await this.k
+      .selectFrom('ticket_types')
+      .selectAll()
+      .where('event_id', '=', eventId)
+      .orderBy('sort_order')
+      .orderBy('id')
+      .execute();
+    const eventRoom = event.capacity === null ? null : Math.max(0, event.capacity - event.sold - event.held);
+    const eventReason = eventNotOnSale(event, now);
+    return {
+      object: 'availability',
+      event_id: event.id,
+      capacity: event.capacity,
+      sold: event.sold,
+      held: event.held,
+      available: eventRoom,
+      ticket_types: types.map((t): TicketTypeAvailability => {
+        const typeRoom = Math.max(0, t.capacity - t.sold - t.held);
+        const available = eventRoom === null ? typeRoom : Math.min(typeRoom, eventRoom);
+        const reason =
+          eventReason ??
+          windowReason(t.sales_start_at, t.sales_end_at, now) ??
+          (available === 0 ? 'sold_out' : null);
+        return {
+          ticket_type_id: t.id,
+          name: t.name,
+          price: { amount: t.price_amount, currency: event.currency },
+          capacity: t.capacity,
+          sold: t.sold,
+          held: t.held,
+          available,
+          on_sale: reason === null,
+          reason,
+        };
+      }),
+    };
+  }
+}
+
+function assertCurrency(given: string, expected: string): void {
+  if (given !== expected)
+    throw validationFailed([
+      {
+        path: 'price.currency',
+        message: `must be the event's currency, ${expected}`,
+        code: 'currency_mismatch',
+      },
+    ]);
+}
+
+function windowReason(start: string | null, end: string | null, now: string): NotOnSaleReason | null {
+  if (start && now < start) return 'sales_not_started';
+  if (end && now >= end) return 'sales_ended';
+  return null;
+}
+
+/** Why nothing of this event can be bought now, if so. */
+export function eventNotOnSale(event: EventRow, now: string): NotOnSaleReason | null {
+  if (event.status === 'draft') return 'event_not_published';
+  if (event.status === 'cancelled') return 'event_cancelled';
+  if (event.status === 'completed') return 'event_completed';
+  if (now >= event.ends_at) return 'event_ended';
+  return windowReason(event.sales_start_at, event.sales_end_at, now);
+}

@@ -1,0 +1,46 @@
+import type { Event, TicketType } from '@tickets/sdk';
+import type { EventRow, TicketTypeRow } from '../../db/schema.js';
+
+export function eventView(e: EventRow): Event {
+  return {
+    id: e.id,
+    object: 'event',
+    name: e.name,
+    slug: e.slug,
+    description: e.description,
+    venue: e.venue_name
+      ? { name: e.venue_name, address: e.venue_address, city: e.venue_city, country: e.venue_country }
+      : null,
+    timezone: e.timezone,
+    starts_at: e.starts_at,
+    ends_at: e.ends_at,
+    status: e.status,
+    currency: e.currency,
+    capacity: e.capacity,
+    transferable: e.transferable === 1,
+    sales_start_at: e.sales_start_at,
+    sales_end_at: e.sales_end_at,
+    created_at: e.created_at,
+    updated_at: e.updated_at,
+  };
+}
+
+export function ticketTypeView(t: TicketTypeRow, currency: string): TicketType {
+  return {
+    id: t.id,
+    object: 'ticket_type',
+    event_id: t.event_id,
+    name: t.name,
+    description: t.description,
+    price: { amount: t.price_amount, currency },
+    capacity: t.capacity,
+    sales_start_at: t.sales_start_at,
+    sales_end_at: t.sales_end_at,
+    min_per_order: t.min_per_order,
+    max_per_order: t.max_per_order,
+    hidden: t.hidden === 1,
+    sort_order: t.sort_order,
+    created_at: t.created_at,
+    updated_at: t.updated_at,
+  };
+}

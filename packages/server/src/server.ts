@@ -1,0 +1,119 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { openApiDocument, routes } from '@tickets/sdk';
+import pino, { type Logger } from 'pino';
+import type { Config } from './config.js';
+import { type Db, migrateToLatest, openDatabase, pendingMigrations } from './db/database.js';
+import { App, Reply } from './http/app.js';
+import { idempotent, purgeExpiredIdempotencyKeys } from './http/idempotency.js';
+import { ApiKeys } from './modules/accounts/api-keys.js';
+import { Auth, allows } from './modules/accounts/auth.js';
+import { Members } from './modules/accounts/members.js';
+import { accountRoutes } from './modules/accounts/routes.js';
+import { FacebookVerifier, GoogleVerifier } from './modules/accounts/social.js';
+import { eventRoutes } from './modules/events/routes.js';
+import { Events } from './modules/events/service.js';
+
+export const VERSION = '0.1.0';
+
+export interface RunningServer {
+  url: string;
+  server: Server;
+  app: App;
+  db: Db;
+  log: Logger;
+  /** Stops accepting, lets in-flight requests finish (up to the shutdown timeout), closes the database. */
+  close(): Promise<void>;
+}
+
+/** Builds the application on an open, migrated database. */
+export async function buildApp(db: Db, config: Config, log: Logger): Promise<App> {
+  const auth = await Auth.create(db, config);
+  const app = new App({
+    log,
+    bodyLimit: config.bodyLimit,
+    trustProxy: config.trustProxy,
+    validateResponses: process.env.NODE_ENV === 'test',
+    hooks: {
+      authenticate: (header) => auth.authenticate(header),
+      allows,
+      idempotent: (scope, key, hash, run) => idempotent(db, scope, key, hash, run),
+    },
+  });
+
+  app.handle(routes.health.live, async () => ({ status: 'ok' as const }));
+  app.handle(routes.health.ready, async () => {
+    let pending: string[];
+    try {
+      pending = await pendingMigrations(db);
+    } catch {
+      return new Reply(503, {
+        status: 'not_ready',
+        database: 'unreachable',
+        migrations: { current: false, pending: [] },
+      });
+    }
+    const ready = pending.length === 0;
+    return new Reply(ready ? 200 : 503, {
+      status: ready ? 'ready' : 'not_ready',
+      database: 'ok',
+      migrations: { current: ready, pending },
+    });
+  });
+  app.handle(routes.health.openapi, async () => openApiDocument({ version: VERSION }));
+
+  accountRoutes(app, {
+    auth,
+    members: new Members(db),
+    apiKeys: new ApiKeys(db),
+    google: new GoogleVerifier(config.google),
+    facebook: new FacebookVerifier(config.facebook),
+  });
+  eventRoutes(app, new Events(db));
+  return app;
+}
+
+/** Opens the database, applies migrations, and listens. */
+export async function startServer(config: Config, options: { log?: Logger } = {}): Promise<RunningServer> {
+  const log = options.log ?? pino({ level: config.logLevel, base: { service: 'tickets' } });
+  const db = openDatabase(config.databaseUrl);
+  try {
+    const applied = await migrateToLatest(db);
+    if (applied.length) log.info({ applied }, 'migrations applied');
+  } catch (err) {
+    await db.close();
+    throw err;
+  }
+  const app = await buildApp(db, config, log);
+  const server = createServer({ keepAliveTimeout: 5000 }, app.listener);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+  const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
+  log.info(
+    { url, database: db.dialect, providers: { payments: 'manual', email: 'local outbox' } },
+    'tickets server listening',
+  );
+
+  const purge = setInterval(() => void purgeExpiredIdempotencyKeys(db).catch(() => {}), 3600_000);
+  purge.unref();
+
+  let closing: Promise<void> | undefined;
+  const close = () => {
+    closing ??= (async () => {
+      clearInterval(purge);
+      const drained = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const timeout = new Promise<void>((resolve) => setTimeout(resolve, config.shutdownTimeoutMs).unref());
+      await Promise.race([drained, timeout]);
+      server.closeAllConnections();
+      await db.close();
+      log.info('tickets server stopped');
+    })();
+    return closing;
+  };
+  return { url, server, app, db, log, close };
+}

@@ -1,0 +1,121 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import pino from 'pino';
+import { type Config, loadConfig } from '../src/config.js';
+import { type RunningServer, startServer } from '../src/server.js';
+
+export const DIALECTS = ['sqlite', 'postgres'] as const;
+export type TestDialect = (typeof DIALECTS)[number];
+
+export const POSTGRES_URL = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+export interface TestDatabase {
+  url: string;
+  drop(): Promise<void>;
+}
+
+/** A fresh, empty database: a temp SQLite file, or a new Postgres schema, so test files run in parallel. */
+export async function createTestDatabase(dialect: TestDialect): Promise<TestDatabase> {
+  if (dialect === 'sqlite') {
+    const dir = mkdtempSync(join(tmpdir(), 'tickets-test-'));
+    return {
+      url: `sqlite:${join(dir, 'test.db')}`,
+      drop: async () => rmSync(dir, { recursive: true, force: true }),
+    };
+  }
+  const schema = `t_${randomBytes(6).toString('hex')}`;
+  const client = new pg.Client({ connectionString: POSTGRES_URL });
+  await client.connect();
+  await client.query(`create schema ${schema}`);
+  await client.end();
+  const sep = POSTGRES_URL.includes('?') ? '&' : '?';
+  return {
+    url: `${POSTGRES_URL}${sep}schema=${schema}`,
+    drop: async () => {
+      const c = new pg.Client({ connectionString: POSTGRES_URL });
+      await c.connect();
+      await c.query(`drop schema if exists ${schema} cascade`);
+      await c.end();
+    },
+  };
+}
+
+export interface TestServer extends RunningServer {
+  config: Config;
+  /** Closes the server and drops its database. */
+  stop(): Promise<void>;
+}
+
+/** Starts the real server in-process on a fresh database and a free port. */
+export async function startTestServer(
+  dialect: TestDialect,
+  env: Record<string, string> = {},
+  overrides: Partial<Config> = {},
+): Promise<TestServer> {
+  const database = await createTestDatabase(dialect);
+  const config = loadConfig(
+    { PORT: '0', HOST: '127.0.0.1', DATABASE_URL: database.url, LOG_LEVEL: 'silent', ...env },
+    overrides,
+  );
+  const server = await startServer(config, { log: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }) });
+  return {
+    ...server,
+    config,
+    stop: async () => {
+      await server.close();
+      await database.drop();
+    },
+  };
+}
+
+/** A minimal fetch wrapper for raw HTTP assertions (the SDK has its own tests). */
+export function http(base: string) {
+  return async (
+    method: string,
+    path: string,
+    opts: { body?: unknown; token?: string; headers?: Record<string, string>; raw?: string } = {},
+  ) => {
+    const headers: Record<string, string> = { ...opts.headers };
+    if (opts.token) headers.authorization = `Bearer ${opts.token}`;
+    let body: string | undefined = opts.raw;
+    if (opts.body !== undefined) {
+      body = JSON.stringify(opts.body);
+      headers['content-type'] ??= 'application/json';
+    }
+    const res = await fetch(base + path, { method, headers, body });
+    const text = await res.text();
+    // biome-ignore lint/suspicious/noExplicitAny: tests inspect arbitrary JSON
+    const json: any = text ? JSON.parse(text) : null;
+    return { status: res.status, headers: res.headers, body: json };
+  };
+}
+
+let counter = 0;
+/** Registers a fresh user (and organization); returns its tokens. */
+export async function signUp(base: string, name = 'Ann Organizer') {
+  const email = `user${++counter}-${randomBytes(3).toString('hex')}@example.com`;
+  const res = await http(base)('POST', '/api/auth/register', {
+    body: { email, password: 'correct horse battery staple', name },
+  });
+  if (res.status !== 201) throw new Error(`sign-up failed: ${JSON.stringify(res.body)}`);
+  return {
+    email,
+    password: 'correct horse battery staple',
+    token: res.body.access_token as string,
+    session: res.body,
+  };
+}
+
+export const sampleEvent = (over: Record<string, unknown> = {}) => ({
+  name: 'Jazz Night',
+  timezone: 'Europe/Berlin',
+  starts_at: '2030-12-31T20:00:00+01:00',
+  ends_at: '2031-01-01T02:00:00+01:00',
+  currency: 'EUR',
+  capacity: 100,
+  venue: { name: 'Blue Note', city: 'Berlin', country: 'DE' },
+  ...over,
+});
