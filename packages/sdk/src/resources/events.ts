@@ -1,0 +1,53 @@
+import type { RequestOptions, Tickets } from '../client.js';
+import type { Event, EventCreateInput, EventListQuery, EventUpdateInput } from '../contract/events.js';
+import { routes } from '../contract/routes.js';
+import { AutoPaginator } from '../pagination.js';
+
+export type EventListParams = Omit<EventListQuery, 'starting_after'>;
+
+export class EventsResource {
+  constructor(private readonly client: Tickets) {}
+
+  /**
+   * Creates a draft event.
+   * @example
+   * await tickets.events.create({ name: 'Jazz Night', timezone: 'Europe/Berlin', currency: 'EUR',
+   *   starts_at: '2026-12-31T20:00:00+01:00', ends_at: '2027-01-01T02:00:00+01:00' })
+   */
+  create(input: EventCreateInput, options?: RequestOptions): Promise<Event> {
+    return this.client.request(routes.events.create, { body: input }, options);
+  }
+
+  get(id: string): Promise<Event> {
+    return this.client.request(routes.events.get, { params: { id } });
+  }
+
+  /** Changes the given fields; the rest keep their value. */
+  update(id: string, input: EventUpdateInput): Promise<Event> {
+    return this.client.request(routes.events.update, { params: { id }, body: input });
+  }
+
+  /** Deletes an event without orders; cancel one that has them. */
+  async delete(id: string): Promise<void> {
+    await this.client.request(routes.events.delete, { params: { id } });
+  }
+
+  /** @example for await (const e of tickets.events.list({ status: 'published' })) … */
+  list(params: EventListParams = {}): AutoPaginator<Event> {
+    return new AutoPaginator((cursor) =>
+      this.client.request(routes.events.list, { query: { ...params, starting_after: cursor } }),
+    );
+  }
+
+  publish(id: string, options?: RequestOptions): Promise<Event> {
+    return this.client.request(routes.events.publish, { params: { id } }, options);
+  }
+
+  cancel(id: string, options?: RequestOptions): Promise<Event> {
+    return this.client.request(routes.events.cancel, { params: { id } }, options);
+  }
+
+  complete(id: string, options?: RequestOptions): Promise<Event> {
+    return this.client.request(routes.events.complete, { params: { id } }, options);
+  }
+}

@@ -1,0 +1,59 @@
+import type { Tickets } from '../client.js';
+import type {
+  Invitation,
+  InvitationCreateInput,
+  Member,
+  Membership,
+  Organization,
+  Role,
+} from '../contract/accounts.js';
+import { routes } from '../contract/routes.js';
+import { AutoPaginator } from '../pagination.js';
+
+export interface ListParams {
+  limit?: number;
+}
+
+/** The caller's organization: its members and invitations. */
+export class OrgsResource {
+  constructor(private readonly client: Tickets) {}
+
+  get(): Promise<Organization> {
+    return this.client.request(routes.orgs.get);
+  }
+
+  /** @example for await (const m of tickets.orgs.listMembers()) console.log(m.user.email, m.role) */
+  listMembers(params: ListParams = {}): AutoPaginator<Member> {
+    return new AutoPaginator((cursor) =>
+      this.client.request(routes.orgs.listMembers, { query: { ...params, starting_after: cursor } }),
+    );
+  }
+
+  updateMember(userId: string, role: Role): Promise<Member> {
+    return this.client.request(routes.orgs.updateMember, { params: { id: userId }, body: { role } });
+  }
+
+  async removeMember(userId: string): Promise<void> {
+    await this.client.request(routes.orgs.removeMember, { params: { id: userId } });
+  }
+
+  /** Invites by e-mail; the returned invitation's `token` is what the invitee accepts with. */
+  invite(input: InvitationCreateInput): Promise<Invitation> {
+    return this.client.request(routes.orgs.invite, { body: input });
+  }
+
+  listInvitations(params: ListParams = {}): AutoPaginator<Invitation> {
+    return new AutoPaginator((cursor) =>
+      this.client.request(routes.orgs.listInvitations, { query: { ...params, starting_after: cursor } }),
+    );
+  }
+
+  revokeInvitation(id: string): Promise<Invitation> {
+    return this.client.request(routes.orgs.revokeInvitation, { params: { id } });
+  }
+
+  /** Joins the organization that invited the signed-in user. */
+  acceptInvitation(token: string): Promise<Membership> {
+    return this.client.request(routes.orgs.acceptInvitation, { body: { token } });
+  }
+}
