@@ -106,9 +106,13 @@ export async function startServer(config: Config, options: { log?: Logger } = {}
     closing ??= (async () => {
       clearInterval(purge);
       const drained = new Promise<void>((resolve) => server.close(() => resolve()));
+      // Keep-alive connections become idle as their last response ends; close them as they do, so
+      // the drain takes as long as the slowest request rather than the keep-alive timeout.
+      const sweep = setInterval(() => server.closeIdleConnections(), 50);
       server.closeIdleConnections();
       const timeout = new Promise<void>((resolve) => setTimeout(resolve, config.shutdownTimeoutMs).unref());
       await Promise.race([drained, timeout]);
+      clearInterval(sweep);
       server.closeAllConnections();
       await db.close();
       log.info('tickets server stopped');

@@ -40,7 +40,9 @@ export function openDatabase(url: string, options: { poolSize?: number } = {}): 
     // Several processes may share one file: wait for a writer instead of failing at once.
     sqlite.pragma('busy_timeout = 5000');
     sqlite.pragma('synchronous = NORMAL');
-    const kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+    const kysely = new Kysely<Database>({
+      dialect: new SqliteDialect({ database: withStatementCache(sqlite) }),
+    });
     return { kysely, dialect: 'sqlite', close: () => kysely.destroy() };
   }
   const parsed = new URL(url);
@@ -53,6 +55,33 @@ export function openDatabase(url: string, options: { poolSize?: number } = {}): 
   });
   const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   return { kysely, dialect: 'postgres', schema: schema ?? 'public', close: () => kysely.destroy() };
+}
+
+/**
+ * Kysely prepares every query afresh; SQLite then parses the SQL each time. Reusing prepared statements
+ * by their text saves that on hot paths. Safe because better-sqlite3 runs each statement to completion
+ * synchronously, so one statement object is never in use twice at once.
+ */
+function withStatementCache(sqlite: SQLite.Database, max = 500): SQLite.Database {
+  const cache = new Map<string, SQLite.Statement>();
+  const prepare = sqlite.prepare.bind(sqlite);
+  return new Proxy(sqlite, {
+    get(target, prop, receiver) {
+      if (prop !== 'prepare') {
+        const value = Reflect.get(target, prop, receiver);
+        return typeof value === 'function' ? value.bind(target) : value;
+      }
+      return (source: string) => {
+        let stmt = cache.get(source);
+        if (!stmt) {
+          stmt = prepare(source);
+          if (cache.size >= max) cache.delete(cache.keys().next().value as string);
+          cache.set(source, stmt);
+        }
+        return stmt;
+      };
+    },
+  });
 }
 
 const migrations: Record<string, Migration> = {

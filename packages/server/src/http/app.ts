@@ -65,6 +65,12 @@ interface Registered {
   handler: Handler<RouteDef>;
 }
 
+// Request ids: a random per-process prefix and a counter, unique across processes without a
+// random draw per request.
+const PROCESS_TAG = randomBytes(6).toString('base64url');
+let requestCounter = 0;
+const nextRequestId = () => `req_${PROCESS_TAG}${(++requestCounter).toString(36)}`;
+
 const METHODS: HttpMethod[] = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'];
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
 const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
@@ -86,10 +92,7 @@ export class App {
   readonly listener = (req: IncomingMessage, res: ServerResponse): void => {
     const started = process.hrtime.bigint();
     const incoming = req.headers['x-request-id'];
-    const requestId =
-      typeof incoming === 'string' && REQUEST_ID.test(incoming)
-        ? incoming
-        : `req_${randomBytes(9).toString('base64url')}`;
+    const requestId = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : nextRequestId();
     res.setHeader('x-request-id', requestId);
     let routePath = '(unmatched)';
     res.on('finish', () => {

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createSecretKey, type KeyObject, randomUUID } from 'node:crypto';
 import type { LoginInput, Me, RefreshInput, RegisterInput, Role, Session } from '@tickets/sdk';
 import { errors as joseErrors, jwtVerify, SignJWT } from 'jose';
 import type { Kysely, Transaction } from 'kysely';
@@ -43,7 +43,7 @@ export class Auth {
   private constructor(
     private readonly db: Db,
     private readonly config: Config,
-    private readonly jwtKey: Uint8Array,
+    private readonly jwtKey: KeyObject,
   ) {}
 
   /** The signing key comes from TICKETS_JWT_SECRET, or is generated once and shared through the database. */
@@ -62,7 +62,8 @@ export class Auth {
         .executeTakeFirstOrThrow();
       secret = row.value;
     }
-    return new Auth(db, config, new TextEncoder().encode(secret));
+    // A KeyObject made once: given raw bytes, jose would import the key again on every verification.
+    return new Auth(db, config, createSecretKey(Buffer.from(secret, 'utf8')));
   }
 
   private get k() {
@@ -141,6 +142,17 @@ export class Auth {
     if (!token || token.revoked_at) throw invalid();
     const now = nowIso();
     if (token.expires_at <= now) throw invalid();
+    // Refuse a switch to a foreign organization before the token is used up: otherwise the client's
+    // retry with the same token would look like theft and sign out the whole family.
+    if (input.organization_id !== undefined) {
+      const member = await this.k
+        .selectFrom('memberships')
+        .select('org_id')
+        .where('user_id', '=', token.user_id)
+        .where('org_id', '=', input.organization_id)
+        .executeTakeFirst();
+      if (!member) throw forbidden('You are not a member of that organization.', 'not_a_member');
+    }
     // Mark used only if nobody else did: a token presented twice is a stolen copy, and the family dies.
     const used = await this.k
       .updateTable('refresh_tokens')
@@ -186,7 +198,7 @@ export class Auth {
   async socialLogin(identity: ExternalIdentity, organizationId?: string): Promise<Session> {
     const column = identity.provider === 'google' ? 'google_sub' : 'facebook_id';
     const now = nowIso();
-    const user = await this.k.transaction().execute(async (trx) => {
+    const findOrCreate = async (trx: Transaction<Database>): Promise<UserRow> => {
       const linked = await trx
         .selectFrom('users')
         .selectAll()
@@ -205,6 +217,14 @@ export class Auth {
         .where('email', '=', identity.email)
         .executeTakeFirst();
       if (byEmail) {
+        // One account per provider identity: a second Google (or Facebook) account with the same
+        // address must not silently take over the link.
+        // (Equal to this subject only when a concurrent sign-in linked it a moment ago.)
+        if (byEmail[column] !== null && byEmail[column] !== identity.subject)
+          throw conflict(
+            'social_account_linked_elsewhere',
+            `This e-mail's account is already linked to another ${identity.provider} account.`,
+          );
         await trx
           .updateTable('users')
           .set({ [column]: identity.subject, email_verified: 1, updated_at: now })
@@ -226,7 +246,16 @@ export class Auth {
       await trx.insertInto('users').values(row).execute();
       await createOrganization(trx, row.id, `${row.name}'s events`);
       return row;
-    });
+    };
+    // Two first sign-ins racing (a double click; Google and Facebook at once) both find nobody and both
+    // insert: the unique index lets one win, and the other finds that user on a second look.
+    const user = await this.k
+      .transaction()
+      .execute(findOrCreate)
+      .catch((err: unknown) => {
+        if (isUniqueViolation(err)) return this.k.transaction().execute(findOrCreate);
+        throw err;
+      });
     return this.issueSession(user, organizationId);
   }
 
@@ -294,20 +323,7 @@ export class Auth {
     if (!match) throw unauthenticated('Use Authorization: Bearer <token>.');
     const token = match[1]!;
     if (token.startsWith('tk_')) return this.authenticateApiKey(token);
-    let claims: { sub?: string; org?: unknown };
-    try {
-      ({ payload: claims } = await jwtVerify(token, this.jwtKey, { algorithms: ['HS256'], typ: 'at+jwt' }));
-    } catch (err) {
-      if (err instanceof joseErrors.JWTExpired)
-        throw new ApiError(401, 'token_expired', 'The access token has expired; refresh it.', undefined, {
-          'www-authenticate': 'Bearer error="invalid_token"',
-        });
-      throw new ApiError(401, 'invalid_token', 'The access token is not valid.', undefined, {
-        'www-authenticate': 'Bearer error="invalid_token"',
-      });
-    }
-    if (typeof claims.sub !== 'string' || typeof claims.org !== 'string')
-      throw unauthenticated('The access token is not valid.');
+    const claims = await this.verifyAccessToken(token);
     // The role is read on every request, so a role change or removal takes effect at once.
     const member = await this.k
       .selectFrom('memberships')
@@ -322,6 +338,37 @@ export class Auth {
         'You are no longer a member of this organization; sign in again.',
       );
     return { kind: 'user', userId: claims.sub, orgId: claims.org, role: member.role };
+  }
+
+  /**
+   * Verified tokens are remembered until they expire: a client sends the same token many times, and
+   * jose's WebCrypto HMAC check was a fifth of the cost of a simple authenticated GET. An entry can't
+   * outlive the token's own expiry, and an HMAC-signed token can't be revoked anyway.
+   */
+  private readonly verified = new Map<string, { sub: string; org: string; exp: number }>();
+
+  private async verifyAccessToken(token: string): Promise<{ sub: string; org: string }> {
+    const cached = this.verified.get(token);
+    if (cached && cached.exp * 1000 > Date.now()) return cached;
+    if (cached) this.verified.delete(token);
+    let claims: { sub?: string; org?: unknown; exp?: number };
+    try {
+      ({ payload: claims } = await jwtVerify(token, this.jwtKey, { algorithms: ['HS256'], typ: 'at+jwt' }));
+    } catch (err) {
+      if (err instanceof joseErrors.JWTExpired)
+        throw new ApiError(401, 'token_expired', 'The access token has expired; refresh it.', undefined, {
+          'www-authenticate': 'Bearer error="invalid_token"',
+        });
+      throw new ApiError(401, 'invalid_token', 'The access token is not valid.', undefined, {
+        'www-authenticate': 'Bearer error="invalid_token"',
+      });
+    }
+    if (typeof claims.sub !== 'string' || typeof claims.org !== 'string' || typeof claims.exp !== 'number')
+      throw unauthenticated('The access token is not valid.');
+    const entry = { sub: claims.sub, org: claims.org, exp: claims.exp };
+    if (this.verified.size >= 10_000) this.verified.delete(this.verified.keys().next().value as string);
+    this.verified.set(token, entry);
+    return entry;
   }
 
   private async authenticateApiKey(secret: string): Promise<Principal> {

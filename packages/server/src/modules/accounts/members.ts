@@ -1,6 +1,7 @@
 import type { Invitation, InvitationCreateInput, Member, Membership, Organization, Role } from '@tickets/sdk';
+import type { Transaction } from 'kysely';
 import type { Db } from '../../db/database.js';
-import type { InvitationRow } from '../../db/schema.js';
+import type { Database, InvitationRow } from '../../db/schema.js';
 import type { Principal } from '../../http/app.js';
 import { conflict, forbidden, notFound } from '../../http/errors.js';
 import { DEFAULT_LIMIT, decodeCursor, toPage } from '../../http/pagination.js';
@@ -106,44 +107,54 @@ export class Members {
   async updateRole(actor: Principal, userId: string, role: Role): Promise<Member> {
     const current = await this.member(actor.orgId, userId);
     assertMayAssign(actor, role, current.role);
-    if (current.role === 'owner' && role !== 'owner') await this.assertNotLastOwner(actor.orgId);
-    await this.k
-      .updateTable('memberships')
-      .set({ role })
-      .where('org_id', '=', actor.orgId)
-      .where('user_id', '=', userId)
-      .execute();
+    await this.k.transaction().execute(async (trx) => {
+      if (current.role === 'owner' && role !== 'owner') await this.assertNotLastOwner(trx, actor.orgId);
+      await trx
+        .updateTable('memberships')
+        .set({ role })
+        .where('org_id', '=', actor.orgId)
+        .where('user_id', '=', userId)
+        .execute();
+    });
     return { object: 'member', user: userView(current), role, joined_at: current.joined_at };
   }
 
   async remove(actor: Principal, userId: string) {
     const current = await this.member(actor.orgId, userId);
     assertMayAssign(actor, current.role, current.role);
-    if (current.role === 'owner') await this.assertNotLastOwner(actor.orgId);
-    await this.k
-      .deleteFrom('memberships')
-      .where('org_id', '=', actor.orgId)
-      .where('user_id', '=', userId)
-      .execute();
-    // Their sessions for this organization end with it.
-    await this.k
-      .updateTable('refresh_tokens')
-      .set({ revoked_at: nowIso() })
-      .where('org_id', '=', actor.orgId)
-      .where('user_id', '=', userId)
-      .where('revoked_at', 'is', null)
-      .execute();
+    await this.k.transaction().execute(async (trx) => {
+      if (current.role === 'owner') await this.assertNotLastOwner(trx, actor.orgId);
+      await trx
+        .deleteFrom('memberships')
+        .where('org_id', '=', actor.orgId)
+        .where('user_id', '=', userId)
+        .execute();
+      // Their sessions for this organization end with it.
+      await trx
+        .updateTable('refresh_tokens')
+        .set({ revoked_at: nowIso() })
+        .where('org_id', '=', actor.orgId)
+        .where('user_id', '=', userId)
+        .where('revoked_at', 'is', null)
+        .execute();
+    });
     return { id: userId, object: 'member', deleted: true as const };
   }
 
-  private async assertNotLastOwner(orgId: string): Promise<void> {
-    const { n } = await this.k
+  /**
+   * Called inside the transaction that takes an owner role away. On Postgres the owners' rows are locked,
+   * so two owners stepping down at once queue here and the second sees the first's change (on SQLite,
+   * Kysely runs one transaction at a time on its single connection).
+   */
+  private async assertNotLastOwner(trx: Transaction<Database>, orgId: string): Promise<void> {
+    const owners = await trx
       .selectFrom('memberships')
-      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .select('user_id')
       .where('org_id', '=', orgId)
       .where('role', '=', 'owner')
-      .executeTakeFirstOrThrow();
-    if (Number(n) <= 1)
+      .$if(this.db.dialect === 'postgres', (q) => q.forUpdate())
+      .execute();
+    if (owners.length <= 1)
       throw conflict('last_owner', 'An organization needs an owner; make someone else owner first.');
   }
 

@@ -14,6 +14,21 @@ const notConfigured = (provider: string, vars: string) =>
 const rejected = (provider: string, why: string) =>
   new ApiError(401, 'social_login_failed', `${provider} did not vouch for this sign-in: ${why}.`);
 
+/**
+ * What jose throws when the key set could not be had, as opposed to a token that fails verification:
+ * a network error (TypeError from fetch), a timeout, a non-200 or non-JSON answer (the generic
+ * JOSEError), or JSON that is not a key set.
+ */
+function isKeyFetchFailure(err: unknown): boolean {
+  const code = (err as { code?: string }).code;
+  return (
+    err instanceof TypeError ||
+    code === 'ERR_JWKS_TIMEOUT' ||
+    code === 'ERR_JOSE_GENERIC' ||
+    code === 'ERR_JWKS_INVALID'
+  );
+}
+
 /** Verifies ID tokens against Google's published keys (cached and refreshed by jose). */
 export class GoogleVerifier {
   private readonly jwks: JWTVerifyGetKey;
@@ -31,8 +46,7 @@ export class GoogleVerifier {
         algorithms: ['RS256'],
       }));
     } catch (err) {
-      const code = (err as { code?: string }).code ?? '';
-      if (code === 'ERR_JWKS_TIMEOUT' || code === 'ERR_JOSE_GENERIC' || err instanceof TypeError)
+      if (isKeyFetchFailure(err))
         throw new ApiError(502, 'provider_unavailable', 'Could not fetch Google’s signing keys; try again.');
       throw rejected('Google', (err as Error).message);
     }
@@ -64,8 +78,16 @@ export class FacebookVerifier {
     const { appId, appSecret, graphUrl } = this.config;
     if (!appId || !appSecret) throw notConfigured('Facebook', 'FACEBOOK_APP_ID, FACEBOOK_APP_SECRET');
     const base = graphUrl.replace(/\/$/, '');
+    // debug_token answers 200 with is_valid:false for a bad user token, so an error status here is
+    // about this server's own app credentials: not the person's fault, and not fixed by retrying.
     const debug = await this.get<DebugToken>(
       `${base}/debug_token?${new URLSearchParams({ input_token: userToken, access_token: `${appId}|${appSecret}` })}`,
+      () =>
+        new ApiError(
+          502,
+          'provider_misconfigured',
+          'Facebook refused this server’s app credentials; the operator must check FACEBOOK_APP_ID and FACEBOOK_APP_SECRET.',
+        ),
     );
     const data = debug.data;
     if (!data?.is_valid) throw rejected('Facebook', 'the token is not valid');
@@ -87,7 +109,7 @@ export class FacebookVerifier {
     };
   }
 
-  private async get<T>(url: string): Promise<T> {
+  private async get<T>(url: string, refused?: () => ApiError): Promise<T> {
     let res: Response;
     try {
       res = await fetch(url, { signal: AbortSignal.timeout(5000) });
@@ -97,7 +119,7 @@ export class FacebookVerifier {
     if (res.status >= 500)
       throw new ApiError(502, 'provider_unavailable', `Facebook answered ${res.status}; try again.`);
     const body = (await res.json().catch(() => ({}))) as T & { error?: { message?: string } };
-    if (!res.ok) throw rejected('Facebook', body.error?.message ?? `status ${res.status}`);
+    if (!res.ok) throw refused?.() ?? rejected('Facebook', body.error?.message ?? `status ${res.status}`);
     return body;
   }
 }
