@@ -162,18 +162,27 @@ export class Auth {
       .executeTakeFirst();
     if (Number(used.numUpdatedRows) !== 1) {
       await this.revokeFamily(token.family_id);
-      throw new ApiError(
-        401,
-        'refresh_token_reused',
-        'This refresh token was already used, so every session it started has been signed out. Sign in again.',
-      );
+      throw reused();
     }
     const user = await this.k
       .selectFrom('users')
       .selectAll()
       .where('id', '=', token.user_id)
       .executeTakeFirstOrThrow();
-    return this.issueSession(user, input.organization_id ?? token.org_id, token.family_id);
+    const session = await this.issueSession(user, input.organization_id ?? token.org_id, token.family_id);
+    // A copy of the token presented at the same moment loses the race above and revokes the family,
+    // perhaps before our new token existed. Look again, so the new token cannot outlive that revocation.
+    const revoked = await this.k
+      .selectFrom('refresh_tokens')
+      .select('id')
+      .where('family_id', '=', token.family_id)
+      .where('revoked_at', 'is not', null)
+      .executeTakeFirst();
+    if (revoked) {
+      await this.revokeFamily(token.family_id);
+      throw reused();
+    }
+    return session;
   }
 
   async logout(refreshToken: string): Promise<void> {
@@ -494,6 +503,13 @@ export class Auth {
     }
   }
 }
+
+const reused = () =>
+  new ApiError(
+    401,
+    'refresh_token_reused',
+    'This refresh token was already used, so every session it started has been signed out. Sign in again.',
+  );
 
 export async function createOrganization(db: Executor, ownerId: string, name: string): Promise<string> {
   const id = newId('organization');
