@@ -4,3 +4,4 @@ export * from './errors.js';
 export { AutoPaginator } from './pagination.js';
 export type { EventListParams } from './resources/events.js';
 export type { ListParams } from './resources/orgs.js';
+export * from './ticket-code.js';

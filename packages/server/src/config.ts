@@ -36,6 +36,7 @@ const EnvSchema = z.object({
     .transform((v) => v === 'true' || v === '1')
     .default(false),
   TICKETS_SHUTDOWN_TIMEOUT: seconds.default(10),
+  TICKETS_HOLD_SWEEP_SECONDS: seconds.default(5),
   GOOGLE_CLIENT_ID: z.string().min(1).optional(),
   GOOGLE_JWKS_URL: url.default('https://www.googleapis.com/oauth2/v3/certs'),
   FACEBOOK_APP_ID: z.string().min(1).optional(),
@@ -56,6 +57,8 @@ export interface Config {
   login: { maxFailures: number; maxFailuresPerIp: number; lockoutSeconds: number };
   trustProxy: boolean;
   shutdownTimeoutMs: number;
+  /** How often expired holds are swept back into inventory. */
+  holdSweepMs: number;
   google: { clientId?: string; jwksUrl: string };
   facebook: { appId?: string; appSecret?: string; graphUrl: string };
 }
@@ -100,6 +103,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     },
     trustProxy: e.TICKETS_TRUST_PROXY,
     shutdownTimeoutMs: e.TICKETS_SHUTDOWN_TIMEOUT * 1000,
+    holdSweepMs: e.TICKETS_HOLD_SWEEP_SECONDS * 1000,
     google: { clientId: e.GOOGLE_CLIENT_ID, jwksUrl: e.GOOGLE_JWKS_URL },
     facebook: { appId: e.FACEBOOK_APP_ID, appSecret: e.FACEBOOK_APP_SECRET, graphUrl: e.FACEBOOK_GRAPH_URL },
     ...overrides,

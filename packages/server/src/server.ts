@@ -13,6 +13,8 @@ import { accountRoutes } from './modules/accounts/routes.js';
 import { FacebookVerifier, GoogleVerifier } from './modules/accounts/social.js';
 import { eventRoutes } from './modules/events/routes.js';
 import { Events } from './modules/events/service.js';
+import { orderRoutes } from './modules/orders/routes.js';
+import { Orders } from './modules/orders/service.js';
 
 export const VERSION = '0.1.0';
 
@@ -27,7 +29,7 @@ export interface RunningServer {
 }
 
 /** Builds the application on an open, migrated database. */
-export async function buildApp(db: Db, config: Config, log: Logger): Promise<App> {
+export async function buildApp(db: Db, config: Config, log: Logger): Promise<{ app: App; orders: Orders }> {
   const auth = await Auth.create(db, config);
   const app = new App({
     log,
@@ -70,7 +72,9 @@ export async function buildApp(db: Db, config: Config, log: Logger): Promise<App
     facebook: new FacebookVerifier(config.facebook),
   });
   eventRoutes(app, new Events(db));
-  return app;
+  const orders = new Orders(db);
+  orderRoutes(app, orders);
+  return { app, orders };
 }
 
 /** Opens the database, applies migrations, and listens. */
@@ -84,7 +88,7 @@ export async function startServer(config: Config, options: { log?: Logger } = {}
     await db.close();
     throw err;
   }
-  const app = await buildApp(db, config, log);
+  const { app, orders } = await buildApp(db, config, log);
   const server = createServer({ keepAliveTimeout: 5000 }, app.listener);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -100,11 +104,21 @@ export async function startServer(config: Config, options: { log?: Logger } = {}
 
   const purge = setInterval(() => void purgeExpiredIdempotencyKeys(db).catch(() => {}), 3600_000);
   purge.unref();
+  // Every process sweeps; releasing a hold is conditional on the order still being pending, so
+  // sweepers in several processes never return one hold twice.
+  const holdSweep = setInterval(() => {
+    orders.expireHolds().then(
+      (n) => n && log.info({ expired: n }, 'expired unpaid orders'),
+      (err: unknown) => log.error({ err }, 'hold sweep failed'),
+    );
+  }, config.holdSweepMs);
+  holdSweep.unref();
 
   let closing: Promise<void> | undefined;
   const close = () => {
     closing ??= (async () => {
       clearInterval(purge);
+      clearInterval(holdSweep);
       const drained = new Promise<void>((resolve) => server.close(() => resolve()));
       // Keep-alive connections become idle as their last response ends; close them as they do, so
       // the drain takes as long as the slowest request rather than the keep-alive timeout.

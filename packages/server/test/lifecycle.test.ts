@@ -102,7 +102,7 @@ describe.each(DIALECTS)('%s: readiness and shutdown', (dialect) => {
       TICKETS_JWT_SECRET: 'x'.repeat(32),
       LOG_LEVEL: 'silent',
     });
-    const app = await buildApp(db, config, pino({ level: 'silent' }));
+    const { app } = await buildApp(db, config, pino({ level: 'silent' }));
     const { createServer } = await import('node:http');
     const server = createServer(app.listener);
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -116,7 +116,7 @@ describe.each(DIALECTS)('%s: readiness and shutdown', (dialect) => {
     expect(res.body).toMatchObject({
       status: 'not_ready',
       database: 'ok',
-      migrations: { current: false, pending: ['0001_initial'] },
+      migrations: { current: false, pending: ['0001_initial', '0002_orders'] },
     });
   });
 

@@ -16,6 +16,9 @@ export const ID_PREFIXES = {
   refreshToken: 'rt',
   event: 'evt',
   ticketType: 'tt',
+  order: 'ord',
+  ticket: 'tkt',
+  refund: 'ref',
 } as const;
 
 export const UserId = idOf(ID_PREFIXES.user);

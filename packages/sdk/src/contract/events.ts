@@ -54,6 +54,12 @@ export const Event = z
     transferable: z.boolean().describe('Whether holders may transfer their tickets'),
     sales_start_at: Timestamp.nullable(),
     sales_end_at: Timestamp.nullable().describe('When null, sales run until the event ends'),
+    max_per_buyer: z
+      .number()
+      .int()
+      .nullable()
+      .describe('Most tickets one buyer e-mail may hold; null: no limit'),
+    hold_minutes: z.number().int().describe('How long an unpaid online order holds its tickets'),
     created_at: Timestamp,
     updated_at: Timestamp,
   })
@@ -73,6 +79,14 @@ const eventFields = {
   transferable: z.boolean().optional(),
   sales_start_at: TimestampInput.nullish(),
   sales_end_at: TimestampInput.nullish(),
+  max_per_buyer: z.number().int().min(1).max(10_000).nullish(),
+  hold_minutes: z
+    .number()
+    .int()
+    .min(1)
+    .max(24 * 60)
+    .nullish()
+    .describe('Default 15'),
 };
 
 interface Timing {

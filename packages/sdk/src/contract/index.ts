@@ -2,4 +2,5 @@ export * from './accounts.js';
 export * from './common.js';
 export * from './events.js';
 export * from './openapi.js';
+export * from './orders.js';
 export * from './routes.js';

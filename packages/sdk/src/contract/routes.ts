@@ -32,6 +32,17 @@ import {
   TicketTypeListQuery,
   TicketTypeUpdateInput,
 } from './events.js';
+import {
+  Attendee,
+  EventPublicKey,
+  Order,
+  OrderId,
+  OrderListQuery,
+  PurchaseInput,
+  Ticket,
+  TicketId,
+  TicketListQuery,
+} from './orders.js';
 
 /** What a caller must hold to use a route. Roles and API-key scopes map onto these in the server. */
 export const PERMISSIONS = [
@@ -40,6 +51,9 @@ export const PERMISSIONS = [
   'events:write',
   'members:manage',
   'api_keys:manage',
+  'orders:read',
+  'orders:write',
+  'attendees:read',
   'checkin',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
@@ -415,6 +429,86 @@ export const routes = {
       auth: 'events:read',
       query: AvailabilityQuery,
       response: Availability,
+    }),
+  },
+  orders: {
+    purchase: route({
+      method: 'POST',
+      path: '/api/tickets/purchase',
+      summary:
+        'Buy tickets: free and manual orders are paid at once; online ones hold their tickets until paid',
+      tag: 'orders',
+      auth: 'orders:write',
+      body: PurchaseInput,
+      response: Order,
+      status: 201,
+    }),
+    list: route({
+      method: 'GET',
+      path: '/api/orders',
+      summary: 'Orders, newest first, with filters',
+      tag: 'orders',
+      auth: 'orders:read',
+      query: OrderListQuery,
+      response: page(Order),
+    }),
+    get: route({
+      method: 'GET',
+      path: '/api/orders/:id',
+      summary: 'One order with its items and tickets',
+      tag: 'orders',
+      auth: 'orders:read',
+      params: z.object({ id: OrderId }),
+      response: Order,
+    }),
+    cancel: route({
+      method: 'POST',
+      path: '/api/orders/:id/cancel',
+      summary: 'Cancel a pending order; its held tickets go back on sale',
+      tag: 'orders',
+      auth: 'orders:write',
+      params: z.object({ id: OrderId }),
+      response: Order,
+    }),
+  },
+  tickets: {
+    get: route({
+      method: 'GET',
+      path: '/api/tickets/:id',
+      summary: 'One ticket with its signed code',
+      tag: 'tickets',
+      auth: 'attendees:read',
+      params: z.object({ id: TicketId }),
+      response: Ticket,
+    }),
+    listForEvent: route({
+      method: 'GET',
+      path: '/api/events/:id/tickets',
+      summary: "An event's tickets",
+      tag: 'tickets',
+      auth: 'attendees:read',
+      params: EventParams,
+      query: TicketListQuery,
+      response: page(Ticket),
+    }),
+    attendees: route({
+      method: 'GET',
+      path: '/api/events/:id/attendees',
+      summary: "An event's attendees: search by name, e-mail or order",
+      tag: 'tickets',
+      auth: 'attendees:read',
+      params: EventParams,
+      query: TicketListQuery,
+      response: page(Attendee),
+    }),
+    publicKey: route({
+      method: 'GET',
+      path: '/api/events/:id/public-key',
+      summary: "The event's Ed25519 public key, to verify ticket codes offline",
+      tag: 'tickets',
+      auth: 'any',
+      params: EventParams,
+      response: EventPublicKey,
     }),
   },
 } as const;

@@ -11,6 +11,7 @@ import {
 } from 'kysely';
 import pg from 'pg';
 import * as m0001 from './migrations/0001_initial.js';
+import * as m0002 from './migrations/0002_orders.js';
 import type { Database } from './schema.js';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -86,6 +87,7 @@ function withStatementCache(sqlite: SQLite.Database, max = 500): SQLite.Database
 
 const migrations: Record<string, Migration> = {
   '0001_initial': m0001,
+  '0002_orders': m0002,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -115,6 +115,8 @@ export interface EventsTable {
   transferable: Bool;
   sales_start_at: Timestamp | null;
   sales_end_at: Timestamp | null;
+  max_per_buyer: number | null;
+  hold_minutes: number | null;
   /** Inventory counters, kept by conditional writes in the selling transaction. */
   sold: number;
   held: number;
@@ -142,6 +144,87 @@ export interface TicketTypesTable {
   updated_at: Timestamp;
 }
 
+export interface EventKeysTable {
+  event_id: string;
+  /** base64url of the raw 32-byte Ed25519 public key. */
+  public_key: string;
+  /** base64url of the PKCS#8 DER private key. */
+  private_key: string;
+  created_at: Timestamp;
+}
+
+export type OrderStatus =
+  | 'pending'
+  | 'paid'
+  | 'partially_refunded'
+  | 'refunded'
+  | 'expired'
+  | 'cancelled'
+  | 'failed';
+
+export interface OrdersTable {
+  id: string;
+  org_id: string;
+  event_id: string;
+  status: OrderStatus;
+  buyer_name: string;
+  buyer_email: string;
+  buyer_phone: string | null;
+  payment_method: 'free' | 'manual' | 'stripe';
+  currency: string;
+  total_amount: number;
+  refunded_amount: number;
+  ticket_count: number;
+  hold_expires_at: Timestamp | null;
+  paid_at: Timestamp | null;
+  flagged: Bool;
+  flag_reason: string | null;
+  created_by: string | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface OrderItemsTable {
+  order_id: string;
+  ticket_type_id: string;
+  name: string;
+  quantity: number;
+  unit_amount: number;
+}
+
+export interface TicketsTable {
+  id: string;
+  org_id: string;
+  event_id: string;
+  order_id: string;
+  ticket_type_id: string;
+  holder_name: string;
+  holder_email: string | null;
+  status: 'valid' | 'void';
+  void_reason: 'refunded' | 'cancelled' | null;
+  code_version: number;
+  code: string;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface RefundsTable {
+  id: string;
+  org_id: string;
+  order_id: string;
+  ticket_id: string | null;
+  amount: number;
+  currency: string;
+  reason: string | null;
+  status: 'pending' | 'succeeded' | 'failed';
+  provider: 'manual' | 'stripe';
+  provider_ref: string | null;
+  returned_inventory: Bool;
+  created_by: string | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
 export interface Database {
   users: UsersTable;
   organizations: OrganizationsTable;
@@ -154,6 +237,11 @@ export interface Database {
   server_secrets: ServerSecretsTable;
   events: EventsTable;
   ticket_types: TicketTypesTable;
+  event_keys: EventKeysTable;
+  orders: OrdersTable;
+  order_items: OrderItemsTable;
+  tickets: TicketsTable;
+  refunds: RefundsTable;
 }
 
 export type UserRow = Selectable<UsersTable>;
@@ -164,3 +252,7 @@ export type EventUpdate = Updateable<EventsTable>;
 export type TicketTypeRow = Selectable<TicketTypesTable>;
 export type ApiKeyRow = Selectable<ApiKeysTable>;
 export type InvitationRow = Selectable<InvitationsTable>;
+export type OrderRow = Selectable<OrdersTable>;
+export type OrderItemRow = Selectable<OrderItemsTable>;
+export type TicketRow = Selectable<TicketsTable>;
+export type RefundRow = Selectable<RefundsTable>;

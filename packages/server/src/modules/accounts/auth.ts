@@ -1,5 +1,14 @@
 import { createSecretKey, type KeyObject, randomUUID } from 'node:crypto';
-import type { LoginInput, Me, RefreshInput, RegisterInput, Role, Session } from '@tickets/sdk';
+import {
+  type LoginInput,
+  type Me,
+  PERMISSIONS,
+  type Permission,
+  type RefreshInput,
+  type RegisterInput,
+  type Role,
+  type Session,
+} from '@tickets/sdk';
 import { errors as joseErrors, jwtVerify, SignJWT } from 'jose';
 import type { Kysely, Transaction } from 'kysely';
 import type { Config } from '../../config.js';
@@ -23,14 +32,16 @@ export interface ExternalIdentity {
   name: string;
 }
 
+const ALL: Permission[] = [...PERMISSIONS];
 const ROLE_PERMISSIONS: Record<Role, ReadonlySet<string>> = {
-  owner: new Set(['org:read', 'events:read', 'events:write', 'members:manage', 'api_keys:manage', 'checkin']),
-  admin: new Set(['org:read', 'events:read', 'events:write', 'members:manage', 'api_keys:manage', 'checkin']),
-  staff: new Set(['org:read', 'events:read', 'checkin']),
+  owner: new Set(ALL),
+  admin: new Set(ALL),
+  // Staff run the door and read attendee lists; selling, refunds and revenue are for owners and admins.
+  staff: new Set(['org:read', 'events:read', 'attendees:read', 'checkin']),
 };
 // Keys cannot manage members or mint keys: a leaked key must not be able to entrench itself.
 const SCOPE_PERMISSIONS: Record<string, readonly string[]> = {
-  full: ['org:read', 'events:read', 'events:write', 'checkin'],
+  full: ALL.filter((p) => p !== 'members:manage' && p !== 'api_keys:manage'),
   checkin: ['checkin'],
 };
 

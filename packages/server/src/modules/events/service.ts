@@ -129,6 +129,8 @@ export class Events {
       transferable: input.transferable === false ? 0 : 1,
       sales_start_at: toUtcOrNull(input.sales_start_at),
       sales_end_at: toUtcOrNull(input.sales_end_at),
+      max_per_buyer: input.max_per_buyer ?? null,
+      hold_minutes: input.hold_minutes ?? null,
       sold: 0,
       held: 0,
       created_at: now,
@@ -167,6 +169,8 @@ export class Events {
     if (patch.transferable !== undefined) changes.transferable = patch.transferable ? 1 : 0;
     if (patch.sales_start_at !== undefined) changes.sales_start_at = toUtcOrNull(patch.sales_start_at);
     if (patch.sales_end_at !== undefined) changes.sales_end_at = toUtcOrNull(patch.sales_end_at);
+    if (patch.max_per_buyer !== undefined) changes.max_per_buyer = patch.max_per_buyer;
+    if (patch.hold_minutes !== undefined) changes.hold_minutes = patch.hold_minutes;
     if (patch.currency !== undefined && patch.currency !== current.currency) {
       const hasTypes = await this.k
         .selectFrom('ticket_types')
@@ -409,7 +413,7 @@ function assertCurrency(given: string, expected: string): void {
     ]);
 }
 
-function windowReason(start: string | null, end: string | null, now: string): NotOnSaleReason | null {
+export function windowReason(start: string | null, end: string | null, now: string): NotOnSaleReason | null {
   if (start && now < start) return 'sales_not_started';
   if (end && now >= end) return 'sales_ended';
   return null;

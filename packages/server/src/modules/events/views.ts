@@ -1,6 +1,8 @@
 import type { Event, TicketType } from '@tickets/sdk';
 import type { EventRow, TicketTypeRow } from '../../db/schema.js';
 
+export const DEFAULT_HOLD_MINUTES = 15;
+
 export function eventView(e: EventRow): Event {
   return {
     id: e.id,
@@ -20,6 +22,8 @@ export function eventView(e: EventRow): Event {
     transferable: e.transferable === 1,
     sales_start_at: e.sales_start_at,
     sales_end_at: e.sales_end_at,
+    max_per_buyer: e.max_per_buyer,
+    hold_minutes: e.hold_minutes ?? DEFAULT_HOLD_MINUTES,
     created_at: e.created_at,
     updated_at: e.updated_at,
   };

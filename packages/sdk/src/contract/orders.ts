@@ -1,0 +1,148 @@
+import { z } from 'zod';
+import { Email, EventId, idOf, ListQuery, Money, TicketTypeId, Timestamp } from './common.js';
+
+export const OrderId = idOf('ord');
+export const TicketId = idOf('tkt');
+
+export const OrderStatus = z.enum([
+  'pending',
+  'paid',
+  'partially_refunded',
+  'refunded',
+  'expired',
+  'cancelled',
+  'failed',
+]);
+export type OrderStatus = z.output<typeof OrderStatus>;
+
+/** `free` is set by the server for orders totalling zero; `manual` is box-office cash or card terminal. */
+export const PaymentMethod = z.enum(['free', 'manual', 'stripe']);
+export type PaymentMethod = z.output<typeof PaymentMethod>;
+
+export const Phone = z
+  .string()
+  .regex(/^\+[1-9]\d{6,14}$/, 'must be in E.164 form, e.g. +491701234567')
+  .meta({ example: '+491701234567' });
+
+export const Holder = z.object({ name: z.string().trim().min(1).max(200), email: Email.optional() });
+
+export const PurchaseInput = z.strictObject({
+  event: EventId,
+  items: z
+    .array(
+      z.strictObject({
+        ticket_type: TicketTypeId,
+        quantity: z.number().int().min(1).max(100),
+        holders: z
+          .array(Holder)
+          .max(100)
+          .optional()
+          .describe('One per ticket, in order; tickets without one are held by the buyer'),
+      }),
+    )
+    .min(1)
+    .max(20),
+  buyer: z.strictObject({
+    name: z.string().trim().min(1).max(200),
+    email: Email,
+    phone: Phone.optional().describe('For ticket delivery by WhatsApp'),
+  }),
+  payment_method: z
+    .enum(['manual', 'stripe'])
+    .optional()
+    .describe('Required unless the order is free. manual: paid at the box office, at once.'),
+});
+export type PurchaseInput = z.input<typeof PurchaseInput>;
+
+export const TicketStatus = z.enum(['valid', 'void']);
+export const VoidReason = z.enum(['refunded', 'cancelled']);
+
+export const Ticket = z
+  .object({
+    id: TicketId,
+    object: z.literal('ticket'),
+    event_id: EventId,
+    order_id: OrderId,
+    ticket_type_id: TicketTypeId,
+    ticket_type_name: z.string(),
+    holder: z.object({ name: z.string(), email: z.string().nullable() }),
+    status: TicketStatus,
+    void_reason: VoidReason.nullable(),
+    code: z.string().describe('The signed code the QR image carries; verify with verifyTicketCode'),
+    code_version: z.number().int().describe('Raised by a transfer; older codes are refused'),
+    created_at: Timestamp,
+    updated_at: Timestamp,
+  })
+  .meta({ id: 'Ticket' });
+export type Ticket = z.output<typeof Ticket>;
+
+export const OrderItem = z.object({
+  ticket_type_id: TicketTypeId,
+  name: z.string(),
+  quantity: z.number().int(),
+  unit_price: Money,
+  total: Money,
+});
+
+export const Order = z
+  .object({
+    id: OrderId,
+    object: z.literal('order'),
+    event_id: EventId,
+    status: OrderStatus,
+    buyer: z.object({ name: z.string(), email: z.string(), phone: z.string().nullable() }),
+    payment_method: PaymentMethod,
+    items: z.array(OrderItem),
+    total: Money,
+    refunded: Money,
+    hold_expires_at: Timestamp.nullable().describe('Pending orders hold their tickets until then'),
+    paid_at: Timestamp.nullable(),
+    flagged: z.boolean(),
+    flag_reason: z.string().nullable(),
+    tickets: z.array(Ticket).describe('Issued when the order is paid'),
+    created_at: Timestamp,
+    updated_at: Timestamp,
+  })
+  .meta({ id: 'Order' });
+export type Order = z.output<typeof Order>;
+
+export const OrderListQuery = ListQuery.extend({
+  event: EventId.optional(),
+  status: OrderStatus.optional(),
+  email: z.string().trim().toLowerCase().max(254).optional().describe("The buyer's e-mail, exactly"),
+  q: z.string().trim().min(1).max(200).optional().describe("Text search in the buyer's name and e-mail"),
+});
+export type OrderListQuery = z.input<typeof OrderListQuery>;
+
+export const TicketListQuery = ListQuery.extend({
+  status: TicketStatus.optional(),
+  q: z.string().trim().min(1).max(200).optional().describe('Holder name or e-mail, buyer, or order id'),
+});
+export type TicketListQuery = z.input<typeof TicketListQuery>;
+
+export const Attendee = z
+  .object({
+    object: z.literal('attendee'),
+    ticket_id: TicketId,
+    order_id: OrderId,
+    name: z.string(),
+    email: z.string().nullable(),
+    ticket_type_id: TicketTypeId,
+    ticket_type_name: z.string(),
+    buyer_name: z.string(),
+    buyer_email: z.string(),
+    status: TicketStatus,
+  })
+  .meta({ id: 'Attendee' });
+export type Attendee = z.output<typeof Attendee>;
+
+export const EventPublicKey = z
+  .object({
+    object: z.literal('event_public_key'),
+    event_id: EventId,
+    algorithm: z.literal('Ed25519'),
+    public_key: z.string().describe('base64url of the raw 32-byte key, for verifyTicketCode'),
+    pem: z.string().describe('The same key as SPKI PEM'),
+  })
+  .meta({ id: 'EventPublicKey' });
+export type EventPublicKey = z.output<typeof EventPublicKey>;

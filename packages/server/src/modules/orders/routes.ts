@@ -1,0 +1,21 @@
+import { routes } from '@tickets/sdk';
+import type { App } from '../../http/app.js';
+import type { Orders } from './service.js';
+
+export function orderRoutes(app: App, orders: Orders): void {
+  app.handle(routes.orders.purchase, ({ principal, body }) => orders.purchase(principal, body));
+  app.handle(routes.orders.list, ({ principal, query }) => orders.list(principal.orgId, query));
+  app.handle(routes.orders.get, ({ principal, params }) => orders.get(principal.orgId, params.id));
+  app.handle(routes.orders.cancel, ({ principal, params }) => orders.cancel(principal.orgId, params.id));
+
+  app.handle(routes.tickets.get, ({ principal, params }) => orders.ticket(principal.orgId, params.id));
+  app.handle(routes.tickets.listForEvent, ({ principal, params, query }) =>
+    orders.eventTickets(principal.orgId, params.id, query),
+  );
+  app.handle(routes.tickets.attendees, ({ principal, params, query }) =>
+    orders.attendees(principal.orgId, params.id, query),
+  );
+  app.handle(routes.tickets.publicKey, ({ principal, params }) =>
+    orders.publicKey(principal.orgId, params.id),
+  );
+}

@@ -1,0 +1,502 @@
+import type {
+  Attendee,
+  EventPublicKey,
+  Order,
+  OrderListQuery,
+  Page,
+  PurchaseInput,
+  Ticket,
+  TicketListQuery,
+} from '@tickets/sdk';
+import { sql, type Transaction } from 'kysely';
+import type { z } from 'zod';
+import type { Db } from '../../db/database.js';
+import type { Database, EventRow, OrderRow, TicketRow, TicketTypeRow } from '../../db/schema.js';
+import type { Principal } from '../../http/app.js';
+import { ApiError, conflict, notFound, validationFailed } from '../../http/errors.js';
+import { DEFAULT_LIMIT, decodeCursor, toPage } from '../../http/pagination.js';
+import { newId } from '../../ids.js';
+import { addSeconds, nowIso } from '../../time.js';
+import { eventNotOnSale, windowReason } from '../events/service.js';
+import { DEFAULT_HOLD_MINUTES } from '../events/views.js';
+import { EventKeys, publicKeyPem } from './keys.js';
+import { attendeeView, orderView, ticketView } from './views.js';
+
+type Purchase = z.output<typeof PurchaseInput>;
+type OrderQuery = z.output<typeof OrderListQuery>;
+type TicketQuery = z.output<typeof TicketListQuery>;
+type Trx = Transaction<Database>;
+
+const REASON_TEXT: Record<string, string> = {
+  event_not_published: 'The event is not published yet.',
+  event_cancelled: 'The event was cancelled.',
+  event_completed: 'The event is over.',
+  event_ended: 'The event is over.',
+  sales_not_started: 'Sales have not started yet.',
+  sales_ended: 'Sales have ended.',
+};
+
+/** Orders whose tickets count against the per-buyer limit and hold inventory. */
+const LIVE_STATUSES = ['pending', 'paid', 'partially_refunded'] as const;
+
+const escapeLike = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`);
+
+export class Orders {
+  readonly keys: EventKeys;
+
+  constructor(private readonly db: Db) {
+    this.keys = new EventKeys(db);
+  }
+
+  private get k() {
+    return this.db.kysely;
+  }
+
+  private async event(orgId: string, id: string): Promise<EventRow> {
+    const row = await this.k
+      .selectFrom('events')
+      .selectAll()
+      .where('org_id', '=', orgId)
+      .where('id', '=', id)
+      .executeTakeFirst();
+    if (!row) throw notFound('event');
+    return row;
+  }
+
+  /**
+   * Sells tickets. Inventory is taken by conditional increments inside one transaction — each
+   * ticket type's and the event's `sold + held + n <= capacity` — so concurrent buyers, in one process
+   * or many, can never together exceed a capacity: the losing write matches no row and the order
+   * is refused as sold out.
+   */
+  async purchase(principal: Principal, input: Purchase): Promise<Order> {
+    const now = nowIso();
+    const event = await this.event(principal.orgId, input.event);
+    const closed = eventNotOnSale(event, now);
+    if (closed) throw conflict(closed, REASON_TEXT[closed] ?? 'Tickets for this event are not on sale.');
+
+    const types = await this.k
+      .selectFrom('ticket_types')
+      .selectAll()
+      .where('event_id', '=', event.id)
+      .where(
+        'id',
+        'in',
+        input.items.map((i) => i.ticket_type),
+      )
+      .execute();
+    const byId = new Map(types.map((t) => [t.id, t]));
+    const seen = new Set<string>();
+    const lines: { type: TicketTypeRow; quantity: number; holders: { name: string; email?: string }[] }[] =
+      [];
+    input.items.forEach((item, i) => {
+      const type = byId.get(item.ticket_type);
+      const path = `items.${i}`;
+      if (!type)
+        throw validationFailed([
+          {
+            path: `${path}.ticket_type`,
+            message: 'is not a ticket type of this event',
+            code: 'unknown_ticket_type',
+          },
+        ]);
+      if (seen.has(type.id))
+        throw validationFailed([
+          {
+            path: `${path}.ticket_type`,
+            message: 'appears twice; add the quantities',
+            code: 'duplicate_ticket_type',
+          },
+        ]);
+      seen.add(type.id);
+      const window = windowReason(type.sales_start_at, type.sales_end_at, now);
+      if (window) throw conflict(window, `${type.name}: ${REASON_TEXT[window]}`);
+      if (item.quantity < type.min_per_order)
+        throw validationFailed([
+          {
+            path: `${path}.quantity`,
+            message: `must be at least ${type.min_per_order} for ${type.name}`,
+            code: 'below_min_per_order',
+          },
+        ]);
+      if (type.max_per_order !== null && item.quantity > type.max_per_order)
+        throw validationFailed([
+          {
+            path: `${path}.quantity`,
+            message: `must be at most ${type.max_per_order} for ${type.name}`,
+            code: 'above_max_per_order',
+          },
+        ]);
+      if ((item.holders?.length ?? 0) > item.quantity)
+        throw validationFailed([
+          { path: `${path}.holders`, message: 'has more holders than tickets', code: 'too_many_holders' },
+        ]);
+      lines.push({ type, quantity: item.quantity, holders: item.holders ?? [] });
+    });
+
+    const total = lines.reduce((sum, l) => sum + l.type.price_amount * l.quantity, 0);
+    const count = lines.reduce((sum, l) => sum + l.quantity, 0);
+    const method = total === 0 ? 'free' : input.payment_method;
+    if (!method)
+      throw validationFailed([
+        { path: 'payment_method', message: 'is required for an order that costs money', code: 'required' },
+      ]);
+    if (method === 'stripe')
+      throw new ApiError(
+        501,
+        'provider_not_configured',
+        'Online payment with Stripe is not set up on this server.',
+      );
+    const pending = false;
+
+    const key = await this.keys.forEvent(event.id);
+    const order: OrderRow = {
+      id: newId('order'),
+      org_id: principal.orgId,
+      event_id: event.id,
+      status: pending ? 'pending' : 'paid',
+      buyer_name: input.buyer.name,
+      buyer_email: input.buyer.email,
+      buyer_phone: input.buyer.phone ?? null,
+      payment_method: method,
+      currency: event.currency,
+      total_amount: total,
+      refunded_amount: 0,
+      ticket_count: count,
+      hold_expires_at: pending ? addSeconds(now, 60 * (event.hold_minutes ?? DEFAULT_HOLD_MINUTES)) : null,
+      paid_at: pending ? null : now,
+      flagged: 0,
+      flag_reason: null,
+      created_by: principal.kind === 'user' ? principal.userId : principal.keyId,
+      created_at: now,
+      updated_at: now,
+    };
+    const tickets: TicketRow[] = pending
+      ? []
+      : lines.flatMap((l) =>
+          Array.from({ length: l.quantity }, (_, n) => {
+            const id = newId('ticket');
+            const holder = l.holders[n];
+            return {
+              id,
+              org_id: principal.orgId,
+              event_id: event.id,
+              order_id: order.id,
+              ticket_type_id: l.type.id,
+              holder_name: holder?.name ?? input.buyer.name,
+              holder_email: holder ? (holder.email ?? null) : input.buyer.email,
+              status: 'valid' as const,
+              void_reason: null,
+              code_version: 1,
+              code: EventKeys.sign(key, {
+                ticketId: id,
+                eventId: event.id,
+                ticketTypeId: l.type.id,
+                version: 1,
+              }),
+              created_at: now,
+              updated_at: now,
+            };
+          }),
+        );
+
+    await this.k.transaction().execute(async (trx) => {
+      const column = pending ? 'held' : 'sold';
+      // Always in id order, so two orders never lock the same rows in opposite orders (deadlock).
+      for (const line of [...lines].sort((a, b) => (a.type.id < b.type.id ? -1 : 1))) {
+        const taken = await trx
+          .updateTable('ticket_types')
+          .set((eb) => ({ [column]: eb(column, '+', line.quantity) }))
+          .where('id', '=', line.type.id)
+          .where((eb) =>
+            eb(eb(eb('sold', '+', eb.ref('held')), '+', line.quantity), '<=', eb.ref('capacity')),
+          )
+          .executeTakeFirst();
+        if (Number(taken.numUpdatedRows) !== 1)
+          throw conflict(
+            'sold_out',
+            `${line.type.name} is sold out, or fewer than ${line.quantity} are left.`,
+          );
+      }
+      const room = await trx
+        .updateTable('events')
+        .set((eb) => ({ [column]: eb(column, '+', count) }))
+        .where('id', '=', event.id)
+        .where((eb) =>
+          eb.or([
+            eb('capacity', 'is', null),
+            eb(eb(eb('sold', '+', eb.ref('held')), '+', count), '<=', eb.ref('capacity')),
+          ]),
+        )
+        .executeTakeFirst();
+      if (Number(room.numUpdatedRows) !== 1)
+        throw conflict('sold_out', `The event is sold out, or fewer than ${count} places are left.`);
+      // Checked after the event row is locked by the write above, so a buyer's parallel orders queue
+      // here and each sees the ones before it.
+      if (event.max_per_buyer !== null) {
+        const held = await this.ticketsHeldBy(trx, event.id, order.buyer_email);
+        if (held + count > event.max_per_buyer)
+          throw conflict(
+            'buyer_limit_reached',
+            `One buyer may hold at most ${event.max_per_buyer} tickets for this event; ${order.buyer_email} has ${held}.`,
+          );
+      }
+      await trx.insertInto('orders').values(order).execute();
+      await trx
+        .insertInto('order_items')
+        .values(
+          lines.map((l) => ({
+            order_id: order.id,
+            ticket_type_id: l.type.id,
+            name: l.type.name,
+            quantity: l.quantity,
+            unit_amount: l.type.price_amount,
+          })),
+        )
+        .execute();
+      if (tickets.length) await trx.insertInto('tickets').values(tickets).execute();
+    });
+    return this.get(principal.orgId, order.id);
+  }
+
+  private async ticketsHeldBy(trx: Trx, eventId: string, email: string): Promise<number> {
+    const valid = await trx
+      .selectFrom('tickets')
+      .innerJoin('orders', 'orders.id', 'tickets.order_id')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('tickets.event_id', '=', eventId)
+      .where('orders.buyer_email', '=', email)
+      .where('tickets.status', '=', 'valid')
+      .executeTakeFirstOrThrow();
+    const pending = await trx
+      .selectFrom('orders')
+      .select((eb) => eb.fn.coalesce(eb.fn.sum<number>('ticket_count'), sql<number>`0`).as('n'))
+      .where('event_id', '=', eventId)
+      .where('buyer_email', '=', email)
+      .where('status', '=', 'pending')
+      .executeTakeFirstOrThrow();
+    return Number(valid.n) + Number(pending.n);
+  }
+
+  async get(orgId: string, id: string): Promise<Order> {
+    const order = await this.k
+      .selectFrom('orders')
+      .selectAll()
+      .where('org_id', '=', orgId)
+      .where('id', '=', id)
+      .executeTakeFirst();
+    if (!order) throw notFound('order');
+    const [items, tickets] = await Promise.all([
+      this.k
+        .selectFrom('order_items')
+        .selectAll()
+        .where('order_id', '=', id)
+        .orderBy('ticket_type_id')
+        .execute(),
+      this.k.selectFrom('tickets').selectAll().where('order_id', '=', id).orderBy('id').execute(),
+    ]);
+    return orderView(order, items, tickets);
+  }
+
+  async list(orgId: string, query: OrderQuery): Promise<Page<Order>> {
+    const limit = query.limit ?? DEFAULT_LIMIT;
+    const after = query.starting_after ? decodeCursor(query.starting_after, 1) : null;
+    const pattern = query.q ? `%${escapeLike(query.q.toLowerCase())}%` : null;
+    const rows = await this.k
+      .selectFrom('orders')
+      .selectAll()
+      .where('org_id', '=', orgId)
+      .$if(query.event !== undefined, (q) => q.where('event_id', '=', query.event!))
+      .$if(query.status !== undefined, (q) => q.where('status', '=', query.status!))
+      .$if(query.email !== undefined, (q) => q.where('buyer_email', '=', query.email!))
+      .$if(pattern !== null, (q) =>
+        q.where((eb) =>
+          eb.or([
+            ...(['buyer_name', 'buyer_email'] as const).map(
+              (col) => sql<boolean>`lower(${sql.ref(col)}) like ${pattern} escape '\\'`,
+            ),
+            eb('id', '=', query.q!),
+          ]),
+        ),
+      )
+      .$if(after !== null, (q) => q.where('id', '<', String(after![0])))
+      .orderBy('id', 'desc')
+      .limit(limit + 1)
+      .execute();
+    const shown = rows.slice(0, limit);
+    const ids = shown.map((o) => o.id);
+    const [items, tickets] = ids.length
+      ? await Promise.all([
+          this.k.selectFrom('order_items').selectAll().where('order_id', 'in', ids).execute(),
+          this.k.selectFrom('tickets').selectAll().where('order_id', 'in', ids).orderBy('id').execute(),
+        ])
+      : [[], []];
+    return toPage(
+      rows,
+      limit,
+      (o) => [o.id],
+      (o) =>
+        orderView(
+          o,
+          items.filter((i) => i.order_id === o.id),
+          tickets.filter((t) => t.order_id === o.id),
+        ),
+    );
+  }
+
+  /** Cancels a pending order and returns what it held. Paid orders are refunded instead. */
+  async cancel(orgId: string, id: string): Promise<Order> {
+    const order = await this.k
+      .selectFrom('orders')
+      .select(['status'])
+      .where('org_id', '=', orgId)
+      .where('id', '=', id)
+      .executeTakeFirst();
+    if (!order) throw notFound('order');
+    if (!(await this.release(id, 'cancelled')))
+      throw conflict(
+        'invalid_transition',
+        order.status === 'paid' || order.status === 'partially_refunded'
+          ? 'A paid order cannot be cancelled; refund it instead.'
+          : `The order is already ${order.status}.`,
+      );
+    return this.get(orgId, id);
+  }
+
+  /**
+   * Ends a pending order (expired, cancelled or failed) and returns its hold to the inventory. The
+   * status change is conditional on `pending`, so however many sweepers, webhooks and cancel requests
+   * race, the hold is returned once. Returns whether this call did it.
+   */
+  async release(orderId: string, to: 'expired' | 'cancelled' | 'failed'): Promise<boolean> {
+    return this.k.transaction().execute(async (trx) => {
+      const res = await trx
+        .updateTable('orders')
+        .set({ status: to, updated_at: nowIso() })
+        .where('id', '=', orderId)
+        .where('status', '=', 'pending')
+        .executeTakeFirst();
+      if (Number(res.numUpdatedRows) !== 1) return false;
+      const order = await trx
+        .selectFrom('orders')
+        .select(['event_id', 'ticket_count'])
+        .where('id', '=', orderId)
+        .executeTakeFirstOrThrow();
+      const items = await trx
+        .selectFrom('order_items')
+        .selectAll()
+        .where('order_id', '=', orderId)
+        .orderBy('ticket_type_id')
+        .execute();
+      for (const item of items)
+        await trx
+          .updateTable('ticket_types')
+          .set((eb) => ({ held: eb('held', '-', item.quantity) }))
+          .where('id', '=', item.ticket_type_id)
+          .execute();
+      await trx
+        .updateTable('events')
+        .set((eb) => ({ held: eb('held', '-', order.ticket_count) }))
+        .where('id', '=', order.event_id)
+        .execute();
+      return true;
+    });
+  }
+
+  /** Expires pending orders whose hold has run out; returns how many this call expired. */
+  async expireHolds(now = nowIso()): Promise<number> {
+    const due = await this.k
+      .selectFrom('orders')
+      .select('id')
+      .where('status', '=', 'pending')
+      .where('hold_expires_at', '<=', now)
+      .limit(500)
+      .execute();
+    let expired = 0;
+    for (const { id } of due) if (await this.release(id, 'expired')) expired++;
+    return expired;
+  }
+
+  // Tickets
+
+  async ticket(orgId: string, id: string): Promise<Ticket> {
+    const row = await this.k
+      .selectFrom('tickets')
+      .innerJoin('ticket_types', 'ticket_types.id', 'tickets.ticket_type_id')
+      .selectAll('tickets')
+      .select('ticket_types.name as type_name')
+      .where('tickets.org_id', '=', orgId)
+      .where('tickets.id', '=', id)
+      .executeTakeFirst();
+    if (!row) throw notFound('ticket');
+    return ticketView(row, row.type_name);
+  }
+
+  private attendeeQuery(orgId: string, eventId: string, query: TicketQuery) {
+    const limit = query.limit ?? DEFAULT_LIMIT;
+    const after = query.starting_after ? decodeCursor(query.starting_after, 1) : null;
+    const pattern = query.q ? `%${escapeLike(query.q.toLowerCase())}%` : null;
+    return {
+      limit,
+      rows: this.k
+        .selectFrom('tickets')
+        .innerJoin('orders', 'orders.id', 'tickets.order_id')
+        .innerJoin('ticket_types', 'ticket_types.id', 'tickets.ticket_type_id')
+        .selectAll('tickets')
+        .select(['ticket_types.name as ticket_type_name', 'orders.buyer_name', 'orders.buyer_email'])
+        .where('tickets.org_id', '=', orgId)
+        .where('tickets.event_id', '=', eventId)
+        .$if(query.status !== undefined, (q) => q.where('tickets.status', '=', query.status!))
+        .$if(pattern !== null, (q) =>
+          q.where((eb) =>
+            eb.or([
+              ...(
+                [
+                  'tickets.holder_name',
+                  'tickets.holder_email',
+                  'orders.buyer_name',
+                  'orders.buyer_email',
+                ] as const
+              ).map((col) => sql<boolean>`lower(${sql.ref(col)}) like ${pattern} escape '\\'`),
+              // Ids are matched whole: their random letters would match any short search.
+              eb('orders.id', '=', query.q!),
+              eb('tickets.id', '=', query.q!),
+            ]),
+          ),
+        )
+        .$if(after !== null, (q) => q.where('tickets.id', '>', String(after![0])))
+        .orderBy('tickets.id')
+        .limit(limit + 1)
+        .execute(),
+    };
+  }
+
+  async eventTickets(orgId: string, eventId: string, query: TicketQuery): Promise<Page<Ticket>> {
+    await this.event(orgId, eventId);
+    const { limit, rows } = this.attendeeQuery(orgId, eventId, query);
+    return toPage(
+      await rows,
+      limit,
+      (t) => [t.id],
+      (t) => ticketView(t, t.ticket_type_name),
+    );
+  }
+
+  async attendees(orgId: string, eventId: string, query: TicketQuery): Promise<Page<Attendee>> {
+    await this.event(orgId, eventId);
+    const { limit, rows } = this.attendeeQuery(orgId, eventId, query);
+    return toPage(await rows, limit, (t) => [t.id], attendeeView);
+  }
+
+  async publicKey(orgId: string, eventId: string): Promise<EventPublicKey> {
+    await this.event(orgId, eventId);
+    const key = await this.keys.forEvent(eventId);
+    return {
+      object: 'event_public_key',
+      event_id: eventId,
+      algorithm: 'Ed25519',
+      public_key: key.publicKey,
+      pem: publicKeyPem(key.publicKey),
+    };
+  }
+}

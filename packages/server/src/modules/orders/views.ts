@@ -1,0 +1,66 @@
+import type { Attendee, Order, Ticket } from '@tickets/sdk';
+import type { OrderItemRow, OrderRow, TicketRow } from '../../db/schema.js';
+
+export function ticketView(t: TicketRow, typeName: string): Ticket {
+  return {
+    id: t.id,
+    object: 'ticket',
+    event_id: t.event_id,
+    order_id: t.order_id,
+    ticket_type_id: t.ticket_type_id,
+    ticket_type_name: typeName,
+    holder: { name: t.holder_name, email: t.holder_email },
+    status: t.status,
+    void_reason: t.void_reason,
+    code: t.code,
+    code_version: t.code_version,
+    created_at: t.created_at,
+    updated_at: t.updated_at,
+  };
+}
+
+export function orderView(o: OrderRow, items: OrderItemRow[], tickets: TicketRow[]): Order {
+  const money = (amount: number) => ({ amount, currency: o.currency });
+  const names = new Map(items.map((i) => [i.ticket_type_id, i.name]));
+  return {
+    id: o.id,
+    object: 'order',
+    event_id: o.event_id,
+    status: o.status,
+    buyer: { name: o.buyer_name, email: o.buyer_email, phone: o.buyer_phone },
+    payment_method: o.payment_method,
+    items: items.map((i) => ({
+      ticket_type_id: i.ticket_type_id,
+      name: i.name,
+      quantity: i.quantity,
+      unit_price: money(i.unit_amount),
+      total: money(i.unit_amount * i.quantity),
+    })),
+    total: money(o.total_amount),
+    refunded: money(o.refunded_amount),
+    hold_expires_at: o.status === 'pending' ? o.hold_expires_at : null,
+    paid_at: o.paid_at,
+    flagged: o.flagged === 1,
+    flag_reason: o.flag_reason,
+    tickets: tickets.map((t) => ticketView(t, names.get(t.ticket_type_id) ?? '')),
+    created_at: o.created_at,
+    updated_at: o.updated_at,
+  };
+}
+
+export function attendeeView(
+  t: TicketRow & { ticket_type_name: string; buyer_name: string; buyer_email: string },
+): Attendee {
+  return {
+    object: 'attendee',
+    ticket_id: t.id,
+    order_id: t.order_id,
+    name: t.holder_name,
+    email: t.holder_email,
+    ticket_type_id: t.ticket_type_id,
+    ticket_type_name: t.ticket_type_name,
+    buyer_name: t.buyer_name,
+    buyer_email: t.buyer_email,
+    status: t.status,
+  };
+}
