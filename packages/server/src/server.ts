@@ -13,6 +13,7 @@ import { accountRoutes } from './modules/accounts/routes.js';
 import { FacebookVerifier, GoogleVerifier } from './modules/accounts/social.js';
 import { eventRoutes } from './modules/events/routes.js';
 import { Events } from './modules/events/service.js';
+import { Refunds } from './modules/orders/refunds.js';
 import { orderRoutes } from './modules/orders/routes.js';
 import { Orders } from './modules/orders/service.js';
 
@@ -73,7 +74,7 @@ export async function buildApp(db: Db, config: Config, log: Logger): Promise<{ a
   });
   eventRoutes(app, new Events(db));
   const orders = new Orders(db);
-  orderRoutes(app, orders);
+  orderRoutes(app, orders, new Refunds(db, orders));
   return { app, orders };
 }
 

@@ -19,6 +19,8 @@ export const ID_PREFIXES = {
   order: 'ord',
   ticket: 'tkt',
   refund: 'ref',
+  audit: 'aud',
+  outbox: 'msg',
 } as const;
 
 export const UserId = idOf(ID_PREFIXES.user);
@@ -114,3 +116,4 @@ export const Problem = z
 export type Problem = z.output<typeof Problem>;
 
 export const Deleted = z.object({ id: z.string(), object: z.string(), deleted: z.literal(true) });
+export type Deleted = z.output<typeof Deleted>;

@@ -146,3 +146,44 @@ export const EventPublicKey = z
   })
   .meta({ id: 'EventPublicKey' });
 export type EventPublicKey = z.output<typeof EventPublicKey>;
+
+export const RefundId = idOf('ref');
+
+export const RefundInput = z.strictObject({
+  amount: z
+    .number()
+    .int()
+    .min(0)
+    .optional()
+    .describe('Minor units; defaults to what is left to refund (of the order, or of the ticket’s price)'),
+  reason: z.string().trim().min(1).max(500).optional(),
+  return_inventory: z
+    .boolean()
+    .default(true)
+    .describe('Put the voided tickets back on sale (false: keep them out, e.g. a seat that is no more)'),
+});
+export type RefundInput = z.input<typeof RefundInput>;
+
+export const Refund = z
+  .object({
+    id: RefundId,
+    object: z.literal('refund'),
+    order_id: OrderId,
+    ticket_id: TicketId.nullable(),
+    amount: Money,
+    reason: z.string().nullable(),
+    status: z.enum(['pending', 'succeeded', 'failed']),
+    provider: z.enum(['manual', 'stripe']),
+    returned_inventory: z.boolean(),
+    voided_tickets: z.array(TicketId).describe('Tickets this refund voided; their codes are refused'),
+    order_status: OrderStatus.describe('The order’s status after this refund'),
+    created_at: Timestamp,
+  })
+  .meta({ id: 'Refund' });
+export type Refund = z.output<typeof Refund>;
+
+export const TransferInput = z.strictObject({
+  name: z.string().trim().min(1).max(200),
+  email: Email,
+});
+export type TransferInput = z.input<typeof TransferInput>;

@@ -39,9 +39,12 @@ import {
   OrderId,
   OrderListQuery,
   PurchaseInput,
+  Refund,
+  RefundInput,
   Ticket,
   TicketId,
   TicketListQuery,
+  TransferInput,
 } from './orders.js';
 
 /** What a caller must hold to use a route. Roles and API-key scopes map onto these in the server. */
@@ -402,6 +405,15 @@ export const routes = {
       response: TicketType,
       status: 201,
     }),
+    get: route({
+      method: 'GET',
+      path: '/api/ticket-types/:id',
+      summary: 'One ticket type',
+      tag: 'ticket-types',
+      auth: 'events:read',
+      params: TicketTypeParams,
+      response: TicketType,
+    }),
     update: route({
       method: 'PUT',
       path: '/api/ticket-types/:id',
@@ -470,6 +482,17 @@ export const routes = {
       params: z.object({ id: OrderId }),
       response: Order,
     }),
+    refund: route({
+      method: 'POST',
+      path: '/api/orders/:id/refund',
+      summary: 'Refund all or part of a paid order; a full refund voids its tickets',
+      tag: 'orders',
+      auth: 'orders:write',
+      params: z.object({ id: OrderId }),
+      body: RefundInput,
+      response: Refund,
+      status: 201,
+    }),
   },
   tickets: {
     get: route({
@@ -500,6 +523,27 @@ export const routes = {
       params: EventParams,
       query: TicketListQuery,
       response: page(Attendee),
+    }),
+    refund: route({
+      method: 'POST',
+      path: '/api/tickets/:id/refund',
+      summary: 'Refund one ticket (by default its price) and void it',
+      tag: 'tickets',
+      auth: 'orders:write',
+      params: z.object({ id: TicketId }),
+      body: RefundInput,
+      response: Refund,
+      status: 201,
+    }),
+    transfer: route({
+      method: 'PUT',
+      path: '/api/tickets/:id/transfer',
+      summary: 'Give a ticket to someone else: a new code is issued and the old one is refused',
+      tag: 'tickets',
+      auth: 'orders:write',
+      params: z.object({ id: TicketId }),
+      body: TransferInput,
+      response: Ticket,
     }),
     publicKey: route({
       method: 'GET',

@@ -1,4 +1,5 @@
 import type { RequestOptions, Tickets } from '../client.js';
+import type { Deleted } from '../contract/common.js';
 import type { Event, EventCreateInput, EventListQuery, EventUpdateInput } from '../contract/events.js';
 import { routes } from '../contract/routes.js';
 import { AutoPaginator } from '../pagination.js';
@@ -28,8 +29,8 @@ export class EventsResource {
   }
 
   /** Deletes an event without orders; cancel one that has them. */
-  async delete(id: string): Promise<void> {
-    await this.client.request(routes.events.delete, { params: { id } });
+  delete(id: string): Promise<Deleted> {
+    return this.client.request(routes.events.delete, { params: { id } });
   }
 
   /** @example for await (const e of tickets.events.list({ status: 'published' })) … */

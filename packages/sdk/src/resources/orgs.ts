@@ -7,6 +7,7 @@ import type {
   Organization,
   Role,
 } from '../contract/accounts.js';
+import type { Deleted } from '../contract/common.js';
 import { routes } from '../contract/routes.js';
 import { AutoPaginator } from '../pagination.js';
 
@@ -33,8 +34,8 @@ export class OrgsResource {
     return this.client.request(routes.orgs.updateMember, { params: { id: userId }, body: { role } });
   }
 
-  async removeMember(userId: string): Promise<void> {
-    await this.client.request(routes.orgs.removeMember, { params: { id: userId } });
+  removeMember(userId: string): Promise<Deleted> {
+    return this.client.request(routes.orgs.removeMember, { params: { id: userId } });
   }
 
   /** Invites by e-mail; the returned invitation's `token` is what the invitee accepts with. */

@@ -1,4 +1,5 @@
 import type { RequestOptions, Tickets } from '../client.js';
+import type { Deleted } from '../contract/common.js';
 import type {
   Availability,
   TicketType,
@@ -26,12 +27,17 @@ export class TicketTypesResource {
     return this.client.request(routes.ticketTypes.create, { params: { id: eventId }, body: input }, options);
   }
 
+  get(id: string): Promise<TicketType> {
+    return this.client.request(routes.ticketTypes.get, { params: { id } });
+  }
+
   update(id: string, input: TicketTypeUpdateInput): Promise<TicketType> {
     return this.client.request(routes.ticketTypes.update, { params: { id }, body: input });
   }
 
-  async delete(id: string): Promise<void> {
-    await this.client.request(routes.ticketTypes.delete, { params: { id } });
+  /** Deletes a type nothing was sold or held of. */
+  delete(id: string): Promise<Deleted> {
+    return this.client.request(routes.ticketTypes.delete, { params: { id } });
   }
 
   /** Capacity, sold, held and available per type, and whether each is on sale now. */

@@ -12,6 +12,7 @@ import {
 import pg from 'pg';
 import * as m0001 from './migrations/0001_initial.js';
 import * as m0002 from './migrations/0002_orders.js';
+import * as m0003 from './migrations/0003_audit_outbox.js';
 import type { Database } from './schema.js';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -88,6 +89,7 @@ function withStatementCache(sqlite: SQLite.Database, max = 500): SQLite.Database
 const migrations: Record<string, Migration> = {
   '0001_initial': m0001,
   '0002_orders': m0002,
+  '0003_audit_outbox': m0003,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

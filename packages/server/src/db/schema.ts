@@ -225,6 +225,32 @@ export interface RefundsTable {
   updated_at: Timestamp;
 }
 
+export interface AuditLogTable {
+  id: string;
+  org_id: string;
+  /** usr_… or key_… of whoever caused it; null for the system (webhooks, sweeper). */
+  actor: string | null;
+  action: string;
+  subject_id: string;
+  /** JSON. */
+  data: string;
+  created_at: Timestamp;
+}
+
+export interface OutboxTable {
+  id: string;
+  org_id: string;
+  /** What to deliver, e.g. `ticket.transferred`. */
+  kind: string;
+  /** JSON. */
+  payload: string;
+  status: 'queued' | 'sent' | 'failed' | 'dead';
+  attempts: number;
+  available_at: Timestamp;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
 export interface Database {
   users: UsersTable;
   organizations: OrganizationsTable;
@@ -242,6 +268,8 @@ export interface Database {
   order_items: OrderItemsTable;
   tickets: TicketsTable;
   refunds: RefundsTable;
+  audit_log: AuditLogTable;
+  outbox: OutboxTable;
 }
 
 export type UserRow = Selectable<UsersTable>;

@@ -26,6 +26,7 @@ export function eventRoutes(app: App, events: Events): void {
   app.handle(routes.ticketTypes.create, ({ principal, params, body }) =>
     events.createType(principal.orgId, params.id, body),
   );
+  app.handle(routes.ticketTypes.get, ({ principal, params }) => events.getType(principal.orgId, params.id));
   app.handle(routes.ticketTypes.update, ({ principal, params, body }) =>
     events.updateType(principal.orgId, params.id, body),
   );

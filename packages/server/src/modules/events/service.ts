@@ -257,6 +257,12 @@ export class Events {
     return row;
   }
 
+  async getType(orgId: string, id: string): Promise<TicketType> {
+    const row = await this.typeRow(orgId, id);
+    const event = await this.row(orgId, row.event_id);
+    return ticketTypeView(row, event.currency);
+  }
+
   async listTypes(orgId: string, eventId: string, includeHidden: boolean): Promise<Page<TicketType>> {
     const event = await this.row(orgId, eventId);
     const rows = await this.k

@@ -1,12 +1,22 @@
 import { routes } from '@tickets/sdk';
 import type { App } from '../../http/app.js';
+import type { Refunds } from './refunds.js';
 import type { Orders } from './service.js';
 
-export function orderRoutes(app: App, orders: Orders): void {
+export function orderRoutes(app: App, orders: Orders, refunds: Refunds): void {
   app.handle(routes.orders.purchase, ({ principal, body }) => orders.purchase(principal, body));
   app.handle(routes.orders.list, ({ principal, query }) => orders.list(principal.orgId, query));
   app.handle(routes.orders.get, ({ principal, params }) => orders.get(principal.orgId, params.id));
   app.handle(routes.orders.cancel, ({ principal, params }) => orders.cancel(principal.orgId, params.id));
+  app.handle(routes.orders.refund, ({ principal, params, body }) =>
+    refunds.refundOrder(principal, params.id, body),
+  );
+  app.handle(routes.tickets.refund, ({ principal, params, body }) =>
+    refunds.refundTicket(principal, params.id, body),
+  );
+  app.handle(routes.tickets.transfer, ({ principal, params, body }) =>
+    refunds.transfer(principal, params.id, body),
+  );
 
   app.handle(routes.tickets.get, ({ principal, params }) => orders.ticket(principal.orgId, params.id));
   app.handle(routes.tickets.listForEvent, ({ principal, params, query }) =>

@@ -1,0 +1,160 @@
+import { Argument, type Command } from 'commander';
+import { PROFILE_KEYS, type Profile, redact, type SettableKey } from '../config.js';
+import { Context } from '../context.js';
+import { CliError, UsageError } from '../errors.js';
+import { examples } from '../help.js';
+
+/** How a profile authenticates, without its secrets. */
+function profileView(name: string, p: Profile, current: string) {
+  return {
+    name,
+    current: name === current,
+    api_url: p.api_url ?? null,
+    auth: p.api_key ? 'api_key' : p.access_token || p.refresh_token ? 'session' : null,
+    user_email: p.user_email ?? null,
+    organization_id: p.organization_id ?? null,
+    organization_name: p.organization_name ?? null,
+    api_key: redact(p.api_key) ?? null,
+  };
+}
+
+const authLabel = (v: ReturnType<typeof profileView>) =>
+  v.auth === 'api_key'
+    ? `API key ${v.api_key}`
+    : v.auth === 'session'
+      ? (v.user_email ?? 'session')
+      : 'not logged in';
+
+export function registerConfig(program: Command): void {
+  const config = program.command('config').description('Manage profiles: which server, which credentials');
+  examples(config, 'tickets config list', 'tickets config use staging');
+
+  examples(
+    config
+      .command('list')
+      .description('List profiles; * marks the one in use')
+      .action(async (_o: unknown, cmd: Command) => {
+        const ctx = Context.of(cmd);
+        const store = await ctx.store();
+        const current = await ctx.profileName();
+        const views = Object.entries(store.profiles()).map(([name, p]) => profileView(name, p, current));
+        await ctx.out.result(views, async () => {
+          if (views.length === 0) ctx.out.info('No profiles yet: run `tickets login` or `tickets signup`.');
+          await ctx.out.table(
+            ['', 'PROFILE', 'SERVER', 'LOGGED IN AS', 'ORGANIZATION'],
+            views.map((v) => [
+              v.current ? '*' : '',
+              v.name,
+              v.api_url,
+              authLabel(v),
+              v.organization_name ? `${v.organization_name} (${v.organization_id})` : '',
+            ]),
+          );
+        });
+      }),
+    'tickets config list',
+    'tickets config list --json',
+  );
+
+  examples(
+    config
+      .command('use')
+      .description('Make a profile the default for later commands')
+      .argument('<profile>', 'profile name')
+      .action(async (name: string, _o: unknown, cmd: Command) => {
+        const ctx = Context.of(cmd);
+        const store = await ctx.store();
+        if (!store.profile(name))
+          throw new CliError(
+            `no profile named "${name}"; create it with: tickets --profile ${name} login --api-url <url>`,
+          );
+        store.use(name);
+        await ctx.out.result(profileView(name, store.profile(name)!, name), () =>
+          ctx.out.success(`Now using profile "${name}".`),
+        );
+      }),
+    'tickets config use staging',
+  );
+
+  examples(
+    config
+      .command('set')
+      .description('Set a value in the profile in use (created if new)')
+      .addArgument(new Argument('<key>', 'setting').choices(PROFILE_KEYS))
+      .argument('<value>', 'new value')
+      .action(async (key: SettableKey, value: string, _o: unknown, cmd: Command) => {
+        const ctx = Context.of(cmd);
+        const store = await ctx.store();
+        const name = await ctx.profileName();
+        if (key === 'api_url' && !/^https?:\/\/[^/]/.test(value))
+          throw new UsageError(`api_url: "${value}" is not an http(s) URL`);
+        const changes: Partial<Profile> =
+          key === 'api_url'
+            ? { api_url: value.replace(/\/+$/, '') }
+            : // A profile holds a key or a session, never both.
+              { api_key: value, access_token: undefined, refresh_token: undefined, user_email: undefined };
+        const profile = store.update(name, changes);
+        await ctx.out.result(profileView(name, profile, await ctx.profileName()), () =>
+          ctx.out.success(`Set ${key} in profile "${name}".`),
+        );
+      }),
+    'tickets config set api_url https://tickets.example.com',
+    'tickets --profile door config set api_key tk_…',
+  );
+
+  examples(
+    config
+      .command('remove')
+      .description(
+        'Delete a profile and its stored credentials (run `tickets logout` first to end its session)',
+      )
+      .argument('<profile>', 'profile name')
+      .action(async (name: string, _o: unknown, cmd: Command) => {
+        const ctx = Context.of(cmd);
+        const store = await ctx.store();
+        if (!store.remove(name)) throw new CliError(`no profile named "${name}"`);
+        await ctx.out.result({ name, deleted: true }, () => ctx.out.success(`Removed profile "${name}".`));
+      }),
+    'tickets config remove staging',
+  );
+
+  examples(
+    config
+      .command('show')
+      .description('Show the profile in use and where each setting comes from')
+      .action(async (_o: unknown, cmd: Command) => {
+        const ctx = Context.of(cmd);
+        const store = await ctx.store();
+        const name = await ctx.profileName();
+        const api = await ctx.apiUrl();
+        const credential = await ctx.credential();
+        const view = {
+          ...profileView(name, store.profile(name) ?? {}, name),
+          api_url: api.url,
+          api_url_source: api.source,
+          auth: credential?.kind ?? null,
+          auth_source: credential ? ('source' in credential ? credential.source : 'profile') : null,
+          config_file: store.path,
+        };
+        if (credential?.kind === 'api_key' && credential.source === 'env')
+          view.api_key = redact(process.env.TICKETS_API_KEY) ?? null;
+        await ctx.out.result(view, (v) =>
+          ctx.out.details([
+            ['Profile', v.name],
+            [
+              'Server',
+              `${v.api_url}${v.api_url_source === 'profile' ? '' : ` (from ${v.api_url_source === 'env' ? 'TICKETS_API_URL' : 'default'})`}`,
+            ],
+            ['Logged in as', `${authLabel(v)}${v.auth_source === 'env' ? ' (from TICKETS_API_KEY)' : ''}`],
+            [
+              'Organization',
+              v.organization_name ? `${v.organization_name} (${v.organization_id})` : undefined,
+            ],
+            ['Config file', v.config_file],
+          ]),
+        );
+      }),
+    'tickets config show',
+    'tickets --profile staging config show --json',
+  );
+}

@@ -1,0 +1,51 @@
+import { type Command, InvalidArgumentError } from 'commander';
+import { checkDateTime } from './date-input.js';
+import { checkPrice } from './money.js';
+
+/** Every command's help ends with examples, like gh's. */
+export function examples(command: Command, ...lines: string[]): Command {
+  return command.addHelpText('after', `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}\n`);
+}
+
+/** What an option of `update` takes to clear a value. (Commander cannot carry a null from a parser.) */
+export const NONE = 'none';
+
+/** `none` as null, for the API. */
+export const orNull = <T>(value: T | typeof NONE | undefined): T | null | undefined =>
+  value === NONE ? null : value;
+
+/** Option parsers: a malformed value is a usage error (exit 2) before anything is sent. */
+export const parse = {
+  int:
+    (min = 0) =>
+    (value: string): number => {
+      if (!/^-?\d+$/.test(value) || Number(value) < min)
+        throw new InvalidArgumentError(
+          `Expected a whole number${min > 0 ? ` of at least ${min}` : min === 0 ? ' (0 or more)' : ''}.`,
+        );
+      return Number(value);
+    },
+  /** A whole number, or `none` to clear the value. */
+  intOrNone:
+    (min = 0) =>
+    (value: string): number | typeof NONE =>
+      value === NONE ? NONE : parse.int(min)(value),
+  price: (value: string): string => {
+    try {
+      return checkPrice(value);
+    } catch {
+      throw new InvalidArgumentError('Expected a price such as 25.00 or 25.');
+    }
+  },
+  date: (value: string): string => {
+    try {
+      return checkDateTime(value, '');
+    } catch {
+      throw new InvalidArgumentError(
+        'Expected a date such as "2026-12-31 20:00" or 2026-12-31T20:00:00+01:00.',
+      );
+    }
+  },
+  /** A date, or `none` to clear it. */
+  dateOrNone: (value: string): string => (value === NONE ? NONE : parse.date(value)),
+};

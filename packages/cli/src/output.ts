@@ -1,0 +1,133 @@
+import { Chalk, type ChalkInstance, chalkStderr, default as chalkStdout } from 'chalk';
+
+export interface OutputOptions {
+  json: boolean;
+  /** False with --no-color. */
+  color: boolean;
+}
+
+export type Cell = string | number | boolean | null | undefined;
+
+/** Colour only where a person will see it, and never when NO_COLOR is set (https://no-color.org). */
+function colorLevel(optedIn: boolean, isTTY: boolean | undefined, detected: number): 0 | 1 | 2 | 3 {
+  const noColor = process.env.NO_COLOR !== undefined && process.env.NO_COLOR !== '';
+  return optedIn && !noColor && isTTY ? (detected as 0 | 1 | 2 | 3) : 0;
+}
+
+/**
+ * Where everything a command says goes: primary output on stdout (JSON with --json, a table or key/value
+ * view on a TTY, tab-separated lines when piped), messages and spinners on stderr.
+ */
+export class Output {
+  readonly json: boolean;
+  /** Tables and alignment only when stdout is a terminal. */
+  readonly tty = Boolean(process.stdout.isTTY);
+  /** Styles for stdout. */
+  readonly style: ChalkInstance;
+  /** Styles for stderr. */
+  readonly errStyle: ChalkInstance;
+
+  constructor(options: OutputOptions) {
+    this.json = options.json;
+    this.style = new Chalk({ level: colorLevel(options.color, process.stdout.isTTY, chalkStdout.level) });
+    this.errStyle = new Chalk({ level: colorLevel(options.color, process.stderr.isTTY, chalkStderr.level) });
+  }
+
+  /** With --json, the API's value; otherwise whatever `human` prints. */
+  async result<T>(value: T, human: (value: T) => void | Promise<void>): Promise<void> {
+    if (this.json) this.printJson(value);
+    else await human(value);
+  }
+
+  printJson(value: unknown): void {
+    process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+  }
+
+  line(text = ''): void {
+    process.stdout.write(`${text}\n`);
+  }
+
+  /** A table on a TTY; tab-separated rows without a header otherwise, like gh, for `cut` and `awk`. */
+  async table(head: string[], rows: Cell[][]): Promise<void> {
+    if (!this.tty) {
+      for (const row of rows) this.line(row.map((c) => plain(c).replace(/[\t\n]/g, ' ')).join('\t'));
+      return;
+    }
+    if (rows.length === 0) {
+      process.stderr.write(`${this.errStyle.dim('Nothing to show.')}\n`);
+      return;
+    }
+    const { default: Table } = await import('cli-table3');
+    const table = new Table({
+      head: head.map((h) => this.style.bold(h)),
+      style: { head: [], border: [], compact: true, 'padding-left': 0, 'padding-right': 2 },
+      chars: {
+        top: '',
+        'top-mid': '',
+        'top-left': '',
+        'top-right': '',
+        bottom: '',
+        'bottom-mid': '',
+        'bottom-left': '',
+        'bottom-right': '',
+        left: '',
+        'left-mid': '',
+        mid: '',
+        'mid-mid': '',
+        right: '',
+        'right-mid': '',
+        middle: '',
+      },
+    });
+    for (const row of rows) table.push(row.map(plain));
+    this.line(table.toString().replace(/ +$/gm, ''));
+  }
+
+  /** A key/value view of one object; empty values are left out. */
+  details(pairs: Array<[label: string, value: Cell]>): void {
+    const shown = pairs.filter(([, v]) => v !== undefined && v !== null && v !== '');
+    const width = Math.max(...shown.map(([k]) => k.length));
+    for (const [label, value] of shown) {
+      const key = this.tty ? this.style.bold(`${label}:`.padEnd(width + 1)) : `${label}:`;
+      this.line(`${key} ${plain(value)}`);
+    }
+  }
+
+  /** A message for the person at the terminal, on stderr so stdout stays clean. */
+  info(message: string): void {
+    process.stderr.write(`${message}\n`);
+  }
+
+  success(message: string): void {
+    process.stderr.write(`${this.errStyle.green('✓')} ${message}\n`);
+  }
+
+  warn(message: string): void {
+    process.stderr.write(`${this.errStyle.yellow('!')} ${message}\n`);
+  }
+
+  /** Shows a spinner on stderr while `work` runs, only when stderr is a terminal. */
+  async spin<T>(text: string, work: Promise<T>): Promise<T> {
+    // Loading ora takes a moment; a rejection meanwhile must not count as unhandled (it is awaited below).
+    work.catch(() => {});
+    // A terminal that reports no width (e.g. under `script`) sends ora into a redraw loop.
+    if (!process.stderr.isTTY || !process.stderr.columns) return work;
+    const { default: ora } = await import('ora');
+    const spinner = ora({
+      text,
+      stream: process.stderr,
+      color: this.errStyle.level > 0 ? 'cyan' : false,
+    }).start();
+    try {
+      return await work;
+    } finally {
+      spinner.stop();
+    }
+  }
+}
+
+function plain(value: Cell): string {
+  if (value === null || value === undefined) return '';
+  if (typeof value === 'boolean') return value ? 'yes' : 'no';
+  return String(value);
+}

@@ -1,0 +1,115 @@
+import { readFileSync } from 'node:fs';
+import { Chalk } from 'chalk';
+import { Command, CommanderError } from 'commander';
+import { registerApiKeys } from './commands/api-keys.js';
+import { registerAuth } from './commands/auth.js';
+import { registerConfig } from './commands/config.js';
+import { registerEvents } from './commands/events.js';
+import { registerOrgs } from './commands/orgs.js';
+import { registerServer } from './commands/server.js';
+import { registerTypes } from './commands/types.js';
+import { Context } from './context.js';
+import { CancelledError, CliError, EXIT, NotLoggedInError, UsageError } from './errors.js';
+import { examples } from './help.js';
+
+function version(): string {
+  try {
+    return JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
+  } catch {
+    return '0.0.0';
+  }
+}
+
+export function buildProgram(): Command {
+  const program = new Command('tickets')
+    .description('Sell and check tickets for your events, from the command line.')
+    .version(version(), '-v, --version')
+    .option('--json', 'print machine-readable JSON on stdout, and nothing else')
+    .option('--profile <name>', 'use this profile (default: the one chosen with `tickets config use`)')
+    .option('--no-color', 'no colour in output (also: NO_COLOR=1)')
+    .configureHelp({ showGlobalOptions: true, sortSubcommands: false })
+    .showHelpAfterError('(add --help for usage)')
+    // Commander's errors become exit code 2 in main(), not a process.exit() in the middle of a write.
+    .exitOverride();
+  examples(
+    program,
+    'tickets server start',
+    'tickets signup --api-url http://127.0.0.1:3000',
+    'tickets events create --name "Jazz Night" --timezone Europe/Berlin --currency EUR \\\n      --starts "2026-12-31 20:00" --ends "2027-01-01 02:00"',
+    'tickets events list --json',
+  );
+  program.addHelpText(
+    'after',
+    '\nEnvironment:\n  TICKETS_API_URL, TICKETS_API_KEY  override the profile\n  TICKETS_PROFILE                   profile to use\n  TICKETS_CONFIG_DIR                where profiles are kept\n  NO_COLOR                          no colour\n\nExit codes: 0 ok, 1 API error, 2 usage error or cancelled, 4 not logged in.\n',
+  );
+
+  registerServer(program);
+  registerAuth(program);
+  registerConfig(program);
+  registerOrgs(program);
+  registerApiKeys(program);
+  registerEvents(program);
+  registerTypes(program);
+  return program;
+}
+
+/** Runs the CLI; resolves to the exit code. Failures are reported on stderr, never as a stack trace. */
+export async function main(argv: string[] = process.argv): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv);
+    return EXIT.ok;
+  } catch (err) {
+    return report(err);
+  }
+}
+
+async function report(err: unknown): Promise<number> {
+  const ctx = Context.current;
+  const style = ctx?.out.errStyle ?? new Chalk({ level: 0 });
+  const say = (line: string) => process.stderr.write(`${line}\n`);
+  const error = (message: string) => say(`${style.red('error:')} ${message}`);
+
+  if (err instanceof CommanderError) {
+    // Commander has already printed its message (or the help/version asked for).
+    return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' ? EXIT.ok : EXIT.usage;
+  }
+  if (err instanceof UsageError) {
+    error(err.message);
+    say(style.dim(`Run '${ctx?.commandPath ?? 'tickets'} --help' for usage.`));
+    return EXIT.usage;
+  }
+  if (err instanceof CancelledError) {
+    say('Cancelled.');
+    return EXIT.usage;
+  }
+  if (err instanceof NotLoggedInError) {
+    error(err.message);
+    say(`Run ${style.bold('tickets login')} to sign in, or set TICKETS_API_KEY.`);
+    return EXIT.auth;
+  }
+  if (err instanceof CliError) {
+    error(err.message);
+    return EXIT.failure;
+  }
+  const { TicketsError } = await import('@tickets/sdk');
+  if (err instanceof TicketsError) {
+    const where = [err.code, err.requestId ? `request id ${err.requestId}` : undefined]
+      .filter(Boolean)
+      .join(', ');
+    error(`${err.detail} ${style.dim(`(${where})`)}`);
+    for (const field of err.errors) say(`  ${style.bold(field.path || '(body)')}: ${field.message}`);
+    if (err.code === 'connection_failed')
+      say(
+        `Is the server running? Start one with ${style.bold('tickets server start')}, or check --api-url / TICKETS_API_URL.`,
+      );
+    if (err.status === 401 && ctx?.authenticated) {
+      say(`Run ${style.bold('tickets login')} to sign in again.`);
+      return EXIT.auth;
+    }
+    return EXIT.failure;
+  }
+  // A bug in the CLI: still no stack trace unless asked for.
+  error(err instanceof Error ? err.message : String(err));
+  if (process.env.TICKETS_DEBUG && err instanceof Error && err.stack) say(err.stack);
+  return EXIT.failure;
+}

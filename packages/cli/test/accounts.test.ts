@@ -1,0 +1,229 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { http, startTestServer, type TestServer } from '../../server/test/harness.js';
+import { type Cli, makeCli, PASSWORD, uniqueEmail } from './run-cli.js';
+
+describe('sqlite: tickets accounts, profiles and credentials', () => {
+  let server: TestServer;
+  let cli: Cli;
+  let email: string;
+
+  beforeAll(async () => {
+    server = await startTestServer('sqlite');
+    cli = makeCli();
+    email = uniqueEmail();
+  });
+  afterAll(async () => {
+    cli.cleanup();
+    await server.stop();
+  });
+
+  it('exits 4 with a hint to log in when there are no credentials', async () => {
+    const r = await cli(['whoami'], { env: { TICKETS_API_URL: server.url } });
+    expect(r.exitCode).toBe(4);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toContain('not logged in');
+    expect(r.stderr).toContain('tickets login');
+  });
+
+  it('signs up, saves the session in the profile, and knows who you are', async () => {
+    const signup = await cli([
+      'signup',
+      '--email',
+      email,
+      '--name',
+      'Ann Organizer',
+      '--password',
+      PASSWORD,
+      '--api-url',
+      server.url,
+    ]);
+    expect(signup.exitCode, signup.stderr).toBe(0);
+    expect(signup.stderr).toContain(`Signed up as ${email}`);
+
+    const profile = cli.config().profiles.default!;
+    expect(profile.api_url).toBe(server.url);
+    expect(profile.access_token).toBeTruthy();
+    expect(profile.refresh_token).toBeTruthy();
+
+    const me = await cli.json(['whoami']);
+    expect(me).toMatchObject({ object: 'me', user: { email, name: 'Ann Organizer' }, role: 'owner' });
+    const human = await cli(['whoami']);
+    expect(human.stdout).toContain(`User: Ann Organizer <${email}>`);
+  });
+
+  it('asks for nothing without a TTY: a missing sign-up value is a usage error', async () => {
+    const r = await cli([
+      'signup',
+      '--email',
+      uniqueEmail(),
+      '--name',
+      'No Password',
+      '--api-url',
+      server.url,
+    ]);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toContain('missing required option --password');
+  });
+
+  it('logs in with a password read from stdin, and rejects a wrong one with exit 1', async () => {
+    const other = makeCli();
+    try {
+      const ok = await other(['login', '--email', email, '--password-stdin', '--api-url', server.url], {
+        input: `${PASSWORD}\n`,
+      });
+      expect(ok.exitCode, ok.stderr).toBe(0);
+      expect((await other.json(['whoami'])).user.email).toBe(email);
+
+      const wrong = await other([
+        'login',
+        '--email',
+        email,
+        '--password',
+        'not the password',
+        '--api-url',
+        server.url,
+      ]);
+      expect(wrong.exitCode).toBe(1);
+      expect(wrong.stderr).toMatch(/^error: .+ \(invalid_credentials, request id req_\S+\)$/m);
+    } finally {
+      other.cleanup();
+    }
+  });
+
+  it('logs in with an API key, and TICKETS_API_KEY overrides any profile', async () => {
+    const key = await cli.json(['api-keys', 'create', '--name', 'Door 1', '--scope', 'checkin']);
+    expect(key.secret).toMatch(/^tk_/);
+    const full = await cli.json(['api-keys', 'create', '--name', 'Scripts']);
+
+    const door = await cli(['--profile', 'door', 'login', '--api-key', full.secret, '--api-url', server.url]);
+    expect(door.exitCode, door.stderr).toBe(0);
+    const me = await cli.json(['--profile', 'door', 'whoami']);
+    expect(me).toMatchObject({ user: null, api_key: { name: 'Scripts', scopes: ['full'] } });
+    expect(cli.config().profiles.door).toMatchObject({ api_key: full.secret, api_url: server.url });
+
+    const fresh = makeCli();
+    try {
+      const viaEnv = await fresh.json(['whoami'], {
+        env: { TICKETS_API_URL: server.url, TICKETS_API_KEY: key.secret },
+      });
+      expect(viaEnv.api_key).toMatchObject({ name: 'Door 1', scopes: ['checkin'] });
+      // A check-in key may not manage events: a permission error from the API, exit 1.
+      const refused = await fresh(['events', 'list'], {
+        env: { TICKETS_API_URL: server.url, TICKETS_API_KEY: key.secret },
+      });
+      expect(refused.exitCode).toBe(1);
+      expect(refused.stderr).toMatch(/request id req_/);
+    } finally {
+      fresh.cleanup();
+    }
+
+    const revoked = await cli.json(['api-keys', 'revoke', full.id, '--yes']);
+    expect(revoked.revoked_at).toBeTruthy();
+    // The stored key no longer works: "log in again", exit 4.
+    const stale = await cli(['--profile', 'door', 'whoami']);
+    expect(stale.exitCode).toBe(4);
+    expect(stale.stderr).toContain('tickets login');
+  });
+
+  it('keeps profiles apart: list, use, show, remove', async () => {
+    const profiles = await cli.json(['config', 'list']);
+    expect(profiles).toEqual([
+      expect.objectContaining({ name: 'default', current: true, auth: 'session', user_email: email }),
+      expect.objectContaining({ name: 'door', current: false, auth: 'api_key' }),
+    ]);
+    expect(JSON.stringify(profiles)).not.toContain(cli.config().profiles.door!.api_key!);
+
+    expect((await cli(['config', 'use', 'door'])).exitCode).toBe(0);
+    expect(await cli.json(['config', 'show'])).toMatchObject({
+      name: 'door',
+      auth: 'api_key',
+      current: true,
+    });
+    // --profile wins over the profile in use.
+    expect((await cli.json(['--profile', 'default', 'whoami'])).user.email).toBe(email);
+
+    const set = await cli(['--profile', 'staging', 'config', 'set', 'api_url', 'http://127.0.0.1:1']);
+    expect(set.exitCode).toBe(0);
+    expect(cli.config().profiles.staging).toEqual({ api_url: 'http://127.0.0.1:1' });
+
+    expect((await cli(['config', 'remove', 'door'])).exitCode).toBe(0);
+    expect((await cli(['config', 'remove', 'staging'])).exitCode).toBe(0);
+    const left = await cli.json(['config', 'list']);
+    expect(left.map((p: { name: string }) => p.name)).toEqual(['default']);
+    expect(left[0].current).toBe(true);
+  });
+
+  it('manages members and invitations', async () => {
+    const invitee = uniqueEmail('sam');
+    const invitation = await cli.json(['orgs', 'members', 'invite', invitee, '--role', 'admin']);
+    expect(invitation).toMatchObject({ email: invitee, role: 'admin', status: 'pending' });
+    expect(invitation.token).toBeTruthy();
+
+    const sam = makeCli();
+    try {
+      const signup = await sam([
+        'signup',
+        '--email',
+        invitee,
+        '--name',
+        'Sam',
+        '--password',
+        PASSWORD,
+        '--api-url',
+        server.url,
+      ]);
+      expect(signup.exitCode, signup.stderr).toBe(0);
+      const joined = await sam.json(['orgs', 'members', 'accept', invitation.token]);
+      expect(joined.role).toBe('admin');
+    } finally {
+      sam.cleanup();
+    }
+    const members = await cli.json(['orgs', 'members', 'list']);
+    const samMember = members.find((m: { user: { email: string } }) => m.user.email === invitee);
+    expect(samMember.role).toBe('admin');
+    expect((await cli.json(['orgs', 'members', 'set-role', samMember.user.id, 'staff'])).role).toBe('staff');
+    expect((await cli.json(['orgs', 'members', 'remove', samMember.user.id, '--yes'])).deleted).toBe(true);
+  });
+
+  it('logs out: the refresh token is revoked on the server and the profile forgets it', async () => {
+    const { refresh_token } = cli.config().profiles.default!;
+    const r = await cli(['logout']);
+    expect(r.exitCode).toBe(0);
+    expect(cli.config().profiles.default).toEqual({ api_url: server.url });
+    const refresh = await http(server.url)('POST', '/api/auth/refresh', { body: { refresh_token } });
+    expect(refresh.status).toBe(401);
+    expect((await cli(['whoami'])).exitCode).toBe(4);
+  });
+});
+
+describe('sqlite: tickets token refresh', () => {
+  it('renews an expired access token by itself and saves the new tokens in the profile', async () => {
+    const server = await startTestServer('sqlite', { TICKETS_ACCESS_TOKEN_TTL: '1' });
+    const cli = makeCli();
+    try {
+      const signup = await cli([
+        'signup',
+        '--email',
+        uniqueEmail(),
+        '--name',
+        'Ann',
+        '--password',
+        PASSWORD,
+        '--api-url',
+        server.url,
+      ]);
+      expect(signup.exitCode, signup.stderr).toBe(0);
+      const before = cli.config().profiles.default!;
+      await new Promise((r) => setTimeout(r, 2100));
+      expect((await cli(['whoami'])).exitCode).toBe(0);
+      const after = cli.config().profiles.default!;
+      expect(after.access_token).not.toBe(before.access_token);
+      expect(after.refresh_token).not.toBe(before.refresh_token);
+      // The old refresh token was rotated away; the saved one is the live one.
+      expect((await cli(['whoami'])).exitCode).toBe(0);
+    } finally {
+      cli.cleanup();
+      await server.stop();
+    }
+  });
+});

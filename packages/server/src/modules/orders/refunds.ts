@@ -1,0 +1,326 @@
+import type { Refund, RefundInput, Ticket, TransferInput } from '@tickets/sdk';
+import type { Transaction } from 'kysely';
+import type { Db } from '../../db/database.js';
+import type { Database, OrderRow, RefundRow } from '../../db/schema.js';
+import type { Principal } from '../../http/app.js';
+import { ApiError, conflict, notFound, validationFailed } from '../../http/errors.js';
+import { newId } from '../../ids.js';
+import { nowIso } from '../../time.js';
+import { EventKeys } from './keys.js';
+import type { Orders } from './service.js';
+
+type Trx = Transaction<Database>;
+type RefundRequest = { amount?: number; reason?: string; return_inventory: boolean } & Omit<
+  RefundInput,
+  'return_inventory'
+>;
+
+const REFUNDABLE = ['paid', 'partially_refunded'] as const;
+
+const actorOf = (p: Principal) => (p.kind === 'user' ? p.userId : p.keyId);
+
+export function audit(
+  trx: Trx,
+  orgId: string,
+  actor: string | null,
+  action: string,
+  subjectId: string,
+  data: object,
+) {
+  return trx
+    .insertInto('audit_log')
+    .values({
+      id: newId('audit'),
+      org_id: orgId,
+      actor,
+      action,
+      subject_id: subjectId,
+      data: JSON.stringify(data),
+      created_at: nowIso(),
+    })
+    .execute();
+}
+
+/** Queues a message for the messaging worker, in the caller's transaction. */
+export function enqueue(trx: Trx, orgId: string, kind: string, payload: object) {
+  const now = nowIso();
+  return trx
+    .insertInto('outbox')
+    .values({
+      id: newId('outbox'),
+      org_id: orgId,
+      kind,
+      payload: JSON.stringify(payload),
+      status: 'queued',
+      attempts: 0,
+      available_at: now,
+      created_at: now,
+      updated_at: now,
+    })
+    .execute();
+}
+
+/**
+ * Refunds and transfers. Money is guarded by one conditional write per refund — the order's
+ * `refunded_amount + amount <= total_amount` — so concurrent refunds can never together exceed what
+ * was paid; a ticket is voided by a write conditional on it still being valid, so it is voided (and
+ * its inventory returned) once.
+ */
+export class Refunds {
+  constructor(
+    private readonly db: Db,
+    private readonly orders: Orders,
+  ) {}
+
+  private get k() {
+    return this.db.kysely;
+  }
+
+  private async order(orgId: string, id: string): Promise<OrderRow> {
+    const row = await this.k
+      .selectFrom('orders')
+      .selectAll()
+      .where('org_id', '=', orgId)
+      .where('id', '=', id)
+      .executeTakeFirst();
+    if (!row) throw notFound('order');
+    return row;
+  }
+
+  async refundOrder(principal: Principal, orderId: string, input: RefundRequest): Promise<Refund> {
+    const order = await this.order(principal.orgId, orderId);
+    assertRefundable(order);
+    const remaining = order.total_amount - order.refunded_amount;
+    const amount = input.amount ?? remaining;
+    assertAmount(amount, remaining, order.currency);
+    // Refunding everything that is left cancels the order's tickets; a smaller amount is a goodwill
+    // partial refund and the tickets stay valid.
+    const full = amount === remaining;
+    return this.k.transaction().execute(async (trx) => {
+      await takeRefund(trx, order, amount);
+      const voided = full
+        ? await voidTickets(trx, (q) => q.where('order_id', '=', order.id), input.return_inventory)
+        : [];
+      return this.record(trx, principal, order, null, amount, input, voided);
+    });
+  }
+
+  async refundTicket(principal: Principal, ticketId: string, input: RefundRequest): Promise<Refund> {
+    const ticket = await this.k
+      .selectFrom('tickets')
+      .selectAll()
+      .where('org_id', '=', principal.orgId)
+      .where('id', '=', ticketId)
+      .executeTakeFirst();
+    if (!ticket) throw notFound('ticket');
+    if (ticket.status !== 'valid')
+      throw conflict('ticket_void', `This ticket is already void (${ticket.void_reason}).`);
+    const order = await this.order(principal.orgId, ticket.order_id);
+    assertRefundable(order);
+    const item = await this.k
+      .selectFrom('order_items')
+      .select('unit_amount')
+      .where('order_id', '=', order.id)
+      .where('ticket_type_id', '=', ticket.ticket_type_id)
+      .executeTakeFirstOrThrow();
+    const remaining = order.total_amount - order.refunded_amount;
+    const amount = input.amount ?? Math.min(item.unit_amount, remaining);
+    assertAmount(amount, remaining, order.currency);
+    return this.k.transaction().execute(async (trx) => {
+      await takeRefund(trx, order, amount);
+      const voided = await voidTickets(trx, (q) => q.where('id', '=', ticket.id), input.return_inventory);
+      if (voided.length === 0) throw conflict('ticket_void', 'This ticket was voided a moment ago.');
+      return this.record(trx, principal, order, ticket.id, amount, input, voided);
+    });
+  }
+
+  private async record(
+    trx: Trx,
+    principal: Principal,
+    order: OrderRow,
+    ticketId: string | null,
+    amount: number,
+    input: RefundRequest,
+    voided: string[],
+  ): Promise<Refund> {
+    const now = nowIso();
+    // Fully refunded when all the money is back, or (for free orders) when no ticket is left.
+    const after = await trx
+      .selectFrom('orders')
+      .select(['refunded_amount', 'total_amount'])
+      .where('id', '=', order.id)
+      .executeTakeFirstOrThrow();
+    const live = await trx
+      .selectFrom('tickets')
+      .select('id')
+      .where('order_id', '=', order.id)
+      .where('status', '=', 'valid')
+      .executeTakeFirst();
+    const status =
+      (after.total_amount > 0 && after.refunded_amount >= after.total_amount) || !live
+        ? 'refunded'
+        : 'partially_refunded';
+    await trx.updateTable('orders').set({ status, updated_at: now }).where('id', '=', order.id).execute();
+    const row: RefundRow = {
+      id: newId('refund'),
+      org_id: order.org_id,
+      order_id: order.id,
+      ticket_id: ticketId,
+      amount,
+      currency: order.currency,
+      reason: input.reason ?? null,
+      status: 'succeeded',
+      provider: 'manual',
+      provider_ref: null,
+      returned_inventory: input.return_inventory ? 1 : 0,
+      created_by: actorOf(principal),
+      created_at: now,
+      updated_at: now,
+    };
+    await trx.insertInto('refunds').values(row).execute();
+    await audit(trx, order.org_id, actorOf(principal), 'refund.created', ticketId ?? order.id, {
+      refund: row.id,
+      order: order.id,
+      amount,
+      voided,
+    });
+    return {
+      id: row.id,
+      object: 'refund',
+      order_id: order.id,
+      ticket_id: ticketId,
+      amount: { amount, currency: order.currency },
+      reason: row.reason,
+      status: row.status,
+      provider: row.provider,
+      returned_inventory: input.return_inventory,
+      voided_tickets: voided,
+      order_status: status,
+      created_at: now,
+    };
+  }
+
+  /** Gives a ticket to someone else; the code version goes up, so the old code is refused. */
+  async transfer(
+    principal: Principal,
+    ticketId: string,
+    to: TransferInput & { email: string },
+  ): Promise<Ticket> {
+    const ticket = await this.k
+      .selectFrom('tickets')
+      .innerJoin('events', 'events.id', 'tickets.event_id')
+      .innerJoin('orders', 'orders.id', 'tickets.order_id')
+      .selectAll('tickets')
+      .select(['events.transferable', 'events.status as event_status', 'orders.status as order_status'])
+      .where('tickets.org_id', '=', principal.orgId)
+      .where('tickets.id', '=', ticketId)
+      .executeTakeFirst();
+    if (!ticket) throw notFound('ticket');
+    if (ticket.transferable !== 1)
+      throw conflict('transfer_not_allowed', 'This event does not allow ticket transfers.');
+    if (ticket.status !== 'valid')
+      throw conflict('ticket_void', `A void ticket (${ticket.void_reason}) cannot be transferred.`);
+    if (ticket.event_status === 'cancelled' || ticket.event_status === 'completed')
+      throw conflict('transfer_not_allowed', `The event is ${ticket.event_status}.`);
+    if (!(REFUNDABLE as readonly string[]).includes(ticket.order_status))
+      throw conflict('order_not_paid', 'Only tickets of paid orders can be transferred.');
+    const key = await this.orders.keys.forEvent(ticket.event_id);
+    const version = ticket.code_version + 1;
+    const code = EventKeys.sign(key, {
+      ticketId: ticket.id,
+      eventId: ticket.event_id,
+      ticketTypeId: ticket.ticket_type_id,
+      version,
+    });
+    const now = nowIso();
+    await this.k.transaction().execute(async (trx) => {
+      // Conditional on the version we read: two transfers at once can't both issue a code.
+      const res = await trx
+        .updateTable('tickets')
+        .set({ holder_name: to.name, holder_email: to.email, code_version: version, code, updated_at: now })
+        .where('id', '=', ticket.id)
+        .where('status', '=', 'valid')
+        .where('code_version', '=', ticket.code_version)
+        .executeTakeFirst();
+      if (Number(res.numUpdatedRows) !== 1)
+        throw conflict('ticket_changed', 'The ticket changed while transferring it; look at it again.');
+      await audit(trx, principal.orgId, actorOf(principal), 'ticket.transferred', ticket.id, {
+        from: { name: ticket.holder_name, email: ticket.holder_email },
+        to,
+        code_version: version,
+      });
+      await enqueue(trx, principal.orgId, 'ticket.transferred', { ticket_id: ticket.id, to });
+    });
+    return this.orders.ticket(principal.orgId, ticket.id);
+  }
+}
+
+function assertRefundable(order: OrderRow): void {
+  if (!(REFUNDABLE as readonly string[]).includes(order.status))
+    throw conflict('order_not_refundable', `Only paid orders can be refunded; this one is ${order.status}.`);
+}
+
+function assertAmount(amount: number, remaining: number, currency: string): void {
+  // A conflict with what is left (which other refunds change), not a malformed request: 409, like
+  // the same refusal when a concurrent refund wins the race.
+  if (amount > remaining)
+    throw new ApiError(
+      409,
+      'refund_exceeds_paid',
+      `Only ${remaining} (minor units of ${currency}) is left to refund.`,
+      [{ path: 'amount', message: `must not exceed ${remaining}`, code: 'refund_exceeds_paid' }],
+    );
+  if (amount === 0 && remaining > 0)
+    throw validationFailed([{ path: 'amount', message: 'must be more than 0', code: 'too_small' }]);
+}
+
+/** The conditional write that keeps refunds within what was paid. */
+async function takeRefund(trx: Trx, order: OrderRow, amount: number): Promise<void> {
+  const res = await trx
+    .updateTable('orders')
+    .set((eb) => ({ refunded_amount: eb('refunded_amount', '+', amount), updated_at: nowIso() }))
+    .where('id', '=', order.id)
+    .where('status', 'in', REFUNDABLE)
+    .where((eb) => eb(eb('refunded_amount', '+', amount), '<=', eb.ref('total_amount')))
+    .executeTakeFirst();
+  if (Number(res.numUpdatedRows) !== 1)
+    throw new ApiError(
+      409,
+      'refund_exceeds_paid',
+      'Another refund of this order went through first; what is left to refund is less than this amount.',
+    );
+}
+
+/** Voids the matching valid tickets and, if asked, puts them back on sale. Returns their ids. */
+async function voidTickets(
+  trx: Trx,
+  // biome-ignore lint/suspicious/noExplicitAny: a where-clause on the tickets table
+  where: (q: any) => any,
+  returnInventory: boolean,
+): Promise<string[]> {
+  const now = nowIso();
+  const rows: { id: string; ticket_type_id: string; event_id: string }[] = await where(
+    trx
+      .updateTable('tickets')
+      .set({ status: 'void', void_reason: 'refunded', updated_at: now })
+      .where('status', '=', 'valid'),
+  )
+    .returning(['id', 'ticket_type_id', 'event_id'])
+    .execute();
+  if (returnInventory && rows.length) {
+    const perType = new Map<string, number>();
+    for (const r of rows) perType.set(r.ticket_type_id, (perType.get(r.ticket_type_id) ?? 0) + 1);
+    for (const [typeId, n] of [...perType].sort(([a], [b]) => (a < b ? -1 : 1)))
+      await trx
+        .updateTable('ticket_types')
+        .set((eb) => ({ sold: eb('sold', '-', n) }))
+        .where('id', '=', typeId)
+        .execute();
+    await trx
+      .updateTable('events')
+      .set((eb) => ({ sold: eb('sold', '-', rows.length) }))
+      .where('id', '=', rows[0]!.event_id)
+      .execute();
+  }
+  return rows.map((r) => r.id);
+}

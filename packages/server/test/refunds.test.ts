@@ -1,0 +1,231 @@
+import { verifyTicketCode } from '@tickets/sdk';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DIALECTS, http, sampleEvent, signUp, startTestServer, type TestServer } from './harness.js';
+
+describe.each(DIALECTS)('%s: refunds and transfers', (dialect) => {
+  let s: TestServer;
+  let call: ReturnType<typeof http>;
+  let token: string;
+  let eventId: string;
+  let typeId: string;
+
+  beforeAll(async () => {
+    s = await startTestServer(dialect);
+    call = http(s.url);
+    token = (await signUp(s.url)).token;
+    const e = await call('POST', '/api/events', {
+      token,
+      body: sampleEvent({ name: 'Refunds', capacity: 20 }),
+    });
+    eventId = e.body.id;
+    const t = await call('POST', `/api/events/${eventId}/ticket-types`, {
+      token,
+      body: { name: 'GA', price: { amount: 2000, currency: 'EUR' }, capacity: 20 },
+    });
+    typeId = t.body.id;
+    await call('POST', `/api/events/${eventId}/publish`, { token });
+  });
+  afterAll(() => s.stop());
+
+  const buy = async (quantity: number) => {
+    const res = await call('POST', '/api/tickets/purchase', {
+      token,
+      body: {
+        event: eventId,
+        items: [{ ticket_type: typeId, quantity }],
+        buyer: { name: 'Rae', email: 'rae@example.com' },
+        payment_method: 'manual',
+      },
+    });
+    expect(res.status).toBe(201);
+    return res.body;
+  };
+  const counters = async () => ({
+    type: await s.db.kysely
+      .selectFrom('ticket_types')
+      .select(['sold', 'held'])
+      .where('id', '=', typeId)
+      .executeTakeFirstOrThrow(),
+    event: await s.db.kysely
+      .selectFrom('events')
+      .select(['sold', 'held'])
+      .where('id', '=', eventId)
+      .executeTakeFirstOrThrow(),
+  });
+
+  it('refunds a whole order: tickets void, inventory back, order refunded', async () => {
+    const before = await counters();
+    const order = await buy(2);
+    const res = await call('POST', `/api/orders/${order.id}/refund`, {
+      token,
+      body: { reason: 'Cannot come' },
+    });
+    expect(res.status).toBe(201);
+    expect(res.body).toMatchObject({
+      object: 'refund',
+      order_id: order.id,
+      amount: { amount: 4000, currency: 'EUR' },
+      status: 'succeeded',
+      provider: 'manual',
+      reason: 'Cannot come',
+      order_status: 'refunded',
+      returned_inventory: true,
+    });
+    expect(res.body.voided_tickets.sort()).toEqual(order.tickets.map((t: { id: string }) => t.id).sort());
+    const after = await call('GET', `/api/orders/${order.id}`, { token });
+    expect(after.body).toMatchObject({ status: 'refunded', refunded: { amount: 4000 } });
+    expect(
+      after.body.tickets.every(
+        (t: { status: string; void_reason: string }) => t.status === 'void' && t.void_reason === 'refunded',
+      ),
+    ).toBe(true);
+    expect(await counters()).toEqual(before);
+    const again = await call('POST', `/api/orders/${order.id}/refund`, { token, body: {} });
+    expect(again.status).toBe(409);
+    expect(again.body.code).toBe('order_not_refundable');
+  });
+
+  it('refunds part of an order as goodwill without voiding tickets', async () => {
+    const order = await buy(1);
+    const res = await call('POST', `/api/orders/${order.id}/refund`, { token, body: { amount: 500 } });
+    expect(res.body).toMatchObject({
+      amount: { amount: 500 },
+      order_status: 'partially_refunded',
+      voided_tickets: [],
+    });
+    const over = await call('POST', `/api/orders/${order.id}/refund`, { token, body: { amount: 1501 } });
+    expect(over.status).toBe(409);
+    expect(over.body.code).toBe('refund_exceeds_paid');
+    expect(over.body.errors[0]).toMatchObject({ path: 'amount' });
+    const rest = await call('POST', `/api/orders/${order.id}/refund`, { token, body: {} });
+    expect(rest.body).toMatchObject({ amount: { amount: 1500 }, order_status: 'refunded' });
+    expect(rest.body.voided_tickets).toHaveLength(1);
+  });
+
+  it('refunds one ticket of an order and keeps the seat out of sale when asked', async () => {
+    const order = await buy(3);
+    const before = await counters();
+    const [first, second] = order.tickets;
+    const res = await call('POST', `/api/tickets/${first.id}/refund`, {
+      token,
+      body: { return_inventory: false },
+    });
+    expect(res.body).toMatchObject({
+      ticket_id: first.id,
+      amount: { amount: 2000 },
+      order_status: 'partially_refunded',
+      voided_tickets: [first.id],
+      returned_inventory: false,
+    });
+    expect(await counters()).toEqual(before);
+    const back = await call('POST', `/api/tickets/${second.id}/refund`, { token, body: {} });
+    expect(back.body.returned_inventory).toBe(true);
+    expect((await counters()).type.sold).toBe(before.type.sold - 1);
+    const twice = await call('POST', `/api/tickets/${first.id}/refund`, { token, body: {} });
+    expect(twice.status).toBe(409);
+    expect(twice.body.code).toBe('ticket_void');
+  });
+
+  it('never refunds more than was paid, however many refunds race', async () => {
+    const order = await buy(2); // 4000 paid
+    const results = await Promise.all(
+      Array.from({ length: 20 }, () =>
+        call('POST', `/api/orders/${order.id}/refund`, { token, body: { amount: 300 } }),
+      ),
+    );
+    const ok = results.filter((r) => r.status === 201);
+    expect(ok).toHaveLength(13); // 13 × 300 = 3900 ≤ 4000 < 14 × 300
+    for (const r of results.filter((r) => r.status !== 201)) expect(r.body.code).toBe('refund_exceeds_paid');
+    const after = await call('GET', `/api/orders/${order.id}`, { token });
+    expect(after.body.refunded.amount).toBe(3900);
+    const rows = await s.db.kysely
+      .selectFrom('refunds')
+      .select('amount')
+      .where('order_id', '=', order.id)
+      .execute();
+    expect(rows.reduce((sum, r) => sum + r.amount, 0)).toBe(3900);
+  });
+
+  it('refunds each ticket once when refunds of the same ticket race', async () => {
+    const order = await buy(1);
+    const results = await Promise.all(
+      Array.from({ length: 10 }, () =>
+        call('POST', `/api/tickets/${order.tickets[0].id}/refund`, { token, body: {} }),
+      ),
+    );
+    expect(results.filter((r) => r.status === 201)).toHaveLength(1);
+    const after = await call('GET', `/api/orders/${order.id}`, { token });
+    expect(after.body.refunded.amount).toBe(2000);
+  });
+
+  it('transfers a ticket: new holder, new code, the old code no longer matches', async () => {
+    const order = await buy(1);
+    const ticket = order.tickets[0];
+    const res = await call('PUT', `/api/tickets/${ticket.id}/transfer`, {
+      token,
+      body: { name: 'Nia New', email: 'NIA@example.com' },
+    });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({
+      holder: { name: 'Nia New', email: 'nia@example.com' },
+      code_version: 2,
+    });
+    expect(res.body.code).not.toBe(ticket.code);
+    const key = (await call('GET', `/api/events/${eventId}/public-key`, { token })).body.public_key;
+    // Both codes are genuine signatures; the door refuses the old one by its version.
+    expect(await verifyTicketCode(ticket.code, key)).toMatchObject({ valid: true, version: 1 });
+    expect(await verifyTicketCode(res.body.code, key)).toMatchObject({ valid: true, version: 2 });
+    const audit = await s.db.kysely
+      .selectFrom('audit_log')
+      .selectAll()
+      .where('subject_id', '=', ticket.id)
+      .execute();
+    expect(audit.map((a) => a.action)).toEqual(['ticket.transferred']);
+    expect(JSON.parse(audit[0]!.data)).toMatchObject({
+      from: { name: 'Rae' },
+      to: { name: 'Nia New' },
+      code_version: 2,
+    });
+    const queued = await s.db.kysely
+      .selectFrom('outbox')
+      .selectAll()
+      .where('kind', '=', 'ticket.transferred')
+      .execute();
+    expect(queued.some((m) => JSON.parse(m.payload).ticket_id === ticket.id)).toBe(true);
+  });
+
+  it('refuses transfers of void tickets and for events that forbid them', async () => {
+    const order = await buy(1);
+    await call('POST', `/api/tickets/${order.tickets[0].id}/refund`, { token, body: {} });
+    const voided = await call('PUT', `/api/tickets/${order.tickets[0].id}/transfer`, {
+      token,
+      body: { name: 'X', email: 'x@example.com' },
+    });
+    expect(voided.status).toBe(409);
+    expect(voided.body.code).toBe('ticket_void');
+    await call('PUT', `/api/events/${eventId}`, { token, body: { transferable: false } });
+    const other = await buy(1);
+    const forbidden = await call('PUT', `/api/tickets/${other.tickets[0].id}/transfer`, {
+      token,
+      body: { name: 'X', email: 'x@example.com' },
+    });
+    expect(forbidden.body.code).toBe('transfer_not_allowed');
+    await call('PUT', `/api/events/${eventId}`, { token, body: { transferable: true } });
+  });
+
+  it('issues one new code when transfers race', async () => {
+    const order = await buy(1);
+    const results = await Promise.all(
+      Array.from({ length: 8 }, (_, i) =>
+        call('PUT', `/api/tickets/${order.tickets[0].id}/transfer`, {
+          token,
+          body: { name: `T${i}`, email: `t${i}@example.com` },
+        }),
+      ),
+    );
+    const ok = results.filter((r) => r.status === 200);
+    const final = await call('GET', `/api/tickets/${order.tickets[0].id}`, { token });
+    expect(final.body.code_version).toBe(1 + ok.length);
+    for (const r of results.filter((r) => r.status !== 200)) expect(r.body.code).toBe('ticket_changed');
+  });
+});
