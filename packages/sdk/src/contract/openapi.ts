@@ -46,10 +46,15 @@ export function openApiDocument(info: { version: string; serverUrl?: string }) {
       [status]:
         route.response === null
           ? { description: 'No content' }
-          : {
-              description: 'OK',
-              content: { 'application/json': { schema: schema(route.response, 'output') } },
-            },
+          : route.produces
+            ? {
+                description: 'OK',
+                content: { [route.produces]: { schema: { type: 'string', format: 'binary' } } },
+              }
+            : {
+                description: 'OK',
+                content: { 'application/json': { schema: schema(route.response, 'output') } },
+              },
     };
     for (const [code, description] of Object.entries(PROBLEM_RESPONSES))
       responses[code] = {

@@ -90,6 +90,8 @@ export interface RouteDef {
   idempotent?: boolean;
   /** The body is taken raw (webhooks) rather than parsed as JSON. */
   rawBody?: boolean;
+  /** A non-JSON answer (image, PDF): the handler replies with a Buffer, and `response` is not checked. */
+  produces?: 'image/png' | 'image/svg+xml' | 'application/pdf';
 }
 
 const route = <const T extends RouteDef>(def: T): T => def;

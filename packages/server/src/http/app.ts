@@ -28,7 +28,10 @@ export type Handler<R extends RouteDef> = (
   ctx: RequestContext<R>,
 ) => Promise<(R['response'] extends z.ZodType ? z.input<R['response']> : undefined) | Reply>;
 
-/** A handler may return a Reply to choose the status or add headers. */
+/**
+ * A handler may return a Reply to choose the status or add headers. A Buffer body is sent as is (images,
+ * PDFs), with the content-type the headers give; anything else is sent as JSON.
+ */
 export class Reply {
   constructor(
     readonly status: number,
@@ -207,10 +210,18 @@ export class App {
       rawBody,
     } as RequestContext<RouteDef>;
 
-    const run = async (): Promise<{ status: number; body: string; headers?: Record<string, string> }> => {
+    const run = async (): Promise<{
+      status: number;
+      body: string | Buffer;
+      headers?: Record<string, string>;
+    }> => {
       const result = await handler(ctx);
       if (result instanceof Reply)
-        return { status: result.status, body: JSON.stringify(result.body), headers: result.headers };
+        return {
+          status: result.status,
+          body: Buffer.isBuffer(result.body) ? result.body : JSON.stringify(result.body),
+          headers: result.headers,
+        };
       if (route.response === null) return { status: 204, body: '' };
       if (this.options.validateResponses) {
         const checked = route.response.safeParse(result);
@@ -232,7 +243,9 @@ export class App {
         .digest('hex');
       const out = await this.options.hooks.idempotent(principal.orgId, key, hash, async () => {
         try {
-          return await run();
+          // Replayable responses are JSON; binary ones (images, PDFs) are never POST answers.
+          const o = await run();
+          return { status: o.status, body: o.body.toString() };
         } catch (err) {
           // Client errors are part of the outcome and replay as such; server errors may be retried.
           if (err instanceof ApiError && err.status < 500)
@@ -270,13 +283,14 @@ export class App {
   }
 }
 
-function send(res: ServerResponse, status: number, body: string, type: string): void {
+function send(res: ServerResponse, status: number, body: string | Buffer, type: string): void {
   res.statusCode = status;
-  if (status === 204 || body === '') {
+  if (status === 204 || body.length === 0) {
     res.end();
     return;
   }
-  res.setHeader('content-type', `${type}; charset=utf-8`);
+  if (!Buffer.isBuffer(body) || !res.hasHeader('content-type'))
+    res.setHeader('content-type', `${type}; charset=utf-8`);
   res.setHeader('content-length', Buffer.byteLength(body));
   res.end(body);
 }

@@ -6,6 +6,7 @@ import type { Principal } from '../../http/app.js';
 import { ApiError, conflict, notFound, validationFailed } from '../../http/errors.js';
 import { newId } from '../../ids.js';
 import { nowIso } from '../../time.js';
+import { issueCreditNote } from '../invoices/ledger.js';
 import { EventKeys } from './keys.js';
 import type { Orders } from './service.js';
 
@@ -178,6 +179,7 @@ export class Refunds {
       updated_at: now,
     };
     await trx.insertInto('refunds').values(row).execute();
+    await issueCreditNote(trx, row);
     await audit(trx, order.org_id, actorOf(principal), 'refund.created', ticketId ?? order.id, {
       refund: row.id,
       order: order.id,

@@ -19,6 +19,7 @@ import { newId } from '../../ids.js';
 import { addSeconds, nowIso } from '../../time.js';
 import { eventNotOnSale, windowReason } from '../events/service.js';
 import { DEFAULT_HOLD_MINUTES } from '../events/views.js';
+import { issueInvoice } from '../invoices/ledger.js';
 import { EventKeys, publicKeyPem } from './keys.js';
 import { attendeeView, orderView, ticketView } from './views.js';
 
@@ -255,6 +256,7 @@ export class Orders {
         )
         .execute();
       if (tickets.length) await trx.insertInto('tickets').values(tickets).execute();
+      if (order.status === 'paid') await issueInvoice(trx, order);
     });
     return this.get(principal.orgId, order.id);
   }
