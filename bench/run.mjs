@@ -1,10 +1,19 @@
 // pnpm bench: the tickets API against a bare node:http server in the same run, and the CLI's start-up.
 // Figures are ratios against the baseline because these machines are noisy.
+//
+// Scenarios, each on SQLite and on Postgres:
+//   read       authenticated GET /api/events/:id
+//   purchase   many buyers at once buying one ticket each for one event with plenty of room; every
+//              request a distinct buyer and Idempotency-Key
+//   last 50    250 buyers at once for the last 50 tickets: exactly 50 are sold
+// After each selling run the database is checked: sold + held <= capacity, the counters equal the
+// ticket rows, and every 2xx answer is exactly one ticket. A failed check fails the run (exit 1).
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { openDatabase } from '@tickets/server';
 import autocannon from 'autocannon';
 import pg from 'pg';
 
@@ -12,6 +21,10 @@ const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
 const duration = Number(process.env.BENCH_DURATION ?? 5);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 20);
+/** Room for the purchase run: far more than either database sells in BENCH_DURATION seconds. */
+const purchaseCapacity = Number(process.env.BENCH_PURCHASE_CAPACITY ?? Math.max(20_000, duration * 4_000));
+const lastCapacity = 50;
+const lastBuyers = Number(process.env.BENCH_LAST_BUYERS ?? 250);
 const postgresUrl = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const tmp = mkdtempSync(join(tmpdir(), 'tickets-bench-'));
 
@@ -28,20 +41,28 @@ function startChild(args, env = {}) {
   });
 }
 
+/** Stops a server and waits for it to exit, so nothing of it is left when its schema is dropped. */
+function stopChild(child) {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    child.once('exit', () => resolve());
+    child.kill('SIGTERM');
+  });
+}
+
 async function json(url, init = {}) {
   const res = await fetch(url, { ...init, headers: { 'content-type': 'application/json', ...init.headers } });
   if (!res.ok) throw new Error(`${init.method ?? 'GET'} ${url}: ${res.status} ${await res.text()}`);
   return res.json();
 }
 
-function load(url, token) {
+function load(options) {
   return new Promise((resolve, reject) => {
-    autocannon(
-      { url, connections, duration, headers: { authorization: `Bearer ${token}` } },
-      (err, result) => (err ? reject(err) : resolve(result)),
-    );
+    autocannon({ connections, duration, ...options }, (err, result) => (err ? reject(err) : resolve(result)));
   });
 }
+
+const readLoad = (url, token) => load({ url, headers: { authorization: `Bearer ${token}` } });
 
 const summary = (r) => ({
   rps: r.requests.average,
@@ -49,6 +70,198 @@ const summary = (r) => ({
   p99: r.latency.p99,
   errors: r.errors + r.non2xx,
 });
+
+/**
+ * Buyers hammering POST /api/tickets/purchase. Request n is buyer n with Idempotency-Key n, so every
+ * request is a distinct purchase, and each answer is recorded against the request it answers.
+ */
+function buyers(tag, sale) {
+  const issued = new Map(); // n -> body
+  const answers = new Map(); // n -> status
+  const codes = new Map(); // problem code -> count
+  const request = (n) => ({
+    key: `bench-${tag}-${n}`,
+    body: JSON.stringify({
+      event: sale.eventId,
+      items: [{ ticket_type: sale.typeId, quantity: 1 }],
+      buyer: { name: `Buyer ${n}`, email: `buyer${n}@${tag}.bench.example` },
+      payment_method: 'manual',
+    }),
+  });
+  let next = 0;
+  const requests = [
+    {
+      method: 'POST',
+      path: '/api/tickets/purchase',
+      // Called once for each request autocannon sends; the context travels with it to its answer.
+      setupRequest: (req, context) => {
+        const n = ++next;
+        const { key, body } = request(n);
+        issued.set(n, body);
+        context.n = n;
+        return { ...req, headers: { ...req.headers, 'idempotency-key': key }, body };
+      },
+      onResponse: (status, body, context) => {
+        answers.set(context.n, status);
+        if (status >= 300) {
+          let code = String(status);
+          try {
+            code = `${status} ${JSON.parse(body).code}`;
+          } catch {}
+          codes.set(code, (codes.get(code) ?? 0) + 1);
+        }
+      },
+    },
+  ];
+  return { issued, answers, codes, request, requests };
+}
+
+function purchaseLoad(url, token, tag, sale, options = {}) {
+  const b = buyers(tag, sale);
+  return load({
+    url,
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    requests: b.requests,
+    ...options,
+  }).then((result) => ({ result, ...b }));
+}
+
+async function createEvent(api, name, capacity) {
+  return api('POST', '/api/events', {
+    name,
+    timezone: 'Europe/Berlin',
+    starts_at: '2030-12-31T20:00:00+01:00',
+    ends_at: '2031-01-01T02:00:00+01:00',
+    currency: 'EUR',
+    capacity,
+    venue: { name: 'Hall', city: 'Berlin', country: 'DE' },
+  });
+}
+
+/** A published event whose capacity and single ticket type's capacity are both `capacity`. */
+async function onSale(api, name, capacity) {
+  const event = await createEvent(api, name, capacity);
+  const type = await api('POST', `/api/events/${event.id}/ticket-types`, {
+    name: 'General admission',
+    price: { amount: 2500, currency: 'EUR' },
+    capacity,
+  });
+  await api('POST', `/api/events/${event.id}/publish`);
+  return { eventId: event.id, typeId: type.id, capacity };
+}
+
+/**
+ * Settles every request the load generator sent but saw no answer to (it drops the connections in
+ * flight when its time is up, and the server may still have sold those tickets) by retrying it with
+ * its Idempotency-Key, as a client would: a stored answer is replayed, an unsold one is sold now.
+ */
+async function settle(url, token, run) {
+  let retried = 0;
+  let replayed = 0;
+  for (const n of run.issued.keys()) {
+    if (run.answers.has(n)) continue;
+    const { key, body } = run.request(n);
+    retried++;
+    for (let attempt = 0; ; attempt++) {
+      const res = await fetch(`${url}/api/tickets/purchase`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${token}`,
+          'content-type': 'application/json',
+          'idempotency-key': key,
+        },
+        body,
+      });
+      const answer = await res.json();
+      if (res.status === 409 && answer.code === 'idempotency_request_in_progress' && attempt < 100) {
+        await new Promise((r) => setTimeout(r, 50));
+        continue;
+      }
+      if (res.headers.get('idempotent-replayed') === 'true') replayed++;
+      run.answers.set(n, res.status);
+      if (res.status >= 300) {
+        const code = `${res.status} ${answer.code}`;
+        run.codes.set(code, (run.codes.get(code) ?? 0) + 1);
+      }
+      break;
+    }
+  }
+  return { retried, replayed };
+}
+
+/** Checks the sale against the database and the availability endpoint; returns the figures and failures. */
+async function audit(databaseUrl, api, sale, run, settled) {
+  const failures = [];
+  const check = (ok, what) => {
+    if (!ok) failures.push(what);
+  };
+  const availability = await api('GET', `/api/tickets/availability?event=${sale.eventId}`);
+  const type = availability.ticket_types.find((t) => t.ticket_type_id === sale.typeId);
+  check(availability.sold + availability.held <= availability.capacity, 'event: sold + held > capacity');
+  check(type.sold + type.held <= type.capacity, 'ticket type: sold + held > capacity');
+
+  const db = openDatabase(databaseUrl, { poolSize: 1 });
+  try {
+    const k = db.kysely;
+    const perBuyer = await k
+      .selectFrom('tickets')
+      .innerJoin('orders', 'orders.id', 'tickets.order_id')
+      .select(['orders.buyer_email', k.fn.countAll().as('n')])
+      .where('tickets.event_id', '=', sale.eventId)
+      .groupBy('orders.buyer_email')
+      .execute();
+    const counters = await k
+      .selectFrom('ticket_types')
+      .innerJoin('events', 'events.id', 'ticket_types.event_id')
+      .select([
+        'ticket_types.sold as type_sold',
+        'ticket_types.held as type_held',
+        'events.sold as event_sold',
+        'events.held as event_held',
+      ])
+      .where('ticket_types.id', '=', sale.typeId)
+      .executeTakeFirstOrThrow();
+    const ticketsOf = new Map(perBuyer.map((r) => [r.buyer_email, Number(r.n)]));
+    const tickets = [...ticketsOf.values()].reduce((s, n) => s + n, 0);
+    let ok2xx = 0;
+    let wrong = 0;
+    for (const [n, status] of run.answers) {
+      const email = JSON.parse(run.issued.get(n)).buyer.email;
+      const held = ticketsOf.get(email) ?? 0;
+      ticketsOf.delete(email);
+      if (status >= 200 && status < 300) ok2xx++;
+      if (held !== (status >= 200 && status < 300 ? 1 : 0)) wrong++;
+    }
+    check(
+      run.answers.size === run.issued.size,
+      `${run.issued.size - run.answers.size} requests never answered`,
+    );
+    check(tickets === ok2xx, `${tickets} tickets but ${ok2xx} 2xx answers`);
+    check(wrong === 0, `${wrong} buyers whose tickets do not match their answer`);
+    check(ticketsOf.size === 0, `${ticketsOf.size} tickets sold to buyers nobody sent`);
+    check(
+      counters.type_sold === tickets && counters.event_sold === tickets,
+      `counters (type ${counters.type_sold}, event ${counters.event_sold}) != ${tickets} tickets`,
+    );
+    check(counters.type_held === 0 && counters.event_held === 0, 'inventory left held');
+    check(
+      availability.sold === tickets && type.sold === tickets,
+      `availability reports ${type.sold} sold, the database has ${tickets} tickets`,
+    );
+    return {
+      capacity: sale.capacity,
+      sold: availability.sold,
+      held: availability.held,
+      ok2xx,
+      tickets,
+      refused: [...run.codes].map(([code, n]) => `${n}× ${code}`).join(', ') || '-',
+      ...settled,
+      failures,
+    };
+  } finally {
+    await db.close();
+  }
+}
 
 async function benchTickets(label, databaseUrl) {
   const { url, child } = await startChild(['tickets', databaseUrl], {
@@ -59,36 +272,67 @@ async function benchTickets(label, databaseUrl) {
       method: 'POST',
       body: JSON.stringify({ email: 'bench@example.com', password: 'correct horse battery', name: 'Bench' }),
     });
-    const headers = { authorization: `Bearer ${session.access_token}` };
-    const event = await json(`${url}/api/events`, {
-      method: 'POST',
-      headers,
-      body: JSON.stringify({
-        name: 'Benchmark Night',
-        timezone: 'Europe/Berlin',
-        starts_at: '2030-12-31T20:00:00+01:00',
-        ends_at: '2031-01-01T02:00:00+01:00',
-        currency: 'EUR',
-        capacity: 1000,
-        venue: { name: 'Hall', city: 'Berlin', country: 'DE' },
-      }),
+    const token = session.access_token;
+    const headers = { authorization: `Bearer ${token}` };
+    const api = (method, path, body) =>
+      json(`${url}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+
+    const event = await createEvent(api, 'Benchmark Night', 1000);
+    const eventBody = JSON.stringify(await api('GET', `/api/events/${event.id}`));
+    const read = summary(await readLoad(`${url}/api/events/${event.id}`, token));
+
+    const tag = label.toLowerCase();
+    const sale = await onSale(api, 'Benchmark Sale', purchaseCapacity);
+    const selling = await purchaseLoad(url, token, `${tag}-sale`, sale);
+    const saleCheck = await audit(databaseUrl, api, sale, selling, await settle(url, token, selling));
+    const orderBody = JSON.stringify((await api('GET', `/api/orders?event=${sale.eventId}&limit=1`)).data[0]);
+
+    const last = await onSale(api, 'Last Tickets', lastCapacity);
+    // One request per connection, all at once; `amount` ends the run when every one is answered.
+    const rush = await purchaseLoad(url, token, `${tag}-last`, last, {
+      connections: lastBuyers,
+      amount: lastBuyers,
     });
-    const body = JSON.stringify(await json(`${url}/api/events/${event.id}`, { headers }));
-    const result = await load(`${url}/api/events/${event.id}`, session.access_token);
-    return { label, body, ...summary(result) };
+    const lastCheck = await audit(databaseUrl, api, last, rush, await settle(url, token, rush));
+    if (lastCheck.tickets !== lastCapacity)
+      lastCheck.failures.push(`${lastCheck.tickets} of the last ${lastCapacity} tickets sold`);
+    const soldOut = rush.codes.get('409 sold_out') ?? 0;
+    if (soldOut !== lastBuyers - lastCapacity)
+      lastCheck.failures.push(`${soldOut} answered 409 sold_out, not ${lastBuyers - lastCapacity}`);
+
+    return {
+      label,
+      eventBody,
+      orderBody,
+      read,
+      purchase: purchaseSummary(selling.result),
+      saleCheck,
+      last: { ...summary(rush.result), max: rush.result.latency.max },
+      lastCheck,
+    };
   } finally {
-    child.kill('SIGTERM');
+    await stopChild(child);
   }
 }
 
-async function benchBare(body) {
-  const file = join(tmp, 'event.json');
-  writeFileSync(file, body);
-  const { url, child } = await startChild(['bare', file]);
+/** Orders per second: 2xx answers over the run's length, so refusals never count as sales. */
+function purchaseSummary(r) {
+  return { ...summary(r), rps: r['2xx'] / r.duration };
+}
+
+async function benchBare(eventBody, orderBody) {
+  const getFile = join(tmp, 'event.json');
+  const postFile = join(tmp, 'order.json');
+  writeFileSync(getFile, eventBody);
+  writeFileSync(postFile, orderBody);
+  const { url, child } = await startChild(['bare', getFile, postFile]);
   try {
-    return { label: 'bare node:http (baseline)', ...summary(await load(`${url}/api/events/x`, 'x')) };
+    const read = summary(await readLoad(`${url}/api/events/x`, 'x'));
+    const fake = { eventId: 'evt_x', typeId: 'tt_x' };
+    const post = await purchaseLoad(url, 'x', 'bare', fake);
+    return { read, purchase: purchaseSummary(post.result) };
   } finally {
-    child.kill('SIGTERM');
+    await stopChild(child);
   }
 }
 
@@ -108,32 +352,85 @@ function timeCommand(args, runs = 15) {
   return median(times);
 }
 
+const fmt = (n, d = 0) => n.toFixed(d).padStart(9);
+
+function printLoad(title, unit, rows) {
+  console.log(title);
+  console.log(
+    `  ${'server'.padEnd(26)}${unit.padStart(9)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}${'errors'.padStart(9)}  vs bare`,
+  );
+  const base = rows[0].rps;
+  for (const r of rows)
+    console.log(
+      `  ${r.label.padEnd(26)}${fmt(r.rps)}${fmt(r.p50, 1)}${fmt(r.p99, 1)}${fmt(r.errors)}  ${(r.rps / base).toFixed(2)}×`,
+    );
+  console.log();
+}
+
+function printChecks(rows) {
+  console.log('No-oversell checks (database read directly after each run)');
+  console.log(
+    `  ${'run'.padEnd(20)}${'capacity'.padStart(9)}${'sold'.padStart(7)}${'held'.padStart(6)}${'2xx'.padStart(7)}${'tickets'.padStart(9)}${'retried'.padStart(9)}  ${'refused'.padEnd(22)}result`,
+  );
+  for (const r of rows)
+    console.log(
+      `  ${r.label.padEnd(20)}${String(r.capacity).padStart(9)}${String(r.sold).padStart(7)}${String(r.held).padStart(6)}${String(r.ok2xx).padStart(7)}${String(r.tickets).padStart(9)}${`${r.retried}/${r.replayed}`.padStart(9)}  ${r.refused.padEnd(22)}${r.failures.length ? `FAIL: ${r.failures.join('; ')}` : 'ok'}`,
+    );
+  console.log(
+    '  retried: requests cut off in flight when the load ended, settled by retrying their Idempotency-Key /\n' +
+      '  of which the server had already sold (replayed). 2xx counts the load and the retries.\n',
+  );
+}
+
 async function main() {
-  console.log(`GET /api/events/:id, authenticated; ${connections} connections, ${duration} s each\n`);
+  console.log(`${connections} connections, ${duration} s per load; servers in child processes\n`);
   const schema = `bench_${process.pid}`;
   const admin = new pg.Client({ connectionString: postgresUrl });
   await admin.connect();
   await admin.query(`create schema ${schema}`);
-  const rows = [];
+  let failed = false;
   try {
-    const sqlite = await benchTickets('tickets on SQLite', `sqlite:${join(tmp, 'bench.db')}`);
-    const baseline = await benchBare(sqlite.body);
-    const postgres = await benchTickets('tickets on Postgres', `${postgresUrl}?schema=${schema}`);
-    rows.push(baseline, sqlite, postgres);
-    const fmt = (n, d = 0) => n.toFixed(d).padStart(9);
-    console.log(
-      `${'server'.padEnd(28)}${'req/s'.padStart(9)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}${'errors'.padStart(9)}  vs baseline`,
+    const sqlite = await benchTickets('SQLite', `sqlite:${join(tmp, 'bench.db')}`);
+    const bare = await benchBare(sqlite.eventBody, sqlite.orderBody);
+    const postgres = await benchTickets('Postgres', `${postgresUrl}?schema=${schema}`);
+    const dbs = [sqlite, postgres];
+
+    printLoad('GET /api/events/:id, authenticated', 'req/s', [
+      { label: 'bare node:http (baseline)', ...bare.read },
+      ...dbs.map((d) => ({ label: `tickets on ${d.label}`, ...d.read })),
+    ]);
+    printLoad(
+      `POST /api/tickets/purchase, 1 ticket each, distinct buyer + Idempotency-Key per request\n` +
+        `  (baseline: the bare server POSTed the same requests; it parses the body and answers 201 with an order)`,
+      'orders/s',
+      [
+        { label: 'bare node:http POST', ...bare.purchase },
+        ...dbs.map((d) => ({ label: `tickets on ${d.label}`, ...d.purchase })),
+      ],
     );
-    for (const r of rows)
+    console.log(
+      `Last ${lastCapacity} tickets: ${lastBuyers} buyers at once, one connection each (last ms: the slowest answer)`,
+    );
+    console.log(
+      `  ${'server'.padEnd(26)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}${'last ms'.padStart(9)}${'sold'.padStart(9)}  refused`,
+    );
+    for (const d of dbs)
       console.log(
-        `${r.label.padEnd(28)}${fmt(r.rps)}${fmt(r.p50, 1)}${fmt(r.p99, 1)}${fmt(r.errors)}  ${(r.rps / baseline.rps).toFixed(2)}×`,
+        `  ${`tickets on ${d.label}`.padEnd(26)}${fmt(d.last.p50, 1)}${fmt(d.last.p99, 1)}${fmt(d.last.max, 1)}${fmt(d.lastCheck.tickets)}  ${d.lastCheck.refused}`,
       );
+    console.log();
+    const checks = dbs.flatMap((d) => [
+      { label: `purchase, ${d.label}`, ...d.saleCheck },
+      { label: `last ${lastCapacity}, ${d.label}`, ...d.lastCheck },
+    ]);
+    printChecks(checks);
+    failed = checks.some((c) => c.failures.length > 0);
   } finally {
     await admin.query(`drop schema if exists ${schema} cascade`);
     await admin.end();
   }
 
-  console.log('\nCLI start-up (median of 15 runs)');
+  console.log('CLI start-up (median of 15 runs)');
   const cli = join(root, 'packages/cli/dist/bin.js');
   const node = timeCommand(['-e', '0']);
   const version = timeCommand([cli, '--version']);
@@ -141,6 +438,10 @@ async function main() {
   console.log(
     `tickets --version    ${version.toFixed(1).padStart(7)} ms  (${(version / node).toFixed(2)}× node -e 0)`,
   );
+  if (failed) {
+    console.error('\nbench: a no-oversell check FAILED (see above)');
+    process.exitCode = 1;
+  }
 }
 
 await main();

@@ -5,8 +5,10 @@ import { registerApiKeys } from './commands/api-keys.js';
 import { registerAuth } from './commands/auth.js';
 import { registerConfig } from './commands/config.js';
 import { registerEvents } from './commands/events.js';
+import { registerOrders } from './commands/orders.js';
 import { registerOrgs } from './commands/orgs.js';
 import { registerServer } from './commands/server.js';
+import { registerTickets } from './commands/tickets.js';
 import { registerTypes } from './commands/types.js';
 import { Context } from './context.js';
 import { CancelledError, CliError, EXIT, NotLoggedInError, UsageError } from './errors.js';
@@ -37,6 +39,7 @@ export function buildProgram(): Command {
     'tickets signup --api-url http://127.0.0.1:3000',
     'tickets events create --name "Jazz Night" --timezone Europe/Berlin --currency EUR \\\n      --starts "2026-12-31 20:00" --ends "2027-01-01 02:00"',
     'tickets events list --json',
+    'tickets sell evt_… --type GA --qty 2 --name "Bea Buyer" --email bea@example.com',
   );
   program.addHelpText(
     'after',
@@ -50,6 +53,8 @@ export function buildProgram(): Command {
   registerApiKeys(program);
   registerEvents(program);
   registerTypes(program);
+  registerTickets(program);
+  registerOrders(program);
   return program;
 }
 

@@ -6,8 +6,10 @@ import { ApiKeysResource } from './resources/api-keys.js';
 import { AuthResource } from './resources/auth.js';
 import { EventsResource } from './resources/events.js';
 import { MeResource } from './resources/me.js';
+import { OrdersResource } from './resources/orders.js';
 import { OrgsResource } from './resources/orgs.js';
 import { TicketTypesResource } from './resources/ticket-types.js';
+import { TicketsResource } from './resources/tickets.js';
 
 export interface TicketsOptions {
   /** Where the API lives, e.g. `http://127.0.0.1:3000`. */
@@ -49,6 +51,13 @@ export interface ResponseMeta {
   headers: Headers;
 }
 
+/** A non-JSON answer: its bytes, their type, and the response metadata. */
+export interface RawResponse {
+  body: Buffer;
+  contentType: string;
+  lastResponse: ResponseMeta;
+}
+
 const RETRYABLE_STATUS = new Set([429, 502, 503, 504]);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -66,6 +75,8 @@ export class Tickets {
   readonly apiKeys = new ApiKeysResource(this);
   readonly events = new EventsResource(this);
   readonly ticketTypes = new TicketTypesResource(this);
+  readonly orders = new OrdersResource(this);
+  readonly tickets = new TicketsResource(this);
 
   private token: string | undefined;
   private refreshToken: string | undefined;
@@ -93,6 +104,31 @@ export class Tickets {
     args: RequestArgs = {},
     options: RequestOptions = {},
   ): Promise<RouteResponse<R>> {
+    const { res, body, idempotencyKey } = await this.send(route, args, options, false);
+    return withMeta(body, res, idempotencyKey) as RouteResponse<R>;
+  }
+
+  /** Sends a route that answers with bytes rather than JSON (one that declares `produces`, e.g. an image). */
+  async requestRaw(
+    route: RouteDef,
+    args: RequestArgs = {},
+    options: RequestOptions = {},
+  ): Promise<RawResponse> {
+    const { res, body, idempotencyKey } = await this.send(route, args, options, true);
+    return {
+      body: body as Buffer,
+      contentType: res.headers.get('content-type') ?? 'application/octet-stream',
+      lastResponse: meta(res, idempotencyKey),
+    };
+  }
+
+  /** One call with its retries; resolves to a success's body (parsed JSON, or bytes when `raw`). */
+  private async send(
+    route: RouteDef,
+    args: RequestArgs,
+    options: RequestOptions,
+    raw: boolean,
+  ): Promise<{ res: Response; body: unknown; idempotencyKey: string | undefined }> {
     const url = this.url(route, args);
     const idempotencyKey =
       route.method === 'POST' && route.idempotent !== false
@@ -122,6 +158,7 @@ export class Tickets {
           detail: `Could not reach ${this.baseUrl}: ${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message}`,
         });
       }
+      if (res.ok && raw) return { res, body: Buffer.from(await res.arrayBuffer()), idempotencyKey };
       const text = await res.text();
       let body: unknown = null;
       if (text) {
@@ -131,7 +168,7 @@ export class Tickets {
           body = text;
         }
       }
-      if (res.ok) return withMeta(body, res, idempotencyKey) as RouteResponse<R>;
+      if (res.ok) return { res, body, idempotencyKey };
       const error: TicketsError = errorFromResponse(res.status, body, res.headers);
       if (error.code === 'token_expired' && this.refreshToken && !refreshed && route.auth !== 'public') {
         refreshed = true;
@@ -185,7 +222,7 @@ export class Tickets {
     extra: Record<string, string> | undefined,
   ): Record<string, string> {
     const h: Record<string, string> = {
-      accept: 'application/json',
+      accept: route.produces ? `${route.produces}, application/problem+json` : 'application/json',
       'user-agent': this.options.userAgent ?? 'tickets-sdk/0.1',
       ...extra,
     };
@@ -201,15 +238,17 @@ function backoff(attempt: number): number {
   return base / 2 + Math.random() * (base / 2);
 }
 
+function meta(res: Response, idempotencyKey: string | undefined): ResponseMeta {
+  return {
+    status: res.status,
+    requestId: res.headers.get('x-request-id') ?? undefined,
+    idempotencyKey,
+    headers: res.headers,
+  };
+}
+
 function withMeta(body: unknown, res: Response, idempotencyKey: string | undefined): unknown {
-  if (body && typeof body === 'object') {
-    const meta: ResponseMeta = {
-      status: res.status,
-      requestId: res.headers.get('x-request-id') ?? undefined,
-      idempotencyKey,
-      headers: res.headers,
-    };
-    Object.defineProperty(body, 'lastResponse', { value: meta, enumerable: false });
-  }
+  if (body && typeof body === 'object')
+    Object.defineProperty(body, 'lastResponse', { value: meta(res, idempotencyKey), enumerable: false });
   return body ?? undefined;
 }

@@ -1,7 +1,15 @@
-export { type RequestOptions, type ResponseMeta, Tickets, type TicketsOptions } from './client.js';
+export {
+  type RawResponse,
+  type RequestOptions,
+  type ResponseMeta,
+  Tickets,
+  type TicketsOptions,
+} from './client.js';
 export * from './contract/index.js';
 export * from './errors.js';
 export { AutoPaginator } from './pagination.js';
 export type { EventListParams } from './resources/events.js';
+export type { OrderListParams } from './resources/orders.js';
 export type { ListParams } from './resources/orgs.js';
+export type { TicketListParams } from './resources/tickets.js';
 export * from './ticket-code.js';

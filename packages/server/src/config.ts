@@ -42,6 +42,15 @@ const EnvSchema = z.object({
   FACEBOOK_APP_ID: z.string().min(1).optional(),
   FACEBOOK_APP_SECRET: z.string().min(1).optional(),
   FACEBOOK_GRAPH_URL: url.default('https://graph.facebook.com/v21.0'),
+  STRIPE_SECRET_KEY: z
+    .string()
+    .regex(/^(sk|rk)_/, 'must be a Stripe secret key (sk_… or rk_…)')
+    .optional(),
+  STRIPE_WEBHOOK_SECRET: z
+    .string()
+    .regex(/^whsec_/, 'must be a webhook signing secret (whsec_…)')
+    .optional(),
+  STRIPE_API_URL: url.default('https://api.stripe.com'),
 });
 
 export interface Config {
@@ -61,6 +70,7 @@ export interface Config {
   holdSweepMs: number;
   google: { clientId?: string; jwksUrl: string };
   facebook: { appId?: string; appSecret?: string; graphUrl: string };
+  stripe: { secretKey?: string; webhookSecret?: string; apiUrl: string };
 }
 
 export class ConfigError extends Error {
@@ -84,6 +94,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   const problems: string[] = [];
   if (Boolean(e.FACEBOOK_APP_ID) !== Boolean(e.FACEBOOK_APP_SECRET))
     problems.push('FACEBOOK_APP_ID and FACEBOOK_APP_SECRET must be set together');
+  if (Boolean(e.STRIPE_SECRET_KEY) !== Boolean(e.STRIPE_WEBHOOK_SECRET))
+    problems.push(
+      'STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET must be set together (payments are confirmed by webhook)',
+    );
   if (problems.length) throw new ConfigError(problems);
   const dataDir = e.TICKETS_DATA_DIR ?? defaultDataDir(env);
   return {
@@ -106,6 +120,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     holdSweepMs: e.TICKETS_HOLD_SWEEP_SECONDS * 1000,
     google: { clientId: e.GOOGLE_CLIENT_ID, jwksUrl: e.GOOGLE_JWKS_URL },
     facebook: { appId: e.FACEBOOK_APP_ID, appSecret: e.FACEBOOK_APP_SECRET, graphUrl: e.FACEBOOK_GRAPH_URL },
+    stripe: {
+      secretKey: e.STRIPE_SECRET_KEY,
+      webhookSecret: e.STRIPE_WEBHOOK_SECRET,
+      apiUrl: e.STRIPE_API_URL,
+    },
     ...overrides,
   };
 }

@@ -5,7 +5,9 @@ import pino, { type Logger } from 'pino';
 import type { Config } from './config.js';
 import { type Db, migrateToLatest, openDatabase, pendingMigrations } from './db/database.js';
 import { App, Reply } from './http/app.js';
+import { ApiError } from './http/errors.js';
 import { idempotent, purgeExpiredIdempotencyKeys } from './http/idempotency.js';
+import { paymentProvider } from './integrations/stripe.js';
 import { ApiKeys } from './modules/accounts/api-keys.js';
 import { Auth, allows } from './modules/accounts/auth.js';
 import { Members } from './modules/accounts/members.js';
@@ -13,9 +15,12 @@ import { accountRoutes } from './modules/accounts/routes.js';
 import { FacebookVerifier, GoogleVerifier } from './modules/accounts/social.js';
 import { eventRoutes } from './modules/events/routes.js';
 import { Events } from './modules/events/service.js';
+import { invoiceRoutes } from './modules/invoices/routes.js';
+import { Invoices } from './modules/invoices/service.js';
 import { Refunds } from './modules/orders/refunds.js';
 import { orderRoutes } from './modules/orders/routes.js';
 import { Orders } from './modules/orders/service.js';
+import { StripeWebhooks } from './modules/payments/webhooks.js';
 
 export const VERSION = '0.1.0';
 
@@ -30,7 +35,11 @@ export interface RunningServer {
 }
 
 /** Builds the application on an open, migrated database. */
-export async function buildApp(db: Db, config: Config, log: Logger): Promise<{ app: App; orders: Orders }> {
+export async function buildApp(
+  db: Db,
+  config: Config,
+  log: Logger,
+): Promise<{ app: App; orders: Orders; refunds: Refunds }> {
   const auth = await Auth.create(db, config);
   const app = new App({
     log,
@@ -73,9 +82,22 @@ export async function buildApp(db: Db, config: Config, log: Logger): Promise<{ a
     facebook: new FacebookVerifier(config.facebook),
   });
   eventRoutes(app, new Events(db));
-  const orders = new Orders(db);
-  orderRoutes(app, orders, new Refunds(db, orders));
-  return { app, orders };
+  invoiceRoutes(app, new Invoices(db));
+  const payments = paymentProvider(config);
+  const orders = new Orders(db, payments);
+  const refunds = new Refunds(db, orders, payments);
+  orderRoutes(app, orders, refunds);
+  const stripeWebhooks = payments && new StripeWebhooks(db, payments, orders, refunds, log);
+  app.handle(routes.webhooks.stripe, async ({ rawBody, req }) => {
+    if (!stripeWebhooks)
+      throw new ApiError(501, 'provider_not_configured', 'Stripe is not set up on this server.');
+    const signature = req.headers['stripe-signature'];
+    return stripeWebhooks.receive(
+      rawBody ?? Buffer.alloc(0),
+      typeof signature === 'string' ? signature : undefined,
+    );
+  });
+  return { app, orders, refunds };
 }
 
 /** Opens the database, applies migrations, and listens. */
@@ -89,7 +111,7 @@ export async function startServer(config: Config, options: { log?: Logger } = {}
     await db.close();
     throw err;
   }
-  const { app, orders } = await buildApp(db, config, log);
+  const { app, orders, refunds } = await buildApp(db, config, log);
   const server = createServer({ keepAliveTimeout: 5000 }, app.listener);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -99,7 +121,14 @@ export async function startServer(config: Config, options: { log?: Logger } = {}
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
   const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
   log.info(
-    { url, database: db.dialect, providers: { payments: 'manual', email: 'local outbox' } },
+    {
+      url,
+      database: db.dialect,
+      providers: {
+        payments: config.stripe.secretKey ? 'stripe' : 'manual (box office)',
+        email: 'local outbox',
+      },
+    },
     'tickets server listening',
   );
 
@@ -112,6 +141,8 @@ export async function startServer(config: Config, options: { log?: Logger } = {}
       (n) => n && log.info({ expired: n }, 'expired unpaid orders'),
       (err: unknown) => log.error({ err }, 'hold sweep failed'),
     );
+    refunds.retryUnsent().catch((err: unknown) => log.error({ err }, 'refund retry failed'));
+    orders.ensureInvoices().catch((err: unknown) => log.error({ err }, 'invoice sweep failed'));
   }, config.holdSweepMs);
   holdSweep.unref();
 

@@ -116,7 +116,10 @@ describe.each(DIALECTS)('%s: readiness and shutdown', (dialect) => {
     expect(res.body).toMatchObject({
       status: 'not_ready',
       database: 'ok',
-      migrations: { current: false, pending: ['0001_initial', '0002_orders', '0003_audit_outbox'] },
+      migrations: {
+        current: false,
+        pending: ['0001_initial', '0002_orders', '0003_audit_outbox', '0004_invoices', '0005_payments'],
+      },
     });
   });
 

@@ -381,6 +381,11 @@ describe.each(DIALECTS)('%s: selling', (dialect) => {
     const res = await call('POST', `/api/orders/${order.body.id}/cancel`, { token });
     expect(res.status).toBe(409);
     expect(res.body.code).toBe('invalid_transition');
+    // And its event, having an order, can be cancelled but not deleted — even once the order is refunded.
+    await call('POST', `/api/orders/${order.body.id}/refund`, { token, body: {} });
+    const del = await call('DELETE', `/api/events/${eventId}`, { token });
+    expect(del.status).toBe(409);
+    expect(del.body.code).toBe('event_has_orders');
   });
 
   it('keeps orders and tickets to their organization, and staff away from sales', async () => {

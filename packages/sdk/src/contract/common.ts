@@ -21,6 +21,7 @@ export const ID_PREFIXES = {
   refund: 'ref',
   audit: 'aud',
   outbox: 'msg',
+  invoice: 'invc',
 } as const;
 
 export const UserId = idOf(ID_PREFIXES.user);

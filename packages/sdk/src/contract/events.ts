@@ -10,6 +10,7 @@ import {
   TimestampInput,
   TimeZone,
 } from './common.js';
+import { TaxRate } from './invoices.js';
 
 export const EventStatus = z.enum(['draft', 'published', 'cancelled', 'completed']);
 export type EventStatus = z.output<typeof EventStatus>;
@@ -161,6 +162,7 @@ export const TicketType = z
     max_per_order: z.number().int().nullable(),
     hidden: z.boolean().describe('Hidden types are not offered publicly (e.g. comp or staff tickets)'),
     sort_order: z.number().int(),
+    tax_rate: z.number().int().describe('Basis points (1900 = 19 %), included in the price'),
     created_at: Timestamp,
     updated_at: Timestamp,
   })
@@ -178,6 +180,9 @@ const ticketTypeFields = {
   max_per_order: z.number().int().min(1).max(1000).nullish(),
   hidden: z.boolean().optional(),
   sort_order: z.number().int().min(-1_000_000).max(1_000_000).optional(),
+  tax_rate: TaxRate.optional().describe(
+    'Basis points, 0 to 10000 (1900 = 19 %), included in the price; default 0. Orders keep the rate they were sold at',
+  ),
 };
 
 function refineTicketType(

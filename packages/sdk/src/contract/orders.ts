@@ -51,6 +51,10 @@ export const PurchaseInput = z.strictObject({
     .enum(['manual', 'stripe'])
     .optional()
     .describe('Required unless the order is free. manual: paid at the box office, at once.'),
+  checkout: z
+    .strictObject({ success_url: z.url(), cancel_url: z.url() })
+    .optional()
+    .describe('With stripe: a hosted Checkout page (see payment.checkout_url) instead of a PaymentIntent'),
 });
 export type PurchaseInput = z.input<typeof PurchaseInput>;
 
@@ -76,12 +80,28 @@ export const Ticket = z
   .meta({ id: 'Ticket' });
 export type Ticket = z.output<typeof Ticket>;
 
+/** A QR image's width in pixels: the largest sharp rendering that fits (each module a whole number of pixels). */
+export const QrQuery = z.object({
+  size: z.coerce
+    .number()
+    .int()
+    .min(128)
+    .max(2048)
+    .optional()
+    .describe('Width and height in pixels, 128 to 2048 (default 512: easy to scan from a phone screen)'),
+});
+export type QrQuery = z.input<typeof QrQuery>;
+
+/** The bytes of an image, for routes that declare `produces`. */
+export const ImageBytes = z.instanceof(Uint8Array);
+
 export const OrderItem = z.object({
   ticket_type_id: TicketTypeId,
   name: z.string(),
   quantity: z.number().int(),
   unit_price: Money,
   total: Money,
+  tax_rate: z.number().int().describe('Basis points (1900 = 19 %), included in the price; as sold'),
 });
 
 export const Order = z
@@ -99,6 +119,20 @@ export const Order = z
     paid_at: Timestamp.nullable(),
     flagged: z.boolean(),
     flag_reason: z.string().nullable(),
+    payment: z
+      .object({
+        provider: z.literal('stripe'),
+        payment_intent_id: z.string().nullable(),
+        client_secret: z.string().nullable().describe('For Stripe.js to confirm the payment in the browser'),
+        checkout_url: z.string().nullable().describe('The hosted Checkout page, when one was asked for'),
+      })
+      .nullable(),
+    invoice_number: z
+      .string()
+      .nullable()
+      .describe(
+        'Given when the order is paid (e.g. INV-2026-000123); the PDF is at /api/orders/:id/invoice.pdf',
+      ),
     tickets: z.array(Ticket).describe('Issued when the order is paid'),
     created_at: Timestamp,
     updated_at: Timestamp,
@@ -177,6 +211,10 @@ export const Refund = z
     returned_inventory: z.boolean(),
     voided_tickets: z.array(TicketId).describe('Tickets this refund voided; their codes are refused'),
     order_status: OrderStatus.describe('The order’s status after this refund'),
+    credit_note_number: z
+      .string()
+      .nullable()
+      .describe('The credit note this refund issued (e.g. INV-CN-2026-000004), when the order was invoiced'),
     created_at: Timestamp,
   })
   .meta({ id: 'Refund' });

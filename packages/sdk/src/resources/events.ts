@@ -1,6 +1,7 @@
 import type { RequestOptions, Tickets } from '../client.js';
 import type { Deleted } from '../contract/common.js';
 import type { Event, EventCreateInput, EventListQuery, EventUpdateInput } from '../contract/events.js';
+import type { EventPublicKey } from '../contract/orders.js';
 import { routes } from '../contract/routes.js';
 import { AutoPaginator } from '../pagination.js';
 
@@ -50,5 +51,13 @@ export class EventsResource {
 
   complete(id: string, options?: RequestOptions): Promise<Event> {
     return this.client.request(routes.events.complete, { params: { id } }, options);
+  }
+
+  /**
+   * The event's Ed25519 public key, to verify its ticket codes offline with verifyTicketCode.
+   * @example const { public_key } = await tickets.events.publicKey(event.id)
+   */
+  publicKey(id: string): Promise<EventPublicKey> {
+    return this.client.request(routes.tickets.publicKey, { params: { id } });
   }
 }

@@ -13,6 +13,8 @@ import pg from 'pg';
 import * as m0001 from './migrations/0001_initial.js';
 import * as m0002 from './migrations/0002_orders.js';
 import * as m0003 from './migrations/0003_audit_outbox.js';
+import * as m0004 from './migrations/0004_invoices.js';
+import * as m0005 from './migrations/0005_payments.js';
 import type { Database } from './schema.js';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -90,6 +92,8 @@ const migrations: Record<string, Migration> = {
   '0001_initial': m0001,
   '0002_orders': m0002,
   '0003_audit_outbox': m0003,
+  '0004_invoices': m0004,
+  '0005_payments': m0005,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -1,4 +1,4 @@
-import type { Insertable, Selectable, Updateable } from 'kysely';
+import type { Generated, Insertable, Selectable, Updateable } from 'kysely';
 
 /*
  * Portable storage conventions (one set of migrations and queries for SQLite and Postgres):
@@ -26,6 +26,16 @@ export interface OrganizationsTable {
   id: string;
   name: string;
   created_at: Timestamp;
+  /** Billing details: the seller block of its invoices. */
+  legal_name: string | null;
+  address_line1: string | null;
+  address_line2: string | null;
+  city: string | null;
+  postcode: string | null;
+  /** ISO 3166-1 alpha-2. */
+  country: string | null;
+  vat_id: string | null;
+  invoice_prefix: Generated<string>;
 }
 
 export interface MembershipsTable {
@@ -140,6 +150,8 @@ export interface TicketTypesTable {
   max_per_order: number | null;
   hidden: Bool;
   sort_order: number;
+  /** Basis points (1900 = 19 %); the price includes it. */
+  tax_rate: number;
   created_at: Timestamp;
   updated_at: Timestamp;
 }
@@ -179,6 +191,12 @@ export interface OrdersTable {
   paid_at: Timestamp | null;
   flagged: Bool;
   flag_reason: string | null;
+  /** Set by the ledger in the transaction that makes the order paid; never changed after. */
+  invoice_number: Generated<string | null>;
+  payment_intent_id: string | null;
+  client_secret: string | null;
+  checkout_session_id: string | null;
+  checkout_url: string | null;
   created_by: string | null;
   created_at: Timestamp;
   updated_at: Timestamp;
@@ -190,6 +208,10 @@ export interface OrderItemsTable {
   name: string;
   quantity: number;
   unit_amount: number;
+  /** The ticket type's tax rate when sold, in basis points. */
+  tax_rate: number;
+  /** JSON array of { name, email? }, one per ticket, given at purchase. */
+  holders: string | null;
 }
 
 export interface TicketsTable {
@@ -251,6 +273,45 @@ export interface OutboxTable {
   updated_at: Timestamp;
 }
 
+export interface WebhookEventsTable {
+  provider: 'stripe';
+  event_id: string;
+  type: string;
+  /** JSON, as received. */
+  payload: string;
+  /** What applying it did, for the audit trail ("paid ord_…", "ignored: unknown order", …). */
+  outcome: string;
+  received_at: Timestamp;
+}
+
+export interface InvoiceSequencesTable {
+  org_id: string;
+  series: 'invoice' | 'credit_note';
+  year: number;
+  last_number: number;
+}
+
+export interface InvoicesTable {
+  id: string;
+  org_id: string;
+  kind: 'invoice' | 'credit_note';
+  /** E.g. INV-2026-000123 or INV-CN-2026-000004; unique per organization. */
+  number: string;
+  year: number;
+  sequence: number;
+  order_id: string;
+  refund_id: string | null;
+  /** A credit note's invoice. */
+  invoice_id: string | null;
+  currency: string;
+  net_amount: number;
+  tax_amount: number;
+  gross_amount: number;
+  /** JSON: what the document says (seller, buyer, event, lines), fixed when it was issued. */
+  document: string;
+  issued_at: Timestamp;
+}
+
 export interface Database {
   users: UsersTable;
   organizations: OrganizationsTable;
@@ -270,6 +331,9 @@ export interface Database {
   refunds: RefundsTable;
   audit_log: AuditLogTable;
   outbox: OutboxTable;
+  invoice_sequences: InvoiceSequencesTable;
+  invoices: InvoicesTable;
+  webhook_events: WebhookEventsTable;
 }
 
 export type UserRow = Selectable<UsersTable>;
@@ -280,7 +344,8 @@ export type EventUpdate = Updateable<EventsTable>;
 export type TicketTypeRow = Selectable<TicketTypesTable>;
 export type ApiKeyRow = Selectable<ApiKeysTable>;
 export type InvitationRow = Selectable<InvitationsTable>;
-export type OrderRow = Selectable<OrdersTable>;
+/** `invoice_number` may be left out of a row built in code: the ledger writes it once the order is paid. */
+export type OrderRow = Omit<Selectable<OrdersTable>, 'invoice_number'> & { invoice_number?: string | null };
 export type OrderItemRow = Selectable<OrderItemsTable>;
 export type TicketRow = Selectable<TicketsTable>;
 export type RefundRow = Selectable<RefundsTable>;

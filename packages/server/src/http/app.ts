@@ -179,7 +179,8 @@ export class App {
     }
 
     const needsBody = route.body !== undefined || route.rawBody === true;
-    const rawBody = needsBody ? await readBody(req, this.options.bodyLimit) : (drain(req), null);
+    if (!needsBody) drain(req);
+    const rawBody = needsBody ? await readBody(req, this.options.bodyLimit) : null;
     let body: unknown;
     if (route.body) {
       const text = rawBody && rawBody.length > 0 ? rawBody.toString('utf8') : '';

@@ -130,10 +130,9 @@ export class Auth {
       .selectAll()
       .where('email', '=', input.email)
       .executeTakeFirst();
-    const ok = user?.password_hash
-      ? await verifyPassword(input.password, user.password_hash)
-      : (await verifyPassword(input.password, await decoyHash()), false);
-    if (!user || !ok) {
+    // Unknown e-mails are checked against a decoy hash, so a failure takes as long either way.
+    const ok = await verifyPassword(input.password, user?.password_hash ?? (await decoyHash()));
+    if (!user?.password_hash || !ok) {
       await this.recordFailure(input.email, ip);
       throw new ApiError(401, 'invalid_credentials', 'Wrong e-mail or password.');
     }
@@ -531,6 +530,11 @@ export async function createOrganization(db: Executor, ownerId: string, name: st
     .values({ org_id: id, user_id: ownerId, role: 'owner', created_at: now })
     .execute();
   return id;
+}
+
+export function isForeignKeyViolation(err: unknown): boolean {
+  const e = err as { code?: string };
+  return e?.code === '23503' || e?.code === 'SQLITE_CONSTRAINT_FOREIGNKEY';
 }
 
 export function isUniqueViolation(err: unknown): boolean {

@@ -21,7 +21,7 @@ import { ApiError, conflict, notFound, validationFailed } from '../../http/error
 import { DEFAULT_LIMIT, decodeCursor, toPage } from '../../http/pagination.js';
 import { newId } from '../../ids.js';
 import { nowIso, toUtc, toUtcOrNull } from '../../time.js';
-import { isUniqueViolation } from '../accounts/auth.js';
+import { isForeignKeyViolation, isUniqueViolation } from '../accounts/auth.js';
 import { eventView, ticketTypeView } from './views.js';
 
 type EventCreate = z.output<typeof EventCreateInput>;
@@ -208,18 +208,29 @@ export class Events {
 
   async delete(orgId: string, id: string) {
     const current = await this.row(orgId, id);
-    // Until orders exist as rows, an event has orders exactly when it has sold or held inventory.
-    if (current.sold + current.held > 0)
-      throw conflict('event_has_orders', 'This event has orders and cannot be deleted; cancel it instead.');
-    const deleted = await this.k
-      .deleteFrom('events')
-      .where('id', '=', id)
-      .where('org_id', '=', orgId)
-      .where('sold', '=', 0)
-      .where('held', '=', 0)
+    const hasOrders = () =>
+      conflict('event_has_orders', 'This event has orders and cannot be deleted; cancel it instead.');
+    // Any order at all — even an expired one — is part of the event's history and keeps it.
+    const order = await this.k
+      .selectFrom('orders')
+      .select('id')
+      .where('event_id', '=', id)
       .executeTakeFirst();
-    if (Number(deleted.numDeletedRows) !== 1)
-      throw conflict('event_has_orders', 'This event has orders and cannot be deleted; cancel it instead.');
+    if (order || current.sold + current.held > 0) throw hasOrders();
+    try {
+      const deleted = await this.k
+        .deleteFrom('events')
+        .where('id', '=', id)
+        .where('org_id', '=', orgId)
+        .where('sold', '=', 0)
+        .where('held', '=', 0)
+        .executeTakeFirst();
+      if (Number(deleted.numDeletedRows) !== 1) throw hasOrders();
+    } catch (err) {
+      // An order placed between the check and the delete: its foreign key refuses the delete.
+      if (isForeignKeyViolation(err)) throw hasOrders();
+      throw err;
+    }
     return { id, object: 'event', deleted: true as const };
   }
 
@@ -301,6 +312,7 @@ export class Events {
       max_per_order: input.max_per_order ?? null,
       hidden: input.hidden ? 1 : 0,
       sort_order: input.sort_order ?? 0,
+      tax_rate: input.tax_rate ?? 0,
       created_at: now,
       updated_at: now,
     };
@@ -325,6 +337,7 @@ export class Events {
     if (patch.max_per_order !== undefined) changes.max_per_order = patch.max_per_order;
     if (patch.hidden !== undefined) changes.hidden = patch.hidden ? 1 : 0;
     if (patch.sort_order !== undefined) changes.sort_order = patch.sort_order;
+    if (patch.tax_rate !== undefined) changes.tax_rate = patch.tax_rate;
     const merged = { ...current, ...changes, updated_at: nowIso() };
     const errors = eventTimingErrors({
       sales_start_at: merged.sales_start_at,

@@ -44,6 +44,7 @@ export function ticketTypeView(t: TicketTypeRow, currency: string): TicketType {
     max_per_order: t.max_per_order,
     hidden: t.hidden === 1,
     sort_order: t.sort_order,
+    tax_rate: t.tax_rate,
     created_at: t.created_at,
     updated_at: t.updated_at,
   };

@@ -1,16 +1,329 @@
-import type { Transaction } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import type { Database } from '../../db/schema.js';
+import { newId } from '../../ids.js';
+import { nowIso } from '../../time.js';
 
 type Trx = Transaction<Database>;
+type Series = 'invoice' | 'credit_note';
+
+/**
+ * Invoices and credit notes, numbered gaplessly per organization, series and calendar year (UTC):
+ * `INV-2026-000123` and `INV-CN-2026-000004` (the prefix is the organization's `invoice_prefix`).
+ * Credit notes have a series of their own, so refunds never leave holes in the invoice series.
+ *
+ * A number is taken by incrementing the sequence row inside the transaction that makes the order paid
+ * (or records the refund): a rollback gives it back, and a concurrent transaction waits on the row
+ * (Postgres row lock; SQLite's single writer) and gets the next one. So numbers are never skipped or
+ * used twice, and once committed never change.
+ *
+ * What a document says (seller, buyer, event, lines, totals) is fixed in `invoices.document` when it
+ * is issued: later edits to billing details, events or ticket types don't rewrite old invoices.
+ */
+
+export interface DocumentLine {
+  description: string;
+  quantity: number;
+  /** Gross, minor units. */
+  unit_amount: number;
+  /** Basis points. */
+  tax_rate: number;
+  net: number;
+  tax: number;
+  gross: number;
+}
+
+export interface RateTotal {
+  tax_rate: number;
+  net: number;
+  tax: number;
+  gross: number;
+}
+
+export interface InvoiceDocument {
+  seller: {
+    name: string;
+    address_line1: string | null;
+    address_line2: string | null;
+    postcode: string | null;
+    city: string | null;
+    country: string | null;
+    vat_id: string | null;
+  };
+  buyer: { name: string; email: string };
+  event: { name: string; starts_at: string; timezone: string; venue: string | null };
+  order_id: string;
+  payment_method: string;
+  paid_at: string | null;
+  currency: string;
+  lines: DocumentLine[];
+  totals: RateTotal[];
+  net: number;
+  tax: number;
+  gross: number;
+  /** Credit notes: the invoice they correct, and why. */
+  corrects?: { number: string; issued_at: string };
+  reason?: string | null;
+}
+
+/** The net part of a tax-inclusive amount, rounded half up: round(gross / (1 + rate)). */
+export function netOf(gross: number, taxRate: number): number {
+  const divisor = 10_000 + taxRate;
+  return Math.floor((gross * 20_000 + divisor) / (2 * divisor));
+}
+
+/** A line's net and tax; tax is gross − net, so the three always add up. */
+export function line(
+  description: string,
+  quantity: number,
+  unitAmount: number,
+  taxRate: number,
+  gross = unitAmount * quantity,
+): DocumentLine {
+  const net = netOf(gross, taxRate);
+  return { description, quantity, unit_amount: unitAmount, tax_rate: taxRate, net, tax: gross - net, gross };
+}
+
+/** Totals per tax rate (highest first) and overall, as the sums of the lines. */
+export function totals(lines: DocumentLine[]): Pick<InvoiceDocument, 'totals' | 'net' | 'tax' | 'gross'> {
+  const byRate = new Map<number, RateTotal>();
+  for (const l of lines) {
+    const t = byRate.get(l.tax_rate) ?? { tax_rate: l.tax_rate, net: 0, tax: 0, gross: 0 };
+    t.net += l.net;
+    t.tax += l.tax;
+    t.gross += l.gross;
+    byRate.set(l.tax_rate, t);
+  }
+  const rates = [...byRate.values()].sort((a, b) => b.tax_rate - a.tax_rate);
+  const sum = (k: 'net' | 'tax' | 'gross') => rates.reduce((s, r) => s + r[k], 0);
+  return { totals: rates, net: sum('net'), tax: sum('tax'), gross: sum('gross') };
+}
+
+export function formatNumber(prefix: string, series: Series, year: number, n: number): string {
+  return `${prefix}${series === 'credit_note' ? '-CN' : ''}-${year}-${String(n).padStart(6, '0')}`;
+}
+
+/**
+ * The next number of a series, taken in the caller's transaction. One statement: the first document
+ * of a year creates the row, every other one increments it; on Postgres the upsert locks the row until
+ * the transaction ends, so concurrent issuers queue here rather than read the same value.
+ */
+export async function takeNumber(trx: Trx, orgId: string, series: Series, year: number): Promise<number> {
+  const row = await trx
+    .insertInto('invoice_sequences')
+    .values({ org_id: orgId, series, year, last_number: 1 })
+    .onConflict((oc) =>
+      oc
+        .columns(['org_id', 'series', 'year'])
+        .doUpdateSet((eb) => ({ last_number: eb('invoice_sequences.last_number', '+', 1) })),
+    )
+    .returning('last_number')
+    .executeTakeFirstOrThrow();
+  return Number(row.last_number);
+}
+
+async function seller(trx: Trx, orgId: string) {
+  const org = await trx
+    .selectFrom('organizations')
+    .selectAll()
+    .where('id', '=', orgId)
+    .executeTakeFirstOrThrow();
+  return {
+    prefix: org.invoice_prefix,
+    seller: {
+      name: org.legal_name ?? org.name,
+      address_line1: org.address_line1,
+      address_line2: org.address_line2,
+      postcode: org.postcode,
+      city: org.city,
+      country: org.country,
+      vat_id: org.vat_id,
+    },
+  };
+}
+
+async function issue(
+  trx: Trx,
+  orgId: string,
+  kind: Series,
+  prefix: string,
+  refs: { order_id: string; refund_id: string | null; invoice_id: string | null },
+  document: InvoiceDocument,
+): Promise<string> {
+  const issuedAt = nowIso();
+  const year = new Date(issuedAt).getUTCFullYear();
+  const sequence = await takeNumber(trx, orgId, kind, year);
+  const number = formatNumber(prefix, kind, year, sequence);
+  await trx
+    .insertInto('invoices')
+    .values({
+      id: newId('invoice'),
+      org_id: orgId,
+      kind,
+      number,
+      year,
+      sequence,
+      ...refs,
+      currency: document.currency,
+      net_amount: document.net,
+      tax_amount: document.tax,
+      gross_amount: document.gross,
+      document: JSON.stringify(document),
+      issued_at: issuedAt,
+    })
+    .execute();
+  return number;
+}
 
 /**
  * Called in the transaction that makes an order paid, so the invoice number is taken (or not) with
- * the payment itself: a rolled-back payment leaves no gap in the sequence.
+ * the payment itself: a rolled-back payment leaves no gap in the sequence. Free orders get none: there
+ * is nothing to invoice. Calling it again for an invoiced order changes nothing.
  */
-export async function issueInvoice(_trx: Trx, _order: { id: string; org_id: string }): Promise<void> {}
+export async function issueInvoice(trx: Trx, order: { id: string; org_id: string }): Promise<void> {
+  const row = await trx
+    .selectFrom('orders')
+    .innerJoin('events', 'events.id', 'orders.event_id')
+    .selectAll('orders')
+    .select([
+      'events.name as event_name',
+      'events.starts_at as event_starts_at',
+      'events.timezone as event_timezone',
+      'events.venue_name',
+      'events.venue_city',
+    ])
+    .where('orders.id', '=', order.id)
+    .executeTakeFirstOrThrow();
+  if (row.invoice_number !== null || row.total_amount === 0) return;
+  const items = await trx
+    .selectFrom('order_items')
+    .selectAll()
+    .where('order_id', '=', order.id)
+    .orderBy('ticket_type_id')
+    .execute();
+  const lines = items.map((i) => line(i.name, i.quantity, i.unit_amount, i.tax_rate));
+  const { prefix, seller: from } = await seller(trx, order.org_id);
+  const number = await issue(
+    trx,
+    order.org_id,
+    'invoice',
+    prefix,
+    { order_id: order.id, refund_id: null, invoice_id: null },
+    {
+      seller: from,
+      buyer: { name: row.buyer_name, email: row.buyer_email },
+      event: {
+        name: row.event_name,
+        starts_at: row.event_starts_at,
+        timezone: row.event_timezone,
+        venue: [row.venue_name, row.venue_city].filter(Boolean).join(', ') || null,
+      },
+      order_id: order.id,
+      payment_method: row.payment_method,
+      paid_at: row.paid_at,
+      currency: row.currency,
+      lines,
+      ...totals(lines),
+    },
+  );
+  await trx
+    .updateTable('orders')
+    .set({ invoice_number: number })
+    .where('id', '=', order.id)
+    .where('invoice_number', 'is', null)
+    .execute();
+}
 
-/** Called in the transaction that records a refund: the refund gets a credit note number. */
+/**
+ * Splits an amount over lines in proportion to their gross (largest remainder), so the parts add up
+ * to the amount exactly. A refund of a whole line's worth gives back that line as it was.
+ */
+function allocate(amount: number, lines: DocumentLine[]): DocumentLine[] {
+  const whole = lines.reduce((s, l) => s + l.gross, 0);
+  if (whole === 0) return [];
+  const shares = lines.map((l, i) => {
+    const exact = (amount * l.gross) / whole;
+    return { i, part: Math.floor(exact), rest: exact - Math.floor(exact) };
+  });
+  let left = amount - shares.reduce((s, p) => s + p.part, 0);
+  for (const s of [...shares].sort((a, b) => b.rest - a.rest || a.i - b.i)) {
+    if (left <= 0) break;
+    s.part++;
+    left--;
+  }
+  return shares
+    .filter((s) => s.part > 0)
+    .map(({ i, part }) => {
+      const l = lines[i]!;
+      return part === l.gross ? l : line(`${l.description} (part)`, 1, part, l.tax_rate);
+    });
+}
+
+/**
+ * Called in the transaction that records a refund: the refund gets a credit note number, referring to
+ * the order's invoice. Orders without an invoice (free ones) get no credit note. Only a refund that
+ * has succeeded gets one: one still pending with a payment provider may yet fail, and a credit note
+ * once issued is never withdrawn; call this again in the transaction that marks it succeeded.
+ */
 export async function issueCreditNote(
-  _trx: Trx,
-  _refund: { id: string; org_id: string; order_id: string },
-): Promise<void> {}
+  trx: Trx,
+  refund: { id: string; org_id: string; order_id: string },
+): Promise<void> {
+  const invoice = await trx
+    .selectFrom('invoices')
+    .selectAll()
+    .where('order_id', '=', refund.order_id)
+    .where('kind', '=', 'invoice')
+    .executeTakeFirst();
+  if (!invoice) return;
+  const done = await trx
+    .selectFrom('invoices')
+    .select('id')
+    .where('refund_id', '=', refund.id)
+    .executeTakeFirst();
+  if (done) return;
+  const r = await trx.selectFrom('refunds').selectAll().where('id', '=', refund.id).executeTakeFirstOrThrow();
+  if (r.amount === 0 || r.status !== 'succeeded') return;
+  const original = JSON.parse(invoice.document) as InvoiceDocument;
+  let lines: DocumentLine[];
+  const ticket = r.ticket_id
+    ? await trx
+        .selectFrom('tickets')
+        .innerJoin('order_items', (j) =>
+          j
+            .onRef('order_items.order_id', '=', 'tickets.order_id')
+            .onRef('order_items.ticket_type_id', '=', 'tickets.ticket_type_id'),
+        )
+        .select(['order_items.name', 'order_items.tax_rate', 'order_items.unit_amount'])
+        .where('tickets.id', '=', r.ticket_id)
+        .executeTakeFirst()
+    : undefined;
+  if (ticket) lines = [line(`${ticket.name} (1 ticket)`, 1, r.amount, ticket.tax_rate)];
+  else lines = allocate(r.amount, original.lines);
+  const { prefix, seller: from } = await seller(trx, refund.org_id);
+  await issue(
+    trx,
+    refund.org_id,
+    'credit_note',
+    prefix,
+    { order_id: refund.order_id, refund_id: refund.id, invoice_id: invoice.id },
+    {
+      ...original,
+      seller: from,
+      paid_at: original.paid_at,
+      lines,
+      ...totals(lines),
+      corrects: { number: invoice.number, issued_at: invoice.issued_at },
+      reason: r.reason,
+    },
+  );
+}
+
+/** The credit note number a refund got, if any. */
+export async function creditNoteNumber(trx: Kysely<Database>, refundId: string): Promise<string | null> {
+  const row = await trx
+    .selectFrom('invoices')
+    .select('number')
+    .where('refund_id', '=', refundId)
+    .executeTakeFirst();
+  return row?.number ?? null;
+}

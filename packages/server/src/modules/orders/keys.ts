@@ -3,7 +3,7 @@ import { encodeTicketPayload, joinTicketCode, type TicketCodePayload } from '@ti
 import type { Db } from '../../db/database.js';
 import { nowIso } from '../../time.js';
 
-interface EventKey {
+export interface EventKey {
   publicKey: string;
   privateKey: KeyObject;
 }

@@ -5,8 +5,9 @@ import type { Database, OrderRow, RefundRow } from '../../db/schema.js';
 import type { Principal } from '../../http/app.js';
 import { ApiError, conflict, notFound, validationFailed } from '../../http/errors.js';
 import { newId } from '../../ids.js';
+import { type PaymentProvider, PaymentProviderError } from '../../integrations/stripe.js';
 import { nowIso } from '../../time.js';
-import { issueCreditNote } from '../invoices/ledger.js';
+import { creditNoteNumber, issueCreditNote } from '../invoices/ledger.js';
 import { EventKeys } from './keys.js';
 import type { Orders } from './service.js';
 
@@ -71,6 +72,7 @@ export class Refunds {
   constructor(
     private readonly db: Db,
     private readonly orders: Orders,
+    private readonly payments: PaymentProvider | null = null,
   ) {}
 
   private get k() {
@@ -97,13 +99,184 @@ export class Refunds {
     // Refunding everything that is left cancels the order's tickets; a smaller amount is a goodwill
     // partial refund and the tickets stay valid.
     const full = amount === remaining;
-    return this.k.transaction().execute(async (trx) => {
+    const refund = await this.k.transaction().execute(async (trx) => {
       await takeRefund(trx, order, amount);
       const voided = full
         ? await voidTickets(trx, (q) => q.where('order_id', '=', order.id), input.return_inventory)
         : [];
       return this.record(trx, principal, order, null, amount, input, voided);
     });
+    return this.settle(order, refund);
+  }
+
+  /**
+   * Online payments are refunded through the provider after the refund is recorded (and the money
+   * reserved) here. A refusal gives the money back to the order's refundable amount; an outage leaves
+   * the refund pending for the sweeper to send again under the same idempotency key.
+   */
+  private async settle(order: OrderRow, refund: Refund): Promise<Refund> {
+    if (refund.provider !== 'stripe' || !order.payment_intent_id) return refund;
+    const status = await this.sendToProvider({
+      refundId: refund.id,
+      orderId: order.id,
+      paymentIntentId: order.payment_intent_id,
+      amount: refund.amount.amount,
+    });
+    const after = await this.k
+      .selectFrom('orders')
+      .select('status')
+      .where('id', '=', order.id)
+      .executeTakeFirstOrThrow();
+    const credit_note_number = await creditNoteNumber(this.k, refund.id);
+    return { ...refund, status, order_status: after.status, credit_note_number };
+  }
+
+  /** Sends a recorded refund to Stripe; returns the refund's status afterwards. */
+  async sendToProvider(r: { refundId: string; orderId: string; paymentIntentId: string; amount: number }) {
+    if (!this.payments) return 'pending' as const;
+    try {
+      const sent = await this.payments.refund(r);
+      await this.k
+        .updateTable('refunds')
+        .set({ provider_ref: sent.id, updated_at: nowIso() })
+        .where('id', '=', r.refundId)
+        .execute();
+      return await this.k.transaction().execute(async (trx) => {
+        await this.applyProviderStatus(trx, sent.id, r.refundId, sent.status);
+        const row = await trx
+          .selectFrom('refunds')
+          .select('status')
+          .where('id', '=', r.refundId)
+          .executeTakeFirstOrThrow();
+        return row.status;
+      });
+    } catch (err) {
+      if (err instanceof PaymentProviderError && !err.retryable) {
+        await this.k
+          .transaction()
+          .execute((trx) => this.applyProviderStatus(trx, null, r.refundId, 'failed', err.detail));
+        return 'failed' as const;
+      }
+      return 'pending' as const;
+    }
+  }
+
+  /** Sends again the online refunds whose provider call never got an answer. */
+  async retryUnsent(olderThanMs = 30_000): Promise<number> {
+    const cutoff = new Date(Date.now() - olderThanMs).toISOString();
+    const due = await this.k
+      .selectFrom('refunds')
+      .innerJoin('orders', 'orders.id', 'refunds.order_id')
+      .select(['refunds.id', 'refunds.order_id', 'refunds.amount', 'orders.payment_intent_id'])
+      .where('refunds.provider', '=', 'stripe')
+      .where('refunds.status', '=', 'pending')
+      .where('refunds.provider_ref', 'is', null)
+      .where('refunds.created_at', '<', cutoff)
+      .limit(100)
+      .execute();
+    for (const r of due)
+      if (r.payment_intent_id)
+        await this.sendToProvider({
+          refundId: r.id,
+          orderId: r.order_id,
+          paymentIntentId: r.payment_intent_id,
+          amount: r.amount,
+        });
+    return due.length;
+  }
+
+  /**
+   * Applies a refund status from the provider (its answer, or a webhook). Only a pending refund
+   * changes, so duplicates and late events are harmless. A failed refund puts its amount back into
+   * what may still be refunded and flags the order; voided tickets stay void.
+   */
+  async applyProviderStatus(
+    trx: Trx,
+    providerRef: string | null,
+    refundId: string | undefined,
+    status: string,
+    why?: string,
+  ): Promise<string> {
+    const refund = await trx
+      .selectFrom('refunds')
+      .selectAll()
+      .$if(refundId !== undefined, (q) => q.where('id', '=', refundId!))
+      .$if(refundId === undefined, (q) => q.where('provider_ref', '=', providerRef ?? ''))
+      .executeTakeFirst();
+    if (!refund) return 'ignored: unknown refund';
+    const next =
+      status === 'succeeded' ? 'succeeded' : status === 'failed' || status === 'canceled' ? 'failed' : null;
+    if (!next) return `ignored: refund ${refund.id} still ${status}`;
+    const res = await trx
+      .updateTable('refunds')
+      .set({ status: next, provider_ref: providerRef ?? refund.provider_ref, updated_at: nowIso() })
+      .where('id', '=', refund.id)
+      .where('status', '=', 'pending')
+      .executeTakeFirst();
+    if (Number(res.numUpdatedRows) !== 1) return `ignored: refund ${refund.id} already ${refund.status}`;
+    if (next === 'succeeded') await issueCreditNote(trx, refund);
+    if (next === 'failed') {
+      await trx
+        .updateTable('orders')
+        .set((eb) => ({
+          refunded_amount: eb('refunded_amount', '-', refund.amount),
+          status: 'partially_refunded',
+          flagged: 1,
+          flag_reason: `refund ${refund.id} failed${why ? `: ${why}` : ''}`,
+          updated_at: nowIso(),
+        }))
+        .where('id', '=', refund.order_id)
+        .execute();
+      // Nothing refunded at all any more: the order is simply paid again.
+      await trx
+        .updateTable('orders')
+        .set({ status: 'paid' })
+        .where('id', '=', refund.order_id)
+        .where('refunded_amount', '=', 0)
+        .execute();
+    }
+    return `refund ${refund.id} ${next}`;
+  }
+
+  /** A payment that arrived too late for any ticket: record its full refund, flag the order. */
+  async recordAutomaticRefund(
+    trx: Trx,
+    order: OrderRow,
+    paymentIntentId: string,
+    reason: string,
+  ): Promise<string> {
+    const now = nowIso();
+    await trx
+      .updateTable('orders')
+      .set({
+        status: 'refunded',
+        refunded_amount: order.total_amount,
+        payment_intent_id: paymentIntentId,
+        flagged: 1,
+        flag_reason: reason,
+        updated_at: now,
+      })
+      .where('id', '=', order.id)
+      .execute();
+    const row: RefundRow = {
+      id: newId('refund'),
+      org_id: order.org_id,
+      order_id: order.id,
+      ticket_id: null,
+      amount: order.total_amount,
+      currency: order.currency,
+      reason,
+      status: 'pending',
+      provider: 'stripe',
+      provider_ref: null,
+      returned_inventory: 0,
+      created_by: null,
+      created_at: now,
+      updated_at: now,
+    };
+    await trx.insertInto('refunds').values(row).execute();
+    await audit(trx, order.org_id, null, 'refund.automatic', order.id, { refund: row.id, reason });
+    return row.id;
   }
 
   async refundTicket(principal: Principal, ticketId: string, input: RefundRequest): Promise<Refund> {
@@ -127,12 +300,13 @@ export class Refunds {
     const remaining = order.total_amount - order.refunded_amount;
     const amount = input.amount ?? Math.min(item.unit_amount, remaining);
     assertAmount(amount, remaining, order.currency);
-    return this.k.transaction().execute(async (trx) => {
+    const refund = await this.k.transaction().execute(async (trx) => {
       await takeRefund(trx, order, amount);
       const voided = await voidTickets(trx, (q) => q.where('id', '=', ticket.id), input.return_inventory);
       if (voided.length === 0) throw conflict('ticket_void', 'This ticket was voided a moment ago.');
       return this.record(trx, principal, order, ticket.id, amount, input, voided);
     });
+    return this.settle(order, refund);
   }
 
   private async record(
@@ -170,8 +344,9 @@ export class Refunds {
       amount,
       currency: order.currency,
       reason: input.reason ?? null,
-      status: 'succeeded',
-      provider: 'manual',
+      // Online payments are confirmed by the provider; cash and free orders are settled here.
+      status: order.payment_method === 'stripe' ? 'pending' : 'succeeded',
+      provider: order.payment_method === 'stripe' ? 'stripe' : 'manual',
       provider_ref: null,
       returned_inventory: input.return_inventory ? 1 : 0,
       created_by: actorOf(principal),
@@ -198,6 +373,7 @@ export class Refunds {
       returned_inventory: input.return_inventory,
       voided_tickets: voided,
       order_status: status,
+      credit_note_number: await creditNoteNumber(trx, row.id),
       created_at: now,
     };
   }

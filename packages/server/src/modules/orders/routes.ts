@@ -1,5 +1,6 @@
 import { routes } from '@tickets/sdk';
-import type { App } from '../../http/app.js';
+import { type App, Reply } from '../../http/app.js';
+import { qrPng, qrSvg } from './qr.js';
 import type { Refunds } from './refunds.js';
 import type { Orders } from './service.js';
 
@@ -25,7 +26,24 @@ export function orderRoutes(app: App, orders: Orders, refunds: Refunds): void {
   app.handle(routes.tickets.attendees, ({ principal, params, query }) =>
     orders.attendees(principal.orgId, params.id, query),
   );
+  app.handle(routes.tickets.qrPng, async ({ principal, params, query }) => {
+    const ticket = await orders.ticket(principal.orgId, params.id);
+    return qrReply(await qrPng(ticket.code, query.size), 'image/png', `${ticket.id}.png`);
+  });
+  app.handle(routes.tickets.qrSvg, async ({ principal, params, query }) => {
+    const ticket = await orders.ticket(principal.orgId, params.id);
+    return qrReply(await qrSvg(ticket.code, query.size), 'image/svg+xml', `${ticket.id}.svg`);
+  });
   app.handle(routes.tickets.publicKey, ({ principal, params }) =>
     orders.publicKey(principal.orgId, params.id),
   );
 }
+
+// A transfer or refund replaces or revokes the code, so a cached image could admit no one, or the wrong
+// holder: never store it.
+const qrReply = (image: Buffer, type: string, filename: string) =>
+  new Reply(200, image, {
+    'content-type': type,
+    'content-disposition': `inline; filename="${filename}"`,
+    'cache-control': 'private, no-store',
+  });

@@ -16,11 +16,13 @@ import type { Principal } from '../../http/app.js';
 import { ApiError, conflict, notFound, validationFailed } from '../../http/errors.js';
 import { DEFAULT_LIMIT, decodeCursor, toPage } from '../../http/pagination.js';
 import { newId } from '../../ids.js';
+import type { PaymentProvider } from '../../integrations/stripe.js';
 import { addSeconds, nowIso } from '../../time.js';
+import { isUniqueViolation } from '../accounts/auth.js';
 import { eventNotOnSale, windowReason } from '../events/service.js';
 import { DEFAULT_HOLD_MINUTES } from '../events/views.js';
 import { issueInvoice } from '../invoices/ledger.js';
-import { EventKeys, publicKeyPem } from './keys.js';
+import { type EventKey, EventKeys, publicKeyPem } from './keys.js';
 import { attendeeView, orderView, ticketView } from './views.js';
 
 type Purchase = z.output<typeof PurchaseInput>;
@@ -37,15 +39,68 @@ const REASON_TEXT: Record<string, string> = {
   sales_ended: 'Sales have ended.',
 };
 
-/** Orders whose tickets count against the per-buyer limit and hold inventory. */
-const LIVE_STATUSES = ['pending', 'paid', 'partially_refunded'] as const;
-
 const escapeLike = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`);
+
+/**
+ * Takes inventory for an order: for each ticket type and for the event, `sold + held + n <= capacity`
+ * as a conditional increment of `column`. Returns null when all fit, or why not (after undoing what it
+ * took, so a caller may go on in the same transaction).
+ */
+export async function takeInventory(
+  trx: Trx,
+  eventId: string,
+  items: { typeId: string; name: string; quantity: number }[],
+  column: 'sold' | 'held',
+): Promise<string | null> {
+  const taken: typeof items = [];
+  const undo = async () => {
+    for (const t of taken)
+      await trx
+        .updateTable('ticket_types')
+        .set((eb) => ({ [column]: eb(column, '-', t.quantity) }))
+        .where('id', '=', t.typeId)
+        .execute();
+  };
+  // Always in id order, so two orders never lock the same rows in opposite orders (deadlock).
+  for (const item of [...items].sort((a, b) => (a.typeId < b.typeId ? -1 : 1))) {
+    const res = await trx
+      .updateTable('ticket_types')
+      .set((eb) => ({ [column]: eb(column, '+', item.quantity) }))
+      .where('id', '=', item.typeId)
+      .where((eb) => eb(eb(eb('sold', '+', eb.ref('held')), '+', item.quantity), '<=', eb.ref('capacity')))
+      .executeTakeFirst();
+    if (Number(res.numUpdatedRows) !== 1) {
+      await undo();
+      return `${item.name} is sold out, or fewer than ${item.quantity} are left.`;
+    }
+    taken.push(item);
+  }
+  const count = items.reduce((n, i) => n + i.quantity, 0);
+  const room = await trx
+    .updateTable('events')
+    .set((eb) => ({ [column]: eb(column, '+', count) }))
+    .where('id', '=', eventId)
+    .where((eb) =>
+      eb.or([
+        eb('capacity', 'is', null),
+        eb(eb(eb('sold', '+', eb.ref('held')), '+', count), '<=', eb.ref('capacity')),
+      ]),
+    )
+    .executeTakeFirst();
+  if (Number(room.numUpdatedRows) !== 1) {
+    await undo();
+    return `The event is sold out, or fewer than ${count} places are left.`;
+  }
+  return null;
+}
 
 export class Orders {
   readonly keys: EventKeys;
 
-  constructor(private readonly db: Db) {
+  constructor(
+    private readonly db: Db,
+    readonly payments: PaymentProvider | null = null,
+  ) {
     this.keys = new EventKeys(db);
   }
 
@@ -142,13 +197,18 @@ export class Orders {
       throw validationFailed([
         { path: 'payment_method', message: 'is required for an order that costs money', code: 'required' },
       ]);
-    if (method === 'stripe')
+    if (method === 'stripe' && !this.payments)
       throw new ApiError(
         501,
         'provider_not_configured',
-        'Online payment with Stripe is not set up on this server.',
+        'Online payment with Stripe is not set up on this server (STRIPE_SECRET_KEY).',
       );
-    const pending = false;
+    if (input.checkout && method !== 'stripe')
+      throw validationFailed([
+        { path: 'checkout', message: 'is only for payment_method stripe', code: 'checkout_needs_stripe' },
+      ]);
+    // Online orders hold their tickets until the payment is confirmed; the rest are paid now.
+    const pending = method === 'stripe';
 
     const key = await this.keys.forEvent(event.id);
     const order: OrderRow = {
@@ -168,80 +228,20 @@ export class Orders {
       paid_at: pending ? null : now,
       flagged: 0,
       flag_reason: null,
+      payment_intent_id: null,
+      client_secret: null,
+      checkout_session_id: null,
+      checkout_url: null,
       created_by: principal.kind === 'user' ? principal.userId : principal.keyId,
       created_at: now,
       updated_at: now,
     };
-    const tickets: TicketRow[] = pending
-      ? []
-      : lines.flatMap((l) =>
-          Array.from({ length: l.quantity }, (_, n) => {
-            const id = newId('ticket');
-            const holder = l.holders[n];
-            return {
-              id,
-              org_id: principal.orgId,
-              event_id: event.id,
-              order_id: order.id,
-              ticket_type_id: l.type.id,
-              holder_name: holder?.name ?? input.buyer.name,
-              holder_email: holder ? (holder.email ?? null) : input.buyer.email,
-              status: 'valid' as const,
-              void_reason: null,
-              code_version: 1,
-              code: EventKeys.sign(key, {
-                ticketId: id,
-                eventId: event.id,
-                ticketTypeId: l.type.id,
-                version: 1,
-              }),
-              created_at: now,
-              updated_at: now,
-            };
-          }),
-        );
 
+    // The inventory rows (the ticket types' and the event's) are the one place all buyers of an event
+    // queue, so they are locked last: everything else is written first, and the lock is held only
+    // for the few statements before commit. The invoice number, another queue (per organization),
+    // is taken in a transaction of its own after this one.
     await this.k.transaction().execute(async (trx) => {
-      const column = pending ? 'held' : 'sold';
-      // Always in id order, so two orders never lock the same rows in opposite orders (deadlock).
-      for (const line of [...lines].sort((a, b) => (a.type.id < b.type.id ? -1 : 1))) {
-        const taken = await trx
-          .updateTable('ticket_types')
-          .set((eb) => ({ [column]: eb(column, '+', line.quantity) }))
-          .where('id', '=', line.type.id)
-          .where((eb) =>
-            eb(eb(eb('sold', '+', eb.ref('held')), '+', line.quantity), '<=', eb.ref('capacity')),
-          )
-          .executeTakeFirst();
-        if (Number(taken.numUpdatedRows) !== 1)
-          throw conflict(
-            'sold_out',
-            `${line.type.name} is sold out, or fewer than ${line.quantity} are left.`,
-          );
-      }
-      const room = await trx
-        .updateTable('events')
-        .set((eb) => ({ [column]: eb(column, '+', count) }))
-        .where('id', '=', event.id)
-        .where((eb) =>
-          eb.or([
-            eb('capacity', 'is', null),
-            eb(eb(eb('sold', '+', eb.ref('held')), '+', count), '<=', eb.ref('capacity')),
-          ]),
-        )
-        .executeTakeFirst();
-      if (Number(room.numUpdatedRows) !== 1)
-        throw conflict('sold_out', `The event is sold out, or fewer than ${count} places are left.`);
-      // Checked after the event row is locked by the write above, so a buyer's parallel orders queue
-      // here and each sees the ones before it.
-      if (event.max_per_buyer !== null) {
-        const held = await this.ticketsHeldBy(trx, event.id, order.buyer_email);
-        if (held + count > event.max_per_buyer)
-          throw conflict(
-            'buyer_limit_reached',
-            `One buyer may hold at most ${event.max_per_buyer} tickets for this event; ${order.buyer_email} has ${held}.`,
-          );
-      }
       await trx.insertInto('orders').values(order).execute();
       await trx
         .insertInto('order_items')
@@ -252,13 +252,138 @@ export class Orders {
             name: l.type.name,
             quantity: l.quantity,
             unit_amount: l.type.price_amount,
+            tax_rate: l.type.tax_rate,
+            holders: l.holders.length ? JSON.stringify(l.holders) : null,
           })),
         )
         .execute();
-      if (tickets.length) await trx.insertInto('tickets').values(tickets).execute();
-      if (order.status === 'paid') await issueInvoice(trx, order);
+      if (!pending) await this.issueTickets(trx, order, key);
+      const short = await takeInventory(
+        trx,
+        event.id,
+        lines.map((l) => ({ typeId: l.type.id, name: l.type.name, quantity: l.quantity })),
+        pending ? 'held' : 'sold',
+      );
+      if (short) throw conflict('sold_out', short);
+      // Checked once the event row is locked by the write above, so a buyer's parallel orders queue
+      // here and each sees the ones before it (and this one's own tickets).
+      if (event.max_per_buyer !== null) {
+        const held = await this.ticketsHeldBy(trx, event.id, order.buyer_email);
+        if (held > event.max_per_buyer)
+          throw conflict(
+            'buyer_limit_reached',
+            `One buyer may hold at most ${event.max_per_buyer} tickets for this event; ${order.buyer_email} has ${held - count}.`,
+          );
+      }
     });
+    if (!pending) await this.invoice(order);
+    if (pending) await this.startPayment(order, event.name, input.checkout);
     return this.get(principal.orgId, order.id);
+  }
+
+  /**
+   * Gives a paid order its invoice, in a transaction of its own: the number is taken with the invoice
+   * (so the sequence stays gapless), and a failure here leaves a paid order that `ensureInvoices`
+   * picks up, never a lost sale.
+   */
+  async invoice(order: Pick<OrderRow, 'id' | 'org_id'>): Promise<void> {
+    try {
+      await this.k.transaction().execute((trx) => issueInvoice(trx, order));
+    } catch (err) {
+      // The sweeper got there first.
+      if (!isUniqueViolation(err)) throw err;
+    }
+  }
+
+  /** Invoices paid orders that have none yet (after a crash between payment and invoice). */
+  async ensureInvoices(): Promise<number> {
+    const due = await this.k
+      .selectFrom('orders')
+      .select(['id', 'org_id'])
+      .where('status', 'in', ['paid', 'partially_refunded', 'refunded'])
+      .where('total_amount', '>', 0)
+      .where('invoice_number', 'is', null)
+      .where('paid_at', '<', new Date(Date.now() - 10_000).toISOString())
+      .limit(100)
+      .execute();
+    for (const order of due) await this.invoice(order);
+    return due.length;
+  }
+
+  /** Asks the provider for a payment; if it can't, the order fails and its hold is returned at once. */
+  private async startPayment(
+    order: OrderRow,
+    eventName: string,
+    checkout?: { success_url: string; cancel_url: string },
+  ): Promise<void> {
+    let payment: Awaited<ReturnType<PaymentProvider['createPayment']>>;
+    try {
+      payment = await this.payments!.createPayment({
+        orderId: order.id,
+        amount: order.total_amount,
+        currency: order.currency,
+        email: order.buyer_email,
+        description: `${order.ticket_count} × ${eventName}`,
+        checkout: checkout && { successUrl: checkout.success_url, cancelUrl: checkout.cancel_url },
+      });
+    } catch (err) {
+      await this.release(order.id, 'failed');
+      throw err;
+    }
+    await this.k
+      .updateTable('orders')
+      .set({
+        payment_intent_id: payment.paymentIntentId,
+        client_secret: payment.clientSecret,
+        checkout_session_id: payment.checkoutSessionId,
+        checkout_url: payment.checkoutUrl,
+        updated_at: nowIso(),
+      })
+      .where('id', '=', order.id)
+      .execute();
+  }
+
+  /** Creates the order's tickets, one per admitted person, each with its signed code. */
+  async issueTickets(
+    trx: Trx,
+    order: Pick<OrderRow, 'id' | 'org_id' | 'event_id' | 'buyer_name' | 'buyer_email'>,
+    key: EventKey,
+  ): Promise<void> {
+    const items = await trx
+      .selectFrom('order_items')
+      .selectAll()
+      .where('order_id', '=', order.id)
+      .orderBy('ticket_type_id')
+      .execute();
+    const now = nowIso();
+    const tickets: TicketRow[] = items.flatMap((item) => {
+      const holders: { name: string; email?: string }[] = item.holders ? JSON.parse(item.holders) : [];
+      return Array.from({ length: item.quantity }, (_, n) => {
+        const id = newId('ticket');
+        const holder = holders[n];
+        return {
+          id,
+          org_id: order.org_id,
+          event_id: order.event_id,
+          order_id: order.id,
+          ticket_type_id: item.ticket_type_id,
+          holder_name: holder?.name ?? order.buyer_name,
+          holder_email: holder ? (holder.email ?? null) : order.buyer_email,
+          status: 'valid' as const,
+          void_reason: null,
+          code_version: 1,
+          code: EventKeys.sign(key, {
+            ticketId: id,
+            eventId: order.event_id,
+            ticketTypeId: item.ticket_type_id,
+            version: 1,
+          }),
+          created_at: now,
+          updated_at: now,
+        };
+      });
+    });
+    if (tickets.length) await trx.insertInto('tickets').values(tickets).execute();
   }
 
   private async ticketsHeldBy(trx: Trx, eventId: string, email: string): Promise<number> {
@@ -371,38 +496,41 @@ export class Orders {
    * race, the hold is returned once. Returns whether this call did it.
    */
   async release(orderId: string, to: 'expired' | 'cancelled' | 'failed'): Promise<boolean> {
-    return this.k.transaction().execute(async (trx) => {
-      const res = await trx
-        .updateTable('orders')
-        .set({ status: to, updated_at: nowIso() })
-        .where('id', '=', orderId)
-        .where('status', '=', 'pending')
-        .executeTakeFirst();
-      if (Number(res.numUpdatedRows) !== 1) return false;
-      const order = await trx
-        .selectFrom('orders')
-        .select(['event_id', 'ticket_count'])
-        .where('id', '=', orderId)
-        .executeTakeFirstOrThrow();
-      const items = await trx
-        .selectFrom('order_items')
-        .selectAll()
-        .where('order_id', '=', orderId)
-        .orderBy('ticket_type_id')
-        .execute();
-      for (const item of items)
-        await trx
-          .updateTable('ticket_types')
-          .set((eb) => ({ held: eb('held', '-', item.quantity) }))
-          .where('id', '=', item.ticket_type_id)
-          .execute();
+    return this.k.transaction().execute((trx) => this.releaseIn(trx, orderId, to));
+  }
+
+  /** `release` inside the caller's transaction (webhooks apply several changes in one). */
+  async releaseIn(trx: Trx, orderId: string, to: 'expired' | 'cancelled' | 'failed'): Promise<boolean> {
+    const res = await trx
+      .updateTable('orders')
+      .set({ status: to, updated_at: nowIso() })
+      .where('id', '=', orderId)
+      .where('status', '=', 'pending')
+      .executeTakeFirst();
+    if (Number(res.numUpdatedRows) !== 1) return false;
+    const order = await trx
+      .selectFrom('orders')
+      .select(['event_id', 'ticket_count'])
+      .where('id', '=', orderId)
+      .executeTakeFirstOrThrow();
+    const items = await trx
+      .selectFrom('order_items')
+      .selectAll()
+      .where('order_id', '=', orderId)
+      .orderBy('ticket_type_id')
+      .execute();
+    for (const item of items)
       await trx
-        .updateTable('events')
-        .set((eb) => ({ held: eb('held', '-', order.ticket_count) }))
-        .where('id', '=', order.event_id)
+        .updateTable('ticket_types')
+        .set((eb) => ({ held: eb('held', '-', item.quantity) }))
+        .where('id', '=', item.ticket_type_id)
         .execute();
-      return true;
-    });
+    await trx
+      .updateTable('events')
+      .set((eb) => ({ held: eb('held', '-', order.ticket_count) }))
+      .where('id', '=', order.event_id)
+      .execute();
+    return true;
   }
 
   /** Expires pending orders whose hold has run out; returns how many this call expired. */

@@ -35,6 +35,7 @@ export function orderView(o: OrderRow, items: OrderItemRow[], tickets: TicketRow
       quantity: i.quantity,
       unit_price: money(i.unit_amount),
       total: money(i.unit_amount * i.quantity),
+      tax_rate: i.tax_rate,
     })),
     total: money(o.total_amount),
     refunded: money(o.refunded_amount),
@@ -42,6 +43,16 @@ export function orderView(o: OrderRow, items: OrderItemRow[], tickets: TicketRow
     paid_at: o.paid_at,
     flagged: o.flagged === 1,
     flag_reason: o.flag_reason,
+    payment:
+      o.payment_method === 'stripe'
+        ? {
+            provider: 'stripe',
+            payment_intent_id: o.payment_intent_id,
+            client_secret: o.status === 'pending' ? o.client_secret : null,
+            checkout_url: o.status === 'pending' ? o.checkout_url : null,
+          }
+        : null,
+    invoice_number: o.invoice_number ?? null,
     tickets: tickets.map((t) => ticketView(t, names.get(t.ticket_type_id) ?? '')),
     created_at: o.created_at,
     updated_at: o.updated_at,

@@ -1,0 +1,321 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify, stripVTControlCharacters } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestServer, type TestServer } from '../../server/test/harness.js';
+import { type Cli, makeCli, PASSWORD, uniqueEmail } from './run-cli.js';
+
+const run = promisify(execFile);
+const RESET = '\u001b[0m';
+const WHITE = '\u001b[37m';
+
+/**
+ * Reads back the QR code the CLI drew with half blocks (two modules a line) by turning it into a bitmap
+ * and handing it to a real barcode reader (Debian's zbarimg). Returns every code found.
+ */
+async function scanTerminalQr(stdout: string, dir: string): Promise<string[]> {
+  const lines = stdout
+    // The drawing's outer edge is light on a transparent background: light modules.
+    .replaceAll(`${RESET}${WHITE}▄`, ' ')
+    .replaceAll(`${RESET}${WHITE}▀`, ' ')
+    .split('\n')
+    .map(stripVTControlCharacters)
+    .filter((l) => /^[ ▄▀█]{21,}$/.test(l));
+  const dark: boolean[][] = [];
+  for (const line of lines) {
+    dark.push([...line].map((c) => c === '▀' || c === '█'));
+    dark.push([...line].map((c) => c === '▄' || c === '█'));
+  }
+  const width = Math.max(...dark.map((r) => r.length));
+  const pad = 4;
+  const scale = 4;
+  const rows: string[] = [];
+  const blank = new Array<boolean>(width + pad * 2).fill(false);
+  for (const row of [
+    ...Array(pad).fill(blank),
+    ...dark.map((r) => [...Array(pad).fill(false), ...r, ...Array(pad + width - r.length).fill(false)]),
+    ...Array(pad).fill(blank),
+  ] as boolean[][]) {
+    const line = row.flatMap((on) => Array(scale).fill(on ? '1' : '0')).join(' ');
+    for (let i = 0; i < scale; i++) rows.push(line);
+  }
+  const file = join(dir, `qr-${Date.now()}.pbm`);
+  writeFileSync(file, `P1\n${(width + pad * 2) * scale} ${rows.length}\n${rows.join('\n')}\n`);
+  try {
+    const { stdout: found } = await run('zbarimg', ['--raw', '-q', file]);
+    return found.split('\n').filter(Boolean);
+  } catch (err) {
+    if ((err as { code?: number }).code === 4) return [];
+    throw err;
+  }
+}
+
+/** Selling at the box office through the built `tickets` binary, against a real server. */
+describe('sqlite: tickets sell, orders, tickets, transfer, refund', () => {
+  let server: TestServer;
+  let cli: Cli;
+  let scratch: string;
+  let eventId: string;
+  let orderId: string;
+  let ticketIds: string[];
+
+  beforeAll(async () => {
+    server = await startTestServer('sqlite');
+    cli = makeCli();
+    scratch = mkdtempSync(join(tmpdir(), 'tickets-cli-qr-'));
+    const signup = await cli([
+      'signup',
+      '--email',
+      uniqueEmail(),
+      '--name',
+      'Ann Organizer',
+      '--password',
+      PASSWORD,
+      '--org-name',
+      'Box Office',
+      '--api-url',
+      server.url,
+    ]);
+    expect(signup.exitCode, signup.stderr).toBe(0);
+    const event = await cli.json([
+      'events',
+      'create',
+      '--name',
+      'Door Sales Night',
+      '--timezone',
+      'Europe/Berlin',
+      '--currency',
+      'EUR',
+      '--starts',
+      '2031-12-31 20:00',
+      '--ends',
+      '2032-01-01 02:00',
+    ]);
+    eventId = event.id;
+    for (const [name, price] of [
+      ['General admission', '25.00'],
+      ['VIP', '80'],
+    ] as const)
+      await cli.json(['types', 'create', eventId, '--name', name, '--price', price, '--capacity', '50']);
+    await cli.json(['events', 'publish', eventId]);
+  });
+  afterAll(async () => {
+    cli.cleanup();
+    rmSync(scratch, { recursive: true, force: true });
+    await server.stop();
+  });
+
+  it('sells at the box office: --json prints the paid order with a ticket per holder', async () => {
+    const order = await cli.json([
+      'sell',
+      eventId,
+      '--type',
+      'general admission',
+      '--qty',
+      '3',
+      '--name',
+      'Bea Buyer',
+      '--email',
+      'bea@example.com',
+      '--phone',
+      '+49 170 1234567',
+      '--holder',
+      'Hal Holder <hal@example.com>',
+      '--holder',
+      'Ida Inkognito',
+    ]);
+    expect(order).toMatchObject({
+      object: 'order',
+      status: 'paid',
+      payment_method: 'manual',
+      buyer: { name: 'Bea Buyer', email: 'bea@example.com', phone: '+491701234567' },
+      total: { amount: 7500, currency: 'EUR' },
+    });
+    expect(order.tickets.map((t: { holder: { name: string } }) => t.holder.name)).toEqual([
+      'Hal Holder',
+      'Ida Inkognito',
+      'Bea Buyer',
+    ]);
+    orderId = order.id;
+    ticketIds = order.tickets.map((t: { id: string }) => t.id);
+  });
+
+  it('prints each ticket with a QR code a scanner reads back as its code', async () => {
+    const sold = await cli([
+      'sell',
+      eventId,
+      '--type',
+      'VIP',
+      '--name',
+      'Quinn Scanner',
+      '--email',
+      'quinn@example.com',
+      '--qr',
+    ]);
+    expect(sold.exitCode, sold.stderr).toBe(0);
+    expect(sold.stderr).toContain('Sold 1 × VIP to Quinn Scanner <quinn@example.com>');
+    expect(sold.stdout).toContain('Status: paid');
+    expect(sold.stdout).toContain('Total: €80.00');
+    const ticketId = /Ticket 1 of 1: (tkt_\w+) {2}VIP {2}Quinn Scanner <quinn@example\.com>/.exec(
+      sold.stdout,
+    )?.[1];
+    expect(sold.stdout).toContain(`${ticketId}\tVIP\tQuinn Scanner <quinn@example.com>\tvalid`);
+    const ticket = await cli.json(['tickets', 'show', ticketId!]);
+    expect(await scanTerminalQr(sold.stdout, scratch)).toEqual([ticket.code]);
+
+    // Piped without --qr: no drawing, just the details.
+    const plain = await cli(['tickets', 'show', ticketId!]);
+    expect(plain.stdout).toContain('Holder: Quinn Scanner <quinn@example.com>');
+    expect(plain.stdout).not.toMatch(/[▄▀█]/);
+    const drawn = await cli(['tickets', 'show', ticketId!, '--qr']);
+    expect(await scanTerminalQr(drawn.stdout, scratch)).toEqual([ticket.code]);
+  });
+
+  it('lists and shows orders, tab-separated when piped', async () => {
+    const list = await cli.json(['orders', 'list', '--event', eventId, '--status', 'paid']);
+    expect(list.map((o: { id: string }) => o.id)).toContain(orderId);
+    const byEmail = await cli.json(['orders', 'list', '--email', 'BEA@example.com']);
+    expect(byEmail.map((o: { id: string }) => o.id)).toEqual([orderId]);
+    const search = await cli.json(['orders', 'list', '--search', 'quinn', '--limit', '5']);
+    expect(search).toHaveLength(1);
+
+    const piped = await cli(['orders', 'list', '--email', 'bea@example.com']);
+    expect(piped.exitCode).toBe(0);
+    const [row] = piped.stdout.split('\n');
+    expect(row!.split('\t')).toEqual([
+      orderId,
+      expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+      'paid',
+      'Bea Buyer',
+      'bea@example.com',
+      '3',
+      '€75.00',
+      '',
+    ]);
+
+    const shown = await cli(['orders', 'show', orderId]);
+    expect(shown.stdout).toContain(`ID: ${orderId}`);
+    expect(shown.stdout).toContain('Buyer: Bea Buyer <bea@example.com>');
+    expect(shown.stdout).toContain(`${ticketIds[0]}\tGeneral admission\tHal Holder <hal@example.com>\tvalid`);
+  });
+
+  it('lists attendees, searchable', async () => {
+    const all = await cli.json(['tickets', 'list', eventId]);
+    expect(all).toHaveLength(4);
+    const hal = await cli.json(['tickets', 'list', eventId, '--search', 'hal@example']);
+    expect(hal).toMatchObject([{ ticket_id: ticketIds[0], name: 'Hal Holder', buyer_name: 'Bea Buyer' }]);
+  });
+
+  it('transfers a ticket: a new holder and a new code', async () => {
+    const before = await cli.json(['tickets', 'show', ticketIds[1]!]);
+    const moved = await cli.json([
+      'transfer',
+      ticketIds[1]!,
+      '--to-name',
+      'Nia New',
+      '--to-email',
+      'nia@example.com',
+    ]);
+    expect(moved.holder).toEqual({ name: 'Nia New', email: 'nia@example.com' });
+    expect(moved.code).not.toBe(before.code);
+    expect(moved.code_version).toBe(before.code_version + 1);
+    const said = await cli([
+      'tickets',
+      'transfer',
+      ticketIds[1]!,
+      '--to-name',
+      'Ola Other',
+      '--to-email',
+      'ola@example.com',
+    ]);
+    expect(said.exitCode, said.stderr).toBe(0);
+    expect(said.stderr).toContain('Transferred');
+    expect(said.stderr).toContain('Ola Other <ola@example.com>');
+  });
+
+  it('refunds part of an order in major units, then a ticket, then the rest; the order shows refunded', async () => {
+    const part = await cli.json([
+      'orders',
+      'refund',
+      orderId,
+      '--amount',
+      '10.50',
+      '--reason',
+      'Late start',
+      '--yes',
+    ]);
+    expect(part).toMatchObject({
+      amount: { amount: 1050, currency: 'EUR' },
+      order_status: 'partially_refunded',
+    });
+
+    const one = await cli(['refund', ticketIds[0]!, '--yes']);
+    expect(one.exitCode, one.stderr).toBe(0);
+    expect(one.stderr).toContain('Refunded €25.00');
+    expect(one.stdout).toContain(`Voided: ${ticketIds[0]}`);
+
+    const rest = await cli.json(['refund', orderId, '--yes', '--keep-inventory']);
+    expect(rest).toMatchObject({
+      amount: { amount: 3950 },
+      order_status: 'refunded',
+      returned_inventory: false,
+    });
+
+    const shown = await cli(['orders', 'show', orderId]);
+    expect(shown.stdout).toContain('Status: refunded');
+    expect(shown.stdout).toContain('Refunded: €75.00');
+    expect(shown.stdout).toContain(
+      `${ticketIds[0]}\tGeneral admission\tHal Holder <hal@example.com>\tvoid (refunded)`,
+    );
+    expect((await cli.json(['orders', 'show', orderId])).status).toBe('refunded');
+  });
+
+  it('exits 1 with the server’s reason when the API refuses', async () => {
+    const cancel = await cli(['orders', 'cancel', orderId, '--yes']);
+    expect(cancel.exitCode).toBe(1);
+    expect(cancel.stderr).toContain('invalid_transition');
+    expect(cancel.stderr).toMatch(/request id req_/);
+    const again = await cli(['refund', orderId, '--amount', '1', '--yes']);
+    expect(again.exitCode).toBe(1);
+    const missing = await cli(['tickets', 'show', 'tkt_01jd6x3k7qf0v8c6w2x9yq4e5b']);
+    expect(missing.exitCode).toBe(1);
+    expect(missing.stderr).toContain('not_found');
+  });
+
+  it('exits 2 on usage errors, before anything is sold or refunded', async () => {
+    const sell = (...args: string[]) =>
+      cli(['sell', eventId, '--name', 'Uma Usage', '--email', 'uma@example.com', ...args]);
+    const cases: Array<[() => Promise<{ exitCode: number; stderr: string }>, string]> = [
+      [
+        () => cli(['sell', eventId, '--type', 'VIP', '--name', 'Uma Usage']),
+        'missing required option --email',
+      ],
+      [() => sell('--type', 'Balcony'), 'no ticket type "Balcony"'],
+      [() => sell('--qty', '0', '--type', 'VIP'), 'at least 1'],
+      [() => sell('--type', 'VIP', '--holder', 'Bad <not-an-email>'), 'Name <email>'],
+      [
+        () => sell('--type', 'VIP', '--qty', '1', '--holder', 'A', '--holder', 'B'),
+        '2 --holder given for 1 ticket',
+      ],
+      [() => sell('--type', 'VIP', '--phone', '12345'), 'E.164'],
+      [() => sell('--type', 'VIP', '--method', 'cash'), 'choices'],
+      [() => sell(), 'missing required option --type'],
+      [() => cli(['refund', orderId]), 'without --yes'],
+      [() => cli(['refund', 'evt_01jd6x3k7qf0v8c6w2x9yq4e5b', '--yes']), 'neither a ticket'],
+      [() => cli(['tickets', 'refund', orderId, '--yes']), 'not a ticket id'],
+      [() => cli(['orders', 'refund', orderId, '--amount', 'ten', '--yes']), 'Expected an amount'],
+      [() => cli(['orders', 'refund', orderId, '--amount', '1.001', '--yes']), 'at most 2 decimal places'],
+      [() => cli(['transfer', ticketIds[2]!, '--to-name', 'Nobody']), 'missing required option --to-email'],
+      [() => cli(['orders', 'list', '--status', 'lost']), 'choices'],
+    ];
+    for (const [command, message] of cases) {
+      const r = await command();
+      expect(r.exitCode, r.stderr).toBe(2);
+      expect(r.stderr).toContain(message);
+    }
+    // Nothing was sold to Uma.
+    expect(await cli.json(['orders', 'list', '--email', 'uma@example.com'])).toEqual([]);
+  });
+});

@@ -1,0 +1,78 @@
+import { z } from 'zod';
+import { OrderId, RefundId } from './orders.js';
+
+const COUNTRIES = new Intl.DisplayNames(['en'], { type: 'region', fallback: 'none' });
+
+export const CountryCode = z
+  .string()
+  .regex(/^[A-Za-z]{2}$/, 'must be an ISO 3166-1 alpha-2 country code')
+  .transform((c) => c.toUpperCase())
+  .refine((c) => COUNTRIES.of(c) !== undefined, 'is not an ISO 3166-1 country code')
+  .meta({ example: 'DE' });
+
+/**
+ * A VAT or tax id, checked loosely: a two-letter country prefix, then letters and digits with at least
+ * one digit (DE123456789, ATU12345678, CHE123456789MWST). Spaces, dots and hyphens are dropped.
+ */
+export const VatId = z
+  .string()
+  .transform((v) => v.replace(/[\s.-]/g, '').toUpperCase())
+  .refine(
+    (v) => /^[A-Z]{2}(?=[A-Z0-9]*\d)[A-Z0-9]{2,14}$/.test(v),
+    'must be a VAT id: a two-letter country prefix, then letters and digits (e.g. DE123456789)',
+  )
+  .meta({ example: 'DE123456789' });
+
+/** Tax rate in basis points: 1900 is 19 %. Prices include it. */
+export const TaxRate = z.number().int().min(0).max(10_000).meta({ example: 1900 });
+
+export const InvoicePrefix = z
+  .string()
+  .regex(/^[A-Za-z0-9]{1,10}$/, 'must be 1 to 10 letters or digits')
+  .transform((p) => p.toUpperCase())
+  .meta({ example: 'INV' });
+
+export const BillingDetails = z
+  .object({
+    object: z.literal('billing_details'),
+    legal_name: z
+      .string()
+      .nullable()
+      .describe("The seller's name on invoices; the organization's name when null"),
+    address_line1: z.string().nullable(),
+    address_line2: z.string().nullable(),
+    postcode: z.string().nullable(),
+    city: z.string().nullable(),
+    country: z.string().nullable(),
+    vat_id: z.string().nullable(),
+    invoice_prefix: z
+      .string()
+      .describe(
+        'Invoices are numbered PREFIX-YEAR-NNNNNN and credit notes PREFIX-CN-YEAR-NNNNNN, each series gapless per year',
+      ),
+  })
+  .meta({ id: 'BillingDetails' });
+export type BillingDetails = z.output<typeof BillingDetails>;
+
+const text = (max: number) => z.string().trim().min(1).max(max);
+
+/** PUT merges: fields left out keep their value; null clears one. */
+export const BillingDetailsInput = z.strictObject({
+  legal_name: text(200).nullish(),
+  address_line1: text(200).nullish(),
+  address_line2: text(200).nullish(),
+  postcode: text(20).nullish(),
+  city: text(100).nullish(),
+  country: CountryCode.nullish(),
+  vat_id: VatId.nullish(),
+  invoice_prefix: InvoicePrefix.optional().describe(
+    'Changes the prefix of numbers issued from now on; the numbering itself carries on',
+  ),
+});
+export type BillingDetailsInput = z.input<typeof BillingDetailsInput>;
+
+export const InvoiceParams = z.object({ id: OrderId });
+export const CreditNoteParams = z.object({ id: RefundId });
+
+/** The bytes of a PDF, for routes that declare `produces: 'application/pdf'`. */
+export const PdfBytes = z.instanceof(Uint8Array);

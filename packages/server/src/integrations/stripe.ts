@@ -1,0 +1,172 @@
+import Stripe from 'stripe';
+import type { Config } from '../config.js';
+import { ApiError } from '../http/errors.js';
+
+/** What the selling code needs from an online payment provider. Stripe is the one we have. */
+export interface PaymentProvider {
+  readonly name: 'stripe';
+  /** A PaymentIntent (or a hosted Checkout Session) for an order; safe to repeat for the same order. */
+  createPayment(p: {
+    orderId: string;
+    amount: number;
+    currency: string;
+    email: string;
+    description: string;
+    checkout?: { successUrl: string; cancelUrl: string };
+  }): Promise<{
+    paymentIntentId: string | null;
+    clientSecret: string | null;
+    checkoutSessionId: string | null;
+    checkoutUrl: string | null;
+  }>;
+  /** Refunds part or all of a payment; `refundId` makes repeats of one refund safe. */
+  refund(p: { refundId: string; orderId: string; paymentIntentId: string; amount: number }): Promise<{
+    id: string;
+    status: 'pending' | 'succeeded' | 'failed';
+  }>;
+  /** Checks the signature on a webhook's raw body and parses it; throws a 400 ApiError if it is bad or stale. */
+  parseWebhook(rawBody: Buffer, signature: string | undefined): Stripe.Event;
+}
+
+/** Stripe through its real SDK. `STRIPE_API_URL` points it elsewhere (tests use a local fake). */
+export class StripePayments implements PaymentProvider {
+  readonly name = 'stripe' as const;
+  private readonly stripe: Stripe;
+
+  constructor(
+    private readonly config: Required<Pick<Config['stripe'], 'secretKey' | 'webhookSecret'>> & {
+      apiUrl: string;
+    },
+  ) {
+    const api = new URL(config.apiUrl);
+    this.stripe = new Stripe(config.secretKey, {
+      host: api.hostname,
+      port: Number(api.port || (api.protocol === 'http:' ? 80 : 443)),
+      protocol: api.protocol === 'http:' ? 'http' : 'https',
+      // Our own idempotency keys make retries safe; the SDK's back-off stays short so a request
+      // thread is not held for long.
+      maxNetworkRetries: 1,
+      timeout: 20_000,
+      telemetry: false,
+    });
+  }
+
+  async createPayment(p: Parameters<PaymentProvider['createPayment']>[0]) {
+    const metadata = { order_id: p.orderId };
+    // Derived from the order, so a retry after a lost answer finds the same PaymentIntent, not a second one.
+    const idempotencyKey = `order-${p.orderId}`;
+    try {
+      if (p.checkout) {
+        const session = await this.stripe.checkout.sessions.create(
+          {
+            mode: 'payment',
+            customer_email: p.email,
+            success_url: p.checkout.successUrl,
+            cancel_url: p.checkout.cancelUrl,
+            line_items: [
+              {
+                quantity: 1,
+                price_data: {
+                  currency: p.currency.toLowerCase(),
+                  unit_amount: p.amount,
+                  product_data: { name: p.description },
+                },
+              },
+            ],
+            metadata,
+            payment_intent_data: { metadata },
+          },
+          { idempotencyKey },
+        );
+        return {
+          paymentIntentId: null,
+          clientSecret: null,
+          checkoutSessionId: session.id,
+          checkoutUrl: session.url,
+        };
+      }
+      const intent = await this.stripe.paymentIntents.create(
+        {
+          amount: p.amount,
+          currency: p.currency.toLowerCase(),
+          receipt_email: p.email,
+          description: p.description,
+          metadata,
+          automatic_payment_methods: { enabled: true },
+        },
+        { idempotencyKey },
+      );
+      return {
+        paymentIntentId: intent.id,
+        clientSecret: intent.client_secret,
+        checkoutSessionId: null,
+        checkoutUrl: null,
+      };
+    } catch (err) {
+      throw providerError(err);
+    }
+  }
+
+  async refund(p: Parameters<PaymentProvider['refund']>[0]) {
+    try {
+      const refund = await this.stripe.refunds.create(
+        {
+          payment_intent: p.paymentIntentId,
+          amount: p.amount,
+          metadata: { refund_id: p.refundId, order_id: p.orderId },
+        },
+        { idempotencyKey: `refund-${p.refundId}` },
+      );
+      const status =
+        refund.status === 'succeeded'
+          ? 'succeeded'
+          : refund.status === 'failed' || refund.status === 'canceled'
+            ? 'failed'
+            : 'pending';
+      return { id: refund.id, status } as const;
+    } catch (err) {
+      throw providerError(err);
+    }
+  }
+
+  parseWebhook(rawBody: Buffer, signature: string | undefined): Stripe.Event {
+    if (!signature) throw new ApiError(400, 'invalid_signature', 'Missing Stripe-Signature header.');
+    try {
+      return this.stripe.webhooks.constructEvent(rawBody, signature, this.config.webhookSecret);
+    } catch (err) {
+      throw new ApiError(400, 'invalid_signature', `Webhook signature rejected: ${(err as Error).message}`);
+    }
+  }
+}
+
+/** Stripe refused (4xx: our request or the payment's state) or failed (network, 5xx: worth retrying). */
+export class PaymentProviderError extends ApiError {
+  constructor(
+    readonly retryable: boolean,
+    detail: string,
+    readonly stripeCode?: string,
+  ) {
+    super(
+      retryable ? 502 : 402,
+      retryable ? 'payment_provider_unavailable' : 'payment_provider_refused',
+      detail,
+    );
+  }
+}
+
+function providerError(err: unknown): PaymentProviderError {
+  if (err instanceof Stripe.errors.StripeError) {
+    const retryable =
+      err instanceof Stripe.errors.StripeConnectionError ||
+      err instanceof Stripe.errors.StripeAPIError ||
+      err instanceof Stripe.errors.StripeRateLimitError ||
+      (err.statusCode ?? 500) >= 500;
+    return new PaymentProviderError(retryable, `Stripe: ${err.message}`, err.code);
+  }
+  return new PaymentProviderError(true, `Stripe could not be reached: ${(err as Error).message}`);
+}
+
+export function paymentProvider(config: Config): PaymentProvider | null {
+  const { secretKey, webhookSecret, apiUrl } = config.stripe;
+  return secretKey && webhookSecret ? new StripePayments({ secretKey, webhookSecret, apiUrl }) : null;
+}

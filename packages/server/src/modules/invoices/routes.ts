@@ -1,0 +1,23 @@
+import { routes } from '@tickets/sdk';
+import { type App, Reply } from '../../http/app.js';
+import type { Invoices } from './service.js';
+
+const pdfReply = ({ number, pdf }: { number: string; pdf: Buffer }) =>
+  new Reply(200, pdf, {
+    'content-type': 'application/pdf',
+    'content-disposition': `inline; filename="${number}.pdf"`,
+    'cache-control': 'private, no-store',
+  });
+
+export function invoiceRoutes(app: App, invoices: Invoices): void {
+  app.handle(routes.invoices.getBilling, ({ principal }) => invoices.billing(principal.orgId));
+  app.handle(routes.invoices.updateBilling, ({ principal, body }) =>
+    invoices.updateBilling(principal.orgId, body),
+  );
+  app.handle(routes.invoices.invoicePdf, async ({ principal, params }) =>
+    pdfReply(await invoices.invoicePdf(principal.orgId, params.id)),
+  );
+  app.handle(routes.invoices.creditNotePdf, async ({ principal, params }) =>
+    pdfReply(await invoices.creditNotePdf(principal.orgId, params.id)),
+  );
+}

@@ -1,0 +1,43 @@
+import QRCode from 'qrcode';
+
+/** Large enough to scan from a phone held up to a door scanner in bad light; small enough to send. */
+export const DEFAULT_QR_SIZE = 512;
+/** The four-module light border the QR standard asks for: scanners find the code by it. */
+const QUIET_ZONE = 4;
+
+// M recovers from ~15% damage (a cracked screen, a crease in a printout) and keeps a 154-character code
+// at version 9 (53×53 modules), whose modules stay large at any size a phone shows.
+// One byte-mode segment: left to itself the encoder splits a code into numeric/alphanumeric runs
+// depending on its random characters, so the symbol's size would vary from ticket to ticket.
+const segments = (code: string) => [{ data: Buffer.from(code, 'utf8'), mode: 'byte' as const }];
+const symbol = (code: string) => QRCode.create(segments(code), { errorCorrectionLevel: 'M' });
+
+/**
+ * Whole pixels per module, the most that fit in `size` (at least one): fractional modules blur at
+ * their edges, which some scanners misread.
+ */
+function scaleFor(modules: number, size: number): number {
+  return Math.max(1, Math.floor(size / (modules + QUIET_ZONE * 2)));
+}
+
+/** A ticket's code as a PNG at most `size` pixels wide (exactly, when `size` divides evenly). */
+export function qrPng(code: string, size = DEFAULT_QR_SIZE): Promise<Buffer> {
+  const scale = scaleFor(symbol(code).modules.size, size);
+  return QRCode.toBuffer(segments(code), {
+    type: 'png',
+    errorCorrectionLevel: 'M',
+    margin: QUIET_ZONE,
+    scale,
+  });
+}
+
+/** A ticket's code as an SVG drawn `size` pixels wide; it scales without loss when printed. */
+export async function qrSvg(code: string, size = DEFAULT_QR_SIZE): Promise<Buffer> {
+  const svg = await QRCode.toString(segments(code), {
+    type: 'svg',
+    errorCorrectionLevel: 'M',
+    margin: QUIET_ZONE,
+    width: size,
+  });
+  return Buffer.from(svg, 'utf8');
+}

@@ -1,0 +1,260 @@
+import type { Transaction } from 'kysely';
+import type { Logger } from 'pino';
+import type Stripe from 'stripe';
+import type { Db } from '../../db/database.js';
+import type { Database, OrderRow } from '../../db/schema.js';
+import type { PaymentProvider } from '../../integrations/stripe.js';
+import { nowIso } from '../../time.js';
+import { issueInvoice } from '../invoices/ledger.js';
+import type { Refunds } from '../orders/refunds.js';
+import { audit } from '../orders/refunds.js';
+import { type Orders, takeInventory } from '../orders/service.js';
+
+type Trx = Transaction<Database>;
+
+/** What applying an event decided; `refund` asks for money back after the transaction commits. */
+interface Outcome {
+  text: string;
+  refund?: { refundId: string; orderId: string; paymentIntentId: string; amount: number };
+}
+
+/**
+ * Applies Stripe's events to orders and refunds. Each event is stored by its id in the same
+ * transaction that applies it, so a second delivery (or two at once, from several server processes)
+ * finds it and changes nothing; every transition is conditional on the state it starts from, so
+ * events arriving out of order leave the same end state.
+ */
+export class StripeWebhooks {
+  constructor(
+    private readonly db: Db,
+    private readonly provider: PaymentProvider,
+    private readonly orders: Orders,
+    private readonly refunds: Refunds,
+    private readonly log: Logger,
+  ) {}
+
+  async receive(
+    rawBody: Buffer,
+    signature: string | undefined,
+  ): Promise<{ received: true; duplicate: boolean; outcome: string }> {
+    const event = this.provider.parseWebhook(rawBody, signature);
+    const orderId = orderIdOf(event);
+    // Signing keys must be read outside the transaction (SQLite has one connection).
+    const order = orderId
+      ? await this.db.kysely
+          .selectFrom('orders')
+          .select('event_id')
+          .where('id', '=', orderId)
+          .executeTakeFirst()
+      : undefined;
+    const key = order ? await this.orders.keys.forEvent(order.event_id) : undefined;
+
+    const result = await this.db.kysely.transaction().execute(async (trx) => {
+      const fresh = await trx
+        .insertInto('webhook_events')
+        .values({
+          provider: 'stripe',
+          event_id: event.id,
+          type: event.type,
+          payload: rawBody.toString('utf8'),
+          outcome: 'applying',
+          received_at: nowIso(),
+        })
+        .onConflict((oc) => oc.columns(['provider', 'event_id']).doNothing())
+        .executeTakeFirst();
+      if (Number(fresh.numInsertedOrUpdatedRows ?? 0) !== 1)
+        return { duplicate: true, outcome: { text: 'duplicate' } };
+      const outcome = await this.apply(trx, event, orderId, key);
+      await trx
+        .updateTable('webhook_events')
+        .set({ outcome: outcome.text })
+        .where('provider', '=', 'stripe')
+        .where('event_id', '=', event.id)
+        .execute();
+      return { duplicate: false, outcome };
+    });
+    if (result.outcome.refund) await this.refunds.sendToProvider(result.outcome.refund);
+    this.log.info(
+      { stripeEvent: event.id, type: event.type, outcome: result.outcome.text },
+      'stripe webhook',
+    );
+    return { received: true, duplicate: result.duplicate, outcome: result.outcome.text };
+  }
+
+  private async apply(
+    trx: Trx,
+    event: Stripe.Event,
+    orderId: string | null,
+    key: Awaited<ReturnType<Orders['keys']['forEvent']>> | undefined,
+  ): Promise<Outcome> {
+    switch (event.type) {
+      case 'payment_intent.succeeded': {
+        const intent = event.data.object;
+        return this.paid(trx, orderId, key, intent.id, intent.amount_received, intent.currency);
+      }
+      case 'checkout.session.completed': {
+        const session = event.data.object;
+        if (session.payment_status !== 'paid')
+          return { text: `ignored: payment_status ${session.payment_status}` };
+        const intentId =
+          typeof session.payment_intent === 'string'
+            ? session.payment_intent
+            : (session.payment_intent?.id ?? null);
+        return this.paid(trx, orderId, key, intentId, session.amount_total ?? 0, session.currency ?? '');
+      }
+      case 'payment_intent.payment_failed':
+      case 'payment_intent.canceled':
+      case 'checkout.session.expired': {
+        if (!orderId) return { text: 'ignored: no order' };
+        const released = await this.orders.releaseIn(trx, orderId, 'failed');
+        return { text: released ? `failed ${orderId}` : `ignored: ${orderId} not pending` };
+      }
+      case 'charge.dispute.created': {
+        const dispute = event.data.object;
+        const intentId =
+          typeof dispute.payment_intent === 'string' ? dispute.payment_intent : dispute.payment_intent?.id;
+        if (!intentId) return { text: 'ignored: no payment intent' };
+        const res = await flag(
+          trx,
+          (q) => q.where('payment_intent_id', '=', intentId),
+          `disputed: ${dispute.reason}`,
+        );
+        return { text: res ? `flagged ${res}` : 'ignored: unknown payment intent' };
+      }
+      case 'refund.created':
+      case 'refund.updated':
+      case 'refund.failed': {
+        const refund = event.data.object;
+        return {
+          text: await this.refunds.applyProviderStatus(
+            trx,
+            refund.id,
+            refund.metadata?.refund_id,
+            refund.status ?? 'pending',
+          ),
+        };
+      }
+      default:
+        return { text: 'ignored: not an event we act on' };
+    }
+  }
+
+  /** A payment went through: the order is paid, even if its hold ran out, unless the tickets are gone. */
+  private async paid(
+    trx: Trx,
+    orderId: string | null,
+    key: Awaited<ReturnType<Orders['keys']['forEvent']>> | undefined,
+    intentId: string | null,
+    amount: number,
+    currency: string,
+  ): Promise<Outcome> {
+    if (!orderId || !key) return { text: 'ignored: no order' };
+    const order = await trx.selectFrom('orders').selectAll().where('id', '=', orderId).executeTakeFirst();
+    if (!order) return { text: `ignored: unknown order ${orderId}` };
+    if (order.status === 'paid' || order.status === 'partially_refunded' || order.status === 'refunded')
+      return { text: `ignored: ${order.id} already ${order.status}` };
+    const now = nowIso();
+    if (amount !== order.total_amount || currency.toUpperCase() !== order.currency) {
+      await flag(
+        trx,
+        (q) => q.where('id', '=', order.id),
+        `payment of ${amount} ${currency.toUpperCase()} does not match the order total ${order.total_amount} ${order.currency}`,
+      );
+      await trx
+        .updateTable('orders')
+        .set({ payment_intent_id: intentId ?? order.payment_intent_id })
+        .where('id', '=', order.id)
+        .execute();
+      return { text: `flagged ${order.id}: amount mismatch` };
+    }
+    const items = await trx.selectFrom('order_items').selectAll().where('order_id', '=', order.id).execute();
+    if (order.status === 'pending') {
+      // Conditional on pending: a sweeper expiring the hold at this instant can't also return it.
+      const res = await trx
+        .updateTable('orders')
+        .set({
+          status: 'paid',
+          paid_at: now,
+          payment_intent_id: intentId ?? order.payment_intent_id,
+          updated_at: now,
+        })
+        .where('id', '=', order.id)
+        .where('status', '=', 'pending')
+        .executeTakeFirst();
+      if (Number(res.numUpdatedRows) === 1) {
+        for (const item of items.sort((a, b) => (a.ticket_type_id < b.ticket_type_id ? -1 : 1)))
+          await trx
+            .updateTable('ticket_types')
+            .set((eb) => ({ held: eb('held', '-', item.quantity), sold: eb('sold', '+', item.quantity) }))
+            .where('id', '=', item.ticket_type_id)
+            .execute();
+        await trx
+          .updateTable('events')
+          .set((eb) => ({
+            held: eb('held', '-', order.ticket_count),
+            sold: eb('sold', '+', order.ticket_count),
+          }))
+          .where('id', '=', order.event_id)
+          .execute();
+        await this.orders.issueTickets(trx, order, key);
+        await issueInvoice(trx, order);
+        return { text: `paid ${order.id}` };
+      }
+    }
+    // Paid after the hold ended (expired or failed): sell again if there is still room. A cancelled
+    // order stays cancelled — someone decided against it — and its money goes back.
+    const short =
+      order.status === 'cancelled'
+        ? 'the order was cancelled'
+        : await takeInventory(
+            trx,
+            order.event_id,
+            items.map((i) => ({ typeId: i.ticket_type_id, name: i.name, quantity: i.quantity })),
+            'sold',
+          );
+    if (!short) {
+      await trx
+        .updateTable('orders')
+        .set({
+          status: 'paid',
+          paid_at: now,
+          payment_intent_id: intentId ?? order.payment_intent_id,
+          updated_at: now,
+        })
+        .where('id', '=', order.id)
+        .execute();
+      await this.orders.issueTickets(trx, order, key);
+      await issueInvoice(trx, order);
+      await audit(trx, order.org_id, null, 'order.paid_late', order.id, { previous_status: order.status });
+      return { text: `paid ${order.id} after its hold ended` };
+    }
+    // No room left: never oversell. The money goes back and the organizer is told.
+    if (!intentId) return { text: `flagged ${order.id}: paid late, sold out, no payment intent to refund` };
+    const why = `paid after the hold ended: ${short}`;
+    const refundId = await this.refunds.recordAutomaticRefund(trx, order, intentId, why);
+    return {
+      text: `refunding ${order.id}: ${why}`,
+      refund: { refundId, orderId: order.id, paymentIntentId: intentId, amount: order.total_amount },
+    };
+  }
+}
+
+function orderIdOf(event: Stripe.Event): string | null {
+  const object = event.data.object as { metadata?: Record<string, string> | null };
+  const id = object.metadata?.order_id;
+  return typeof id === 'string' && id.startsWith('ord_') ? id : null;
+}
+
+async function flag(
+  trx: Trx,
+  // biome-ignore lint/suspicious/noExplicitAny: a where-clause on orders
+  where: (q: any) => any,
+  reason: string,
+): Promise<string | null> {
+  const rows: Pick<OrderRow, 'id'>[] = await where(
+    trx.updateTable('orders').set({ flagged: 1, flag_reason: reason, updated_at: nowIso() }),
+  )
+    .returning(['id'])
+    .execute();
+  return rows[0]?.id ?? null;
+}

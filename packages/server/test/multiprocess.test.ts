@@ -1,0 +1,271 @@
+// "Nothing is sold twice, with any number of server processes sharing one Postgres": two real server
+// processes (the built `dist/main.js`, as deployed) on one fresh schema, buyers racing across both.
+//
+// Postgres only. The claim being proven is about several processes sharing one database, which is how
+// the server is scaled out, and that deployment is Postgres. SQLite is an embedded, single-machine
+// default (one process: `tickets server start`); several processes on one SQLite file is out of scope
+// for this proof. In-process races on both databases are covered by orders.test.ts.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Db, openDatabase } from '../src/db/database.js';
+import { createTestDatabase, http, sampleEvent, signUp, type TestDatabase } from './harness.js';
+
+const MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
+
+type Call = ReturnType<typeof http>;
+
+interface ServerProcess {
+  url: string;
+  call: Call;
+  child: ChildProcess;
+  /** Everything the process wrote to stderr, for failure messages. */
+  stderr: () => string;
+}
+
+/** Starts `node dist/main.js` on the database and resolves with the URL it prints on stderr. */
+function startProcess(databaseUrl: string): Promise<ServerProcess> {
+  const child = spawn(process.execPath, [MAIN], {
+    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', DATABASE_URL: databaseUrl, LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`server did not start within 20 s:\n${stderr}`));
+    }, 20_000);
+    child.stderr?.setEncoding('utf8');
+    child.stderr?.on('data', (chunk: string) => {
+      stderr += chunk;
+      const url = /listening on (http:\/\/\S+)/.exec(stderr)?.[1];
+      if (url) {
+        clearTimeout(timer);
+        resolve({ url, call: http(url), child, stderr: () => stderr });
+      }
+    });
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited (${code ?? signal}) before listening:\n${stderr}`));
+    });
+  });
+}
+
+async function stopProcess(p: ServerProcess | undefined): Promise<void> {
+  if (!p || p.child.exitCode !== null || p.child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => p.child.once('exit', () => resolve()));
+  p.child.kill('SIGTERM');
+  const killed = setTimeout(() => p.child.kill('SIGKILL'), 5_000);
+  await exited;
+  clearTimeout(killed);
+}
+
+describe('postgres: two server processes sharing one database', () => {
+  let database: TestDatabase;
+  let db: Db;
+  let a: ServerProcess;
+  let b: ServerProcess;
+  let token: string;
+
+  beforeAll(async () => {
+    database = await createTestDatabase('postgres');
+    // Started together, so they also race to migrate the empty schema and to create the signing secret.
+    const started = await Promise.allSettled([startProcess(database.url), startProcess(database.url)]);
+    const failed = started.find((s) => s.status === 'rejected');
+    if (failed) {
+      for (const s of started) if (s.status === 'fulfilled') await stopProcess(s.value);
+      throw failed.reason;
+    }
+    [a, b] = started.map((s) => (s as PromiseFulfilledResult<ServerProcess>).value) as [
+      ServerProcess,
+      ServerProcess,
+    ];
+    expect(a.url).not.toBe(b.url);
+    db = openDatabase(database.url, { poolSize: 2 });
+    token = (await signUp(a.url)).token;
+  });
+
+  afterAll(async () => {
+    await Promise.all([stopProcess(a), stopProcess(b)]);
+    await db?.close();
+    await database?.drop();
+  });
+
+  /** A published event on sale, created through process A; returns its id and its ticket types' ids. */
+  async function onSale(event: Record<string, unknown>, capacities: number[]) {
+    const e = await a.call('POST', '/api/events', { token, body: sampleEvent(event) });
+    expect(e.status).toBe(201);
+    const typeIds: string[] = [];
+    for (const [i, capacity] of capacities.entries()) {
+      const t = await a.call('POST', `/api/events/${e.body.id}/ticket-types`, {
+        token,
+        body: { name: `Type ${i}`, price: { amount: 2500, currency: 'EUR' }, capacity },
+      });
+      expect(t.status).toBe(201);
+      typeIds.push(t.body.id);
+    }
+    expect((await a.call('POST', `/api/events/${e.body.id}/publish`, { token })).status).toBe(200);
+    return { eventId: e.body.id as string, typeIds };
+  }
+
+  const order = (eventId: string, typeId: string, email: string, quantity = 1) => ({
+    event: eventId,
+    items: [{ ticket_type: typeId, quantity }],
+    buyer: { name: 'Racing Fan', email },
+    payment_method: 'manual',
+  });
+
+  /** Tickets per ticket type and the counters, read from the database, not through either process. */
+  async function ledger(eventId: string) {
+    const k = db.kysely;
+    const tickets = await k
+      .selectFrom('tickets')
+      .select(['ticket_type_id', k.fn.countAll<number>().as('n')])
+      .where('event_id', '=', eventId)
+      .groupBy('ticket_type_id')
+      .execute();
+    const types = await k
+      .selectFrom('ticket_types')
+      .select(['id', 'capacity', 'sold', 'held'])
+      .where('event_id', '=', eventId)
+      .execute();
+    const event = await k
+      .selectFrom('events')
+      .select(['capacity', 'sold', 'held'])
+      .where('id', '=', eventId)
+      .executeTakeFirstOrThrow();
+    const orders = await k
+      .selectFrom('orders')
+      .select(k.fn.countAll<number>().as('n'))
+      .where('event_id', '=', eventId)
+      .executeTakeFirstOrThrow();
+    const byType = new Map(tickets.map((t) => [t.ticket_type_id, Number(t.n)]));
+    return {
+      tickets: [...byType.values()].reduce((s, n) => s + n, 0),
+      orders: Number(orders.n),
+      event,
+      types: types.map((t) => ({ ...t, tickets: byType.get(t.id) ?? 0 })),
+    };
+  }
+
+  it('both processes serve one organization: a token from one is accepted by the other', async () => {
+    const viaA = await a.call('GET', '/api/org', { token });
+    const viaB = await b.call('GET', '/api/org', { token });
+    expect(viaA.status).toBe(200);
+    expect(viaB.status).toBe(200);
+    expect(viaB.body.id).toBe(viaA.body.id);
+  });
+
+  it('sells exactly the last 50 tickets to 200 buyers racing across both processes', async () => {
+    const { eventId, typeIds } = await onSale({ name: 'Two doors', capacity: 100 }, [60]);
+    const typeId = typeIds[0]!;
+    // Ten sold earlier, through the other process, so the race is for the last 50 of 60.
+    const early = await b.call('POST', '/api/tickets/purchase', {
+      token,
+      body: order(eventId, typeId, 'early@example.com', 10),
+    });
+    expect(early.status).toBe(201);
+
+    const results = await Promise.all(
+      Array.from({ length: 200 }, (_, i) =>
+        (i % 2 ? b : a).call('POST', '/api/tickets/purchase', {
+          token,
+          body: order(eventId, typeId, `fan${i}@example.com`),
+        }),
+      ),
+    );
+    const statuses = results.map((r) => r.status);
+    const won = results.filter((r) => r.status === 201);
+    expect(won).toHaveLength(50);
+    expect(statuses.filter((s) => s === 409)).toHaveLength(150);
+    expect(results.filter((r) => r.status === 409).every((r) => r.body.code === 'sold_out')).toBe(true);
+    // Both processes sold some: the race really ran across the two of them.
+    const byProcess = [0, 1].map((p) => results.filter((r, i) => i % 2 === p && r.status === 201).length);
+    expect(byProcess.every((n) => n > 0)).toBe(true);
+    expect(new Set(won.map((r) => r.body.tickets[0].id)).size).toBe(50);
+
+    const l = await ledger(eventId);
+    expect(l.tickets).toBe(60);
+    expect(l.orders).toBe(51);
+    expect(l.types).toEqual([{ id: typeId, capacity: 60, sold: 60, held: 0, tickets: 60 }]);
+    expect(l.event).toEqual({ capacity: 100, sold: 60, held: 0 });
+    for (const p of [a, b]) {
+      const availability = await p.call('GET', `/api/tickets/availability?event=${eventId}`, { token });
+      expect(availability.body.ticket_types[0]).toMatchObject({ sold: 60, held: 0, available: 0 });
+    }
+  });
+
+  it('holds the event capacity across ticket types and processes', async () => {
+    // Each type alone could sell 40; the event only 50 in all.
+    const { eventId, typeIds } = await onSale({ name: 'Shared hall', capacity: 50 }, [40, 40]);
+    const results = await Promise.all(
+      Array.from({ length: 200 }, (_, i) =>
+        (i % 2 ? b : a).call('POST', '/api/tickets/purchase', {
+          token,
+          body: order(eventId, typeIds[Math.floor(i / 2) % 2]!, `hall${i}@example.com`),
+        }),
+      ),
+    );
+    expect(results.filter((r) => r.status === 201)).toHaveLength(50);
+    expect(results.filter((r) => r.status === 409 && r.body.code === 'sold_out')).toHaveLength(150);
+    const l = await ledger(eventId);
+    expect(l.tickets).toBe(50);
+    expect(l.event).toEqual({ capacity: 50, sold: 50, held: 0 });
+    for (const t of l.types) {
+      expect(t.sold).toBe(t.tickets);
+      expect(t.held).toBe(0);
+      expect(t.sold).toBeLessThanOrEqual(40);
+    }
+  });
+
+  it('runs a purchase once when one Idempotency-Key reaches both processes at the same instant', async () => {
+    const { eventId, typeIds } = await onSale({ name: 'Retrying clients' }, [100]);
+    const typeId = typeIds[0]!;
+    const rounds = 5;
+    const orderIds: string[] = [];
+    for (let round = 0; round < rounds; round++) {
+      const key = `retry-${round}-${Date.now()}`;
+      const body = order(eventId, typeId, `retry${round}@example.com`, 2);
+      const headers = { 'idempotency-key': key };
+      const results = await Promise.all(
+        Array.from({ length: 6 }, (_, i) =>
+          (i % 2 ? b : a).call('POST', '/api/tickets/purchase', { token, body, headers }),
+        ),
+      );
+      const created = results.filter((r) => r.status === 201);
+      expect(created.length).toBeGreaterThanOrEqual(1);
+      // Any that lost the race were told the first is still running; none sold again.
+      for (const r of results)
+        if (r.status !== 201) {
+          expect(r.status).toBe(409);
+          expect(r.body.code).toBe('idempotency_request_in_progress');
+        }
+      const id = created[0]!.body.id as string;
+      expect(created.every((r) => r.body.id === id)).toBe(true);
+
+      // Once done, both processes replay the one stored order.
+      for (const p of [a, b]) {
+        const again = await p.call('POST', '/api/tickets/purchase', { token, body, headers });
+        expect(again.status).toBe(201);
+        expect(again.headers.get('idempotent-replayed')).toBe('true');
+        expect(again.body.id).toBe(id);
+      }
+      // The same key with another body is refused by either process.
+      const other = await b.call('POST', '/api/tickets/purchase', {
+        token,
+        body: { ...body, items: [{ ticket_type: typeId, quantity: 1 }] },
+        headers,
+      });
+      expect(other.status).toBe(409);
+      expect(other.body.code).toBe('idempotency_key_reused');
+      orderIds.push(id);
+    }
+
+    expect(new Set(orderIds).size).toBe(rounds);
+    const l = await ledger(eventId);
+    expect(l.orders).toBe(rounds);
+    expect(l.tickets).toBe(rounds * 2);
+    expect(l.types[0]).toMatchObject({ sold: rounds * 2, held: 0, tickets: rounds * 2 });
+    expect(l.event).toMatchObject({ sold: rounds * 2, held: 0 });
+  });
+});
