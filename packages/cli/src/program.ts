@@ -5,6 +5,7 @@ import { registerApiKeys } from './commands/api-keys.js';
 import { registerAuth } from './commands/auth.js';
 import { registerConfig } from './commands/config.js';
 import { registerEvents } from './commands/events.js';
+import { registerInvoices } from './commands/invoices.js';
 import { registerOrders } from './commands/orders.js';
 import { registerOrgs } from './commands/orgs.js';
 import { registerServer } from './commands/server.js';
@@ -55,6 +56,7 @@ export function buildProgram(): Command {
   registerTypes(program);
   registerTickets(program);
   registerOrders(program);
+  registerInvoices(program);
   return program;
 }
 

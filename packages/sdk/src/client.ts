@@ -5,6 +5,7 @@ import { ConnectionError, errorFromResponse, RateLimitError, type TicketsError }
 import { ApiKeysResource } from './resources/api-keys.js';
 import { AuthResource } from './resources/auth.js';
 import { EventsResource } from './resources/events.js';
+import { InvoicesResource } from './resources/invoices.js';
 import { MeResource } from './resources/me.js';
 import { OrdersResource } from './resources/orders.js';
 import { OrgsResource } from './resources/orgs.js';
@@ -77,6 +78,7 @@ export class Tickets {
   readonly ticketTypes = new TicketTypesResource(this);
   readonly orders = new OrdersResource(this);
   readonly tickets = new TicketsResource(this);
+  readonly invoices = new InvoicesResource(this);
 
   private token: string | undefined;
   private refreshToken: string | undefined;

@@ -9,6 +9,7 @@ export * from './contract/index.js';
 export * from './errors.js';
 export { AutoPaginator } from './pagination.js';
 export type { EventListParams } from './resources/events.js';
+export type { InvoicesResource } from './resources/invoices.js';
 export type { OrderListParams } from './resources/orders.js';
 export type { ListParams } from './resources/orgs.js';
 export type { TicketListParams } from './resources/tickets.js';

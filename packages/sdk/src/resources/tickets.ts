@@ -1,6 +1,8 @@
 import type { RequestOptions, Tickets } from '../client.js';
 import type {
   Attendee,
+  Order,
+  PurchaseInput,
   QrQuery,
   Refund,
   RefundInput,
@@ -16,6 +18,17 @@ export type TicketListParams = Omit<TicketListQuery, 'starting_after'>;
 /** Issued tickets: their codes and QR images, attendee lists, refunds and transfers. */
 export class TicketsResource {
   constructor(private readonly client: Tickets) {}
+
+  /**
+   * Buys tickets: an alias of `orders.purchase`. It sends an Idempotency-Key, generated once per call and
+   * reused by its retries, or `options.idempotencyKey` to make the purchase safe to repeat.
+   * @example
+   * const order = await tickets.tickets.purchase({ event: event.id, payment_method: 'manual',
+   *   items: [{ ticket_type: ga.id, quantity: 2 }], buyer: { name: 'Bea Buyer', email: 'bea@example.com' } })
+   */
+  purchase(input: PurchaseInput, options?: RequestOptions): Promise<Order> {
+    return this.client.orders.purchase(input, options);
+  }
 
   /** One ticket with its signed code. @example const { code } = await tickets.tickets.get('tkt_…') */
   get(id: string): Promise<Ticket> {

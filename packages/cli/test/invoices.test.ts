@@ -1,0 +1,249 @@
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestServer, type TestServer } from '../../server/test/harness.js';
+import { BIN, type Cli, makeCli, PASSWORD, uniqueEmail } from './run-cli.js';
+
+const run = promisify(execFile);
+const YEAR = new Date().getUTCFullYear();
+
+/** What poppler reads in a PDF file, runs of spaces squeezed. */
+async function pdfText(file: string): Promise<string> {
+  const { stdout } = await run('pdftotext', ['-layout', '-enc', 'UTF-8', file, '-']);
+  return stdout.replace(/[ \t]+/g, ' ');
+}
+
+const isPdf = (bytes: Buffer) => bytes.subarray(0, 5).toString('latin1') === '%PDF-';
+
+/** Invoices and billing details through the built `tickets` binary, against a real server. */
+describe('sqlite: tickets billing and invoices', () => {
+  let server: TestServer;
+  let cli: Cli;
+  let scratch: string;
+  let eventId: string;
+
+  /** Runs `tickets` in `cwd` (where a download lands by default), stdout kept as bytes. */
+  const inDir = async (cwd: string, args: string[]) => {
+    const r = await execa('node', [BIN, ...args], {
+      cwd,
+      env: {
+        TICKETS_CONFIG_DIR: cli.configDir,
+        NO_COLOR: '1',
+        TICKETS_API_URL: undefined,
+        TICKETS_API_KEY: undefined,
+        TICKETS_PROFILE: undefined,
+      },
+      input: '',
+      encoding: 'buffer',
+      reject: false,
+      timeout: 20_000,
+    });
+    return {
+      exitCode: r.exitCode ?? -1,
+      stdout: Buffer.from(r.stdout),
+      stderr: Buffer.from(r.stderr).toString(),
+    };
+  };
+
+  const sell = (name: string) =>
+    cli.json(['sell', eventId, '--name', name, '--email', 'bea@example.com', '--qty', '2', '--no-qr']);
+
+  beforeAll(async () => {
+    server = await startTestServer('sqlite');
+    cli = makeCli();
+    scratch = mkdtempSync(join(tmpdir(), 'tickets-cli-invoices-'));
+    const signup = await cli([
+      'signup',
+      '--email',
+      uniqueEmail(),
+      '--name',
+      'Ann Organizer',
+      '--password',
+      PASSWORD,
+      '--org-name',
+      'Blue Note',
+      '--api-url',
+      server.url,
+    ]);
+    expect(signup.exitCode, signup.stderr).toBe(0);
+    const event = await cli.json([
+      'events',
+      'create',
+      '--name',
+      'Invoice Night',
+      '--timezone',
+      'Europe/Berlin',
+      '--currency',
+      'EUR',
+      '--starts',
+      '2031-12-31 20:00',
+      '--ends',
+      '2032-01-01 02:00',
+    ]);
+    eventId = event.id;
+    await cli.json(['types', 'create', eventId, '--name', 'GA', '--price', '25.00', '--capacity', '50']);
+    await cli.json(['events', 'publish', eventId]);
+  });
+  afterAll(async () => {
+    cli.cleanup();
+    rmSync(scratch, { recursive: true, force: true });
+    await server.stop();
+  });
+
+  it('billing set saves the details (--json: the API object), and billing show prints them', async () => {
+    const set = await cli.json([
+      'billing',
+      'set',
+      '--legal-name',
+      'Blue Note Events GmbH',
+      '--address',
+      'Hauptstraße 1',
+      '--address-line2',
+      'Hinterhaus',
+      '--postcode',
+      '10115',
+      '--city',
+      'Berlin',
+      '--country',
+      'de',
+      '--vat-id',
+      'DE 123 456 789',
+      '--prefix',
+      'bne',
+    ]);
+    expect(set).toEqual({
+      object: 'billing_details',
+      legal_name: 'Blue Note Events GmbH',
+      address_line1: 'Hauptstraße 1',
+      address_line2: 'Hinterhaus',
+      postcode: '10115',
+      city: 'Berlin',
+      country: 'DE',
+      vat_id: 'DE123456789',
+      invoice_prefix: 'BNE',
+    });
+
+    const cleared = await cli(['billing', 'set', '--address-line2', 'none']);
+    expect(cleared.exitCode, cleared.stderr).toBe(0);
+    expect(cleared.stderr).toContain('Saved the billing details.');
+    const shown = await cli(['billing', 'show']);
+    expect(shown.exitCode, shown.stderr).toBe(0);
+    expect(shown.stdout.split('\n')).toEqual([
+      'Legal name: Blue Note Events GmbH',
+      'Address: Hauptstraße 1',
+      'Postcode: 10115',
+      'City: Berlin',
+      'Country: DE',
+      'VAT ID: DE123456789',
+      'Invoice prefix: BNE',
+    ]);
+    expect((await cli.json(['billing', 'show'])).address_line2).toBeNull();
+  });
+
+  it('sells, then invoices download saves <invoice number>.pdf here; the PDF names the number and seller', async () => {
+    const order = await sell('Ian Invoiced');
+    expect(order.invoice_number).toMatch(new RegExp(`^BNE-${YEAR}-\\d{6}$`));
+    const dir = mkdtempSync(join(scratch, 'default-'));
+
+    const r = await inDir(dir, ['invoices', 'download', order.id]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout.length).toBe(0);
+    const file = join(dir, `${order.invoice_number}.pdf`);
+    expect(r.stderr).toContain(`Saved invoice ${order.invoice_number} to ${order.invoice_number}.pdf`);
+    expect(isPdf(readFileSync(file))).toBe(true);
+    const text = await pdfText(file);
+    expect(text).toContain(order.invoice_number);
+    expect(text).toContain('Blue Note Events GmbH');
+
+    // Downloading again into the same place would overwrite it: refused with exit 2, the file untouched.
+    writeFileSync(file, 'keep me');
+    const again = await inDir(dir, ['invoices', 'download', order.id]);
+    expect(again.exitCode).toBe(2);
+    expect(again.stderr).toContain(
+      `${order.invoice_number}.pdf already exists; pass --force to overwrite it`,
+    );
+    expect(readFileSync(file, 'utf8')).toBe('keep me');
+  });
+
+  it('--out names the file, refuses an existing one (exit 2) unless --force, and --json says where it went', async () => {
+    const order = await sell('Otto Out');
+    const out = join(scratch, 'mine.pdf');
+    writeFileSync(out, 'keep me');
+
+    const refused = await cli(['invoices', 'download', order.id, '--out', out]);
+    expect(refused.exitCode).toBe(2);
+    expect(refused.stderr).toContain(`${out} already exists; pass --force to overwrite it`);
+    expect(readFileSync(out, 'utf8')).toBe('keep me');
+
+    const forced = await cli.json(['invoices', 'download', order.id, '--out', out, '--force']);
+    expect(forced).toEqual({
+      object: 'file',
+      path: out,
+      number: order.invoice_number,
+      bytes: readFileSync(out).length,
+    });
+    expect(isPdf(readFileSync(out))).toBe(true);
+    expect(await pdfText(out)).toContain(order.invoice_number);
+  });
+
+  it('--out - writes the PDF itself to stdout, for a pipe', async () => {
+    const order = await sell('Pia Piped');
+    const r = await inDir(scratch, ['invoices', 'download', order.id, '--out', '-']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(isPdf(r.stdout)).toBe(true);
+    const file = join(scratch, 'piped.pdf');
+    writeFileSync(file, r.stdout);
+    expect(await pdfText(file)).toContain(order.invoice_number);
+    expect(existsSync(join(scratch, `${order.invoice_number}.pdf`))).toBe(false);
+  });
+
+  it("invoices credit-note saves a refund's credit note, named after its number", async () => {
+    const order = await sell('Rae Refunded');
+    const refund = await cli.json(['refund', order.id, '--yes']);
+    expect(refund.credit_note_number).toMatch(new RegExp(`^BNE-CN-${YEAR}-\\d{6}$`));
+    const dir = mkdtempSync(join(scratch, 'credit-'));
+
+    const r = await inDir(dir, ['invoices', 'credit-note', refund.id]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stderr).toContain(`Saved credit note ${refund.credit_note_number}`);
+    const text = await pdfText(join(dir, `${refund.credit_note_number}.pdf`));
+    expect(text).toContain(refund.credit_note_number);
+    expect(text).toContain(order.invoice_number);
+  });
+
+  it('exits 2 on usage errors, 1 when the API refuses, 4 when not signed in', async () => {
+    const none = await cli(['billing', 'set']);
+    expect(none.exitCode).toBe(2);
+    expect(none.stderr).toContain('nothing to change');
+
+    const badVat = await cli(['billing', 'set', '--vat-id', '123']);
+    expect(badVat.exitCode).toBe(1);
+    expect(badVat.stderr).toContain('vat_id');
+    expect((await cli.json(['billing', 'show'])).vat_id).toBe('DE123456789');
+
+    const missing = await cli(['invoices', 'download', 'ord_01jd6x3k7qf0v8c6w2x9yq4e5b', '--out', '-']);
+    expect(missing.exitCode).toBe(1);
+    expect(missing.stderr).toContain('not_found');
+    const both = await cli([
+      'invoices',
+      'download',
+      'ord_01jd6x3k7qf0v8c6w2x9yq4e5b',
+      '--out',
+      '-',
+      '--json',
+    ]);
+    expect(both.exitCode).toBe(2);
+
+    const stranger = makeCli({ TICKETS_API_URL: server.url });
+    try {
+      const r = await stranger(['billing', 'show']);
+      expect(r.exitCode).toBe(4);
+    } finally {
+      stranger.cleanup();
+    }
+  });
+});
