@@ -175,6 +175,18 @@ describe.each(DIALECTS)('%s: accounts', (dialect) => {
       expect(second.body.refresh_token).not.toBe(first.body.refresh_token);
     });
 
+    it('counts password guesses sent all at once: no more than the limit are checked', async () => {
+      const user = await signUp(s.url);
+      const results = await Promise.all(
+        Array.from({ length: 30 }, () =>
+          call('POST', '/api/auth/login', { body: { email: user.email, password: 'wrong password 123' } }),
+        ),
+      );
+      const checked = results.filter((r) => r.status === 401).length;
+      expect(checked).toBeLessThanOrEqual(5);
+      expect(results.filter((r) => r.status === 429).length).toBe(30 - checked);
+    });
+
     it('treats a reused refresh token as stolen: 401 refresh_token_reused and the whole family is revoked', async () => {
       const { session } = await signUp(s.url);
       const rotated = await call('POST', '/api/auth/refresh', {

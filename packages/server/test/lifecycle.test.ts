@@ -118,7 +118,14 @@ describe.each(DIALECTS)('%s: readiness and shutdown', (dialect) => {
       database: 'ok',
       migrations: {
         current: false,
-        pending: ['0001_initial', '0002_orders', '0003_audit_outbox', '0004_invoices', '0005_payments'],
+        pending: [
+          '0001_initial',
+          '0002_orders',
+          '0003_audit_outbox',
+          '0004_invoices',
+          '0005_payments',
+          '0006_checkin',
+        ],
       },
     });
   });

@@ -270,6 +270,33 @@ describe.each(DIALECTS)('%s: selling', (dialect) => {
     expect(event).toEqual({ sold: 50, held: 0 });
   });
 
+  it('never lets a capacity cut and racing sales together oversell', async () => {
+    const { eventId, typeId } = await onSale(
+      call,
+      token,
+      { name: 'Shrinking', capacity: 60 },
+      { capacity: 60 },
+    );
+    const sales = Array.from({ length: 20 }, (_, i) =>
+      purchase({
+        event: eventId,
+        items: [{ ticket_type: typeId, quantity: 1 }],
+        buyer: { name: 'S', email: `s${i}@example.com` },
+        payment_method: 'manual',
+      }),
+    );
+    const cut = call('PUT', `/api/events/${eventId}`, { token, body: { capacity: 10 } });
+    const [cutRes] = await Promise.all([cut, ...sales]);
+    const event = await s.db.kysely
+      .selectFrom('events')
+      .select(['sold', 'capacity'])
+      .where('id', '=', eventId)
+      .executeTakeFirstOrThrow();
+    expect(event.sold).toBeLessThanOrEqual(event.capacity ?? 0);
+    if (cutRes.status === 200) expect(event.capacity).toBe(10);
+    else expect(cutRes.body.code).toBe('capacity_below_sales');
+  });
+
   it('applies the event capacity across ticket types under a race', async () => {
     const { eventId, typeId } = await onSale(
       call,

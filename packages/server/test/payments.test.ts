@@ -119,10 +119,19 @@ describe.each(DIALECTS)('%s: online payments with Stripe', (dialect) => {
     expect((await order(res.body.id)).status).toBe('pending');
   });
 
-  it('fails the order and returns the hold when the payment fails, and ignores a late failure of a paid order', async () => {
+  it('keeps the hold through a declined card, fails the order when the payment is cancelled, and ignores a late failure of a paid order', async () => {
     const { eventId, typeId } = await onSale();
     const a = await buyOnline(eventId, typeId, 3);
+    // A declined card: the buyer may try another one on the same PaymentIntent.
     await stripe.failPaymentIntent(a.body.payment.payment_intent_id);
+    expect((await order(a.body.id)).status).toBe('pending');
+    expect(await availability(eventId)).toMatchObject({ held: 3, available: 7 });
+    const canceled = stripe.createEvent('payment_intent.canceled', {
+      ...stripe.paymentIntents.get(a.body.payment.payment_intent_id)!,
+      status: 'canceled',
+      metadata: { order_id: a.body.id },
+    });
+    expect((await stripe.deliver(canceled)).status).toBe(200);
     expect((await order(a.body.id)).status).toBe('failed');
     expect(await availability(eventId)).toMatchObject({ held: 0, available: 10 });
 
@@ -233,6 +242,60 @@ describe.each(DIALECTS)('%s: online payments with Stripe', (dialect) => {
     expect(after.status).toBe('paid');
     expect(after.tickets).toHaveLength(1);
     expect(await availability(eventId)).toMatchObject({ sold: 1, held: 0 });
+  });
+
+  it('applies the two "paid" events of one payment once, even when they arrive together', async () => {
+    for (let round = 0; round < 3; round++) {
+      const { eventId, typeId } = await onSale();
+      const res = await buyOnline(eventId, typeId, 2);
+      const intent = {
+        ...stripe.paymentIntents.get(res.body.payment.payment_intent_id)!,
+        metadata: { order_id: res.body.id },
+      };
+      const succeeded = stripe.createEvent('payment_intent.succeeded', {
+        ...intent,
+        status: 'succeeded',
+        amount_received: 6000,
+      });
+      const completed = stripe.createEvent('checkout.session.completed', {
+        id: `cs_test_${round}`,
+        object: 'checkout.session',
+        payment_status: 'paid',
+        payment_intent: intent.id,
+        amount_total: 6000,
+        currency: 'eur',
+        metadata: { order_id: res.body.id },
+      });
+      const deliveries = await Promise.all([
+        stripe.deliver(succeeded),
+        stripe.deliver(completed),
+        stripe.deliver(succeeded),
+      ]);
+      expect(deliveries.map((d) => d.status)).toEqual([200, 200, 200]);
+      const after = await order(res.body.id);
+      expect(after.status).toBe('paid');
+      expect(after.tickets).toHaveLength(2);
+      expect(await availability(eventId)).toMatchObject({ sold: 2, held: 0 });
+    }
+  });
+
+  it('refunds a late payment that would take the buyer past the per-buyer limit', async () => {
+    const { eventId, typeId } = await onSale(10, { max_per_buyer: 2 });
+    const late = await buyOnline(eventId, typeId, 2);
+    await s.db.kysely
+      .updateTable('orders')
+      .set({ hold_expires_at: '2000-01-01T00:00:00.000Z' })
+      .where('id', '=', late.body.id)
+      .execute();
+    await expect.poll(async () => (await order(late.body.id)).status, { timeout: 5000 }).toBe('expired');
+    const again = await buyOnline(eventId, typeId, 2);
+    await stripe.succeedPaymentIntent(again.body.payment.payment_intent_id);
+    expect((await order(again.body.id)).status).toBe('paid');
+    await stripe.succeedPaymentIntent(late.body.payment.payment_intent_id);
+    const after = await order(late.body.id);
+    expect(after).toMatchObject({ status: 'refunded', flagged: true, tickets: [] });
+    expect(after.flag_reason).toContain('tickets allowed');
+    expect(await availability(eventId)).toMatchObject({ sold: 2, held: 0 });
   });
 
   it('sells through a hosted Checkout page', async () => {

@@ -126,6 +126,49 @@ describe.each(DIALECTS)('%s: refunds and transfers', (dialect) => {
     expect(twice.body.code).toBe('ticket_void');
   });
 
+  it('refunds at most a ticket’s price for one ticket, and keeps the order open while money is left', async () => {
+    const order = await buy(2); // 2 × 2000
+    const tooMuch = await call('POST', `/api/tickets/${order.tickets[0].id}/refund`, {
+      token,
+      body: { amount: 4000 },
+    });
+    expect(tooMuch.status).toBe(409);
+    expect(tooMuch.body.code).toBe('refund_exceeds_paid');
+    const part = await call('POST', `/api/tickets/${order.tickets[0].id}/refund`, {
+      token,
+      body: { amount: 1000 },
+    });
+    expect(part.body.order_status).toBe('partially_refunded');
+    const other = await call('POST', `/api/tickets/${order.tickets[1].id}/refund`, {
+      token,
+      body: { amount: 1000 },
+    });
+    // Both tickets are void but half the money is still with the organizer: not "refunded" yet.
+    expect(other.body.order_status).toBe('partially_refunded');
+    const rest = await call('POST', `/api/orders/${order.id}/refund`, { token, body: {} });
+    expect(rest.body).toMatchObject({ amount: { amount: 2000 }, order_status: 'refunded' });
+  });
+
+  it('will not delete a ticket type that orders name, even when they were all refunded', async () => {
+    const t = await call('POST', `/api/events/${eventId}/ticket-types`, {
+      token,
+      body: { name: 'Short-lived', price: { amount: 100, currency: 'EUR' }, capacity: 5 },
+    });
+    const res = await call('POST', '/api/tickets/purchase', {
+      token,
+      body: {
+        event: eventId,
+        items: [{ ticket_type: t.body.id, quantity: 1 }],
+        buyer: { name: 'Rae', email: 'rae@example.com' },
+        payment_method: 'manual',
+      },
+    });
+    await call('POST', `/api/orders/${res.body.id}/refund`, { token, body: {} });
+    const del = await call('DELETE', `/api/ticket-types/${t.body.id}`, { token });
+    expect(del.status).toBe(409);
+    expect(del.body.code).toBe('ticket_type_has_sales');
+  });
+
   it('never refunds more than was paid, however many refunds race', async () => {
     const order = await buy(2); // 4000 paid
     const results = await Promise.all(

@@ -19,6 +19,8 @@ export const ID_PREFIXES = {
   order: 'ord',
   ticket: 'tkt',
   refund: 'ref',
+  checkinList: 'cl',
+  checkin: 'chk',
   audit: 'aud',
   outbox: 'msg',
   invoice: 'invc',
@@ -44,7 +46,8 @@ export const Currency = z
 /** Money is integer minor units (cents) and a currency. Never floats. */
 export const Money = z
   .object({
-    amount: z.number().int().min(0).max(100_000_000_00),
+    // Stored as 32-bit integers: up to 21,474,836.47 in a two-decimal currency.
+    amount: z.number().int().min(0).max(2_147_483_647),
     currency: Currency,
   })
   .meta({ id: 'Money', example: { amount: 2500, currency: 'EUR' } });

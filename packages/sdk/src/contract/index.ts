@@ -1,4 +1,5 @@
 export * from './accounts.js';
+export * from './checkin.js';
 export * from './common.js';
 export * from './events.js';
 export * from './invoices.js';

@@ -312,6 +312,46 @@ export interface InvoicesTable {
   issued_at: Timestamp;
 }
 
+export interface CheckinListsTable {
+  id: string;
+  org_id: string;
+  event_id: string;
+  name: string;
+  /** JSON array of ticket type ids; null admits every type. */
+  ticket_type_ids: string | null;
+  starts_at: Timestamp | null;
+  ends_at: Timestamp | null;
+  allow_reentry: Bool;
+  is_default: Bool;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface TicketPresenceTable {
+  ticket_id: string;
+  list_id: string;
+  inside: Bool;
+  first_entry_at: Timestamp;
+  first_gate: string | null;
+  first_device: string;
+  last_change_at: Timestamp;
+}
+
+export interface CheckinsTable {
+  id: string;
+  org_id: string;
+  event_id: string | null;
+  list_id: string | null;
+  ticket_id: string | null;
+  device_id: string;
+  gate: string | null;
+  direction: 'entry' | 'exit';
+  result: string;
+  offline: Bool;
+  scanned_at: Timestamp;
+  created_at: Timestamp;
+}
+
 export interface Database {
   users: UsersTable;
   organizations: OrganizationsTable;
@@ -334,6 +374,9 @@ export interface Database {
   invoice_sequences: InvoiceSequencesTable;
   invoices: InvoicesTable;
   webhook_events: WebhookEventsTable;
+  checkin_lists: CheckinListsTable;
+  ticket_presence: TicketPresenceTable;
+  checkins: CheckinsTable;
 }
 
 export type UserRow = Selectable<UsersTable>;
@@ -349,3 +392,4 @@ export type OrderRow = Omit<Selectable<OrdersTable>, 'invoice_number'> & { invoi
 export type OrderItemRow = Selectable<OrderItemsTable>;
 export type TicketRow = Selectable<TicketsTable>;
 export type RefundRow = Selectable<RefundsTable>;
+export type CheckinListRow = Selectable<CheckinListsTable>;

@@ -302,9 +302,10 @@ function drain(req: IncomingMessage): void {
 
 function clientIp(req: IncomingMessage, trustProxy: boolean): string {
   if (trustProxy) {
+    // The right-most address is the one our proxy added; those left of it are whatever the client sent.
     const fwd = req.headers['x-forwarded-for'];
-    const first = (Array.isArray(fwd) ? fwd[0] : fwd)?.split(',')[0]?.trim();
-    if (first) return first;
+    const last = (Array.isArray(fwd) ? fwd.join(',') : fwd)?.split(',').pop()?.trim();
+    if (last) return last;
   }
   return req.socket.remoteAddress ?? 'unknown';
 }

@@ -125,6 +125,9 @@ export class Auth {
 
   async login(input: LoginInput & { email: string }, ip: string): Promise<Session> {
     await this.checkThrottle(input.email, ip);
+    // Counted before the password is checked, so many guesses sent at once can't all be checked
+    // before the first failure is recorded.
+    await this.countAttempt(input.email, ip);
     const user = await this.k
       .selectFrom('users')
       .selectAll()
@@ -132,11 +135,16 @@ export class Auth {
       .executeTakeFirst();
     // Unknown e-mails are checked against a decoy hash, so a failure takes as long either way.
     const ok = await verifyPassword(input.password, user?.password_hash ?? (await decoyHash()));
-    if (!user?.password_hash || !ok) {
-      await this.recordFailure(input.email, ip);
+    if (!user?.password_hash || !ok)
       throw new ApiError(401, 'invalid_credentials', 'Wrong e-mail or password.');
-    }
+    // A success clears the e-mail's count and takes this attempt back off the address's.
     await this.k.deleteFrom('login_throttle').where('key', '=', `email:${input.email}`).execute();
+    await this.k
+      .updateTable('login_throttle')
+      .set((eb) => ({ failures: eb('failures', '-', 1) }))
+      .where('key', '=', `ip:${ip}`)
+      .where('failures', '>', 0)
+      .execute();
     return this.issueSession(user, input.organization_id);
   }
 
@@ -475,7 +483,8 @@ export class Auth {
     }
   }
 
-  private async recordFailure(email: string, ip: string): Promise<void> {
+  /** Counts a sign-in attempt for the e-mail and the address; past either limit, locks it and answers 429. */
+  private async countAttempt(email: string, ip: string): Promise<void> {
     const { maxFailures, maxFailuresPerIp, lockoutSeconds } = this.config.login;
     const now = nowIso();
     const windowStart = addSeconds(now, -lockoutSeconds);
@@ -504,12 +513,21 @@ export class Auth {
         )
         .returning('failures')
         .executeTakeFirstOrThrow();
-      if (row.failures >= max)
+      if (row.failures > max) {
         await this.k
           .updateTable('login_throttle')
-          .set({ locked_until: addSeconds(now, lockoutSeconds), failures: 0, window_started_at: now })
+          // The count is left as it is: guesses already past the lock check still find it over.
+          .set({ locked_until: addSeconds(now, lockoutSeconds) })
           .where('key', '=', key)
           .execute();
+        throw new ApiError(
+          429,
+          'too_many_login_attempts',
+          `Too many failed sign-ins; try again in ${lockoutSeconds} s.`,
+          undefined,
+          { 'retry-after': String(lockoutSeconds) },
+        );
+      }
     }
   }
 }

@@ -192,12 +192,21 @@ export class Events {
     merged.updated_at = nowIso();
     changes.updated_at = merged.updated_at;
     try {
-      await this.k
+      // The capacity check is part of the write, so a sale racing this change cannot slip past it.
+      const res = await this.k
         .updateTable('events')
         .set(changes)
         .where('id', '=', id)
         .where('org_id', '=', orgId)
-        .execute();
+        .$if(typeof changes.capacity === 'number', (q) =>
+          q.where((eb) => eb(eb('sold', '+', eb.ref('held')), '<=', changes.capacity as number)),
+        )
+        .executeTakeFirst();
+      if (Number(res.numUpdatedRows) !== 1)
+        throw conflict(
+          'capacity_below_sales',
+          `Capacity ${merged.capacity} is less than the tickets already sold or held.`,
+        );
     } catch (err) {
       if (isUniqueViolation(err))
         throw conflict('slug_taken', `Another event of yours already uses the slug "${merged.slug}".`);
@@ -368,14 +377,21 @@ export class Events {
 
   async deleteType(orgId: string, id: string) {
     await this.typeRow(orgId, id);
-    const res = await this.k
-      .deleteFrom('ticket_types')
-      .where('id', '=', id)
-      .where('org_id', '=', orgId)
-      .where('sold', '=', 0)
-      .where('held', '=', 0)
-      .executeTakeFirst();
-    if (Number(res.numDeletedRows) !== 1)
+    let deleted = 0;
+    try {
+      const res = await this.k
+        .deleteFrom('ticket_types')
+        .where('id', '=', id)
+        .where('org_id', '=', orgId)
+        .where('sold', '=', 0)
+        .where('held', '=', 0)
+        .executeTakeFirst();
+      deleted = Number(res.numDeletedRows);
+    } catch (err) {
+      // Orders that ended (cancelled, expired) still name the type in their items, which keep it.
+      if (!isForeignKeyViolation(err)) throw err;
+    }
+    if (deleted !== 1)
       throw conflict('ticket_type_has_sales', 'Tickets of this type were sold or are held; hide it instead.');
     return { id, object: 'ticket_type', deleted: true as const };
   }

@@ -216,6 +216,25 @@ export class Refunds {
     if (Number(res.numUpdatedRows) !== 1) return `ignored: refund ${refund.id} already ${refund.status}`;
     if (next === 'succeeded') await issueCreditNote(trx, refund);
     if (next === 'failed') {
+      const order = await trx
+        .selectFrom('orders')
+        .select('paid_at')
+        .where('id', '=', refund.order_id)
+        .executeTakeFirstOrThrow();
+      if (order.paid_at === null) {
+        // The automatic refund of a payment that came too late: there are no tickets to give back
+        // and the money is still with the organizer, who must return it by hand.
+        await trx
+          .updateTable('orders')
+          .set({
+            flagged: 1,
+            flag_reason: `automatic refund ${refund.id} failed${why ? `: ${why}` : ''}; return the money by hand`,
+            updated_at: nowIso(),
+          })
+          .where('id', '=', refund.order_id)
+          .execute();
+        return `refund ${refund.id} failed`;
+      }
       await trx
         .updateTable('orders')
         .set((eb) => ({
@@ -298,8 +317,10 @@ export class Refunds {
       .where('ticket_type_id', '=', ticket.ticket_type_id)
       .executeTakeFirstOrThrow();
     const remaining = order.total_amount - order.refunded_amount;
-    const amount = input.amount ?? Math.min(item.unit_amount, remaining);
-    assertAmount(amount, remaining, order.currency);
+    // One ticket's refund is at most what that ticket cost (and what is left of the order).
+    const ticketRemaining = Math.min(item.unit_amount, remaining);
+    const amount = input.amount ?? ticketRemaining;
+    assertAmount(amount, ticketRemaining, order.currency);
     const refund = await this.k.transaction().execute(async (trx) => {
       await takeRefund(trx, order, amount);
       const voided = await voidTickets(trx, (q) => q.where('id', '=', ticket.id), input.return_inventory);
@@ -331,10 +352,9 @@ export class Refunds {
       .where('order_id', '=', order.id)
       .where('status', '=', 'valid')
       .executeTakeFirst();
-    const status =
-      (after.total_amount > 0 && after.refunded_amount >= after.total_amount) || !live
-        ? 'refunded'
-        : 'partially_refunded';
+    const status = (after.total_amount > 0 ? after.refunded_amount >= after.total_amount : !live)
+      ? 'refunded'
+      : 'partially_refunded';
     await trx.updateTable('orders').set({ status, updated_at: now }).where('id', '=', order.id).execute();
     const row: RefundRow = {
       id: newId('refund'),

@@ -21,7 +21,7 @@ import { addSeconds, nowIso } from '../../time.js';
 import { isUniqueViolation } from '../accounts/auth.js';
 import { eventNotOnSale, windowReason } from '../events/service.js';
 import { DEFAULT_HOLD_MINUTES } from '../events/views.js';
-import { issueInvoice } from '../invoices/ledger.js';
+import { issueCreditNote, issueInvoice } from '../invoices/ledger.js';
 import { type EventKey, EventKeys, publicKeyPem } from './keys.js';
 import { attendeeView, orderView, ticketView } from './views.js';
 
@@ -191,6 +191,14 @@ export class Orders {
     });
 
     const total = lines.reduce((sum, l) => sum + l.type.price_amount * l.quantity, 0);
+    if (total > 2_147_483_647)
+      throw validationFailed([
+        {
+          path: 'items',
+          message: 'add up to more than one order may cost; split the order',
+          code: 'order_total_too_large',
+        },
+      ]);
     const count = lines.reduce((sum, l) => sum + l.quantity, 0);
     const method = total === 0 ? 'free' : input.payment_method;
     if (!method)
@@ -288,10 +296,21 @@ export class Orders {
    */
   async invoice(order: Pick<OrderRow, 'id' | 'org_id'>): Promise<void> {
     try {
-      await this.k.transaction().execute((trx) => issueInvoice(trx, order));
-    } catch (err) {
-      // The sweeper got there first.
-      if (!isUniqueViolation(err)) throw err;
+      await this.k.transaction().execute(async (trx) => {
+        await issueInvoice(trx, order);
+        // Refunds recorded before the invoice existed get their credit notes now.
+        const refunds = await trx
+          .selectFrom('refunds')
+          .select(['id', 'org_id', 'order_id'])
+          .where('order_id', '=', order.id)
+          .where('status', '=', 'succeeded')
+          .orderBy('id')
+          .execute();
+        for (const r of refunds) await issueCreditNote(trx, r);
+      });
+    } catch {
+      // The sale has committed: an answer of 500 now would free its Idempotency-Key and invite a
+      // second purchase. The sweeper (ensureInvoices) issues the invoice later instead.
     }
   }
 
@@ -386,7 +405,7 @@ export class Orders {
     if (tickets.length) await trx.insertInto('tickets').values(tickets).execute();
   }
 
-  private async ticketsHeldBy(trx: Trx, eventId: string, email: string): Promise<number> {
+  async ticketsHeldBy(trx: Trx, eventId: string, email: string): Promise<number> {
     const valid = await trx
       .selectFrom('tickets')
       .innerJoin('orders', 'orders.id', 'tickets.order_id')

@@ -5,6 +5,7 @@ import type { Db } from '../../db/database.js';
 import type { Database, OrderRow } from '../../db/schema.js';
 import type { PaymentProvider } from '../../integrations/stripe.js';
 import { nowIso } from '../../time.js';
+import { eventNotOnSale } from '../events/service.js';
 import { issueInvoice } from '../invoices/ledger.js';
 import type { Refunds } from '../orders/refunds.js';
 import { audit } from '../orders/refunds.js';
@@ -103,6 +104,9 @@ export class StripeWebhooks {
         return this.paid(trx, orderId, key, intentId, session.amount_total ?? 0, session.currency ?? '');
       }
       case 'payment_intent.payment_failed':
+        // A declined card is not the end: the buyer may pay the same PaymentIntent with another one.
+        // The hold stands until it expires or the payment is cancelled.
+        return { text: orderId ? `payment attempt failed for ${orderId}; hold kept` : 'ignored: no order' };
       case 'payment_intent.canceled':
       case 'checkout.session.expired': {
         if (!orderId) return { text: 'ignored: no order' };
@@ -149,6 +153,13 @@ export class StripeWebhooks {
     currency: string,
   ): Promise<Outcome> {
     if (!orderId || !key) return { text: 'ignored: no order' };
+    // Lock the order first: a Checkout payment sends two "paid" events, and on Postgres both may be
+    // applied at the same moment; the second must wait and then see what the first one did.
+    await trx
+      .updateTable('orders')
+      .set((eb) => ({ updated_at: eb.ref('updated_at') }))
+      .where('id', '=', orderId)
+      .execute();
     const order = await trx.selectFrom('orders').selectAll().where('id', '=', orderId).executeTakeFirst();
     if (!order) return { text: `ignored: unknown order ${orderId}` };
     if (order.status === 'paid' || order.status === 'partially_refunded' || order.status === 'refunded')
@@ -204,14 +215,7 @@ export class StripeWebhooks {
     // Paid after the hold ended (expired or failed): sell again if there is still room. A cancelled
     // order stays cancelled — someone decided against it — and its money goes back.
     const short =
-      order.status === 'cancelled'
-        ? 'the order was cancelled'
-        : await takeInventory(
-            trx,
-            order.event_id,
-            items.map((i) => ({ typeId: i.ticket_type_id, name: i.name, quantity: i.quantity })),
-            'sold',
-          );
+      order.status === 'cancelled' ? 'the order was cancelled' : await this.resell(trx, order, items);
     if (!short) {
       await trx
         .updateTable('orders')
@@ -222,6 +226,7 @@ export class StripeWebhooks {
           updated_at: now,
         })
         .where('id', '=', order.id)
+        .where('status', '=', order.status)
         .execute();
       await this.orders.issueTickets(trx, order, key);
       await issueInvoice(trx, order);
@@ -237,6 +242,51 @@ export class StripeWebhooks {
       refund: { refundId, orderId: order.id, paymentIntentId: intentId, amount: order.total_amount },
     };
   }
+
+  /**
+   * A late payment is a new sale, so it meets the same rules as one: the event still on sale, room
+   * for the tickets, the buyer within the per-buyer limit. Returns why not, or null (inventory taken).
+   */
+  private async resell(
+    trx: Trx,
+    order: OrderRow,
+    items: { ticket_type_id: string; name: string; quantity: number }[],
+  ) {
+    const event = await trx
+      .selectFrom('events')
+      .selectAll()
+      .where('id', '=', order.event_id)
+      .executeTakeFirstOrThrow();
+    const closed = eventNotOnSale(event, nowIso());
+    if (closed) return closed.replaceAll('_', ' ');
+    const lines = items.map((i) => ({ typeId: i.ticket_type_id, name: i.name, quantity: i.quantity }));
+    const short = await takeInventory(trx, order.event_id, lines, 'sold');
+    if (short) return short;
+    if (event.max_per_buyer !== null) {
+      // This order is not pending and has no tickets, so it is not in the count yet.
+      const held = await this.orders.ticketsHeldBy(trx, event.id, order.buyer_email);
+      if (held + order.ticket_count > event.max_per_buyer) {
+        await giveBack(trx, order.event_id, lines);
+        return `the buyer already holds ${held} of the ${event.max_per_buyer} tickets allowed`;
+      }
+    }
+    return null;
+  }
+}
+
+async function giveBack(trx: Trx, eventId: string, lines: { typeId: string; quantity: number }[]) {
+  for (const l of lines)
+    await trx
+      .updateTable('ticket_types')
+      .set((eb) => ({ sold: eb('sold', '-', l.quantity) }))
+      .where('id', '=', l.typeId)
+      .execute();
+  const count = lines.reduce((n, l) => n + l.quantity, 0);
+  await trx
+    .updateTable('events')
+    .set((eb) => ({ sold: eb('sold', '-', count) }))
+    .where('id', '=', eventId)
+    .execute();
 }
 
 function orderIdOf(event: Stripe.Event): string | null {
