@@ -13,6 +13,8 @@ import { Auth, allows } from './modules/accounts/auth.js';
 import { Members } from './modules/accounts/members.js';
 import { accountRoutes } from './modules/accounts/routes.js';
 import { FacebookVerifier, GoogleVerifier } from './modules/accounts/social.js';
+import { checkinRoutes } from './modules/checkin/routes.js';
+import { Checkin } from './modules/checkin/service.js';
 import { eventRoutes } from './modules/events/routes.js';
 import { Events } from './modules/events/service.js';
 import { invoiceRoutes } from './modules/invoices/routes.js';
@@ -87,6 +89,7 @@ export async function buildApp(
   const orders = new Orders(db, payments);
   const refunds = new Refunds(db, orders, payments);
   orderRoutes(app, orders, refunds);
+  checkinRoutes(app, new Checkin(db, orders.keys));
   const stripeWebhooks = payments && new StripeWebhooks(db, payments, orders, refunds, log);
   app.handle(routes.webhooks.stripe, async ({ rawBody, req }) => {
     if (!stripeWebhooks)

@@ -227,17 +227,9 @@ export class Checkin {
 
     if (input.dry_run) {
       const p = await presence();
-      return answer(
-        p?.inside === 1 && list.allow_reentry === 0
-          ? 'already_used'
-          : p && list.allow_reentry === 0
-            ? 'already_used'
-            : 'valid',
-        {
-          ...base,
-          first_used: firstUsed(p),
-        },
-      );
+      // Used means: came in before, and either may not come again or is inside now.
+      const used = p !== undefined && (list.allow_reentry === 0 || p.inside === 1);
+      return answer(used ? 'already_used' : 'valid', { ...base, first_used: firstUsed(p) });
     }
 
     if (input.direction === 'exit') {

@@ -22,6 +22,7 @@ import { DEFAULT_LIMIT, decodeCursor, toPage } from '../../http/pagination.js';
 import { newId } from '../../ids.js';
 import { nowIso, toUtc, toUtcOrNull } from '../../time.js';
 import { isForeignKeyViolation, isUniqueViolation } from '../accounts/auth.js';
+import { createDefaultList } from '../checkin/service.js';
 import { eventView, ticketTypeView } from './views.js';
 
 type EventCreate = z.output<typeof EventCreateInput>;
@@ -140,7 +141,10 @@ export class Events {
     for (let attempt = 1; ; attempt++) {
       const row = attempt === 1 || input.slug ? base : { ...base, slug: `${base.slug}-${attempt}` };
       try {
-        await this.k.insertInto('events').values(row).execute();
+        await this.k.transaction().execute(async (trx) => {
+          await trx.insertInto('events').values(row).execute();
+          await createDefaultList(trx, row);
+        });
         return eventView(row);
       } catch (err) {
         if (!isUniqueViolation(err)) throw err;

@@ -1,0 +1,18 @@
+import { routes } from '@tickets/sdk';
+import type { App } from '../../http/app.js';
+import type { Checkin } from './service.js';
+
+export function checkinRoutes(app: App, checkin: Checkin): void {
+  app.handle(routes.checkin.validate, ({ principal, body }) => checkin.validate(principal, body));
+  app.handle(routes.checkin.lists, ({ principal, params }) => checkin.lists(principal.orgId, params.id));
+  app.handle(routes.checkin.createList, ({ principal, params, body }) =>
+    checkin.createList(principal.orgId, params.id, body),
+  );
+  app.handle(routes.checkin.getList, ({ principal, params }) => checkin.getList(principal.orgId, params.id));
+  app.handle(routes.checkin.updateList, ({ principal, params, body }) =>
+    checkin.updateList(principal.orgId, params.id, body),
+  );
+  app.handle(routes.checkin.deleteList, ({ principal, params }) =>
+    checkin.deleteList(principal.orgId, params.id),
+  );
+}
