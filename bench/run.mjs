@@ -6,8 +6,12 @@
 //   purchase   many buyers at once buying one ticket each for one event with plenty of room; every
 //              request a distinct buyer and Idempotency-Key
 //   last 50    250 buyers at once for the last 50 tickets: exactly 50 are sold
+//   validate   door scanners with a `checkin` API key: POST /api/tickets/validate, a different
+//              pre-sold ticket's code per request (online validation at peak)
 // After each selling run the database is checked: sold + held <= capacity, the counters equal the
 // ticket rows, and every 2xx answer is exactly one ticket. A failed check fails the run (exit 1).
+// After the validation run: every ticket admitted at most once (admission scans == distinct tickets
+// admitted == presence rows), and every `admitted` answer is an admission in the database.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -25,6 +29,11 @@ const connections = Number(process.env.BENCH_CONNECTIONS ?? 20);
 const purchaseCapacity = Number(process.env.BENCH_PURCHASE_CAPACITY ?? Math.max(20_000, duration * 4_000));
 const lastCapacity = 50;
 const lastBuyers = Number(process.env.BENCH_LAST_BUYERS ?? 250);
+/** Tickets sold before the validation run, each scanned once: enough for 5,000 scans/s, the target. */
+const validateTickets = Number(process.env.BENCH_VALIDATE_TICKETS ?? Math.max(20_000, duration * 5_000));
+/** The contract's most per purchase: 20 lines (one per ticket type) of 100 tickets. */
+const typesPerOrder = 20;
+const perLine = 100;
 const postgresUrl = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const tmp = mkdtempSync(join(tmpdir(), 'tickets-bench-'));
 
@@ -263,6 +272,174 @@ async function audit(databaseUrl, api, sale, run, settled) {
   }
 }
 
+/**
+ * An event with `validateTickets` tickets sold (20 ticket types, purchases of 20 × 100), and their
+ * codes in a random order so no scan finds its neighbour's rows hot.
+ */
+async function presold(api, url, token, name) {
+  const types = typesPerOrder;
+  const perType = Math.ceil(validateTickets / (types * perLine)) * perLine;
+  const event = await createEvent(api, name, perType * types);
+  const typeIds = [];
+  for (let i = 0; i < types; i++)
+    typeIds.push(
+      (
+        await api('POST', `/api/events/${event.id}/ticket-types`, {
+          name: `Block ${i + 1}`,
+          price: { amount: 2500, currency: 'EUR' },
+          capacity: perType,
+        })
+      ).id,
+    );
+  await api('POST', `/api/events/${event.id}/publish`);
+  const orders = perType / perLine;
+  const codes = [];
+  // A few purchases at a time: the set-up, not the measurement.
+  for (let start = 0; start < orders; start += 4) {
+    const batch = [];
+    for (let n = start; n < Math.min(orders, start + 4); n++)
+      batch.push(
+        json(`${url}/api/tickets/purchase`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${token}`, 'idempotency-key': `bench-door-${event.id}-${n}` },
+          body: JSON.stringify({
+            event: event.id,
+            items: typeIds.map((id) => ({ ticket_type: id, quantity: perLine })),
+            buyer: { name: `Box office ${n}`, email: `box${n}@door.bench.example` },
+            payment_method: 'manual',
+          }),
+        }),
+      );
+    for (const order of await Promise.all(batch)) for (const t of order.tickets) codes.push(t.code);
+  }
+  for (let i = codes.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [codes[i], codes[j]] = [codes[j], codes[i]];
+  }
+  return { eventId: event.id, codes };
+}
+
+/** Scanners at the doors: request n scans code n, at one of 8 gates, from its connection's device. */
+function scanLoad(url, key, codes) {
+  let next = 0;
+  const results = new Map(); // result -> count
+  const admittedCodes = new Set();
+  let twice = 0;
+  const load_ = load({
+    url,
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    requests: [
+      {
+        method: 'POST',
+        path: '/api/tickets/validate',
+        setupRequest: (req, context) => {
+          const n = next++;
+          // Past the last ticket the codes repeat, and the answers say already_used (reported).
+          context.code = codes[n % codes.length];
+          return {
+            ...req,
+            body: JSON.stringify({
+              code: context.code,
+              device_id: `scanner-${n % connections}`,
+              gate: `Gate ${n % 8}`,
+            }),
+          };
+        },
+        onResponse: (status, body, context) => {
+          let result = String(status);
+          if (status === 200) {
+            try {
+              result = JSON.parse(body).result;
+            } catch {}
+          }
+          results.set(result, (results.get(result) ?? 0) + 1);
+          if (result === 'admitted') {
+            if (admittedCodes.has(context.code)) twice++;
+            admittedCodes.add(context.code);
+          }
+        },
+      },
+    ],
+  });
+  return load_.then((result) => ({ result, results, admitted: admittedCodes.size, twice, sent: next }));
+}
+
+/** Exactly-once admission, read from the database after the run. */
+async function auditDoor(databaseUrl, url, key, door, run) {
+  const failures = [];
+  const check = (ok, what) => {
+    if (!ok) failures.push(what);
+  };
+  const db = openDatabase(databaseUrl, { poolSize: 1 });
+  try {
+    const k = db.kysely;
+    // The load generator drops its connections when time is up, but the server finishes the scans
+    // it was given: read once the log has stopped growing.
+    const logged = async () =>
+      Number(
+        (
+          await k
+            .selectFrom('checkins')
+            .select((eb) => eb.fn.countAll().as('n'))
+            .where('event_id', '=', door.eventId)
+            .executeTakeFirstOrThrow()
+        ).n,
+      );
+    for (let before = -1, now = await logged(); now !== before; ) {
+      await new Promise((r) => setTimeout(r, 250));
+      [before, now] = [now, await logged()];
+    }
+    const scans = await k
+      .selectFrom('checkins')
+      .select((eb) => [eb.fn.countAll().as('n'), eb.fn.count('ticket_id').distinct().as('tickets')])
+      .where('event_id', '=', door.eventId)
+      .where('result', '=', 'admitted')
+      .executeTakeFirstOrThrow();
+    const presence = await k
+      .selectFrom('ticket_presence')
+      .innerJoin('tickets', 'tickets.id', 'ticket_presence.ticket_id')
+      .select((eb) => eb.fn.countAll().as('n'))
+      .where('tickets.event_id', '=', door.eventId)
+      .executeTakeFirstOrThrow();
+    const admissions = Number(scans.n);
+    const tickets = Number(scans.tickets);
+    check(
+      admissions === tickets,
+      `${admissions} admissions of ${tickets} distinct tickets: double admission`,
+    );
+    check(Number(presence.n) === tickets, `${presence.n} presence rows for ${tickets} admitted tickets`);
+    check(run.twice === 0, `${run.twice} codes answered admitted twice`);
+    // The live view must tell the same story as the tables.
+    const t0 = performance.now();
+    const stats = await json(`${url}/api/events/${door.eventId}/checkins/stats`, {
+      headers: { authorization: `Bearer ${key}` },
+    });
+    const statsMs = performance.now() - t0;
+    const windows = stats.admissions.reduce((n, w) => n + w.count, 0);
+    check(
+      stats.admitted === tickets && stats.inside === tickets && windows === admissions,
+      `stats say ${stats.admitted} admitted, ${stats.inside} inside, ${windows} in windows; the database ${tickets}`,
+    );
+    // Answers cut off when the load ended may have admitted a ticket nobody was told about.
+    const answered = [...run.results.values()].reduce((a, b) => a + b, 0);
+    check(
+      tickets >= run.admitted && tickets <= run.admitted + (run.sent - answered),
+      `${tickets} tickets admitted in the database, ${run.admitted} admitted answers, ${run.sent - answered} unanswered`,
+    );
+    return {
+      tickets: door.codes.length,
+      sent: run.sent,
+      admissions,
+      admittedTickets: tickets,
+      statsMs,
+      answers: [...run.results].map(([r, n]) => `${n}× ${r}`).join(', '),
+      failures,
+    };
+  } finally {
+    await db.close();
+  }
+}
+
 async function benchTickets(label, databaseUrl) {
   const { url, child } = await startChild(['tickets', databaseUrl], {
     BENCH_LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn',
@@ -294,6 +471,11 @@ async function benchTickets(label, databaseUrl) {
       amount: lastBuyers,
     });
     const lastCheck = await audit(databaseUrl, api, last, rush, await settle(url, token, rush));
+
+    const door = await presold(api, url, token, 'Stadium Night');
+    const doorKey = (await api('POST', '/api/api-keys', { name: 'Bench door', scopes: ['checkin'] })).secret;
+    const scanning = await scanLoad(url, doorKey, door.codes);
+    const doorCheck = await auditDoor(databaseUrl, url, doorKey, door, scanning);
     if (lastCheck.tickets !== lastCapacity)
       lastCheck.failures.push(`${lastCheck.tickets} of the last ${lastCapacity} tickets sold`);
     const soldOut = rush.codes.get('409 sold_out') ?? 0;
@@ -309,6 +491,8 @@ async function benchTickets(label, databaseUrl) {
       saleCheck,
       last: { ...summary(rush.result), max: rush.result.latency.max },
       lastCheck,
+      validate: purchaseSummary(scanning.result),
+      doorCheck,
     };
   } finally {
     await stopChild(child);
@@ -424,7 +608,32 @@ async function main() {
       { label: `last ${lastCapacity}, ${d.label}`, ...d.lastCheck },
     ]);
     printChecks(checks);
-    failed = checks.some((c) => c.failures.length > 0);
+
+    printLoad(
+      `POST /api/tickets/validate, online, a \`checkin\` API key, a different pre-sold ticket per request\n` +
+        `  (baseline: the bare node:http POST above; validations/s counts 2xx answers)`,
+      'valid./s',
+      [
+        { label: 'bare node:http POST', ...bare.purchase },
+        ...dbs.map((d) => ({ label: `tickets on ${d.label}`, ...d.validate })),
+      ],
+    );
+    console.log('Exactly-once admission checks (database read directly after each validation run)');
+    console.log(
+      `  ${'run'.padEnd(20)}${'sold'.padStart(8)}${'scans'.padStart(8)}${'admits'.padStart(8)}${'tickets'.padStart(9)}${'stats ms'.padStart(10)}  ${'answers'.padEnd(22)}result`,
+    );
+    for (const d of dbs) {
+      const c = d.doorCheck;
+      console.log(
+        `  ${`validate, ${d.label}`.padEnd(20)}${String(c.tickets).padStart(8)}${String(c.sent).padStart(8)}${String(c.admissions).padStart(8)}${String(c.admittedTickets).padStart(9)}${fmt(c.statsMs, 1).padStart(10)}  ${c.answers.padEnd(22)}${c.failures.length ? `FAIL: ${c.failures.join('; ')}` : 'ok'}`,
+      );
+    }
+    console.log(
+      '  admits: admission scans recorded; tickets: distinct tickets admitted (must be equal, and equal\n' +
+        '  to what GET /api/events/:id/checkins/stats reports; stats ms: how long it took). Stadium peak\n' +
+        '  ~100 scans/s; the target is 50× that (5,000/s) on one small machine.\n',
+    );
+    failed = checks.some((c) => c.failures.length > 0) || dbs.some((d) => d.doorCheck.failures.length > 0);
   } finally {
     await admin.query(`drop schema if exists ${schema} cascade`);
     await admin.end();
@@ -439,7 +648,7 @@ async function main() {
     `tickets --version    ${version.toFixed(1).padStart(7)} ms  (${(version / node).toFixed(2)}× node -e 0)`,
   );
   if (failed) {
-    console.error('\nbench: a no-oversell check FAILED (see above)');
+    console.error('\nbench: a no-oversell or exactly-once admission check FAILED (see above)');
     process.exitCode = 1;
   }
 }

@@ -10,6 +10,8 @@ export interface Profile {
   user_email?: string;
   organization_id?: string;
   organization_name?: string;
+  /** This machine's scanner id for `tickets validate`, generated once; not a credential. */
+  device_id?: string;
 }
 
 interface StoredConfig {

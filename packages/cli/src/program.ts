@@ -3,6 +3,7 @@ import { Chalk } from 'chalk';
 import { Command, CommanderError } from 'commander';
 import { registerApiKeys } from './commands/api-keys.js';
 import { registerAuth } from './commands/auth.js';
+import { registerCheckin } from './commands/checkin.js';
 import { registerConfig } from './commands/config.js';
 import { registerEvents } from './commands/events.js';
 import { registerInvoices } from './commands/invoices.js';
@@ -57,6 +58,7 @@ export function buildProgram(): Command {
   registerTickets(program);
   registerOrders(program);
   registerInvoices(program);
+  registerCheckin(program);
   return program;
 }
 
@@ -64,7 +66,8 @@ export function buildProgram(): Command {
 export async function main(argv: string[] = process.argv): Promise<number> {
   try {
     await buildProgram().parseAsync(argv);
-    return EXIT.ok;
+    // A command whose answer is a refusal (`tickets validate`) sets the code without an error.
+    return Number(process.exitCode ?? EXIT.ok);
   } catch (err) {
     return report(err);
   }

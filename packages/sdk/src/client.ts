@@ -4,6 +4,7 @@ import { routes } from './contract/routes.js';
 import { ConnectionError, errorFromResponse, RateLimitError, type TicketsError } from './errors.js';
 import { ApiKeysResource } from './resources/api-keys.js';
 import { AuthResource } from './resources/auth.js';
+import { CheckinResource } from './resources/checkin.js';
 import { EventsResource } from './resources/events.js';
 import { InvoicesResource } from './resources/invoices.js';
 import { MeResource } from './resources/me.js';
@@ -79,6 +80,7 @@ export class Tickets {
   readonly orders = new OrdersResource(this);
   readonly tickets = new TicketsResource(this);
   readonly invoices = new InvoicesResource(this);
+  readonly checkin = new CheckinResource(this);
 
   private token: string | undefined;
   private refreshToken: string | undefined;

@@ -110,7 +110,8 @@ describe.each(DIALECTS)('%s: SDK against the real server', (dialect) => {
   });
 
   it('refreshes an expired access token by itself and reports the new session', async () => {
-    const short = await startTestServer(dialect, { TICKETS_ACCESS_TOKEN_TTL: '1' });
+    // 3 s, not 1: the refreshed token must outlive the retried calls even on a busy machine.
+    const short = await startTestServer(dialect, { TICKETS_ACCESS_TOKEN_TTL: '3' });
     try {
       const sessions: string[] = [];
       const client = new Tickets({
@@ -122,7 +123,7 @@ describe.each(DIALECTS)('%s: SDK against the real server', (dialect) => {
         password: 'correct horse battery',
         name: 'R',
       });
-      await new Promise((r) => setTimeout(r, 2100));
+      await new Promise((r) => setTimeout(r, 3100));
       // Two calls at once share one refresh (a second refresh would reuse a rotated token and sign out).
       const [a, b] = await Promise.all([client.me.get(), client.events.list({ limit: 1 })]);
       expect(a.user?.email).toBe('refresh@example.com');

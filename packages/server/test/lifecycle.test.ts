@@ -125,6 +125,7 @@ describe.each(DIALECTS)('%s: readiness and shutdown', (dialect) => {
           '0004_invoices',
           '0005_payments',
           '0006_checkin',
+          '0007_offline_checkin',
         ],
       },
     });

@@ -85,3 +85,159 @@ export const Validation = z
   })
   .meta({ id: 'Validation' });
 export type Validation = z.output<typeof Validation>;
+
+const Count = z.number().int().min(0);
+
+/** Results that refuse entry; `exited` and `valid` (a look-up) are not refusals. */
+export const REFUSALS = [
+  'already_used',
+  'not_inside',
+  'invalid',
+  'revoked',
+  'wrong_event',
+  'wrong_list',
+  'not_yet_valid',
+  'expired',
+  'order_not_paid',
+] as const satisfies readonly ValidationResult[];
+
+export const CheckinStats = z
+  .object({
+    object: z.literal('checkin_stats'),
+    event_id: EventId,
+    admitted: Count.describe('Distinct tickets admitted on any list'),
+    inside: Count.describe('Tickets inside now (one per list they are in on)'),
+    refused: Count.describe('Scans that refused entry'),
+    refused_by_reason: z
+      .array(z.object({ reason: z.enum(REFUSALS), count: Count }))
+      .describe('Refused scans by result, most frequent first'),
+    lists: z.array(
+      z.object({
+        id: CheckinListId,
+        name: z.string(),
+        admitted: Count.describe('Distinct tickets admitted on this list'),
+        inside: Count,
+        refused: Count,
+      }),
+    ),
+    gates: z
+      .array(
+        z.object({
+          gate: z.string().nullable().describe('null: scans that named no gate'),
+          admitted: Count.describe('Admissions through this gate (a re-entry counts again)'),
+          refused: Count,
+        }),
+      )
+      .describe('By gate name, as the scanners report it'),
+    admissions: z
+      .array(z.object({ start: Timestamp, count: Count }))
+      .describe(
+        'Admissions per 5-minute window (UTC), from the first to the last; empty windows included when they span two days or less',
+      ),
+    generated_at: Timestamp,
+  })
+  .meta({ id: 'CheckinStats' });
+export type CheckinStats = z.output<typeof CheckinStats>;
+
+// Offline doors: a bundle to validate without the network, and the upload of what was scanned.
+
+const FirstUsed = z.object({ at: Timestamp, gate: z.string().nullable(), device_id: z.string() });
+
+export const CheckinBundleQuery = z.object({
+  list: CheckinListId.optional().describe("The gate's check-in list; the event's default list when omitted"),
+  since: z
+    .string()
+    .max(500)
+    .optional()
+    .describe('The cursor of the previous bundle (or page): only tickets changed since then'),
+  limit: z.coerce.number().int().min(1).max(5000).default(1000).describe('Tickets per page'),
+});
+export type CheckinBundleQuery = z.input<typeof CheckinBundleQuery>;
+
+export const CheckinBundleTicket = z
+  .object({
+    id: TicketId,
+    ticket_type_id: TicketTypeId,
+    holder_name: z.string(),
+    status: z.enum(['valid', 'void']),
+    void_reason: z.enum(['refunded', 'cancelled']).nullable(),
+    code_version: z.number().int().describe('Codes with a lower version were revoked by a transfer'),
+    admitted: z.boolean().describe('Already used on this list: admitted, and may not come in again now'),
+  })
+  .meta({ id: 'CheckinBundleTicket' });
+export type CheckinBundleTicket = z.output<typeof CheckinBundleTicket>;
+
+export const CheckinBundle = z
+  .object({
+    object: z.literal('checkin_bundle'),
+    event_id: EventId,
+    list: CheckinList,
+    public_key: z.string().describe('Ed25519, base64url of the raw key: verifies ticket codes offline'),
+    tickets: z.array(CheckinBundleTicket).describe('Oldest change first'),
+    cursor: z
+      .string()
+      .describe('Pass as `since`: the next page while has_more, afterwards the next sync (changes only)'),
+    has_more: z.boolean(),
+    full: z.boolean().describe('true: asked without `since`, a fresh start; false: changes to merge'),
+    generated_at: Timestamp,
+  })
+  .meta({ id: 'CheckinBundle' });
+export type CheckinBundle = z.output<typeof CheckinBundle>;
+
+export const OfflineScanResult = z.enum([...ValidationResult.options, 'refused']);
+
+export const OfflineScan = z.strictObject({
+  id: z.uuid().describe("The device's id for this scan: an upload repeated applies it once"),
+  code: z.string().trim().min(1).max(1000),
+  list: CheckinListId.optional(),
+  gate: z.string().trim().min(1).max(100).optional(),
+  direction: z.enum(['entry', 'exit']).default('entry'),
+  scanned_at: TimestampInput.describe('When the device scanned it'),
+  offline_result: OfflineScanResult.describe('What the device decided at the door'),
+});
+export type OfflineScan = z.input<typeof OfflineScan>;
+
+export const CheckinBatchInput = z.strictObject({
+  device_id: z.string().trim().min(1).max(100),
+  scans: z.array(OfflineScan).min(1).max(500),
+});
+export type CheckinBatchInput = z.input<typeof CheckinBatchInput>;
+
+export const CheckinBatchResult = z
+  .object({
+    object: z.literal('checkin_batch'),
+    results: z
+      .array(
+        z.object({
+          id: z.string().describe('The scan id'),
+          result: ValidationResult.describe("The server's verdict, as of when it was scanned"),
+          conflict: z
+            .boolean()
+            .describe('The device admitted it, but the ticket had already been admitted on the list'),
+          first_used: FirstUsed.nullable(),
+          ticket_id: TicketId.nullable(),
+          list_id: CheckinListId.nullable(),
+        }),
+      )
+      .describe('One per scan, in the order sent'),
+    conflicts: z.number().int().min(0),
+  })
+  .meta({ id: 'CheckinBatchResult' });
+export type CheckinBatchResult = z.output<typeof CheckinBatchResult>;
+
+export const CheckinConflict = z
+  .object({
+    object: z.literal('checkin_conflict'),
+    id: z.string().describe('The check-in'),
+    scan_id: z.string(),
+    event_id: EventId,
+    list_id: CheckinListId,
+    ticket_id: TicketId,
+    device_id: z.string(),
+    gate: z.string().nullable(),
+    scanned_at: Timestamp,
+    uploaded_at: Timestamp,
+    first_used: FirstUsed.nullable().describe('The admission it collided with'),
+  })
+  .meta({ id: 'CheckinConflict' });
+export type CheckinConflict = z.output<typeof CheckinConflict>;

@@ -20,10 +20,16 @@ import {
   Session,
 } from './accounts.js';
 import {
+  CheckinBatchInput,
+  CheckinBatchResult,
+  CheckinBundle,
+  CheckinBundleQuery,
+  CheckinConflict,
   CheckinList,
   CheckinListCreateInput,
   CheckinListId,
   CheckinListUpdateInput,
+  CheckinStats,
   ValidateInput,
   Validation,
 } from './checkin.js';
@@ -692,6 +698,48 @@ export const routes = {
       auth: 'events:write',
       params: z.object({ id: CheckinListId }),
       response: Deleted,
+    }),
+    bundle: route({
+      method: 'GET',
+      path: '/api/events/:id/checkin-bundle',
+      summary:
+        "What a door needs offline: the event's public key and every ticket's state on a list; with `since`, only what changed",
+      tag: 'checkin',
+      auth: 'checkin',
+      params: EventParams,
+      query: CheckinBundleQuery,
+      response: CheckinBundle,
+    }),
+    uploadBatch: route({
+      method: 'POST',
+      path: '/api/checkins/batch',
+      summary:
+        'Upload scans made offline: applied once each, in the order scanned, reporting tickets two doors admitted',
+      tag: 'checkin',
+      auth: 'checkin',
+      body: CheckinBatchInput,
+      response: CheckinBatchResult,
+    }),
+    conflicts: route({
+      method: 'GET',
+      path: '/api/events/:id/checkins/conflicts',
+      summary:
+        'Offline admissions of tickets already admitted on the list by another scan, in the order uploaded',
+      tag: 'checkin',
+      auth: 'checkin',
+      params: EventParams,
+      query: ListQuery,
+      response: page(CheckinConflict),
+    }),
+    stats: route({
+      method: 'GET',
+      path: '/api/events/:id/checkins/stats',
+      summary:
+        'Live door figures: admitted, inside, refused by reason, per list and gate, admissions per 5 minutes',
+      tag: 'checkin',
+      auth: 'checkin',
+      params: EventParams,
+      response: CheckinStats,
     }),
   },
   webhooks: {

@@ -16,6 +16,7 @@ import * as m0003 from './migrations/0003_audit_outbox.js';
 import * as m0004 from './migrations/0004_invoices.js';
 import * as m0005 from './migrations/0005_payments.js';
 import * as m0006 from './migrations/0006_checkin.js';
+import * as m0007 from './migrations/0007_offline_checkin.js';
 import type { Database } from './schema.js';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -96,6 +97,7 @@ const migrations: Record<string, Migration> = {
   '0004_invoices': m0004,
   '0005_payments': m0005,
   '0006_checkin': m0006,
+  '0007_offline_checkin': m0007,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

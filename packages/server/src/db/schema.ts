@@ -350,6 +350,13 @@ export interface CheckinsTable {
   offline: Bool;
   scanned_at: Timestamp;
   created_at: Timestamp;
+  /** The device's id for an offline scan: each is applied once however often it is uploaded. */
+  scan_id: string | null;
+  offline_result: string | null;
+  /** Admitted offline by the device, but already admitted on the list by another scan. */
+  conflict: Generated<Bool>;
+  /** JSON { at, gate, device_id } as answered. */
+  first_used: string | null;
 }
 
 export interface Database {

@@ -3,6 +3,7 @@ import {
   type CheckinList,
   type CheckinListCreateInput,
   type CheckinListUpdateInput,
+  type CheckinStats,
   decodeTicketCode,
   type Page,
   type ValidateInput,
@@ -18,6 +19,7 @@ import { conflict, notFound, validationFailed } from '../../http/errors.js';
 import { newId } from '../../ids.js';
 import { nowIso, toUtcOrNull } from '../../time.js';
 import type { EventKeys } from '../orders/keys.js';
+import { checkinStats } from './stats.js';
 
 type ListCreate = z.output<typeof CheckinListCreateInput>;
 type ListUpdate = z.output<typeof CheckinListUpdateInput>;
@@ -87,15 +89,15 @@ export class Checkin {
   private readonly publicKeys = new Map<string, KeyObject>();
 
   constructor(
-    private readonly db: Db,
-    private readonly keys: EventKeys,
+    readonly db: Db,
+    readonly keys: EventKeys,
   ) {}
 
   private get k() {
     return this.db.kysely;
   }
 
-  private async publicKey(eventId: string): Promise<KeyObject> {
+  async publicKey(eventId: string): Promise<KeyObject> {
     let key = this.publicKeys.get(eventId);
     if (!key) {
       key = createPublicKey((await this.keys.forEvent(eventId)).privateKey);
@@ -106,6 +108,59 @@ export class Checkin {
 
   async validate(principal: Principal, input: Validate): Promise<Validation> {
     const now = nowIso();
+    // The event's key is loaded before the transaction: on SQLite the transaction holds the only
+    // connection, and loading it inside would wait for itself.
+    const decoded = decodeTicketCode(input.code);
+    if (decoded && !this.publicKeys.has(decoded.payload.eventId)) {
+      const own = await this.k
+        .selectFrom('events')
+        .select('id')
+        .where('id', '=', decoded.payload.eventId)
+        .where('org_id', '=', principal.orgId)
+        .executeTakeFirst();
+      if (own) await this.publicKey(own.id);
+    }
+    // The admission and its record in the scan log commit together: no admission goes unlogged.
+    return this.k.transaction().execute(async (trx) => {
+      const { validation, eventId } = await this.check(trx, principal.orgId, input, now);
+      if (!input.dry_run)
+        await trx
+          .insertInto('checkins')
+          .values({
+            id: newId('checkin'),
+            org_id: principal.orgId,
+            event_id: eventId,
+            list_id: validation.list_id,
+            ticket_id: validation.ticket?.id ?? null,
+            device_id: input.device_id,
+            gate: input.gate ?? null,
+            direction: input.direction,
+            result: validation.result,
+            offline: 0,
+            scanned_at: now,
+            created_at: now,
+            scan_id: null,
+            offline_result: null,
+            first_used: null,
+          })
+          .execute();
+      return validation;
+    });
+  }
+
+  /**
+   * Decides one scan as of `now` (the moment it was scanned; for an offline scan, on the device) and
+   * applies it to ticket_presence, without recording it: the caller records the scan, online at once,
+   * offline on the row it claimed for the scan id. `changedAt` stamps presence changes for the
+   * check-in bundle's cursor, so it is always the server's clock.
+   */
+  async check(
+    db: Executor,
+    orgId: string,
+    input: Validate,
+    now: string,
+    changedAt: string = now,
+  ): Promise<{ validation: Validation; eventId: string | null }> {
     const answer = (
       result: ValidationResult,
       extra: Partial<Omit<Validation, 'result' | 'object'>> = {},
@@ -121,30 +176,9 @@ export class Checkin {
       scanned_at: now,
       ...extra,
     });
-    const record = (v: Validation, eventId: string | null) =>
-      input.dry_run
-        ? Promise.resolve()
-        : this.k
-            .insertInto('checkins')
-            .values({
-              id: newId('checkin'),
-              org_id: principal.orgId,
-              event_id: eventId,
-              list_id: v.list_id,
-              ticket_id: v.ticket?.id ?? null,
-              device_id: input.device_id,
-              gate: input.gate ?? null,
-              direction: input.direction,
-              result: v.result,
-              offline: 0,
-              scanned_at: now,
-              created_at: now,
-            })
-            .execute();
-
     const decoded = decodeTicketCode(input.code);
     const ticket = decoded
-      ? await this.k
+      ? await db
           .selectFrom('tickets')
           .innerJoin('orders', 'orders.id', 'tickets.order_id')
           .innerJoin('ticket_types', 'ticket_types.id', 'tickets.ticket_type_id')
@@ -161,7 +195,7 @@ export class Checkin {
             'ticket_types.name as type_name',
           ])
           .where('tickets.id', '=', decoded.payload.ticketId)
-          .where('tickets.org_id', '=', principal.orgId)
+          .where('tickets.org_id', '=', orgId)
           .executeTakeFirst()
       : undefined;
     // A code we can't read, of a ticket we don't have, or whose signature or contents don't match
@@ -174,9 +208,7 @@ export class Checkin {
       decoded.payload.version > ticket.code_version ||
       !verify(null, decoded.signed, await this.publicKey(ticket.event_id), decoded.signature)
     ) {
-      const v = answer('invalid');
-      await record(v, null);
-      return v;
+      return { validation: answer('invalid'), eventId: null };
     }
     const ticketInfo = {
       id: ticket.id,
@@ -187,20 +219,19 @@ export class Checkin {
     };
 
     const list = input.list
-      ? await this.k
+      ? await db
           .selectFrom('checkin_lists')
           .selectAll()
           .where('id', '=', input.list)
-          .where('org_id', '=', principal.orgId)
+          .where('org_id', '=', orgId)
           .executeTakeFirst()
-      : await this.defaultList(ticket.event_id, principal.orgId);
+      : await this.defaultList(ticket.event_id, orgId, db);
     if (!list) throw notFound('check-in list');
     const base = { ticket: ticketInfo, list_id: list.id };
-    const refuse = async (result: ValidationResult, extra: Partial<Validation> = {}) => {
-      const v = answer(result, { ...base, ...extra });
-      await record(v, ticket.event_id);
-      return v;
-    };
+    const refuse = async (result: ValidationResult, extra: Partial<Validation> = {}) => ({
+      validation: answer(result, { ...base, ...extra }),
+      eventId: ticket.event_id,
+    });
 
     if (list.event_id !== ticket.event_id) return refuse('wrong_event');
     if (ticket.status === 'void')
@@ -215,7 +246,7 @@ export class Checkin {
     if (list.ends_at && now >= list.ends_at) return refuse('expired');
 
     const presence = () =>
-      this.k
+      db
         .selectFrom('ticket_presence')
         .selectAll()
         .where('ticket_id', '=', ticket.id)
@@ -229,13 +260,13 @@ export class Checkin {
       const p = await presence();
       // Used means: came in before, and either may not come again or is inside now.
       const used = p !== undefined && (list.allow_reentry === 0 || p.inside === 1);
-      return answer(used ? 'already_used' : 'valid', { ...base, first_used: firstUsed(p) });
+      return refuse(used ? 'already_used' : 'valid', { first_used: firstUsed(p) });
     }
 
     if (input.direction === 'exit') {
-      const out = await this.k
+      const out = await db
         .updateTable('ticket_presence')
-        .set({ inside: 0, last_change_at: now })
+        .set({ inside: 0, last_change_at: changedAt })
         .where('ticket_id', '=', ticket.id)
         .where('list_id', '=', list.id)
         .where('inside', '=', 1)
@@ -245,7 +276,7 @@ export class Checkin {
       });
     }
 
-    const first = await this.k
+    const first = await db
       .insertInto('ticket_presence')
       .values({
         ticket_id: ticket.id,
@@ -254,16 +285,16 @@ export class Checkin {
         first_entry_at: now,
         first_gate: input.gate ?? null,
         first_device: input.device_id,
-        last_change_at: now,
+        last_change_at: changedAt,
       })
       .onConflict((oc) => oc.columns(['ticket_id', 'list_id']).doNothing())
       .executeTakeFirst();
     if (Number(first.numInsertedOrUpdatedRows ?? 0) === 1) return refuse('admitted');
     if (list.allow_reentry === 1) {
       // Back in after a scan out: again a write only one scan can win.
-      const back = await this.k
+      const back = await db
         .updateTable('ticket_presence')
-        .set({ inside: 1, last_change_at: now })
+        .set({ inside: 1, last_change_at: changedAt })
         .where('ticket_id', '=', ticket.id)
         .where('list_id', '=', list.id)
         .where('inside', '=', 0)
@@ -275,15 +306,20 @@ export class Checkin {
   }
 
   /** The event's default list, created on first use for events made before lists existed. */
-  private async defaultList(eventId: string, orgId: string): Promise<CheckinListRow | undefined> {
-    const row = await this.k
+  async defaultList(eventId: string, orgId: string, db: Executor = this.k): Promise<CheckinListRow> {
+    const row = await db
       .selectFrom('checkin_lists')
       .selectAll()
       .where('event_id', '=', eventId)
       .where('org_id', '=', orgId)
       .where('is_default', '=', 1)
       .executeTakeFirst();
-    return row ?? createDefaultList(this.k, { id: eventId, org_id: orgId });
+    return row ?? createDefaultList(db, { id: eventId, org_id: orgId });
+  }
+
+  /** The live view of an event's doors (see stats.ts). */
+  stats(orgId: string, eventId: string): Promise<CheckinStats> {
+    return checkinStats(this.k, orgId, eventId);
   }
 
   // Lists

@@ -1,0 +1,55 @@
+import type { RequestOptions, Tickets } from '../client.js';
+import type {
+  CheckinList,
+  CheckinListCreateInput,
+  CheckinListUpdateInput,
+  ValidateInput,
+  Validation,
+} from '../contract/checkin.js';
+import type { Deleted } from '../contract/common.js';
+import { routes } from '../contract/routes.js';
+
+/** The door: scanning tickets, and the check-in lists (gates) that decide who comes in when. */
+export class CheckinResource {
+  constructor(private readonly client: Tickets) {}
+
+  /**
+   * Scans a ticket's code at a gate: `admitted` exactly once, otherwise the reason it is refused
+   * (a refusal is an answer, not an error). `dry_run` looks the ticket up without admitting it.
+   * @example
+   * const v = await tickets.checkin.validate({ code, device_id: 'scanner-1', gate: 'North' })
+   * if (!v.admitted) console.log(v.message, v.first_used?.at)
+   */
+  validate(input: ValidateInput, options?: RequestOptions): Promise<Validation> {
+    return this.client.request(routes.checkin.validate, { body: input }, options);
+  }
+
+  /** An event's check-in lists, the default one included. @example const [main] = await tickets.checkin.lists(event.id) */
+  async lists(eventId: string): Promise<CheckinList[]> {
+    const page = await this.client.request(routes.checkin.lists, { params: { id: eventId } });
+    return page.data;
+  }
+
+  /**
+   * Adds a list: which ticket types it admits (all when left out), when, and whether re-entry is allowed.
+   * @example await tickets.checkin.createList(event.id, { name: 'VIP door', ticket_type_ids: [vip.id], allow_reentry: true })
+   */
+  createList(eventId: string, input: CheckinListCreateInput, options?: RequestOptions): Promise<CheckinList> {
+    return this.client.request(routes.checkin.createList, { params: { id: eventId }, body: input }, options);
+  }
+
+  /** One check-in list. @example const list = await tickets.checkin.getList('cl_…') */
+  getList(id: string): Promise<CheckinList> {
+    return this.client.request(routes.checkin.getList, { params: { id } });
+  }
+
+  /** Changes the given fields (null clears one). @example await tickets.checkin.updateList('cl_…', { ends_at: null }) */
+  updateList(id: string, input: CheckinListUpdateInput): Promise<CheckinList> {
+    return this.client.request(routes.checkin.updateList, { params: { id }, body: input });
+  }
+
+  /** Deletes a list nobody was checked in on; the default list cannot be. @example await tickets.checkin.deleteList('cl_…') */
+  deleteList(id: string): Promise<Deleted> {
+    return this.client.request(routes.checkin.deleteList, { params: { id } });
+  }
+}
