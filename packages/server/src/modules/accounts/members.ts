@@ -238,7 +238,7 @@ export class Members {
       .selectAll()
       .where('token_hash', '=', sha256(token))
       .executeTakeFirst();
-    if (!invitation || invitation.status !== 'pending' || invitation.expires_at <= now)
+    if (invitation?.status !== 'pending' || invitation.expires_at <= now)
       throw notFound('pending invitation with this token');
     const user = await this.k
       .selectFrom('users')

@@ -13,10 +13,10 @@ import {
   type TicketTypeCreateInput,
   type TicketTypeUpdateInput,
 } from '@tickets/sdk';
-import { sql } from 'kysely';
 import type { z } from 'zod';
 import type { Db } from '../../db/database.js';
 import type { EventRow, EventUpdate, TicketTypeRow } from '../../db/schema.js';
+import { containsAny } from '../../db/text-search.js';
 import { ApiError, conflict, notFound, validationFailed } from '../../http/errors.js';
 import { DEFAULT_LIMIT, decodeCursor, toPage } from '../../http/pagination.js';
 import { newId } from '../../ids.js';
@@ -51,8 +51,6 @@ export function slugify(name: string): string {
   return slug || 'event';
 }
 
-const escapeLike = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`);
-
 export class Events {
   constructor(private readonly db: Db) {}
   private get k() {
@@ -77,7 +75,6 @@ export class Events {
   async list(orgId: string, query: ListQuery): Promise<Page<Event>> {
     const limit = query.limit ?? DEFAULT_LIMIT;
     const after = query.starting_after ? decodeCursor(query.starting_after, 2) : null;
-    const pattern = query.q ? `%${escapeLike(query.q.toLowerCase())}%` : null;
     const rows = await this.k
       .selectFrom('events')
       .selectAll()
@@ -85,13 +82,9 @@ export class Events {
       .$if(query.status !== undefined, (q) => q.where('status', '=', query.status!))
       .$if(query.starts_after !== undefined, (q) => q.where('starts_at', '>=', toUtc(query.starts_after!)))
       .$if(query.starts_before !== undefined, (q) => q.where('starts_at', '<', toUtc(query.starts_before!)))
-      .$if(pattern !== null, (q) =>
+      .$if(query.q !== undefined, (q) =>
         q.where((eb) =>
-          eb.or(
-            (['name', 'slug', 'description', 'venue_name', 'venue_city'] as const).map(
-              (col) => sql<boolean>`lower(${sql.ref(col)}) like ${pattern} escape '\\'`,
-            ),
-          ),
+          eb.or(containsAny(['name', 'slug', 'description', 'venue_name', 'venue_city'], query.q!)),
         ),
       )
       .$if(after !== null, (q) =>

@@ -12,13 +12,13 @@ import { sql, type Transaction } from 'kysely';
 import type { z } from 'zod';
 import type { Db } from '../../db/database.js';
 import type { Database, EventRow, OrderRow, TicketRow, TicketTypeRow } from '../../db/schema.js';
+import { containsAny } from '../../db/text-search.js';
 import type { Principal } from '../../http/app.js';
 import { ApiError, conflict, notFound, validationFailed } from '../../http/errors.js';
 import { DEFAULT_LIMIT, decodeCursor, toPage } from '../../http/pagination.js';
 import { newId } from '../../ids.js';
 import type { PaymentProvider } from '../../integrations/stripe.js';
 import { addSeconds, nowIso } from '../../time.js';
-import { isUniqueViolation } from '../accounts/auth.js';
 import { eventNotOnSale, windowReason } from '../events/service.js';
 import { DEFAULT_HOLD_MINUTES } from '../events/views.js';
 import { issueCreditNote, issueInvoice } from '../invoices/ledger.js';
@@ -38,8 +38,6 @@ const REASON_TEXT: Record<string, string> = {
   sales_not_started: 'Sales have not started yet.',
   sales_ended: 'Sales have ended.',
 };
-
-const escapeLike = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`);
 
 /**
  * Takes inventory for an order: for each ticket type and for the event, `sold + held + n <= capacity`
@@ -447,7 +445,6 @@ export class Orders {
   async list(orgId: string, query: OrderQuery): Promise<Page<Order>> {
     const limit = query.limit ?? DEFAULT_LIMIT;
     const after = query.starting_after ? decodeCursor(query.starting_after, 1) : null;
-    const pattern = query.q ? `%${escapeLike(query.q.toLowerCase())}%` : null;
     const rows = await this.k
       .selectFrom('orders')
       .selectAll()
@@ -455,14 +452,9 @@ export class Orders {
       .$if(query.event !== undefined, (q) => q.where('event_id', '=', query.event!))
       .$if(query.status !== undefined, (q) => q.where('status', '=', query.status!))
       .$if(query.email !== undefined, (q) => q.where('buyer_email', '=', query.email!))
-      .$if(pattern !== null, (q) =>
+      .$if(query.q !== undefined, (q) =>
         q.where((eb) =>
-          eb.or([
-            ...(['buyer_name', 'buyer_email'] as const).map(
-              (col) => sql<boolean>`lower(${sql.ref(col)}) like ${pattern} escape '\\'`,
-            ),
-            eb('id', '=', query.q!),
-          ]),
+          eb.or([...containsAny(['buyer_name', 'buyer_email'], query.q!), eb('id', '=', query.q!)]),
         ),
       )
       .$if(after !== null, (q) => q.where('id', '<', String(after![0])))
@@ -584,7 +576,6 @@ export class Orders {
   private attendeeQuery(orgId: string, eventId: string, query: TicketQuery) {
     const limit = query.limit ?? DEFAULT_LIMIT;
     const after = query.starting_after ? decodeCursor(query.starting_after, 1) : null;
-    const pattern = query.q ? `%${escapeLike(query.q.toLowerCase())}%` : null;
     return {
       limit,
       rows: this.k
@@ -596,17 +587,13 @@ export class Orders {
         .where('tickets.org_id', '=', orgId)
         .where('tickets.event_id', '=', eventId)
         .$if(query.status !== undefined, (q) => q.where('tickets.status', '=', query.status!))
-        .$if(pattern !== null, (q) =>
+        .$if(query.q !== undefined, (q) =>
           q.where((eb) =>
             eb.or([
-              ...(
-                [
-                  'tickets.holder_name',
-                  'tickets.holder_email',
-                  'orders.buyer_name',
-                  'orders.buyer_email',
-                ] as const
-              ).map((col) => sql<boolean>`lower(${sql.ref(col)}) like ${pattern} escape '\\'`),
+              ...containsAny(
+                ['tickets.holder_name', 'tickets.holder_email', 'orders.buyer_name', 'orders.buyer_email'],
+                query.q!,
+              ),
               // Ids are matched whole: their random letters would match any short search.
               eb('orders.id', '=', query.q!),
               eb('tickets.id', '=', query.q!),
