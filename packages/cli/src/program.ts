@@ -5,6 +5,7 @@ import { registerApiKeys } from './commands/api-keys.js';
 import { registerAuth } from './commands/auth.js';
 import { registerCheckin } from './commands/checkin.js';
 import { registerConfig } from './commands/config.js';
+import { registerDoor } from './commands/door.js';
 import { registerEvents } from './commands/events.js';
 import { registerInvoices } from './commands/invoices.js';
 import { registerOrders } from './commands/orders.js';
@@ -59,6 +60,7 @@ export function buildProgram(): Command {
   registerOrders(program);
   registerInvoices(program);
   registerCheckin(program);
+  registerDoor(program);
   return program;
 }
 

@@ -1,6 +1,14 @@
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DIALECTS, sampleEvent, startTestServer, type TestServer } from '../../server/test/harness.js';
-import { ConflictError, NotFoundError, PermissionError, Tickets, ValidationError } from '../src/index.js';
+import {
+  ConflictError,
+  NotFoundError,
+  PermissionError,
+  Tickets,
+  ValidationError,
+  verifyTicketCode,
+} from '../src/index.js';
 
 describe.each(DIALECTS)('%s: the door with the SDK', (dialect) => {
   let s: TestServer;
@@ -114,5 +122,64 @@ describe.each(DIALECTS)('%s: the door with the SDK', (dialect) => {
     });
     await expect(door.checkin.getList(vipDoor.id)).rejects.toBeInstanceOf(NotFoundError);
     await expect(organizer.checkin.deleteList(lists[0]!.id)).rejects.toBeInstanceOf(ConflictError);
+  });
+  it('syncs a bundle page by page, uploads offline scans once, and reports the conflict', async () => {
+    const a = await sell(gaId, 'Olga Offline');
+    const b = await sell(gaId, 'Otto Offline');
+    const first = await door.checkin.bundle(eventId, { limit: 1 });
+    expect(first).toMatchObject({ object: 'checkin_bundle', event_id: eventId, full: true, has_more: true });
+    expect(first.tickets).toHaveLength(1);
+    const check = await verifyTicketCode(a.code, first.public_key);
+    expect(check.valid).toBe(true);
+    const seen = new Map(first.tickets.map((t) => [t.id, t]));
+    let page = first;
+    while (page.has_more) {
+      page = await door.checkin.bundle(eventId, { since: page.cursor, limit: 1 });
+      for (const t of page.tickets) seen.set(t.id, t);
+    }
+    expect(seen.get(a.id)).toMatchObject({ status: 'valid', admitted: false, holder_name: 'Olga Offline' });
+    expect(seen.has(b.id)).toBe(true);
+
+    const scan = (code: string) => ({
+      id: randomUUID(),
+      code,
+      scanned_at: new Date().toISOString(),
+      offline_result: 'admitted' as const,
+    });
+    const s1 = scan(a.code);
+    const up1 = await door.checkin.uploadBatch({ device_id: 'door-a', scans: [s1] });
+    expect(up1).toMatchObject({ object: 'checkin_batch', conflicts: 0 });
+    expect(up1.results[0]).toMatchObject({ id: s1.id, result: 'admitted', conflict: false, ticket_id: a.id });
+    // The same scan again is applied once.
+    const again = await door.checkin.uploadBatch({ device_id: 'door-a', scans: [s1] });
+    expect(again.conflicts).toBe(0);
+
+    const s2 = scan(a.code);
+    const up2 = await door.checkin.uploadBatch({ device_id: 'door-b', scans: [s2] });
+    expect(up2.conflicts).toBe(1);
+    expect(up2.results[0]).toMatchObject({ id: s2.id, conflict: true, first_used: { device_id: 'door-a' } });
+
+    const conflicts = [];
+    for await (const c of door.checkin.conflicts(eventId)) conflicts.push(c);
+    expect(conflicts).toEqual([
+      expect.objectContaining({
+        object: 'checkin_conflict',
+        scan_id: s2.id,
+        ticket_id: a.id,
+        device_id: 'door-b',
+      }),
+    ]);
+
+    const changes = await door.checkin.bundle(eventId, { since: page.cursor });
+    expect(changes.full).toBe(false);
+    expect(changes.tickets.find((t) => t.id === a.id)).toMatchObject({ admitted: true });
+  });
+
+  it('reports live door figures', async () => {
+    const stats = await door.checkin.stats(eventId);
+    expect(stats).toMatchObject({ object: 'checkin_stats', event_id: eventId });
+    expect(stats.admitted).toBeGreaterThanOrEqual(2);
+    expect(stats.lists.map((l) => l.name)).toContain('Main entrance');
+    await expect(door.checkin.stats('evt_01h2xcejqtf2nbrexx3vqjhp41')).rejects.toBeInstanceOf(NotFoundError);
   });
 });

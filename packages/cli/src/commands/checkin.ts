@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import type { CheckinList, CheckinListUpdateInput, Tickets, Validation } from '@tickets/sdk';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { Context } from '../context.js';
@@ -6,6 +5,8 @@ import { EXIT, UsageError } from '../errors.js';
 import { examples, NONE, orNull, parse } from '../help.js';
 import type { Output } from '../output.js';
 import { ask, confirmAction } from '../prompt.js';
+import { deviceId, listIdArg, refusal } from '../verdicts.js';
+import { registerOfflineCheckin, validateOffline } from './checkin-offline.js';
 
 interface ValidateFlags {
   list?: string;
@@ -13,6 +14,8 @@ interface ValidateFlags {
   device?: string;
   exit?: boolean;
   dryRun?: boolean;
+  offline?: boolean;
+  event?: string;
 }
 
 interface ListFlags {
@@ -26,11 +29,6 @@ interface ListFlags {
 
 /** Results that let the person through (or, for a look-up, would). Everything else exits 1. */
 const PASSED = new Set<Validation['result']>(['admitted', 'exited', 'valid']);
-
-const listIdArg = (value: string): string => {
-  if (!/^cl_\w+$/.test(value)) throw new InvalidArgumentError('Expected a check-in list id (cl_…).');
-  return value;
-};
 
 /** `--types tt_a,tt_b`; on update `none` admits every type again. */
 const typesArg =
@@ -46,65 +44,15 @@ const typesArg =
     return ids;
   };
 
-/** The door's clock: when the ticket came in, as the person at the door reads it (their own zone). */
-async function usedAt(iso: string, scannedAt: string): Promise<string> {
-  const { DateTime } = await import('luxon');
-  const at = DateTime.fromISO(iso).toLocal();
-  return at.hasSame(DateTime.fromISO(scannedAt).toLocal(), 'day')
-    ? at.toFormat('HH:mm')
-    : at.toFormat('yyyy-MM-dd HH:mm');
-}
-
-/** Why a ticket is refused, in the words the person at the door needs. */
-async function refusal(v: Validation): Promise<string> {
-  switch (v.result) {
-    case 'already_used': {
-      if (!v.first_used) return 'already used';
-      const { at, gate, device_id } = v.first_used;
-      const where = gate ? ` at ${gate} (${device_id})` : ` on ${device_id}`;
-      return `already used ${await usedAt(at, v.scanned_at)}${where}`;
-    }
-    case 'revoked':
-      return v.revoked_reason === 'transferred'
-        ? 'revoked: transferred (an older code; the new holder has the valid one)'
-        : `revoked: ${v.revoked_reason ?? 'cancelled'}`;
-    case 'invalid':
-      return 'not a ticket of ours';
-    case 'wrong_event':
-      return 'ticket for another event';
-    case 'wrong_list':
-      return `${v.ticket?.ticket_type_name ?? 'this ticket type'} does not come in through this gate`;
-    case 'not_yet_valid':
-      return 'not valid yet at this gate';
-    case 'expired':
-      return 'no longer valid at this gate';
-    case 'order_not_paid':
-      return 'order not paid';
-    case 'not_inside':
-      return 'not checked in here, so cannot check out';
-    default:
-      return v.message;
-  }
-}
-
 /** One line, the whole answer: green when the person may pass, red with the reason when not. */
-async function verdict(out: Output, v: Validation): Promise<void> {
-  const who = v.ticket ? `${v.ticket.holder_name} · ${v.ticket.ticket_type_name}` : '';
+async function verdict(out: Output, v: Validation, suffix = ''): Promise<void> {
+  const who = v.ticket ? [v.ticket.holder_name, v.ticket.ticket_type_name].filter(Boolean).join(' · ') : '';
   const { style } = out;
-  if (v.result === 'admitted') out.line(style.bold.green(`ADMITTED  ${who}`));
-  else if (v.result === 'exited') out.line(style.bold.green(`CHECKED OUT  ${who}`));
-  else if (v.result === 'valid') out.line(style.bold.green(`VALID  ${who}  (look-up only: not admitted)`));
-  else out.line(style.bold.red(`REFUSED  ${await refusal(v)}`));
-}
-
-/** This machine's scanner id: --device, else the profile's, generated and saved on first use. */
-async function deviceId(ctx: Context, flag: string | undefined): Promise<string> {
-  if (flag !== undefined) return flag;
-  const profile = await ctx.profile();
-  if (profile.device_id) return profile.device_id;
-  const id = `cli-${randomBytes(4).toString('hex')}`;
-  (await ctx.store()).update(await ctx.profileName(), { device_id: id });
-  return id;
+  if (v.result === 'admitted') out.line(style.bold.green(`ADMITTED  ${who}${suffix}`));
+  else if (v.result === 'exited') out.line(style.bold.green(`CHECKED OUT  ${who}${suffix}`));
+  else if (v.result === 'valid')
+    out.line(style.bold.green(`VALID  ${who}  (look-up only: not admitted)${suffix}`));
+  else out.line(style.bold.red(`REFUSED  ${await refusal(v)}${suffix}`));
 }
 
 /** Dates in the event's time zone; a door key may not read events, so it falls back to the local zone. */
@@ -186,8 +134,17 @@ export function registerCheckin(program: Command): void {
       .option('--device <id>', "this scanner's id (default: one generated once and kept in the profile)")
       .addOption(new Option('--exit', 'scan the person out (re-entry lists only)').conflicts('dryRun'))
       .option('--dry-run', 'look the ticket up without admitting it')
+      .option('--offline', 'decide with the bundle from `tickets checkin sync`; queue the scan for upload')
+      .option('--event <event>', "with --offline: the event's bundle (default: the code's event)")
       .action(async (code: string, f: ValidateFlags, cmd: Command) => {
         const ctx = Context.of(cmd);
+        if (f.offline) {
+          const v = await validateOffline(ctx, code, f, await deviceId(ctx, f.device));
+          await ctx.out.result(v, () => verdict(ctx.out, v, '  (offline)'));
+          if (!PASSED.has(v.result)) process.exitCode = EXIT.failure;
+          return;
+        }
+        if (f.event) throw new UsageError('--event goes with --offline');
         const client = await ctx.client();
         const device_id = await deviceId(ctx, f.device);
         const v = await ctx.out.spin(
@@ -209,12 +166,14 @@ export function registerCheckin(program: Command): void {
     'tickets validate "$CODE" --list cl_… --gate "VIP door" --device scanner-1',
     'tickets validate "$CODE" --dry-run --json | jq -r .result',
     'tickets validate "$CODE" --list cl_… --exit',
+    'tickets validate "$CODE" --offline --gate North',
   );
 
   const checkin = program
     .command('checkin')
     .description('The door: check-in lists (gates) and who they admit');
   examples(checkin, 'tickets checkin lists list evt_…', 'tickets validate "$CODE" --gate North');
+  registerOfflineCheckin(checkin);
   const lists = checkin
     .command('lists')
     .description('Check-in lists: which ticket types come in where, when, and whether re-entry is allowed');

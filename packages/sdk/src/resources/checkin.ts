@@ -1,13 +1,21 @@
 import type { RequestOptions, Tickets } from '../client.js';
 import type {
+  CheckinBatchInput,
+  CheckinBatchResult,
+  CheckinBundle,
+  CheckinBundleQuery,
+  CheckinConflict,
   CheckinList,
   CheckinListCreateInput,
   CheckinListUpdateInput,
+  CheckinStats,
   ValidateInput,
   Validation,
 } from '../contract/checkin.js';
 import type { Deleted } from '../contract/common.js';
 import { routes } from '../contract/routes.js';
+import { AutoPaginator } from '../pagination.js';
+import type { ListParams } from './orgs.js';
 
 /** The door: scanning tickets, and the check-in lists (gates) that decide who comes in when. */
 export class CheckinResource {
@@ -51,5 +59,43 @@ export class CheckinResource {
   /** Deletes a list nobody was checked in on; the default list cannot be. @example await tickets.checkin.deleteList('cl_…') */
   deleteList(id: string): Promise<Deleted> {
     return this.client.request(routes.checkin.deleteList, { params: { id } });
+  }
+
+  /**
+   * What a door needs to validate offline: the event's public key and each ticket's state on a list.
+   * Without `since` a full bundle; with the previous `cursor`, only what changed. Page while `has_more`.
+   * @example
+   * let b = await tickets.checkin.bundle(event.id, { limit: 1000 })
+   * while (b.has_more) b = await tickets.checkin.bundle(event.id, { since: b.cursor })
+   */
+  bundle(eventId: string, query: CheckinBundleQuery = {}, options?: RequestOptions): Promise<CheckinBundle> {
+    return this.client.request(routes.checkin.bundle, { params: { id: eventId }, query }, options);
+  }
+
+  /**
+   * Uploads scans made offline (at most 500): each applied once by its id, in the order scanned;
+   * `conflict` marks a ticket this device admitted that another scan had admitted first.
+   * @example const r = await tickets.checkin.uploadBatch({ device_id: 'scanner-1', scans })
+   */
+  uploadBatch(input: CheckinBatchInput, options?: RequestOptions): Promise<CheckinBatchResult> {
+    return this.client.request(routes.checkin.uploadBatch, { body: input }, options);
+  }
+
+  /**
+   * Offline admissions that collided with an earlier admission, in the order uploaded.
+   * @example for await (const c of tickets.checkin.conflicts(event.id)) console.log(c.ticket_id)
+   */
+  conflicts(eventId: string, params: ListParams = {}): AutoPaginator<CheckinConflict> {
+    return new AutoPaginator((cursor) =>
+      this.client.request(routes.checkin.conflicts, {
+        params: { id: eventId },
+        query: { ...params, starting_after: cursor },
+      }),
+    );
+  }
+
+  /** Live door figures for an event. @example const { admitted, inside } = await tickets.checkin.stats(event.id) */
+  stats(eventId: string, options?: RequestOptions): Promise<CheckinStats> {
+    return this.client.request(routes.checkin.stats, { params: { id: eventId } }, options);
   }
 }

@@ -1,0 +1,276 @@
+import { dirname } from 'node:path';
+import type { CheckinBatchResult, CheckinStats, Tickets, Validation } from '@tickets/sdk';
+import type { Command } from 'commander';
+import { Context } from '../context.js';
+import { EXIT, UsageError } from '../errors.js';
+import { examples } from '../help.js';
+import { OfflineStore, type QueuedScan, type StoredBundle, verifyOffline } from '../offline.js';
+
+/** At most this many scans per upload request (the API's limit). */
+export const UPLOAD_BATCH = 500;
+
+const eventIdArg = (value: string): string => {
+  if (!/^evt_\w+$/.test(value)) throw new UsageError(`expected an event id (evt_…), got "${value}"`);
+  return value;
+};
+
+export async function offlineStore(ctx: Context): Promise<OfflineStore> {
+  return new OfflineStore(dirname((await ctx.store()).path));
+}
+
+/** Which event's bundle checks a code: --event, else the code's own event, else the only one synced. */
+function pickEvent(
+  store: OfflineStore,
+  code: string,
+  flag: string | undefined,
+  decoded: string | null,
+): string {
+  if (flag) return eventIdArg(flag);
+  const synced = store.events();
+  if (decoded && synced.includes(decoded)) return decoded;
+  if (synced.length === 1) return synced[0]!;
+  if (synced.length === 0)
+    throw new UsageError('no event synced for offline use: run `tickets checkin sync <event>` first');
+  throw new UsageError(`cannot tell which event "${code.slice(0, 12)}…" is for: give --event evt_…`);
+}
+
+/** `tickets validate <code> --offline`: the verdict from the synced bundle, admissions queued durably. */
+export async function validateOffline(
+  ctx: Context,
+  code: string,
+  f: { event?: string; gate?: string; dryRun?: boolean; exit?: boolean },
+  deviceId: string,
+): Promise<Validation> {
+  if (f.exit) throw new UsageError('--exit needs the network: scanning out is not supported with --offline');
+  const { decodeTicketCode } = await import('@tickets/sdk');
+  const store = await offlineStore(ctx);
+  const eventId = pickEvent(store, code, f.event, decodeTicketCode(code)?.payload.eventId ?? null);
+  const bundle = store.load(eventId);
+  if (!bundle)
+    throw new UsageError(`${eventId} is not synced: run \`tickets checkin sync ${eventId}\` first`);
+  return verifyOffline(code, store, bundle, { device_id: deviceId, gate: f.gate, dry_run: f.dryRun });
+}
+
+/** Ticket type names, when this credential may read them (a checkin-scoped key may not). */
+async function typeNames(client: Tickets, eventId: string): Promise<Record<string, string>> {
+  try {
+    const types = await client.ticketTypes.list(eventId, { includeHidden: true });
+    return Object.fromEntries(types.map((t) => [t.id, t.name]));
+  } catch {
+    return {};
+  }
+}
+
+interface SyncSummary {
+  event_id: string;
+  list_id: string;
+  list_name: string;
+  full: boolean;
+  tickets: number;
+  changes: number;
+  cursor: string;
+}
+
+async function sync(
+  client: Tickets,
+  store: OfflineStore,
+  eventId: string,
+  list?: string,
+): Promise<SyncSummary> {
+  const stored = store.load(eventId);
+  const incremental = stored !== null && (list === undefined || list === stored.list.id);
+  const names = await typeNames(client, eventId);
+  let bundle: StoredBundle | null = incremental ? stored : null;
+  let since = incremental ? stored.cursor : undefined;
+  let changes = 0;
+  const listId = list ?? stored?.list.id;
+  for (;;) {
+    const page = await client.checkin.bundle(eventId, { list: listId, since, limit: 1000 });
+    changes += page.tickets.length;
+    bundle = store.merge(bundle, page, names);
+    since = page.cursor;
+    if (!page.has_more) break;
+  }
+  store.save(bundle);
+  return {
+    event_id: eventId,
+    list_id: bundle.list.id,
+    list_name: bundle.list.name,
+    full: !incremental,
+    tickets: Object.keys(bundle.tickets).length,
+    changes,
+    cursor: bundle.cursor,
+  };
+}
+
+/** HH:mm on the door's clock (with the date when it is another day than `ref`). */
+async function clock(iso: string, ref: string): Promise<string> {
+  const { DateTime } = await import('luxon');
+  const at = DateTime.fromISO(iso).toLocal();
+  return at.hasSame(DateTime.fromISO(ref).toLocal(), 'day')
+    ? at.toFormat('HH:mm')
+    : at.toFormat('yyyy-MM-dd HH:mm');
+}
+
+interface UploadSummary {
+  event_id: string;
+  uploaded: number;
+  conflicts: Array<{
+    scan_id: string;
+    ticket_id: string | null;
+    scanned_at: string;
+    first_used: CheckinBatchResult['results'][number]['first_used'];
+  }>;
+  left: number;
+}
+
+async function upload(client: Tickets, store: OfflineStore, eventId: string): Promise<UploadSummary> {
+  const queued = store.queue(eventId);
+  const summary: UploadSummary = { event_id: eventId, uploaded: 0, conflicts: [], left: queued.length };
+  // One request per device id (a profile may have changed it) and per 500 scans.
+  const byDevice = new Map<string, QueuedScan[]>();
+  for (const s of queued) byDevice.set(s.device_id, [...(byDevice.get(s.device_id) ?? []), s]);
+  for (const [device_id, scans] of byDevice) {
+    for (let i = 0; i < scans.length; i += UPLOAD_BATCH) {
+      const batch = scans.slice(i, i + UPLOAD_BATCH);
+      const result = await client.checkin.uploadBatch({
+        device_id,
+        scans: batch.map((s) => ({
+          id: s.id,
+          code: s.code,
+          list: s.list,
+          ...(s.gate ? { gate: s.gate } : {}),
+          direction: s.direction,
+          scanned_at: s.scanned_at,
+          offline_result: s.offline_result,
+        })),
+      });
+      // Only now, with the server's answer, do these scans leave the queue.
+      store.removeUploaded(eventId, batch);
+      summary.uploaded += batch.length;
+      summary.left -= batch.length;
+      const byId = new Map(batch.map((s) => [s.id, s]));
+      for (const r of result.results)
+        if (r.conflict)
+          summary.conflicts.push({
+            scan_id: r.id,
+            ticket_id: r.ticket_id,
+            scanned_at: byId.get(r.id)?.scanned_at ?? '',
+            first_used: r.first_used,
+          });
+    }
+  }
+  return summary;
+}
+
+async function showStats(ctx: Context, s: CheckinStats): Promise<void> {
+  const out = ctx.out;
+  out.details([
+    ['Event', s.event_id],
+    ['Admitted', s.admitted],
+    ['Inside', s.inside],
+    ['Refused', s.refused],
+    ['Reasons', s.refused_by_reason.map((r) => `${r.reason} ${r.count}`).join(', ') || 'none'],
+  ]);
+  out.line();
+  await out.table(
+    ['LIST', 'ADMITTED', 'INSIDE', 'REFUSED'],
+    s.lists.map((l) => [l.name, l.admitted, l.inside, l.refused]),
+  );
+  if (s.gates.length > 0) {
+    out.line();
+    await out.table(
+      ['GATE', 'ADMITTED', 'REFUSED'],
+      s.gates.map((g) => [g.gate ?? '(none)', g.admitted, g.refused]),
+    );
+  }
+}
+
+export function registerOfflineCheckin(checkin: Command): void {
+  examples(
+    checkin
+      .command('sync')
+      .description("Keep an event's tickets on this device for offline scanning: first all, then changes")
+      .argument('<event>', 'the event (evt_…)', eventIdArg)
+      .option('--list <list>', "the gate's check-in list (cl_…; default: the event's main list)")
+      .action(async (eventId: string, f: { list?: string }, cmd: Command) => {
+        const ctx = Context.of(cmd);
+        const client = await ctx.client();
+        const store = await offlineStore(ctx);
+        const s = await ctx.out.spin('Syncing…', sync(client, store, eventId, f.list));
+        await ctx.out.result(s, () =>
+          ctx.out.line(
+            `Synced ${s.event_id} (${s.list_name}): ${s.tickets} tickets, ${s.changes} changes${s.full ? ' (full)' : ''}`,
+          ),
+        );
+      }),
+    'tickets checkin sync evt_…',
+    'tickets checkin sync evt_… --list cl_…',
+  );
+
+  examples(
+    checkin
+      .command('upload')
+      .description('Send the scans made offline; reports tickets another door had admitted first (exit 1)')
+      .argument('[event]', 'the event (evt_…; default: every event with scans waiting)', eventIdArg)
+      .action(async (eventId: string | undefined, _o: unknown, cmd: Command) => {
+        const ctx = Context.of(cmd);
+        const client = await ctx.client();
+        const store = await offlineStore(ctx);
+        const events = eventId ? [eventId] : store.queuedEvents();
+        const results: UploadSummary[] = [];
+        for (const e of events) results.push(await ctx.out.spin('Uploading…', upload(client, store, e)));
+        await ctx.out.result(results, async () => {
+          for (const r of results) {
+            for (const c of r.conflicts) {
+              const first = c.first_used;
+              const where = first ? `${first.gate ? ` at ${first.gate}` : ''} by ${first.device_id}` : '';
+              const when = first ? ` at ${await clock(first.at, c.scanned_at)}` : '';
+              ctx.out.line(
+                `CONFLICT ${c.ticket_id ?? c.scan_id} admitted here at ${await clock(c.scanned_at, c.scanned_at)} but first used${where}${when}`,
+              );
+            }
+            ctx.out.info(
+              `Uploaded ${r.uploaded} scan${r.uploaded === 1 ? '' : 's'} for ${r.event_id}; ${r.conflicts.length} conflict${r.conflicts.length === 1 ? '' : 's'}.`,
+            );
+          }
+          if (results.length === 0) ctx.out.info('Nothing to upload.');
+        });
+        if (results.some((r) => r.conflicts.length > 0)) process.exitCode = EXIT.failure;
+      }),
+    'tickets checkin upload',
+    'tickets checkin upload evt_… --json',
+  );
+
+  examples(
+    checkin
+      .command('stats')
+      .description('Door figures: admitted, inside, refused, per list and gate')
+      .argument('<event>', 'the event (evt_…)', eventIdArg)
+      .option('--watch', 'redraw every 2 seconds until Ctrl-C (on a terminal)')
+      .action(async (eventId: string, f: { watch?: boolean }, cmd: Command) => {
+        const ctx = Context.of(cmd);
+        const client = await ctx.client();
+        const stats = await ctx.out.spin('Loading…', client.checkin.stats(eventId));
+        if (!f.watch || ctx.out.json || !ctx.out.tty) {
+          await ctx.out.result(stats, (s) => showStats(ctx, s));
+          return;
+        }
+        let stop = false;
+        process.once('SIGINT', () => {
+          stop = true;
+        });
+        let s = stats;
+        while (!stop) {
+          process.stdout.write('\u001b[2J\u001b[H');
+          await showStats(ctx, s);
+          ctx.out.line(ctx.out.style.dim(`\nUpdated ${new Date().toLocaleTimeString()} · Ctrl-C to stop`));
+          await new Promise((r) => setTimeout(r, 2000));
+          if (!stop) s = await client.checkin.stats(eventId);
+        }
+      }),
+    'tickets checkin stats evt_…',
+    'tickets checkin stats evt_… --watch',
+    'tickets checkin stats evt_… --json | jq .admitted',
+  );
+}

@@ -1,0 +1,378 @@
+import { dirname } from 'node:path';
+import { createInterface } from 'node:readline';
+import type { Tickets, Validation } from '@tickets/sdk';
+import { type Command, Option } from 'commander';
+import { Context } from '../context.js';
+import { EXIT, UsageError } from '../errors.js';
+import { examples } from '../help.js';
+import { OfflineStore } from '../offline.js';
+import type { Output } from '../output.js';
+import { deviceId, listIdArg, refusal } from '../verdicts.js';
+
+interface DoorFlags {
+  list?: string;
+  gate?: string;
+  device?: string;
+  exit?: boolean;
+  offline?: boolean;
+  fallbackOffline?: boolean;
+}
+
+/** Short names for the summary's refusals by reason. */
+const REASON_LABEL: Partial<Record<Validation['result'], string>> = {
+  already_used: 'already used',
+  invalid: 'not a ticket of ours',
+  revoked: 'revoked',
+  wrong_event: 'another event',
+  wrong_list: 'wrong gate',
+  not_yet_valid: 'not valid yet',
+  expired: 'no longer valid',
+  order_not_paid: 'not paid',
+  not_inside: 'not inside',
+};
+
+/** The gate's list: --list when it belongs to the event, else the event's default list. */
+async function doorList(client: Tickets, eventId: string, listId: string | undefined): Promise<string> {
+  const lists = await client.checkin.lists(eventId);
+  const list = listId ? lists.find((l) => l.id === listId) : lists.find((l) => l.is_default);
+  if (!list)
+    throw new UsageError(
+      listId ? `${listId} is not a check-in list of ${eventId}` : `${eventId} has no default check-in list`,
+    );
+  return list.id;
+}
+
+/** What the session has let through and turned away. */
+class Tally {
+  admitted = 0;
+  exited = 0;
+  refused = 0;
+  noAnswer = 0;
+  /** Verdicts decided from the synced bundle. */
+  offline = 0;
+  readonly reasons = new Map<string, number>();
+
+  get inside(): number {
+    return Math.max(0, this.admitted - this.exited);
+  }
+
+  count(v: Validation, offline = false): void {
+    if (offline) this.offline++;
+    if (v.result === 'admitted') this.admitted++;
+    else if (v.result === 'exited') this.exited++;
+    else if (!v.admitted) this.refuse(REASON_LABEL[v.result] ?? v.result);
+  }
+
+  refuse(reason: string): void {
+    this.refused++;
+    this.reasons.set(reason, (this.reasons.get(reason) ?? 0) + 1);
+  }
+
+  /** "Admitted 12 · Refused 3 · Inside 12". */
+  line(): string {
+    const parts = [`Admitted ${this.admitted}`, `Refused ${this.refused}`];
+    if (this.exited) parts.push(`Out ${this.exited}`);
+    parts.push(`Inside ${this.inside}`);
+    if (this.noAnswer) parts.push(`No answer ${this.noAnswer}`);
+    if (this.offline) parts.push(`Decided offline ${this.offline}`);
+    return parts.join(' · ');
+  }
+
+  json() {
+    return {
+      object: 'door_summary',
+      admitted: this.admitted,
+      refused: this.refused,
+      exited: this.exited,
+      inside: this.inside,
+      no_answer: this.noAnswer,
+      decided_offline: this.offline,
+      refused_by_reason: Object.fromEntries(this.reasons),
+    };
+  }
+}
+
+/**
+ * Prints what the door sees: on a terminal a big coloured block per verdict (read from a step away),
+ * a bell on refusal and a running count; piped, one plain line per verdict.
+ */
+class DoorScreen {
+  constructor(
+    private readonly out: Output,
+    private readonly tally: Tally,
+  ) {}
+
+  private get width(): number {
+    return Math.min(Math.max(process.stdout.columns ?? 60, 40), 100);
+  }
+
+  private block(ok: boolean, text: string): void {
+    const { style, tty } = this.out;
+    if (!tty || style.level === 0) {
+      this.out.line(text);
+      return;
+    }
+    const paint = ok ? style.bgGreen.black.bold : style.bgRed.white.bold;
+    const pad = ' '.repeat(this.width);
+    this.out.line(paint(pad));
+    this.out.line(paint(`  ${text}`.padEnd(this.width)));
+    this.out.line(paint(pad));
+  }
+
+  async verdict(v: Validation, offline = false): Promise<void> {
+    if (this.out.json) {
+      process.stdout.write(`${JSON.stringify(offline ? { ...v, offline: true } : v)}\n`);
+      return;
+    }
+    // Offline the type's name is unknown when the credential could not read the types at sync.
+    const who = v.ticket ? [v.ticket.holder_name, v.ticket.ticket_type_name].filter(Boolean).join(' · ') : '';
+    const mark = offline ? '  (offline)' : '';
+    if (v.result === 'admitted') this.block(true, `ADMITTED  ${who}${mark}`);
+    else if (v.result === 'exited') this.block(true, `CHECKED OUT  ${who}${mark}`);
+    else if (v.admitted) this.block(true, `${v.result.toUpperCase()}  ${who}${mark}`);
+    else return this.refused(`${await refusal(v)}${mark}`);
+    this.status();
+  }
+
+  /** A refusal the CLI decided without a Validation (a code the server would not even look up). */
+  refused(reason: string, code?: string): void {
+    if (this.out.json && code !== undefined) {
+      process.stdout.write(`${JSON.stringify({ object: 'refused', code, message: reason })}\n`);
+      return;
+    }
+    this.block(false, `REFUSED  ${reason}`);
+    this.bell();
+    this.status();
+  }
+
+  /** The scan got no verdict: the person at the door must scan again. */
+  noAnswer(why: string, code: string): void {
+    if (this.out.json) {
+      process.stdout.write(`${JSON.stringify({ object: 'no_answer', code, message: why })}\n`);
+      return;
+    }
+    this.block(false, `NO ANSWER (${why}) — scan again`);
+    this.bell();
+    this.status();
+  }
+
+  summary(): void {
+    if (this.out.json) {
+      process.stdout.write(`${JSON.stringify(this.tally.json())}\n`);
+      return;
+    }
+    const { style } = this.out;
+    this.out.line(style.bold(this.tally.line()));
+    for (const [reason, n] of [...this.tally.reasons].sort((a, b) => b[1] - a[1]))
+      this.out.line(`  ${reason}: ${n}`);
+  }
+
+  private bell(): void {
+    if (this.out.tty) process.stdout.write('\x07');
+  }
+
+  private status(): void {
+    if (this.out.tty) this.out.line(this.out.style.dim(this.tally.line()));
+  }
+}
+
+/** Why a scan got no verdict, or undefined when the error is not about this one scan (e.g. a lost login). */
+async function noAnswerReason(err: unknown): Promise<string | undefined> {
+  const { ApiError, ConnectionError, RateLimitError } = await import('@tickets/sdk');
+  if (err instanceof ConnectionError) return 'server unreachable';
+  if (err instanceof RateLimitError) return 'server busy';
+  if (err instanceof ApiError) return 'server error';
+  return undefined;
+}
+
+const isUnreachable = async (err: unknown) => err instanceof (await import('@tickets/sdk')).ConnectionError;
+
+/** While deciding offline with --fallback-offline, how often to ask whether the server is back. */
+const PROBE_MS = 2_000;
+
+/** The synced bundle for --offline / --fallback-offline; its list is the gate's list. */
+async function openBundle(ctx: Context, eventId: string, listId: string | undefined) {
+  if (!/^evt_\w+$/.test(eventId)) throw new UsageError(`expected an event id (evt_…), got "${eventId}"`);
+  const store = new OfflineStore(dirname((await ctx.store()).path));
+  const bundle = store.load(eventId);
+  if (!bundle)
+    throw new UsageError(
+      `${eventId} is not synced for offline use: run \`tickets checkin sync ${eventId}\` first`,
+    );
+  if (listId && listId !== bundle.list.id)
+    throw new UsageError(
+      `the synced bundle is for list ${bundle.list.id}, not ${listId}: run \`tickets checkin sync ${eventId} --list ${listId}\``,
+    );
+  return { store, bundle };
+}
+
+export function registerDoor(program: Command): void {
+  examples(
+    program
+      .command('door')
+      .description(
+        'Door mode: scan codes one per line from stdin (a USB scanner types each and Enter), a verdict for each',
+      )
+      .argument('<event>', 'the event (evt_…)')
+      .option('--list <list>', "the gate's check-in list (cl_…; default: the event's main list)", listIdArg)
+      .option('--gate <name>', 'where you stand, e.g. North; shown when a ticket is scanned again')
+      .option('--device <id>', "this scanner's id (default: one generated once and kept in the profile)")
+      .addOption(
+        new Option('--exit', 'scan people out (re-entry lists only; needs the network)').conflicts([
+          'offline',
+          'fallbackOffline',
+        ]),
+      )
+      .addOption(
+        new Option(
+          '--offline',
+          'decide every scan with the bundle from `tickets checkin sync`; admissions queued for upload',
+        ).conflicts('fallbackOffline'),
+      )
+      .option(
+        '--fallback-offline',
+        'online, but decide with the synced bundle while the server is unreachable (marked "offline")',
+      )
+      .action(async (eventId: string, f: DoorFlags, cmd: Command) => {
+        const ctx = Context.of(cmd);
+        const synced = f.offline || f.fallbackOffline ? await openBundle(ctx, eventId, f.list) : null;
+        const client = f.offline ? null : await ctx.client();
+        const device_id = await deviceId(ctx, f.device);
+        // Loaded now rather than on the first refusal, so no scan pays for it.
+        void import('luxon');
+        const tally = new Tally();
+        const screen = new DoorScreen(ctx.out, tally);
+
+        /** Tickets admitted in this session: the bundle does not know them, so offline must not admit them again. */
+        const admittedHere = new Map<string, Validation>();
+        let offlineNow = Boolean(f.offline);
+        let probe: NodeJS.Timeout | undefined;
+        const goOffline = () => {
+          if (offlineNow || !client || !synced) return;
+          offlineNow = true;
+          ctx.out.warn(`Server unreachable: deciding from the bundle synced ${synced.bundle.synced_at}.`);
+          probe = setInterval(() => {
+            client.checkin.lists(eventId).then(
+              () => {
+                if (!offlineNow) return;
+                offlineNow = false;
+                clearInterval(probe);
+                ctx.out.success('Server back: deciding online again.');
+              },
+              () => {},
+            );
+          }, PROBE_MS);
+          probe.unref();
+        };
+
+        let list = f.list ?? synced?.bundle.list.id;
+        if (client) {
+          try {
+            list = await doorList(client, eventId, list);
+          } catch (err) {
+            if (!synced || !(await isUnreachable(err))) throw err;
+            goOffline();
+          }
+        }
+
+        const decideOffline = async (code: string): Promise<Validation> => {
+          const { decodeTicketCode, verifyOffline } = await offlineModules();
+          const earlier = admittedHere.get(decodeTicketCode(code)?.payload.ticketId ?? '');
+          if (earlier)
+            return {
+              ...earlier,
+              result: 'already_used',
+              admitted: false,
+              message: 'Already admitted on this device.',
+              first_used: { at: earlier.scanned_at, gate: f.gate ?? null, device_id },
+              scanned_at: new Date().toISOString(),
+            };
+          return verifyOffline(code, synced!.store, synced!.bundle, { device_id, gate: f.gate });
+        };
+
+        /** The verdict, and whether it was decided offline; throws when there is none. */
+        const decide = async (code: string): Promise<{ v: Validation; offline: boolean }> => {
+          if (!offlineNow && client) {
+            try {
+              const v = await client.checkin.validate({
+                code,
+                list,
+                gate: f.gate,
+                device_id,
+                direction: f.exit ? 'exit' : 'entry',
+              });
+              return { v, offline: false };
+            } catch (err) {
+              if (!synced || !(await isUnreachable(err))) throw err;
+              goOffline();
+            }
+          }
+          return { v: await decideOffline(code), offline: true };
+        };
+
+        if (ctx.out.tty && !ctx.out.json)
+          ctx.out.info(ctx.out.errStyle.dim('Door open: scan a ticket. Ctrl-C prints the summary.'));
+
+        let finished = false;
+        const finish = () => {
+          if (finished) return;
+          finished = true;
+          clearInterval(probe);
+          screen.summary();
+        };
+        // Ctrl-C ends the shift at once, even with a scan still waiting for its answer.
+        const onInterrupt = () => {
+          finish();
+          process.exit(EXIT.ok);
+        };
+        process.once('SIGINT', onInterrupt);
+
+        // The iterator buffers lines: a scanner typing faster than the server answers is served in order.
+        const lines = createInterface({
+          input: process.stdin,
+          terminal: false,
+          crlfDelay: Number.POSITIVE_INFINITY,
+        });
+        try {
+          for await (const line of lines) {
+            const code = line.trim();
+            if (!code) continue;
+            let decided: { v: Validation; offline: boolean };
+            try {
+              decided = await decide(code);
+            } catch (err) {
+              const { ValidationError } = await import('@tickets/sdk');
+              if (err instanceof ValidationError) {
+                // Not even shaped like a code (e.g. far too long): the server will not look it up.
+                tally.refuse('not a ticket of ours');
+                screen.refused('not a ticket of ours (unreadable code)', code);
+                continue;
+              }
+              const why = await noAnswerReason(err);
+              if (why === undefined) throw err;
+              tally.noAnswer++;
+              screen.noAnswer(why, code);
+              continue;
+            }
+            const { v, offline } = decided;
+            if (v.result === 'admitted' && v.ticket) admittedHere.set(v.ticket.id, v);
+            tally.count(v, offline);
+            await screen.verdict(v, offline);
+          }
+        } finally {
+          lines.close();
+          process.removeListener('SIGINT', onInterrupt);
+          finish();
+        }
+      }),
+    'tickets door evt_… --gate North',
+    'tickets door evt_… --list cl_… --gate "VIP door" --device scanner-1',
+    'tickets checkin sync evt_… && tickets door evt_… --fallback-offline --gate North',
+    'tickets door evt_… --json < codes.txt',
+  );
+}
+
+const offlineModules = async () => ({
+  ...(await import('@tickets/sdk')),
+  ...(await import('../offline.js')),
+});

@@ -1,0 +1,255 @@
+import { randomUUID } from 'node:crypto';
+import {
+  appendFileSync,
+  closeSync,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  writeSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import type { CheckinBundle, CheckinBundleTicket, Validation } from '@tickets/sdk';
+
+/**
+ * A door without the network: per event, the synced bundle (`<configDir>/offline/<event>.json`) and an
+ * append-only queue of the scans made offline (`<configDir>/offline/<event>.queue.jsonl`), each line
+ * fsynced before the verdict is shown, so a crash or a pulled plug loses no admission.
+ */
+export interface StoredBundle {
+  version: 1;
+  event_id: string;
+  list: { id: string; name: string };
+  public_key: string;
+  /** Pass as `since` on the next sync. */
+  cursor: string;
+  synced_at: string;
+  /** Ticket type names, when the credential may read them (a door key may not). */
+  type_names: Record<string, string>;
+  tickets: Record<string, CheckinBundleTicket>;
+}
+
+/** One scan made offline, as it is uploaded (plus what the door needs to remember about it). */
+export interface QueuedScan {
+  id: string;
+  code: string;
+  list: string;
+  gate?: string;
+  direction: 'entry';
+  scanned_at: string;
+  offline_result: 'admitted';
+  device_id: string;
+  ticket_id: string;
+}
+
+export class OfflineStore {
+  readonly dir: string;
+
+  constructor(configDir: string) {
+    this.dir = join(configDir, 'offline');
+  }
+
+  bundlePath(eventId: string): string {
+    return join(this.dir, `${safe(eventId)}.json`);
+  }
+
+  queuePath(eventId: string): string {
+    return join(this.dir, `${safe(eventId)}.queue.jsonl`);
+  }
+
+  /** Events with a synced bundle on this device. */
+  events(): string[] {
+    if (!existsSync(this.dir)) return [];
+    return readdirSync(this.dir)
+      .filter((f) => f.endsWith('.json'))
+      .map((f) => f.slice(0, -'.json'.length));
+  }
+
+  /** Events with scans waiting to be uploaded. */
+  queuedEvents(): string[] {
+    if (!existsSync(this.dir)) return [];
+    return readdirSync(this.dir)
+      .filter((f) => f.endsWith('.queue.jsonl'))
+      .map((f) => f.slice(0, -'.queue.jsonl'.length))
+      .filter((e) => this.queue(e).length > 0);
+  }
+
+  load(eventId: string): StoredBundle | null {
+    const path = this.bundlePath(eventId);
+    if (!existsSync(path)) return null;
+    return JSON.parse(readFileSync(path, 'utf8')) as StoredBundle;
+  }
+
+  /** Replaces the bundle atomically: a crash leaves the old one or the new one, never half of either. */
+  save(bundle: StoredBundle): void {
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    const path = this.bundlePath(bundle.event_id);
+    writeDurably(`${path}.tmp`, `${JSON.stringify(bundle)}\n`);
+    renameSync(`${path}.tmp`, path);
+  }
+
+  /** Merges a bundle page into `current` (null: a fresh start). Returns the result, not yet saved. */
+  merge(current: StoredBundle | null, page: CheckinBundle, typeNames: Record<string, string>): StoredBundle {
+    const tickets = { ...current?.tickets };
+    for (const t of page.tickets) tickets[t.id] = t;
+    return {
+      version: 1,
+      event_id: page.event_id,
+      list: { id: page.list.id, name: page.list.name },
+      public_key: page.public_key,
+      cursor: page.cursor,
+      synced_at: page.generated_at,
+      type_names: { ...current?.type_names, ...typeNames },
+      tickets,
+    };
+  }
+
+  /** The scans waiting for upload, oldest first; a torn last line (a crash mid-write) is skipped. */
+  queue(eventId: string): QueuedScan[] {
+    const path = this.queuePath(eventId);
+    if (!existsSync(path)) return [];
+    const scans: QueuedScan[] = [];
+    for (const line of readFileSync(path, 'utf8').split('\n')) {
+      if (!line.trim()) continue;
+      try {
+        scans.push(JSON.parse(line) as QueuedScan);
+      } catch {
+        // a line cut short by a crash: it was never confirmed at the door
+      }
+    }
+    return scans;
+  }
+
+  /** Appends one scan and flushes it to disk before returning. */
+  enqueue(eventId: string, scan: QueuedScan): void {
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    const path = this.queuePath(eventId);
+    appendFileSync(path, `${JSON.stringify(scan)}\n`, { mode: 0o600 });
+    const fd = openSync(path, 'r+');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /**
+   * Drops uploaded scans from the queue (after the server answered). Their admissions are first
+   * recorded in the bundle, so this device keeps refusing those tickets until the next sync.
+   */
+  removeUploaded(eventId: string, uploaded: QueuedScan[]): void {
+    const bundle = this.load(eventId);
+    if (bundle) {
+      for (const scan of uploaded) {
+        const t = bundle.tickets[scan.ticket_id];
+        if (t) t.admitted = true;
+      }
+      this.save(bundle);
+    }
+    const done = new Set(uploaded.map((s) => s.id));
+    const path = this.queuePath(eventId);
+    const left = this.queue(eventId).filter((s) => !done.has(s.id));
+    writeDurably(`${path}.tmp`, left.map((s) => `${JSON.stringify(s)}\n`).join(''));
+    renameSync(`${path}.tmp`, path);
+  }
+}
+
+function writeDurably(path: string, text: string): void {
+  const fd = openSync(path, 'w', 0o600);
+  try {
+    writeSync(fd, text);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Event ids are `evt_…`; anything else must not escape the directory. */
+function safe(eventId: string): string {
+  if (!/^[\w-]+$/.test(eventId)) throw new TypeError(`not an event id: ${eventId}`);
+  return eventId;
+}
+
+export interface OfflineScanOptions {
+  device_id: string;
+  gate?: string;
+  dry_run?: boolean;
+  /** For tests and clocks: when the scan happened. */
+  now?: Date;
+}
+
+/**
+ * Decides at the door with only the bundle, in the shape of an online validation (order_id unknown
+ * offline, so empty). Admissions are queued for upload, durably, before this returns.
+ */
+export async function verifyOffline(
+  code: string,
+  store: OfflineStore,
+  bundle: StoredBundle,
+  options: OfflineScanOptions,
+): Promise<Validation> {
+  const { verifyTicketCode } = await import('@tickets/sdk');
+  const scanned_at = (options.now ?? new Date()).toISOString();
+  const answer = (
+    result: Validation['result'],
+    message: string,
+    extra: Partial<Validation> = {},
+  ): Validation => ({
+    object: 'validation',
+    result,
+    admitted: result === 'admitted',
+    message,
+    ticket: null,
+    revoked_reason: null,
+    first_used: null,
+    list_id: bundle.list.id,
+    scanned_at,
+    ...extra,
+  });
+
+  const check = await verifyTicketCode(code, bundle.public_key);
+  if (!check.valid) return answer('invalid', 'This is not a valid ticket for this event.');
+  const t = bundle.tickets[check.ticketId];
+  if (!t) return answer('invalid', 'This ticket is not in the synced bundle.');
+  const ticket = {
+    id: t.id,
+    order_id: '',
+    holder_name: t.holder_name,
+    ticket_type_id: t.ticket_type_id,
+    ticket_type_name: bundle.type_names[t.ticket_type_id] ?? '',
+  };
+  if (t.status === 'void')
+    return answer('revoked', `Ticket ${t.void_reason ?? 'cancelled'}.`, {
+      ticket,
+      revoked_reason: t.void_reason ?? 'cancelled',
+    });
+  if (check.version < t.code_version)
+    return answer('revoked', 'An older code: the ticket was transferred.', {
+      ticket,
+      revoked_reason: 'transferred',
+    });
+  const earlier = store.queue(bundle.event_id).find((s) => s.ticket_id === t.id);
+  if (earlier)
+    return answer('already_used', 'Already admitted on this device.', {
+      ticket,
+      first_used: { at: earlier.scanned_at, gate: earlier.gate ?? null, device_id: earlier.device_id },
+    });
+  if (t.admitted) return answer('already_used', 'Already admitted (as of the last sync).', { ticket });
+  if (options.dry_run) return answer('valid', 'Valid (look-up only).', { ticket });
+
+  store.enqueue(bundle.event_id, {
+    id: randomUUID(),
+    code: code.trim(),
+    list: bundle.list.id,
+    ...(options.gate ? { gate: options.gate } : {}),
+    direction: 'entry',
+    scanned_at,
+    offline_result: 'admitted',
+    device_id: options.device_id,
+    ticket_id: t.id,
+  });
+  return answer('admitted', 'Admitted (offline).', { ticket });
+}
