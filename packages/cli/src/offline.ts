@@ -9,6 +9,7 @@ import {
   readdirSync,
   readFileSync,
   renameSync,
+  statSync,
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
@@ -123,11 +124,38 @@ export class OfflineStore {
     return scans;
   }
 
+  /**
+   * The scans already queued here, by ticket, read once and kept while the file is only appended to
+   * by this store: re-reading the whole queue for every scan made a long door session slow down
+   * with every admission. A change in the file's size that we did not make (another process on this
+   * device) makes it read the file again.
+   */
+  private readonly queued = new Map<string, { size: number; byTicket: Map<string, QueuedScan> }>();
+
+  queuedScan(eventId: string, ticketId: string): QueuedScan | undefined {
+    const path = this.queuePath(eventId);
+    const size = existsSync(path) ? statSync(path).size : 0;
+    let index = this.queued.get(eventId);
+    if (!index || index.size !== size) {
+      index = { size, byTicket: new Map() };
+      for (const scan of this.queue(eventId))
+        if (!index.byTicket.has(scan.ticket_id)) index.byTicket.set(scan.ticket_id, scan);
+      this.queued.set(eventId, index);
+    }
+    return index.byTicket.get(ticketId);
+  }
+
   /** Appends one scan and flushes it to disk before returning. */
   enqueue(eventId: string, scan: QueuedScan): void {
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     const path = this.queuePath(eventId);
+    const before = existsSync(path) ? statSync(path).size : 0;
     appendFileSync(path, `${JSON.stringify(scan)}\n`, { mode: 0o600 });
+    const index = this.queued.get(eventId);
+    if (index && index.size === before) {
+      if (!index.byTicket.has(scan.ticket_id)) index.byTicket.set(scan.ticket_id, scan);
+      index.size = statSync(path).size;
+    } else this.queued.delete(eventId);
     const fd = openSync(path, 'r+');
     try {
       fsyncSync(fd);
@@ -154,6 +182,7 @@ export class OfflineStore {
     const left = this.queue(eventId).filter((s) => !done.has(s.id));
     writeDurably(`${path}.tmp`, left.map((s) => `${JSON.stringify(s)}\n`).join(''));
     renameSync(`${path}.tmp`, path);
+    this.queued.delete(eventId);
   }
 }
 
@@ -231,7 +260,7 @@ export async function verifyOffline(
       ticket,
       revoked_reason: 'transferred',
     });
-  const earlier = store.queue(bundle.event_id).find((s) => s.ticket_id === t.id);
+  const earlier = store.queuedScan(bundle.event_id, t.id);
   if (earlier)
     return answer('already_used', 'Already admitted on this device.', {
       ticket,
