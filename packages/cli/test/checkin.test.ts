@@ -2,7 +2,7 @@ import { stripVTControlCharacters } from 'node:util';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../../server/test/harness.js';
-import { BIN, type Cli, makeCli, PASSWORD, uniqueEmail } from './run-cli.js';
+import { BIN, type Cli, makeCli, signUpWithEvent } from './run-cli.js';
 
 const SGR_GREEN = '\u001b[32m';
 
@@ -23,35 +23,7 @@ describe('sqlite: tickets validate and check-in lists', () => {
   beforeAll(async () => {
     server = await startTestServer('sqlite');
     cli = makeCli();
-    const signup = await cli([
-      'signup',
-      '--email',
-      uniqueEmail(),
-      '--name',
-      'Ann Organizer',
-      '--password',
-      PASSWORD,
-      '--org-name',
-      'Door Night Org',
-      '--api-url',
-      server.url,
-    ]);
-    expect(signup.exitCode, signup.stderr).toBe(0);
-    const event = await cli.json([
-      'events',
-      'create',
-      '--name',
-      'Door Night',
-      '--timezone',
-      'Europe/Berlin',
-      '--currency',
-      'EUR',
-      '--starts',
-      '2031-12-31 20:00',
-      '--ends',
-      '2032-01-01 02:00',
-    ]);
-    eventId = event.id;
+    eventId = await signUpWithEvent(cli, server.url, { org: 'Door Night Org', event: 'Door Night' });
     await cli.json(['types', 'create', eventId, '--name', 'GA', '--price', '25', '--capacity', '50']);
     vipId = (
       await cli.json(['types', 'create', eventId, '--name', 'VIP', '--price', '80', '--capacity', '10'])

@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../../server/test/harness.js';
-import { BIN, type Cli, makeCli, PASSWORD, uniqueEmail } from './run-cli.js';
+import { BIN, type Cli, makeCli, signUpWithEvent } from './run-cli.js';
 
 const run = promisify(execFile);
 const YEAR = new Date().getUTCFullYear();
@@ -56,35 +56,7 @@ describe('sqlite: tickets billing and invoices', () => {
     server = await startTestServer('sqlite');
     cli = makeCli();
     scratch = mkdtempSync(join(tmpdir(), 'tickets-cli-invoices-'));
-    const signup = await cli([
-      'signup',
-      '--email',
-      uniqueEmail(),
-      '--name',
-      'Ann Organizer',
-      '--password',
-      PASSWORD,
-      '--org-name',
-      'Blue Note',
-      '--api-url',
-      server.url,
-    ]);
-    expect(signup.exitCode, signup.stderr).toBe(0);
-    const event = await cli.json([
-      'events',
-      'create',
-      '--name',
-      'Invoice Night',
-      '--timezone',
-      'Europe/Berlin',
-      '--currency',
-      'EUR',
-      '--starts',
-      '2031-12-31 20:00',
-      '--ends',
-      '2032-01-01 02:00',
-    ]);
-    eventId = event.id;
+    eventId = await signUpWithEvent(cli, server.url, { org: 'Blue Note', event: 'Invoice Night' });
     await cli.json(['types', 'create', eventId, '--name', 'GA', '--price', '25.00', '--capacity', '50']);
     await cli.json(['events', 'publish', eventId]);
   });

@@ -68,3 +68,43 @@ export const uniqueEmail = (who = 'ann') =>
   `${who}-${process.pid}-${++counter}-${Math.random().toString(36).slice(2, 8)}@example.com`;
 
 export const PASSWORD = 'correct horse battery staple';
+
+/**
+ * Signs the CLI up as an organizer of a new organization and creates a draft event (Berlin, EUR,
+ * New Year's Eve 2031); returns the event id. The setup most CLI test files start from.
+ */
+export async function signUpWithEvent(
+  cli: Cli,
+  apiUrl: string,
+  names: { org: string; event: string },
+): Promise<string> {
+  const signup = await cli([
+    'signup',
+    '--email',
+    uniqueEmail(),
+    '--name',
+    'Ann Organizer',
+    '--password',
+    PASSWORD,
+    '--org-name',
+    names.org,
+    '--api-url',
+    apiUrl,
+  ]);
+  if (signup.exitCode !== 0) throw new Error(`signup failed: ${signup.stderr}`);
+  const event = await cli.json([
+    'events',
+    'create',
+    '--name',
+    names.event,
+    '--timezone',
+    'Europe/Berlin',
+    '--currency',
+    'EUR',
+    '--starts',
+    '2031-12-31 20:00',
+    '--ends',
+    '2032-01-01 02:00',
+  ]);
+  return event.id;
+}

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { promisify, stripVTControlCharacters } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../../server/test/harness.js';
-import { type Cli, makeCli, PASSWORD, uniqueEmail } from './run-cli.js';
+import { type Cli, makeCli, signUpWithEvent } from './run-cli.js';
 
 const run = promisify(execFile);
 const RESET = '\u001b[0m';
@@ -65,35 +65,7 @@ describe('sqlite: tickets sell, orders, tickets, transfer, refund', () => {
     server = await startTestServer('sqlite');
     cli = makeCli();
     scratch = mkdtempSync(join(tmpdir(), 'tickets-cli-qr-'));
-    const signup = await cli([
-      'signup',
-      '--email',
-      uniqueEmail(),
-      '--name',
-      'Ann Organizer',
-      '--password',
-      PASSWORD,
-      '--org-name',
-      'Box Office',
-      '--api-url',
-      server.url,
-    ]);
-    expect(signup.exitCode, signup.stderr).toBe(0);
-    const event = await cli.json([
-      'events',
-      'create',
-      '--name',
-      'Door Sales Night',
-      '--timezone',
-      'Europe/Berlin',
-      '--currency',
-      'EUR',
-      '--starts',
-      '2031-12-31 20:00',
-      '--ends',
-      '2032-01-01 02:00',
-    ]);
-    eventId = event.id;
+    eventId = await signUpWithEvent(cli, server.url, { org: 'Box Office', event: 'Door Sales Night' });
     for (const [name, price] of [
       ['General admission', '25.00'],
       ['VIP', '80'],
