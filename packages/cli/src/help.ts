@@ -1,6 +1,9 @@
+import type { AutoPaginator, Tickets } from '@tickets/sdk';
 import { type Command, InvalidArgumentError } from 'commander';
+import { Context } from './context.js';
 import { checkDateTime } from './date-input.js';
 import { checkPrice } from './money.js';
+import type { Cell } from './output.js';
 
 /** Every command's help ends with examples, like gh's. */
 export function examples(command: Command, ...lines: string[]): Command {
@@ -49,3 +52,28 @@ export const parse = {
   /** A date, or `none` to clear it. */
   dateOrNone: (value: string): string => (value === NONE ? NONE : parse.date(value)),
 };
+
+/**
+ * A plain `<noun> list` command: every page up to `--limit`, a table on a terminal, the items as
+ * JSON with `--json`. Lists with filters build their own.
+ */
+export function listCommand<T>(
+  parent: Command,
+  spec: {
+    description: string;
+    fetch: (client: Tickets) => AutoPaginator<T>;
+    head: string[];
+    row: (item: T) => Cell[];
+  },
+): Command {
+  return parent
+    .command('list')
+    .description(spec.description)
+    .option('--limit <n>', 'at most this many', parse.int(1), 1000)
+    .action(async (o: { limit: number }, cmd: Command) => {
+      const ctx = Context.of(cmd);
+      const client = await ctx.client();
+      const list = await ctx.out.spin('Loading…', spec.fetch(client).toArray({ limit: o.limit }));
+      await ctx.out.result(list, () => ctx.out.table(spec.head, list.map(spec.row)));
+    });
+}

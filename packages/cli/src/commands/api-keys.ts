@@ -1,7 +1,7 @@
 import type { ApiKeyScope } from '@tickets/sdk';
 import { type Command, Option } from 'commander';
 import { Context } from '../context.js';
-import { examples, parse } from '../help.js';
+import { examples, listCommand } from '../help.js';
 import { ask, confirmAction } from '../prompt.js';
 
 const SCOPES = ['full', 'checkin'] as const;
@@ -44,32 +44,20 @@ export function registerApiKeys(program: Command): void {
   );
 
   examples(
-    keys
-      .command('list')
-      .description("List the organization's keys (never their secrets)")
-      .option('--limit <n>', 'at most this many', parse.int(1), 1000)
-      .action(async (o: { limit: number }, cmd: Command) => {
-        const ctx = Context.of(cmd);
-        const client = await ctx.client();
-        const list = await ctx.out.spin(
-          'Loading…',
-          client.apiKeys.list({ limit: 100 }).toArray({ limit: o.limit }),
-        );
-        await ctx.out.result(list, () =>
-          ctx.out.table(
-            ['ID', 'NAME', 'SCOPES', 'PREFIX', 'CREATED', 'LAST USED', 'REVOKED'],
-            list.map((k) => [
-              k.id,
-              k.name,
-              k.scopes.join(','),
-              `${k.prefix}…`,
-              day(k.created_at),
-              day(k.last_used_at),
-              day(k.revoked_at),
-            ]),
-          ),
-        );
-      }),
+    listCommand(keys, {
+      description: "List the organization's keys (never their secrets)",
+      fetch: (client) => client.apiKeys.list({ limit: 100 }),
+      head: ['ID', 'NAME', 'SCOPES', 'PREFIX', 'CREATED', 'LAST USED', 'REVOKED'],
+      row: (k) => [
+        k.id,
+        k.name,
+        k.scopes.join(','),
+        `${k.prefix}…`,
+        day(k.created_at),
+        day(k.last_used_at),
+        day(k.revoked_at),
+      ],
+    }),
     'tickets api-keys list',
   );
 

@@ -1,7 +1,7 @@
 import type { Role } from '@tickets/sdk';
 import { Argument, type Command, Option } from 'commander';
 import { Context } from '../context.js';
-import { examples, parse } from '../help.js';
+import { examples, listCommand } from '../help.js';
 import { confirmAction } from '../prompt.js';
 
 const ROLES = ['owner', 'admin', 'staff'] as const;
@@ -34,24 +34,12 @@ export function registerOrgs(program: Command): void {
   examples(members, 'tickets orgs members list', 'tickets orgs members set-role usr_… admin');
 
   examples(
-    members
-      .command('list')
-      .description('List members')
-      .option('--limit <n>', 'at most this many', parse.int(1), 1000)
-      .action(async (o: { limit: number }, cmd: Command) => {
-        const ctx = Context.of(cmd);
-        const client = await ctx.client();
-        const list = await ctx.out.spin(
-          'Loading…',
-          client.orgs.listMembers({ limit: 100 }).toArray({ limit: o.limit }),
-        );
-        await ctx.out.result(list, () =>
-          ctx.out.table(
-            ['USER', 'NAME', 'E-MAIL', 'ROLE', 'JOINED'],
-            list.map((m) => [m.user.id, m.user.name, m.user.email, m.role, day(m.joined_at)]),
-          ),
-        );
-      }),
+    listCommand(members, {
+      description: 'List members',
+      fetch: (client) => client.orgs.listMembers({ limit: 100 }),
+      head: ['USER', 'NAME', 'E-MAIL', 'ROLE', 'JOINED'],
+      row: (m) => [m.user.id, m.user.name, m.user.email, m.role, day(m.joined_at)],
+    }),
     'tickets orgs members list',
     'tickets orgs members list --json',
   );
@@ -137,24 +125,12 @@ export function registerOrgs(program: Command): void {
   examples(invitations, 'tickets orgs invitations list');
 
   examples(
-    invitations
-      .command('list')
-      .description('List invitations')
-      .option('--limit <n>', 'at most this many', parse.int(1), 1000)
-      .action(async (o: { limit: number }, cmd: Command) => {
-        const ctx = Context.of(cmd);
-        const client = await ctx.client();
-        const list = await ctx.out.spin(
-          'Loading…',
-          client.orgs.listInvitations({ limit: 100 }).toArray({ limit: o.limit }),
-        );
-        await ctx.out.result(list, () =>
-          ctx.out.table(
-            ['ID', 'E-MAIL', 'ROLE', 'STATUS', 'EXPIRES'],
-            list.map((i) => [i.id, i.email, i.role, i.status, day(i.expires_at)]),
-          ),
-        );
-      }),
+    listCommand(invitations, {
+      description: 'List invitations',
+      fetch: (client) => client.orgs.listInvitations({ limit: 100 }),
+      head: ['ID', 'E-MAIL', 'ROLE', 'STATUS', 'EXPIRES'],
+      row: (i) => [i.id, i.email, i.role, i.status, day(i.expires_at)],
+    }),
     'tickets orgs invitations list --json',
   );
 
