@@ -4,6 +4,7 @@ export default defineConfig({
   test: {
     include: ['packages/*/test/**/*.test.ts'],
     env: { NODE_ENV: 'test' },
+    globalSetup: ['packages/server/test/global-setup.ts'],
     pool: 'forks',
     // Two cores: two files at a time; each file runs against both databases.
     maxWorkers: 2,

@@ -197,6 +197,7 @@ describe('sqlite: tickets door', () => {
         TICKETS_API_KEY: undefined,
         NO_COLOR: undefined,
         FORCE_COLOR: undefined,
+        CI: undefined, // chalk turns colour off on an unknown CI
         TERM: 'xterm-256color',
       },
       reject: false,

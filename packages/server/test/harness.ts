@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import pino from 'pino';
+import { inject } from 'vitest';
 import { type Config, loadConfig } from '../src/config.js';
 import { type RunningServer, startServer } from '../src/server.js';
 
@@ -26,21 +27,14 @@ export async function createTestDatabase(dialect: TestDialect): Promise<TestData
       drop: async () => rmSync(dir, { recursive: true, force: true }),
     };
   }
-  const schema = `t_${randomBytes(6).toString('hex')}`;
+  // Dropped by the global teardown (global-setup.ts), never while other files may be migrating.
+  const schema = `${inject('pgSchemaPrefix')}${randomBytes(6).toString('hex')}`;
   const client = new pg.Client({ connectionString: POSTGRES_URL });
   await client.connect();
   await client.query(`create schema ${schema}`);
   await client.end();
   const sep = POSTGRES_URL.includes('?') ? '&' : '?';
-  return {
-    url: `${POSTGRES_URL}${sep}schema=${schema}`,
-    drop: async () => {
-      const c = new pg.Client({ connectionString: POSTGRES_URL });
-      await c.connect();
-      await c.query(`drop schema if exists ${schema} cascade`);
-      await c.end();
-    },
-  };
+  return { url: `${POSTGRES_URL}${sep}schema=${schema}`, drop: async () => {} };
 }
 
 export interface TestServer extends RunningServer {
