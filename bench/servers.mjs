@@ -40,6 +40,8 @@ if (kind === 'bare') {
     PORT: '0',
     DATABASE_URL: arg,
     LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info',
+    // To measure the request paths alone: TICKETS_WORKER=off keeps the message worker out of the process.
+    ...(process.env.TICKETS_WORKER ? { TICKETS_WORKER: process.env.TICKETS_WORKER } : {}),
   });
   // Request logs go to /dev/null-like sink cost-wise the same as production (pino to a file descriptor).
   const running = await startServer(config);

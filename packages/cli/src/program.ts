@@ -8,6 +8,8 @@ import { registerConfig } from './commands/config.js';
 import { registerDoor } from './commands/door.js';
 import { registerEvents } from './commands/events.js';
 import { registerInvoices } from './commands/invoices.js';
+import { registerMarketing } from './commands/marketing.js';
+import { registerMessages } from './commands/messages.js';
 import { registerOrders } from './commands/orders.js';
 import { registerOrgs } from './commands/orgs.js';
 import { registerServer } from './commands/server.js';
@@ -59,6 +61,8 @@ export function buildProgram(): Command {
   registerTickets(program);
   registerOrders(program);
   registerInvoices(program);
+  registerMessages(program);
+  registerMarketing(program);
   registerCheckin(program);
   registerDoor(program);
   return program;

@@ -7,7 +7,9 @@ import { AuthResource } from './resources/auth.js';
 import { CheckinResource } from './resources/checkin.js';
 import { EventsResource } from './resources/events.js';
 import { InvoicesResource } from './resources/invoices.js';
+import { CampaignsResource, ContactListsResource } from './resources/marketing.js';
 import { MeResource } from './resources/me.js';
+import { MessagesResource } from './resources/messages.js';
 import { OrdersResource } from './resources/orders.js';
 import { OrgsResource } from './resources/orgs.js';
 import { TicketTypesResource } from './resources/ticket-types.js';
@@ -81,6 +83,9 @@ export class Tickets {
   readonly tickets = new TicketsResource(this);
   readonly invoices = new InvoicesResource(this);
   readonly checkin = new CheckinResource(this);
+  readonly messages = new MessagesResource(this);
+  readonly lists = new ContactListsResource(this);
+  readonly campaigns = new CampaignsResource(this);
 
   private token: string | undefined;
   private refreshToken: string | undefined;

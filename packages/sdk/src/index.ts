@@ -11,6 +11,19 @@ export { AutoPaginator } from './pagination.js';
 export type { CheckinResource } from './resources/checkin.js';
 export type { EventListParams } from './resources/events.js';
 export type { InvoicesResource } from './resources/invoices.js';
+export type {
+  CampaignListParams,
+  CampaignRecipientParams,
+  CampaignsResource,
+  ContactListsResource,
+} from './resources/marketing.js';
+export type {
+  MessageListParams,
+  MessagesResource,
+  MessageTemplatesResource,
+  SuppressionListParams,
+  SuppressionsResource,
+} from './resources/messages.js';
 export type { OrderListParams } from './resources/orders.js';
 export type { ListParams } from './resources/orgs.js';
 export type { TicketListParams } from './resources/tickets.js';

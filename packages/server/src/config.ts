@@ -51,6 +51,30 @@ const EnvSchema = z.object({
     .regex(/^whsec_/, 'must be a webhook signing secret (whsec_…)')
     .optional(),
   STRIPE_API_URL: url.default('https://api.stripe.com'),
+  TICKETS_MAIL_FROM: z.string().min(3).default('tickets@localhost'),
+  SENDGRID_API_KEY: z.string().min(1).optional(),
+  SENDGRID_API_URL: url.default('https://api.sendgrid.com/'),
+  SENDGRID_WEBHOOK_PUBLIC_KEY: z.string().min(1).optional(),
+  SMTP_URL: z
+    .string()
+    .regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL')
+    .optional(),
+  WHATSAPP_TOKEN: z.string().min(1).optional(),
+  WHATSAPP_PHONE_NUMBER_ID: z.string().min(1).optional(),
+  WHATSAPP_APP_SECRET: z.string().min(1).optional(),
+  WHATSAPP_VERIFY_TOKEN: z.string().min(1).optional(),
+  WHATSAPP_API_URL: url.default('https://graph.facebook.com/v21.0'),
+  WHATSAPP_LANGUAGE: z.string().min(2).default('en'),
+  WHATSAPP_RATE_PER_SECOND: z.coerce.number().int().min(1).default(20),
+  TICKETS_WORKER: z.enum(['on', 'off']).default('on'),
+  TICKETS_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(200).default(16),
+  TICKETS_WORKER_POLL_MS: z.coerce.number().int().min(10).default(1000),
+  TICKETS_MESSAGE_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(8),
+  TICKETS_MESSAGE_RETRY_BASE_MS: z.coerce.number().int().min(1).default(30_000),
+  TICKETS_MESSAGE_LEASE_SECONDS: seconds.default(300),
+  TICKETS_SEND_TIMEOUT_SECONDS: seconds.default(20),
+  TICKETS_REMINDER_HOURS: z.coerce.number().int().min(0).default(24),
+  TICKETS_PUBLIC_URL: url.optional(),
 });
 
 export interface Config {
@@ -71,6 +95,36 @@ export interface Config {
   google: { clientId?: string; jwksUrl: string };
   facebook: { appId?: string; appSecret?: string; graphUrl: string };
   stripe: { secretKey?: string; webhookSecret?: string; apiUrl: string };
+  messaging: MessagingConfig;
+}
+
+export interface MessagingConfig {
+  /** Sender of every e-mail; the organization's name is shown as its display name. */
+  from: string;
+  sendgrid: { apiKey?: string; apiUrl: string; webhookPublicKey?: string };
+  smtpUrl?: string;
+  whatsapp: {
+    token?: string;
+    phoneNumberId?: string;
+    appSecret?: string;
+    verifyToken?: string;
+    apiUrl: string;
+    language: string;
+    perSecond: number;
+  };
+  /** Where messages go when no provider is set up: `.eml` and `.json` files a newcomer can open. */
+  outboxDir: string;
+  /** Run the delivery worker inside the API server (`off`: run `tickets server worker` instead). */
+  inProcessWorker: boolean;
+  concurrency: number;
+  pollMs: number;
+  maxAttempts: number;
+  retryBaseMs: number;
+  leaseMs: number;
+  sendTimeoutMs: number;
+  reminderHours: number;
+  /** Base URL of this server as readers reach it (unsubscribe links); unset: the URL the server listens on. */
+  publicUrl?: string;
 }
 
 export class ConfigError extends Error {
@@ -98,6 +152,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     problems.push(
       'STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET must be set together (payments are confirmed by webhook)',
     );
+  const wa = [e.WHATSAPP_TOKEN, e.WHATSAPP_PHONE_NUMBER_ID, e.WHATSAPP_APP_SECRET];
+  if (wa.some(Boolean) && !wa.every(Boolean))
+    problems.push('WHATSAPP_TOKEN, WHATSAPP_PHONE_NUMBER_ID and WHATSAPP_APP_SECRET must be set together');
+  if (e.SENDGRID_API_KEY && e.SMTP_URL)
+    problems.push('SENDGRID_API_KEY and SMTP_URL: choose one e-mail transport');
   if (problems.length) throw new ConfigError(problems);
   const dataDir = e.TICKETS_DATA_DIR ?? defaultDataDir(env);
   return {
@@ -124,6 +183,34 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
       secretKey: e.STRIPE_SECRET_KEY,
       webhookSecret: e.STRIPE_WEBHOOK_SECRET,
       apiUrl: e.STRIPE_API_URL,
+    },
+    messaging: {
+      from: e.TICKETS_MAIL_FROM,
+      sendgrid: {
+        apiKey: e.SENDGRID_API_KEY,
+        apiUrl: e.SENDGRID_API_URL,
+        webhookPublicKey: e.SENDGRID_WEBHOOK_PUBLIC_KEY,
+      },
+      smtpUrl: e.SMTP_URL,
+      whatsapp: {
+        token: e.WHATSAPP_TOKEN,
+        phoneNumberId: e.WHATSAPP_PHONE_NUMBER_ID,
+        appSecret: e.WHATSAPP_APP_SECRET,
+        verifyToken: e.WHATSAPP_VERIFY_TOKEN,
+        apiUrl: e.WHATSAPP_API_URL,
+        language: e.WHATSAPP_LANGUAGE,
+        perSecond: e.WHATSAPP_RATE_PER_SECOND,
+      },
+      outboxDir: join(dataDir, 'outbox'),
+      inProcessWorker: e.TICKETS_WORKER === 'on',
+      concurrency: e.TICKETS_WORKER_CONCURRENCY,
+      pollMs: e.TICKETS_WORKER_POLL_MS,
+      maxAttempts: e.TICKETS_MESSAGE_MAX_ATTEMPTS,
+      retryBaseMs: e.TICKETS_MESSAGE_RETRY_BASE_MS,
+      leaseMs: e.TICKETS_MESSAGE_LEASE_SECONDS * 1000,
+      sendTimeoutMs: e.TICKETS_SEND_TIMEOUT_SECONDS * 1000,
+      reminderHours: e.TICKETS_REMINDER_HOURS,
+      publicUrl: e.TICKETS_PUBLIC_URL,
     },
     ...overrides,
   };

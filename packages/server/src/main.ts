@@ -1,14 +1,12 @@
-import { ConfigError, loadConfig } from './config.js';
+import pino from 'pino';
+import { type Config, ConfigError, loadConfig } from './config.js';
+import { openDatabase, pendingMigrations } from './db/database.js';
+import { createWorker, describeTransports } from './modules/messaging/setup.js';
 import { type RunningServer, startServer } from './server.js';
 
-/**
- * Runs the server until SIGTERM/SIGINT: loads configuration from the environment (overridden by the
- * given values), prints where it listens, and shuts down gracefully.
- */
-export async function runServer(env: NodeJS.ProcessEnv = process.env): Promise<RunningServer> {
-  let config: ReturnType<typeof loadConfig>;
+function configOrExit(env: NodeJS.ProcessEnv): Config {
   try {
-    config = loadConfig(env);
+    return loadConfig(env);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`${err.message}\n`);
@@ -16,6 +14,56 @@ export async function runServer(env: NodeJS.ProcessEnv = process.env): Promise<R
     }
     throw err;
   }
+}
+
+/**
+ * Runs only the message worker until SIGTERM/SIGINT (`tickets server worker`): start several against one Postgres,
+ * and set TICKETS_WORKER=off on the API servers. The database must be migrated already.
+ */
+export async function runWorker(env: NodeJS.ProcessEnv = process.env): Promise<{ stop(): Promise<void> }> {
+  const config = configOrExit(env);
+  const log = pino({ level: config.logLevel, base: { service: 'tickets-worker' } });
+  const db = openDatabase(config.databaseUrl);
+  const pending = await pendingMigrations(db);
+  if (pending.length) {
+    await db.close();
+    process.stderr.write(
+      `The database needs migrating first (tickets server migrate): ${pending.join(', ')}\n`,
+    );
+    process.exit(1);
+  }
+  const worker = createWorker(db, config.messaging, log, `http://${config.host}:${config.port}`);
+  worker.start();
+  log.info(
+    { database: db.dialect, ...describeTransports(config.messaging) },
+    'tickets message worker running',
+  );
+  let stopping: Promise<void> | undefined;
+  const stop = () => {
+    stopping ??= (async () => {
+      await worker.stop();
+      await db.close();
+    })();
+    return stopping;
+  };
+  const onSignal = (signal: string) => {
+    log.info({ signal }, 'worker stopping');
+    stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGINT', () => onSignal('SIGINT'));
+  return { stop };
+}
+
+/**
+ * Runs the server until SIGTERM/SIGINT: loads configuration from the environment (overridden by the
+ * given values), prints where it listens, and shuts down gracefully.
+ */
+export async function runServer(env: NodeJS.ProcessEnv = process.env): Promise<RunningServer> {
+  const config = configOrExit(env);
   const running = await startServer(config);
   process.stderr.write(
     `\ntickets API listening on ${running.url}  (${running.db.dialect}: ${config.databaseUrl.replace(/\/\/[^@]*@/, '//***@')})\n` +

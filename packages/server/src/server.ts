@@ -19,6 +19,12 @@ import { eventRoutes } from './modules/events/routes.js';
 import { Events } from './modules/events/service.js';
 import { invoiceRoutes } from './modules/invoices/routes.js';
 import { Invoices } from './modules/invoices/service.js';
+import { Marketing } from './modules/messaging/marketing.js';
+import { messageRoutes } from './modules/messaging/routes.js';
+import { Messages } from './modules/messaging/service.js';
+import { createWorker, describeTransports, sendgridMarketing } from './modules/messaging/setup.js';
+import { Unsubscribes } from './modules/messaging/unsubscribe.js';
+import type { MessageWorker } from './modules/messaging/worker.js';
 import { Refunds } from './modules/orders/refunds.js';
 import { orderRoutes } from './modules/orders/routes.js';
 import { Orders } from './modules/orders/service.js';
@@ -32,6 +38,8 @@ export interface RunningServer {
   app: App;
   db: Db;
   log: Logger;
+  /** The in-process message worker, unless TICKETS_WORKER=off. */
+  worker: MessageWorker | null;
   /** Stops accepting, lets in-flight requests finish (up to the shutdown timeout), closes the database. */
   close(): Promise<void>;
 }
@@ -90,6 +98,16 @@ export async function buildApp(
   const refunds = new Refunds(db, orders, payments);
   orderRoutes(app, orders, refunds);
   checkinRoutes(app, new Checkin(db, orders.keys));
+  messageRoutes(
+    app,
+    new Messages(db),
+    new Marketing(db, sendgridMarketing(config.messaging)),
+    // Only checks tokens here; the worker makes the links.
+    new Unsubscribes(db, config.messaging.publicUrl ?? ''),
+    db,
+    config.messaging,
+    log,
+  );
   const stripeWebhooks = payments && new StripeWebhooks(db, payments, orders, refunds, log);
   app.handle(routes.webhooks.stripe, async ({ rawBody, req }) => {
     if (!stripeWebhooks)
@@ -129,7 +147,7 @@ export async function startServer(config: Config, options: { log?: Logger } = {}
       database: db.dialect,
       providers: {
         payments: config.stripe.secretKey ? 'stripe' : 'manual (box office)',
-        email: 'local outbox',
+        ...describeTransports(config.messaging),
       },
     },
     'tickets server listening',
@@ -148,6 +166,8 @@ export async function startServer(config: Config, options: { log?: Logger } = {}
     orders.ensureInvoices().catch((err: unknown) => log.error({ err }, 'invoice sweep failed'));
   }, config.holdSweepMs);
   holdSweep.unref();
+  const worker = config.messaging.inProcessWorker ? createWorker(db, config.messaging, log, url) : null;
+  worker?.start();
 
   let closing: Promise<void> | undefined;
   const close = () => {
@@ -163,10 +183,11 @@ export async function startServer(config: Config, options: { log?: Logger } = {}
       await Promise.race([drained, timeout]);
       clearInterval(sweep);
       server.closeAllConnections();
+      await worker?.stop();
       await db.close();
       log.info('tickets server stopped');
     })();
     return closing;
   };
-  return { url, server, app, db, log, close };
+  return { url, server, app, db, log, worker, close };
 }

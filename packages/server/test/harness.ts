@@ -50,8 +50,18 @@ export async function startTestServer(
   overrides: Partial<Config> = {},
 ): Promise<TestServer> {
   const database = await createTestDatabase(dialect);
+  // Its own data dir: the local outbox (`.eml` files) must not land in the user's home.
+  const dataDir = mkdtempSync(join(tmpdir(), 'tickets-data-'));
   const config = loadConfig(
-    { PORT: '0', HOST: '127.0.0.1', DATABASE_URL: database.url, LOG_LEVEL: 'silent', ...env },
+    {
+      PORT: '0',
+      HOST: '127.0.0.1',
+      DATABASE_URL: database.url,
+      LOG_LEVEL: 'silent',
+      TICKETS_DATA_DIR: dataDir,
+      TICKETS_WORKER_POLL_MS: '50',
+      ...env,
+    },
     overrides,
   );
   const server = await startServer(config, { log: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }) });
@@ -61,6 +71,7 @@ export async function startTestServer(
     stop: async () => {
       await server.close();
       await database.drop();
+      rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }

@@ -126,6 +126,7 @@ describe.each(DIALECTS)('%s: readiness and shutdown', (dialect) => {
           '0005_payments',
           '0006_checkin',
           '0007_offline_checkin',
+          '0008_messaging',
         ],
       },
     });

@@ -6,6 +6,9 @@
 // default (one process: `tickets server start`); several processes on one SQLite file is out of scope
 // for this proof. In-process races on both databases are covered by orders.test.ts.
 import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Db, openDatabase } from '../src/db/database.js';
@@ -26,7 +29,15 @@ interface ServerProcess {
 /** Starts `node dist/main.js` on the database and resolves with the URL it prints on stderr. */
 function startProcess(databaseUrl: string): Promise<ServerProcess> {
   const child = spawn(process.execPath, [MAIN], {
-    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', DATABASE_URL: databaseUrl, LOG_LEVEL: 'warn' },
+    env: {
+      ...process.env,
+      PORT: '0',
+      HOST: '127.0.0.1',
+      DATABASE_URL: databaseUrl,
+      LOG_LEVEL: 'warn',
+      // Each process runs a message worker; its local outbox goes to a temp dir, not the user's home.
+      TICKETS_DATA_DIR: mkdtempSync(join(tmpdir(), 'tickets-mp-')),
+    },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';

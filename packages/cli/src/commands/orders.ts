@@ -5,6 +5,7 @@ import { examples, parse } from '../help.js';
 import { checkPrice, formatMoney, toMinorUnits } from '../money.js';
 import type { Output } from '../output.js';
 import { canPrompt, confirmAction } from '../prompt.js';
+import { messageTable } from './messages.js';
 
 const STATUSES = [
   'pending',
@@ -154,8 +155,13 @@ export function refundOptions(command: Command): Command {
 }
 
 export function registerOrders(program: Command): void {
-  const orders = program.command('orders').description('Orders: find, show, cancel and refund them');
-  examples(orders, 'tickets orders list --event evt_…', 'tickets orders show ord_…');
+  const orders = program.command('orders').description('Orders: find, show, cancel, refund and resend them');
+  examples(
+    orders,
+    'tickets orders list --event evt_…',
+    'tickets orders show ord_…',
+    'tickets orders resend ord_…',
+  );
 
   examples(
     orders
@@ -237,6 +243,29 @@ export function registerOrders(program: Command): void {
         await ctx.out.result(order, (x) => ctx.out.success(`Cancelled ${x.id}.`));
       }),
     'tickets orders cancel ord_… --yes',
+  );
+
+  examples(
+    orders
+      .command('resend')
+      .description(
+        "Queue a paid order's confirmation with its tickets again (e-mail, and WhatsApp with a phone)",
+      )
+      .argument('<id>', 'the order (ord_…)', (value: string) => {
+        if (!/^ord_\w+$/.test(value)) throw new InvalidArgumentError('Expected an order id (ord_…).');
+        return value;
+      })
+      .action(async (id: string, _o: unknown, cmd: Command) => {
+        const ctx = Context.of(cmd);
+        const client = await ctx.client();
+        const queued = await ctx.out.spin('Queueing…', client.orders.resend(id));
+        await ctx.out.result(queued, (list) => {
+          ctx.out.success(`Queued ${list.length} message${list.length === 1 ? '' : 's'} for ${id}.`);
+          return messageTable(ctx.out, list);
+        });
+      }),
+    'tickets orders resend ord_…',
+    'tickets orders resend ord_… --json',
   );
 
   examples(

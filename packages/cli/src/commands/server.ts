@@ -61,6 +61,23 @@ export function registerServer(program: Command): void {
 
   examples(
     server
+      .command('worker')
+      .description(
+        'Deliver queued messages (e-mail, WhatsApp) in this process; run several against one Postgres, with TICKETS_WORKER=off on the API servers',
+      )
+      .option('--db <url>', dbHelp)
+      .option('--data-dir <dir>', 'where the local outbox folder lives (default: ~/.local/share/tickets)')
+      .action(async (o: ServerOptions, cmd: Command) => {
+        Context.of(cmd);
+        const { runWorker } = await import('@tickets/server');
+        // Resolves once running; the process then lives until SIGINT/SIGTERM.
+        await runWorker(serverEnv(o));
+      }),
+    'tickets server worker --db postgres://postgres@127.0.0.1:5432/tickets',
+  );
+
+  examples(
+    server
       .command('migrate')
       .description('Apply pending database migrations and list them')
       .option('--db <url>', dbHelp)

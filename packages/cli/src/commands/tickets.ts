@@ -83,6 +83,7 @@ interface SellFlags {
   phone?: string;
   method: 'manual';
   holder?: HolderInput[];
+  marketingOptIn?: boolean;
   qr?: boolean;
 }
 
@@ -137,6 +138,7 @@ export function registerTickets(program: Command): void {
         'a ticket holder, "Name <email>", once per ticket (default: the buyer)',
         holderArg,
       )
+      .option('--marketing-opt-in', "the buyer agrees to the organizer's marketing e-mail")
       .option('--qr', 'draw the QR codes even when stdout is not a terminal')
       .option('--no-qr', 'do not draw the QR codes')
       .action(async (eventId: string, f: SellFlags, cmd: Command) => {
@@ -152,7 +154,12 @@ export function registerTickets(program: Command): void {
         const input: PurchaseInput = {
           event: eventId,
           items: [{ ticket_type: type.id, quantity: qty, ...(holders.length ? { holders } : {}) }],
-          buyer: { name, email, ...(f.phone ? { phone: f.phone } : {}) },
+          buyer: {
+            name,
+            email,
+            ...(f.phone ? { phone: f.phone } : {}),
+            ...(f.marketingOptIn ? { marketing_opt_in: true } : {}),
+          },
           payment_method: f.method,
         };
         const order = await ctx.out.spin('Selling…', client.orders.purchase(input));
@@ -175,6 +182,7 @@ export function registerTickets(program: Command): void {
     'tickets sell evt_… --type GA --qty 2 --name "Bea Buyer" --email bea@example.com',
     'tickets sell evt_… --type "General admission" --name "Bea Buyer" --email bea@example.com \\\n      --holder "Bea Buyer <bea@example.com>" --holder "Hal Holder <hal@example.com>"',
     'tickets sell evt_… --type tt_… --name Bea --email bea@example.com --json | jq -r ".tickets[].id"',
+    'tickets sell evt_… --name "Bea Buyer" --email bea@example.com --marketing-opt-in',
   );
 
   const tickets = program

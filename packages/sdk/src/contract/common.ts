@@ -23,6 +23,9 @@ export const ID_PREFIXES = {
   checkin: 'chk',
   audit: 'aud',
   outbox: 'msg',
+  messageEvent: 'mev',
+  contactList: 'lst',
+  campaign: 'cmp',
   invoice: 'invc',
 } as const;
 

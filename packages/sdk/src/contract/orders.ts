@@ -46,6 +46,10 @@ export const PurchaseInput = z.strictObject({
     name: z.string().trim().min(1).max(200),
     email: Email,
     phone: Phone.optional().describe('For ticket delivery by WhatsApp'),
+    marketing_opt_in: z
+      .boolean()
+      .optional()
+      .describe("The buyer agrees to the organizer's marketing e-mail (contact lists with opted_in_only)"),
   }),
   payment_method: z
     .enum(['manual', 'stripe'])
@@ -74,6 +78,9 @@ export const Ticket = z
     void_reason: VoidReason.nullable(),
     code: z.string().describe('The signed code the QR image carries; verify with verifyTicketCode'),
     code_version: z.number().int().describe('Raised by a transfer; older codes are refused'),
+    declined_at: Timestamp.nullable().describe(
+      "When the holder said they can't come (a WhatsApp reply button)",
+    ),
     created_at: Timestamp,
     updated_at: Timestamp,
   })
@@ -166,6 +173,9 @@ export const Attendee = z
     buyer_name: z.string(),
     buyer_email: z.string(),
     status: TicketStatus,
+    declined_at: Timestamp.nullable().describe(
+      "When the holder said they can't come (a WhatsApp reply button)",
+    ),
   })
   .meta({ id: 'Attendee' });
 export type Attendee = z.output<typeof Attendee>;

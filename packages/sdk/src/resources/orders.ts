@@ -1,4 +1,5 @@
 import type { RequestOptions, Tickets } from '../client.js';
+import type { Message } from '../contract/messages.js';
 import type { Order, OrderListQuery, PurchaseInput, Refund, RefundInput } from '../contract/orders.js';
 import { routes } from '../contract/routes.js';
 import { AutoPaginator } from '../pagination.js';
@@ -44,5 +45,15 @@ export class OrdersResource {
    */
   refund(id: string, input: RefundInput = {}, options?: RequestOptions): Promise<Refund> {
     return this.client.request(routes.orders.refund, { params: { id }, body: input }, options);
+  }
+
+  /**
+   * Queues a paid order's confirmation with its tickets again: by e-mail, and by WhatsApp per ticket when the
+   * buyer gave a phone. Resolves to the messages queued (ConflictError `order_not_paid` for an unpaid order).
+   * @example const [email] = await tickets.orders.resend('ord_…')
+   */
+  async resend(id: string, options?: RequestOptions): Promise<Message[]> {
+    const queued = await this.client.request(routes.messages.resend, { params: { id } }, options);
+    return queued.data;
   }
 }

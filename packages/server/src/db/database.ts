@@ -2,12 +2,17 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
 import {
+  type Compilable,
+  type CompiledQuery,
   Kysely,
   type Migration,
   type MigrationProvider,
   Migrator,
   PostgresDialect,
+  type QueryResult,
   SqliteDialect,
+  sql,
+  type Transaction,
 } from 'kysely';
 import pg from 'pg';
 import * as m0001 from './migrations/0001_initial.js';
@@ -17,6 +22,7 @@ import * as m0004 from './migrations/0004_invoices.js';
 import * as m0005 from './migrations/0005_payments.js';
 import * as m0006 from './migrations/0006_checkin.js';
 import * as m0007 from './migrations/0007_offline_checkin.js';
+import * as m0008 from './migrations/0008_messaging.js';
 import type { Database } from './schema.js';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -80,7 +86,10 @@ function withStatementCache(sqlite: SQLite.Database, max = 500): SQLite.Database
       return (source: string) => {
         let stmt = cache.get(source);
         if (!stmt) {
-          stmt = prepare(source);
+          // Kysely opens every transaction with a plain `begin`, which takes the write lock only at the
+          // first write: two processes that both read first then deadlock on the upgrade (SQLITE_BUSY
+          // at once, busy_timeout notwithstanding). Taking it up front makes them queue instead.
+          stmt = prepare(source === 'begin' ? 'begin immediate' : source);
           if (cache.size >= max) cache.delete(cache.keys().next().value as string);
           cache.set(source, stmt);
         }
@@ -88,6 +97,114 @@ function withStatementCache(sqlite: SQLite.Database, max = 500): SQLite.Database
       };
     },
   });
+}
+
+/**
+ * A hot statement built and compiled once (per database) instead of on every call: Kysely's building
+ * and compiling cost as much as better-sqlite3 running the statement. `build` is called once, with
+ * stand-ins for the arguments, and must use each only as a value (not to shape the query); the
+ * compiled statement is then run with the real arguments in their places.
+ */
+export function prepared<A extends unknown[], R>(
+  build: (k: Kysely<Database>, ...args: A) => Compilable<R>,
+): (k: Kysely<Database>, ...args: A) => Promise<QueryResult<R>> {
+  const compiled = new WeakMap<object, { query: CompiledQuery<R>; slots: (number | { value: unknown })[] }>();
+  return (k, ...args) => {
+    // Transactions share their parent's executor-independent compiler; key by the dialect's adapter.
+    const owner = k.getExecutor().adapter;
+    let entry = compiled.get(owner);
+    if (!entry) {
+      const stand = args.map((_, i) => `\u0000arg${i}\u0000`);
+      const query = build(k, ...(stand as A)).compile();
+      const slots = query.parameters.map((p) => {
+        const i = typeof p === 'string' ? stand.indexOf(p) : -1;
+        return i === -1 ? { value: p } : i;
+      });
+      entry = { query, slots };
+      compiled.set(owner, entry);
+    }
+    const { query, slots } = entry;
+    return k.executeQuery<R>({
+      ...query,
+      parameters: slots.map((s) => (typeof s === 'number' ? args[s] : s.value)),
+    });
+  };
+}
+
+type Job<T> = {
+  work: (trx: Transaction<Database>) => Promise<T>;
+  resolve: (value: T) => void;
+  reject: (err: unknown) => void;
+};
+
+/**
+ * Runs short write transactions, grouping them on SQLite: every unit of work queued in the same turn
+ * of the event loop runs in one transaction, each in a savepoint of its own (a failing unit rolls back
+ * alone and rejects alone), and one commit makes them all durable before any caller hears back. A
+ * commit is most of the cost of a small write on SQLite, and there is only one writer anyway; the
+ * units still run one after another, each seeing the ones before it, exactly as separate
+ * transactions would. On Postgres each unit is simply a transaction of its own (its row locks are the
+ * queue there, and grouping would make unrelated buyers wait on each other's locks).
+ *
+ * A unit must only use the transaction it is given (on SQLite it holds the only connection).
+ */
+export function groupedWrites(db: Db): Writer {
+  let writer = writers.get(db);
+  if (!writer) {
+    writer = makeWriter(db);
+    writers.set(db, writer);
+  }
+  return writer;
+}
+
+type Writer = <T>(work: (trx: Transaction<Database>) => Promise<T>) => Promise<T>;
+/** One writer per database, so every kind of write shares its groups (and their commits). */
+const writers = new WeakMap<Db, Writer>();
+
+function makeWriter(db: Db, maxGroup = 256): Writer {
+  if (db.dialect !== 'sqlite')
+    return <T>(work: (trx: Transaction<Database>) => Promise<T>): Promise<T> =>
+      db.kysely.transaction().execute(work);
+  const queue: Job<unknown>[] = [];
+  let scheduled = false;
+  const flush = async () => {
+    scheduled = false;
+    const jobs = queue.splice(0, maxGroup);
+    if (queue.length) schedule();
+    const outcomes: ({ ok: true; value: unknown } | { ok: false; err: unknown })[] = [];
+    try {
+      await db.kysely.transaction().execute(async (trx) => {
+        for (const job of jobs) {
+          await sql`savepoint unit`.execute(trx);
+          try {
+            outcomes.push({ ok: true, value: await job.work(trx) });
+          } catch (err) {
+            await sql`rollback to unit`.execute(trx);
+            outcomes.push({ ok: false, err });
+          }
+          await sql`release unit`.execute(trx);
+        }
+      });
+    } catch (err) {
+      // Nothing of the group was committed.
+      for (const job of jobs) job.reject(err);
+      return;
+    }
+    for (const [i, job] of jobs.entries()) {
+      const o = outcomes[i]!;
+      if (o.ok) job.resolve(o.value);
+      else job.reject(o.err);
+    }
+  };
+  const schedule = () => {
+    scheduled = true;
+    setImmediate(() => void flush());
+  };
+  return <T>(work: (trx: Transaction<Database>) => Promise<T>): Promise<T> =>
+    new Promise<T>((resolve, reject) => {
+      queue.push({ work, resolve, reject } as Job<unknown>);
+      if (!scheduled) schedule();
+    });
 }
 
 const migrations: Record<string, Migration> = {
@@ -98,6 +215,7 @@ const migrations: Record<string, Migration> = {
   '0005_payments': m0005,
   '0006_checkin': m0006,
   '0007_offline_checkin': m0007,
+  '0008_messaging': m0008,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -130,6 +130,8 @@ export interface EventsTable {
   /** Inventory counters, kept by conditional writes in the selling transaction. */
   sold: number;
   held: number;
+  /** When the reminders to its buyers were queued (once). */
+  reminders_queued_at: Generated<Timestamp | null>;
   created_at: Timestamp;
   updated_at: Timestamp;
 }
@@ -182,6 +184,8 @@ export interface OrdersTable {
   buyer_name: string;
   buyer_email: string;
   buyer_phone: string | null;
+  /** 1: agreed to the organizer's marketing e-mail at checkout. */
+  marketing_opt_in: Generated<number>;
   payment_method: 'free' | 'manual' | 'stripe';
   currency: string;
   total_amount: number;
@@ -226,6 +230,8 @@ export interface TicketsTable {
   void_reason: 'refunded' | 'cancelled' | null;
   code_version: number;
   code: string;
+  /** When the holder said they can't come (a WhatsApp button). */
+  declined_at: Timestamp | null;
   created_at: Timestamp;
   updated_at: Timestamp;
 }
@@ -262,14 +268,93 @@ export interface AuditLogTable {
 export interface OutboxTable {
   id: string;
   org_id: string;
-  /** What to deliver, e.g. `ticket.transferred`. */
+  /** The template of a message (`order_confirmation`, …), or what other side effect to perform. */
   kind: string;
-  /** JSON. */
+  /** JSON: what the template needs to find its data (ids), never the rendered message. */
   payload: string;
-  status: 'queued' | 'sent' | 'failed' | 'dead';
+  status: MessageStatus;
   attempts: number;
+  /** Due time: a scheduled reminder, or the next retry. */
   available_at: Timestamp;
   created_at: Timestamp;
+  updated_at: Timestamp;
+  channel: 'email' | 'whatsapp' | null;
+  recipient: string | null;
+  subject: string | null;
+  order_id: string | null;
+  ticket_id: string | null;
+  event_id: string | null;
+  provider: string | null;
+  provider_message_id: string | null;
+  last_error: string | null;
+  lease_until: Timestamp | null;
+  sent_at: Timestamp | null;
+  campaign_id: string | null;
+}
+
+export interface ContactListsTable {
+  id: string;
+  org_id: string;
+  name: string;
+  event_id: string | null;
+  opted_in_only: number;
+  sendgrid_list_id: string | null;
+  synced_at: Timestamp | null;
+  created_at: Timestamp;
+}
+
+export interface CampaignsTable {
+  id: string;
+  org_id: string;
+  name: string;
+  subject: string;
+  body: string;
+  list_id: string;
+  sendgrid_template_id: string | null;
+  status: 'draft' | 'scheduled' | 'sending' | 'sent' | 'cancelled';
+  send_at: Timestamp | null;
+  sent_at: Timestamp | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export type MessageStatus =
+  | 'queued'
+  | 'sending'
+  | 'sent'
+  | 'delivered'
+  | 'opened'
+  | 'read'
+  | 'bounced'
+  | 'failed'
+  | 'dead'
+  | 'suppressed'
+  | 'cancelled';
+
+export interface MessageEventsTable {
+  id: string;
+  message_id: string;
+  status: string;
+  detail: string | null;
+  provider_event_id: string | null;
+  at: Timestamp;
+}
+
+export interface SuppressionsTable {
+  org_id: string;
+  channel: 'email' | 'whatsapp';
+  /** Lower-case e-mail, or E.164 phone number. */
+  address: string;
+  reason: 'bounce' | 'spamreport' | 'unsubscribe' | 'opt_out' | 'manual';
+  /** 1: a hard bounce; even transactional messages are not sent. */
+  hard: number;
+  created_at: Timestamp;
+}
+
+export interface MessageTemplatesTable {
+  org_id: string;
+  template: string;
+  sendgrid_template_id: string;
   updated_at: Timestamp;
 }
 
@@ -378,6 +463,11 @@ export interface Database {
   refunds: RefundsTable;
   audit_log: AuditLogTable;
   outbox: OutboxTable;
+  message_events: MessageEventsTable;
+  suppressions: SuppressionsTable;
+  message_templates: MessageTemplatesTable;
+  contact_lists: ContactListsTable;
+  campaigns: CampaignsTable;
   invoice_sequences: InvoiceSequencesTable;
   invoices: InvoicesTable;
   webhook_events: WebhookEventsTable;

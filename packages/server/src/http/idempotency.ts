@@ -1,9 +1,33 @@
-import type { Db } from '../db/database.js';
+import { type Db, groupedWrites, prepared } from '../db/database.js';
 import { nowIso } from '../time.js';
 import { conflict } from './errors.js';
 
 /** How long a key is remembered (Stripe keeps them 24 hours). */
 export const IDEMPOTENCY_TTL_SECONDS = 24 * 3600;
+
+// Run twice per POST with an Idempotency-Key: compiled once (see `prepared`).
+const claim = prepared((k, scope: string, key: string, requestHash: string, createdAt: string) =>
+  k
+    .insertInto('idempotency_keys')
+    .values({
+      scope,
+      key,
+      request_hash: requestHash,
+      state: 'in_progress',
+      response_status: null,
+      response_body: null,
+      created_at: createdAt,
+    })
+    .onConflict((oc) => oc.columns(['scope', 'key']).doNothing()),
+);
+
+const finish = prepared((k, status: number, body: string, scope: string, key: string) =>
+  k
+    .updateTable('idempotency_keys')
+    .set({ state: 'done', response_status: status, response_body: body })
+    .where('scope', '=', scope)
+    .where('key', '=', key),
+);
 
 /**
  * Runs `run` once per (scope, key). A repeat with the same request replays the stored response; with
@@ -21,20 +45,10 @@ export async function idempotent(
   requestHash: string,
   run: () => Promise<{ status: number; body: string }>,
 ): Promise<{ status: number; body: string; replayed: boolean }> {
-  const claimed = await db.kysely
-    .insertInto('idempotency_keys')
-    .values({
-      scope,
-      key,
-      request_hash: requestHash,
-      state: 'in_progress',
-      response_status: null,
-      response_body: null,
-      created_at: nowIso(),
-    })
-    .onConflict((oc) => oc.columns(['scope', 'key']).doNothing())
-    .executeTakeFirst();
-  if (Number(claimed.numInsertedOrUpdatedRows ?? 0) !== 1) {
+  // Both writes go with others of the moment on SQLite (one commit for many); see groupedWrites.
+  const write = groupedWrites(db);
+  const claimed = await write((trx) => claim(trx, scope, key, requestHash, nowIso()));
+  if (Number(claimed.numAffectedRows ?? 0) !== 1) {
     const row = await db.kysely
       .selectFrom('idempotency_keys')
       .selectAll()
@@ -58,13 +72,7 @@ export async function idempotent(
     throw err;
   }
   if (out.status >= 500) await release(db, scope, key);
-  else
-    await db.kysely
-      .updateTable('idempotency_keys')
-      .set({ state: 'done', response_status: out.status, response_body: out.body })
-      .where('scope', '=', scope)
-      .where('key', '=', key)
-      .execute();
+  else await write((trx) => finish(trx, out.status, out.body, scope, key));
   return { ...out, replayed: false };
 }
 

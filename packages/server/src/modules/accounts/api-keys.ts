@@ -20,6 +20,21 @@ const view = (row: ApiKeyRow): ApiKey => ({
   revoked_at: row.revoked_at,
 });
 
+/**
+ * Keys recently resolved by `Auth`, by secret hash: a door scanner sends its key with every scan, and
+ * reading it back each time was a query per scan. An entry lives a few seconds; a revocation in this
+ * process drops it at once, one in another process is seen within that time.
+ */
+export const API_KEY_CACHE_MS = 2_000;
+export const apiKeyCache = new Map<
+  string,
+  { id: string; org_id: string; scopes: string[]; last_used_at: string | null; until: number }
+>();
+
+export function forgetApiKey(id: string): void {
+  for (const [hash, entry] of apiKeyCache) if (entry.id === id) apiKeyCache.delete(hash);
+}
+
 export class ApiKeys {
   constructor(private readonly db: Db) {}
 
@@ -66,6 +81,7 @@ export class ApiKeys {
     if (row.revoked_at) throw conflict('already_revoked', 'This API key is already revoked.');
     const revoked_at = nowIso();
     await this.db.kysely.updateTable('api_keys').set({ revoked_at }).where('id', '=', id).execute();
+    forgetApiKey(id);
     return view({ ...row, revoked_at });
   }
 }

@@ -12,12 +12,13 @@ import {
 import { errors as joseErrors, jwtVerify, SignJWT } from 'jose';
 import type { Kysely, Transaction } from 'kysely';
 import type { Config } from '../../config.js';
-import type { Db } from '../../db/database.js';
+import { type Db, prepared } from '../../db/database.js';
 import type { Database, UserRow } from '../../db/schema.js';
 import type { Principal } from '../../http/app.js';
 import { ApiError, conflict, forbidden, unauthenticated, validationFailed } from '../../http/errors.js';
 import { newId } from '../../ids.js';
 import { addSeconds, nowIso } from '../../time.js';
+import { API_KEY_CACHE_MS, apiKeyCache } from './api-keys.js';
 import { decoyHash, hashPassword, randomToken, sha256, verifyPassword } from './secrets.js';
 import { organizationView, userView } from './views.js';
 
@@ -50,6 +51,24 @@ export function allows(principal: Principal, permission: string): boolean {
   return principal.scopes.some((s) => SCOPE_PERMISSIONS[s]?.includes(permission));
 }
 
+/**
+ * Roles recently read for a member, by organization and user: every request with an access token
+ * needs one. Kept a moment; `forgetMembership` (called by role changes and removals in this process)
+ * drops an entry at once, and a change made by another process is seen within that moment.
+ */
+const MEMBERSHIP_CACHE_MS = 2_000;
+const membershipCache = new Map<string, { role: Role; until: number }>();
+let membershipGeneration = 0;
+
+export function forgetMembership(orgId: string, userId: string): void {
+  membershipGeneration++;
+  membershipCache.delete(`${orgId}/${userId}`);
+}
+
+// Run on every request with an access token: compiled once (see `prepared`).
+const roleIn = prepared((k, orgId: string, userId: string) =>
+  k.selectFrom('memberships').select('role').where('org_id', '=', orgId).where('user_id', '=', userId),
+);
 export class Auth {
   private constructor(
     private readonly db: Db,
@@ -351,13 +370,9 @@ export class Auth {
     const token = match[1]!;
     if (token.startsWith('tk_')) return this.authenticateApiKey(token);
     const claims = await this.verifyAccessToken(token);
-    // The role is read on every request, so a role change or removal takes effect at once.
-    const member = await this.k
-      .selectFrom('memberships')
-      .select('role')
-      .where('org_id', '=', claims.org)
-      .where('user_id', '=', claims.sub)
-      .executeTakeFirst();
+    // The role is read on every request (remembered for a moment: see membershipCache), so a role
+    // change or removal takes effect at once in this process, and within a moment in others.
+    const member = await this.role(claims.org, claims.sub);
     if (!member)
       throw new ApiError(
         401,
@@ -365,6 +380,21 @@ export class Auth {
         'You are no longer a member of this organization; sign in again.',
       );
     return { kind: 'user', userId: claims.sub, orgId: claims.org, role: member.role };
+  }
+
+  private async role(orgId: string, userId: string): Promise<{ role: Role } | undefined> {
+    const key = `${orgId}/${userId}`;
+    const hit = membershipCache.get(key);
+    if (hit && hit.until > Date.now()) return hit;
+    const generation = membershipGeneration;
+    const row = (await roleIn(this.k, orgId, userId)).rows[0];
+    // Not remembered if a change was made while reading: what was read may be from before it.
+    if (row && generation === membershipGeneration) {
+      if (membershipCache.size >= 10_000)
+        membershipCache.delete(membershipCache.keys().next().value as string);
+      membershipCache.set(key, { role: row.role, until: Date.now() + MEMBERSHIP_CACHE_MS });
+    } else membershipCache.delete(key);
+    return row;
   }
 
   /**
@@ -399,18 +429,31 @@ export class Auth {
   }
 
   private async authenticateApiKey(secret: string): Promise<Principal> {
-    const key = await this.k
-      .selectFrom('api_keys')
-      .select(['id', 'org_id', 'scopes', 'last_used_at'])
-      .where('secret_hash', '=', sha256(secret))
-      .where('revoked_at', 'is', null)
-      .executeTakeFirst();
-    if (!key) throw new ApiError(401, 'invalid_api_key', 'The API key is not valid or has been revoked.');
-    const now = nowIso();
+    const hash = sha256(secret);
+    const nowMs = Date.now();
+    let key = apiKeyCache.get(hash);
+    if (!key || key.until <= nowMs) {
+      const row = await this.k
+        .selectFrom('api_keys')
+        .select(['id', 'org_id', 'scopes', 'last_used_at'])
+        .where('secret_hash', '=', hash)
+        .where('revoked_at', 'is', null)
+        .executeTakeFirst();
+      if (!row) {
+        apiKeyCache.delete(hash);
+        throw new ApiError(401, 'invalid_api_key', 'The API key is not valid or has been revoked.');
+      }
+      key = { ...row, scopes: row.scopes.split(','), until: nowMs + API_KEY_CACHE_MS };
+      if (apiKeyCache.size >= 10_000) apiKeyCache.delete(apiKeyCache.keys().next().value as string);
+      apiKeyCache.set(hash, key);
+    }
     // Recording every use would turn each read into a write; once a minute is enough to see activity.
-    if (!key.last_used_at || Date.parse(now) - Date.parse(key.last_used_at) > 60_000)
+    if (!key.last_used_at || nowMs - Date.parse(key.last_used_at) > 60_000) {
+      const now = new Date(nowMs).toISOString();
+      key.last_used_at = now;
       await this.k.updateTable('api_keys').set({ last_used_at: now }).where('id', '=', key.id).execute();
-    return { kind: 'api_key', keyId: key.id, orgId: key.org_id, scopes: key.scopes.split(',') };
+    }
+    return { kind: 'api_key', keyId: key.id, orgId: key.org_id, scopes: key.scopes };
   }
 
   async me(principal: Principal): Promise<Me> {

@@ -7,7 +7,7 @@ import { conflict, forbidden, notFound } from '../../http/errors.js';
 import { DEFAULT_LIMIT, decodeCursor, toPage } from '../../http/pagination.js';
 import { newId } from '../../ids.js';
 import { addSeconds, nowIso } from '../../time.js';
-import { isUniqueViolation } from './auth.js';
+import { forgetMembership, isUniqueViolation } from './auth.js';
 import { randomToken, sha256 } from './secrets.js';
 import { organizationView, userView } from './views.js';
 
@@ -116,6 +116,7 @@ export class Members {
         .where('user_id', '=', userId)
         .execute();
     });
+    forgetMembership(actor.orgId, userId);
     return { object: 'member', user: userView(current), role, joined_at: current.joined_at };
   }
 
@@ -138,6 +139,7 @@ export class Members {
         .where('revoked_at', 'is', null)
         .execute();
     });
+    forgetMembership(actor.orgId, userId);
     return { id: userId, object: 'member', deleted: true as const };
   }
 

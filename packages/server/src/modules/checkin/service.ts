@@ -1,4 +1,4 @@
-import { createPublicKey, type KeyObject, verify } from 'node:crypto';
+import { createPublicKey, type KeyObject, timingSafeEqual, verify } from 'node:crypto';
 import {
   type CheckinList,
   type CheckinListCreateInput,
@@ -10,9 +10,9 @@ import {
   type Validation,
   type ValidationResult,
 } from '@tickets/sdk';
-import type { Kysely, Transaction } from 'kysely';
+import { type Kysely, sql, type Transaction } from 'kysely';
 import type { z } from 'zod';
-import type { Db } from '../../db/database.js';
+import { type Db, groupedWrites, prepared } from '../../db/database.js';
 import type { CheckinListRow, Database } from '../../db/schema.js';
 import type { Principal } from '../../http/app.js';
 import { conflict, notFound, validationFailed } from '../../http/errors.js';
@@ -85,13 +85,103 @@ export async function createDefaultList(
  * into `ticket_presence` keyed by (ticket, list), which exactly one of any number of simultaneous
  * scans can win; the rest find the row and answer `already_used` with when and where it was used.
  */
+// The statements every online scan runs, compiled once (see `prepared`).
+const ticketForScan = prepared((k, ticketId: string, orgId: string) =>
+  k
+    .selectFrom('tickets')
+    .innerJoin('orders', 'orders.id', 'tickets.order_id')
+    .innerJoin('ticket_types', 'ticket_types.id', 'tickets.ticket_type_id')
+    .select([
+      'tickets.id',
+      'tickets.event_id',
+      'tickets.order_id',
+      'tickets.ticket_type_id',
+      'tickets.holder_name',
+      'tickets.status',
+      'tickets.void_reason',
+      'tickets.code_version',
+      'tickets.code',
+      'orders.status as order_status',
+      'ticket_types.name as type_name',
+    ])
+    .where('tickets.id', '=', ticketId)
+    .where('tickets.org_id', '=', orgId),
+);
+
+const firstEntry = prepared(
+  (k, ticketId: string, listId: string, at: string, gate: string | null, device: string, changedAt: string) =>
+    k
+      .insertInto('ticket_presence')
+      .values({
+        ticket_id: ticketId,
+        list_id: listId,
+        inside: 1,
+        first_entry_at: at,
+        first_gate: gate,
+        first_device: device,
+        last_change_at: changedAt,
+      })
+      .onConflict((oc) => oc.columns(['ticket_id', 'list_id']).doNothing()),
+);
+
+const logScan = prepared(
+  (
+    k,
+    id: string,
+    orgId: string,
+    eventId: string | null,
+    listId: string | null,
+    ticketId: string | null,
+    device: string,
+    gate: string | null,
+    direction: 'entry' | 'exit',
+    result: ValidationResult,
+    at: string,
+  ) =>
+    k.insertInto('checkins').values({
+      id,
+      org_id: orgId,
+      event_id: eventId,
+      list_id: listId,
+      ticket_id: ticketId,
+      device_id: device,
+      gate,
+      direction,
+      result,
+      offline: 0,
+      scanned_at: at,
+      created_at: at,
+      scan_id: null,
+      offline_result: null,
+      first_used: null,
+    }),
+);
+
+/** Thrown by `check` when a scan needs a transaction around it after all (see `validate`). */
+const NEEDS_TRANSACTION = Symbol('needs a transaction');
+
+/**
+ * How long an event's default list is remembered: every scan without a list uses it. A change made in
+ * this process forgets it at once; one made in another process is seen within this time.
+ */
+const DEFAULT_LIST_MS = 2_000;
+
+interface ScanLog {
+  id: string;
+  orgId: string;
+}
+
 export class Checkin {
   private readonly publicKeys = new Map<string, KeyObject>();
+  private readonly defaults = new Map<string, { row: CheckinListRow; until: number }>();
+  private readonly write: ReturnType<typeof groupedWrites>;
 
   constructor(
     readonly db: Db,
     readonly keys: EventKeys,
-  ) {}
+  ) {
+    this.write = groupedWrites(db);
+  }
 
   private get k() {
     return this.db.kysely;
@@ -120,32 +210,43 @@ export class Checkin {
         .executeTakeFirst();
       if (own) await this.publicKey(own.id);
     }
+    const log = (db: Executor, validation: Validation, eventId: string | null) =>
+      logScan(
+        db,
+        newId('checkin'),
+        principal.orgId,
+        eventId,
+        validation.list_id,
+        validation.ticket?.id ?? null,
+        input.device_id,
+        input.gate ?? null,
+        input.direction,
+        validation.result,
+        now,
+      );
+    // On Postgres an entry scan is one statement that admits and logs together (see `admitAndLog`),
+    // with no transaction round trips; scans that change presence otherwise take the path below.
+    if (this.db.dialect === 'postgres' && !input.dry_run && input.direction === 'entry') {
+      try {
+        const { validation, eventId, logged } = await this.check(this.k, principal.orgId, input, now, now, {
+          id: newId('checkin'),
+          orgId: principal.orgId,
+        });
+        // A refusal changes nothing but the log: one insert, atomic on its own.
+        if (!logged) await log(this.k, validation, eventId);
+        return validation;
+      } catch (err) {
+        if (err !== NEEDS_TRANSACTION) throw err;
+      }
+    }
     // The admission and its record in the scan log commit together: no admission goes unlogged.
-    return this.k.transaction().execute(async (trx) => {
+    // On SQLite the scans of one turn of the event loop share a transaction (and its one commit).
+    const scan = async (trx: Transaction<Database>) => {
       const { validation, eventId } = await this.check(trx, principal.orgId, input, now);
-      if (!input.dry_run)
-        await trx
-          .insertInto('checkins')
-          .values({
-            id: newId('checkin'),
-            org_id: principal.orgId,
-            event_id: eventId,
-            list_id: validation.list_id,
-            ticket_id: validation.ticket?.id ?? null,
-            device_id: input.device_id,
-            gate: input.gate ?? null,
-            direction: input.direction,
-            result: validation.result,
-            offline: 0,
-            scanned_at: now,
-            created_at: now,
-            scan_id: null,
-            offline_result: null,
-            first_used: null,
-          })
-          .execute();
+      if (!input.dry_run) await log(trx, validation, eventId);
       return validation;
-    });
+    };
+    return this.db.dialect === 'sqlite' ? this.write(scan) : this.k.transaction().execute(scan);
   }
 
   /**
@@ -160,7 +261,9 @@ export class Checkin {
     input: Validate,
     now: string,
     changedAt: string = now,
-  ): Promise<{ validation: Validation; eventId: string | null }> {
+    /** Only outside a transaction, for an entry scan: admit and log in one statement (Postgres). */
+    scanLog?: ScanLog,
+  ): Promise<{ validation: Validation; eventId: string | null; logged?: boolean }> {
     const answer = (
       result: ValidationResult,
       extra: Partial<Omit<Validation, 'result' | 'object'>> = {},
@@ -177,27 +280,7 @@ export class Checkin {
       ...extra,
     });
     const decoded = decodeTicketCode(input.code);
-    const ticket = decoded
-      ? await db
-          .selectFrom('tickets')
-          .innerJoin('orders', 'orders.id', 'tickets.order_id')
-          .innerJoin('ticket_types', 'ticket_types.id', 'tickets.ticket_type_id')
-          .select([
-            'tickets.id',
-            'tickets.event_id',
-            'tickets.order_id',
-            'tickets.ticket_type_id',
-            'tickets.holder_name',
-            'tickets.status',
-            'tickets.void_reason',
-            'tickets.code_version',
-            'orders.status as order_status',
-            'ticket_types.name as type_name',
-          ])
-          .where('tickets.id', '=', decoded.payload.ticketId)
-          .where('tickets.org_id', '=', orgId)
-          .executeTakeFirst()
-      : undefined;
+    const ticket = decoded ? (await ticketForScan(db, decoded.payload.ticketId, orgId)).rows[0] : undefined;
     // A code we can't read, of a ticket we don't have, or whose signature or contents don't match
     // the ticket: all simply not a ticket of ours.
     if (
@@ -206,7 +289,10 @@ export class Checkin {
       decoded.payload.eventId !== ticket.event_id ||
       decoded.payload.ticketTypeId !== ticket.ticket_type_id ||
       decoded.payload.version > ticket.code_version ||
-      !verify(null, decoded.signed, await this.publicKey(ticket.event_id), decoded.signature)
+      !(
+        sameCode(input.code, ticket.code) ||
+        verify(null, decoded.signed, await this.publicKey(ticket.event_id), decoded.signature)
+      )
     ) {
       return { validation: answer('invalid'), eventId: null };
     }
@@ -225,7 +311,7 @@ export class Checkin {
           .where('id', '=', input.list)
           .where('org_id', '=', orgId)
           .executeTakeFirst()
-      : await this.defaultList(ticket.event_id, orgId, db);
+      : await this.cachedDefaultList(ticket.event_id, orgId, db);
     if (!list) throw notFound('check-in list');
     const base = { ticket: ticketInfo, list_id: list.id };
     const refuse = async (result: ValidationResult, extra: Partial<Validation> = {}) => ({
@@ -263,6 +349,17 @@ export class Checkin {
       return refuse(used ? 'already_used' : 'valid', { first_used: firstUsed(p) });
     }
 
+    if (scanLog) {
+      if (list.allow_reentry === 1) throw NEEDS_TRANSACTION;
+      const admitted = await this.admitAndLog(db, scanLog, ticket, list.id, input, now, changedAt);
+      return {
+        ...(await refuse(admitted ? 'admitted' : 'already_used', {
+          first_used: admitted ? null : firstUsed(await presence()),
+        })),
+        logged: true,
+      };
+    }
+
     if (input.direction === 'exit') {
       const out = await db
         .updateTable('ticket_presence')
@@ -276,20 +373,16 @@ export class Checkin {
       });
     }
 
-    const first = await db
-      .insertInto('ticket_presence')
-      .values({
-        ticket_id: ticket.id,
-        list_id: list.id,
-        inside: 1,
-        first_entry_at: now,
-        first_gate: input.gate ?? null,
-        first_device: input.device_id,
-        last_change_at: changedAt,
-      })
-      .onConflict((oc) => oc.columns(['ticket_id', 'list_id']).doNothing())
-      .executeTakeFirst();
-    if (Number(first.numInsertedOrUpdatedRows ?? 0) === 1) return refuse('admitted');
+    const first = await firstEntry(
+      db,
+      ticket.id,
+      list.id,
+      now,
+      input.gate ?? null,
+      input.device_id,
+      changedAt,
+    );
+    if (Number(first.numAffectedRows ?? 0) === 1) return refuse('admitted');
     if (list.allow_reentry === 1) {
       // Back in after a scan out: again a write only one scan can win.
       const back = await db
@@ -303,6 +396,59 @@ export class Checkin {
         return refuse('admitted', { first_used: firstUsed(await presence()) });
     }
     return refuse('already_used', { first_used: firstUsed(await presence()) });
+  }
+
+  /**
+   * An entry scan of a list without re-entry, on Postgres: the presence row (which only one scan of a
+   * ticket can insert) and the scan's log row in one statement, so atomic without a transaction.
+   * Returns whether this scan admitted the ticket.
+   */
+  private async admitAndLog(
+    db: Executor,
+    scan: ScanLog,
+    ticket: { id: string; event_id: string },
+    listId: string,
+    input: Validate,
+    now: string,
+    changedAt: string,
+  ): Promise<boolean> {
+    const gate = input.gate ?? null;
+    const { rows } = await sql<{ admitted: boolean }>`
+      with p as (
+        insert into ticket_presence
+          (ticket_id, list_id, inside, first_entry_at, first_gate, first_device, last_change_at)
+        values (${ticket.id}, ${listId}, 1, ${now}, ${gate}, ${input.device_id}, ${changedAt})
+        on conflict (ticket_id, list_id) do nothing
+        returning ticket_id
+      ), c as (
+        insert into checkins (id, org_id, event_id, list_id, ticket_id, device_id, gate, direction, result,
+          offline, scanned_at, created_at, scan_id, offline_result, first_used)
+        select ${scan.id}::text, ${scan.orgId}::text, ${ticket.event_id}::text, ${listId}::text,
+          ${ticket.id}::text, ${input.device_id}::text, ${gate}::text, ${input.direction}::text,
+          case when exists (select 1 from p) then 'admitted' else 'already_used' end,
+          0, ${now}::text, ${now}::text, null, null, null
+      )
+      select exists (select 1 from p) as admitted`.execute(db);
+    return rows[0]!.admitted === true;
+  }
+
+  /** `defaultList`, remembered for a moment (see DEFAULT_LIST_MS). */
+  private async cachedDefaultList(eventId: string, orgId: string, db: Executor): Promise<CheckinListRow> {
+    const key = `${orgId}/${eventId}`;
+    const hit = this.defaults.get(key);
+    if (hit && hit.until > Date.now()) return hit.row;
+    const row = await db
+      .selectFrom('checkin_lists')
+      .selectAll()
+      .where('event_id', '=', eventId)
+      .where('org_id', '=', orgId)
+      .where('is_default', '=', 1)
+      .executeTakeFirst();
+    // One created now is not remembered: the transaction creating it may yet roll back.
+    if (!row) return createDefaultList(db, { id: eventId, org_id: orgId });
+    if (this.defaults.size >= 10_000) this.defaults.delete(this.defaults.keys().next().value as string);
+    this.defaults.set(key, { row, until: Date.now() + DEFAULT_LIST_MS });
+    return row;
   }
 
   /** The event's default list, created on first use for events made before lists existed. */
@@ -424,6 +570,7 @@ export class Checkin {
     assertWindow(merged);
     const { id: _, org_id, event_id, created_at, is_default, ...changes } = merged;
     await this.k.updateTable('checkin_lists').set(changes).where('id', '=', id).execute();
+    this.defaults.delete(`${current.org_id}/${current.event_id}`);
     return listView(merged);
   }
 
@@ -441,6 +588,17 @@ export class Checkin {
     await this.k.deleteFrom('checkin_lists').where('id', '=', id).execute();
     return { id, object: 'checkin_list', deleted: true as const };
   }
+}
+
+/**
+ * Whether a scanned code is the very code this server issued for the ticket (and stored): then it is
+ * authentic without checking its signature, which was most of the cost of a scan. Any other code
+ * (an older version, or a forgery) still has its signature checked. Compared in constant time.
+ */
+function sameCode(scanned: string, stored: string): boolean {
+  const a = Buffer.from(scanned);
+  const b = Buffer.from(stored);
+  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 function assertWindow(row: { starts_at: string | null; ends_at: string | null }): void {

@@ -23,6 +23,7 @@ import { newId } from '../../ids.js';
 import { nowIso, toUtc, toUtcOrNull } from '../../time.js';
 import { isForeignKeyViolation, isUniqueViolation } from '../accounts/auth.js';
 import { createDefaultList } from '../checkin/service.js';
+import { notifyQueued, queueForEventOrders } from '../messaging/outbox.js';
 import { eventView, ticketTypeView } from './views.js';
 
 type EventCreate = z.output<typeof EventCreateInput>;
@@ -105,6 +106,7 @@ export class Events {
   async create(orgId: string, input: EventCreate): Promise<Event> {
     const now = nowIso();
     const base: EventRow = {
+      reminders_queued_at: null,
       id: newId('event'),
       org_id: orgId,
       name: input.name,
@@ -245,14 +247,21 @@ export class Events {
     const current = await this.row(orgId, id);
     const updated_at = nowIso();
     // Conditional on the status we saw, so two racing changes cannot both apply.
-    const res = await this.k
-      .updateTable('events')
-      .set({ status: to, updated_at })
-      .where('id', '=', id)
-      .where('org_id', '=', orgId)
-      .where('status', 'in', from)
-      .executeTakeFirst();
-    if (Number(res.numUpdatedRows) !== 1)
+    const changed = await this.k.transaction().execute(async (trx) => {
+      const res = await trx
+        .updateTable('events')
+        .set({ status: to, updated_at })
+        .where('id', '=', id)
+        .where('org_id', '=', orgId)
+        .where('status', 'in', from)
+        .executeTakeFirst();
+      if (Number(res.numUpdatedRows) !== 1) return false;
+      // Everyone holding a ticket hears of a cancellation, in the same transaction as the change.
+      if (to === 'cancelled') await queueForEventOrders(trx, orgId, id, 'event_cancelled');
+      return true;
+    });
+    if (to === 'cancelled') notifyQueued();
+    if (!changed)
       throw new ApiError(
         409,
         'invalid_transition',

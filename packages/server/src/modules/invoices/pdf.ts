@@ -7,7 +7,7 @@ import type { InvoiceDocument } from './ledger.js';
 // built-in PDF fonts (Latin-1 only) would not do.
 const require = createRequire(import.meta.url);
 let fonts: { body: Buffer; bold: Buffer } | undefined;
-const loadFonts = () =>
+export const loadFonts = () =>
   (fonts ??= {
     body: readFileSync(require.resolve('dejavu-fonts-ttf/ttf/DejaVuSans.ttf')),
     bold: readFileSync(require.resolve('dejavu-fonts-ttf/ttf/DejaVuSans-Bold.ttf')),

@@ -8,6 +8,7 @@ import { newId } from '../../ids.js';
 import { type PaymentProvider, PaymentProviderError } from '../../integrations/stripe.js';
 import { nowIso } from '../../time.js';
 import { creditNoteNumber, issueCreditNote } from '../invoices/ledger.js';
+import { notifyQueued, queueMessages } from '../messaging/outbox.js';
 import { EventKeys } from './keys.js';
 import type { Orders } from './service.js';
 
@@ -39,25 +40,6 @@ export function audit(
       subject_id: subjectId,
       data: JSON.stringify(data),
       created_at: nowIso(),
-    })
-    .execute();
-}
-
-/** Queues a message for the messaging worker, in the caller's transaction. */
-export function enqueue(trx: Trx, orgId: string, kind: string, payload: object) {
-  const now = nowIso();
-  return trx
-    .insertInto('outbox')
-    .values({
-      id: newId('outbox'),
-      org_id: orgId,
-      kind,
-      payload: JSON.stringify(payload),
-      status: 'queued',
-      attempts: 0,
-      available_at: now,
-      created_at: now,
-      updated_at: now,
     })
     .execute();
 }
@@ -375,6 +357,18 @@ export class Refunds {
     };
     await trx.insertInto('refunds').values(row).execute();
     await issueCreditNote(trx, row);
+    // Sent once the refund has succeeded (an online one waits for the provider's word).
+    await queueMessages(trx, order.org_id, [
+      {
+        template: 'refund_confirmation',
+        channel: 'email',
+        recipient: order.buyer_email,
+        orderId: order.id,
+        eventId: order.event_id,
+        ticketId,
+        payload: { refund_id: row.id },
+      },
+    ]);
     await audit(trx, order.org_id, actorOf(principal), 'refund.created', ticketId ?? order.id, {
       refund: row.id,
       order: order.id,
@@ -447,8 +441,20 @@ export class Refunds {
         to,
         code_version: version,
       });
-      await enqueue(trx, principal.orgId, 'ticket.transferred', { ticket_id: ticket.id, to });
+      // The new holder gets the ticket with its new code.
+      await queueMessages(trx, principal.orgId, [
+        {
+          template: 'transfer_notice',
+          channel: 'email',
+          recipient: to.email,
+          ticketId: ticket.id,
+          orderId: ticket.order_id,
+          eventId: ticket.event_id,
+          payload: { from_name: ticket.holder_name },
+        },
+      ]);
     });
+    notifyQueued();
     return this.orders.ticket(principal.orgId, ticket.id);
   }
 }

@@ -8,10 +8,17 @@ import type {
   Ticket,
   TicketListQuery,
 } from '@tickets/sdk';
-import { sql, type Transaction } from 'kysely';
+import { type Kysely, sql, type Transaction } from 'kysely';
 import type { z } from 'zod';
-import type { Db } from '../../db/database.js';
-import type { Database, EventRow, OrderRow, TicketRow, TicketTypeRow } from '../../db/schema.js';
+import { type Db, groupedWrites, prepared } from '../../db/database.js';
+import type {
+  Database,
+  EventRow,
+  OrderItemRow,
+  OrderRow,
+  TicketRow,
+  TicketTypeRow,
+} from '../../db/schema.js';
 import { containsAny } from '../../db/text-search.js';
 import type { Principal } from '../../http/app.js';
 import { ApiError, conflict, notFound, validationFailed } from '../../http/errors.js';
@@ -21,7 +28,9 @@ import type { PaymentProvider } from '../../integrations/stripe.js';
 import { addSeconds, nowIso } from '../../time.js';
 import { eventNotOnSale, windowReason } from '../events/service.js';
 import { DEFAULT_HOLD_MINUTES } from '../events/views.js';
-import { issueCreditNote, issueInvoice } from '../invoices/ledger.js';
+import { invoiceOrder } from '../invoices/ledger.js';
+import { InvoiceQueue } from '../invoices/queue.js';
+import { orderPaidMessages, outboxRows, queueOrderPaid } from '../messaging/outbox.js';
 import { type EventKey, EventKeys, publicKeyPem } from './keys.js';
 import { attendeeView, orderView, ticketView } from './views.js';
 
@@ -92,14 +101,106 @@ export async function takeInventory(
   return null;
 }
 
+const INTEGER_COLUMNS = new Set([
+  'total_amount',
+  'refunded_amount',
+  'ticket_count',
+  'flagged',
+  'quantity',
+  'unit_amount',
+  'tax_rate',
+  'code_version',
+  'attempts',
+  'marketing_opt_in',
+]);
+
+/** `select * from (values (…), …) as v(columns)`, typed for Postgres (its values would be text). */
+function valuesOf(rows: object[]) {
+  const columns = Object.keys(rows[0]!);
+  const names = sql.join(columns.map((c) => sql.ref(c)));
+  const tuples = rows.map((row) => {
+    const r = row as Record<string, unknown>;
+    return sql`(${sql.join(
+      columns.map((c) => (INTEGER_COLUMNS.has(c) ? sql`${r[c]}::integer` : sql`${r[c]}::text`)),
+    )})`;
+  });
+  return { names, select: sql`select * from (values ${sql.join(tuples)}) as v(${names})` };
+}
+
+/**
+ * A whole sale of one ticket type on Postgres as one statement, so one atomic transaction with no
+ * round trip inside: the ticket type's and the event's conditional increments come first (every
+ * buyer's queue, locked from here to the end of the statement), and the order, its items and its
+ * tickets are written only if both matched. Returns why not, or null when sold.
+ */
+async function sellAtOnce(
+  db: Kysely<Database>,
+  order: OrderRow,
+  items: OrderItemRow[],
+  tickets: TicketRow[],
+  item: { typeId: string; name: string; quantity: number },
+  column: 'sold' | 'held',
+  messages: ReturnType<typeof outboxRows>,
+): Promise<string | null> {
+  const c = sql.ref(column);
+  const n = item.quantity;
+  const o = valuesOf([order]);
+  const i = valuesOf(items);
+  const k = tickets.length ? valuesOf(tickets) : null;
+  const m = messages.length ? valuesOf(messages) : null;
+  const result = await sql<{ types: number; events: number }>`
+    with t as (
+      update ticket_types set ${c} = ${c} + ${n}
+      where id = ${item.typeId} and sold + held + ${n} <= capacity
+      returning id
+    ), e as (
+      update events set ${c} = ${c} + ${n}
+      where id = ${order.event_id} and (capacity is null or sold + held + ${n} <= capacity)
+        and exists (select 1 from t)
+      returning id
+    ), o as (
+      insert into orders (${o.names}) ${o.select} where exists (select 1 from e)
+      returning id
+    ), i as (
+      insert into order_items (${i.names}) ${i.select} where exists (select 1 from o)
+    )${k ? sql`, k as (insert into tickets (${k.names}) ${k.select} where exists (select 1 from o))` : sql``}${
+      m ? sql`, m as (insert into outbox (${m.names}) ${m.select} where exists (select 1 from o))` : sql``
+    }
+    select (select count(*) from t) as types,
+      -- The ticket type's increment matched but the event's did not: fail the statement (division by
+      -- zero), so it undoes the type's increment too; it runs in no transaction that could.
+      case when exists (select 1 from t) then 1 / (select count(*) from e) else 0 end as events`
+    .execute(db)
+    .catch((err: unknown) => {
+      if ((err as { code?: string }).code === '22012') return null;
+      throw err;
+    });
+  if (!result) return `The event is sold out, or fewer than ${n} places are left.`;
+  const row = result.rows[0]!;
+  if (Number(row.types) !== 1) return `${item.name} is sold out, or fewer than ${n} are left.`;
+  return null;
+}
+
+// Run by every purchase: compiled once (see `prepared`).
+const eventOf = prepared((k, orgId: string, id: string) =>
+  k.selectFrom('events').selectAll().where('org_id', '=', orgId).where('id', '=', id),
+);
+const typeOf = prepared((k, eventId: string, id: string) =>
+  k.selectFrom('ticket_types').selectAll().where('event_id', '=', eventId).where('id', '=', id),
+);
+
 export class Orders {
   readonly keys: EventKeys;
+  private readonly invoices: InvoiceQueue;
+  private readonly write: ReturnType<typeof groupedWrites>;
 
   constructor(
     private readonly db: Db,
     readonly payments: PaymentProvider | null = null,
   ) {
     this.keys = new EventKeys(db);
+    this.invoices = new InvoiceQueue(db);
+    this.write = groupedWrites(db);
   }
 
   private get k() {
@@ -125,20 +226,27 @@ export class Orders {
    */
   async purchase(principal: Principal, input: Purchase): Promise<Order> {
     const now = nowIso();
-    const event = await this.event(principal.orgId, input.event);
+    const [eventRow, types] = await Promise.all([
+      eventOf(this.k, principal.orgId, input.event),
+      input.items.length === 1
+        ? typeOf(this.k, input.event, input.items[0]!.ticket_type)
+        : this.k
+            .selectFrom('ticket_types')
+            .selectAll()
+            .where('event_id', '=', input.event)
+            .where(
+              'id',
+              'in',
+              input.items.map((i) => i.ticket_type),
+            )
+            .execute()
+            .then((rows) => ({ rows })),
+    ]).then(([e, t]) => [e.rows[0], t.rows] as const);
+    if (!eventRow) throw notFound('event');
+    const event = eventRow;
     const closed = eventNotOnSale(event, now);
     if (closed) throw conflict(closed, REASON_TEXT[closed] ?? 'Tickets for this event are not on sale.');
 
-    const types = await this.k
-      .selectFrom('ticket_types')
-      .selectAll()
-      .where('event_id', '=', event.id)
-      .where(
-        'id',
-        'in',
-        input.items.map((i) => i.ticket_type),
-      )
-      .execute();
     const byId = new Map(types.map((t) => [t.id, t]));
     const seen = new Set<string>();
     const lines: { type: TicketTypeRow; quantity: number; holders: { name: string; email?: string }[] }[] =
@@ -225,6 +333,7 @@ export class Orders {
       buyer_name: input.buyer.name,
       buyer_email: input.buyer.email,
       buyer_phone: input.buyer.phone ?? null,
+      marketing_opt_in: input.buyer.marketing_opt_in ? 1 : 0,
       payment_method: method,
       currency: event.currency,
       total_amount: total,
@@ -243,48 +352,71 @@ export class Orders {
       updated_at: now,
     };
 
+    const items: OrderItemRow[] = lines
+      .map((l) => ({
+        order_id: order.id,
+        ticket_type_id: l.type.id,
+        name: l.type.name,
+        quantity: l.quantity,
+        unit_amount: l.type.price_amount,
+        tax_rate: l.type.tax_rate,
+        holders: l.holders.length ? JSON.stringify(l.holders) : null,
+      }))
+      .sort((a, b) => (a.ticket_type_id < b.ticket_type_id ? -1 : 1));
+    // Signed before the transaction: it is the costly part, and needs no lock.
+    const tickets = pending ? [] : Orders.buildTickets(order, items, key);
+    const wanted = lines.map((l) => ({ typeId: l.type.id, name: l.type.name, quantity: l.quantity }));
+
     // The inventory rows (the ticket types' and the event's) are the one place all buyers of an event
     // queue, so they are locked last: everything else is written first, and the lock is held only
-    // for the few statements before commit. The invoice number, another queue (per organization),
-    // is taken in a transaction of its own after this one.
-    await this.k.transaction().execute(async (trx) => {
-      await trx.insertInto('orders').values(order).execute();
-      await trx
-        .insertInto('order_items')
-        .values(
-          lines.map((l) => ({
-            order_id: order.id,
-            ticket_type_id: l.type.id,
-            name: l.type.name,
-            quantity: l.quantity,
-            unit_amount: l.type.price_amount,
-            tax_rate: l.type.tax_rate,
-            holders: l.holders.length ? JSON.stringify(l.holders) : null,
-          })),
-        )
-        .execute();
-      if (!pending) await this.issueTickets(trx, order, key);
-      const short = await takeInventory(
-        trx,
-        event.id,
-        lines.map((l) => ({ typeId: l.type.id, name: l.type.name, quantity: l.quantity })),
-        pending ? 'held' : 'sold',
-      );
+    // for the few statements before commit (on Postgres, for one ticket type, the whole sale is one
+    // statement: see sellAtOnce). The invoice number, another queue (per organization), is taken
+    // after this, in groups (see InvoiceQueue).
+    const column = pending ? 'held' : 'sold';
+    // The buyer's confirmation with the tickets, written with them: it exists exactly when the sale does.
+    const messages = pending
+      ? []
+      : outboxRows(
+          principal.orgId,
+          orderPaidMessages(
+            order,
+            tickets.map((t) => t.id),
+          ),
+        );
+    if (this.db.dialect === 'postgres' && wanted.length === 1 && event.max_per_buyer === null) {
+      const short = await sellAtOnce(this.k, order, items, tickets, wanted[0]!, column, messages);
       if (short) throw conflict('sold_out', short);
-      // Checked once the event row is locked by the write above, so a buyer's parallel orders queue
-      // here and each sees the ones before it (and this one's own tickets).
-      if (event.max_per_buyer !== null) {
-        const held = await this.ticketsHeldBy(trx, event.id, order.buyer_email);
-        if (held > event.max_per_buyer)
-          throw conflict(
-            'buyer_limit_reached',
-            `One buyer may hold at most ${event.max_per_buyer} tickets for this event; ${order.buyer_email} has ${held - count}.`,
-          );
-      }
-    });
-    if (!pending) await this.invoice(order);
-    if (pending) await this.startPayment(order, event.name, input.checkout);
-    return this.get(principal.orgId, order.id);
+    } else
+      await this.write(async (trx) => {
+        await trx.insertInto('orders').values(order).execute();
+        await trx.insertInto('order_items').values(items).execute();
+        if (tickets.length) await trx.insertInto('tickets').values(tickets).execute();
+        if (messages.length) await trx.insertInto('outbox').values(messages).execute();
+        const short = await takeInventory(trx, event.id, wanted, column);
+        if (short) throw conflict('sold_out', short);
+        // Checked once the event row is locked by the write above, so a buyer's parallel orders queue
+        // here and each sees the ones before it (and this one's own tickets).
+        if (event.max_per_buyer !== null) {
+          const held = await this.ticketsHeldBy(trx, event.id, order.buyer_email);
+          if (held > event.max_per_buyer)
+            throw conflict(
+              'buyer_limit_reached',
+              `One buyer may hold at most ${event.max_per_buyer} tickets for this event; ${order.buyer_email} has ${held - count}.`,
+            );
+        }
+      });
+    if (pending) {
+      await this.startPayment(order, event.name, input.checkout);
+      return this.get(principal.orgId, order.id);
+    }
+    // Paid: the answer is what was written (read back it would be the same), with its invoice number.
+    const invoiceNumber =
+      order.total_amount > 0 ? await this.invoices.issue(order.org_id, { order, items, event }) : null;
+    return orderView(
+      { ...order, invoice_number: invoiceNumber },
+      items,
+      tickets.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)),
+    );
   }
 
   /**
@@ -294,18 +426,7 @@ export class Orders {
    */
   async invoice(order: Pick<OrderRow, 'id' | 'org_id'>): Promise<void> {
     try {
-      await this.k.transaction().execute(async (trx) => {
-        await issueInvoice(trx, order);
-        // Refunds recorded before the invoice existed get their credit notes now.
-        const refunds = await trx
-          .selectFrom('refunds')
-          .select(['id', 'org_id', 'order_id'])
-          .where('order_id', '=', order.id)
-          .where('status', '=', 'succeeded')
-          .orderBy('id')
-          .execute();
-        for (const r of refunds) await issueCreditNote(trx, r);
-      });
+      await this.k.transaction().execute((trx) => invoiceOrder(trx, order));
     } catch {
       // The sale has committed: an answer of 500 now would free its Idempotency-Key and invite a
       // second purchase. The sweeper (ensureInvoices) issues the invoice later instead.
@@ -363,7 +484,7 @@ export class Orders {
   /** Creates the order's tickets, one per admitted person, each with its signed code. */
   async issueTickets(
     trx: Trx,
-    order: Pick<OrderRow, 'id' | 'org_id' | 'event_id' | 'buyer_name' | 'buyer_email'>,
+    order: Pick<OrderRow, 'id' | 'org_id' | 'event_id' | 'buyer_name' | 'buyer_email' | 'buyer_phone'>,
     key: EventKey,
   ): Promise<void> {
     const items = await trx
@@ -372,8 +493,25 @@ export class Orders {
       .where('order_id', '=', order.id)
       .orderBy('ticket_type_id')
       .execute();
+    const tickets = Orders.buildTickets(order, items, key);
+    if (tickets.length) await trx.insertInto('tickets').values(tickets).execute();
+    // The buyer gets the tickets: queued with them, so they are sent exactly when the order is paid.
+    await queueOrderPaid(
+      trx,
+      order.org_id,
+      order,
+      tickets.map((t) => t.id),
+    );
+  }
+
+  /** The rows of an order's tickets, one per admitted person, each with its signed code. */
+  static buildTickets(
+    order: Pick<OrderRow, 'id' | 'org_id' | 'event_id' | 'buyer_name' | 'buyer_email'>,
+    items: Pick<OrderItemRow, 'ticket_type_id' | 'quantity' | 'holders'>[],
+    key: EventKey,
+  ): TicketRow[] {
     const now = nowIso();
-    const tickets: TicketRow[] = items.flatMap((item) => {
+    return items.flatMap((item) => {
       const holders: { name: string; email?: string }[] = item.holders ? JSON.parse(item.holders) : [];
       return Array.from({ length: item.quantity }, (_, n) => {
         const id = newId('ticket');
@@ -389,6 +527,7 @@ export class Orders {
           status: 'valid' as const,
           void_reason: null,
           code_version: 1,
+          declined_at: null,
           code: EventKeys.sign(key, {
             ticketId: id,
             eventId: order.event_id,
@@ -400,7 +539,6 @@ export class Orders {
         };
       });
     });
-    if (tickets.length) await trx.insertInto('tickets').values(tickets).execute();
   }
 
   async ticketsHeldBy(trx: Trx, eventId: string, email: string): Promise<number> {

@@ -14,6 +14,7 @@ export function ticketView(t: TicketRow, typeName: string): Ticket {
     void_reason: t.void_reason,
     code: t.code,
     code_version: t.code_version,
+    declined_at: t.declined_at ?? null,
     created_at: t.created_at,
     updated_at: t.updated_at,
   };
@@ -73,5 +74,6 @@ export function attendeeView(
     buyer_name: t.buyer_name,
     buyer_email: t.buyer_email,
     status: t.status,
+    declined_at: t.declined_at ?? null,
   };
 }

@@ -1,0 +1,318 @@
+import type { TemplateName } from '@tickets/sdk';
+import type { Selectable } from 'kysely';
+import type { Db } from '../../db/database.js';
+import type { OutboxTable } from '../../db/schema.js';
+import { formatMoney } from '../invoices/pdf.js';
+import { qrPng } from '../orders/qr.js';
+import {
+  type MessageData,
+  renderEmail,
+  TEMPLATES,
+  type TicketData,
+  whatsappParameters,
+} from './templates.js';
+import { ticketsPdf } from './ticket-pdf.js';
+import type { Attachment, EmailMessage, WhatsAppRequest } from './transport.js';
+import type { Unsubscribes } from './unsubscribe.js';
+
+export type OutboxRow = Selectable<OutboxTable>;
+
+/** What the worker sends for a row, or why it should not be sent any more. */
+export type Rendered =
+  | { channel: 'email'; email: EmailMessage }
+  | { channel: 'whatsapp'; whatsapp: WhatsAppRequest }
+  | { cancel: string }
+  /** Not yet: try again later (a refund the provider has not confirmed). */
+  | { defer: string };
+
+const QR_SIZE = 360;
+/**
+ * QR images by code: a confirmation, its reminder and any resend show the same codes, and a PNG takes ~10 ms to
+ * encode. A transfer changes the code, so a cached image can never show an old one.
+ */
+const qrCache = new Map<string, Promise<Buffer>>();
+function qrImage(code: string): Promise<Buffer> {
+  let png = qrCache.get(code);
+  if (!png) {
+    if (qrCache.size >= 2000) qrCache.delete(qrCache.keys().next().value as string);
+    png = qrPng(code, QR_SIZE);
+    png.catch(() => qrCache.delete(code));
+    qrCache.set(code, png);
+  }
+  return png;
+}
+
+/** "Sat, 12 Dec 2026, 20:00 (Europe/London)": in the event's own time zone, where the buyer will be. */
+export function eventTime(iso: string, timeZone: string): string {
+  const text = new Intl.DateTimeFormat('en-GB', {
+    weekday: 'short',
+    day: 'numeric',
+    month: 'short',
+    year: 'numeric',
+    hour: '2-digit',
+    minute: '2-digit',
+    timeZone,
+  }).format(new Date(iso));
+  return `${text} (${timeZone})`;
+}
+
+/**
+ * Renders outbox rows into messages from the data as it is when they are sent — so a ticket transferred or
+ * refunded since the order shows its current state, and a reminder for a refunded order is not sent at all.
+ */
+export class Renderer {
+  constructor(
+    private readonly db: Db,
+    private readonly options: { from: string; language: string; unsubscribes: Unsubscribes },
+  ) {}
+
+  private get k() {
+    return this.db.kysely;
+  }
+
+  async render(row: OutboxRow): Promise<Rendered> {
+    const template = row.kind as TemplateName;
+    if (!(template in TEMPLATES) || !row.channel || !row.recipient)
+      return { cancel: `unknown message kind ${row.kind}` };
+    if (template === 'campaign') return this.campaign(row);
+    const loaded = await this.load(row, template);
+    if ('cancel' in loaded || 'defer' in loaded) return loaded;
+    const { data, orgName } = loaded;
+    if (row.channel === 'whatsapp')
+      return { channel: 'whatsapp', whatsapp: await this.whatsapp(row, template, data) };
+    return { channel: 'email', email: await this.email(row, template, data, orgName) };
+  }
+
+  /** Renders a template with the given data, as a preview or a message, without any row. */
+  static preview(template: TemplateName, data: MessageData) {
+    return renderEmail(template, data);
+  }
+
+  private async email(
+    row: OutboxRow,
+    template: TemplateName,
+    data: MessageData,
+    orgName: string,
+  ): Promise<EmailMessage> {
+    const { subject, html, text } = renderEmail(template, data);
+    const attachments: Attachment[] = [];
+    for (const ticket of data.tickets ?? []) {
+      const png = await qrImage(ticket.code);
+      attachments.push({
+        filename: `${ticket.id}.png`,
+        contentType: 'image/png',
+        content: png,
+        contentId: ticket.qr_cid,
+      });
+    }
+    if (template === 'order_confirmation' && data.tickets?.length)
+      attachments.push({
+        filename: `tickets-${data.order?.id ?? row.id}.pdf`,
+        contentType: 'application/pdf',
+        content: await ticketsPdf(data),
+      });
+    const mapped = await this.k
+      .selectFrom('message_templates')
+      .select('sendgrid_template_id')
+      .where('org_id', '=', row.org_id)
+      .where('template', '=', template)
+      .executeTakeFirst();
+    return {
+      messageId: row.id,
+      to: { email: row.recipient as string },
+      from: { email: this.options.from, name: orgName },
+      subject,
+      html,
+      text,
+      attachments,
+      categories: [template],
+      ...(mapped ? { dynamicTemplate: { id: mapped.sendgrid_template_id, data: { ...data, subject } } } : {}),
+    };
+  }
+
+  /** A campaign's e-mail: the organizer's text, with an unsubscribe link (also as List-Unsubscribe, one click). */
+  private async campaign(row: OutboxRow): Promise<Rendered> {
+    const found = await this.k
+      .selectFrom('campaigns')
+      .innerJoin('organizations', 'organizations.id', 'campaigns.org_id')
+      .select([
+        'campaigns.subject',
+        'campaigns.body',
+        'campaigns.status',
+        'campaigns.sendgrid_template_id',
+        'organizations.name as org_name',
+      ])
+      .where('campaigns.id', '=', row.campaign_id ?? '')
+      .executeTakeFirst();
+    if (!found) return { cancel: 'campaign deleted' };
+    if (found.status === 'cancelled') return { cancel: 'campaign cancelled' };
+    const recipient = row.recipient as string;
+    const unsubscribeUrl = await this.options.unsubscribes.url(row.org_id, recipient);
+    const payload = JSON.parse(row.payload) as { name?: string };
+    const data: MessageData = {
+      org: { name: found.org_name },
+      event: { id: '', name: '', starts: '', venue: null, cancelled: false },
+      buyer: { name: payload.name ?? '' },
+      campaign: {
+        subject: found.subject,
+        paragraphs: found.body
+          .split(/\n\s*\n/)
+          .map((p) => p.trim())
+          .filter(Boolean),
+        unsubscribe_url: unsubscribeUrl,
+      },
+    };
+    const { subject, html, text } = renderEmail('campaign', data);
+    return {
+      channel: 'email',
+      email: {
+        messageId: row.id,
+        to: { email: recipient, ...(payload.name ? { name: payload.name } : {}) },
+        from: { email: this.options.from, name: found.org_name },
+        subject,
+        html,
+        text,
+        attachments: [],
+        categories: ['campaign'],
+        unsubscribeUrl,
+        ...(found.sendgrid_template_id
+          ? { dynamicTemplate: { id: found.sendgrid_template_id, data: { ...data, subject } } }
+          : {}),
+      },
+    };
+  }
+
+  private async whatsapp(
+    row: OutboxRow,
+    template: TemplateName,
+    data: MessageData,
+  ): Promise<WhatsAppRequest> {
+    const ticket = data.tickets?.[0];
+    const def = TEMPLATES[template].whatsapp;
+    const { body, text } = whatsappParameters(template, { ...data, ...(ticket ? { ticket } : {}) });
+    return {
+      messageId: row.id,
+      to: row.recipient as string,
+      template: { name: template, language: this.options.language, bodyParameters: body },
+      text,
+      ...(def.qrHeader && ticket
+        ? {
+            image: {
+              filename: `${ticket.id}.png`,
+              contentType: 'image/png',
+              content: await qrImage(ticket.code),
+            },
+          }
+        : {}),
+      ...(def.buttons && ticket
+        ? { buttons: def.buttons.map((b) => ({ id: `${b.id}:${ticket.id}`, title: b.title })) }
+        : {}),
+    };
+  }
+
+  private async load(
+    row: OutboxRow,
+    template: TemplateName,
+  ): Promise<{ data: MessageData; orgName: string } | { cancel: string } | { defer: string }> {
+    const payload = JSON.parse(row.payload) as Record<string, string | undefined>;
+    const org = await this.k
+      .selectFrom('organizations')
+      .select('name')
+      .where('id', '=', row.org_id)
+      .executeTakeFirst();
+    if (!org) return { cancel: 'organization deleted' };
+    const order = row.order_id
+      ? await this.k.selectFrom('orders').selectAll().where('id', '=', row.order_id).executeTakeFirst()
+      : undefined;
+    const eventId = row.event_id ?? order?.event_id;
+    const event = eventId
+      ? await this.k.selectFrom('events').selectAll().where('id', '=', eventId).executeTakeFirst()
+      : undefined;
+    if (!event) return { cancel: 'event deleted' };
+    const ticketRows = await this.k
+      .selectFrom('tickets')
+      .innerJoin('ticket_types', 'ticket_types.id', 'tickets.ticket_type_id')
+      .select([
+        'tickets.id',
+        'tickets.holder_name',
+        'tickets.holder_email',
+        'tickets.code',
+        'tickets.status',
+        'ticket_types.name as type_name',
+      ])
+      .$if(row.ticket_id !== null, (q) => q.where('tickets.id', '=', row.ticket_id as string))
+      .$if(row.ticket_id === null, (q) => q.where('tickets.order_id', '=', row.order_id ?? ''))
+      .orderBy('tickets.id')
+      .execute();
+    const valid = ticketRows.filter((t) => t.status === 'valid');
+    const tickets: TicketData[] = valid.map((t) => ({
+      id: t.id,
+      holder_name: t.holder_name,
+      type_name: t.type_name,
+      code: t.code,
+      qr_cid: `qr-${t.id}`,
+    }));
+    const venue = [event.venue_name, event.venue_city].filter(Boolean).join(', ') || null;
+    const data: MessageData = {
+      org: { name: org.name },
+      event: {
+        id: event.id,
+        name: event.name,
+        starts: eventTime(event.starts_at, event.timezone),
+        venue,
+        cancelled: event.status === 'cancelled',
+      },
+      buyer: { name: order?.buyer_name ?? ticketRows[0]?.holder_name ?? '' },
+      tickets,
+    };
+    if (order)
+      data.order = {
+        id: order.id,
+        total: formatMoney(order.total_amount, order.currency),
+        ticket_count: tickets.length,
+      };
+
+    switch (template) {
+      case 'order_confirmation':
+      case 'event_reminder':
+        if (!tickets.length) return { cancel: 'no valid tickets left on the order' };
+        if (event.status === 'cancelled') return { cancel: 'the event is cancelled' };
+        if (template === 'event_reminder' && Date.parse(event.starts_at) < Date.now())
+          return { cancel: 'the event has started' };
+        break;
+      case 'transfer_notice': {
+        const ticket = ticketRows[0];
+        if (ticket?.status !== 'valid') return { cancel: 'the ticket is no longer valid' };
+        if (ticket.holder_email && ticket.holder_email.toLowerCase() !== row.recipient)
+          return { cancel: 'the ticket was transferred again' };
+        data.transfer = {
+          holder_name: ticket.holder_name,
+          type_name: ticket.type_name,
+          from_name: payload.from_name ?? order?.buyer_name ?? 'Someone',
+        };
+        data.buyer = { name: ticket.holder_name };
+        break;
+      }
+      case 'refund_confirmation': {
+        const refund = payload.refund_id
+          ? await this.k
+              .selectFrom('refunds')
+              .selectAll()
+              .where('id', '=', payload.refund_id)
+              .executeTakeFirst()
+          : undefined;
+        if (!refund) return { cancel: 'refund not found' };
+        if (refund.status === 'failed') return { cancel: 'the refund failed' };
+        if (refund.status === 'pending')
+          return { defer: 'waiting for the payment provider to confirm the refund' };
+        data.refund = { amount: formatMoney(refund.amount, refund.currency), reason: refund.reason };
+        data.tickets = [];
+        break;
+      }
+      case 'event_cancelled':
+        data.tickets = [];
+        break;
+    }
+    return { data, orgName: org.name };
+  }
+}

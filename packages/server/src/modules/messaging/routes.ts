@@ -1,0 +1,182 @@
+import { routes } from '@tickets/sdk';
+import type { Logger } from 'pino';
+import type { MessagingConfig } from '../../config.js';
+import type { Db } from '../../db/database.js';
+import { type App, Reply } from '../../http/app.js';
+import { ApiError } from '../../http/errors.js';
+import { parseSendGridEvents, verifySendGridWebhook } from '../../integrations/sendgrid.js';
+import {
+  isOptOut,
+  parseWhatsAppWebhook,
+  verifyWhatsAppHandshake,
+  verifyWhatsAppSignature,
+} from '../../integrations/whatsapp.js';
+import { nowIso } from '../../time.js';
+import type { Marketing } from './marketing.js';
+import { type Messages, suppress } from './service.js';
+import type { Unsubscribes } from './unsubscribe.js';
+
+const notConfigured = (what: string) =>
+  new ApiError(501, 'provider_not_configured', `${what} is not set up on this server.`);
+const badSignature = () =>
+  new ApiError(400, 'invalid_signature', 'The webhook signature does not match its body.');
+
+function parseJson(raw: Buffer | null): unknown {
+  try {
+    return JSON.parse((raw ?? Buffer.alloc(0)).toString('utf8'));
+  } catch {
+    throw new ApiError(400, 'invalid_json', 'The webhook body is not JSON.');
+  }
+}
+
+export function messageRoutes(
+  app: App,
+  messages: Messages,
+  marketing: Marketing,
+  unsubscribes: Unsubscribes,
+  db: Db,
+  config: MessagingConfig,
+  log: Logger,
+): void {
+  app.handle(routes.marketing.lists, ({ principal, query }) => marketing.lists(principal.orgId, query));
+  app.handle(routes.marketing.createList, ({ principal, body }) =>
+    marketing.createList(principal.orgId, body),
+  );
+  app.handle(routes.marketing.getList, ({ principal, params }) =>
+    marketing.getList(principal.orgId, params.id),
+  );
+  app.handle(routes.marketing.deleteList, ({ principal, params }) =>
+    marketing.deleteList(principal.orgId, params.id),
+  );
+  app.handle(routes.marketing.contacts, ({ principal, params, query }) =>
+    marketing.contacts(principal.orgId, params.id, query),
+  );
+  app.handle(routes.marketing.syncList, ({ principal, params }) =>
+    marketing.syncList(principal.orgId, params.id),
+  );
+  app.handle(routes.marketing.campaigns, ({ principal, query }) =>
+    marketing.campaigns(principal.orgId, query),
+  );
+  app.handle(routes.marketing.createCampaign, ({ principal, body }) =>
+    marketing.createCampaign(principal.orgId, body),
+  );
+  app.handle(routes.marketing.getCampaign, ({ principal, params }) =>
+    marketing.getCampaign(principal.orgId, params.id),
+  );
+  app.handle(routes.marketing.sendCampaign, ({ principal, params }) =>
+    marketing.sendCampaign(principal.orgId, params.id),
+  );
+  app.handle(routes.marketing.cancelCampaign, ({ principal, params }) =>
+    marketing.cancelCampaign(principal.orgId, params.id),
+  );
+  // The link in the e-mail (GET) and the one-click List-Unsubscribe-Post (POST) do the same: suppress the address
+  // for the organization's marketing mail. Transactional mail (tickets, refunds) still goes.
+  const unsubscribe = async (token: string) => {
+    const who = await unsubscribes.verify(token);
+    if (!who) throw new ApiError(400, 'invalid_token', 'This unsubscribe link is not valid.');
+    await suppress(db.kysely, who.orgId, 'email', who.email, 'unsubscribe', false);
+    return new Reply(
+      200,
+      Buffer.from(`${who.email} will get no more marketing e-mail from this organizer.\n`),
+      {
+        'content-type': 'text/plain; charset=utf-8',
+      },
+    );
+  };
+  app.handle(routes.marketing.unsubscribe, ({ query }) => unsubscribe(query.token));
+  app.handle(routes.marketing.unsubscribePage, ({ query }) => unsubscribe(query.token));
+
+  app.handle(routes.messages.list, ({ principal, query }) => messages.list(principal.orgId, query));
+  app.handle(routes.messages.get, ({ principal, params }) => messages.get(principal.orgId, params.id));
+  app.handle(routes.messages.retry, ({ principal, params }) => messages.retry(principal.orgId, params.id));
+  app.handle(routes.messages.resend, ({ principal, params }) => messages.resend(principal.orgId, params.id));
+  app.handle(routes.messages.templates, ({ principal }) => messages.templates(principal.orgId));
+  app.handle(routes.messages.updateTemplate, ({ principal, params, body }) =>
+    messages.updateTemplate(principal.orgId, params.name, body.sendgrid_template_id),
+  );
+  app.handle(routes.messages.preview, async ({ params, query }) =>
+    messages.preview(params.name, query.channel),
+  );
+  app.handle(routes.messages.suppressions, ({ principal, query }) =>
+    messages.suppressions(principal.orgId, query),
+  );
+
+  app.handle(routes.webhooks.sendgrid, async ({ req, rawBody }) => {
+    const key = config.sendgrid.webhookPublicKey;
+    if (!key) throw notConfigured('The SendGrid Event Webhook (SENDGRID_WEBHOOK_PUBLIC_KEY)');
+    const header = (name: string) => {
+      const v = req.headers[name];
+      return typeof v === 'string' ? v : undefined;
+    };
+    const ok = verifySendGridWebhook(
+      key,
+      rawBody ?? Buffer.alloc(0),
+      header('x-twilio-email-event-webhook-signature'),
+      header('x-twilio-email-event-webhook-timestamp'),
+    );
+    if (!ok) throw badSignature();
+    const applied = await messages.applyProviderEvents('sendgrid', parseSendGridEvents(parseJson(rawBody)));
+    return { received: true as const, applied };
+  });
+
+  app.handle(routes.webhooks.whatsappVerify, async ({ req }) => {
+    const token = config.whatsapp.verifyToken;
+    if (!token) throw notConfigured('The WhatsApp webhook (WHATSAPP_VERIFY_TOKEN)');
+    const query = new URL(req.url ?? '/', 'http://localhost').searchParams;
+    const challenge = verifyWhatsAppHandshake(query, token);
+    if (challenge === null)
+      throw new ApiError(403, 'invalid_verify_token', 'hub.verify_token does not match.');
+    return new Reply(200, Buffer.from(challenge), { 'content-type': 'text/plain; charset=utf-8' });
+  });
+
+  app.handle(routes.webhooks.whatsapp, async ({ req, rawBody }) => {
+    const secret = config.whatsapp.appSecret;
+    if (!secret) throw notConfigured('WhatsApp (WHATSAPP_APP_SECRET)');
+    const signature = req.headers['x-hub-signature-256'];
+    if (
+      !verifyWhatsAppSignature(
+        rawBody ?? Buffer.alloc(0),
+        typeof signature === 'string' ? signature : undefined,
+        secret,
+      )
+    )
+      throw badSignature();
+    const { events, replies } = parseWhatsAppWebhook(parseJson(rawBody));
+    let applied = await messages.applyProviderEvents('whatsapp', events);
+    for (const reply of replies) {
+      // The organization is the one that wrote to this number: its latest message to it.
+      const last = await db.kysely
+        .selectFrom('outbox')
+        .select(['id', 'org_id', 'ticket_id'])
+        .where('channel', '=', 'whatsapp')
+        .$if(reply.contextMessageId !== undefined, (q) =>
+          q.where('provider_message_id', '=', reply.contextMessageId as string),
+        )
+        .$if(reply.contextMessageId === undefined, (q) => q.where('recipient', '=', reply.from))
+        .orderBy('id', 'desc')
+        .executeTakeFirst();
+      if (!last) {
+        log.info({ from: reply.from }, 'whatsapp reply from an unknown number, ignored');
+        continue;
+      }
+      if (reply.kind === 'text' && isOptOut(reply.text)) {
+        await suppress(db.kysely, last.org_id, 'whatsapp', reply.from, 'opt_out', true);
+        applied++;
+        continue;
+      }
+      const [action, ticketId] = (reply.buttonId ?? '').split(':');
+      if (action === 'decline' && ticketId) {
+        // Recorded on the ticket once, for the organizer to see; the ticket stays valid (they may change their mind).
+        await db.kysely
+          .updateTable('tickets')
+          .set({ declined_at: reply.at.toISOString(), updated_at: nowIso() })
+          .where('id', '=', ticketId)
+          .where('org_id', '=', last.org_id)
+          .where('declined_at', 'is', null)
+          .execute();
+        applied++;
+      }
+    }
+    return { received: true as const, applied };
+  });
+}

@@ -1,0 +1,255 @@
+import type { Channel, TemplateName } from '@tickets/sdk';
+import Handlebars from 'handlebars';
+
+/**
+ * The built-in messages. Each is Handlebars — the language SendGrid dynamic templates use — rendered from the same
+ * data an organization's dynamic template receives, so a mapped SendGrid template can say exactly what ours says.
+ */
+
+export interface TicketData {
+  id: string;
+  holder_name: string;
+  type_name: string;
+  code: string;
+  /** `cid:` of the inline QR image (e-mail). */
+  qr_cid: string;
+}
+
+export interface MessageData {
+  org: { name: string };
+  event: { id: string; name: string; starts: string; venue: string | null; cancelled: boolean };
+  buyer: { name: string };
+  order?: { id: string; total: string; ticket_count: number };
+  tickets?: TicketData[];
+  refund?: { amount: string; reason: string | null };
+  transfer?: { holder_name: string; type_name: string; from_name: string };
+  reminder?: { hours: number };
+  campaign?: { subject: string; paragraphs: string[]; unsubscribe_url: string };
+}
+
+interface TemplateDef {
+  description: string;
+  channels: Channel[];
+  subject: string;
+  html: string;
+  text: string;
+  /** WhatsApp: the approved template's body parameters, in order, and whether its header carries the QR image. */
+  whatsapp: { body: string[]; qrHeader: boolean; buttons?: { id: string; title: string }[] };
+}
+
+const layout = (body: string) => `<!doctype html>
+<html><body style="font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;color:#1a1a1a;max-width:600px;margin:auto;padding:24px">
+${body}
+<p style="color:#666;font-size:12px;margin-top:32px">{{org.name}} · sent with tickets</p>
+</body></html>`;
+
+const ticketsHtml = `{{#each tickets}}
+<div style="border:1px solid #ddd;border-radius:8px;padding:16px;margin:16px 0">
+<p style="margin:0"><strong>{{holder_name}}</strong> · {{type_name}}</p>
+<img src="cid:{{qr_cid}}" width="240" height="240" alt="Ticket code for {{holder_name}}">
+<p style="font-family:monospace;font-size:10px;word-break:break-all;color:#666">{{id}}</p>
+</div>
+{{/each}}`;
+
+const ticketsText = `{{#each tickets}}
+- {{holder_name}} · {{type_name}} ({{id}})
+{{/each}}`;
+
+export const TEMPLATES: Record<TemplateName, TemplateDef> = {
+  order_confirmation: {
+    description: 'Order paid: the tickets, each with its QR code, and a PDF to print',
+    channels: ['email', 'whatsapp'],
+    subject: 'Your tickets for {{event.name}}',
+    html: layout(`<h1>Your tickets for {{event.name}}</h1>
+<p>Hello {{buyer.name}}, thank you for your order {{order.id}} ({{order.total}}).</p>
+<p><strong>{{event.starts}}</strong>{{#if event.venue}} · {{event.venue}}{{/if}}</p>
+<p>Show the code at the entrance, on your phone or printed (the PDF is attached).</p>
+${ticketsHtml}`),
+    text: `Hello {{buyer.name}},
+
+thank you for your order {{order.id}} ({{order.total}}). Your tickets for {{event.name}}:
+${ticketsText}
+When: {{event.starts}}{{#if event.venue}}
+Where: {{event.venue}}{{/if}}
+
+Show the QR code at the entrance, on your phone or printed (the PDF is attached).
+-- {{org.name}}`,
+    whatsapp: {
+      body: ['event.name', 'event.starts', 'ticket.holder_name', 'ticket.type_name'],
+      qrHeader: true,
+    },
+  },
+  refund_confirmation: {
+    description: 'A refund was made: how much and why',
+    channels: ['email'],
+    subject: 'Your refund for {{event.name}}',
+    html: layout(`<h1>Refund of {{refund.amount}}</h1>
+<p>Hello {{buyer.name}}, we have refunded {{refund.amount}} for order {{order.id}} ({{event.name}}).</p>
+{{#if refund.reason}}<p>Reason: {{refund.reason}}</p>{{/if}}
+<p>It may take a few days to show on your statement.</p>`),
+    text: `Hello {{buyer.name}},
+
+we have refunded {{refund.amount}} for order {{order.id}} ({{event.name}}).{{#if refund.reason}}
+Reason: {{refund.reason}}{{/if}}
+It may take a few days to show on your statement.
+-- {{org.name}}`,
+    whatsapp: { body: ['event.name', 'refund.amount'], qrHeader: false },
+  },
+  transfer_notice: {
+    description: 'A ticket was transferred: the new holder gets it, with its new code',
+    channels: ['email'],
+    subject: '{{transfer.from_name}} sent you a ticket for {{event.name}}',
+    html: layout(`<h1>A ticket for {{event.name}}</h1>
+<p>Hello {{transfer.holder_name}}, {{transfer.from_name}} transferred a {{transfer.type_name}} ticket to you.</p>
+<p><strong>{{event.starts}}</strong>{{#if event.venue}} · {{event.venue}}{{/if}}</p>
+${ticketsHtml}`),
+    text: `Hello {{transfer.holder_name}},
+
+{{transfer.from_name}} transferred a {{transfer.type_name}} ticket for {{event.name}} to you.
+When: {{event.starts}}{{#if event.venue}}
+Where: {{event.venue}}{{/if}}
+${ticketsText}
+-- {{org.name}}`,
+    whatsapp: { body: ['event.name', 'event.starts', 'transfer.holder_name'], qrHeader: true },
+  },
+  event_reminder: {
+    description: 'Sent a set number of hours before the event starts, with the tickets again',
+    channels: ['email', 'whatsapp'],
+    subject: 'Reminder: {{event.name}} starts {{event.starts}}',
+    html: layout(`<h1>See you soon at {{event.name}}</h1>
+<p>Hello {{buyer.name}}, {{event.name}} starts {{event.starts}}{{#if event.venue}} at {{event.venue}}{{/if}}.</p>
+${ticketsHtml}`),
+    text: `Hello {{buyer.name}},
+
+{{event.name}} starts {{event.starts}}{{#if event.venue}} at {{event.venue}}{{/if}}.
+${ticketsText}
+-- {{org.name}}`,
+    whatsapp: {
+      body: ['event.name', 'event.starts', 'ticket.holder_name'],
+      qrHeader: true,
+      buttons: [
+        { id: 'calendar', title: 'Add to calendar' },
+        { id: 'decline', title: "I can't come" },
+      ],
+    },
+  },
+  event_cancelled: {
+    description: 'The event was cancelled',
+    channels: ['email', 'whatsapp'],
+    subject: '{{event.name}} is cancelled',
+    html: layout(`<h1>{{event.name}} is cancelled</h1>
+<p>Hello {{buyer.name}}, we are sorry: {{event.name}} ({{event.starts}}) will not take place.</p>
+<p>{{org.name}} will be in touch about your order {{order.id}}.</p>`),
+    text: `Hello {{buyer.name}},
+
+we are sorry: {{event.name}} ({{event.starts}}) will not take place.
+{{org.name}} will be in touch about your order {{order.id}}.
+-- {{org.name}}`,
+    whatsapp: { body: ['event.name', 'event.starts'], qrHeader: false },
+  },
+  campaign: {
+    description: "A campaign's message to a contact list, with its unsubscribe link",
+    channels: ['email'],
+    subject: '{{campaign.subject}}',
+    html: layout(`{{#each campaign.paragraphs}}<p>{{this}}</p>
+{{/each}}
+<p style="color:#666;font-size:12px">You get this because you bought tickets from {{org.name}}.
+<a href="{{campaign.unsubscribe_url}}">Unsubscribe</a></p>`),
+    text: `{{#each campaign.paragraphs}}{{this}}
+
+{{/each}}--
+You get this because you bought tickets from {{org.name}}. Unsubscribe: {{campaign.unsubscribe_url}}`,
+    whatsapp: { body: [], qrHeader: false },
+  },
+};
+
+type Compiled = {
+  subject: HandlebarsTemplateDelegate;
+  html: HandlebarsTemplateDelegate;
+  text: HandlebarsTemplateDelegate;
+};
+const compiled = new Map<TemplateName, Compiled>();
+
+function compile(name: TemplateName): Compiled {
+  let c = compiled.get(name);
+  if (!c) {
+    const def = TEMPLATES[name];
+    // strict: a misspelt field fails the render (and the test) instead of printing nothing.
+    c = {
+      subject: Handlebars.compile(def.subject, { noEscape: true, strict: true }),
+      html: Handlebars.compile(def.html, { strict: false }),
+      text: Handlebars.compile(def.text, { noEscape: true }),
+    };
+    compiled.set(name, c);
+  }
+  return c;
+}
+
+export interface RenderedEmail {
+  subject: string;
+  html: string;
+  text: string;
+}
+
+export function renderEmail(name: TemplateName, data: MessageData): RenderedEmail {
+  const c = compile(name);
+  return { subject: c.subject(data).replace(/\s+/g, ' ').trim(), html: c.html(data), text: c.text(data) };
+}
+
+/** A WhatsApp template's body parameters, read from the data by the template's paths. */
+export function whatsappParameters(
+  name: TemplateName,
+  data: MessageData & { ticket?: TicketData },
+): { text: string; body: string[] } {
+  const def = TEMPLATES[name].whatsapp;
+  const body = def.body.map((path) => {
+    let value: unknown = data;
+    for (const key of path.split('.')) value = (value as Record<string, unknown> | undefined)?.[key];
+    return value == null ? '' : String(value);
+  });
+  return { body, text: `${renderEmail(name, data).subject}\n${body.filter(Boolean).join(' · ')}` };
+}
+
+/** Sample data for previews: what a real order for a real event would fill in. */
+export function sampleData(): MessageData {
+  const tickets: TicketData[] = [
+    {
+      id: 'tkt_01jd6x3k7qf0v8c6w2x9yq4e5b',
+      holder_name: 'Ada Lovelace',
+      type_name: 'General admission',
+      code: 'SAMPLE',
+      qr_cid: 'qr-1',
+    },
+    {
+      id: 'tkt_01jd6x3k7qf0v8c6w2x9yq4e5c',
+      holder_name: 'Charles Babbage',
+      type_name: 'General admission',
+      code: 'SAMPLE',
+      qr_cid: 'qr-2',
+    },
+  ];
+  return {
+    org: { name: 'Analytical Events' },
+    event: {
+      id: 'evt_01jd6x3k7qf0v8c6w2x9yq4e5b',
+      name: 'Difference Engine Live',
+      starts: 'Sat 12 Dec 2026, 20:00 (Europe/London)',
+      venue: 'Royal Albert Hall, London',
+      cancelled: false,
+    },
+    buyer: { name: 'Ada Lovelace' },
+    order: { id: 'ord_01jd6x3k7qf0v8c6w2x9yq4e5b', total: '€50.00', ticket_count: 2 },
+    tickets,
+    refund: { amount: '€25.00', reason: 'Cannot attend' },
+    transfer: { holder_name: 'Charles Babbage', type_name: 'General admission', from_name: 'Ada Lovelace' },
+    reminder: { hours: 24 },
+    campaign: {
+      subject: 'Early birds: our spring season is on sale',
+      paragraphs: [
+        'Hello!',
+        'The spring season is on sale, and as an earlier guest you get a week before everyone else.',
+      ],
+      unsubscribe_url: 'https://tickets.example.com/api/unsubscribe?token=SAMPLE',
+    },
+  };
+}

@@ -1,0 +1,288 @@
+import type { Logger } from 'pino';
+import type { Db } from '../../db/database.js';
+import type { MessageStatus } from '../../db/schema.js';
+import { newId } from '../../ids.js';
+import { nowIso } from '../../time.js';
+import type { Marketing } from './marketing.js';
+import { onQueued, queueDueReminders } from './outbox.js';
+import type { OutboxRow, Renderer } from './render.js';
+import { DeliveryError, type EmailTransport, type WhatsAppTransport } from './transport.js';
+
+export interface WorkerOptions {
+  /** Messages sent at the same time (providers answer in tens of milliseconds; this keeps them busy). */
+  concurrency: number;
+  /** How often to look for due messages when nothing woke the worker. */
+  pollMs: number;
+  maxAttempts: number;
+  /** First retry after about this long; each later one waits twice as long (with full jitter), up to an hour. */
+  retryBaseMs: number;
+  /** A claimed message another worker may take over after this long (its worker died mid-send). */
+  leaseMs: number;
+  sendTimeoutMs: number;
+  /** Event reminders are queued this many hours before the start (0: none). */
+  reminderHours: number;
+}
+
+const MAX_BACKOFF_MS = 3600_000;
+
+/** Exponential backoff with full jitter (AWS architecture blog): spreads retries of a provider outage out. */
+export function backoffMs(attempt: number, baseMs: number, random = Math.random): number {
+  const ceiling = Math.min(MAX_BACKOFF_MS, baseMs * 2 ** Math.max(0, attempt - 1));
+  return Math.round(ceiling / 2 + (random() * ceiling) / 2);
+}
+
+/**
+ * Delivers the outbox. Any number of workers may run against one Postgres: each claims due rows with
+ * `FOR UPDATE SKIP LOCKED` and marks them `sending` with a lease, so a row goes to one worker at a time and a
+ * worker that dies mid-batch only delays its rows until the lease ends. On SQLite run one worker (the server's).
+ *
+ * Delivery is at least once: a worker killed after the provider accepted a message but before it recorded that
+ * will send it again when the lease ends. Neither SendGrid nor the WhatsApp API takes an idempotency key, so this
+ * window (one send's duration) is the least the providers allow; failures, timeouts of unanswered requests and
+ * restarts otherwise never duplicate a message.
+ */
+export class MessageWorker {
+  private running = false;
+  private loop: Promise<void> | undefined;
+  private wake: (() => void) | undefined;
+  private pending = false;
+  private unsubscribe: (() => void) | undefined;
+  private remindersCheckedAt = 0;
+
+  constructor(
+    private readonly db: Db,
+    private readonly deps: {
+      renderer: Renderer;
+      marketing: Marketing;
+      email: EmailTransport;
+      whatsapp: WhatsAppTransport;
+      log: Logger;
+    },
+    private readonly options: WorkerOptions,
+  ) {}
+
+  private get k() {
+    return this.db.kysely;
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.unsubscribe = onQueued(() => this.kick());
+    this.loop = this.run();
+  }
+
+  /** Look for work now rather than at the next poll. */
+  kick(): void {
+    this.pending = true;
+    this.wake?.();
+  }
+
+  /** Finishes the messages being sent (their sends are aborted after the send timeout), then stops. */
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    this.unsubscribe?.();
+    this.wake?.();
+    await this.loop;
+  }
+
+  private async run(): Promise<void> {
+    while (this.running) {
+      let handled = 0;
+      try {
+        handled = await this.runOnce();
+      } catch (err) {
+        this.deps.log.error({ err }, 'message worker: claiming failed');
+      }
+      if (!this.running) break;
+      if (handled > 0 || this.pending) {
+        this.pending = false;
+        continue;
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, this.options.pollMs);
+        this.wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.wake = undefined;
+    }
+  }
+
+  /** Claims one batch of due messages and delivers it; the number handled (0: nothing due). */
+  async runOnce(): Promise<number> {
+    if (Date.now() - this.remindersCheckedAt >= this.options.pollMs) {
+      this.remindersCheckedAt = Date.now();
+      const reminders = await queueDueReminders(this.k, this.options.reminderHours);
+      if (reminders) this.deps.log.info({ reminders }, 'event reminders queued');
+      const campaigns = await this.deps.marketing.sendDue();
+      if (campaigns) this.deps.log.info({ campaigns }, 'scheduled campaigns queued');
+    }
+    const rows = await this.claim(this.options.concurrency * 2);
+    if (!rows.length) return 0;
+    let next = 0;
+    const lanes = Array.from({ length: Math.min(this.options.concurrency, rows.length) }, async () => {
+      while (next < rows.length) {
+        const row = rows[next++] as OutboxRow;
+        await this.deliver(row).catch((err: unknown) =>
+          this.deps.log.error({ err, message: row.id }, 'message worker: recording a result failed'),
+        );
+      }
+    });
+    await Promise.all(lanes);
+    return rows.length;
+  }
+
+  /** Due messages, and messages whose worker's lease ran out, marked as this worker's. */
+  private async claim(limit: number): Promise<OutboxRow[]> {
+    const now = nowIso();
+    const leaseUntil = new Date(Date.now() + this.options.leaseMs).toISOString();
+    const due = this.k
+      .selectFrom('outbox')
+      .select('id')
+      .where('channel', 'is not', null)
+      .where((eb) =>
+        eb.or([
+          eb.and([eb('status', '=', 'queued'), eb('available_at', '<=', now)]),
+          eb.and([eb('status', '=', 'sending'), eb('lease_until', '<', now)]),
+        ]),
+      )
+      .orderBy('available_at')
+      .limit(limit)
+      .$if(this.db.dialect === 'postgres', (q) => q.forUpdate().skipLocked());
+    return this.k
+      .updateTable('outbox')
+      .set((eb) => ({
+        status: 'sending',
+        lease_until: leaseUntil,
+        attempts: eb('attempts', '+', 1),
+        updated_at: now,
+      }))
+      .where('id', 'in', due)
+      .returningAll()
+      .execute();
+  }
+
+  private async deliver(row: OutboxRow): Promise<void> {
+    const suppressed = await this.suppressed(row);
+    if (suppressed) return this.finish(row, 'suppressed', { detail: suppressed });
+    let rendered: Awaited<ReturnType<Renderer['render']>>;
+    try {
+      rendered = await this.deps.renderer.render(row);
+    } catch (err) {
+      // A bug or bad data, not the provider: retrying will not help, and the message is kept to look at.
+      this.deps.log.error({ err, message: row.id }, 'message worker: rendering failed');
+      return this.finish(row, 'failed', { detail: `rendering failed: ${(err as Error).message}` });
+    }
+    if ('cancel' in rendered) return this.finish(row, 'cancelled', { detail: rendered.cancel });
+    if ('defer' in rendered) return this.failed(row, new DeliveryError(rendered.defer, true));
+
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), this.options.sendTimeoutMs);
+    try {
+      const transport = rendered.channel === 'email' ? this.deps.email : this.deps.whatsapp;
+      const result =
+        rendered.channel === 'email'
+          ? await this.deps.email.send(rendered.email, controller.signal)
+          : await this.deps.whatsapp.send(rendered.whatsapp, controller.signal);
+      const subject = rendered.channel === 'email' ? rendered.email.subject : rendered.whatsapp.template.name;
+      await this.finish(row, 'sent', {
+        provider: transport.name,
+        providerMessageId: result.providerMessageId,
+        subject,
+      });
+    } catch (err) {
+      const failure =
+        err instanceof DeliveryError
+          ? err
+          : controller.signal.aborted
+            ? new DeliveryError(`timed out after ${this.options.sendTimeoutMs} ms`, true)
+            : new DeliveryError((err as Error).message ?? String(err), true, { cause: err });
+      await this.failed(row, failure);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async failed(row: OutboxRow, err: DeliveryError): Promise<void> {
+    const detail = err.options.status ? `${err.options.status}: ${err.message}` : err.message;
+    if (!err.retryable) return this.finish(row, 'failed', { detail });
+    if (row.attempts >= this.options.maxAttempts)
+      return this.finish(row, 'dead', { detail: `gave up after ${row.attempts} attempts; last: ${detail}` });
+    const wait = Math.max(err.options.retryAfterMs ?? 0, backoffMs(row.attempts, this.options.retryBaseMs));
+    this.deps.log.warn(
+      { message: row.id, attempt: row.attempts, wait, err: detail },
+      'message delivery will be retried',
+    );
+    await this.finish(row, 'queued', { detail, retryAt: new Date(Date.now() + wait).toISOString() });
+  }
+
+  /** Records an attempt's outcome, if this worker still holds the message (its lease was not taken over). */
+  private async finish(
+    row: OutboxRow,
+    status: MessageStatus,
+    r: {
+      detail?: string;
+      provider?: string;
+      providerMessageId?: string | null;
+      subject?: string;
+      retryAt?: string;
+    },
+  ): Promise<void> {
+    const now = nowIso();
+    await this.k.transaction().execute(async (trx) => {
+      const updated = await trx
+        .updateTable('outbox')
+        .set({
+          status,
+          lease_until: null,
+          updated_at: now,
+          ...(r.retryAt ? { available_at: r.retryAt } : {}),
+          ...(status === 'sent'
+            ? {
+                sent_at: now,
+                provider: r.provider ?? null,
+                provider_message_id: r.providerMessageId ?? null,
+                subject: r.subject ?? null,
+                last_error: null,
+              }
+            : { last_error: r.detail ?? null }),
+        })
+        .where('id', '=', row.id)
+        .where('status', '=', 'sending')
+        .where('attempts', '=', row.attempts)
+        .executeTakeFirst();
+      if (!updated.numUpdatedRows) return;
+      await trx
+        .insertInto('message_events')
+        .values({
+          id: newId('messageEvent'),
+          message_id: row.id,
+          status: status === 'queued' ? 'retrying' : status,
+          detail:
+            r.detail ?? (r.providerMessageId ? `${r.provider} ${r.providerMessageId}` : (r.provider ?? null)),
+          provider_event_id: null,
+          at: now,
+        })
+        .execute();
+    });
+  }
+
+  /** Why this message must not be sent, or null. Transactional e-mail still goes unless the address hard-bounced. */
+  private async suppressed(row: OutboxRow): Promise<string | null> {
+    const s = await this.k
+      .selectFrom('suppressions')
+      .select(['reason', 'hard'])
+      .where('org_id', '=', row.org_id)
+      .where('channel', '=', row.channel as 'email' | 'whatsapp')
+      .where('address', '=', row.recipient as string)
+      .executeTakeFirst();
+    if (!s) return null;
+    const marketing = row.kind === 'campaign';
+    if (row.channel === 'whatsapp' || marketing || s.hard)
+      return `${row.recipient} is suppressed (${s.reason})`;
+    return null;
+  }
+}
