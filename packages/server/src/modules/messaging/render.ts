@@ -43,17 +43,23 @@ function qrImage(code: string): Promise<Buffer> {
 }
 
 /** "Sat, 12 Dec 2026, 20:00 (Europe/London)": in the event's own time zone, where the buyer will be. */
+const formats = new Map<string, Intl.DateTimeFormat>();
 export function eventTime(iso: string, timeZone: string): string {
-  const text = new Intl.DateTimeFormat('en-GB', {
-    weekday: 'short',
-    day: 'numeric',
-    month: 'short',
-    year: 'numeric',
-    hour: '2-digit',
-    minute: '2-digit',
-    timeZone,
-  }).format(new Date(iso));
-  return `${text} (${timeZone})`;
+  // Making a DateTimeFormat costs far more than using one: one per time zone, kept.
+  let format = formats.get(timeZone);
+  if (!format) {
+    format = new Intl.DateTimeFormat('en-GB', {
+      weekday: 'short',
+      day: 'numeric',
+      month: 'short',
+      year: 'numeric',
+      hour: '2-digit',
+      minute: '2-digit',
+      timeZone,
+    });
+    formats.set(timeZone, format);
+  }
+  return `${format.format(new Date(iso))} (${timeZone})`;
 }
 
 /**
@@ -215,35 +221,65 @@ export class Renderer {
     template: TemplateName,
   ): Promise<{ data: MessageData; orgName: string } | { cancel: string } | { defer: string }> {
     const payload = JSON.parse(row.payload) as Record<string, string | undefined>;
-    const org = await this.k
-      .selectFrom('organizations')
-      .select('name')
-      .where('id', '=', row.org_id)
-      .executeTakeFirst();
-    if (!org) return { cancel: 'organization deleted' };
-    const order = row.order_id
-      ? await this.k.selectFrom('orders').selectAll().where('id', '=', row.order_id).executeTakeFirst()
-      : undefined;
-    const eventId = row.event_id ?? order?.event_id;
-    const event = eventId
-      ? await this.k.selectFrom('events').selectAll().where('id', '=', eventId).executeTakeFirst()
-      : undefined;
-    if (!event) return { cancel: 'event deleted' };
-    const ticketRows = await this.k
-      .selectFrom('tickets')
-      .innerJoin('ticket_types', 'ticket_types.id', 'tickets.ticket_type_id')
-      .select([
-        'tickets.id',
-        'tickets.holder_name',
-        'tickets.holder_email',
-        'tickets.code',
-        'tickets.status',
-        'ticket_types.name as type_name',
-      ])
-      .$if(row.ticket_id !== null, (q) => q.where('tickets.id', '=', row.ticket_id as string))
-      .$if(row.ticket_id === null, (q) => q.where('tickets.order_id', '=', row.order_id ?? ''))
-      .orderBy('tickets.id')
-      .execute();
+    // The event with its organization and the order in one statement, and the tickets beside it.
+    const [found, ticketRows] = await Promise.all([
+      this.k
+        .selectFrom('events')
+        .innerJoin('organizations', 'organizations.id', 'events.org_id')
+        .leftJoin('orders', (join) => join.on('orders.id', '=', row.order_id ?? ''))
+        .select([
+          'organizations.name as org_name',
+          'events.id as event_id',
+          'events.name as event_name',
+          'events.starts_at',
+          'events.timezone',
+          'events.venue_name',
+          'events.venue_city',
+          'events.status as event_status',
+          'orders.id as order_id',
+          'orders.buyer_name',
+          'orders.total_amount',
+          'orders.currency',
+        ])
+        .where('events.id', '=', row.event_id ?? '')
+        .where('events.org_id', '=', row.org_id)
+        .executeTakeFirst(),
+      this.k
+        .selectFrom('tickets')
+        .innerJoin('ticket_types', 'ticket_types.id', 'tickets.ticket_type_id')
+        .select([
+          'tickets.id',
+          'tickets.holder_name',
+          'tickets.holder_email',
+          'tickets.code',
+          'tickets.status',
+          'ticket_types.name as type_name',
+        ])
+        .$if(row.ticket_id !== null, (q) => q.where('tickets.id', '=', row.ticket_id as string))
+        .$if(row.ticket_id === null, (q) => q.where('tickets.order_id', '=', row.order_id ?? ''))
+        .orderBy('tickets.id')
+        .execute(),
+    ]);
+    if (!found) return { cancel: 'event deleted' };
+    const org = { name: found.org_name };
+    const event = {
+      id: found.event_id,
+      name: found.event_name,
+      starts_at: found.starts_at,
+      timezone: found.timezone,
+      venue_name: found.venue_name,
+      venue_city: found.venue_city,
+      status: found.event_status,
+    };
+    const order =
+      found.order_id !== null
+        ? {
+            id: found.order_id,
+            buyer_name: found.buyer_name as string,
+            total_amount: found.total_amount as number,
+            currency: found.currency as string,
+          }
+        : undefined;
     const valid = ticketRows.filter((t) => t.status === 'valid');
     const tickets: TicketData[] = valid.map((t) => ({
       id: t.id,

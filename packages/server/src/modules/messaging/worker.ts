@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import type { Db } from '../../db/database.js';
 import type { MessageStatus } from '../../db/schema.js';
@@ -232,24 +233,62 @@ export class MessageWorker {
     },
   ): Promise<void> {
     const now = nowIso();
+    const changes = {
+      status,
+      lease_until: null,
+      updated_at: now,
+      ...(r.retryAt ? { available_at: r.retryAt } : {}),
+      ...(status === 'sent'
+        ? {
+            sent_at: now,
+            provider: r.provider ?? null,
+            provider_message_id: r.providerMessageId ?? null,
+            subject: r.subject ?? null,
+            last_error: null,
+          }
+        : { last_error: r.detail ?? null }),
+    };
+    const event = {
+      id: newId('messageEvent'),
+      status: status === 'queued' ? 'retrying' : status,
+      detail:
+        r.detail ?? (r.providerMessageId ? `${r.provider} ${r.providerMessageId}` : (r.provider ?? null)),
+      at: now,
+    };
+    // Conditional on this worker still holding the message: one whose lease ran out belongs to another now.
+    if (this.db.dialect === 'postgres') {
+      // One statement (no BEGIN/COMMIT round trips): the history row is written only if the update matched.
+      await this.k
+        .with('u', (db) =>
+          db
+            .updateTable('outbox')
+            .set(changes)
+            .where('id', '=', row.id)
+            .where('status', '=', 'sending')
+            .where('attempts', '=', row.attempts)
+            .returning('id'),
+        )
+        .insertInto('message_events')
+        .columns(['id', 'message_id', 'status', 'detail', 'provider_event_id', 'at'])
+        .expression((eb) =>
+          eb
+            .selectFrom('u')
+            .select([
+              sql.val(event.id).as('id'),
+              'u.id as message_id',
+              sql.val(event.status).as('status'),
+              sql.val(event.detail).as('detail'),
+              sql.val<string | null>(null).as('provider_event_id'),
+              sql.val(event.at).as('at'),
+            ]),
+        )
+        .execute();
+      return;
+    }
     await this.k.transaction().execute(async (trx) => {
       const updated = await trx
         .updateTable('outbox')
-        .set({
-          status,
-          lease_until: null,
-          updated_at: now,
-          ...(r.retryAt ? { available_at: r.retryAt } : {}),
-          ...(status === 'sent'
-            ? {
-                sent_at: now,
-                provider: r.provider ?? null,
-                provider_message_id: r.providerMessageId ?? null,
-                subject: r.subject ?? null,
-                last_error: null,
-              }
-            : { last_error: r.detail ?? null }),
-        })
+        .set(changes)
         .where('id', '=', row.id)
         .where('status', '=', 'sending')
         .where('attempts', '=', row.attempts)
@@ -257,15 +296,7 @@ export class MessageWorker {
       if (!updated.numUpdatedRows) return;
       await trx
         .insertInto('message_events')
-        .values({
-          id: newId('messageEvent'),
-          message_id: row.id,
-          status: status === 'queued' ? 'retrying' : status,
-          detail:
-            r.detail ?? (r.providerMessageId ? `${r.provider} ${r.providerMessageId}` : (r.provider ?? null)),
-          provider_event_id: null,
-          at: now,
-        })
+        .values({ ...event, message_id: row.id, provider_event_id: null })
         .execute();
     });
   }

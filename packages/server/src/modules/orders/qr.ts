@@ -10,7 +10,18 @@ const QUIET_ZONE = 4;
 // One byte-mode segment: left to itself the encoder splits a code into numeric/alphanumeric runs
 // depending on its random characters, so the symbol's size would vary from ticket to ticket.
 const segments = (code: string) => [{ data: Buffer.from(code, 'utf8'), mode: 'byte' as const }];
-const symbol = (code: string) => QRCode.create(segments(code), { errorCorrectionLevel: 'M' });
+// Choosing the best of eight masks is the costly part of encoding; a ticket's symbol is wanted several times (the
+// PNG's scale, the PNG, the PDF), so the last couple of thousand are kept. A new code (transfer) is a new key.
+const symbols = new Map<string, QRCode.QRCode>();
+function symbol(code: string): QRCode.QRCode {
+  let s = symbols.get(code);
+  if (!s) {
+    if (symbols.size >= 2000) symbols.delete(symbols.keys().next().value as string);
+    s = QRCode.create(segments(code), { errorCorrectionLevel: 'M' });
+    symbols.set(code, s);
+  }
+  return s;
+}
 
 /**
  * Whole pixels per module, the most that fit in `size` (at least one): fractional modules blur at
