@@ -23,7 +23,14 @@ import type { CheckinBundle, CheckinBundleTicket, Validation } from '@tickets/sd
 export interface StoredBundle {
   version: 1;
   event_id: string;
-  list: { id: string; name: string };
+  /** The list's rules, applied offline as the server applies them (absent in bundles synced before they were kept). */
+  list: {
+    id: string;
+    name: string;
+    ticket_type_ids?: string[] | null;
+    starts_at?: string | null;
+    ends_at?: string | null;
+  };
   public_key: string;
   /** Pass as `since` on the next sync. */
   cursor: string;
@@ -99,7 +106,13 @@ export class OfflineStore {
     return {
       version: 1,
       event_id: page.event_id,
-      list: { id: page.list.id, name: page.list.name },
+      list: {
+        id: page.list.id,
+        name: page.list.name,
+        ticket_type_ids: page.list.ticket_type_ids,
+        starts_at: page.list.starts_at,
+        ends_at: page.list.ends_at,
+      },
       public_key: page.public_key,
       cursor: page.cursor,
       synced_at: page.generated_at,
@@ -260,6 +273,14 @@ export async function verifyOffline(
       ticket,
       revoked_reason: 'transferred',
     });
+  // The gate's rules, in the server's order: which ticket types it admits, then its time window.
+  const { ticket_type_ids: types, starts_at: opens, ends_at: closes } = bundle.list;
+  if (types && !types.includes(t.ticket_type_id))
+    return answer('wrong_list', `Not admitted through ${bundle.list.name}.`, { ticket });
+  if (opens && scanned_at < opens)
+    return answer('not_yet_valid', `${bundle.list.name} opens ${opens}.`, { ticket });
+  if (closes && scanned_at >= closes)
+    return answer('expired', `${bundle.list.name} closed ${closes}.`, { ticket });
   const earlier = store.queuedScan(bundle.event_id, t.id);
   if (earlier)
     return answer('already_used', 'Already admitted on this device.', {

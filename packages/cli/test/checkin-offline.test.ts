@@ -269,4 +269,57 @@ describe('sqlite: offline check-in (sync, validate --offline, upload, stats)', (
     const r = await cli(['validate', tickets['Ada Admit']!.code, '--event', eventId]);
     expect(r.exitCode).toBe(2);
   });
+
+  it("applies the gate's rules offline: ticket types, and its time window", async () => {
+    const vip = await cli.json([
+      'types',
+      'create',
+      eventId,
+      '--name',
+      'VIP',
+      '--price',
+      '80',
+      '--capacity',
+      '5',
+    ]);
+    const vipTicket = (
+      await cli.json(['sell', eventId, '--type', 'VIP', '--name', 'Vera Vip', '--email', 'vera@example.com'])
+    ).tickets[0] as { id: string; code: string };
+    const gaTicket = await sell(cli, eventId, 'Gus General');
+    const vipDoor = await cli.json([
+      'checkin',
+      'lists',
+      'create',
+      eventId,
+      '--name',
+      'VIP door',
+      '--types',
+      vip.id,
+    ]);
+    const later = await cli.json([
+      'checkin',
+      'lists',
+      'create',
+      eventId,
+      '--name',
+      'Day 2',
+      '--from',
+      '2031-12-31 10:00',
+    ]);
+
+    expect((await door2(['checkin', 'sync', eventId, '--list', vipDoor.id])).exitCode).toBe(0);
+    const refused = async (code: string) => {
+      const r = await door2(['validate', code, '--offline', '--json']);
+      expect(r.exitCode).toBe(1);
+      return JSON.parse(r.stdout);
+    };
+    expect(await refused(gaTicket.code)).toMatchObject({ result: 'wrong_list', admitted: false });
+    const right = await door2.json(['validate', vipTicket.code, '--offline']);
+    expect(right).toMatchObject({ result: 'admitted', ticket: { id: vipTicket.id } });
+
+    expect((await door2(['checkin', 'sync', eventId, '--list', later.id])).exitCode).toBe(0);
+    expect(await refused(gaTicket.code)).toMatchObject({ result: 'not_yet_valid', admitted: false });
+    // Refusals are not queued: only admissions go up to the server.
+    expect(queued(door2).filter((q: { ticket_id: string }) => q.ticket_id === gaTicket.id)).toEqual([]);
+  });
 });

@@ -117,6 +117,25 @@ describe.each(DIALECTS)('%s: messages through the local outbox (no provider)', (
     expect(shown.body.provider).toBe('file');
   });
 
+  it('writes WhatsApp messages to the outbox folder too, with the QR image beside them', async () => {
+    const { call, token, sell } = await boxOffice(s);
+    const order = await sell({ name: 'Fio File', email: 'fio@example.com', phone: '+441632960961' });
+    const [m] = await waitFor(
+      () => messagesOf(call, token, `order=${order.id}&channel=whatsapp`),
+      (l) => l[0]?.status === 'sent',
+    );
+    const dir = join(s.config.dataDir, 'outbox');
+    const json = JSON.parse(await readFile(join(dir, `${m?.id}.whatsapp.json`), 'utf8'));
+    expect(json).toMatchObject({
+      to: '+441632960961',
+      template: { name: 'order_confirmation', language: 'en' },
+      image: `${m?.id}.whatsapp.png`,
+    });
+    expect(json.template.bodyParameters).toContain('Fio File');
+    const png = await readFile(join(dir, `${m?.id}.whatsapp.png`));
+    expect(png.subarray(1, 4).toString()).toBe('PNG');
+  });
+
   it('tells the new holder of a transfer, the buyer of a refund, everyone of a cancellation, and reminds before the start', async () => {
     const { call, token, eventId, sell } = await boxOffice(s);
     const eml = async (id: string) =>
