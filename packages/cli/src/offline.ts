@@ -88,7 +88,51 @@ export class OfflineStore {
   load(eventId: string): StoredBundle | null {
     const path = this.bundlePath(eventId);
     if (!existsSync(path)) return null;
-    return JSON.parse(readFileSync(path, 'utf8')) as StoredBundle;
+    const mtime = statSync(path).mtimeMs;
+    const bundle = JSON.parse(readFileSync(path, 'utf8')) as StoredBundle;
+    this.loadedAt.set(bundle, mtime);
+    return bundle;
+  }
+
+  /** When each bundle in memory was read from its file, to notice another process's changes. */
+  private readonly loadedAt = new WeakMap<StoredBundle, number>();
+
+  /**
+   * Whether a ticket is admitted as far as this device knows, with what another process on it (an upload) wrote
+   * to the bundle file since `bundle` was read: its admissions are copied in.
+   */
+  admittedHere(bundle: StoredBundle, ticketId: string): boolean {
+    const path = this.bundlePath(bundle.event_id);
+    const mtime = existsSync(path) ? statSync(path).mtimeMs : undefined;
+    if (mtime !== undefined && mtime !== this.loadedAt.get(bundle)) {
+      const fresh = JSON.parse(readFileSync(path, 'utf8')) as StoredBundle;
+      for (const [id, t] of Object.entries(fresh.tickets)) {
+        const mine = bundle.tickets[id];
+        if (t.admitted && mine) mine.admitted = true;
+      }
+      this.loadedAt.set(bundle, mtime);
+    }
+    return bundle.tickets[ticketId]?.admitted === true;
+  }
+
+  /**
+   * Runs `fn` holding this device's lock on an event's offline files, so two `tickets` processes on one device
+   * (two door windows, a door and an upload) neither admit one ticket twice nor lose each other's scans.
+   */
+  async locked<T>(eventId: string, fn: () => T | Promise<T>): Promise<T> {
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    const { lock } = await import('proper-lockfile');
+    const release = await lock(join(this.dir, safe(eventId)), {
+      realpath: false,
+      // Held for a few milliseconds at a time; a lock left by a killed process is taken over after 10 s.
+      retries: { retries: 200, minTimeout: 2, maxTimeout: 50, factor: 1.5 },
+      stale: 10_000,
+    });
+    try {
+      return await fn();
+    } finally {
+      await release();
+    }
   }
 
   /** Replaces the bundle atomically: a crash leaves the old one or the new one, never half of either. */
@@ -281,25 +325,33 @@ export async function verifyOffline(
     return answer('not_yet_valid', `${bundle.list.name} opens ${opens}.`, { ticket });
   if (closes && scanned_at >= closes)
     return answer('expired', `${bundle.list.name} closed ${closes}.`, { ticket });
-  const earlier = store.queuedScan(bundle.event_id, t.id);
-  if (earlier)
-    return answer('already_used', 'Already admitted on this device.', {
-      ticket,
-      first_used: { at: earlier.scanned_at, gate: earlier.gate ?? null, device_id: earlier.device_id },
-    });
-  if (t.admitted) return answer('already_used', 'Already admitted (as of the last sync).', { ticket });
-  if (options.dry_run) return answer('valid', 'Valid (look-up only).', { ticket });
+  // From the look-up to the queued admission, one process at a time on this device.
+  return store.locked(bundle.event_id, async () => {
+    const earlier = store.queuedScan(bundle.event_id, t.id);
+    if (earlier)
+      return answer('already_used', 'Already admitted on this device.', {
+        ticket,
+        first_used: { at: earlier.scanned_at, gate: earlier.gate ?? null, device_id: earlier.device_id },
+      });
+    if (store.admittedHere(bundle, t.id))
+      return answer('already_used', 'Already admitted (as of the last sync).', { ticket });
+    if (options.dry_run) return answer('valid', 'Valid (look-up only).', { ticket });
+    // Widens the window between the look-up and the write, so a test can show that two processes scanning at
+    // once still admit a ticket once (without the lock, both would look, find nothing, and admit).
+    const widen = Number(process.env.TICKETS_TEST_SCAN_DELAY_MS ?? 0);
+    if (widen > 0) await new Promise((r) => setTimeout(r, widen));
 
-  store.enqueue(bundle.event_id, {
-    id: randomUUID(),
-    code: code.trim(),
-    list: bundle.list.id,
-    ...(options.gate ? { gate: options.gate } : {}),
-    direction: 'entry',
-    scanned_at,
-    offline_result: 'admitted',
-    device_id: options.device_id,
-    ticket_id: t.id,
+    store.enqueue(bundle.event_id, {
+      id: randomUUID(),
+      code: code.trim(),
+      list: bundle.list.id,
+      ...(options.gate ? { gate: options.gate } : {}),
+      direction: 'entry',
+      scanned_at,
+      offline_result: 'admitted',
+      device_id: options.device_id,
+      ticket_id: t.id,
+    });
+    return answer('admitted', 'Admitted (offline).', { ticket });
   });
-  return answer('admitted', 'Admitted (offline).', { ticket });
 }

@@ -322,4 +322,19 @@ describe('sqlite: offline check-in (sync, validate --offline, upload, stats)', (
     // Refusals are not queued: only admissions go up to the server.
     expect(queued(door2).filter((q: { ticket_id: string }) => q.ticket_id === gaTicket.id)).toEqual([]);
   });
+
+  it('two scanners on one device admit a ticket once: the offline files are locked', async () => {
+    const ticket = await sell(cli, eventId, 'Pia Parallel');
+    expect((await cli(['checkin', 'sync', eventId])).exitCode).toBe(0);
+    const before = queued(cli).length;
+    const runs = await Promise.all(
+      Array.from({ length: 8 }, () =>
+        cli(['validate', ticket.code, '--offline', '--json'], { env: { TICKETS_TEST_SCAN_DELAY_MS: '300' } }),
+      ),
+    );
+    const results = runs.map((r) => JSON.parse(r.stdout).result as string);
+    expect(results.filter((r) => r === 'admitted')).toHaveLength(1);
+    expect(results.filter((r) => r === 'already_used')).toHaveLength(7);
+    expect(queued(cli).length - before).toBe(1);
+  });
 });

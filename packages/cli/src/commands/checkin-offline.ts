@@ -91,7 +91,8 @@ async function sync(
     since = page.cursor;
     if (!page.has_more) break;
   }
-  store.save(bundle);
+  const synced = bundle;
+  await store.locked(eventId, () => store.save(synced));
   return {
     event_id: eventId,
     list_id: bundle.list.id,
@@ -146,7 +147,7 @@ async function upload(client: Tickets, store: OfflineStore, eventId: string): Pr
         })),
       });
       // Only now, with the server's answer, do these scans leave the queue.
-      store.removeUploaded(eventId, batch);
+      await store.locked(eventId, () => store.removeUploaded(eventId, batch));
       summary.uploaded += batch.length;
       summary.left -= batch.length;
       const byId = new Map(batch.map((s) => [s.id, s]));
