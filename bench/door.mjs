@@ -29,7 +29,8 @@ const server = spawn(
   [join(here, 'servers.mjs'), 'tickets', `sqlite:${join(tmp, 'door.db')}`],
   {
     cwd: join(root, 'packages/server'),
-    env: { ...process.env, BENCH_LOG_LEVEL: 'warn' },
+    // The door path alone, and no .eml files outside the temp dir.
+    env: { ...process.env, BENCH_LOG_LEVEL: 'warn', TICKETS_WORKER: 'off', TICKETS_DATA_DIR: tmp },
     stdio: ['ignore', 'pipe', 'inherit'],
   },
 );

@@ -443,6 +443,10 @@ async function auditDoor(databaseUrl, url, key, door, run) {
 async function benchTickets(label, databaseUrl) {
   const { url, child } = await startChild(['tickets', databaseUrl], {
     BENCH_LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn',
+    // The request paths alone: scaled out, messages go through `tickets server worker` processes, whose
+    // delivery bench/messaging.mjs measures. TICKETS_WORKER=on puts the worker back in the API process.
+    TICKETS_WORKER: process.env.TICKETS_WORKER ?? 'off',
+    TICKETS_DATA_DIR: tmp,
   });
   try {
     const session = await json(`${url}/api/auth/register`, {

@@ -1,9 +1,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Tickets } from '@tickets/sdk';
+import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../../server/test/harness.js';
-import { type Cli, makeCli, PASSWORD, uniqueEmail } from './run-cli.js';
+import { BIN, type Cli, makeCli, PASSWORD, uniqueEmail } from './run-cli.js';
 
 /** Doors without the network, through the built `tickets` binary, against a real server. */
 describe('sqlite: offline check-in (sync, validate --offline, upload, stats)', () => {
@@ -336,5 +337,26 @@ describe('sqlite: offline check-in (sync, validate --offline, upload, stats)', (
     expect(results.filter((r) => r === 'admitted')).toHaveLength(1);
     expect(results.filter((r) => r === 'already_used')).toHaveLength(7);
     expect(queued(cli).length - before).toBe(1);
+  });
+
+  it('checkin stats --watch redraws on a terminal with the latest figures, until Ctrl-C', async () => {
+    const ticket = await sell(cli, eventId, 'Walt Watch');
+    const before = (await door2.json(['checkin', 'stats', eventId])).admitted as number;
+    // `script` gives the command a terminal, as at a real door; Ctrl-C after about three redraws.
+    const watching = execa('script', ['-qec', `node ${BIN} checkin stats ${eventId} --watch`, '/dev/null'], {
+      env: { TICKETS_CONFIG_DIR: door2.configDir, NO_COLOR: '1', CI: undefined, TERM: 'xterm-256color' },
+      extendEnv: true,
+      reject: false,
+      timeout: 5_000,
+      killSignal: 'SIGINT',
+    });
+    await new Promise((r) => setTimeout(r, 1_200));
+    expect((await cli(['validate', ticket.code])).exitCode).toBe(0);
+    const { stdout } = await watching;
+    const frames = stdout.split('\u001b[2J').slice(1);
+    expect(frames.length).toBeGreaterThanOrEqual(2);
+    expect(frames[0]).toContain(`Admitted: ${before}`);
+    expect(frames.at(-1)).toContain(`Admitted: ${before + 1}`);
+    expect(frames.at(-1)).toContain('Ctrl-C to stop');
   });
 });

@@ -296,6 +296,16 @@ describe.each(DIALECTS)('%s: SendGrid', (dialect) => {
       'delivered',
     ]);
 
+    // A complaint and an unsubscribe: the address is off marketing mail, its status stays where it was.
+    await sg.sendEvents(hook(), [
+      { event: 'spamreport', mail: mail[0] },
+      { event: 'group_unsubscribe', mail: mail[0] },
+    ]);
+    const supp = await call('GET', '/api/suppressions?channel=email', { token });
+    expect(supp.body.data).toContainEqual(
+      expect.objectContaining({ address: 'gina@example.com', reason: 'unsubscribe', hard: false }),
+    );
+    expect((await call('GET', `/api/messages/${m?.id}`, { token })).body.status).toBe('opened');
     const forged = await sg.sendEvents(hook(), [{ event: 'bounce', type: 'bounce', mail: mail[0] }], {
       badSignature: true,
     });
@@ -505,6 +515,8 @@ describe.each(DIALECTS)('%s: WhatsApp', (dialect) => {
       () => messagesOf(call, token, `order=${order.id}&channel=whatsapp`),
       (l) => l.length === 2 && l.every((m) => m.status === 'sent'),
     );
+    const perTicket = await messagesOf(call, token, `ticket=${order.tickets[1]?.id}`);
+    expect(perTicket.map((m) => m.channel)).toEqual(['whatsapp']);
     const ours = wa.messages.filter((m) => sent.some((s) => s.id === m.callbackData));
     expect(ours).toHaveLength(2);
     expect(ours[0]?.to).toBe('4915112345678');
