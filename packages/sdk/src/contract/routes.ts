@@ -136,7 +136,7 @@ export interface RouteDef {
   /** The body is taken raw (webhooks) rather than parsed as JSON. */
   rawBody?: boolean;
   /** A non-JSON answer (image, PDF): the handler replies with a Buffer, and `response` is not checked. */
-  produces?: 'image/png' | 'image/svg+xml' | 'application/pdf' | 'text/plain';
+  produces?: 'image/png' | 'image/svg+xml' | 'application/pdf' | 'text/plain' | 'text/html';
 }
 
 const route = <const T extends RouteDef>(def: T): T => def;
@@ -957,12 +957,13 @@ export const routes = {
     unsubscribePage: route({
       method: 'GET',
       path: '/api/unsubscribe',
-      summary: 'The unsubscribe link a reader clicks: unsubscribes, and says so',
+      summary:
+        'The unsubscribe link a reader opens: a page with one button (a mail scanner opening it changes nothing)',
       tag: 'marketing',
       auth: 'public',
       query: z.object({ token: z.string().min(1).max(2000) }),
       response: z.string(),
-      produces: 'text/plain',
+      produces: 'text/html',
     }),
   },
   webhooks: {

@@ -1,4 +1,4 @@
-import { type Kysely, sql } from 'kysely';
+import type { Kysely } from 'kysely';
 
 // Frozen in time: never edit a migration that has landed; add a new one.
 // biome-ignore lint/suspicious/noExplicitAny: migrations must not depend on today's table types
@@ -22,10 +22,34 @@ export async function up(db: Kysely<any>): Promise<void> {
   ]) {
     await add(column);
   }
-  // Transfers queued before messaging existed become transfer notices by e-mail.
-  await sql`update outbox set kind = 'transfer_notice', channel = 'email' where kind = 'ticket.transferred'`.execute(
-    db,
-  );
+  // Transfers queued before messaging existed become transfer notices by e-mail to the new holder.
+  const old = await db
+    .selectFrom('outbox')
+    .select(['id', 'payload'])
+    .where('kind', '=', 'ticket.transferred')
+    .execute();
+  for (const row of old as { id: string; payload: string }[]) {
+    const payload = JSON.parse(row.payload) as { ticket_id?: string; to?: { email?: string } };
+    const ticket = payload.ticket_id
+      ? ((await db
+          .selectFrom('tickets')
+          .select(['order_id', 'event_id'])
+          .where('id', '=', payload.ticket_id)
+          .executeTakeFirst()) as { order_id: string; event_id: string } | undefined)
+      : undefined;
+    await db
+      .updateTable('outbox')
+      .set({
+        kind: 'transfer_notice',
+        channel: 'email',
+        recipient: payload.to?.email?.toLowerCase() ?? null,
+        ticket_id: payload.ticket_id ?? null,
+        order_id: ticket?.order_id ?? null,
+        event_id: ticket?.event_id ?? null,
+      })
+      .where('id', '=', row.id)
+      .execute();
+  }
   await db.schema.createIndex('outbox_org_idx').on('outbox').columns(['org_id', 'id']).execute();
   await db.schema.createIndex('outbox_order_idx').on('outbox').columns(['order_id']).execute();
   await db.schema.createIndex('outbox_ticket_idx').on('outbox').columns(['ticket_id']).execute();

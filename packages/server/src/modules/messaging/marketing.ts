@@ -8,6 +8,7 @@ import { newId } from '../../ids.js';
 import type { SendGridMarketing } from '../../integrations/sendgrid.js';
 import { nowIso, toUtc } from '../../time.js';
 import { notifyQueued, queueMessages } from './outbox.js';
+import { DeliveryError } from './transport.js';
 
 type ListRow = Selectable<ContactListsTable>;
 type CampaignRow = Selectable<CampaignsTable>;
@@ -172,22 +173,36 @@ export class Marketing {
       );
     const list = await this.listRow(orgId, id);
     const contacts = await contactsQuery(this.k, list).execute();
-    const sendgridListId =
-      list.sendgrid_list_id ?? (await this.sendgrid.createList(`${list.name} (${list.id})`)).id;
+    const sendgrid = this.sendgrid;
+    // SendGrid refusing or unreachable is a bad gateway here, not our error; the caller may try again.
+    const call = async <T>(what: Promise<T>): Promise<T> => {
+      try {
+        return await what;
+      } catch (err) {
+        if (err instanceof DeliveryError)
+          throw new ApiError(err.retryable ? 503 : 502, 'provider_error', `SendGrid: ${err.message}`);
+        throw err;
+      }
+    };
+    let sendgridListId = list.sendgrid_list_id;
+    if (!sendgridListId) {
+      sendgridListId = (await call(sendgrid.createList(`${list.name} (${list.id})`))).id;
+      // Kept at once: a sync that fails after this reuses the list instead of making another.
+      await this.k
+        .updateTable('contact_lists')
+        .set({ sendgrid_list_id: sendgridListId })
+        .where('id', '=', id)
+        .execute();
+    }
     let jobId = '';
-    for (let i = 0; i < contacts.length || i === 0; i += 10_000) {
+    for (let i = 0; i < contacts.length; i += 10_000) {
       const chunk = contacts.slice(i, i + 10_000).map((c) => {
         const [first, ...rest] = (c.name ?? '').split(' ');
         return { email: c.email, first_name: first ?? '', last_name: rest.join(' ') };
       });
-      if (!chunk.length) break;
-      jobId = (await this.sendgrid.upsertContacts(chunk, [sendgridListId])).jobId;
+      jobId = (await call(sendgrid.upsertContacts(chunk, [sendgridListId]))).jobId;
     }
-    await this.k
-      .updateTable('contact_lists')
-      .set({ sendgrid_list_id: sendgridListId, synced_at: nowIso() })
-      .where('id', '=', id)
-      .execute();
+    await this.k.updateTable('contact_lists').set({ synced_at: nowIso() }).where('id', '=', id).execute();
     return {
       object: 'contact_list_sync',
       list_id: id,

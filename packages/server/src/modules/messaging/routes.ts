@@ -84,7 +84,15 @@ export function messageRoutes(
     );
   };
   app.handle(routes.marketing.unsubscribe, ({ query }) => unsubscribe(query.token));
-  app.handle(routes.marketing.unsubscribePage, ({ query }) => unsubscribe(query.token));
+  app.handle(routes.marketing.unsubscribePage, async ({ query }) => {
+    const who = await unsubscribes.verify(query.token);
+    if (!who) throw new ApiError(400, 'invalid_token', 'This unsubscribe link is not valid.');
+    const email = who.email.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+    const page = `<!doctype html><html><body style="font-family:sans-serif;max-width:480px;margin:48px auto">
+<p>Stop marketing e-mail to <strong>${email}</strong> from this organizer? Tickets and receipts still arrive.</p>
+<form method="post"><button type="submit">Unsubscribe</button></form></body></html>`;
+    return new Reply(200, Buffer.from(page), { 'content-type': 'text/html; charset=utf-8' });
+  });
 
   app.handle(routes.messages.list, ({ principal, query }) => messages.list(principal.orgId, query));
   app.handle(routes.messages.get, ({ principal, params }) => messages.get(principal.orgId, params.id));
@@ -144,38 +152,49 @@ export function messageRoutes(
     const { events, replies } = parseWhatsAppWebhook(parseJson(rawBody));
     let applied = await messages.applyProviderEvents('whatsapp', events);
     for (const reply of replies) {
-      // The organization is the one that wrote to this number: its latest message to it.
-      const last = await db.kysely
-        .selectFrom('outbox')
-        .select(['id', 'org_id', 'ticket_id'])
-        .where('channel', '=', 'whatsapp')
-        .$if(reply.contextMessageId !== undefined, (q) =>
-          q.where('provider_message_id', '=', reply.contextMessageId as string),
-        )
-        .$if(reply.contextMessageId === undefined, (q) => q.where('recipient', '=', reply.from))
-        .orderBy('id', 'desc')
-        .executeTakeFirst();
-      if (!last) {
-        log.info({ from: reply.from }, 'whatsapp reply from an unknown number, ignored');
-        continue;
-      }
       if (reply.kind === 'text' && isOptOut(reply.text)) {
-        await suppress(db.kysely, last.org_id, 'whatsapp', reply.from, 'opt_out', true);
-        applied++;
+        // One business number serves every organization here: STOP means no more from any of them.
+        const orgs = await db.kysely
+          .selectFrom('outbox')
+          .select('org_id')
+          .distinct()
+          .where('channel', '=', 'whatsapp')
+          .where('recipient', '=', reply.from)
+          .execute();
+        for (const { org_id } of orgs)
+          await suppress(db.kysely, org_id, 'whatsapp', reply.from, 'opt_out', true);
+        applied += orgs.length ? 1 : 0;
         continue;
       }
       const [action, ticketId] = (reply.buttonId ?? '').split(':');
-      if (action === 'decline' && ticketId) {
-        // Recorded on the ticket once, for the organizer to see; the ticket stays valid (they may change their mind).
-        await db.kysely
-          .updateTable('tickets')
-          .set({ declined_at: reply.at.toISOString(), updated_at: nowIso() })
-          .where('id', '=', ticketId)
-          .where('org_id', '=', last.org_id)
-          .where('declined_at', 'is', null)
-          .execute();
-        applied++;
+      if (action !== 'decline' || !ticketId) continue;
+      // Only the person the message went to, about the ticket that message was about.
+      const message = await db.kysely
+        .selectFrom('outbox')
+        .select(['org_id', 'ticket_id'])
+        .where('channel', '=', 'whatsapp')
+        .where('recipient', '=', reply.from)
+        .where('ticket_id', '=', ticketId)
+        .$if(reply.contextMessageId !== undefined, (q) =>
+          q.where('provider_message_id', '=', reply.contextMessageId as string),
+        )
+        .executeTakeFirst();
+      if (!message) {
+        log.info(
+          { from: reply.from, ticketId },
+          'whatsapp reply about a ticket not sent to this number, ignored',
+        );
+        continue;
       }
+      // Recorded on the ticket once, for the organizer to see; the ticket stays valid (they may change their mind).
+      await db.kysely
+        .updateTable('tickets')
+        .set({ declined_at: reply.at.toISOString(), updated_at: nowIso() })
+        .where('id', '=', ticketId)
+        .where('org_id', '=', message.org_id)
+        .where('declined_at', 'is', null)
+        .execute();
+      applied++;
     }
     return { received: true as const, applied };
   });

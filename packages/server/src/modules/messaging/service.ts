@@ -41,6 +41,15 @@ const EVENT_STATUS: Partial<Record<ProviderEvent['status'], MessageStatus>> = {
   dropped: 'failed',
   failed: 'failed',
 };
+/** The statuses a provider event may move a message on from: those ranked below it, once sent. */
+const BEFORE = Object.fromEntries(
+  Object.entries(RANK).map(([status, rank]) => [
+    status,
+    Object.entries(RANK)
+      .filter(([, r]) => r < rank)
+      .map(([s]) => s as MessageStatus),
+  ]),
+) as Partial<Record<MessageStatus, MessageStatus[]>>;
 const RETRYABLE: MessageStatus[] = ['failed', 'dead', 'bounced', 'suppressed', 'cancelled'];
 
 /** What organizers and the API see of the outbox: messages, their history, templates and suppressions. */
@@ -102,20 +111,22 @@ export class Messages {
     await this.k.transaction().execute(async (trx) => {
       const done = await trx
         .updateTable('outbox')
-        .set({ status: 'queued', attempts: 0, available_at: now, updated_at: now, last_error: null })
+        .set({
+          status: 'queued',
+          attempts: 0,
+          available_at: now,
+          updated_at: now,
+          last_error: null,
+          // A retry by hand sends this one message past a suppression; the address stays suppressed for the rest.
+          ...(row.status === 'suppressed'
+            ? { payload: JSON.stringify({ ...JSON.parse(row.payload), override_suppression: true }) }
+            : {}),
+        })
         .where('id', '=', id)
         .where('status', '=', row.status)
         .executeTakeFirst();
       if (!done.numUpdatedRows)
         throw conflict('message_changed', 'The message changed meanwhile; look at it again.');
-      // A retry by hand overrides a suppression for this message only: the worker checks it again.
-      if (row.status === 'suppressed' && row.channel && row.recipient)
-        await trx
-          .deleteFrom('suppressions')
-          .where('org_id', '=', orgId)
-          .where('channel', '=', row.channel)
-          .where('address', '=', row.recipient)
-          .execute();
       await trx
         .insertInto('message_events')
         .values({
@@ -290,8 +301,11 @@ export class Messages {
               at,
             })
             .execute();
+          // Only forwards, decided in the update itself (two events applied at once can't move it back), and only
+          // once the worker has recorded the send: an event that overtakes it stays in the history alone.
           const next = EVENT_STATUS[event.status];
-          if (next && (RANK[next] ?? 0) > (RANK[message.status] ?? 0))
+          const below = (next && BEFORE[next]) || [];
+          if (next && below.length)
             await trx
               .updateTable('outbox')
               .set({
@@ -302,6 +316,7 @@ export class Messages {
                   : {}),
               })
               .where('id', '=', message.id)
+              .where('status', 'in', below)
               .execute();
           const reason = suppressionReason(event);
           if (reason && message.channel && message.recipient)

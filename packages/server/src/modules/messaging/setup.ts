@@ -77,8 +77,9 @@ export function createWorker(db: Db, config: MessagingConfig, log: Logger, baseU
       maxAttempts: config.maxAttempts,
       retryBaseMs: config.retryBaseMs,
       leaseMs: config.leaseMs,
-      // The transports time out first (they cannot be aborted mid-request): this only ends a stuck send.
-      sendTimeoutMs: config.sendTimeoutMs + 5000,
+      // The transports time out first (they cannot be aborted mid-request), and a WhatsApp send is two requests
+      // (the QR upload, then the message) after a rate-limit slot: this only ends a stuck send.
+      sendTimeoutMs: config.sendTimeoutMs * 3 + 5000,
       reminderHours: config.reminderHours,
     },
   );

@@ -86,7 +86,7 @@ export interface ProviderEvent {
   eventId?: string;
 }
 
-/** A WhatsApp message as the worker hands it over: an approved template, or reply buttons inside the 24-hour window. */
+/** A WhatsApp message as the worker hands it over: an approved template, with quick-reply buttons when it has them. */
 export interface WhatsAppRequest {
   messageId: string;
   /** E.164, with the +. */
@@ -94,9 +94,9 @@ export interface WhatsAppRequest {
   template: { name: string; language: string; bodyParameters: string[] };
   /** The QR code, sent as the header image. */
   image?: Attachment;
-  /** Reply buttons (≤ 3): sent as an interactive message instead of the template. */
+  /** Quick-reply buttons (≤ 3) of the template; a press comes back with the button's id as its payload. */
   buttons?: { id: string; title: string }[];
-  /** The same content as plain text: the body of interactive messages, and what the local outbox file shows. */
+  /** The same content as plain text, for the local outbox file. */
   text: string;
 }
 

@@ -28,6 +28,10 @@ export class Unsubscribes {
         .executeTakeFirstOrThrow();
       return Buffer.from(row.value, 'utf8');
     })();
+    // A failed read is not remembered: the next link tries again.
+    this.key.catch(() => {
+      this.key = undefined;
+    });
     return this.key;
   }
 

@@ -4,8 +4,8 @@ import type { WhatsAppCloud } from '../../integrations/whatsapp.js';
 import type { SendResult, WhatsAppRequest, WhatsAppTransport } from './transport.js';
 
 /**
- * The WhatsApp Cloud API: the QR code uploaded as media, then an approved template with it as the header image,
- * or reply buttons (reminders: "Add to calendar" / "I can't come").
+ * The WhatsApp Cloud API: the QR code uploaded as media, then an approved template with it as the header image and,
+ * for reminders, quick-reply buttons ("Add to calendar" / "I can't come") whose payloads name the ticket.
  */
 export class CloudWhatsApp implements WhatsAppTransport {
   readonly name = 'whatsapp';
@@ -21,20 +21,21 @@ export class CloudWhatsApp implements WhatsAppTransport {
           signal,
         )
       : undefined;
-    if (request.buttons?.length) {
-      const sent = await this.cloud.sendButtons(
-        request.to,
-        { body: request.text, buttons: request.buttons, ...(imageId ? { header: { imageId } } : {}) },
-        options,
-      );
-      return sent;
-    }
     const components: unknown[] = [];
     if (imageId) components.push({ type: 'header', parameters: [{ type: 'image', image: { id: imageId } }] });
     if (request.template.bodyParameters.length)
       components.push({
         type: 'body',
         parameters: request.template.bodyParameters.map((text) => ({ type: 'text', text })),
+      });
+    // Reply buttons as the approved template's quick replies: free-form interactive messages are refused outside
+    // the 24 hours after the customer last wrote, which a reminder almost always is.
+    for (const [index, button] of (request.buttons ?? []).entries())
+      components.push({
+        type: 'button',
+        sub_type: 'quick_reply',
+        index: String(index),
+        parameters: [{ type: 'payload', payload: button.id }],
       });
     return this.cloud.sendTemplate(
       request.to,

@@ -116,11 +116,21 @@ export class MessageWorker {
   async runOnce(): Promise<number> {
     if (Date.now() - this.remindersCheckedAt >= this.options.pollMs) {
       this.remindersCheckedAt = Date.now();
-      const reminders = await queueDueReminders(this.k, this.options.reminderHours);
-      if (reminders) this.deps.log.info({ reminders }, 'event reminders queued');
-      const campaigns = await this.deps.marketing.sendDue();
-      if (campaigns) this.deps.log.info({ campaigns }, 'scheduled campaigns queued');
+      // Each on its own: a reminder or campaign that cannot be queued must not stop delivery of the rest.
+      try {
+        const reminders = await queueDueReminders(this.k, this.options.reminderHours);
+        if (reminders) this.deps.log.info({ reminders }, 'event reminders queued');
+      } catch (err) {
+        this.deps.log.error({ err }, 'message worker: queueing reminders failed');
+      }
+      try {
+        const campaigns = await this.deps.marketing.sendDue();
+        if (campaigns) this.deps.log.info({ campaigns }, 'scheduled campaigns queued');
+      } catch (err) {
+        this.deps.log.error({ err }, 'message worker: queueing scheduled campaigns failed');
+      }
     }
+    await this.buryAbandoned();
     const rows = await this.claim(this.options.concurrency * 2);
     if (!rows.length) return 0;
     let next = 0;
@@ -134,6 +144,26 @@ export class MessageWorker {
     });
     await Promise.all(lanes);
     return rows.length;
+  }
+
+  /**
+   * A message whose worker died while sending it on its last attempt is dead, not taken over again: a message that
+   * crashes every worker that renders it must not do so forever.
+   */
+  private async buryAbandoned(): Promise<void> {
+    const now = nowIso();
+    await this.k
+      .updateTable('outbox')
+      .set({
+        status: 'dead',
+        lease_until: null,
+        updated_at: now,
+        last_error: `the worker sending it stopped on each of its ${this.options.maxAttempts} attempts`,
+      })
+      .where('status', '=', 'sending')
+      .where('lease_until', '<', now)
+      .where('attempts', '>=', this.options.maxAttempts)
+      .execute();
   }
 
   /** Due messages, and messages whose worker's lease ran out, marked as this worker's. */
@@ -173,12 +203,16 @@ export class MessageWorker {
     try {
       rendered = await this.deps.renderer.render(row);
     } catch (err) {
-      // A bug or bad data, not the provider: retrying will not help, and the message is kept to look at.
+      // The database may have hiccupped (rendering reads it): retried like a provider failure, and dead after the
+      // last attempt, kept to look at.
       this.deps.log.error({ err, message: row.id }, 'message worker: rendering failed');
-      return this.finish(row, 'failed', { detail: `rendering failed: ${(err as Error).message}` });
+      return this.failed(
+        row,
+        new DeliveryError(`rendering failed: ${(err as Error).message}`, true, { cause: err }),
+      );
     }
     if ('cancel' in rendered) return this.finish(row, 'cancelled', { detail: rendered.cancel });
-    if ('defer' in rendered) return this.failed(row, new DeliveryError(rendered.defer, true));
+    if ('defer' in rendered) return this.defer(row, rendered.defer);
 
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), this.options.sendTimeoutMs);
@@ -207,6 +241,21 @@ export class MessageWorker {
     }
   }
 
+  /**
+   * Not yet (a refund the provider has not confirmed): due again later without using up an attempt — for up to
+   * three days after it was queued, when waiting any longer would tell the buyer something stale.
+   */
+  private async defer(row: OutboxRow, why: string): Promise<void> {
+    if (Date.now() - Date.parse(row.created_at) > 3 * 24 * 3600_000)
+      return this.finish(row, 'dead', { detail: `gave up waiting: ${why}` });
+    const wait = backoffMs(Math.min(row.attempts, 6), this.options.retryBaseMs);
+    await this.finish(row, 'queued', {
+      detail: why,
+      retryAt: new Date(Date.now() + wait).toISOString(),
+      keepAttempt: true,
+    });
+  }
+
   private async failed(row: OutboxRow, err: DeliveryError): Promise<void> {
     const detail = err.options.status ? `${err.options.status}: ${err.message}` : err.message;
     if (!err.retryable) return this.finish(row, 'failed', { detail });
@@ -230,6 +279,8 @@ export class MessageWorker {
       providerMessageId?: string | null;
       subject?: string;
       retryAt?: string;
+      /** This attempt does not count (a deferral). */
+      keepAttempt?: boolean;
     },
   ): Promise<void> {
     const now = nowIso();
@@ -238,6 +289,7 @@ export class MessageWorker {
       lease_until: null,
       updated_at: now,
       ...(r.retryAt ? { available_at: r.retryAt } : {}),
+      ...(r.keepAttempt ? { attempts: row.attempts - 1 } : {}),
       ...(status === 'sent'
         ? {
             sent_at: now,
@@ -311,6 +363,7 @@ export class MessageWorker {
       .where('address', '=', row.recipient as string)
       .executeTakeFirst();
     if (!s) return null;
+    if ((JSON.parse(row.payload) as { override_suppression?: boolean }).override_suppression) return null;
     const marketing = row.kind === 'campaign';
     if (row.channel === 'whatsapp' || marketing || s.hard)
       return `${row.recipient} is suppressed (${s.reason})`;
