@@ -39,7 +39,9 @@ const tmp = mkdtempSync(join(tmpdir(), 'tickets-bench-'));
 
 function startChild(args, env = {}) {
   // BENCH_CPU_PROF=dir: a V8 CPU profile of each server process, to see where a request's time goes.
-  const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
+  const profile = process.env.BENCH_CPU_PROF
+    ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`]
+    : [];
   const child = spawn(process.execPath, [...profile, join(here, 'servers.mjs'), ...args], {
     cwd: join(root, 'packages/server'),
     env: { ...process.env, ...env },
