@@ -372,6 +372,35 @@ describe.each(DIALECTS)('%s: online payments with Stripe', (dialect) => {
     expect(after).toMatchObject({ status: 'paid', refunded: { amount: 0 }, flagged: true });
   });
 
+  it('takes back a refund Stripe fails after it had succeeded, and flags a refund made in the Stripe dashboard', async () => {
+    const { eventId, typeId } = await onSale();
+    const res = await buyOnline(eventId, typeId, 1);
+    await stripe.succeedPaymentIntent(res.body.payment.payment_intent_id);
+    const refund = await call('POST', `/api/orders/${res.body.id}/refund`, { token, body: { amount: 1000 } });
+    expect(refund.body.status).toBe('succeeded');
+    const remote = [...stripe.refunds.values()].find((r) => r.metadata?.refund_id === refund.body.id)!;
+    await stripe.refundEvent(remote.id, 'failed');
+    const after = await order(res.body.id);
+    expect(after).toMatchObject({ status: 'paid', refunded: { amount: 0 }, flagged: true });
+    expect(after.flag_reason).toContain('credit note stands');
+
+    const other = await buyOnline(eventId, typeId, 1);
+    await stripe.succeedPaymentIntent(other.body.payment.payment_intent_id);
+    const outside = stripe.createEvent('refund.created', {
+      id: 're_dashboard_1',
+      object: 'refund',
+      amount: 500,
+      currency: 'eur',
+      payment_intent: other.body.payment.payment_intent_id,
+      status: 'succeeded',
+      metadata: {},
+    });
+    expect((await stripe.deliver(outside)).status).toBe(200);
+    const flagged = await order(other.body.id);
+    expect(flagged).toMatchObject({ status: 'paid', refunded: { amount: 0 }, flagged: true });
+    expect(flagged.flag_reason).toContain('re_dashboard_1');
+  });
+
   it('flags a disputed order', async () => {
     const { eventId, typeId } = await onSale();
     const res = await buyOnline(eventId, typeId, 1);

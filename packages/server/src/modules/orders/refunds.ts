@@ -168,9 +168,11 @@ export class Refunds {
   }
 
   /**
-   * Applies a refund status from the provider (its answer, or a webhook). Only a pending refund
-   * changes, so duplicates and late events are harmless. A failed refund puts its amount back into
-   * what may still be refunded and flags the order; voided tickets stay void.
+   * Applies a refund status from the provider (its answer, or a webhook). A pending refund succeeds or
+   * fails; a succeeded one can still fail (Stripe reports a refund that bounced at the bank later);
+   * nothing else changes, so duplicates and late events are harmless. A failed refund puts its amount
+   * back into what may still be refunded and flags the order; voided tickets stay void. A refund we
+   * never made (one made in the Stripe dashboard) flags its order, so the books can be put right.
    */
   async applyProviderStatus(
     trx: Trx,
@@ -178,6 +180,7 @@ export class Refunds {
     refundId: string | undefined,
     status: string,
     why?: string,
+    outside?: { paymentIntentId: string | null; amount: number; currency: string },
   ): Promise<string> {
     const refund = await trx
       .selectFrom('refunds')
@@ -185,7 +188,22 @@ export class Refunds {
       .$if(refundId !== undefined, (q) => q.where('id', '=', refundId!))
       .$if(refundId === undefined, (q) => q.where('provider_ref', '=', providerRef ?? ''))
       .executeTakeFirst();
-    if (!refund) return 'ignored: unknown refund';
+    if (!refund) {
+      if (!outside?.paymentIntentId || status === 'failed' || status === 'canceled')
+        return 'ignored: unknown refund';
+      const flagged = await trx
+        .updateTable('orders')
+        .set({
+          flagged: 1,
+          flag_reason: `refund ${providerRef} of ${outside.amount} ${outside.currency.toUpperCase()} was made outside tickets (in Stripe); record it here with a refund so tickets and credit notes match`,
+          updated_at: nowIso(),
+        })
+        .where('payment_intent_id', '=', outside.paymentIntentId)
+        .executeTakeFirst();
+      return Number(flagged.numUpdatedRows)
+        ? `flagged: refund ${providerRef} made outside tickets`
+        : 'ignored: unknown refund';
+    }
     const next =
       status === 'succeeded' ? 'succeeded' : status === 'failed' || status === 'canceled' ? 'failed' : null;
     if (!next) return `ignored: refund ${refund.id} still ${status}`;
@@ -193,8 +211,11 @@ export class Refunds {
       .updateTable('refunds')
       .set({ status: next, provider_ref: providerRef ?? refund.provider_ref, updated_at: nowIso() })
       .where('id', '=', refund.id)
-      .where('status', '=', 'pending')
+      .where('status', 'in', next === 'failed' ? ['pending', 'succeeded'] : ['pending'])
       .executeTakeFirst();
+    // A credit note issued for a refund that failed afterwards stands (numbers never change): the flag says so.
+    if (next === 'failed' && refund.status === 'succeeded')
+      why = `${why ? `${why}; ` : ''}it had succeeded before, and its credit note stands: correct it by hand`;
     if (Number(res.numUpdatedRows) !== 1) return `ignored: refund ${refund.id} already ${refund.status}`;
     if (next === 'succeeded') await issueCreditNote(trx, refund);
     if (next === 'failed') {

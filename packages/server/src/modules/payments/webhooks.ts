@@ -135,6 +135,15 @@ export class StripeWebhooks {
             refund.id,
             refund.metadata?.refund_id,
             refund.status ?? 'pending',
+            undefined,
+            {
+              paymentIntentId:
+                typeof refund.payment_intent === 'string'
+                  ? refund.payment_intent
+                  : (refund.payment_intent?.id ?? null),
+              amount: refund.amount,
+              currency: refund.currency,
+            },
           ),
         };
       }
