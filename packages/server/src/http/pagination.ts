@@ -42,3 +42,28 @@ export function toPage<Row, T>(
     next_cursor: hasMore && last !== undefined ? encodeCursor(cursorOf(last)) : null,
   };
 }
+
+/**
+ * Where a newest-first list (by id: TypeIDs sort by creation) continues: its page size, and the id to continue
+ * below (null on the first page).
+ */
+export function newestFirst(query: { limit?: number; starting_after?: string }): {
+  limit: number;
+  before: string | null;
+} {
+  return {
+    limit: query.limit ?? DEFAULT_LIMIT,
+    before: query.starting_after ? String(decodeCursor(query.starting_after, 1)[0]) : null,
+  };
+}
+
+/** {@link toPage} for views that read more of the database. */
+export async function toPageAsync<Row, T>(
+  rows: Row[],
+  limit: number,
+  cursorOf: (row: Row) => readonly (string | number)[],
+  view: (row: Row) => Promise<T>,
+): Promise<Page<T>> {
+  const page = toPage(rows, limit, cursorOf, (r) => r);
+  return { ...page, data: await Promise.all(page.data.map(view)) };
+}

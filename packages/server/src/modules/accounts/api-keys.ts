@@ -3,7 +3,7 @@ import type { Db } from '../../db/database.js';
 import type { ApiKeyRow } from '../../db/schema.js';
 import type { Principal } from '../../http/app.js';
 import { conflict, notFound } from '../../http/errors.js';
-import { DEFAULT_LIMIT, decodeCursor, toPage } from '../../http/pagination.js';
+import { newestFirst, toPage } from '../../http/pagination.js';
 import { newId } from '../../ids.js';
 import { nowIso } from '../../time.js';
 import { randomToken, sha256 } from './secrets.js';
@@ -57,13 +57,12 @@ export class ApiKeys {
   }
 
   async list(orgId: string, opts: { limit?: number; starting_after?: string }) {
-    const limit = opts.limit ?? DEFAULT_LIMIT;
-    const after = opts.starting_after ? decodeCursor(opts.starting_after, 1) : null;
+    const { limit, before } = newestFirst(opts);
     const rows = await this.db.kysely
       .selectFrom('api_keys')
       .selectAll()
       .where('org_id', '=', orgId)
-      .$if(after !== null, (q) => q.where('id', '<', String(after![0])))
+      .$if(before !== null, (q) => q.where('id', '<', before as string))
       .orderBy('id', 'desc')
       .limit(limit + 1)
       .execute();

@@ -4,7 +4,7 @@ import type { Db } from '../../db/database.js';
 import type { Database, InvitationRow } from '../../db/schema.js';
 import type { Principal } from '../../http/app.js';
 import { conflict, forbidden, notFound } from '../../http/errors.js';
-import { DEFAULT_LIMIT, decodeCursor, toPage } from '../../http/pagination.js';
+import { DEFAULT_LIMIT, decodeCursor, newestFirst, toPage } from '../../http/pagination.js';
 import { newId } from '../../ids.js';
 import { addSeconds, nowIso } from '../../time.js';
 import { forgetMembership, isUniqueViolation } from './auth.js';
@@ -200,13 +200,12 @@ export class Members {
   }
 
   async listInvitations(orgId: string, opts: { limit?: number; starting_after?: string }) {
-    const limit = opts.limit ?? DEFAULT_LIMIT;
-    const after = opts.starting_after ? decodeCursor(opts.starting_after, 1) : null;
+    const { limit, before } = newestFirst(opts);
     const rows = await this.k
       .selectFrom('invitations')
       .selectAll()
       .where('org_id', '=', orgId)
-      .$if(after !== null, (q) => q.where('id', '<', String(after![0])))
+      .$if(before !== null, (q) => q.where('id', '<', before as string))
       .orderBy('id', 'desc')
       .limit(limit + 1)
       .execute();

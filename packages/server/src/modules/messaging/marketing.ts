@@ -3,7 +3,7 @@ import { type Kysely, type Selectable, sql } from 'kysely';
 import type { Db } from '../../db/database.js';
 import type { CampaignsTable, ContactListsTable, Database } from '../../db/schema.js';
 import { ApiError, conflict, notFound } from '../../http/errors.js';
-import { DEFAULT_LIMIT, decodeCursor, toPage } from '../../http/pagination.js';
+import { DEFAULT_LIMIT, decodeCursor, newestFirst, toPage, toPageAsync } from '../../http/pagination.js';
 import { newId } from '../../ids.js';
 import type { SendGridMarketing } from '../../integrations/sendgrid.js';
 import { nowIso, toUtc } from '../../time.js';
@@ -73,23 +73,21 @@ export class Marketing {
   }
 
   async lists(orgId: string, query: { limit?: number; starting_after?: string }): Promise<Page<ContactList>> {
-    const limit = query.limit ?? DEFAULT_LIMIT;
-    const after = query.starting_after ? decodeCursor(query.starting_after, 1) : null;
+    const { limit, before } = newestFirst(query);
     const rows = await this.k
       .selectFrom('contact_lists')
       .selectAll()
       .where('org_id', '=', orgId)
-      .$if(after !== null, (q) => q.where('id', '<', String(after?.[0])))
+      .$if(before !== null, (q) => q.where('id', '<', before as string))
       .orderBy('id', 'desc')
       .limit(limit + 1)
       .execute();
-    const page = toPage(
+    return toPageAsync(
       rows,
       limit,
       (r) => [r.id],
-      (r) => r,
+      (r) => this.listView(r),
     );
-    return { ...page, data: await Promise.all(page.data.map((r) => this.listView(r))) };
   }
 
   async createList(
@@ -216,24 +214,22 @@ export class Marketing {
     orgId: string,
     query: { status?: CampaignRow['status']; limit?: number; starting_after?: string },
   ): Promise<Page<Campaign>> {
-    const limit = query.limit ?? DEFAULT_LIMIT;
-    const after = query.starting_after ? decodeCursor(query.starting_after, 1) : null;
+    const { limit, before } = newestFirst(query);
     const rows = await this.k
       .selectFrom('campaigns')
       .selectAll()
       .where('org_id', '=', orgId)
       .$if(query.status !== undefined, (q) => q.where('status', '=', query.status as CampaignRow['status']))
-      .$if(after !== null, (q) => q.where('id', '<', String(after?.[0])))
+      .$if(before !== null, (q) => q.where('id', '<', before as string))
       .orderBy('id', 'desc')
       .limit(limit + 1)
       .execute();
-    const page = toPage(
+    return toPageAsync(
       rows,
       limit,
       (r) => [r.id],
-      (r) => r,
+      (r) => this.campaignView(r),
     );
-    return { ...page, data: await Promise.all(page.data.map((r) => this.campaignView(r))) };
   }
 
   async createCampaign(

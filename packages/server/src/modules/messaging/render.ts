@@ -2,6 +2,7 @@ import type { TemplateName } from '@tickets/sdk';
 import type { Selectable } from 'kysely';
 import type { Db } from '../../db/database.js';
 import type { OutboxTable } from '../../db/schema.js';
+import { memoize } from '../../memo.js';
 import { formatMoney } from '../invoices/pdf.js';
 import { qrPng } from '../orders/qr.js';
 import {
@@ -30,25 +31,13 @@ const QR_SIZE = 360;
  * QR images by code: a confirmation, its reminder and any resend show the same codes, and a PNG takes ~10 ms to
  * encode. A transfer changes the code, so a cached image can never show an old one.
  */
-const qrCache = new Map<string, Promise<Buffer>>();
-function qrImage(code: string): Promise<Buffer> {
-  let png = qrCache.get(code);
-  if (!png) {
-    if (qrCache.size >= 2000) qrCache.delete(qrCache.keys().next().value as string);
-    png = qrPng(code, QR_SIZE);
-    png.catch(() => qrCache.delete(code));
-    qrCache.set(code, png);
-  }
-  return png;
-}
+const qrImage = memoize(2000, (code) => qrPng(code, QR_SIZE));
 
-/** "Sat, 12 Dec 2026, 20:00 (Europe/London)": in the event's own time zone, where the buyer will be. */
-const formats = new Map<string, Intl.DateTimeFormat>();
-export function eventTime(iso: string, timeZone: string): string {
-  // Making a DateTimeFormat costs far more than using one: one per time zone, kept.
-  let format = formats.get(timeZone);
-  if (!format) {
-    format = new Intl.DateTimeFormat('en-GB', {
+// Making a DateTimeFormat costs far more than using one: one per time zone, kept.
+const formatIn = memoize(
+  500,
+  (timeZone) =>
+    new Intl.DateTimeFormat('en-GB', {
       weekday: 'short',
       day: 'numeric',
       month: 'short',
@@ -56,10 +45,11 @@ export function eventTime(iso: string, timeZone: string): string {
       hour: '2-digit',
       minute: '2-digit',
       timeZone,
-    });
-    formats.set(timeZone, format);
-  }
-  return `${format.format(new Date(iso))} (${timeZone})`;
+    }),
+);
+/** "Sat, 12 Dec 2026, 20:00 (Europe/London)": in the event's own time zone, where the buyer will be. */
+export function eventTime(iso: string, timeZone: string): string {
+  return `${formatIn(timeZone).format(new Date(iso))} (${timeZone})`;
 }
 
 /**
@@ -87,11 +77,6 @@ export class Renderer {
     if (row.channel === 'whatsapp')
       return { channel: 'whatsapp', whatsapp: await this.whatsapp(row, template, data) };
     return { channel: 'email', email: await this.email(row, template, data, orgName) };
-  }
-
-  /** Renders a template with the given data, as a preview or a message, without any row. */
-  static preview(template: TemplateName, data: MessageData) {
-    return renderEmail(template, data);
   }
 
   private async email(

@@ -13,7 +13,7 @@ import type { z } from 'zod';
 import type { Db } from '../../db/database.js';
 import type { MessageStatus, SuppressionsTable } from '../../db/schema.js';
 import { conflict, notFound } from '../../http/errors.js';
-import { DEFAULT_LIMIT, decodeCursor, toPage } from '../../http/pagination.js';
+import { DEFAULT_LIMIT, decodeCursor, newestFirst, toPage } from '../../http/pagination.js';
 import { newId } from '../../ids.js';
 import { nowIso } from '../../time.js';
 import { isUniqueViolation } from '../accounts/auth.js';
@@ -61,8 +61,7 @@ export class Messages {
   }
 
   async list(orgId: string, query: z.output<typeof MessageListQuery>): Promise<Page<Message>> {
-    const limit = query.limit ?? DEFAULT_LIMIT;
-    const after = query.starting_after ? decodeCursor(query.starting_after, 1) : null;
+    const { limit, before } = newestFirst(query);
     const rows = await this.k
       .selectFrom('outbox')
       .selectAll()
@@ -76,7 +75,7 @@ export class Messages {
       .$if(query.status !== undefined, (q) => q.where('status', '=', query.status as MessageStatus))
       .$if(query.template !== undefined, (q) => q.where('kind', '=', query.template as string))
       .$if(query.campaign !== undefined, (q) => q.where('campaign_id', '=', query.campaign as string))
-      .$if(after !== null, (q) => q.where('id', '<', String(after?.[0])))
+      .$if(before !== null, (q) => q.where('id', '<', before as string))
       .orderBy('id', 'desc')
       .limit(limit + 1)
       .execute();

@@ -1,4 +1,5 @@
 import QRCode from 'qrcode';
+import { memoize } from '../../memo.js';
 
 /** Large enough to scan from a phone held up to a door scanner in bad light; small enough to send. */
 export const DEFAULT_QR_SIZE = 512;
@@ -12,16 +13,7 @@ const QUIET_ZONE = 4;
 const segments = (code: string) => [{ data: Buffer.from(code, 'utf8'), mode: 'byte' as const }];
 // Choosing the best of eight masks is the costly part of encoding; a ticket's symbol is wanted several times (the
 // PNG's scale, the PNG, the PDF), so the last couple of thousand are kept. A new code (transfer) is a new key.
-const symbols = new Map<string, QRCode.QRCode>();
-function symbol(code: string): QRCode.QRCode {
-  let s = symbols.get(code);
-  if (!s) {
-    if (symbols.size >= 2000) symbols.delete(symbols.keys().next().value as string);
-    s = QRCode.create(segments(code), { errorCorrectionLevel: 'M' });
-    symbols.set(code, s);
-  }
-  return s;
-}
+const symbol = memoize(2000, (code) => QRCode.create(segments(code), { errorCorrectionLevel: 'M' }));
 
 /**
  * Whole pixels per module, the most that fit in `size` (at least one): fractional modules blur at

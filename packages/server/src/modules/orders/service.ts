@@ -22,7 +22,7 @@ import type {
 import { containsAny } from '../../db/text-search.js';
 import type { Principal } from '../../http/app.js';
 import { ApiError, conflict, notFound, validationFailed } from '../../http/errors.js';
-import { DEFAULT_LIMIT, decodeCursor, toPage } from '../../http/pagination.js';
+import { DEFAULT_LIMIT, decodeCursor, newestFirst, toPage } from '../../http/pagination.js';
 import { newId } from '../../ids.js';
 import type { PaymentProvider } from '../../integrations/stripe.js';
 import { addSeconds, nowIso } from '../../time.js';
@@ -581,8 +581,7 @@ export class Orders {
   }
 
   async list(orgId: string, query: OrderQuery): Promise<Page<Order>> {
-    const limit = query.limit ?? DEFAULT_LIMIT;
-    const after = query.starting_after ? decodeCursor(query.starting_after, 1) : null;
+    const { limit, before } = newestFirst(query);
     const rows = await this.k
       .selectFrom('orders')
       .selectAll()
@@ -595,7 +594,7 @@ export class Orders {
           eb.or([...containsAny(['buyer_name', 'buyer_email'], query.q!), eb('id', '=', query.q!)]),
         ),
       )
-      .$if(after !== null, (q) => q.where('id', '<', String(after![0])))
+      .$if(before !== null, (q) => q.where('id', '<', before as string))
       .orderBy('id', 'desc')
       .limit(limit + 1)
       .execute();
