@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DIALECTS, sampleEvent, startTestServer, type TestServer } from '../../server/test/harness.js';
+import { DIALECTS, startTestServer, type TestServer } from '../../server/test/harness.js';
 import {
   ApiError,
   type Campaign,
@@ -9,8 +9,9 @@ import {
   type ContactList,
   type Message,
   NotFoundError,
-  Tickets,
+  type Tickets,
 } from '../src/index.js';
+import { organizerOnSale } from './setup.js';
 
 /** Polls a campaign's recipients until every one matches, or fails after `ms` with what was last seen. */
 async function waitForRecipients(
@@ -45,21 +46,12 @@ describe.each(DIALECTS)('%s: contact lists and campaigns with the SDK', (dialect
 
   beforeAll(async () => {
     s = await startTestServer(dialect);
-    tickets = new Tickets({ baseUrl: s.url });
-    await tickets.auth.register({
-      email: `marketer-${dialect}@example.com`,
-      password: 'correct horse battery',
-      name: 'Mia Marketer',
-    });
-    eventId = (await tickets.events.create(sampleEvent({ name: 'SDK Campaign Night' }))).id;
-    const typeId = (
-      await tickets.ticketTypes.create(eventId, {
-        name: 'GA',
-        price: { amount: 2500, currency: 'EUR' },
-        capacity: 50,
-      })
-    ).id;
-    await tickets.events.publish(eventId);
+    let typeId: string;
+    ({ tickets, eventId, typeId } = await organizerOnSale(
+      s,
+      { email: `marketer-${dialect}@example.com`, name: 'Mia Marketer' },
+      'SDK Campaign Night',
+    ));
     const buy = (name: string, email: string, marketing_opt_in?: boolean) =>
       tickets.orders.purchase({
         event: eventId,

@@ -1,14 +1,15 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DIALECTS, sampleEvent, startTestServer, type TestServer } from '../../server/test/harness.js';
+import { DIALECTS, startTestServer, type TestServer } from '../../server/test/harness.js';
 import {
   ConflictError,
   type Message,
   type MessageListParams,
-  Tickets,
+  type Tickets,
   ValidationError,
 } from '../src/index.js';
+import { organizerOnSale } from './setup.js';
 
 /** Polls the list until a message matches, or fails after `ms` with what was last seen. */
 async function waitFor(
@@ -40,21 +41,11 @@ describe.each(DIALECTS)('%s: messages with the SDK', (dialect) => {
 
   beforeAll(async () => {
     s = await startTestServer(dialect);
-    tickets = new Tickets({ baseUrl: s.url });
-    await tickets.auth.register({
-      email: `messenger-${dialect}@example.com`,
-      password: 'correct horse battery',
-      name: 'Mo Messenger',
-    });
-    eventId = (await tickets.events.create(sampleEvent({ name: 'SDK Messages Night' }))).id;
-    typeId = (
-      await tickets.ticketTypes.create(eventId, {
-        name: 'GA',
-        price: { amount: 2500, currency: 'EUR' },
-        capacity: 50,
-      })
-    ).id;
-    await tickets.events.publish(eventId);
+    ({ tickets, eventId, typeId } = await organizerOnSale(
+      s,
+      { email: `messenger-${dialect}@example.com`, name: 'Mo Messenger' },
+      'SDK Messages Night',
+    ));
     const order = await tickets.orders.purchase({
       event: eventId,
       items: [{ ticket_type: typeId, quantity: 1 }],

@@ -8,6 +8,7 @@ import {
   verifyTicketCode,
 } from '../src/index.js';
 import { flakyProxy } from './flaky-proxy.js';
+import { organizerOnSale } from './setup.js';
 
 const metaOf = (value: object) => (value as { lastResponse: ResponseMeta }).lastResponse;
 
@@ -22,23 +23,11 @@ describe.each(DIALECTS)('%s: selling with the SDK', (dialect) => {
 
   beforeAll(async () => {
     s = await startTestServer(dialect);
-    tickets = new Tickets({ baseUrl: s.url });
-    const session = await tickets.auth.register({
-      email: `seller-${dialect}@example.com`,
-      password: 'correct horse battery',
-      name: 'Sal Seller',
-    });
-    token = session.access_token;
-    const event = await tickets.events.create(sampleEvent({ name: 'SDK Box Office' }));
-    eventId = event.id;
-    typeId = (
-      await tickets.ticketTypes.create(eventId, {
-        name: 'GA',
-        price: { amount: 2500, currency: 'EUR' },
-        capacity: 50,
-      })
-    ).id;
-    await tickets.events.publish(eventId);
+    ({ tickets, token, eventId, typeId } = await organizerOnSale(
+      s,
+      { email: `seller-${dialect}@example.com`, name: 'Sal Seller' },
+      'SDK Box Office',
+    ));
   });
   afterAll(() => s.stop());
 
