@@ -23,7 +23,7 @@ function configOrExit(env: NodeJS.ProcessEnv): Config {
 export async function runWorker(env: NodeJS.ProcessEnv = process.env): Promise<{ stop(): Promise<void> }> {
   const config = configOrExit(env);
   const log = pino({ level: config.logLevel, base: { service: 'tickets-worker' } });
-  const db = openDatabase(config.databaseUrl);
+  const db = openDatabase(config.databaseUrl, { backgroundCheckpoints: true });
   const pending = await pendingMigrations(db);
   if (pending.length) {
     await db.close();

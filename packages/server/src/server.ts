@@ -124,7 +124,7 @@ export async function buildApp(
 /** Opens the database, applies migrations, and listens. */
 export async function startServer(config: Config, options: { log?: Logger } = {}): Promise<RunningServer> {
   const log = options.log ?? pino({ level: config.logLevel, base: { service: 'tickets' } });
-  const db = openDatabase(config.databaseUrl);
+  const db = openDatabase(config.databaseUrl, { backgroundCheckpoints: true });
   try {
     const applied = await migrateToLatest(db);
     if (applied.length) log.info({ applied }, 'migrations applied');

@@ -15,6 +15,7 @@ import {
   type Transaction,
 } from 'kysely';
 import pg from 'pg';
+import { type Checkpointer, startCheckpointer } from './checkpointer.js';
 import * as m0001 from './migrations/0001_initial.js';
 import * as m0002 from './migrations/0002_orders.js';
 import * as m0003 from './migrations/0003_audit_outbox.js';
@@ -32,8 +33,16 @@ export interface Db {
   dialect: Dialect;
   /** The Postgres schema everything lives in. */
   schema?: string;
+  /** SQLite with `backgroundCheckpoints`: the thread that checkpoints its WAL. */
+  checkpointer?: Checkpointer;
   close(): Promise<void>;
 }
+
+/**
+ * With background checkpoints, the WAL size (in pages) at which the server's own connection checkpoints
+ * after all: only when the checkpoint thread falls that far behind (about 40 MB of log).
+ */
+const SAFETY_NET_PAGES = 10_000;
 
 // count(*) and sums come back from pg as int8 strings; every such number here fits in a double.
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number.parseInt(v, 10));
@@ -42,7 +51,14 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number.parseInt(v, 10));
  * Opens the database named by a DATABASE_URL: `sqlite:/path/file.db` (or `sqlite::memory:`), or
  * `postgres://user@host:port/db`, optionally with `?schema=name` to work inside one schema.
  */
-export function openDatabase(url: string, options: { poolSize?: number } = {}): Db {
+export function openDatabase(
+  url: string,
+  options: {
+    poolSize?: number;
+    /** SQLite: checkpoint the WAL on a thread of its own (long-running servers; see checkpointer.ts). */
+    backgroundCheckpoints?: boolean;
+  } = {},
+): Db {
   if (url.startsWith('sqlite:')) {
     const file = url.slice('sqlite:'.length);
     if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
@@ -55,7 +71,19 @@ export function openDatabase(url: string, options: { poolSize?: number } = {}): 
     const kysely = new Kysely<Database>({
       dialect: new SqliteDialect({ database: withStatementCache(sqlite) }),
     });
-    return { kysely, dialect: 'sqlite', close: () => kysely.destroy() };
+    if (!options.backgroundCheckpoints || file === ':memory:')
+      return { kysely, dialect: 'sqlite', close: () => kysely.destroy() };
+    sqlite.pragma(`wal_autocheckpoint = ${SAFETY_NET_PAGES}`);
+    const checkpointer = startCheckpointer(file);
+    return {
+      kysely,
+      dialect: 'sqlite',
+      checkpointer,
+      close: async () => {
+        await checkpointer.stop();
+        await kysely.destroy();
+      },
+    };
   }
   const parsed = new URL(url);
   const schema = parsed.searchParams.get('schema');
