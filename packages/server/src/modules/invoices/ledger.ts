@@ -1,5 +1,5 @@
-import { type Kysely, sql, type Transaction } from 'kysely';
-import type { Database } from '../../db/schema.js';
+import { CompiledQuery, type Kysely, sql, type Transaction } from 'kysely';
+import type { Database, InvoicesTable } from '../../db/schema.js';
 import { newId } from '../../ids.js';
 import { nowIso } from '../../time.js';
 
@@ -132,13 +132,25 @@ export async function takeNumbers(
   return Number(row.last_number);
 }
 
-async function seller(trx: Trx, orgId: string) {
+type Seller = { prefix: string; seller: InvoiceDocument['seller'] };
+
+/**
+ * An organization's invoice prefix and billing details, read once per transaction: billing details are
+ * changed in transactions of their own, so within one (on SQLite, a whole group of sales; see
+ * groupedWrites) the row cannot change under it.
+ */
+const sellers = new WeakMap<Trx, Map<string, Seller>>();
+
+async function seller(trx: Trx, orgId: string): Promise<Seller> {
+  let known = sellers.get(trx);
+  const cached = known?.get(orgId);
+  if (cached) return cached;
   const org = await trx
     .selectFrom('organizations')
     .selectAll()
     .where('id', '=', orgId)
     .executeTakeFirstOrThrow();
-  return {
+  const out = {
     prefix: org.invoice_prefix,
     seller: {
       name: org.legal_name ?? org.name,
@@ -150,6 +162,12 @@ async function seller(trx: Trx, orgId: string) {
       vat_id: org.vat_id,
     },
   };
+  if (!known) {
+    known = new Map();
+    sellers.set(trx, known);
+  }
+  known.set(orgId, out);
+  return out;
 }
 
 async function issue(
@@ -280,20 +298,18 @@ export interface PaidOrder {
   };
 }
 
-/**
- * Invoices several paid orders of one organization in the caller's transaction, with consecutive
- * numbers taken in one step: what `issueInvoice` does for each, in a handful of statements for all.
- * The orders must not be invoiced yet and must cost something; if any of them turns out invoiced
- * already, this throws, so the caller's rollback gives every number back. Returns the numbers in the
- * orders' order.
- */
-export async function issueInvoices(trx: Trx, orgId: string, paid: PaidOrder[]): Promise<string[]> {
-  const { prefix, seller: from } = await seller(trx, orgId);
-  const issuedAt = nowIso();
-  const year = new Date(issuedAt).getUTCFullYear();
-  const documents = paid.map(({ order, items, event }): InvoiceDocument => {
-    const lines = items.map((i) => line(i.name, i.quantity, i.unit_amount, i.tax_rate));
-    return {
+/** The invoices of paid orders, numbered from `first`, as rows to insert. */
+function invoiceRows(
+  orgId: string,
+  { prefix, seller: from }: Seller,
+  paid: PaidOrder[],
+  year: number,
+  first: number,
+  issuedAt: string,
+): InvoicesTable[] {
+  return paid.map(({ order, items, event }, i) => {
+    const lines = items.map((l) => line(l.name, l.quantity, l.unit_amount, l.tax_rate));
+    const document: InvoiceDocument = {
       seller: from,
       buyer: { name: order.buyer_name, email: order.buyer_email },
       event: {
@@ -309,33 +325,70 @@ export async function issueInvoices(trx: Trx, orgId: string, paid: PaidOrder[]):
       lines,
       ...totals(lines),
     };
+    return {
+      id: newId('invoice'),
+      org_id: orgId,
+      kind: 'invoice' as const,
+      number: formatNumber(prefix, 'invoice', year, first + i),
+      year,
+      sequence: first + i,
+      order_id: order.id,
+      refund_id: null,
+      invoice_id: null,
+      currency: document.currency,
+      net_amount: document.net,
+      tax_amount: document.tax,
+      gross_amount: document.gross,
+      document: JSON.stringify(document),
+      issued_at: issuedAt,
+    };
   });
-  // The sequence row is the organization's queue (locked until commit on Postgres): taken last.
+}
+
+/** `takeNumbers(…, 'invoice', year, 1)` as SQLite text, so the sale path skips building it. */
+const TAKE_ONE_SQLITE =
+  'insert into "invoice_sequences" ("org_id", "series", "year", "last_number") values (?, \'invoice\', ?, 1) ' +
+  'on conflict ("org_id", "series", "year") do update set "last_number" = "invoice_sequences"."last_number" + 1 ' +
+  'returning "last_number"';
+
+/**
+ * The invoice of an order being sold, in the sale's own transaction (SQLite, where the sale is one
+ * unit of a group of writes and there is no row lock to queue on): its number is taken here, so the
+ * caller writes the order with it and then inserts this row (after the order: it refers to it). A
+ * rollback of the sale gives the number back. The order is new, so it has no refunds to credit.
+ */
+export async function invoiceForSaleOnSqlite(
+  trx: Trx,
+  orgId: string,
+  paid: PaidOrder,
+): Promise<InvoicesTable> {
+  const from = await seller(trx, orgId);
+  const issuedAt = nowIso();
+  const year = new Date(issuedAt).getUTCFullYear();
+  const taken = await trx.executeQuery<{ last_number: number }>(
+    CompiledQuery.raw(TAKE_ONE_SQLITE, [orgId, year]),
+  );
+  const sequence = Number(taken.rows[0]!.last_number);
+  return invoiceRows(orgId, from, [paid], year, sequence, issuedAt)[0]!;
+}
+
+/**
+ * Invoices several paid orders of one organization in the caller's transaction, with consecutive
+ * numbers taken in one step: what `issueInvoice` does for each, in a handful of statements for all.
+ * The orders must not be invoiced yet and must cost something; if any of them turns out invoiced
+ * already, this throws, so the caller's rollback gives every number back. Returns the numbers in the
+ * orders' order.
+ */
+export async function issueInvoices(trx: Trx, orgId: string, paid: PaidOrder[]): Promise<string[]> {
+  const from = await seller(trx, orgId);
+  const issuedAt = nowIso();
+  const year = new Date(issuedAt).getUTCFullYear();
+  // The sequence row is the organization's queue (locked until commit on Postgres): taken after the
+  // seller is read, and only JavaScript runs between it and the writes below.
   const last = await takeNumbers(trx, orgId, 'invoice', year, paid.length);
-  const first = last - paid.length + 1;
-  const numbers = paid.map((_, i) => formatNumber(prefix, 'invoice', year, first + i));
-  await trx
-    .insertInto('invoices')
-    .values(
-      documents.map((document, i) => ({
-        id: newId('invoice'),
-        org_id: orgId,
-        kind: 'invoice' as const,
-        number: numbers[i]!,
-        year,
-        sequence: first + i,
-        order_id: document.order_id,
-        refund_id: null,
-        invoice_id: null,
-        currency: document.currency,
-        net_amount: document.net,
-        tax_amount: document.tax,
-        gross_amount: document.gross,
-        document: JSON.stringify(document),
-        issued_at: issuedAt,
-      })),
-    )
-    .execute();
+  const rows = invoiceRows(orgId, from, paid, year, last - paid.length + 1, issuedAt);
+  const numbers = rows.map((r) => r.number);
+  await trx.insertInto('invoices').values(rows).execute();
   const ids = paid.map((p) => p.order.id);
   const updated = await trx
     .updateTable('orders')

@@ -28,10 +28,11 @@ import type { PaymentProvider } from '../../integrations/stripe.js';
 import { addSeconds, nowIso } from '../../time.js';
 import { eventNotOnSale, windowReason } from '../events/service.js';
 import { DEFAULT_HOLD_MINUTES } from '../events/views.js';
-import { invoiceOrder } from '../invoices/ledger.js';
+import { invoiceForSaleOnSqlite, invoiceOrder } from '../invoices/ledger.js';
 import { InvoiceQueue } from '../invoices/queue.js';
 import { orderPaidMessages, outboxRows, queueOrderPaid } from '../messaging/outbox.js';
 import { type EventKey, EventKeys, publicKeyPem } from './keys.js';
+import { insertRows, run } from './rows.js';
 import { attendeeView, orderView, ticketView } from './views.js';
 
 type Purchase = z.output<typeof PurchaseInput>;
@@ -179,6 +180,85 @@ async function sellAtOnce(
   const row = result.rows[0]!;
   if (Number(row.types) !== 1) return `${item.name} is sold out, or fewer than ${n} are left.`;
   return null;
+}
+
+/**
+ * A whole sale on SQLite, as one unit of the grouped writes (see groupedWrites): there is one writer,
+ * so nothing queues on rows and the order of statements is free. The counters are taken first (a sale
+ * that does not fit costs two statements), then the invoice number, so the order is written with it
+ * and its invoice with it: the number is taken or given back with the sale, and never leaves a gap.
+ * A failure anywhere rolls the whole unit back. Statements go to SQLite as text (see rows.ts).
+ * Returns the invoice number, or null for free and pending orders.
+ */
+async function sellOnSqlite(
+  trx: Trx,
+  sale: {
+    order: OrderRow;
+    items: OrderItemRow[];
+    tickets: TicketRow[];
+    messages: ReturnType<typeof outboxRows>;
+    event: EventRow;
+    wanted: { typeId: string; name: string; quantity: number }[];
+    column: 'sold' | 'held';
+  },
+): Promise<string | null> {
+  const { order, items, event, wanted, column } = sale;
+  for (const item of wanted) {
+    const res = await run(trx, 'sqlite', TAKE_TYPE[column], [item.quantity, item.typeId, item.quantity]);
+    if (Number(res.numAffectedRows) !== 1)
+      throw conflict('sold_out', `${item.name} is sold out, or fewer than ${item.quantity} are left.`);
+  }
+  const count = order.ticket_count;
+  const room = await run(trx, 'sqlite', TAKE_EVENT[column], [count, event.id, count]);
+  if (Number(room.numAffectedRows) !== 1)
+    throw conflict('sold_out', `The event is sold out, or fewer than ${count} places are left.`);
+  const invoice =
+    order.status === 'paid' && order.total_amount > 0
+      ? await invoiceForSaleOnSqlite(trx, order.org_id, { order, items, event })
+      : null;
+  await insertRows(trx, 'sqlite', 'orders', [{ ...order, invoice_number: invoice?.number ?? null }]);
+  await insertRows(trx, 'sqlite', 'order_items', items);
+  await insertRows(trx, 'sqlite', 'tickets', sale.tickets);
+  await insertRows(trx, 'sqlite', 'outbox', sale.messages);
+  if (invoice) await insertRows(trx, 'sqlite', 'invoices', [invoice]);
+  if (event.max_per_buyer !== null) {
+    const held = await ticketsHeldBy(trx, event.id, order.buyer_email);
+    if (held > event.max_per_buyer)
+      throw conflict(
+        'buyer_limit_reached',
+        `One buyer may hold at most ${event.max_per_buyer} tickets for this event; ${order.buyer_email} has ${held - count}.`,
+      );
+  }
+  return invoice?.number ?? null;
+}
+
+const TAKE_TYPE = {
+  sold: 'update "ticket_types" set "sold" = "sold" + ? where "id" = ? and "sold" + "held" + ? <= "capacity"',
+  held: 'update "ticket_types" set "held" = "held" + ? where "id" = ? and "sold" + "held" + ? <= "capacity"',
+};
+const TAKE_EVENT = {
+  sold: 'update "events" set "sold" = "sold" + ? where "id" = ? and ("capacity" is null or "sold" + "held" + ? <= "capacity")',
+  held: 'update "events" set "held" = "held" + ? where "id" = ? and ("capacity" is null or "sold" + "held" + ? <= "capacity")',
+};
+
+/** Tickets a buyer holds for an event: valid ones, and those of their pending orders. */
+export async function ticketsHeldBy(trx: Trx, eventId: string, email: string): Promise<number> {
+  const valid = await trx
+    .selectFrom('tickets')
+    .innerJoin('orders', 'orders.id', 'tickets.order_id')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('tickets.event_id', '=', eventId)
+    .where('orders.buyer_email', '=', email)
+    .where('tickets.status', '=', 'valid')
+    .executeTakeFirstOrThrow();
+  const pending = await trx
+    .selectFrom('orders')
+    .select((eb) => eb.fn.coalesce(eb.fn.sum<number>('ticket_count'), sql<number>`0`).as('n'))
+    .where('event_id', '=', eventId)
+    .where('buyer_email', '=', email)
+    .where('status', '=', 'pending')
+    .executeTakeFirstOrThrow();
+  return Number(valid.n) + Number(pending.n);
 }
 
 // Run by every purchase: compiled once (see `prepared`).
@@ -383,7 +463,12 @@ export class Orders {
             tickets.map((t) => t.id),
           ),
         );
-    if (this.db.dialect === 'postgres' && wanted.length === 1 && event.max_per_buyer === null) {
+    let invoiceNumber: string | null = null;
+    if (this.db.dialect === 'sqlite')
+      invoiceNumber = await this.write((trx) =>
+        sellOnSqlite(trx, { order, items, tickets, messages, event, wanted, column }),
+      );
+    else if (wanted.length === 1 && event.max_per_buyer === null) {
       const short = await sellAtOnce(this.k, order, items, tickets, wanted[0]!, column, messages);
       if (short) throw conflict('sold_out', short);
     } else
@@ -409,9 +494,10 @@ export class Orders {
       await this.startPayment(order, event.name, input.checkout);
       return this.get(principal.orgId, order.id);
     }
-    // Paid: the answer is what was written (read back it would be the same), with its invoice number.
-    const invoiceNumber =
-      order.total_amount > 0 ? await this.invoices.issue(order.org_id, { order, items, event }) : null;
+    // Paid: the answer is what was written (read back it would be the same), with its invoice number
+    // (on Postgres taken now, in groups: see InvoiceQueue).
+    if (this.db.dialect === 'postgres' && order.total_amount > 0)
+      invoiceNumber = await this.invoices.issue(order.org_id, { order, items, event });
     return orderView(
       { ...order, invoice_number: invoiceNumber },
       items,
@@ -541,23 +627,8 @@ export class Orders {
     });
   }
 
-  async ticketsHeldBy(trx: Trx, eventId: string, email: string): Promise<number> {
-    const valid = await trx
-      .selectFrom('tickets')
-      .innerJoin('orders', 'orders.id', 'tickets.order_id')
-      .select((eb) => eb.fn.countAll<number>().as('n'))
-      .where('tickets.event_id', '=', eventId)
-      .where('orders.buyer_email', '=', email)
-      .where('tickets.status', '=', 'valid')
-      .executeTakeFirstOrThrow();
-    const pending = await trx
-      .selectFrom('orders')
-      .select((eb) => eb.fn.coalesce(eb.fn.sum<number>('ticket_count'), sql<number>`0`).as('n'))
-      .where('event_id', '=', eventId)
-      .where('buyer_email', '=', email)
-      .where('status', '=', 'pending')
-      .executeTakeFirstOrThrow();
-    return Number(valid.n) + Number(pending.n);
+  ticketsHeldBy(trx: Trx, eventId: string, email: string): Promise<number> {
+    return ticketsHeldBy(trx, eventId, email);
   }
 
   async get(orgId: string, id: string): Promise<Order> {

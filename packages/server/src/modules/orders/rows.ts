@@ -1,0 +1,77 @@
+import { CompiledQuery, type QueryResult, type Transaction } from 'kysely';
+import type { Dialect } from '../../db/database.js';
+import type { Database } from '../../db/schema.js';
+
+type Trx = Transaction<Database>;
+type Value = string | number | bigint | null;
+
+/**
+ * Runs a statement given as SQL text with `?` placeholders (numbered for Postgres), skipping Kysely's
+ * building and compiling: on the purchase path those cost as much as SQLite running the statement.
+ */
+export function run<R = unknown>(
+  trx: Trx,
+  dialect: Dialect,
+  text: string,
+  parameters: readonly Value[],
+): Promise<QueryResult<R>> {
+  return trx.executeQuery<R>(
+    CompiledQuery.raw(dialect === 'postgres' ? numbered(text) : text, [...parameters]),
+  );
+}
+
+const numberedCache = new Map<string, string>();
+function numbered(text: string): string {
+  let out = numberedCache.get(text);
+  if (out === undefined) {
+    let n = 0;
+    out = text.replace(/\?/g, () => `$${++n}`);
+    numberedCache.set(text, out);
+  }
+  return out;
+}
+
+/** The statement text for `count` rows of `columns`, built once per shape. */
+const insertText = new Map<string, string>();
+function insertSql(dialect: Dialect, table: string, columns: string[], count: number): string {
+  const key = `${dialect}\u0000${table}\u0000${count}\u0000${columns.join(',')}`;
+  let text = insertText.get(key);
+  if (text === undefined) {
+    let n = 0;
+    const row = () => `(${columns.map(() => (dialect === 'postgres' ? `$${++n}` : '?')).join(', ')})`;
+    text = `insert into "${table}" (${columns.map((c) => `"${c}"`).join(', ')}) values ${Array.from(
+      { length: count },
+      row,
+    ).join(', ')}`;
+    insertText.set(key, text);
+  }
+  return text;
+}
+
+/** Statement sizes rows are inserted in: a few fixed shapes, so prepared statements are reused. */
+const CHUNKS = [64, 16, 4, 1];
+
+/**
+ * Inserts plain rows (every row with the first row's columns, values that bind as they are: text,
+ * numbers, null) in a few multi-row statements of fixed sizes.
+ */
+export async function insertRows(
+  trx: Trx,
+  dialect: Dialect,
+  table: keyof Database & string,
+  rows: readonly object[],
+): Promise<void> {
+  if (!rows.length) return;
+  const columns = Object.keys(rows[0]!);
+  let at = 0;
+  while (at < rows.length) {
+    const size = CHUNKS.find((c) => c <= rows.length - at)!;
+    const parameters: Value[] = [];
+    for (let r = at; r < at + size; r++) {
+      const row = rows[r] as Record<string, Value>;
+      for (const c of columns) parameters.push(row[c] ?? null);
+    }
+    await trx.executeQuery(CompiledQuery.raw(insertSql(dialect, table, columns, size), parameters));
+    at += size;
+  }
+}
