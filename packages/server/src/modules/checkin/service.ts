@@ -228,10 +228,15 @@ export class Checkin {
     // with no transaction round trips; scans that change presence otherwise take the path below.
     if (this.db.dialect === 'postgres' && !input.dry_run && input.direction === 'entry') {
       try {
-        const { validation, eventId, logged } = await this.check(this.k, principal.orgId, input, now, now, {
-          id: newId('checkin'),
-          orgId: principal.orgId,
-        });
+        const { validation, eventId, logged } = await this.check(
+          this.k,
+          principal.orgId,
+          input,
+          now,
+          now,
+          { id: newId('checkin'), orgId: principal.orgId },
+          decoded,
+        );
         // A refusal changes nothing but the log: one insert, atomic on its own.
         if (!logged) await log(this.k, validation, eventId);
         return validation;
@@ -242,7 +247,15 @@ export class Checkin {
     // The admission and its record in the scan log commit together: no admission goes unlogged.
     // On SQLite the scans of one turn of the event loop share a transaction (and its one commit).
     const scan = async (trx: Transaction<Database>) => {
-      const { validation, eventId } = await this.check(trx, principal.orgId, input, now);
+      const { validation, eventId } = await this.check(
+        trx,
+        principal.orgId,
+        input,
+        now,
+        now,
+        undefined,
+        decoded,
+      );
       if (!input.dry_run) await log(trx, validation, eventId);
       return validation;
     };
@@ -263,6 +276,8 @@ export class Checkin {
     changedAt: string = now,
     /** Only outside a transaction, for an entry scan: admit and log in one statement (Postgres). */
     scanLog?: ScanLog,
+    /** The code read already (validate reads it first, to load the event's key). */
+    decoded = decodeTicketCode(input.code),
   ): Promise<{ validation: Validation; eventId: string | null; logged?: boolean }> {
     const answer = (
       result: ValidationResult,
@@ -279,7 +294,6 @@ export class Checkin {
       scanned_at: now,
       ...extra,
     });
-    const decoded = decodeTicketCode(input.code);
     const ticket = decoded ? (await ticketForScan(db, decoded.payload.ticketId, orgId)).rows[0] : undefined;
     // A code we can't read, of a ticket we don't have, or whose signature or contents don't match
     // the ticket: all simply not a ticket of ours.

@@ -1,0 +1,151 @@
+import { type Insertable, sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Db, migrateToLatest, migrator, openDatabase } from '../src/db/database.js';
+import type { CheckinsTable } from '../src/db/schema.js';
+import { createTestDatabase, DIALECTS, type TestDatabase } from './harness.js';
+
+describe.each(DIALECTS)(
+  '%s: 0009_lean_door keeps the door data and makes two scan-log indexes partial',
+  (dialect) => {
+    let tdb: TestDatabase;
+    let db: Db;
+    const at = '2030-06-01T18:00:00.000Z';
+    const scan = (id: string, extra: Partial<Insertable<CheckinsTable>> = {}): Insertable<CheckinsTable> => ({
+      id,
+      org_id: 'org_1',
+      event_id: 'evt_1',
+      list_id: 'cl_1',
+      ticket_id: 'tkt_1',
+      device_id: 'door-1',
+      gate: null,
+      direction: 'entry',
+      result: 'admitted',
+      offline: 0,
+      scanned_at: at,
+      created_at: at,
+      scan_id: null,
+      offline_result: null,
+      conflict: 0,
+      first_used: null,
+      ...extra,
+    });
+
+    beforeAll(async () => {
+      tdb = await createTestDatabase(dialect);
+      db = openDatabase(tdb.url);
+      const { error } = await migrator(db).migrateTo('0008_messaging');
+      if (error) throw error;
+      // Rows as 0008 left them, without their parents: this test is about the tables 0009 rebuilds.
+      await db.kysely.connection().execute(async (c) => {
+        await (dialect === 'sqlite'
+          ? sql`pragma foreign_keys = off`
+          : sql`set session_replication_role = replica`
+        ).execute(c);
+        await c
+          .insertInto('ticket_presence')
+          .values([
+            {
+              ticket_id: 'tkt_1',
+              list_id: 'cl_1',
+              inside: 1,
+              first_entry_at: at,
+              first_gate: 'North',
+              first_device: 'door-1',
+              last_change_at: at,
+            },
+            {
+              ticket_id: 'tkt_2',
+              list_id: 'cl_1',
+              inside: 0,
+              first_entry_at: at,
+              first_gate: null,
+              first_device: 'door-2',
+              last_change_at: at,
+            },
+          ])
+          .execute();
+        await c
+          .insertInto('checkins')
+          .values([
+            scan('chk_1'),
+            scan('chk_2', { offline: 1, scan_id: 'scan_a', result: 'already_used', conflict: 1 }),
+            scan('chk_3'),
+          ])
+          .execute();
+        await (dialect === 'sqlite'
+          ? sql`pragma foreign_keys = on`
+          : sql`set session_replication_role = default`
+        ).execute(c);
+      });
+      // The orphans would fail the copy's foreign-key checks on SQLite (real rows have their parents).
+      if (dialect === 'sqlite') await sql`pragma foreign_keys = off`.execute(db.kysely);
+      await migrateToLatest(db);
+      if (dialect === 'sqlite') await sql`pragma foreign_keys = on`.execute(db.kysely);
+    });
+    afterAll(async () => {
+      await db?.close();
+      await tdb?.drop();
+    });
+
+    it('keeps every presence row and scan', async () => {
+      const presence = await db.kysely
+        .selectFrom('ticket_presence')
+        .selectAll()
+        .orderBy('ticket_id')
+        .execute();
+      expect(presence.map((p) => [p.ticket_id, p.inside, p.first_gate, p.first_device])).toEqual([
+        ['tkt_1', 1, 'North', 'door-1'],
+        ['tkt_2', 0, null, 'door-2'],
+      ]);
+      const scans = await db.kysely
+        .selectFrom('checkins')
+        .select(['id', 'scan_id', 'conflict'])
+        .orderBy('id')
+        .execute();
+      expect(scans).toEqual([
+        { id: 'chk_1', scan_id: null, conflict: 0 },
+        { id: 'chk_2', scan_id: 'scan_a', conflict: 1 },
+        { id: 'chk_3', scan_id: null, conflict: 0 },
+      ]);
+    });
+
+    it('still admits a ticket once per list, and a device scan id once per organization', async () => {
+      const again = db.kysely.insertInto('ticket_presence').values({
+        ticket_id: 'tkt_1',
+        list_id: 'cl_1',
+        inside: 1,
+        first_entry_at: at,
+        first_gate: null,
+        first_device: 'door-9',
+        last_change_at: at,
+      });
+      await expect(again.execute()).rejects.toThrow();
+      const claim = await db.kysely
+        .insertInto('checkins')
+        .values(scan('chk_4', { offline: 1, scan_id: 'scan_a' }))
+        .onConflict((oc) => oc.columns(['org_id', 'scan_id']).where('scan_id', 'is not', null).doNothing())
+        .executeTakeFirst();
+      expect(Number(claim.numInsertedOrUpdatedRows ?? 0)).toBe(0);
+    });
+
+    it.runIf(dialect === 'sqlite')(
+      'stores presence without rowids and finds conflicts through the partial index',
+      async () => {
+        const table = await sql<{
+          sql: string;
+        }>`select sql from sqlite_master where name = 'ticket_presence'`.execute(db.kysely);
+        expect(table.rows[0]?.sql).toMatch(/without rowid/i);
+        const plan = await sql<{ detail: string }>`explain query plan
+      select * from checkins where org_id = 'org_1' and event_id = 'evt_1' and conflict = 1 order by id`.execute(
+          db.kysely,
+        );
+        expect(plan.rows.map((r) => r.detail).join('\n')).toMatch(/checkins_conflict_idx/);
+        const indexes = await sql<{ name: string; partial: number }>`pragma index_list('checkins')`.execute(
+          db.kysely,
+        );
+        const partial = Object.fromEntries(indexes.rows.map((r) => [r.name, r.partial]));
+        expect(partial).toMatchObject({ checkins_scan_idx: 1, checkins_conflict_idx: 1 });
+      },
+    );
+  },
+);
