@@ -13,7 +13,7 @@
 // After the validation run: every ticket admitted at most once (admission scans == distinct tickets
 // admitted == presence rows), and every `admitted` answer is an admission in the database.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -38,6 +38,26 @@ const perLine = 100;
 const postgresUrl = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const tmp = mkdtempSync(join(tmpdir(), 'tickets-bench-'));
 
+/** The server process under load (one at a time), whose CPU time each load measures. */
+let activeServer = null;
+
+/**
+ * CPU milliseconds a process has used, in all and on its main thread (Linux /proc; null elsewhere). The
+ * main thread is what limits one server process: its JavaScript, and SQLite, run there.
+ */
+function cpuMs(pid) {
+  const read = (path) => {
+    const fields = readFileSync(path, 'utf8').split(') ')[1].split(' ');
+    // utime + stime, in clock ticks (100 per second on Linux).
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  };
+  try {
+    return { all: read(`/proc/${pid}/stat`), main: read(`/proc/${pid}/task/${pid}/stat`) };
+  } catch {
+    return null;
+  }
+}
+
 function startChild(args, env = {}) {
   // BENCH_CPU_PROF=dir: a V8 CPU profile of each server process, to see where a request's time goes.
   const profile = process.env.BENCH_CPU_PROF
@@ -50,7 +70,10 @@ function startChild(args, env = {}) {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   return new Promise((resolve, reject) => {
-    child.stdout.once('data', (d) => resolve({ url: String(d).split('\n')[0].trim(), child }));
+    child.stdout.once('data', (d) => {
+      activeServer = child.pid;
+      resolve({ url: String(d).split('\n')[0].trim(), child });
+    });
     child.once('exit', (code) => reject(new Error(`${args[0]} server exited with ${code}`)));
   });
 }
@@ -70,9 +93,21 @@ async function json(url, init = {}) {
   return res.json();
 }
 
+/**
+ * One load against the active server. Besides autocannon's figures, the server's CPU time per answered
+ * request (`cpuUs`, main thread, in microseconds): far steadier than requests per second on a shared,
+ * noisy machine, and 1,000,000 / cpuUs is what one core can answer.
+ */
 function load(options) {
+  const before = activeServer && cpuMs(activeServer);
   return new Promise((resolve, reject) => {
-    autocannon({ connections, duration, ...options }, (err, result) => (err ? reject(err) : resolve(result)));
+    autocannon({ connections, duration, ...options }, (err, result) => {
+      if (err) return reject(err);
+      const after = activeServer && cpuMs(activeServer);
+      const answered = result.requests.total;
+      result.cpuUs = before && after && answered ? ((after.main - before.main) * 1000) / answered : null;
+      resolve(result);
+    });
   });
 }
 
@@ -83,6 +118,7 @@ const summary = (r) => ({
   p50: r.latency.p50,
   p99: r.latency.p99,
   errors: r.errors + r.non2xx,
+  cpuUs: r.cpuUs,
 });
 
 /**
@@ -550,14 +586,17 @@ const fmt = (n, d = 0) => n.toFixed(d).padStart(9);
 function printLoad(title, unit, rows) {
   console.log(title);
   console.log(
-    `  ${'server'.padEnd(26)}${unit.padStart(9)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}${'errors'.padStart(9)}  vs bare`,
+    `  ${'server'.padEnd(26)}${unit.padStart(9)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}${'errors'.padStart(9)}  vs bare${'CPU µs'.padStart(9)}${'per core/s'.padStart(12)}`,
   );
   const base = rows[0].rps;
   for (const r of rows)
     console.log(
-      `  ${r.label.padEnd(26)}${fmt(r.rps)}${fmt(r.p50, 1)}${fmt(r.p99, 1)}${fmt(r.errors)}  ${(r.rps / base).toFixed(2)}×`,
+      `  ${r.label.padEnd(26)}${fmt(r.rps)}${fmt(r.p50, 1)}${fmt(r.p99, 1)}${fmt(r.errors)}  ${`${(r.rps / base).toFixed(2)}×`.padStart(7)}${r.cpuUs ? fmt(r.cpuUs) : '        -'}${r.cpuUs ? fmt(1e6 / r.cpuUs).padStart(12) : '           -'}`,
     );
-  console.log();
+  console.log(
+    "  CPU µs: the server's main-thread CPU time per answer (steadier than req/s here); per core/s:\n" +
+      '  answers one core could give at that cost, with the load generator on other cores.\n',
+  );
 }
 
 function printChecks(rows) {
