@@ -204,6 +204,83 @@ describe.each(DIALECTS)('%s: selling', (dialect) => {
     expect(stripe.status).toBe(501);
   });
 
+  it('refuses for the same reasons once the event has sold (SQLite then reads the rows with its writes)', async () => {
+    const { eventId, typeId } = await onSale(
+      call,
+      token,
+      { name: 'Known key', capacity: 6 },
+      { min_per_order: 2, max_per_order: 4, capacity: 5 },
+    );
+    const later = await call('POST', `/api/events/${eventId}/ticket-types`, {
+      token,
+      body: {
+        name: 'Later',
+        price: { amount: 100, currency: 'EUR' },
+        capacity: 5,
+        sales_start_at: '2030-06-01T00:00:00Z',
+      },
+    });
+    const small = await call('POST', `/api/events/${eventId}/ticket-types`, {
+      token,
+      body: { name: 'Small', price: { amount: 100, currency: 'EUR' }, capacity: 3 },
+    });
+    const line = (ticket_type: string, quantity: number) => ({ ticket_type, quantity });
+    const buy = (items: unknown[], extra: Record<string, unknown> = {}) =>
+      purchase({ event: eventId, items, buyer, payment_method: 'manual', ...extra });
+    // The first sale: from now on this server holds the event's key.
+    const first = await buy([line(typeId, 2)]);
+    expect(first.status).toBe(201);
+    expect(first.body.invoice_number).toMatch(/^INV-\d{4}-\d{6}$/);
+
+    expect((await buy([line(typeId, 1)])).body.errors[0].code).toBe('below_min_per_order');
+    expect((await buy([line(typeId, 5)])).body.errors[0].code).toBe('above_max_per_order');
+    expect((await buy([line(later.body.id, 1)])).body.code).toBe('sales_not_started');
+    expect((await buy([line(typeId, 2), line(typeId, 2)])).body.errors[0].code).toBe('duplicate_ticket_type');
+    const other = await onSale(call, token, { name: 'Elsewhere' });
+    expect((await buy([line(other.typeId, 2)])).body.errors[0].code).toBe('unknown_ticket_type');
+    expect((await buy([line(typeId, 2)], { payment_method: undefined })).body.errors[0].code).toBe(
+      'required',
+    );
+    // Another organization's event is not found, even with its ticket type's id.
+    const stranger = await signUp(s.url);
+    const theirs = await call('POST', '/api/tickets/purchase', {
+      token: stranger.token,
+      body: { event: eventId, items: [line(typeId, 2)], buyer, payment_method: 'manual' },
+    });
+    expect(theirs.status).toBe(404);
+    // Sold out: the type's room (3 left of 5), then the event's (4 left of 6).
+    const typeFull = await buy([line(typeId, 4)]);
+    expect(typeFull.status).toBe(409);
+    expect(typeFull.body).toMatchObject({ code: 'sold_out' });
+    expect(typeFull.body.detail).toContain('General admission is sold out');
+    expect((await buy([line(typeId, 2), line(small.body.id, 3)])).body.detail).toContain(
+      'The event is sold out',
+    );
+    const rest = await buy([line(typeId, 2), line(small.body.id, 2)]);
+    expect(rest.status).toBe(201);
+
+    // Nothing refused took anything: counters equal the tickets sold.
+    const types = await s.db.kysely
+      .selectFrom('ticket_types')
+      .select(['id', 'sold', 'held'])
+      .where('event_id', '=', eventId)
+      .execute();
+    const sold = Object.fromEntries(types.map((t) => [t.id, t.sold + t.held]));
+    expect(sold).toEqual({ [typeId]: 4, [later.body.id]: 0, [small.body.id]: 2 });
+    const event = await s.db.kysely
+      .selectFrom('events')
+      .select(['sold', 'held'])
+      .where('id', '=', eventId)
+      .executeTakeFirstOrThrow();
+    expect(event).toEqual({ sold: 6, held: 0 });
+    const tickets = await s.db.kysely
+      .selectFrom('tickets')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('event_id', '=', eventId)
+      .executeTakeFirstOrThrow();
+    expect(Number(tickets.n)).toBe(6);
+  });
+
   it('holds each buyer to the event’s per-buyer limit, also when their orders race', async () => {
     const { eventId, typeId } = await onSale(call, token, { name: 'Per buyer', max_per_buyer: 4 });
     const orders = await Promise.all(
@@ -354,6 +431,75 @@ describe.each(DIALECTS)('%s: selling', (dialect) => {
       .where('id', '=', typeId)
       .executeTakeFirstOrThrow();
     expect(sold.sold).toBe(3);
+  });
+
+  it('stores refusals under the Idempotency-Key and replays answers exactly', async () => {
+    const { eventId, typeId } = await onSale(call, token, { name: 'Replay exactly' }, { capacity: 2 });
+    const body = (quantity: number, email = buyer.email) => ({
+      event: eventId,
+      items: [{ ticket_type: typeId, quantity }],
+      buyer: { ...buyer, email },
+      payment_method: 'manual',
+    });
+    const raw = async (b: unknown, key: string) => {
+      const res = await fetch(`${s.url}/api/tickets/purchase`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${token}`,
+          'content-type': 'application/json',
+          'idempotency-key': key,
+        },
+        body: JSON.stringify(b),
+      });
+      return { status: res.status, headers: res.headers, text: await res.text() };
+    };
+    const key = `exact-${dialect}`;
+    const sold = await raw(body(2), key);
+    expect(sold.status).toBe(201);
+    expect(sold.headers.get('content-type')).toBe('application/json; charset=utf-8');
+    expect(sold.headers.get('idempotency-key')).toBe(key);
+    expect(sold.headers.get('idempotent-replayed')).toBeNull();
+    const again = await raw(body(2), key);
+    expect(again.status).toBe(201);
+    expect(again.headers.get('idempotent-replayed')).toBe('true');
+    expect(again.text).toBe(sold.text);
+    // The answer is the order as it reads back.
+    const order = JSON.parse(sold.text);
+    expect((await call('GET', `/api/orders/${order.id}`, { token })).body).toEqual(order);
+
+    // A refusal (sold out now) is stored and replayed as it was, problem and all.
+    const refused = await raw(body(1, 'late@example.com'), `${key}-late`);
+    expect(refused.status).toBe(409);
+    expect(refused.headers.get('content-type')).toBe('application/problem+json; charset=utf-8');
+    expect(JSON.parse(refused.text).code).toBe('sold_out');
+    const refusedAgain = await raw(body(1, 'late@example.com'), `${key}-late`);
+    expect(refusedAgain.status).toBe(409);
+    expect(refusedAgain.headers.get('content-type')).toBe('application/problem+json; charset=utf-8');
+    expect(refusedAgain.headers.get('idempotent-replayed')).toBe('true');
+    expect(refusedAgain.text).toBe(refused.text);
+    // A refusal of the request itself too (a ticket type of another event).
+    const elsewhere = await onSale(call, token, { name: 'Replay elsewhere' });
+    const wrong = { ...body(1), items: [{ ticket_type: elsewhere.typeId, quantity: 1 }] };
+    const invalid = await raw(wrong, `${key}-bad`);
+    expect(invalid.status).toBe(422);
+    expect(JSON.parse(invalid.text).errors[0].code).toBe('unknown_ticket_type');
+    expect((await raw(wrong, `${key}-bad`)).text).toBe(invalid.text);
+
+    // The same key with another request is refused, whatever that request would do.
+    for (const other of [body(1), body(2, 'someone@example.com')]) {
+      const reused = await raw(other, key);
+      expect(reused.status).toBe(409);
+      expect(JSON.parse(reused.text).code).toBe('idempotency_key_reused');
+    }
+    const tooLong = await raw(body(1), 'k'.repeat(256));
+    expect(tooLong.status).toBe(400);
+    expect(JSON.parse(tooLong.text).code).toBe('invalid_idempotency_key');
+    const type = await s.db.kysely
+      .selectFrom('ticket_types')
+      .select('sold')
+      .where('id', '=', typeId)
+      .executeTakeFirstOrThrow();
+    expect(type.sold).toBe(2);
   });
 
   it('lists and finds orders, tickets and attendees', async () => {

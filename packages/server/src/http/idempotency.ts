@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { type Db, groupedWrites, prepared } from '../db/database.js';
 import { nowIso } from '../time.js';
 import { conflict } from './errors.js';
@@ -6,7 +7,7 @@ import { conflict } from './errors.js';
 export const IDEMPOTENCY_TTL_SECONDS = 24 * 3600;
 
 // Run twice per POST with an Idempotency-Key: compiled once (see `prepared`).
-const claim = prepared((k, scope: string, key: string, requestHash: string, createdAt: string) =>
+const claimSql = prepared((k, scope: string, key: string, requestHash: string, createdAt: string) =>
   k
     .insertInto('idempotency_keys')
     .values({
@@ -21,12 +22,28 @@ const claim = prepared((k, scope: string, key: string, requestHash: string, crea
     .onConflict((oc) => oc.columns(['scope', 'key']).doNothing()),
 );
 
-const finish = prepared((k, status: number, body: string, scope: string, key: string) =>
+const finishSql = prepared((k, status: number, body: string, scope: string, key: string) =>
   k
     .updateTable('idempotency_keys')
     .set({ state: 'done', response_status: status, response_body: body })
     .where('scope', '=', scope)
     .where('key', '=', key),
+);
+
+const recordSql = prepared(
+  (k, scope: string, key: string, requestHash: string, status: number, body: string, createdAt: string) =>
+    k
+      .insertInto('idempotency_keys')
+      .values({
+        scope,
+        key,
+        request_hash: requestHash,
+        state: 'done',
+        response_status: status,
+        response_body: body,
+        created_at: createdAt,
+      })
+      .onConflict((oc) => oc.columns(['scope', 'key']).doNothing()),
 );
 
 /**
@@ -45,40 +62,146 @@ export async function idempotent(
   requestHash: string,
   run: () => Promise<{ status: number; body: string }>,
 ): Promise<{ status: number; body: string; replayed: boolean }> {
-  // Both writes go with others of the moment on SQLite (one commit for many); see groupedWrites.
-  const write = groupedWrites(db);
-  const claimed = await write((trx) => claim(trx, scope, key, requestHash, nowIso()));
-  if (Number(claimed.numAffectedRows ?? 0) !== 1) {
-    const row = await db.kysely
-      .selectFrom('idempotency_keys')
-      .selectAll()
-      .where('scope', '=', scope)
-      .where('key', '=', key)
-      .executeTakeFirstOrThrow();
-    if (row.request_hash !== requestHash)
-      throw conflict('idempotency_key_reused', 'This Idempotency-Key was used with a different request.');
-    if (row.state !== 'done' || row.response_status === null)
-      throw conflict(
-        'idempotency_request_in_progress',
-        'A request with this Idempotency-Key is still in progress.',
-      );
-    return { status: row.response_status, body: row.response_body ?? '', replayed: true };
-  }
+  const claim = newClaim(scope, key, requestHash);
+  if (!(await claimAlone(db, claim))) return { ...(await storedOutcome(db, claim)), replayed: true };
   let out: { status: number; body: string };
   try {
     out = await run();
   } catch (err) {
-    await release(db, scope, key);
+    await releaseClaim(db, claim);
     throw err;
   }
-  if (out.status >= 500) await release(db, scope, key);
-  else await write((trx) => finish(trx, out.status, out.body, scope, key));
+  if (out.status >= 500) await releaseClaim(db, claim);
+  else await finishClaim(db, claim, out.status, out.body);
   return { ...out, replayed: false };
 }
 
-async function release(db: Db, scope: string, key: string): Promise<void> {
-  await db.kysely.deleteFrom('idempotency_keys').where('scope', '=', scope).where('key', '=', key).execute();
+/**
+ * One request's hold on an Idempotency-Key, for a handler that keeps its key itself (the purchase
+ * writes it in the sale's own transaction, see Orders.purchaseOnce): `state` says what this request
+ * has written under the key so far.
+ */
+export interface Claim {
+  scope: string;
+  key: string;
+  hash: string;
+  state: 'none' | 'in_progress' | 'done';
+  /** The answer stored under the key, once `done` by the handler's own write. */
+  response?: { status: number; body: string };
 }
+
+export const newClaim = (scope: string, key: string, hash: string): Claim => ({
+  scope,
+  key,
+  hash,
+  state: 'none',
+});
+
+/** The hash the app keys requests by: method, path (without the query) and body. */
+export function requestHash(method: string, url: string, rawBody: Buffer | null): string {
+  const q = url.indexOf('?');
+  return createHash('sha256')
+    .update(`${method} ${q === -1 ? url : url.slice(0, q)}\n`)
+    .update(rawBody ?? '')
+    .digest('hex');
+}
+
+/** Thrown (to roll a transaction back) when the key turned out taken by another request. */
+export class KeyTaken extends Error {
+  constructor() {
+    super('idempotency key taken');
+  }
+}
+
+/** The claim row as written in a caller's own statement: in progress, or done with its response. */
+export function claimRow(claim: Claim, response?: { status: number; body: string }) {
+  return {
+    scope: claim.scope,
+    key: claim.key,
+    request_hash: claim.hash,
+    state: response ? ('done' as const) : ('in_progress' as const),
+    response_status: response?.status ?? null,
+    response_body: response?.body ?? null,
+    created_at: nowIso(),
+  };
+}
+
+/**
+ * Claims the key in a write of its own; false if another request holds it. On SQLite the write goes
+ * with the others of the moment (one commit for many, see groupedWrites); on Postgres a single
+ * statement needs no transaction around it (one round trip instead of three).
+ */
+export async function claimAlone(db: Db, claim: Claim): Promise<boolean> {
+  const args = [claim.scope, claim.key, claim.hash, nowIso()] as const;
+  const claimed =
+    db.dialect === 'sqlite'
+      ? await groupedWrites(db)((trx) => claimSql(trx, ...args))
+      : await claimSql(db.kysely, ...args);
+  if (Number(claimed.numAffectedRows ?? 0) !== 1) return false;
+  claim.state = 'in_progress';
+  return true;
+}
+
+/** Stores the response of a request that holds the key. */
+export async function finishClaim(db: Db, claim: Claim, status: number, body: string): Promise<void> {
+  const args = [status, body, claim.scope, claim.key] as const;
+  if (db.dialect === 'sqlite') await groupedWrites(db)((trx) => finishSql(trx, ...args));
+  else await finishSql(db.kysely, ...args);
+  claim.state = 'done';
+}
+
+/**
+ * Stores a response under a key not claimed before (the request failed before it wrote anything);
+ * false if another request holds the key.
+ */
+export async function recordOutcome(db: Db, claim: Claim, status: number, body: string): Promise<boolean> {
+  const args = [claim.scope, claim.key, claim.hash, status, body, nowIso()] as const;
+  const stored =
+    db.dialect === 'sqlite'
+      ? await groupedWrites(db)((trx) => recordSql(trx, ...args))
+      : await recordSql(db.kysely, ...args);
+  if (Number(stored.numAffectedRows ?? 0) !== 1) return false;
+  claim.state = 'done';
+  return true;
+}
+
+/** Frees the key of a request that failed on the server's side, so the client may retry with it. */
+export async function releaseClaim(db: Db, claim: Claim): Promise<void> {
+  if (claim.state === 'none') return;
+  await db.kysely
+    .deleteFrom('idempotency_keys')
+    .where('scope', '=', claim.scope)
+    .where('key', '=', claim.key)
+    .execute();
+  claim.state = 'none';
+}
+
+/**
+ * What a request gets when another one holds its key: the stored response (the caller marks it
+ * replayed), or a 409 if the key was used with another request or its request is still running.
+ */
+export async function storedOutcome(db: Db, claim: Claim): Promise<{ status: number; body: string }> {
+  const row = await db.kysely
+    .selectFrom('idempotency_keys')
+    .selectAll()
+    .where('scope', '=', claim.scope)
+    .where('key', '=', claim.key)
+    .executeTakeFirst();
+  // Gone meanwhile (its request failed on the server's side and freed it): as if still running, so
+  // the client retries rather than this request running unclaimed.
+  if (row?.state !== 'done' || row.response_status === null) {
+    if (row && row.request_hash !== claim.hash) throw reused();
+    throw conflict(
+      'idempotency_request_in_progress',
+      'A request with this Idempotency-Key is still in progress.',
+    );
+  }
+  if (row.request_hash !== claim.hash) throw reused();
+  return { status: row.response_status, body: row.response_body ?? '' };
+}
+
+const reused = () =>
+  conflict('idempotency_key_reused', 'This Idempotency-Key was used with a different request.');
 
 export async function purgeExpiredIdempotencyKeys(db: Db): Promise<void> {
   const cutoff = new Date(Date.now() - IDEMPOTENCY_TTL_SECONDS * 1000).toISOString();

@@ -17,6 +17,11 @@ export class EventKeys {
 
   constructor(private readonly db: Db) {}
 
+  /** The event's key if this process has it already (no read). */
+  cached(eventId: string): EventKey | undefined {
+    return this.cache.get(eventId);
+  }
+
   async forEvent(eventId: string): Promise<EventKey> {
     const cached = this.cache.get(eventId);
     if (cached) return cached;

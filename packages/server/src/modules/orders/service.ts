@@ -8,6 +8,7 @@ import type {
   Ticket,
   TicketListQuery,
 } from '@tickets/sdk';
+import { routes } from '@tickets/sdk';
 import { type Kysely, sql, type Transaction } from 'kysely';
 import type { z } from 'zod';
 import { type Db, groupedWrites, prepared } from '../../db/database.js';
@@ -22,6 +23,16 @@ import type {
 import { containsAny } from '../../db/text-search.js';
 import type { Principal } from '../../http/app.js';
 import { ApiError, conflict, notFound, validationFailed } from '../../http/errors.js';
+import {
+  type Claim,
+  claimAlone,
+  claimRow,
+  finishClaim,
+  KeyTaken,
+  recordOutcome,
+  releaseClaim,
+  storedOutcome,
+} from '../../http/idempotency.js';
 import { DEFAULT_LIMIT, decodeCursor, newestFirst, toPage } from '../../http/pagination.js';
 import { newId } from '../../ids.js';
 import type { PaymentProvider } from '../../integrations/stripe.js';
@@ -113,6 +124,7 @@ const INTEGER_COLUMNS = new Set([
   'code_version',
   'attempts',
   'marketing_opt_in',
+  'response_status',
 ]);
 
 /** `select * from (values (…), …) as v(columns)`, typed for Postgres (its values would be text). */
@@ -142,6 +154,7 @@ async function sellAtOnce(
   item: { typeId: string; name: string; quantity: number },
   column: 'sold' | 'held',
   messages: ReturnType<typeof outboxRows>,
+  claim?: Claim,
 ): Promise<string | null> {
   const c = sql.ref(column);
   const n = item.quantity;
@@ -149,10 +162,21 @@ async function sellAtOnce(
   const i = valuesOf(items);
   const k = tickets.length ? valuesOf(tickets) : null;
   const m = messages.length ? valuesOf(messages) : null;
-  const result = await sql<{ types: number; events: number }>`
-    with t as (
+  // The Idempotency-Key is claimed by the same statement, before anything else: taken already, nothing
+  // of the sale happens.
+  const key = claim ? valuesOf([claimRow(claim)]) : null;
+  const result = await sql<{ claimed: number; types: number; events: number }>`
+    with ${
+      key
+        ? sql`c as (
+      insert into idempotency_keys (${key.names}) ${key.select}
+      on conflict (scope, key) do nothing
+      returning 1
+    ), `
+        : sql``
+    }t as (
       update ticket_types set ${c} = ${c} + ${n}
-      where id = ${item.typeId} and sold + held + ${n} <= capacity
+      where id = ${item.typeId} and sold + held + ${n} <= capacity${key ? sql` and exists (select 1 from c)` : sql``}
       returning id
     ), e as (
       update events set ${c} = ${c} + ${n}
@@ -167,7 +191,7 @@ async function sellAtOnce(
     )${k ? sql`, k as (insert into tickets (${k.names}) ${k.select} where exists (select 1 from o))` : sql``}${
       m ? sql`, m as (insert into outbox (${m.names}) ${m.select} where exists (select 1 from o))` : sql``
     }
-    select (select count(*) from t) as types,
+    select ${key ? sql`(select count(*) from c)` : sql`1`} as claimed, (select count(*) from t) as types,
       -- The ticket type's increment matched but the event's did not: fail the statement (division by
       -- zero), so it undoes the type's increment too; it runs in no transaction that could.
       case when exists (select 1 from t) then 1 / (select count(*) from e) else 0 end as events`
@@ -178,59 +202,202 @@ async function sellAtOnce(
     });
   if (!result) return `The event is sold out, or fewer than ${n} places are left.`;
   const row = result.rows[0]!;
+  if (Number(row.claimed) !== 1) throw new KeyTaken();
+  // Claimed, sold or not: a refusal is stored under the key as its answer.
+  if (claim) claim.state = 'in_progress';
   if (Number(row.types) !== 1) return `${item.name} is sold out, or fewer than ${n} are left.`;
   return null;
 }
 
+/** A sale planned from the event's and its ticket types' rows: what to write. */
+interface Sale {
+  order: OrderRow;
+  items: OrderItemRow[];
+  wanted: { typeId: string; name: string; quantity: number }[];
+  pending: boolean;
+  column: 'sold' | 'held';
+}
+
+/** Plans a sale from the rows (throwing why it cannot be), see Orders.plan. */
+type Planner = (event: EventRow | undefined, types: TicketTypeRow[]) => Sale;
+
 /**
  * A whole sale on SQLite, as one unit of the grouped writes (see groupedWrites): there is one writer,
- * so nothing queues on rows and the order of statements is free. The counters are taken first (a sale
- * that does not fit costs two statements), then the invoice number, so the order is written with it
- * and its invoice with it: the number is taken or given back with the sale, and never leaves a gap.
- * A failure anywhere rolls the whole unit back. Statements go to SQLite as text (see rows.ts).
- * Returns the invoice number, or null for free and pending orders.
+ * so nothing queues on rows and the order of statements is free. The counters are taken first, then
+ * the invoice number, so the order is written with it and its invoice with it: the number is taken or
+ * given back with the sale, and never leaves a gap. A failure anywhere rolls the whole unit back.
+ * Statements go to SQLite as text (see rows.ts).
+ *
+ * Either the sale was planned from rows read before (`sale`), or it is planned here from the rows the
+ * counters' updates return (`plan`): then the rows are read by the writes themselves, under the write
+ * lock, and nothing is read before.
  */
 async function sellOnSqlite(
   trx: Trx,
-  sale: {
-    order: OrderRow;
-    items: OrderItemRow[];
-    tickets: TicketRow[];
-    messages: ReturnType<typeof outboxRows>;
-    event: EventRow;
-    wanted: { typeId: string; name: string; quantity: number }[];
-    column: 'sold' | 'held';
-  },
-): Promise<string | null> {
-  const { order, items, event, wanted, column } = sale;
-  for (const item of wanted) {
-    const res = await run(trx, 'sqlite', TAKE_TYPE[column], [item.quantity, item.typeId, item.quantity]);
-    if (Number(res.numAffectedRows) !== 1)
-      throw conflict('sold_out', `${item.name} is sold out, or fewer than ${item.quantity} are left.`);
-  }
-  const count = order.ticket_count;
-  const room = await run(trx, 'sqlite', TAKE_EVENT[column], [count, event.id, count]);
-  if (Number(room.numAffectedRows) !== 1)
-    throw conflict('sold_out', `The event is sold out, or fewer than ${count} places are left.`);
+  how: { sale: Sale; event: EventRow } | { plan: Planner; input: Purchase; orgId: string },
+  tickets: TicketRow[],
+  claim: Claim | undefined,
+  view: (sale: Sale, invoiceNumber: string | null) => Order,
+): Promise<{ sale: Sale; event: EventRow; invoiceNumber: string | null; answer?: Order }> {
+  let sale: Sale;
+  let event: EventRow;
+  if ('sale' in how) {
+    ({ sale, event } = how);
+    for (const item of sale.wanted) {
+      const res = await run(trx, 'sqlite', TAKE_TYPE[sale.column], [
+        item.quantity,
+        item.typeId,
+        item.quantity,
+      ]);
+      if (Number(res.numAffectedRows) !== 1)
+        throw conflict('sold_out', `${item.name} is sold out, or fewer than ${item.quantity} are left.`);
+    }
+    const count = sale.order.ticket_count;
+    const room = await run(trx, 'sqlite', TAKE_EVENT[sale.column], [count, event.id, count]);
+    if (Number(room.numAffectedRows) !== 1)
+      throw conflict('sold_out', `The event is sold out, or fewer than ${count} places are left.`);
+  } else ({ sale, event } = await takeAndPlan(trx, how.plan, how.input, how.orgId));
+  const { order, items } = sale;
   const invoice =
     order.status === 'paid' && order.total_amount > 0
       ? await invoiceForSaleOnSqlite(trx, order.org_id, { order, items, event })
       : null;
   await insertRows(trx, 'sqlite', 'orders', [{ ...order, invoice_number: invoice?.number ?? null }]);
   await insertRows(trx, 'sqlite', 'order_items', items);
-  await insertRows(trx, 'sqlite', 'tickets', sale.tickets);
-  await insertRows(trx, 'sqlite', 'outbox', sale.messages);
+  await insertRows(trx, 'sqlite', 'tickets', tickets);
+  // The buyer's confirmation with the tickets, written with them: it exists exactly when the sale does.
+  if (!sale.pending)
+    await insertRows(
+      trx,
+      'sqlite',
+      'outbox',
+      outboxRows(
+        order.org_id,
+        orderPaidMessages(
+          order,
+          tickets.map((t) => t.id),
+        ),
+      ),
+    );
   if (invoice) await insertRows(trx, 'sqlite', 'invoices', [invoice]);
   if (event.max_per_buyer !== null) {
     const held = await ticketsHeldBy(trx, event.id, order.buyer_email);
     if (held > event.max_per_buyer)
       throw conflict(
         'buyer_limit_reached',
-        `One buyer may hold at most ${event.max_per_buyer} tickets for this event; ${order.buyer_email} has ${held - count}.`,
+        `One buyer may hold at most ${event.max_per_buyer} tickets for this event; ${order.buyer_email} has ${held - order.ticket_count}.`,
       );
   }
-  return invoice?.number ?? null;
+  const invoiceNumber = invoice?.number ?? null;
+  if (!claim) return { sale, event, invoiceNumber };
+  // The Idempotency-Key, written with the sale: a paid order's with its answer, complete now; a
+  // pending one's as claimed (answered once the payment is started). Taken already: all of this
+  // rolls back, and the caller answers as the request holding the key did.
+  const answer = sale.pending ? undefined : view(sale, invoiceNumber);
+  const response = answer && { status: PURCHASED, body: JSON.stringify(answer) };
+  const row = claimRow(claim, response);
+  const taken = await run(trx, 'sqlite', CLAIM_SQLITE, [
+    row.scope,
+    row.key,
+    row.request_hash,
+    row.state,
+    row.response_status,
+    row.response_body,
+    row.created_at,
+  ]);
+  if (Number(taken.numAffectedRows) !== 1) throw new KeyTaken();
+  claim.response = response;
+  return { sale, event, invoiceNumber, answer };
 }
+
+/**
+ * Takes a paid sale's counters, each update returning its row (ticket types, then the event, of the
+ * buyer's organization), and plans the sale from those rows. Refused: the rows are read as they are and
+ * planned, so a request that is wrong hears why (unknown type, not on sale, limits…) rather than
+ * sold out; the unit's rollback undoes what was taken.
+ */
+async function takeAndPlan(
+  trx: Trx,
+  plan: Planner,
+  input: Purchase,
+  orgId: string,
+): Promise<{ sale: Sale; event: EventRow }> {
+  const wanted = input.items
+    .map((i) => ({ typeId: i.ticket_type, quantity: i.quantity }))
+    .sort((a, b) => (a.typeId < b.typeId ? -1 : 1));
+  const types: TicketTypeRow[] = [];
+  let short: (typeof wanted)[number] | undefined;
+  for (const w of wanted) {
+    const res = await run<TicketTypeRow>(trx, 'sqlite', TAKE_TYPE_READ, [
+      w.quantity,
+      w.typeId,
+      input.event,
+      w.quantity,
+    ]);
+    const row = res.rows[0];
+    if (!row) {
+      short = w;
+      break;
+    }
+    types.push(row);
+  }
+  const count = wanted.reduce((n, w) => n + w.quantity, 0);
+  const event = short
+    ? undefined
+    : (await run<EventRow>(trx, 'sqlite', TAKE_EVENT_READ, [count, input.event, orgId, count])).rows[0];
+  if (event) {
+    const sale = plan(event, types);
+    if (sale.column !== 'sold') throw new Error('a held sale must be planned before its unit');
+    return { sale, event };
+  }
+  const [current, present] = await Promise.all([
+    run<EventRow>(trx, 'sqlite', READ_EVENT, [orgId, input.event]),
+    run<TicketTypeRow>(trx, 'sqlite', readTypes(wanted.length), [
+      input.event,
+      ...wanted.map((w) => w.typeId),
+    ]),
+  ]);
+  plan(current.rows[0], present.rows);
+  if (short) {
+    const name = present.rows.find((t) => t.id === short.typeId)?.name;
+    throw conflict('sold_out', `${name} is sold out, or fewer than ${short.quantity} are left.`);
+  }
+  throw conflict('sold_out', `The event is sold out, or fewer than ${count} places are left.`);
+}
+
+const TAKE_TYPE_READ =
+  'update "ticket_types" set "sold" = "sold" + ? where "id" = ? and "event_id" = ? and "sold" + "held" + ? <= "capacity" returning *';
+const TAKE_EVENT_READ =
+  'update "events" set "sold" = "sold" + ? where "id" = ? and "org_id" = ? and ("capacity" is null or "sold" + "held" + ? <= "capacity") returning *';
+const READ_EVENT = 'select * from "events" where "org_id" = ? and "id" = ?';
+const readTypes = (n: number) =>
+  `select * from "ticket_types" where "event_id" = ? and "id" in (${Array.from({ length: n }, () => '?').join(', ')})`;
+
+/** The answer for a sale: what was written (read back it would be the same), with its invoice number. */
+function viewOf(
+  sale: Pick<Sale, 'order' | 'items'>,
+  tickets: TicketRow[],
+  invoiceNumber: string | null,
+): Order {
+  return orderView(
+    { ...sale.order, invoice_number: invoiceNumber },
+    sale.items,
+    tickets.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)),
+  );
+}
+
+/**
+ * The most tickets a SQLite sale signs before its rows are read (see purchaseOnSqlite): a refused
+ * request costs at most this many signatures.
+ */
+const SIGNED_UNREAD = 10;
+
+/** The purchase route's status (201). */
+const PURCHASED = routes.orders.purchase.status ?? 201;
+
+const CLAIM_SQLITE =
+  'insert into "idempotency_keys" ("scope", "key", "request_hash", "state", "response_status", "response_body", "created_at") ' +
+  'values (?, ?, ?, ?, ?, ?, ?) on conflict ("scope", "key") do nothing';
 
 const TAKE_TYPE = {
   sold: 'update "ticket_types" set "sold" = "sold" + ? where "id" = ? and "sold" + "held" + ? <= "capacity"',
@@ -304,10 +471,139 @@ export class Orders {
    * or many, can never together exceed a capacity: the losing write matches no row and the order
    * is refused as sold out.
    */
-  async purchase(principal: Principal, input: Purchase): Promise<Order> {
+  async purchase(principal: Principal, input: Purchase, claim?: Claim): Promise<Order> {
     const now = nowIso();
-    const [eventRow, types] = await Promise.all([
-      eventOf(this.k, principal.orgId, input.event),
+    if (this.db.dialect === 'sqlite') return this.purchaseOnSqlite(principal, input, now, claim);
+    const [event, types] = await this.readSale(principal.orgId, input);
+    const { order, items, wanted, pending, column } = this.plan(
+      principal,
+      input,
+      event,
+      types,
+      now,
+      newId('order'),
+    );
+    const key = await this.keys.forEvent(order.event_id);
+    // Signed before the transaction: it is the costly part, and needs no lock.
+    const tickets = pending ? [] : Orders.buildTickets(order, items, key);
+    const count = order.ticket_count;
+
+    // The inventory rows (the ticket types' and the event's) are the one place all buyers of an event
+    // queue, so they are locked last: everything else is written first, and the lock is held only
+    // for the few statements before commit (for one ticket type, the whole sale is one statement: see
+    // sellAtOnce). The invoice number, another queue (per organization), is taken after this, in
+    // groups (see InvoiceQueue).
+    // The buyer's confirmation with the tickets, written with them: it exists exactly when the sale does.
+    const messages = pending
+      ? []
+      : outboxRows(
+          principal.orgId,
+          orderPaidMessages(
+            order,
+            tickets.map((t) => t.id),
+          ),
+        );
+    if (wanted.length === 1 && event!.max_per_buyer === null) {
+      const short = await sellAtOnce(this.k, order, items, tickets, wanted[0]!, column, messages, claim);
+      if (short) throw conflict('sold_out', short);
+    } else {
+      if (claim && !(await claimAlone(this.db, claim))) throw new KeyTaken();
+      const limit = event!.max_per_buyer;
+      await this.write(async (trx) => {
+        await trx.insertInto('orders').values(order).execute();
+        await trx.insertInto('order_items').values(items).execute();
+        if (tickets.length) await trx.insertInto('tickets').values(tickets).execute();
+        if (messages.length) await trx.insertInto('outbox').values(messages).execute();
+        const short = await takeInventory(trx, order.event_id, wanted, column);
+        if (short) throw conflict('sold_out', short);
+        // Checked once the event row is locked by the write above, so a buyer's parallel orders queue
+        // here and each sees the ones before it (and this one's own tickets).
+        if (limit !== null) {
+          const held = await this.ticketsHeldBy(trx, order.event_id, order.buyer_email);
+          if (held > limit)
+            throw conflict(
+              'buyer_limit_reached',
+              `One buyer may hold at most ${limit} tickets for this event; ${order.buyer_email} has ${held - count}.`,
+            );
+        }
+      });
+    }
+    if (pending) {
+      await this.startPayment(order, event!.name, input.checkout);
+      return this.get(principal.orgId, order.id);
+    }
+    // Paid: the answer is what was written (read back it would be the same), with its invoice number.
+    const invoiceNumber =
+      order.total_amount > 0
+        ? await this.invoices.issue(order.org_id, { order, items, event: event! })
+        : null;
+    return viewOf({ order, items }, tickets, invoiceNumber);
+  }
+
+  /**
+   * A purchase on SQLite: one unit of the grouped writes does all of it (see sellOnSqlite). A small paid
+   * order of an event whose key this process holds reads nothing before: its tickets are signed from
+   * the request (ids, types, holders), and the rows come back from the counters' updates. Others (the
+   * event's first sale here, online payments, large orders, whose signing should not be spent on a
+   * request that may be refused) read and check the rows first, as on Postgres.
+   */
+  private async purchaseOnSqlite(
+    principal: Principal,
+    input: Purchase,
+    now: string,
+    claim: Claim | undefined,
+  ): Promise<Order> {
+    const orderId = newId('order');
+    const count = input.items.reduce((n, i) => n + i.quantity, 0);
+    const plan: Planner = (event, types) => this.plan(principal, input, event, types, now, orderId);
+    let key = this.keys.cached(input.event);
+    let how: Parameters<typeof sellOnSqlite>[1];
+    let tickets: TicketRow[];
+    if (key && input.payment_method !== 'stripe' && count <= SIGNED_UNREAD) {
+      tickets = Orders.buildTickets(
+        {
+          id: orderId,
+          org_id: principal.orgId,
+          event_id: input.event,
+          buyer_name: input.buyer.name,
+          buyer_email: input.buyer.email,
+        },
+        input.items
+          .map((i) => ({
+            ticket_type_id: i.ticket_type,
+            quantity: i.quantity,
+            holders: i.holders?.length ? JSON.stringify(i.holders) : null,
+          }))
+          .sort((a, b) => (a.ticket_type_id < b.ticket_type_id ? -1 : 1)),
+        key,
+        now,
+      );
+      how = { plan, input, orgId: principal.orgId };
+    } else {
+      const [event, types] = await this.readSale(principal.orgId, input);
+      const sale = plan(event, types);
+      key ??= await this.keys.forEvent(input.event);
+      tickets = sale.pending ? [] : Orders.buildTickets(sale.order, sale.items, key, now);
+      how = { sale, event: event! };
+    }
+    const sold = await this.write((trx) =>
+      sellOnSqlite(trx, how, tickets, claim, (sale, number) => viewOf(sale, tickets, number)),
+    );
+    if (claim) claim.state = sold.sale.pending ? 'in_progress' : 'done';
+    if (sold.sale.pending) {
+      await this.startPayment(sold.sale.order, sold.event.name, input.checkout);
+      return this.get(principal.orgId, orderId);
+    }
+    return sold.answer ?? viewOf(sold.sale, tickets, sold.invoiceNumber);
+  }
+
+  /** The event (of the organization) and the ticket types a purchase names, as they are now. */
+  private async readSale(
+    orgId: string,
+    input: Purchase,
+  ): Promise<readonly [EventRow | undefined, TicketTypeRow[]]> {
+    const [e, t] = await Promise.all([
+      eventOf(this.k, orgId, input.event),
       input.items.length === 1
         ? typeOf(this.k, input.event, input.items[0]!.ticket_type)
         : this.k
@@ -321,7 +617,23 @@ export class Orders {
             )
             .execute()
             .then((rows) => ({ rows })),
-    ]).then(([e, t]) => [e.rows[0], t.rows] as const);
+    ]);
+    return [e.rows[0], t.rows] as const;
+  }
+
+  /**
+   * Checks a purchase against its event's and ticket types' rows — on sale, sales windows, per-order
+   * limits, payment method — and plans the order, or throws why not. Availability is not checked here:
+   * the counters' conditional writes do that.
+   */
+  private plan(
+    principal: Principal,
+    input: Purchase,
+    eventRow: EventRow | undefined,
+    types: TicketTypeRow[],
+    now: string,
+    orderId: string,
+  ): Sale {
     if (!eventRow) throw notFound('event');
     const event = eventRow;
     const closed = eventNotOnSale(event, now);
@@ -404,9 +716,8 @@ export class Orders {
     // Online orders hold their tickets until the payment is confirmed; the rest are paid now.
     const pending = method === 'stripe';
 
-    const key = await this.keys.forEvent(event.id);
     const order: OrderRow = {
-      id: newId('order'),
+      id: orderId,
       org_id: principal.orgId,
       event_id: event.id,
       status: pending ? 'pending' : 'paid',
@@ -443,66 +754,42 @@ export class Orders {
         holders: l.holders.length ? JSON.stringify(l.holders) : null,
       }))
       .sort((a, b) => (a.ticket_type_id < b.ticket_type_id ? -1 : 1));
-    // Signed before the transaction: it is the costly part, and needs no lock.
-    const tickets = pending ? [] : Orders.buildTickets(order, items, key);
     const wanted = lines.map((l) => ({ typeId: l.type.id, name: l.type.name, quantity: l.quantity }));
+    return { order, items, wanted, pending, column: pending ? 'held' : 'sold' };
+  }
 
-    // The inventory rows (the ticket types' and the event's) are the one place all buyers of an event
-    // queue, so they are locked last: everything else is written first, and the lock is held only
-    // for the few statements before commit (on Postgres, for one ticket type, the whole sale is one
-    // statement: see sellAtOnce). The invoice number, another queue (per organization), is taken
-    // after this, in groups (see InvoiceQueue).
-    const column = pending ? 'held' : 'sold';
-    // The buyer's confirmation with the tickets, written with them: it exists exactly when the sale does.
-    const messages = pending
-      ? []
-      : outboxRows(
-          principal.orgId,
-          orderPaidMessages(
-            order,
-            tickets.map((t) => t.id),
-          ),
-        );
-    let invoiceNumber: string | null = null;
-    if (this.db.dialect === 'sqlite')
-      invoiceNumber = await this.write((trx) =>
-        sellOnSqlite(trx, { order, items, tickets, messages, event, wanted, column }),
-      );
-    else if (wanted.length === 1 && event.max_per_buyer === null) {
-      const short = await sellAtOnce(this.k, order, items, tickets, wanted[0]!, column, messages);
-      if (short) throw conflict('sold_out', short);
-    } else
-      await this.write(async (trx) => {
-        await trx.insertInto('orders').values(order).execute();
-        await trx.insertInto('order_items').values(items).execute();
-        if (tickets.length) await trx.insertInto('tickets').values(tickets).execute();
-        if (messages.length) await trx.insertInto('outbox').values(messages).execute();
-        const short = await takeInventory(trx, event.id, wanted, column);
-        if (short) throw conflict('sold_out', short);
-        // Checked once the event row is locked by the write above, so a buyer's parallel orders queue
-        // here and each sees the ones before it (and this one's own tickets).
-        if (event.max_per_buyer !== null) {
-          const held = await this.ticketsHeldBy(trx, event.id, order.buyer_email);
-          if (held > event.max_per_buyer)
-            throw conflict(
-              'buyer_limit_reached',
-              `One buyer may hold at most ${event.max_per_buyer} tickets for this event; ${order.buyer_email} has ${held - count}.`,
-            );
-        }
-      });
-    if (pending) {
-      await this.startPayment(order, event.name, input.checkout);
-      return this.get(principal.orgId, order.id);
+  /**
+   * A purchase with an Idempotency-Key, keeping the key itself (the route opts out of the app's
+   * generic handling, see routes.ts) with the same outcomes: a repeat of the request replays the
+   * stored answer, another request under the key is refused (409), client errors are stored, server
+   * errors free the key. What differs is where the key is written: on SQLite a paid order's key is
+   * written with its answer by the sale's own unit (one write instead of a claim before and an answer
+   * after), on Postgres it is claimed by the sale's statement and answered after the invoice.
+   */
+  async purchaseOnce(
+    principal: Principal,
+    input: Purchase,
+    claim: Claim,
+    requestId: string,
+  ): Promise<{ status: number; body: string; replayed: boolean }> {
+    try {
+      const order = await this.purchase(principal, input, claim);
+      if (claim.state === 'done' && claim.response) return { ...claim.response, replayed: false };
+      const body = JSON.stringify(order);
+      await finishClaim(this.db, claim, PURCHASED, body);
+      return { status: PURCHASED, body, replayed: false };
+    } catch (err) {
+      if (err instanceof KeyTaken) return { ...(await storedOutcome(this.db, claim)), replayed: true };
+      if (!(err instanceof ApiError) || err.status >= 500) {
+        await releaseClaim(this.db, claim);
+        throw err;
+      }
+      const body = JSON.stringify(err.toProblem(requestId));
+      if (claim.state === 'in_progress') await finishClaim(this.db, claim, err.status, body);
+      else if (!(await recordOutcome(this.db, claim, err.status, body)))
+        return { ...(await storedOutcome(this.db, claim)), replayed: true };
+      return { status: err.status, body, replayed: false };
     }
-    // Paid: the answer is what was written (read back it would be the same), with its invoice number
-    // (on Postgres taken now, in groups: see InvoiceQueue).
-    if (this.db.dialect === 'postgres' && order.total_amount > 0)
-      invoiceNumber = await this.invoices.issue(order.org_id, { order, items, event });
-    return orderView(
-      { ...order, invoice_number: invoiceNumber },
-      items,
-      tickets.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)),
-    );
   }
 
   /**
@@ -595,8 +882,8 @@ export class Orders {
     order: Pick<OrderRow, 'id' | 'org_id' | 'event_id' | 'buyer_name' | 'buyer_email'>,
     items: Pick<OrderItemRow, 'ticket_type_id' | 'quantity' | 'holders'>[],
     key: EventKey,
+    now = nowIso(),
   ): TicketRow[] {
-    const now = nowIso();
     return items.flatMap((item) => {
       const holders: { name: string; email?: string }[] = item.holders ? JSON.parse(item.holders) : [];
       return Array.from({ length: item.quantity }, (_, n) => {
