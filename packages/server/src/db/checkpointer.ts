@@ -74,6 +74,9 @@ export function startCheckpointer(
     stop() {
       stopped ??= new Promise<void>((resolve) => {
         if (exited) return resolve();
+        // Held again while it stops: otherwise a process with nothing else left to do would end while
+        // waiting here, before whatever follows the close (the server's last log line, say).
+        worker.ref();
         worker.once('exit', () => resolve());
         worker.postMessage('stop');
         // Closed but somehow still running: end it.
