@@ -93,28 +93,38 @@ export class App {
 
   /** The node:http request listener. */
   readonly listener = (req: IncomingMessage, res: ServerResponse): void => {
-    const started = process.hrtime.bigint();
     const incoming = req.headers['x-request-id'];
     const requestId = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : nextRequestId();
     res.setHeader('x-request-id', requestId);
     let routePath = '(unmatched)';
+    // The request log line, unless the level leaves it out (then neither the clock nor the listener).
+    if (this.options.log.isLevelEnabled('info')) this.logWhenDone(req, res, requestId, () => routePath);
+    this.dispatch(req, res, requestId, (p) => {
+      routePath = p;
+    }).catch((err: unknown) => this.fail(res, requestId, err));
+  };
+
+  private logWhenDone(
+    req: IncomingMessage,
+    res: ServerResponse,
+    requestId: string,
+    route: () => string,
+  ): void {
+    const started = process.hrtime.bigint();
     res.on('finish', () => {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
       this.options.log.info(
         {
           reqId: requestId,
           method: req.method,
-          route: routePath,
+          route: route(),
           status: res.statusCode,
           ms: Math.round(ms * 10) / 10,
         },
         'request',
       );
     });
-    this.dispatch(req, res, requestId, (p) => {
-      routePath = p;
-    }).catch((err: unknown) => this.fail(res, requestId, err));
-  };
+  }
 
   private async dispatch(
     req: IncomingMessage,

@@ -26,13 +26,14 @@ const view = (row: ApiKeyRow): ApiKey => ({
  * process drops it at once, one in another process is seen within that time.
  */
 export const API_KEY_CACHE_MS = 2_000;
+/** Keyed by the key's secret (never stored, only held here in memory like any request's header). */
 export const apiKeyCache = new Map<
   string,
   { id: string; org_id: string; scopes: string[]; last_used_at: string | null; until: number }
 >();
 
 export function forgetApiKey(id: string): void {
-  for (const [hash, entry] of apiKeyCache) if (entry.id === id) apiKeyCache.delete(hash);
+  for (const [secret, entry] of apiKeyCache) if (entry.id === id) apiKeyCache.delete(secret);
 }
 
 export class ApiKeys {

@@ -429,10 +429,12 @@ export class Auth {
   }
 
   private async authenticateApiKey(secret: string): Promise<Principal> {
-    const hash = sha256(secret);
     const nowMs = Date.now();
-    let key = apiKeyCache.get(hash);
+    // Looked up by the secret itself: hashing it is only needed to read the row (a hash per scan at a
+    // busy door adds up).
+    let key = apiKeyCache.get(secret);
     if (!key || key.until <= nowMs) {
+      const hash = sha256(secret);
       const row = await this.k
         .selectFrom('api_keys')
         .select(['id', 'org_id', 'scopes', 'last_used_at'])
@@ -440,12 +442,12 @@ export class Auth {
         .where('revoked_at', 'is', null)
         .executeTakeFirst();
       if (!row) {
-        apiKeyCache.delete(hash);
+        apiKeyCache.delete(secret);
         throw new ApiError(401, 'invalid_api_key', 'The API key is not valid or has been revoked.');
       }
       key = { ...row, scopes: row.scopes.split(','), until: nowMs + API_KEY_CACHE_MS };
       if (apiKeyCache.size >= 10_000) apiKeyCache.delete(apiKeyCache.keys().next().value as string);
-      apiKeyCache.set(hash, key);
+      apiKeyCache.set(secret, key);
     }
     // Recording every use would turn each read into a write; once a minute is enough to see activity.
     if (!key.last_used_at || nowMs - Date.parse(key.last_used_at) > 60_000) {
