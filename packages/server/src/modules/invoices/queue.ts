@@ -1,10 +1,20 @@
+import { CompiledQuery } from 'kysely';
 import { type Db, groupedWrites } from '../../db/database.js';
 import { invoiceOrder, issueInvoices, type PaidOrder } from './ledger.js';
+
+/** An Idempotency-Key's stored answer, written with the invoice it carries (see `issue`). */
+export interface KeyAnswer {
+  scope: string;
+  key: string;
+  status: number;
+  body: string;
+}
 
 interface Waiting {
   paid: PaidOrder;
   orgId: string;
-  resolve: (number: string | null) => void;
+  answer?: (number: string) => KeyAnswer;
+  resolve: (issued: { number: string | null; answered: boolean }) => void;
 }
 
 /**
@@ -27,12 +37,21 @@ export class InvoiceQueue {
     private readonly maxGroup = 200,
   ) {}
 
-  /** Resolves to the order's invoice number, or null if it could not be issued now (never rejects). */
-  issue(orgId: string, paid: PaidOrder): Promise<string | null> {
+  /**
+   * Resolves to the order's invoice number, or null if it could not be issued now (never rejects).
+   * With `answer`, the purchase's Idempotency-Key (claimed, in progress) is answered in the group's
+   * transaction too, with what `answer` makes of the number: `answered` says whether it was.
+   */
+  issue(
+    orgId: string,
+    paid: PaidOrder,
+    answer?: (number: string) => KeyAnswer,
+  ): Promise<{ number: string | null; answered: boolean }> {
     return new Promise((resolve) => {
+      const waiting: Waiting = { paid, orgId, answer, resolve };
       const queue = this.waiting.get(orgId);
-      if (queue) queue.push({ paid, orgId, resolve });
-      else this.waiting.set(orgId, [{ paid, orgId, resolve }]);
+      if (queue) queue.push(waiting);
+      else this.waiting.set(orgId, [waiting]);
       if (!this.busy.has(orgId)) {
         this.busy.add(orgId);
         // Let the purchases that finish in this turn of the event loop join the group.
@@ -58,28 +77,58 @@ export class InvoiceQueue {
   private async number(orgId: string, group: Waiting[]): Promise<void> {
     try {
       // On SQLite, with the other writes of the moment under one commit (see groupedWrites).
-      const numbers = await groupedWrites(this.db)((trx) =>
-        issueInvoices(
+      const numbers = await groupedWrites(this.db)(async (trx) => {
+        const numbers = await issueInvoices(
           trx,
           orgId,
           group.map((w) => w.paid),
-        ),
-      );
-      for (const [i, w] of group.entries()) w.resolve(numbers[i]!);
+        );
+        const answers = group.flatMap((w, i) => (w.answer ? [w.answer(numbers[i]!)] : []));
+        for (const query of answerKeys(this.db, answers)) await trx.executeQuery(query);
+        return numbers;
+      });
+      for (const [i, w] of group.entries()) w.resolve({ number: numbers[i]!, answered: !!w.answer });
       return;
     } catch {
       // One by one below: one order's problem must not cost the others their invoices.
     }
     for (const w of group) {
       try {
-        w.resolve(
-          await this.db.kysely
+        w.resolve({
+          number: await this.db.kysely
             .transaction()
             .execute((trx) => invoiceOrder(trx, { id: w.paid.order.id, org_id: orgId })),
-        );
+          answered: false,
+        });
       } catch {
-        w.resolve(null);
+        w.resolve({ number: null, answered: false });
       }
     }
   }
+}
+
+/** Statements storing keys' answers: on Postgres one for all of them. */
+function answerKeys(db: Db, answers: KeyAnswer[]): CompiledQuery[] {
+  if (!answers.length) return [];
+  if (db.dialect === 'sqlite')
+    return answers.map((a) =>
+      CompiledQuery.raw(
+        `update idempotency_keys set state = 'done', response_status = ?, response_body = ? where scope = ? and key = ?`,
+        [a.status, a.body, a.scope, a.key],
+      ),
+    );
+  const params: (string | number)[] = [];
+  const p = (v: string | number) => {
+    params.push(v);
+    return `$${params.length}`;
+  };
+  const rows = answers.map((a) => `(${p(a.scope)}, ${p(a.key)}, ${p(a.status)}::integer, ${p(a.body)})`);
+  return [
+    CompiledQuery.raw(
+      `update idempotency_keys set state = 'done', response_status = v.status, response_body = v.body ` +
+        `from (values ${rows.join(', ')}) as v(scope, key, status, body) ` +
+        `where idempotency_keys.scope = v.scope and idempotency_keys.key = v.key`,
+      params,
+    ),
+  ];
 }

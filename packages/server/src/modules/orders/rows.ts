@@ -1,16 +1,16 @@
-import { CompiledQuery, type QueryResult, type Transaction } from 'kysely';
+import { CompiledQuery, type Kysely, type QueryResult, type Transaction } from 'kysely';
 import type { Dialect } from '../../db/database.js';
 import type { Database } from '../../db/schema.js';
 
 type Trx = Transaction<Database>;
-type Value = string | number | bigint | null;
+type Value = string | number | bigint | null | readonly string[];
 
 /**
  * Runs a statement given as SQL text with `?` placeholders (numbered for Postgres), skipping Kysely's
  * building and compiling: on the purchase path those cost as much as SQLite running the statement.
  */
 export function run<R = unknown>(
-  trx: Trx,
+  trx: Trx | Kysely<Database>,
   dialect: Dialect,
   text: string,
   parameters: readonly Value[],
