@@ -114,7 +114,7 @@ export class KeyTaken extends Error {
 }
 
 /** The claim row as written in a caller's own statement: in progress, or done with its response. */
-export function claimRow(claim: Claim, response?: { status: number; body: string }) {
+export function claimRow(claim: Claim, response?: { status: number; body: string }, now = nowIso()) {
   return {
     scope: claim.scope,
     key: claim.key,
@@ -122,7 +122,7 @@ export function claimRow(claim: Claim, response?: { status: number; body: string
     state: response ? ('done' as const) : ('in_progress' as const),
     response_status: response?.status ?? null,
     response_body: response?.body ?? null,
-    created_at: nowIso(),
+    created_at: now,
   };
 }
 

@@ -361,9 +361,9 @@ export async function invoiceForSaleOnSqlite(
   trx: Trx,
   orgId: string,
   paid: PaidOrder,
+  issuedAt = nowIso(),
 ): Promise<InvoicesTable> {
   const from = await seller(trx, orgId);
-  const issuedAt = nowIso();
   const year = new Date(issuedAt).getUTCFullYear();
   const taken = await trx.executeQuery<{ last_number: number }>(
     CompiledQuery.raw(TAKE_ONE_SQLITE, [orgId, year]),

@@ -32,19 +32,25 @@ function numbered(text: string): string {
 }
 
 /** The statement text for `count` rows of `columns`, built once per shape. */
-const insertText = new Map<string, string>();
+const insertText = new Map<string, { columns: string[]; text: string }[]>();
 function insertSql(dialect: Dialect, table: string, columns: string[], count: number): string {
-  const key = `${dialect}\u0000${table}\u0000${count}\u0000${columns.join(',')}`;
-  let text = insertText.get(key);
-  if (text === undefined) {
-    let n = 0;
-    const row = () => `(${columns.map(() => (dialect === 'postgres' ? `$${++n}` : '?')).join(', ')})`;
-    text = `insert into "${table}" (${columns.map((c) => `"${c}"`).join(', ')}) values ${Array.from(
-      { length: count },
-      row,
-    ).join(', ')}`;
-    insertText.set(key, text);
+  const key = `${dialect} ${table} ${count}`;
+  let shapes = insertText.get(key);
+  if (!shapes) {
+    shapes = [];
+    insertText.set(key, shapes);
   }
+  const known = shapes.find(
+    (shape) => shape.columns.length === columns.length && shape.columns.every((c, i) => c === columns[i]),
+  );
+  if (known) return known.text;
+  let n = 0;
+  const row = () => `(${columns.map(() => (dialect === 'postgres' ? `$${++n}` : '?')).join(', ')})`;
+  const text = `insert into "${table}" (${columns.map((c) => `"${c}"`).join(', ')}) values ${Array.from(
+    { length: count },
+    row,
+  ).join(', ')}`;
+  shapes.push({ columns, text });
   return text;
 }
 

@@ -219,7 +219,7 @@ interface Sale {
 }
 
 /** Plans a sale from the rows (throwing why it cannot be), see Orders.plan. */
-type Planner = (event: EventRow | undefined, types: TicketTypeRow[]) => Sale;
+type Planner = (event: SaleEvent | undefined, types: SaleType[]) => Sale;
 
 /**
  * A whole sale on SQLite, as one unit of the grouped writes (see groupedWrites): there is one writer,
@@ -234,13 +234,13 @@ type Planner = (event: EventRow | undefined, types: TicketTypeRow[]) => Sale;
  */
 async function sellOnSqlite(
   trx: Trx,
-  how: { sale: Sale; event: EventRow } | { plan: Planner; input: Purchase; orgId: string },
+  how: { sale: Sale; event: SaleEvent } | { plan: Planner; input: Purchase; orgId: string },
   tickets: TicketRow[],
   claim: Claim | undefined,
   view: (sale: Sale, invoiceNumber: string | null) => Order,
-): Promise<{ sale: Sale; event: EventRow; invoiceNumber: string | null; answer?: Order }> {
+): Promise<{ sale: Sale; event: SaleEvent; invoiceNumber: string | null; answer?: Order }> {
   let sale: Sale;
-  let event: EventRow;
+  let event: SaleEvent;
   if ('sale' in how) {
     ({ sale, event } = how);
     for (const item of sale.wanted) {
@@ -260,7 +260,7 @@ async function sellOnSqlite(
   const { order, items } = sale;
   const invoice =
     order.status === 'paid' && order.total_amount > 0
-      ? await invoiceForSaleOnSqlite(trx, order.org_id, { order, items, event })
+      ? await invoiceForSaleOnSqlite(trx, order.org_id, { order, items, event }, order.created_at)
       : null;
   await insertRows(trx, 'sqlite', 'orders', [{ ...order, invoice_number: invoice?.number ?? null }]);
   await insertRows(trx, 'sqlite', 'order_items', items);
@@ -295,7 +295,7 @@ async function sellOnSqlite(
   // rolls back, and the caller answers as the request holding the key did.
   const answer = sale.pending ? undefined : view(sale, invoiceNumber);
   const response = answer && { status: PURCHASED, body: JSON.stringify(answer) };
-  const row = claimRow(claim, response);
+  const row = claimRow(claim, response, order.created_at);
   const taken = await run(trx, 'sqlite', CLAIM_SQLITE, [
     row.scope,
     row.key,
@@ -321,14 +321,14 @@ async function takeAndPlan(
   plan: Planner,
   input: Purchase,
   orgId: string,
-): Promise<{ sale: Sale; event: EventRow }> {
+): Promise<{ sale: Sale; event: SaleEvent }> {
   const wanted = input.items
     .map((i) => ({ typeId: i.ticket_type, quantity: i.quantity }))
     .sort((a, b) => (a.typeId < b.typeId ? -1 : 1));
-  const types: TicketTypeRow[] = [];
+  const types: SaleType[] = [];
   let short: (typeof wanted)[number] | undefined;
   for (const w of wanted) {
-    const res = await run<TicketTypeRow>(trx, 'sqlite', TAKE_TYPE_READ, [
+    const res = await run<SaleType>(trx, 'sqlite', TAKE_TYPE_READ, [
       w.quantity,
       w.typeId,
       input.event,
@@ -344,7 +344,7 @@ async function takeAndPlan(
   const count = wanted.reduce((n, w) => n + w.quantity, 0);
   const event = short
     ? undefined
-    : (await run<EventRow>(trx, 'sqlite', TAKE_EVENT_READ, [count, input.event, orgId, count])).rows[0];
+    : (await run<SaleEvent>(trx, 'sqlite', TAKE_EVENT_READ, [count, input.event, orgId, count])).rows[0];
   if (event) {
     const sale = plan(event, types);
     if (sale.column !== 'sold') throw new Error('a held sale must be planned before its unit');
@@ -365,10 +365,42 @@ async function takeAndPlan(
   throw conflict('sold_out', `The event is sold out, or fewer than ${count} places are left.`);
 }
 
-const TAKE_TYPE_READ =
-  'update "ticket_types" set "sold" = "sold" + ? where "id" = ? and "event_id" = ? and "sold" + "held" + ? <= "capacity" returning *';
-const TAKE_EVENT_READ =
-  'update "events" set "sold" = "sold" + ? where "id" = ? and "org_id" = ? and ("capacity" is null or "sold" + "held" + ? <= "capacity") returning *';
+/** What a sale needs of its event's row: the checks (see plan), the order, the invoice, the payment. */
+const SALE_EVENT = [
+  'id',
+  'org_id',
+  'name',
+  'status',
+  'currency',
+  'starts_at',
+  'ends_at',
+  'timezone',
+  'venue_name',
+  'venue_city',
+  'sales_start_at',
+  'sales_end_at',
+  'hold_minutes',
+  'max_per_buyer',
+] as const satisfies readonly (keyof EventRow)[];
+type SaleEvent = Pick<EventRow, (typeof SALE_EVENT)[number]>;
+/** What a sale needs of a ticket type's row. */
+const SALE_TYPE = [
+  'id',
+  'name',
+  'price_amount',
+  'tax_rate',
+  'min_per_order',
+  'max_per_order',
+  'sales_start_at',
+  'sales_end_at',
+] as const satisfies readonly (keyof TicketTypeRow)[];
+type SaleType = Pick<TicketTypeRow, (typeof SALE_TYPE)[number]>;
+const returning = (columns: readonly string[]) => columns.map((c) => `"${c}"`).join(', ');
+
+// Only the columns a sale needs: SQLite's RETURNING costs by the column (all of them cost more than the
+// update itself).
+const TAKE_TYPE_READ = `update "ticket_types" set "sold" = "sold" + ? where "id" = ? and "event_id" = ? and "sold" + "held" + ? <= "capacity" returning ${returning(SALE_TYPE)}`;
+const TAKE_EVENT_READ = `update "events" set "sold" = "sold" + ? where "id" = ? and "org_id" = ? and ("capacity" is null or "sold" + "held" + ? <= "capacity") returning ${returning(SALE_EVENT)}`;
 const READ_EVENT = 'select * from "events" where "org_id" = ? and "id" = ?';
 const READ_SALE_PG =
   'select to_jsonb(e) as event, coalesce((select jsonb_agg(t) from ticket_types t ' +
@@ -651,20 +683,20 @@ export class Orders {
   private plan(
     principal: Principal,
     input: Purchase,
-    eventRow: EventRow | undefined,
-    types: TicketTypeRow[],
+    eventRow: SaleEvent | undefined,
+    types: SaleType[],
     now: string,
     orderId: string,
   ): Sale {
     if (!eventRow) throw notFound('event');
     const event = eventRow;
-    const closed = eventNotOnSale(event, now);
+    // eventNotOnSale reads the status, the end and the sales window, all of them in a SaleEvent.
+    const closed = eventNotOnSale(event as EventRow, now);
     if (closed) throw conflict(closed, REASON_TEXT[closed] ?? 'Tickets for this event are not on sale.');
 
     const byId = new Map(types.map((t) => [t.id, t]));
     const seen = new Set<string>();
-    const lines: { type: TicketTypeRow; quantity: number; holders: { name: string; email?: string }[] }[] =
-      [];
+    const lines: { type: SaleType; quantity: number; holders: { name: string; email?: string }[] }[] = [];
     input.items.forEach((item, i) => {
       const type = byId.get(item.ticket_type);
       const path = `items.${i}`;
