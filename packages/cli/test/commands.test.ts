@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DIALECTS, http, startTestServer, type TestServer } from '../../server/test/harness.js';
-import { BIN, type Cli, makeCli, PASSWORD, signUpWithEvent, uniqueEmail } from './run-cli.js';
+import { BIN, type Cli, listeningUrl, makeCli, PASSWORD, signUpWithEvent, uniqueEmail } from './run-cli.js';
 
 /** Commands the feature files leave out, on both databases. */
 describe.each(DIALECTS)('%s: more commands end to end', (dialect) => {
@@ -128,15 +128,7 @@ describe('sqlite: tickets server start --db', () => {
       reject: false,
     });
     try {
-      const url = await new Promise<string>((resolve, reject) => {
-        let seen = '';
-        child.stderr?.on('data', (chunk: Buffer) => {
-          seen += chunk.toString();
-          const m = /listening on (http:\/\/\S+)/.exec(seen);
-          if (m) resolve(m[1]!);
-        });
-        child.once('exit', () => reject(new Error(`server exited early:\n${seen}`)));
-      });
+      const url = await listeningUrl(child);
       expect(existsSync(file)).toBe(true);
       const ready = await http(url)('GET', '/api/health/ready');
       expect(ready.body).toMatchObject({ status: 'ready', database: 'ok' });

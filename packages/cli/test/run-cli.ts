@@ -69,6 +69,22 @@ export const uniqueEmail = (who = 'ann') =>
 
 export const PASSWORD = 'correct horse battery staple';
 
+/** The URL a `tickets server start` child prints once it listens (rejects if it exits first). */
+export function listeningUrl(child: {
+  stderr: NodeJS.ReadableStream | null;
+  once(event: 'exit', listener: () => void): unknown;
+}): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    let seen = '';
+    child.stderr?.on('data', (chunk: Buffer) => {
+      seen += chunk.toString();
+      const m = /listening on (http:\/\/\S+)/.exec(seen);
+      if (m) resolve(m[1]!);
+    });
+    child.once('exit', () => reject(new Error(`server exited early:\n${seen}`)));
+  });
+}
+
 /**
  * Signs the CLI up as an organizer of a new organization and creates a draft event (Berlin, EUR,
  * New Year's Eve 2031); returns the event id. The setup most CLI test files start from.

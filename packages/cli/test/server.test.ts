@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, startTestServer, type TestServer } from '../../server/test/harness.js';
-import { BIN, type Cli, makeCli, PASSWORD, uniqueEmail } from './run-cli.js';
+import { BIN, type Cli, listeningUrl, makeCli, PASSWORD, uniqueEmail } from './run-cli.js';
 
 describe('tickets server', () => {
   let dir: string;
@@ -33,15 +33,7 @@ describe('tickets server', () => {
       env: { LOG_LEVEL: 'silent', NO_COLOR: '1', DATABASE_URL: undefined, PORT: undefined },
       reject: false,
     });
-    const url = await new Promise<string>((resolve, reject) => {
-      let seen = '';
-      child.stderr?.on('data', (chunk: Buffer) => {
-        seen += chunk.toString();
-        const m = /listening on (http:\/\/\S+)/.exec(seen);
-        if (m) resolve(m[1]!);
-      });
-      child.once('exit', () => reject(new Error(`server exited early:\n${seen}`)));
-    });
+    const url = await listeningUrl(child);
     const cli = makeCli();
     try {
       const signup = await cli([

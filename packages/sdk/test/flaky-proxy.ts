@@ -3,7 +3,9 @@ import type { AddressInfo } from 'node:net';
 
 /**
  * A proxy in front of the real server that misbehaves on purpose: `plan` says what to do with each
- * incoming request in turn ('503', '429:<seconds>', 'drop' closes the socket after forwarding, 'pass').
+ * incoming request in turn: a status ('503', '500', '429:<seconds>' with Retry-After) answered with a
+ * problem+json body and request id `req_proxy<status>`, 'drop' (closes the socket after forwarding), or
+ * 'pass'.
  */
 export async function flakyProxy(target: string) {
   const plan: string[] = [];
@@ -14,18 +16,20 @@ export async function flakyProxy(target: string) {
       idempotencyKey: req.headers['idempotency-key'] as string | undefined,
     });
     const step = plan.shift() ?? 'pass';
-    if (step === '503' || step.startsWith('429')) {
+    if (/^\d{3}(:\d+)?$/.test(step)) {
       req.resume();
       const [status, retry] = step.split(':');
+      const codes: Record<string, string> = { '503': 'unavailable', '429': 'rate_limited' };
       res.writeHead(Number(status), {
         'content-type': 'application/problem+json',
+        'x-request-id': `req_proxy${status}`,
         ...(retry ? { 'retry-after': retry } : {}),
       });
       res.end(
         JSON.stringify({
           status: Number(status),
-          code: status === '503' ? 'unavailable' : 'rate_limited',
-          detail: 'try later',
+          code: codes[status!] ?? `proxy_${status}`,
+          detail: codes[status!] ? 'try later' : `planned ${status}`,
         }),
       );
       return;

@@ -1,5 +1,3 @@
-import { createServer, request as httpRequest, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DIALECTS, sampleEvent, startTestServer, type TestServer } from '../../server/test/harness.js';
 import {
@@ -11,48 +9,18 @@ import {
   Tickets,
   ValidationError,
 } from '../src/index.js';
+import { flakyProxy } from './flaky-proxy.js';
 
 /**
  * The SDK items of the spine its own tests leave out: retries of 502/504, no retry of other 5xx (ApiError),
  * IdempotencyError, and the auth, orgs, apiKeys, events and ticketTypes resources end to end.
  */
 
-/** A proxy that answers the planned statuses first (a problem+json body), then passes requests through. */
-async function failingProxy(target: string) {
-  const plan: number[] = [];
-  const keys: (string | undefined)[] = [];
-  const server: Server = createServer((req, res) => {
-    keys.push(req.headers['idempotency-key'] as string | undefined);
-    const status = plan.shift();
-    if (status !== undefined) {
-      req.resume();
-      res.writeHead(status, {
-        'content-type': 'application/problem+json',
-        'x-request-id': `req_proxy${status}`,
-      });
-      res.end(JSON.stringify({ status, code: `proxy_${status}`, detail: `planned ${status}` }));
-      return;
-    }
-    const upstream = httpRequest(
-      new URL(req.url ?? '/', target),
-      { method: req.method, headers: req.headers },
-      (up) => {
-        res.writeHead(up.statusCode ?? 502, up.headers);
-        up.pipe(res);
-      },
-    );
-    req.pipe(upstream);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  return { url, plan, keys, close: () => new Promise<void>((r) => server.close(() => r())) };
-}
-
 describe.each(DIALECTS)('%s: SDK resources, retries and errors', (dialect) => {
   let s: TestServer;
   let tickets: Tickets;
   let session: Awaited<ReturnType<Tickets['auth']['register']>>;
-  let proxy: Awaited<ReturnType<typeof failingProxy>>;
+  let proxy: Awaited<ReturnType<typeof flakyProxy>>;
   const email = `sdk-audit-${dialect}@example.com`;
   const password = 'correct horse battery staple';
 
@@ -60,7 +28,7 @@ describe.each(DIALECTS)('%s: SDK resources, retries and errors', (dialect) => {
     s = await startTestServer(dialect);
     tickets = new Tickets({ baseUrl: s.url });
     session = await tickets.auth.register({ email, password, name: 'Audrey' });
-    proxy = await failingProxy(s.url);
+    proxy = await flakyProxy(s.url);
   });
   afterAll(async () => {
     await proxy?.close();
@@ -69,20 +37,21 @@ describe.each(DIALECTS)('%s: SDK resources, retries and errors', (dialect) => {
 
   it('retries 502 and 504 with one Idempotency-Key, and the POST is applied once', async () => {
     const client = new Tickets({ baseUrl: proxy.url, token: session.access_token, maxRetries: 2 });
-    proxy.plan.push(502, 504);
-    proxy.keys.length = 0;
+    proxy.plan.push('502', '504');
+    proxy.seen.length = 0;
     const event = await client.events.create(sampleEvent({ name: 'Through 502 and 504' }));
-    expect(proxy.keys).toHaveLength(3);
-    expect(new Set(proxy.keys).size).toBe(1);
-    expect(proxy.keys[0]).toBeTruthy();
+    const keys = proxy.seen.map((r) => r.idempotencyKey);
+    expect(keys).toHaveLength(3);
+    expect(new Set(keys).size).toBe(1);
+    expect(keys[0]).toBeTruthy();
     const found = await tickets.events.list({ q: 'Through 502' }).toArray();
     expect(found.map((e) => e.id)).toEqual([event.id]);
   });
 
   it('does not retry a 500: ApiError with status, code, detail and request id', async () => {
     const client = new Tickets({ baseUrl: proxy.url, token: session.access_token, maxRetries: 3 });
-    proxy.plan.push(500);
-    proxy.keys.length = 0;
+    proxy.plan.push('500');
+    proxy.seen.length = 0;
     const err = await client.events.list().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ApiError);
     expect(err).toMatchObject({
@@ -91,7 +60,7 @@ describe.each(DIALECTS)('%s: SDK resources, retries and errors', (dialect) => {
       detail: 'planned 500',
       requestId: 'req_proxy500',
     });
-    expect(proxy.keys).toHaveLength(1);
+    expect(proxy.seen).toHaveLength(1);
   });
 
   it('replays a POST with the same Idempotency-Key, and throws IdempotencyError for another body', async () => {
