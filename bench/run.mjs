@@ -5,11 +5,12 @@
 //   read       authenticated GET /api/events/:id
 //   purchase   many buyers at once buying one ticket each for one event with plenty of room; every
 //              request a distinct buyer and Idempotency-Key
+//   family     the same with BENCH_FAMILY_SIZE (default 4) tickets per order: tickets/s
 //   last 50    250 buyers at once for the last 50 tickets: exactly 50 are sold
 //   validate   door scanners with a `checkin` API key: POST /api/tickets/validate, a different
 //              pre-sold ticket's code per request (online validation at peak)
 // After each selling run the database is checked: sold + held <= capacity, the counters equal the
-// ticket rows, and every 2xx answer is exactly one ticket. A failed check fails the run (exit 1).
+// ticket rows, and every 2xx answer is exactly its order's tickets. A failed check fails the run (exit 1).
 // After the validation run: every ticket admitted at most once (admission scans == distinct tickets
 // admitted == presence rows), and every `admitted` answer is an admission in the database.
 import { spawn, spawnSync } from 'node:child_process';
@@ -28,6 +29,8 @@ const connections = Number(process.env.BENCH_CONNECTIONS ?? 20);
 /** Room for the purchase run: far more than either database sells in BENCH_DURATION seconds. */
 const purchaseCapacity = Number(process.env.BENCH_PURCHASE_CAPACITY ?? Math.max(20_000, duration * 4_000));
 const lastCapacity = 50;
+/** Tickets per order in the family run. */
+const familySize = Number(process.env.BENCH_FAMILY_SIZE ?? 4);
 const lastBuyers = Number(process.env.BENCH_LAST_BUYERS ?? 250);
 /** Tickets sold before the validation run, each scanned once: room above 5,000 scans/s, the target (a run that
  * runs out scans tickets again, and counts those `already_used` answers). */
@@ -133,7 +136,7 @@ function buyers(tag, sale) {
     key: `bench-${tag}-${n}`,
     body: JSON.stringify({
       event: sale.eventId,
-      items: [{ ticket_type: sale.typeId, quantity: 1 }],
+      items: [{ ticket_type: sale.typeId, quantity: sale.quantity ?? 1 }],
       buyer: { name: `Buyer ${n}`, email: `buyer${n}@${tag}.bench.example` },
       payment_method: 'manual',
     }),
@@ -280,13 +283,16 @@ async function audit(databaseUrl, api, sale, run, settled) {
       const held = ticketsOf.get(email) ?? 0;
       ticketsOf.delete(email);
       if (status >= 200 && status < 300) ok2xx++;
-      if (held !== (status >= 200 && status < 300 ? 1 : 0)) wrong++;
+      if (held !== (status >= 200 && status < 300 ? (sale.quantity ?? 1) : 0)) wrong++;
     }
     check(
       run.answers.size === run.issued.size,
       `${run.issued.size - run.answers.size} requests never answered`,
     );
-    check(tickets === ok2xx, `${tickets} tickets but ${ok2xx} 2xx answers`);
+    check(
+      tickets === ok2xx * (sale.quantity ?? 1),
+      `${tickets} tickets but ${ok2xx} 2xx answers of ${sale.quantity ?? 1}`,
+    );
     check(wrong === 0, `${wrong} buyers whose tickets do not match their answer`);
     check(ticketsOf.size === 0, `${ticketsOf.size} tickets sold to buyers nobody sent`);
     check(
@@ -509,6 +515,12 @@ async function benchTickets(label, databaseUrl) {
     const saleCheck = await audit(databaseUrl, api, sale, selling, await settle(url, token, selling));
     const orderBody = JSON.stringify((await api('GET', `/api/orders?event=${sale.eventId}&limit=1`)).data[0]);
 
+    // pretix counts tickets per minute; orders of several tickets (a family, a group of friends) sell
+    // more tickets per request than the one-ticket run above.
+    const family = { ...(await onSale(api, 'Family Day', purchaseCapacity * 2)), quantity: familySize };
+    const families = await purchaseLoad(url, token, `${tag}-family`, family);
+    const familyCheck = await audit(databaseUrl, api, family, families, await settle(url, token, families));
+
     const last = await onSale(api, 'Last Tickets', lastCapacity);
     // One request per connection, all at once; `amount` ends the run when every one is answered.
     const rush = await purchaseLoad(url, token, `${tag}-last`, last, {
@@ -534,6 +546,8 @@ async function benchTickets(label, databaseUrl) {
       read,
       purchase: purchaseSummary(selling.result),
       saleCheck,
+      family: ticketsSummary(families.result),
+      familyCheck,
       last: { ...summary(rush.result), max: rush.result.latency.max },
       lastCheck,
       validate: purchaseSummary(scanning.result),
@@ -542,6 +556,12 @@ async function benchTickets(label, databaseUrl) {
   } finally {
     await stopChild(child);
   }
+}
+
+/** Tickets per second in orders of `familySize`, and the server's CPU time per ticket. */
+function ticketsSummary(r) {
+  const s = purchaseSummary(r);
+  return { ...s, rps: s.rps * familySize, cpuUs: s.cpuUs && s.cpuUs / familySize };
 }
 
 /** Orders per second: 2xx answers over the run's length, so refusals never count as sales. */
@@ -593,10 +613,7 @@ function printLoad(title, unit, rows) {
     console.log(
       `  ${r.label.padEnd(26)}${fmt(r.rps)}${fmt(r.p50, 1)}${fmt(r.p99, 1)}${fmt(r.errors)}  ${`${(r.rps / base).toFixed(2)}×`.padStart(7)}${r.cpuUs ? fmt(r.cpuUs) : '        -'}${r.cpuUs ? fmt(1e6 / r.cpuUs).padStart(12) : '           -'}`,
     );
-  console.log(
-    "  CPU µs: the server's main-thread CPU time per answer (steadier than req/s here); per core/s:\n" +
-      '  answers one core could give at that cost, with the load generator on other cores.\n',
-  );
+  console.log();
 }
 
 function printChecks(rows) {
@@ -615,7 +632,12 @@ function printChecks(rows) {
 }
 
 async function main() {
-  console.log(`${connections} connections, ${duration} s per load; servers in child processes\n`);
+  console.log(`${connections} connections, ${duration} s per load; servers in child processes`);
+  console.log(
+    "CPU µs: the server process's main-thread CPU time per answer, far steadier than req/s on a shared,\n" +
+      'noisy machine; per core/s: what one core answers at that cost (on Postgres the database works in\n' +
+      'processes of its own, not counted here).\n',
+  );
   const schema = `bench_${process.pid}`;
   const admin = new pg.Client({ connectionString: postgresUrl });
   await admin.connect();
@@ -640,6 +662,15 @@ async function main() {
         ...dbs.map((d) => ({ label: `tickets on ${d.label}`, ...d.purchase })),
       ],
     );
+    printLoad(
+      `POST /api/tickets/purchase, ${familySize} tickets each (a family), distinct buyer + Idempotency-Key per request\n` +
+        `  (tickets/s: tickets sold per second, the unit pretix quotes; CPU µs per ticket; baseline: bare POST req/s)`,
+      'tickets/s',
+      [
+        { label: 'bare node:http POST', ...bare.purchase },
+        ...dbs.map((d) => ({ label: `tickets on ${d.label}`, ...d.family })),
+      ],
+    );
     console.log(
       `Last ${lastCapacity} tickets: ${lastBuyers} buyers at once, one connection each (last ms: the slowest answer)`,
     );
@@ -653,6 +684,7 @@ async function main() {
     console.log();
     const checks = dbs.flatMap((d) => [
       { label: `purchase, ${d.label}`, ...d.saleCheck },
+      { label: `family, ${d.label}`, ...d.familyCheck },
       { label: `last ${lastCapacity}, ${d.label}`, ...d.lastCheck },
     ]);
     printChecks(checks);
