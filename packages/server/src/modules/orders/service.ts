@@ -9,7 +9,7 @@ import type {
   TicketListQuery,
 } from '@tickets/sdk';
 import { routes } from '@tickets/sdk';
-import { type Kysely, sql, type Transaction } from 'kysely';
+import { CompiledQuery, type Kysely, sql, type Transaction } from 'kysely';
 import type { z } from 'zod';
 import { type Db, groupedWrites, prepared } from '../../db/database.js';
 import type {
@@ -127,17 +127,54 @@ const INTEGER_COLUMNS = new Set([
   'response_status',
 ]);
 
-/** `select * from (values (…), …) as v(columns)`, typed for Postgres (its values would be text). */
-function valuesOf(rows: object[]) {
-  const columns = Object.keys(rows[0]!);
-  const names = sql.join(columns.map((c) => sql.ref(c)));
-  const tuples = rows.map((row) => {
-    const r = row as Record<string, unknown>;
-    return sql`(${sql.join(
-      columns.map((c) => (INTEGER_COLUMNS.has(c) ? sql`${r[c]}::integer` : sql`${r[c]}::text`)),
-    )})`;
-  });
-  return { names, select: sql`select * from (values ${sql.join(tuples)}) as v(${names})` };
+type Rows = readonly object[];
+
+/**
+ * sellAtOnce's statement text for one shape (the counter column, whether a key is claimed, the tables'
+ * columns and row counts), built once: building it with Kysely on every sale cost more than the rest
+ * of the request's JavaScript. Values are `$n` parameters, typed for Postgres (they would be text).
+ */
+const sellAtOnceTexts = new Map<string, { columns: string[][]; text: string }[]>();
+
+function sellAtOnceText(column: 'sold' | 'held', claim: Rows | null, groups: Rows[]): string {
+  const columns = [claim, ...groups].map((g) => (g?.length ? Object.keys(g[0]!) : []));
+  const key = `${column} ${claim ? 1 : 0} ${groups.map((g) => g.length).join(' ')}`;
+  let shapes = sellAtOnceTexts.get(key);
+  if (!shapes) {
+    shapes = [];
+    sellAtOnceTexts.set(key, shapes);
+  }
+  const same = (a: string[], b: string[]) => a.length === b.length && a.every((c, i) => c === b[i]);
+  const known = shapes.find((shape) => shape.columns.every((c, i) => same(c, columns[i]!)));
+  if (known) return known.text;
+  let n = 0;
+  const p = (type: 'integer' | 'text') => `$${++n}::${type}`;
+  const names = (cols: string[]) => cols.map((c) => `"${c}"`).join(', ');
+  const values = (cols: string[], count: number) =>
+    `select * from (values ${Array.from(
+      { length: count },
+      () => `(${cols.map((c) => p(INTEGER_COLUMNS.has(c) ? 'integer' : 'text')).join(', ')})`,
+    ).join(', ')}) as v(${names(cols)})`;
+  const insert = (table: string, i: number, guard: string) =>
+    `insert into ${table} (${names(columns[i]!)}) ${values(columns[i]!, [claim, ...groups][i]!.length)} where exists (select 1 from ${guard})`;
+  const c = `"${column}"`;
+  const [, , tickets, messages] = groups;
+  let text = 'with ';
+  // The Idempotency-Key is claimed by the same statement, before anything else: taken already, nothing
+  // of the sale happens.
+  if (claim)
+    text += `c as (insert into idempotency_keys (${names(columns[0]!)}) ${values(columns[0]!, 1)} on conflict (scope, key) do nothing returning 1), `;
+  text += `t as (update ticket_types set ${c} = ${c} + ${p('integer')} where id = ${p('text')} and sold + held + ${p('integer')} <= capacity${claim ? ' and exists (select 1 from c)' : ''} returning id), `;
+  text += `e as (update events set ${c} = ${c} + ${p('integer')} where id = ${p('text')} and (capacity is null or sold + held + ${p('integer')} <= capacity) and exists (select 1 from t) returning id), `;
+  text += `o as (${insert('orders', 1, 'e')} returning id), `;
+  text += `i as (${insert('order_items', 2, 'o')})`;
+  if (tickets?.length) text += `, k as (${insert('tickets', 3, 'o')})`;
+  if (messages?.length) text += `, m as (${insert('outbox', 4, 'o')})`;
+  // The ticket type's increment matched but the event's did not: fail the statement (division by
+  // zero), so it undoes the type's increment too; it runs in no transaction that could.
+  text += ` select ${claim ? '(select count(*) from c)' : '1'} as claimed, (select count(*) from t) as types, case when exists (select 1 from t) then 1 / (select count(*) from e) else 0 end as events`;
+  shapes.push({ columns, text });
+  return text;
 }
 
 /**
@@ -156,46 +193,23 @@ async function sellAtOnce(
   messages: ReturnType<typeof outboxRows>,
   claim?: Claim,
 ): Promise<string | null> {
-  const c = sql.ref(column);
   const n = item.quantity;
-  const o = valuesOf([order]);
-  const i = valuesOf(items);
-  const k = tickets.length ? valuesOf(tickets) : null;
-  const m = messages.length ? valuesOf(messages) : null;
-  // The Idempotency-Key is claimed by the same statement, before anything else: taken already, nothing
-  // of the sale happens.
-  const key = claim ? valuesOf([claimRow(claim)]) : null;
-  const result = await sql<{ claimed: number; types: number; events: number }>`
-    with ${
-      key
-        ? sql`c as (
-      insert into idempotency_keys (${key.names}) ${key.select}
-      on conflict (scope, key) do nothing
-      returning 1
-    ), `
-        : sql``
-    }t as (
-      update ticket_types set ${c} = ${c} + ${n}
-      where id = ${item.typeId} and sold + held + ${n} <= capacity${key ? sql` and exists (select 1 from c)` : sql``}
-      returning id
-    ), e as (
-      update events set ${c} = ${c} + ${n}
-      where id = ${order.event_id} and (capacity is null or sold + held + ${n} <= capacity)
-        and exists (select 1 from t)
-      returning id
-    ), o as (
-      insert into orders (${o.names}) ${o.select} where exists (select 1 from e)
-      returning id
-    ), i as (
-      insert into order_items (${i.names}) ${i.select} where exists (select 1 from o)
-    )${k ? sql`, k as (insert into tickets (${k.names}) ${k.select} where exists (select 1 from o))` : sql``}${
-      m ? sql`, m as (insert into outbox (${m.names}) ${m.select} where exists (select 1 from o))` : sql``
-    }
-    select ${key ? sql`(select count(*) from c)` : sql`1`} as claimed, (select count(*) from t) as types,
-      -- The ticket type's increment matched but the event's did not: fail the statement (division by
-      -- zero), so it undoes the type's increment too; it runs in no transaction that could.
-      case when exists (select 1 from t) then 1 / (select count(*) from e) else 0 end as events`
-    .execute(db)
+  const claimed = claim ? [claimRow(claim)] : null;
+  const groups: Rows[] = [[order], items, tickets, messages];
+  const parameters: unknown[] = [];
+  const add = (rows: Rows) => {
+    if (!rows.length) return;
+    const columns = Object.keys(rows[0]!);
+    for (const row of rows)
+      for (const c of columns) parameters.push((row as Record<string, unknown>)[c] ?? null);
+  };
+  if (claimed) add(claimed);
+  parameters.push(n, item.typeId, n, n, order.event_id, n);
+  for (const g of groups) add(g);
+  const result = await db
+    .executeQuery<{ claimed: number; types: number; events: number }>(
+      CompiledQuery.raw(sellAtOnceText(column, claimed, groups), parameters),
+    )
     .catch((err: unknown) => {
       if ((err as { code?: string }).code === '22012') return null;
       throw err;
