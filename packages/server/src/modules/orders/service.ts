@@ -173,7 +173,9 @@ function sellAtOnceText(column: 'sold' | 'held', claim: Rows | null, groups: Row
   // The ticket type's increment matched but the event's did not: fail the statement (division by
   // zero), so it undoes the type's increment too; it runs in no transaction that could.
   text += ` select ${claim ? '(select count(*) from c)' : '1'} as claimed, (select count(*) from t) as types, case when exists (select 1 from t) then 1 / (select count(*) from e) else 0 end as events`;
-  shapes.push({ columns, text });
+  // Kept for the usual small orders; a large one's text (up to 100 tickets and their messages) is
+  // built each time rather than held for ever.
+  if (groups.reduce((sum, g) => sum + g.length, 0) <= 40) shapes.push({ columns, text });
   return text;
 }
 
