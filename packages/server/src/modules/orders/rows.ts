@@ -1,4 +1,10 @@
-import { CompiledQuery, type Kysely, type QueryResult, type Transaction } from 'kysely';
+import {
+  CompiledQuery,
+  type DatabaseConnection,
+  type Kysely,
+  type QueryResult,
+  type Transaction,
+} from 'kysely';
 import type { Dialect } from '../../db/database.js';
 import type { Database } from '../../db/schema.js';
 
@@ -8,6 +14,8 @@ type Value = string | number | bigint | null | readonly string[];
 /**
  * Runs a statement given as SQL text with `?` placeholders (numbered for Postgres), skipping Kysely's
  * building and compiling: on the purchase path those cost as much as SQLite running the statement.
+ * In a SQLite transaction the statement goes straight to the transaction's connection (see
+ * `connectionOf`).
  */
 export function run<R = unknown>(
   trx: Trx | Kysely<Database>,
@@ -15,9 +23,28 @@ export function run<R = unknown>(
   text: string,
   parameters: readonly Value[],
 ): Promise<QueryResult<R>> {
-  return trx.executeQuery<R>(
-    CompiledQuery.raw(dialect === 'postgres' ? numbered(text) : text, [...parameters]),
-  );
+  const query = CompiledQuery.raw(dialect === 'postgres' ? numbered(text) : text, [...parameters]);
+  if (dialect === 'sqlite' && trx.isTransaction)
+    return connectionOf(trx as Trx).then((c) => c.executeQuery<R>(query));
+  return trx.executeQuery<R>(query);
+}
+
+/**
+ * A SQLite transaction's one connection, taken from Kysely once per transaction. Kysely hands it out
+ * one statement at a time (a queue of promises per statement: several microseconds, as much as SQLite
+ * running a small insert); within a transaction, whose statements are awaited one after another, it
+ * is the same connection each time, so the sale's statements use it directly. Only for SQLite
+ * transactions: a Postgres pool, or SQLite outside a transaction, lends connections that must be
+ * given back.
+ */
+const connections = new WeakMap<Trx, DatabaseConnection>();
+async function connectionOf(trx: Trx): Promise<DatabaseConnection> {
+  let connection = connections.get(trx);
+  if (!connection) {
+    connection = await trx.getExecutor().provideConnection(async (c) => c);
+    connections.set(trx, connection);
+  }
+  return connection;
 }
 
 const numberedCache = new Map<string, string>();
@@ -77,7 +104,7 @@ export async function insertRows(
       const row = rows[r] as Record<string, Value>;
       for (const c of columns) parameters.push(row[c] ?? null);
     }
-    await trx.executeQuery(CompiledQuery.raw(insertSql(dialect, table, columns, size), parameters));
+    await run(trx, dialect, insertSql(dialect, table, columns, size), parameters);
     at += size;
   }
 }
