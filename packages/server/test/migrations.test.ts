@@ -145,6 +145,7 @@ describe.each(DIALECTS)(
         );
         const partial = Object.fromEntries(indexes.rows.map((r) => [r.name, r.partial]));
         expect(partial).toMatchObject({ checkins_scan_idx: 1, checkins_conflict_idx: 1 });
+        expect(partial).not.toHaveProperty('checkins_ticket_idx');
       },
     );
   },
