@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { verifyTicketCode } from '@tickets/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BUNDLE_SETTLE_MS } from '../src/modules/checkin/offline.js';
-import { DIALECTS, http, sampleEvent, signUp, startTestServer, type TestServer } from './harness.js';
+import { DIALECTS, eventOnSale, http, signUp, startTestServer, type TestServer } from './harness.js';
 
 interface Bought {
   id: string;
@@ -28,13 +28,10 @@ describe.each(DIALECTS)('%s: offline doors', (dialect) => {
 
   /** A published event of its own, so each test sees only its own tickets in the bundle. */
   const newEvent = async () => {
-    const e = await call('POST', '/api/events', { token, body: sampleEvent({ capacity: 500 }) });
-    const ga = await call('POST', `/api/events/${e.body.id}/ticket-types`, {
-      token,
-      body: { name: 'GA', price: { amount: 1000, currency: 'EUR' }, capacity: 300 },
-    });
-    await call('POST', `/api/events/${e.body.id}/publish`, { token });
-    return { eventId: e.body.id as string, typeId: ga.body.id as string };
+    const { eventId, typeIds } = await eventOnSale(s.url, token, { capacity: 500 }, [
+      { name: 'GA', amount: 1000, capacity: 300 },
+    ]);
+    return { eventId, typeId: typeIds[0]! };
   };
   const buy = async (ev: { eventId: string; typeId: string }, holder = 'Hana Holder'): Promise<Bought> => {
     const res = await call('POST', '/api/tickets/purchase', {

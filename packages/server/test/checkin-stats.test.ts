@@ -1,5 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DIALECTS, http, sampleEvent, signUp, startTestServer, type TestServer } from './harness.js';
+import {
+  DIALECTS,
+  eventOnSale,
+  http,
+  sampleEvent,
+  signUp,
+  startTestServer,
+  type TestServer,
+} from './harness.js';
 
 const FIVE_MINUTES = 5 * 60_000;
 const windowOf = (iso: string) => {
@@ -22,24 +30,12 @@ describe.each(DIALECTS)('%s: live check-in figures', (dialect) => {
     s = await startTestServer(dialect);
     call = http(s.url);
     token = (await signUp(s.url)).token;
-    const e = await call('POST', '/api/events', {
-      token,
-      body: sampleEvent({ name: 'Stats night', capacity: 100 }),
-    });
-    eventId = e.body.id;
-    gaId = (
-      await call('POST', `/api/events/${eventId}/ticket-types`, {
-        token,
-        body: { name: 'GA', price: { amount: 1000, currency: 'EUR' }, capacity: 50 },
-      })
-    ).body.id;
-    vipId = (
-      await call('POST', `/api/events/${eventId}/ticket-types`, {
-        token,
-        body: { name: 'VIP', price: { amount: 5000, currency: 'EUR' }, capacity: 10 },
-      })
-    ).body.id;
-    await call('POST', `/api/events/${eventId}/publish`, { token });
+    const sale = await eventOnSale(s.url, token, { name: 'Stats night', capacity: 100 }, [
+      { name: 'GA', amount: 1000, capacity: 50 },
+      { name: 'VIP', amount: 5000, capacity: 10 },
+    ]);
+    eventId = sale.eventId;
+    [gaId, vipId] = sale.typeIds as [string, string];
     doorKey = (await call('POST', '/api/api-keys', { token, body: { name: 'Door', scopes: ['checkin'] } }))
       .body.secret;
     mainListId = (await call('GET', `/api/events/${eventId}/checkin-lists`, { token })).body.data[0].id;

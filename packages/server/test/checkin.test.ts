@@ -1,5 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DIALECTS, http, sampleEvent, signUp, startTestServer, type TestServer } from './harness.js';
+import {
+  DIALECTS,
+  eventOnSale,
+  http,
+  sampleEvent,
+  signUp,
+  startTestServer,
+  type TestServer,
+} from './harness.js';
 
 describe.each(DIALECTS)('%s: the door', (dialect) => {
   let s: TestServer;
@@ -14,22 +22,12 @@ describe.each(DIALECTS)('%s: the door', (dialect) => {
     s = await startTestServer(dialect);
     call = http(s.url);
     token = (await signUp(s.url)).token;
-    const e = await call('POST', '/api/events', {
-      token,
-      body: sampleEvent({ name: 'Door night', capacity: 500 }),
-    });
-    eventId = e.body.id;
-    const ga = await call('POST', `/api/events/${eventId}/ticket-types`, {
-      token,
-      body: { name: 'GA', price: { amount: 1000, currency: 'EUR' }, capacity: 300 },
-    });
-    const vip = await call('POST', `/api/events/${eventId}/ticket-types`, {
-      token,
-      body: { name: 'VIP', price: { amount: 5000, currency: 'EUR' }, capacity: 50 },
-    });
-    gaId = ga.body.id;
-    vipId = vip.body.id;
-    await call('POST', `/api/events/${eventId}/publish`, { token });
+    const sale = await eventOnSale(s.url, token, { name: 'Door night', capacity: 500 }, [
+      { name: 'GA', amount: 1000, capacity: 300 },
+      { name: 'VIP', amount: 5000, capacity: 50 },
+    ]);
+    eventId = sale.eventId;
+    [gaId, vipId] = sale.typeIds as [string, string];
     doorKey = (await call('POST', '/api/api-keys', { token, body: { name: 'Door 1', scopes: ['checkin'] } }))
       .body.secret;
   });

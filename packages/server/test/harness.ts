@@ -124,3 +124,31 @@ export const sampleEvent = (over: Record<string, unknown> = {}) => ({
   venue: { name: 'Blue Note', city: 'Berlin', country: 'DE' },
   ...over,
 });
+
+/**
+ * An event of the caller's organization, published, with the given ticket types (EUR prices in minor
+ * units); returns its id and the types' ids in the order given.
+ */
+export async function eventOnSale(
+  base: string,
+  token: string,
+  event: Record<string, unknown>,
+  types: { name: string; amount: number; capacity: number }[],
+): Promise<{ eventId: string; typeIds: string[] }> {
+  const call = http(base);
+  const created = await call('POST', '/api/events', { token, body: sampleEvent(event) });
+  if (created.status !== 201) throw new Error(`event: ${JSON.stringify(created.body)}`);
+  const eventId = created.body.id as string;
+  const typeIds: string[] = [];
+  for (const t of types) {
+    const res = await call('POST', `/api/events/${eventId}/ticket-types`, {
+      token,
+      body: { name: t.name, price: { amount: t.amount, currency: 'EUR' }, capacity: t.capacity },
+    });
+    if (res.status !== 201) throw new Error(`ticket type: ${JSON.stringify(res.body)}`);
+    typeIds.push(res.body.id);
+  }
+  const published = await call('POST', `/api/events/${eventId}/publish`, { token });
+  if (published.status !== 200) throw new Error(`publish: ${JSON.stringify(published.body)}`);
+  return { eventId, typeIds };
+}

@@ -6,7 +6,7 @@ import { backoffMs } from '../src/modules/messaging/worker.js';
 import { type FakeSendGrid, startFakeSendGrid } from './fakes/sendgrid.js';
 import { type FakeSmtp, startFakeSmtp } from './fakes/smtp.js';
 import { type FakeWhatsApp, startFakeWhatsApp } from './fakes/whatsapp.js';
-import { DIALECTS, http, sampleEvent, signUp, startTestServer, type TestServer } from './harness.js';
+import { DIALECTS, eventOnSale, http, signUp, startTestServer, type TestServer } from './harness.js';
 
 type Call = ReturnType<typeof http>;
 
@@ -14,12 +14,10 @@ type Call = ReturnType<typeof http>;
 async function boxOffice(s: TestServer) {
   const call = http(s.url);
   const { token } = await signUp(s.url);
-  const e = await call('POST', '/api/events', { token, body: sampleEvent() });
-  const t = await call('POST', `/api/events/${e.body.id}/ticket-types`, {
-    token,
-    body: { name: 'General admission', price: { amount: 2500, currency: 'EUR' }, capacity: 500 },
-  });
-  await call('POST', `/api/events/${e.body.id}/publish`, { token });
+  const {
+    eventId,
+    typeIds: [typeId],
+  } = await eventOnSale(s.url, token, {}, [{ name: 'General admission', amount: 2500, capacity: 500 }]);
   const sell = async (
     buyer: { name: string; email: string; phone?: string; marketing_opt_in?: boolean },
     quantity = 1,
@@ -27,8 +25,8 @@ async function boxOffice(s: TestServer) {
     const res = await call('POST', '/api/tickets/purchase', {
       token,
       body: {
-        event: e.body.id,
-        items: [{ ticket_type: t.body.id, quantity }],
+        event: eventId,
+        items: [{ ticket_type: typeId, quantity }],
         buyer,
         payment_method: 'manual',
       },
@@ -36,7 +34,7 @@ async function boxOffice(s: TestServer) {
     expect(res.status).toBe(201);
     return res.body as { id: string; event_id: string; tickets: { id: string; code: string }[] };
   };
-  return { call, token, eventId: e.body.id as string, sell };
+  return { call, token, eventId, sell };
 }
 
 /** Polls the message list until `done` holds for it (the worker runs in the server, every 50 ms in tests). */
