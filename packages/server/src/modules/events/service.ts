@@ -14,7 +14,7 @@ import {
   type TicketTypeUpdateInput,
 } from '@tickets/sdk';
 import type { z } from 'zod';
-import type { Db } from '../../db/database.js';
+import { type Db, prepared } from '../../db/database.js';
 import type { EventRow, EventUpdate, TicketTypeRow } from '../../db/schema.js';
 import { containsAny } from '../../db/text-search.js';
 import { ApiError, conflict, notFound, validationFailed } from '../../http/errors.js';
@@ -52,6 +52,11 @@ export function slugify(name: string): string {
   return slug || 'event';
 }
 
+// Read on every GET of an event (and by most event routes): compiled once (see `prepared`).
+const eventById = prepared((k, orgId: string, id: string) =>
+  k.selectFrom('events').selectAll().where('org_id', '=', orgId).where('id', '=', id),
+);
+
 export class Events {
   constructor(private readonly db: Db) {}
   private get k() {
@@ -59,12 +64,7 @@ export class Events {
   }
 
   async row(orgId: string, id: string): Promise<EventRow> {
-    const row = await this.k
-      .selectFrom('events')
-      .selectAll()
-      .where('org_id', '=', orgId)
-      .where('id', '=', id)
-      .executeTakeFirst();
+    const row = (await eventById(this.k, orgId, id)).rows[0];
     if (!row) throw notFound('event');
     return row;
   }
