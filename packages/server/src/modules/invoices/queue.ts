@@ -1,14 +1,13 @@
-import { CompiledQuery } from 'kysely';
 import { type Db, groupedWrites } from '../../db/database.js';
-import { invoiceOrder, issueInvoices, type PaidOrder } from './ledger.js';
+import {
+  invoiceOrder,
+  issueInvoices,
+  issueInvoicesOnPostgres,
+  type KeyAnswer,
+  type PaidOrder,
+} from './ledger.js';
 
-/** An Idempotency-Key's stored answer, written with the invoice it carries (see `issue`). */
-export interface KeyAnswer {
-  scope: string;
-  key: string;
-  status: number;
-  body: string;
-}
+export type { KeyAnswer };
 
 interface Waiting {
   paid: PaidOrder;
@@ -77,14 +76,19 @@ export class InvoiceQueue {
   private async number(orgId: string, group: Waiting[]): Promise<void> {
     try {
       // On SQLite, with the other writes of the moment under one commit (see groupedWrites).
+      const answers = (numbers: string[]) =>
+        group.flatMap((w, i) => (w.answer ? [w.answer(numbers[i]!)] : []));
+      const paid = group.map((w) => w.paid);
       const numbers = await groupedWrites(this.db)(async (trx) => {
-        const numbers = await issueInvoices(
-          trx,
-          orgId,
-          group.map((w) => w.paid),
-        );
-        const answers = group.flatMap((w, i) => (w.answer ? [w.answer(numbers[i]!)] : []));
-        for (const query of answerKeys(this.db, answers)) await trx.executeQuery(query);
+        if (this.db.dialect === 'postgres') return issueInvoicesOnPostgres(trx, orgId, paid, answers);
+        const numbers = await issueInvoices(trx, orgId, paid);
+        for (const a of answers(numbers))
+          await trx
+            .updateTable('idempotency_keys')
+            .set({ state: 'done', response_status: a.status, response_body: a.body })
+            .where('scope', '=', a.scope)
+            .where('key', '=', a.key)
+            .execute();
         return numbers;
       });
       for (const [i, w] of group.entries()) w.resolve({ number: numbers[i]!, answered: !!w.answer });
@@ -105,30 +109,4 @@ export class InvoiceQueue {
       }
     }
   }
-}
-
-/** Statements storing keys' answers: on Postgres one for all of them. */
-function answerKeys(db: Db, answers: KeyAnswer[]): CompiledQuery[] {
-  if (!answers.length) return [];
-  if (db.dialect === 'sqlite')
-    return answers.map((a) =>
-      CompiledQuery.raw(
-        `update idempotency_keys set state = 'done', response_status = ?, response_body = ? where scope = ? and key = ?`,
-        [a.status, a.body, a.scope, a.key],
-      ),
-    );
-  const params: (string | number)[] = [];
-  const p = (v: string | number) => {
-    params.push(v);
-    return `$${params.length}`;
-  };
-  const rows = answers.map((a) => `(${p(a.scope)}, ${p(a.key)}, ${p(a.status)}::integer, ${p(a.body)})`);
-  return [
-    CompiledQuery.raw(
-      `update idempotency_keys set state = 'done', response_status = v.status, response_body = v.body ` +
-        `from (values ${rows.join(', ')}) as v(scope, key, status, body) ` +
-        `where idempotency_keys.scope = v.scope and idempotency_keys.key = v.key`,
-      params,
-    ),
-  ];
 }
