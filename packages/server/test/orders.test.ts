@@ -1,6 +1,15 @@
 import { decodeTicketCode, verifyTicketCode } from '@tickets/sdk';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DIALECTS, http, sampleEvent, signUp, startTestServer, type TestServer } from './harness.js';
+import {
+  DIALECTS,
+  eventOnSale,
+  http,
+  sampleEvent,
+  signUp,
+  startTestServer,
+  type TestServer,
+} from './harness.js';
 
 type Call = ReturnType<typeof http>;
 
@@ -629,5 +638,61 @@ describe.each(DIALECTS)('%s: selling', (dialect) => {
         })
       ).status,
     ).toBe(403);
+  });
+});
+
+// On Postgres a purchase's Idempotency-Key is answered after its sale has committed (in the invoice
+// group, or by a write of its own). If that write fails, the key must stay taken: freed, a retry of
+// the same request would sell a second time.
+describe('postgres: a sale whose answer cannot be stored keeps its Idempotency-Key', () => {
+  let s: TestServer;
+  let call: ReturnType<typeof http>;
+  let token: string;
+  let sale: { eventId: string; typeIds: string[] };
+
+  beforeAll(async () => {
+    s = await startTestServer('postgres');
+    call = http(s.url);
+    token = (await signUp(s.url)).token;
+    sale = await eventOnSale(s.url, token, { name: 'Unanswered' }, [
+      { name: 'GA', amount: 1500, capacity: 10 },
+    ]);
+    // Every answer written under a key fails, as a dropped connection or a full disk would.
+    await sql`create function refuse_answers() returns trigger language plpgsql as
+      $$ begin raise exception 'answers refused for this test'; end $$`.execute(s.db.kysely);
+    await sql`create trigger refuse_answers before update on idempotency_keys
+      for each row when (new.state = 'done') execute function refuse_answers()`.execute(s.db.kysely);
+  });
+  afterAll(() => s?.stop());
+
+  it('answers 500, then refuses the retry as in progress, with one order sold', async () => {
+    const purchase = () =>
+      call('POST', '/api/tickets/purchase', {
+        token,
+        headers: { 'idempotency-key': 'unanswered-1' },
+        body: {
+          event: sale.eventId,
+          items: [{ ticket_type: sale.typeIds[0], quantity: 2 }],
+          buyer: { name: 'Una', email: 'una@example.com' },
+          payment_method: 'manual',
+        },
+      });
+    const first = await purchase();
+    expect(first.status).toBe(500);
+    const again = await purchase();
+    expect(again.status).toBe(409);
+    expect(again.body.code).toBe('idempotency_request_in_progress');
+    const orders = await s.db.kysely
+      .selectFrom('orders')
+      .select('id')
+      .where('buyer_email', '=', 'una@example.com')
+      .execute();
+    expect(orders).toHaveLength(1);
+    const type = await s.db.kysely
+      .selectFrom('ticket_types')
+      .select('sold')
+      .where('id', '=', sale.typeIds[0]!)
+      .executeTakeFirstOrThrow();
+    expect(type.sold).toBe(2);
   });
 });

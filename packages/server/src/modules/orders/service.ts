@@ -842,12 +842,9 @@ export class Orders {
     claim: Claim,
     requestId: string,
   ): Promise<{ status: number; body: string; replayed: boolean }> {
+    let order: Order;
     try {
-      const order = await this.purchase(principal, input, claim);
-      if (claim.state === 'done' && claim.response) return { ...claim.response, replayed: false };
-      const body = JSON.stringify(order);
-      await finishClaim(this.db, claim, PURCHASED, body);
-      return { status: PURCHASED, body, replayed: false };
+      order = await this.purchase(principal, input, claim);
     } catch (err) {
       if (err instanceof KeyTaken) return { ...(await storedOutcome(this.db, claim)), replayed: true };
       if (!(err instanceof ApiError) || err.status >= 500) {
@@ -860,6 +857,12 @@ export class Orders {
         return { ...(await storedOutcome(this.db, claim)), replayed: true };
       return { status: err.status, body, replayed: false };
     }
+    if (claim.state === 'done' && claim.response) return { ...claim.response, replayed: false };
+    // Outside the try: the sale has committed, so a failure to store its answer must not free the key
+    // (a retry would sell again). The key stays "in progress" until it expires instead.
+    const body = JSON.stringify(order);
+    await finishClaim(this.db, claim, PURCHASED, body);
+    return { status: PURCHASED, body, replayed: false };
   }
 
   /**
