@@ -1,6 +1,7 @@
 import { decodeTicketCode, verifyTicketCode } from '@tickets/sdk';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type FakeStripe, startFakeStripe } from './fakes/stripe.js';
 import {
   DIALECTS,
   eventOnSale,
@@ -694,5 +695,65 @@ describe('postgres: a sale whose answer cannot be stored keeps its Idempotency-K
       .where('id', '=', sale.typeIds[0]!)
       .executeTakeFirstOrThrow();
     expect(type.sold).toBe(2);
+  });
+});
+
+// The same for a held (Stripe) order: once its hold has committed, a failure recording the payment must
+// not free the key, or a retry holds the seats a second time with a second PaymentIntent.
+describe('postgres: a held sale whose payment cannot be recorded keeps its Idempotency-Key', () => {
+  let stripe: FakeStripe;
+  let s: TestServer;
+  let token: string;
+  let sale: { eventId: string; typeIds: string[] };
+
+  beforeAll(async () => {
+    stripe = await startFakeStripe();
+    s = await startTestServer('postgres', {
+      STRIPE_SECRET_KEY: stripe.secretKey,
+      STRIPE_WEBHOOK_SECRET: stripe.webhookSecret,
+      STRIPE_API_URL: stripe.url,
+    });
+    token = (await signUp(s.url)).token;
+    sale = await eventOnSale(s.url, token, { name: 'Held' }, [{ name: 'GA', amount: 1500, capacity: 10 }]);
+    await sql`create function refuse_payment_ids() returns trigger language plpgsql as
+      $$ begin raise exception 'payment ids refused for this test'; end $$`.execute(s.db.kysely);
+    await sql`create trigger refuse_payment_ids before update on orders
+      for each row when (new.payment_intent_id is not null) execute function refuse_payment_ids()`.execute(
+      s.db.kysely,
+    );
+  });
+  afterAll(async () => {
+    await s?.stop();
+    await stripe?.close();
+  });
+
+  it('answers 500, then refuses the retry as in progress, holding the seats once', async () => {
+    const buy = () =>
+      http(s.url)('POST', '/api/tickets/purchase', {
+        token,
+        headers: { 'idempotency-key': 'held-1' },
+        body: {
+          event: sale.eventId,
+          items: [{ ticket_type: sale.typeIds[0], quantity: 2 }],
+          buyer: { name: 'Hal', email: 'hal@example.com' },
+          payment_method: 'stripe',
+        },
+      });
+    expect((await buy()).status).toBe(500);
+    const again = await buy();
+    expect(again.status).toBe(409);
+    expect(again.body.code).toBe('idempotency_request_in_progress');
+    const orders = await s.db.kysely
+      .selectFrom('orders')
+      .select('id')
+      .where('buyer_email', '=', 'hal@example.com')
+      .execute();
+    expect(orders).toHaveLength(1);
+    const type = await s.db.kysely
+      .selectFrom('ticket_types')
+      .select(['sold', 'held'])
+      .where('id', '=', sale.typeIds[0]!)
+      .executeTakeFirstOrThrow();
+    expect(type).toEqual({ sold: 0, held: 2 });
   });
 });

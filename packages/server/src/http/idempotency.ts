@@ -88,6 +88,8 @@ export interface Claim {
   state: 'none' | 'in_progress' | 'done';
   /** The answer stored under the key, once `done` by the handler's own write. */
   response?: { status: number; body: string };
+  /** The handler's work committed and still stands: a later failure must not free the key. */
+  saleStands?: boolean;
 }
 
 export const newClaim = (scope: string, key: string, hash: string): Claim => ({

@@ -557,6 +557,7 @@ export class Orders {
     if (wanted.length === 1 && event!.max_per_buyer === null) {
       const short = await sellAtOnce(this.k, order, items, tickets, wanted[0]!, column, messages, claim);
       if (short) throw conflict('sold_out', short);
+      if (claim) claim.saleStands = true;
     } else {
       if (claim && !(await claimAlone(this.db, claim))) throw new KeyTaken();
       const limit = event!.max_per_buyer;
@@ -578,9 +579,10 @@ export class Orders {
             );
         }
       });
+      if (claim) claim.saleStands = true;
     }
     if (pending) {
-      await this.startPayment(order, event!.name, input.checkout);
+      await this.startPayment(order, event!.name, input.checkout, claim);
       return this.get(principal.orgId, order.id);
     }
     // Paid: the answer is what was written (read back it would be the same), with its invoice number.
@@ -649,9 +651,12 @@ export class Orders {
     const sold = await this.write((trx) =>
       sellOnSqlite(trx, how, tickets, claim, (sale, number) => viewOf(sale, tickets, number)),
     );
-    if (claim) claim.state = sold.sale.pending ? 'in_progress' : 'done';
+    if (claim) {
+      claim.state = sold.sale.pending ? 'in_progress' : 'done';
+      claim.saleStands = true;
+    }
     if (sold.sale.pending) {
-      await this.startPayment(sold.sale.order, sold.event.name, input.checkout);
+      await this.startPayment(sold.sale.order, sold.event.name, input.checkout, claim);
       return this.get(principal.orgId, orderId);
     }
     return sold.answer ?? viewOf(sold.sale, tickets, sold.invoiceNumber);
@@ -848,7 +853,9 @@ export class Orders {
     } catch (err) {
       if (err instanceof KeyTaken) return { ...(await storedOutcome(this.db, claim)), replayed: true };
       if (!(err instanceof ApiError) || err.status >= 500) {
-        await releaseClaim(this.db, claim);
+        // A sale that committed and stands keeps its key "in progress" (until it expires): freed, a
+        // retry would sell again (for a held order: hold the seats twice, and a second payment).
+        if (!claim.saleStands) await releaseClaim(this.db, claim);
         throw err;
       }
       const body = JSON.stringify(err.toProblem(requestId));
@@ -899,6 +906,7 @@ export class Orders {
     order: OrderRow,
     eventName: string,
     checkout?: { success_url: string; cancel_url: string },
+    claim?: Claim,
   ): Promise<void> {
     let payment: Awaited<ReturnType<PaymentProvider['createPayment']>>;
     try {
@@ -912,6 +920,8 @@ export class Orders {
       });
     } catch (err) {
       await this.release(order.id, 'failed');
+      // Nothing stands any more: the request may be tried again under its key.
+      if (claim) claim.saleStands = false;
       throw err;
     }
     await this.k
