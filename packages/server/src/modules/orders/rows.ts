@@ -33,7 +33,9 @@ export function run<R = unknown>(
  * A SQLite transaction's one connection, taken from Kysely once per transaction. Kysely hands it out
  * one statement at a time (a queue of promises per statement: several microseconds, as much as SQLite
  * running a small insert); within a transaction, whose statements are awaited one after another, it
- * is the same connection each time, so the sale's statements use it directly. Only for SQLite
+ * is the same connection each time, so the sale's statements use it directly. Unlike Kysely's own
+ * path, nothing here refuses a transaction that has ended: a `trx` must never be used after its unit
+ * (see groupedWrites) returned, or its statement would run outside it. Only for SQLite
  * transactions: a Postgres pool, or SQLite outside a transaction, lends connections that must be
  * given back.
  */
