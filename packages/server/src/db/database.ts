@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
 import {
   type Compilable,
-  type CompiledQuery,
+  CompiledQuery,
   Kysely,
   type Migration,
   type MigrationProvider,
@@ -11,7 +11,6 @@ import {
   PostgresDialect,
   type QueryResult,
   SqliteDialect,
-  sql,
   type Transaction,
 } from 'kysely';
 import pg from 'pg';
@@ -190,6 +189,11 @@ type Writer = <T>(work: (trx: Transaction<Database>) => Promise<T>) => Promise<T
 /** One writer per database, so every kind of write shares its groups (and their commits). */
 const writers = new WeakMap<Db, Writer>();
 
+// A unit's savepoint statements, compiled once: built with `sql` they were compiled for every unit.
+const SAVEPOINT = CompiledQuery.raw('savepoint unit');
+const ROLLBACK_TO = CompiledQuery.raw('rollback to unit');
+const RELEASE = CompiledQuery.raw('release unit');
+
 function makeWriter(db: Db, maxGroup = 256): Writer {
   if (db.dialect !== 'sqlite')
     return <T>(work: (trx: Transaction<Database>) => Promise<T>): Promise<T> =>
@@ -204,14 +208,14 @@ function makeWriter(db: Db, maxGroup = 256): Writer {
     try {
       await db.kysely.transaction().execute(async (trx) => {
         for (const job of jobs) {
-          await sql`savepoint unit`.execute(trx);
+          await trx.executeQuery(SAVEPOINT);
           try {
             outcomes.push({ ok: true, value: await job.work(trx) });
           } catch (err) {
-            await sql`rollback to unit`.execute(trx);
+            await trx.executeQuery(ROLLBACK_TO);
             outcomes.push({ ok: false, err });
           }
-          await sql`release unit`.execute(trx);
+          await trx.executeQuery(RELEASE);
         }
       });
     } catch (err) {
