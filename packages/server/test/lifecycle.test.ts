@@ -128,6 +128,7 @@ describe.each(DIALECTS)('%s: readiness and shutdown', (dialect) => {
           '0007_offline_checkin',
           '0008_messaging',
           '0009_lean_door',
+          '0010_lean_outbox',
         ],
       },
     });

@@ -150,3 +150,50 @@ describe.each(DIALECTS)(
     );
   },
 );
+
+describe.each(DIALECTS)('%s: 0010_lean_outbox makes three outbox indexes partial, still used', (dialect) => {
+  let tdb: TestDatabase;
+  let db: Db;
+  beforeAll(async () => {
+    tdb = await createTestDatabase(dialect);
+    db = openDatabase(tdb.url);
+    await migrateToLatest(db);
+  });
+  afterAll(async () => {
+    await db?.close();
+    await tdb?.drop();
+  });
+
+  it('indexes only the rows that have the column set', async () => {
+    const names = ['outbox_ticket_idx', 'outbox_provider_idx', 'outbox_campaign_idx'];
+    if (dialect === 'sqlite') {
+      const { rows } = await sql<{ name: string; partial: number }>`pragma index_list('outbox')`.execute(
+        db.kysely,
+      );
+      const partial = Object.fromEntries(rows.map((r) => [r.name, r.partial]));
+      for (const name of names) expect(partial[name], name).toBe(1);
+    } else {
+      const { rows } = await sql<{ indexname: string; indexdef: string }>`
+        select indexname, indexdef from pg_indexes where schemaname = current_schema() and tablename = 'outbox'`.execute(
+        db.kysely,
+      );
+      const defs = Object.fromEntries(rows.map((r) => [r.indexname, r.indexdef]));
+      for (const name of names) expect(defs[name], name).toMatch(/WHERE .* IS NOT NULL/);
+    }
+  });
+
+  it.runIf(dialect === 'sqlite')('is chosen for a lookup by a bound value', async () => {
+    for (const [column, index] of [
+      ['ticket_id', 'outbox_ticket_idx'],
+      ['provider_message_id', 'outbox_provider_idx'],
+      ['campaign_id', 'outbox_campaign_idx'],
+    ] as const) {
+      const compiled = db.kysely.selectFrom('outbox').select('id').where(column, '=', 'x').compile();
+      const plan = await db.kysely.executeQuery<{ detail: string }>({
+        ...compiled,
+        sql: `explain query plan ${compiled.sql}`,
+      });
+      expect(plan.rows.map((r) => r.detail).join('\n'), column).toContain(index);
+    }
+  });
+});

@@ -24,6 +24,7 @@ import * as m0006 from './migrations/0006_checkin.js';
 import * as m0007 from './migrations/0007_offline_checkin.js';
 import * as m0008 from './migrations/0008_messaging.js';
 import * as m0009 from './migrations/0009_lean_door.js';
+import * as m0010 from './migrations/0010_lean_outbox.js';
 import type { Database } from './schema.js';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -250,6 +251,7 @@ const migrations: Record<string, Migration> = {
   '0007_offline_checkin': m0007,
   '0008_messaging': m0008,
   '0009_lean_door': m0009,
+  '0010_lean_outbox': m0010,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };
