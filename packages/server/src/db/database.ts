@@ -10,6 +10,7 @@ import {
   Migrator,
   PostgresDialect,
   type QueryResult,
+  SqliteAdapter,
   SqliteDialect,
   type Transaction,
 } from 'kysely';
@@ -70,7 +71,7 @@ export function openDatabase(
     sqlite.pragma('busy_timeout = 5000');
     sqlite.pragma('synchronous = NORMAL');
     const kysely = new Kysely<Database>({
-      dialect: new SqliteDialect({ database: withStatementCache(sqlite) }),
+      dialect: new TransactionalSqliteDialect({ database: withStatementCache(sqlite) }),
     });
     if (!options.backgroundCheckpoints || file === ':memory:')
       return { kysely, dialect: 'sqlite', close: () => kysely.destroy() };
@@ -96,6 +97,24 @@ export function openDatabase(
   });
   const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   return { kysely, dialect: 'postgres', schema: schema ?? 'public', close: () => kysely.destroy() };
+}
+
+/**
+ * SQLite can roll back schema changes, but Kysely's adapter says it can't, so its Migrator would run
+ * each statement of a migration on its own: a migration failing half-way (a crash, a full disk) left a
+ * half-changed schema that the next start could not migrate either. Saying so lets the Migrator run
+ * pending migrations in one transaction (`begin immediate`, see withStatementCache), all or nothing,
+ * and other processes on the file wait for it instead of writing into a table being rebuilt.
+ */
+class TransactionalSqliteAdapter extends SqliteAdapter {
+  override get supportsTransactionalDdl(): boolean {
+    return true;
+  }
+}
+class TransactionalSqliteDialect extends SqliteDialect {
+  override createAdapter(): TransactionalSqliteAdapter {
+    return new TransactionalSqliteAdapter();
+  }
 }
 
 /**

@@ -223,7 +223,7 @@ export class OfflineCheckin {
           offline_result: scan.offline_result,
           first_used: null,
         })
-        .onConflict((oc) => oc.columns(['org_id', 'scan_id']).where('scan_id', 'is not', null).doNothing())
+        .onConflict((oc) => oc.columns(['org_id', 'scan_id']).doNothing())
         .executeTakeFirst();
       if (Number(claim.numInsertedOrUpdatedRows ?? 0) !== 1) return null;
       const { validation, eventId } = await this.checkin.check(
@@ -290,7 +290,7 @@ export class OfflineCheckin {
       .selectAll()
       .where('org_id', '=', orgId)
       .where('event_id', '=', eventId)
-      // A literal, not a parameter: SQLite uses the partial index (conflict = 1) only then.
+      // A literal: the partial index's own condition (conflict = 1), so every planner can use it.
       .where(sql.ref('conflict'), '=', sql.lit(1))
       .$if(after !== null, (q) => q.where('id', '>', after!))
       .orderBy('id')
