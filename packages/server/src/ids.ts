@@ -25,7 +25,9 @@ export function newId(kind: IdKind): string {
     poolAt = 0;
   }
   let ms = Date.now();
-  if (ms > lastMs) {
+  // Ahead of the clock by more than a moment (it was set back, or jumped ahead once): start again from
+  // the clock, as uuid's v7 does, rather than stamp every later id with that time.
+  if (ms > lastMs || lastMs - ms > 10_000) {
     // A random start in the lower half, leaving room to count up.
     sequence = ((pool[poolAt] as number) << 3) | ((pool[poolAt + 1] as number) & 7);
     lastMs = ms;

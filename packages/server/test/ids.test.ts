@@ -32,3 +32,22 @@ describe('newId', () => {
     expect(tails.size).toBe(1_000);
   });
 });
+
+describe('newId when the clock jumps', () => {
+  it('follows the clock again after it jumped ahead once, instead of stamping later ids with that time', () => {
+    const real = Date.now;
+    try {
+      const now = real();
+      Date.now = () => now + 3_600_000;
+      newId('event');
+      Date.now = () => now;
+      const ms = Number.parseInt(
+        TypeID.fromString(newId('event')).toUUID().replace(/-/g, '').slice(0, 12),
+        16,
+      );
+      expect(ms).toBe(now);
+    } finally {
+      Date.now = real;
+    }
+  });
+});

@@ -64,8 +64,14 @@ export function startCheckpointer(
   worker.once('exit', () => {
     exited = true;
   });
-  // A checkpointer that can't start (a read-only file, say) leaves the safety net to do the work.
-  worker.on('error', () => {});
+  // A checkpointer that can't run (a read-only file, say) leaves the safety net to do the work: said
+  // once on stderr, as a process warning, since the database's users have no logger to hand here.
+  worker.on('error', (err) =>
+    process.emitWarning(
+      `SQLite checkpoint thread stopped (${err.message}); the server's connection checkpoints instead`,
+      'TicketsWarning',
+    ),
+  );
   let stopped: Promise<void> | undefined;
   return {
     get runs() {
