@@ -1,10 +1,11 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { HttpMethod, RouteDef } from '@tickets/sdk';
 import FindMyWay from 'find-my-way';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
 import { ApiError, fieldErrors, forbidden, validationFailed } from './errors.js';
+import { checkedKey, keyedHeaders, requestHash } from './idempotency.js';
 
 export type Principal =
   | { kind: 'user'; userId: string; orgId: string; role: 'owner' | 'admin' | 'staff' }
@@ -246,13 +247,8 @@ export class App {
 
     const key = req.headers['idempotency-key'];
     if (method === 'POST' && route.idempotent !== false && typeof key === 'string' && principal) {
-      if (key.length === 0 || key.length > 255)
-        throw new ApiError(400, 'invalid_idempotency_key', 'Idempotency-Key must be 1 to 255 characters.');
-      const hash = createHash('sha256')
-        .update(`${method} ${path}\n`)
-        .update(rawBody ?? '')
-        .digest('hex');
-      const out = await this.options.hooks.idempotent(principal.orgId, key, hash, async () => {
+      const hash = requestHash(method, path, rawBody);
+      const out = await this.options.hooks.idempotent(principal.orgId, checkedKey(key), hash, async () => {
         try {
           // Replayable responses are JSON; binary ones (images, PDFs) are never POST answers.
           const o = await run();
@@ -264,8 +260,7 @@ export class App {
           throw err;
         }
       });
-      if (out.replayed) res.setHeader('idempotent-replayed', 'true');
-      res.setHeader('idempotency-key', key);
+      for (const [k, v] of Object.entries(keyedHeaders(key, out))) res.setHeader(k, v);
       send(res, out.status, out.body, out.status >= 400 ? 'application/problem+json' : 'application/json');
       return;
     }

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { type Db, groupedWrites, prepared } from '../db/database.js';
 import { nowIso } from '../time.js';
-import { conflict } from './errors.js';
+import { ApiError, conflict } from './errors.js';
 
 /** How long a key is remembered (Stripe keeps them 24 hours). */
 export const IDEMPOTENCY_TTL_SECONDS = 24 * 3600;
@@ -98,6 +98,25 @@ export const newClaim = (scope: string, key: string, hash: string): Claim => ({
   hash,
   state: 'none',
 });
+
+/** An Idempotency-Key header's value, refused (400) unless 1 to 255 characters. */
+export function checkedKey(key: string): string {
+  if (key.length === 0 || key.length > 255)
+    throw new ApiError(400, 'invalid_idempotency_key', 'Idempotency-Key must be 1 to 255 characters.');
+  return key;
+}
+
+/** The headers of an answer given under an Idempotency-Key (stored answers are JSON or a problem). */
+export function keyedHeaders(
+  key: string,
+  out: { status: number; replayed: boolean },
+): Record<string, string> {
+  return {
+    'content-type': `${out.status >= 400 ? 'application/problem+json' : 'application/json'}; charset=utf-8`,
+    ...(out.replayed ? { 'idempotent-replayed': 'true' } : {}),
+    'idempotency-key': key,
+  };
+}
 
 /** The hash the app keys requests by: method, path (without the query) and body. */
 export function requestHash(method: string, url: string, rawBody: Buffer | null): string {

@@ -1,7 +1,6 @@
 import { routes } from '@tickets/sdk';
 import { type App, Reply } from '../../http/app.js';
-import { ApiError } from '../../http/errors.js';
-import { newClaim, requestHash } from '../../http/idempotency.js';
+import { checkedKey, keyedHeaders, newClaim, requestHash } from '../../http/idempotency.js';
 import { qrPng, qrSvg } from './qr.js';
 import type { Refunds } from './refunds.js';
 import type { Orders } from './service.js';
@@ -12,20 +11,14 @@ export function orderRoutes(app: App, orders: Orders, refunds: Refunds): void {
   app.handle({ ...routes.orders.purchase, idempotent: false }, async (ctx) => {
     const key = ctx.req.headers['idempotency-key'];
     if (typeof key !== 'string') return orders.purchase(ctx.principal, ctx.body);
-    if (key.length === 0 || key.length > 255)
-      throw new ApiError(400, 'invalid_idempotency_key', 'Idempotency-Key must be 1 to 255 characters.');
     const hash = requestHash('POST', ctx.req.url ?? '/', ctx.rawBody);
     const out = await orders.purchaseOnce(
       ctx.principal,
       ctx.body,
-      newClaim(ctx.principal.orgId, key, hash),
+      newClaim(ctx.principal.orgId, checkedKey(key), hash),
       ctx.requestId,
     );
-    return new Reply(out.status, Buffer.from(out.body), {
-      'content-type': `${out.status >= 400 ? 'application/problem+json' : 'application/json'}; charset=utf-8`,
-      ...(out.replayed ? { 'idempotent-replayed': 'true' } : {}),
-      'idempotency-key': key,
-    });
+    return new Reply(out.status, Buffer.from(out.body), keyedHeaders(key, out));
   });
   app.handle(routes.orders.list, ({ principal, query }) => orders.list(principal.orgId, query));
   app.handle(routes.orders.get, ({ principal, params }) => orders.get(principal.orgId, params.id));
