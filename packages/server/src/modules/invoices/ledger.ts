@@ -263,17 +263,26 @@ export async function issueInvoice(trx: Trx, order: { id: string; org_id: string
   return number;
 }
 
-/** `issueInvoice`, then the credit notes of refunds recorded before the invoice existed. */
-export async function invoiceOrder(trx: Trx, order: { id: string; org_id: string }): Promise<string | null> {
-  const number = await issueInvoice(trx, order);
+/**
+ * Credit notes for refunds recorded before their orders' invoices existed. Called once the invoices are
+ * written, in the same transaction: a refund either committed before and is seen here, or sees the
+ * invoice and issues its own credit note.
+ */
+async function creditEarlierRefunds(trx: Trx, orderIds: string[]): Promise<void> {
   const refunds = await trx
     .selectFrom('refunds')
     .select(['id', 'org_id', 'order_id'])
-    .where('order_id', '=', order.id)
+    .where('order_id', 'in', orderIds)
     .where('status', '=', 'succeeded')
     .orderBy('id')
     .execute();
   for (const r of refunds) await issueCreditNote(trx, r);
+}
+
+/** `issueInvoice`, then the credit notes of refunds recorded before the invoice existed. */
+export async function invoiceOrder(trx: Trx, order: { id: string; org_id: string }): Promise<string | null> {
+  const number = await issueInvoice(trx, order);
+  await creditEarlierRefunds(trx, [order.id]);
   return number;
 }
 
@@ -402,16 +411,7 @@ export async function issueInvoices(trx: Trx, orgId: string, paid: PaidOrder[]):
     .where('invoice_number', 'is', null)
     .executeTakeFirst();
   if (Number(updated.numUpdatedRows) !== ids.length) throw new Error('an order was invoiced meanwhile');
-  // Refunds recorded before the invoice existed get their credit notes now (read after the orders'
-  // rows are written, so a refund either committed before and is seen here, or sees the invoice).
-  const refunds = await trx
-    .selectFrom('refunds')
-    .select(['id', 'org_id', 'order_id'])
-    .where('order_id', 'in', ids)
-    .where('status', '=', 'succeeded')
-    .orderBy('id')
-    .execute();
-  for (const r of refunds) await issueCreditNote(trx, r);
+  await creditEarlierRefunds(trx, ids);
   return numbers;
 }
 
@@ -493,17 +493,7 @@ export async function issueInvoicesOnPostgres(
     ),
   );
   if (Number(written.rows[0]?.updated) !== ids.length) throw new Error('an order was invoiced meanwhile');
-  // Refunds recorded before the invoice existed get their credit notes now (read in a statement of its
-  // own, after the orders' rows are written: a refund either committed before and is seen here, or
-  // sees the invoice).
-  const refunds = await trx
-    .selectFrom('refunds')
-    .select(['id', 'org_id', 'order_id'])
-    .where('order_id', 'in', ids)
-    .where('status', '=', 'succeeded')
-    .orderBy('id')
-    .execute();
-  for (const r of refunds) await issueCreditNote(trx, r);
+  await creditEarlierRefunds(trx, ids);
   return numbers;
 }
 
