@@ -643,68 +643,13 @@ describe.each(DIALECTS)('%s: selling', (dialect) => {
 });
 
 // On Postgres a purchase's Idempotency-Key is answered after its sale has committed (in the invoice
-// group, or by a write of its own). If that write fails, the key must stay taken: freed, a retry of
-// the same request would sell a second time.
-describe('postgres: a sale whose answer cannot be stored keeps its Idempotency-Key', () => {
-  let s: TestServer;
-  let call: ReturnType<typeof http>;
-  let token: string;
-  let sale: { eventId: string; typeIds: string[] };
-
-  beforeAll(async () => {
-    s = await startTestServer('postgres');
-    call = http(s.url);
-    token = (await signUp(s.url)).token;
-    sale = await eventOnSale(s.url, token, { name: 'Unanswered' }, [
-      { name: 'GA', amount: 1500, capacity: 10 },
-    ]);
-    // Every answer written under a key fails, as a dropped connection or a full disk would.
-    await sql`create function refuse_answers() returns trigger language plpgsql as
-      $$ begin raise exception 'answers refused for this test'; end $$`.execute(s.db.kysely);
-    await sql`create trigger refuse_answers before update on idempotency_keys
-      for each row when (new.state = 'done') execute function refuse_answers()`.execute(s.db.kysely);
-  });
-  afterAll(() => s?.stop());
-
-  it('answers 500, then refuses the retry as in progress, with one order sold', async () => {
-    const purchase = () =>
-      call('POST', '/api/tickets/purchase', {
-        token,
-        headers: { 'idempotency-key': 'unanswered-1' },
-        body: {
-          event: sale.eventId,
-          items: [{ ticket_type: sale.typeIds[0], quantity: 2 }],
-          buyer: { name: 'Una', email: 'una@example.com' },
-          payment_method: 'manual',
-        },
-      });
-    const first = await purchase();
-    expect(first.status).toBe(500);
-    const again = await purchase();
-    expect(again.status).toBe(409);
-    expect(again.body.code).toBe('idempotency_request_in_progress');
-    const orders = await s.db.kysely
-      .selectFrom('orders')
-      .select('id')
-      .where('buyer_email', '=', 'una@example.com')
-      .execute();
-    expect(orders).toHaveLength(1);
-    const type = await s.db.kysely
-      .selectFrom('ticket_types')
-      .select('sold')
-      .where('id', '=', sale.typeIds[0]!)
-      .executeTakeFirstOrThrow();
-    expect(type.sold).toBe(2);
-  });
-});
-
-// The same for a held (Stripe) order: once its hold has committed, a failure recording the payment must
-// not free the key, or a retry holds the seats a second time with a second PaymentIntent.
-describe('postgres: a held sale whose payment cannot be recorded keeps its Idempotency-Key', () => {
+// group, or by a write of its own), and a held (Stripe) order records its PaymentIntent after its hold
+// has committed. If such a write fails, the key must stay taken: freed, a retry of the same request
+// would sell (or hold the seats) a second time.
+describe('postgres: a committed sale keeps its Idempotency-Key when a later write fails', () => {
   let stripe: FakeStripe;
   let s: TestServer;
   let token: string;
-  let sale: { eventId: string; typeIds: string[] };
 
   beforeAll(async () => {
     stripe = await startFakeStripe();
@@ -714,46 +659,80 @@ describe('postgres: a held sale whose payment cannot be recorded keeps its Idemp
       STRIPE_API_URL: stripe.url,
     });
     token = (await signUp(s.url)).token;
-    sale = await eventOnSale(s.url, token, { name: 'Held' }, [{ name: 'GA', amount: 1500, capacity: 10 }]);
-    await sql`create function refuse_payment_ids() returns trigger language plpgsql as
-      $$ begin raise exception 'payment ids refused for this test'; end $$`.execute(s.db.kysely);
-    await sql`create trigger refuse_payment_ids before update on orders
-      for each row when (new.payment_intent_id is not null) execute function refuse_payment_ids()`.execute(
-      s.db.kysely,
-    );
   });
   afterAll(async () => {
     await s?.stop();
     await stripe?.close();
   });
 
-  it('answers 500, then refuses the retry as in progress, holding the seats once', async () => {
-    const buy = () =>
-      http(s.url)('POST', '/api/tickets/purchase', {
-        token,
-        headers: { 'idempotency-key': 'held-1' },
-        body: {
-          event: sale.eventId,
-          items: [{ ticket_type: sale.typeIds[0], quantity: 2 }],
-          buyer: { name: 'Hal', email: 'hal@example.com' },
-          payment_method: 'stripe',
-        },
-      });
-    expect((await buy()).status).toBe(500);
-    const again = await buy();
+  /**
+   * Buys two tickets twice under one key while a trigger refuses the updates of `table` that match
+   * `when` (as a dropped connection or a full disk would); returns both answers, the buyer's orders and
+   * the type's counters.
+   */
+  const twiceWhileRefused = async (table: string, when: string, method: 'manual' | 'stripe') => {
+    const sale = await eventOnSale(s.url, token, { name: `Refused ${method}` }, [
+      { name: 'GA', amount: 1500, capacity: 10 },
+    ]);
+    const email = `${method}-refused@example.com`;
+    await sql`create function refuse() returns trigger language plpgsql as
+      $$ begin raise exception 'refused for this test'; end $$`.execute(s.db.kysely);
+    await sql`create trigger refuse before update on ${sql.table(table)}
+      for each row when (${sql.raw(when)}) execute function refuse()`.execute(s.db.kysely);
+    try {
+      const buy = () =>
+        http(s.url)('POST', '/api/tickets/purchase', {
+          token,
+          headers: { 'idempotency-key': `refused-${method}` },
+          body: {
+            event: sale.eventId,
+            items: [{ ticket_type: sale.typeIds[0], quantity: 2 }],
+            buyer: { name: 'Ref Used', email },
+            payment_method: method,
+          },
+        });
+      const first = await buy();
+      const again = await buy();
+      const orders = await s.db.kysely
+        .selectFrom('orders')
+        .select('id')
+        .where('buyer_email', '=', email)
+        .execute();
+      const type = await s.db.kysely
+        .selectFrom('ticket_types')
+        .select(['sold', 'held'])
+        .where('id', '=', sale.typeIds[0]!)
+        .executeTakeFirstOrThrow();
+      return { first, again, orders, type };
+    } finally {
+      await sql`drop trigger refuse on ${sql.table(table)}`.execute(s.db.kysely);
+      await sql`drop function refuse()`.execute(s.db.kysely);
+    }
+  };
+
+  it('a paid sale whose answer cannot be stored: 500, then the retry is in progress, one order sold', async () => {
+    const { first, again, orders, type } = await twiceWhileRefused(
+      'idempotency_keys',
+      "new.state = 'done'",
+      'manual',
+    );
+    expect(first.status).toBe(500);
     expect(again.status).toBe(409);
     expect(again.body.code).toBe('idempotency_request_in_progress');
-    const orders = await s.db.kysely
-      .selectFrom('orders')
-      .select('id')
-      .where('buyer_email', '=', 'hal@example.com')
-      .execute();
     expect(orders).toHaveLength(1);
-    const type = await s.db.kysely
-      .selectFrom('ticket_types')
-      .select(['sold', 'held'])
-      .where('id', '=', sale.typeIds[0]!)
-      .executeTakeFirstOrThrow();
+    expect(type.sold).toBe(2);
+  });
+
+  it('a held sale whose payment cannot be recorded: 500, then in progress, the seats held once', async () => {
+    const { first, again, orders, type } = await twiceWhileRefused(
+      'orders',
+      'new.payment_intent_id is not null',
+      'stripe',
+    );
+    expect(first.status).toBe(500);
+    expect(again.status).toBe(409);
+    expect(again.body.code).toBe('idempotency_request_in_progress');
+    expect(orders).toHaveLength(1);
     expect(type).toEqual({ sold: 0, held: 2 });
   });
 });
