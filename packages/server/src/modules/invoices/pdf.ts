@@ -16,6 +16,16 @@ export const loadFonts = () =>
 const LOCALE = 'en-GB';
 const COUNTRIES = new Intl.DisplayNames([LOCALE], { type: 'region', fallback: 'code' });
 
+/** The bytes a PDF document writes, once it is ended. */
+export function pdfBytes(doc: PDFKit.PDFDocument): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  doc.on('data', (c: Buffer) => chunks.push(c));
+  return new Promise<Buffer>((resolve, reject) => {
+    doc.on('end', () => resolve(Buffer.concat(chunks)));
+    doc.on('error', reject);
+  });
+}
+
 export interface IssuedDocument {
   kind: 'invoice' | 'credit_note';
   number: string;
@@ -76,12 +86,7 @@ export function renderPdf(issued: IssuedDocument): Promise<Buffer> {
   const { body, bold } = loadFonts();
   doc.registerFont('body', body);
   doc.registerFont('bold', bold);
-  const chunks: Buffer[] = [];
-  doc.on('data', (c: Buffer) => chunks.push(c));
-  const done = new Promise<Buffer>((resolve, reject) => {
-    doc.on('end', () => resolve(Buffer.concat(chunks)));
-    doc.on('error', reject);
-  });
+  const done = pdfBytes(doc);
 
   // Seller
   doc.font('bold').fontSize(12).text(d.seller.name, PAGE.left, 50, { width: 260 });

@@ -1,5 +1,5 @@
 import PDFDocument from 'pdfkit';
-import { loadFonts } from '../invoices/pdf.js';
+import { loadFonts, pdfBytes } from '../invoices/pdf.js';
 import { qrModules } from '../orders/qr.js';
 import type { MessageData } from './templates.js';
 
@@ -32,12 +32,7 @@ export function ticketsPdf(data: MessageData): Promise<Buffer> {
     doc.registerFont('body', body);
     doc.registerFont('bold', bold);
   }
-  const chunks: Buffer[] = [];
-  doc.on('data', (c: Buffer) => chunks.push(c));
-  const done = new Promise<Buffer>((resolve, reject) => {
-    doc.on('end', () => resolve(Buffer.concat(chunks)));
-    doc.on('error', reject);
-  });
+  const done = pdfBytes(doc);
   (data.tickets ?? []).forEach((ticket, n) => {
     if (n > 0) doc.addPage();
     doc.font('bold').fontSize(22).text(data.event.name);
