@@ -1,16 +1,14 @@
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify, stripVTControlCharacters } from 'node:util';
+import { stripVTControlCharacters } from 'node:util';
 import { Tickets } from '@tickets/sdk';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../../server/test/harness.js';
+import { readQr } from '../../server/test/readback.js';
 import { BIN, type Cli, makeCli, signUpWithEvent } from './run-cli.js';
-
-const run = promisify(execFile);
 
 /** A real TCP relay in front of the server: cutting it is the network going away mid-shift. */
 async function startRelay(serverUrl: string) {
@@ -138,10 +136,8 @@ describe('sqlite: tickets door', () => {
     const t = await sell('Quinn Qr');
     const profile = cli.config().profiles.default!;
     const sdk = new Tickets({ baseUrl: server.url, token: profile.access_token });
-    const file = join(scratch, `${t.id}.png`);
-    writeFileSync(file, await sdk.tickets.qr(t.id, 'png'));
-    const { stdout: scanned } = await run('zbarimg', ['--raw', '-q', file]);
-    expect(scanned.trim()).toBe(t.code);
+    const scanned = readQr(await sdk.tickets.qr(t.id, 'png'));
+    expect(scanned).toBe(t.code);
     const r = await cli(['door', eventId], { input: scanned });
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stdout.split('\n')[0]).toBe('ADMITTED  Quinn Qr · GA');

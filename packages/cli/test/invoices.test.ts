@@ -1,21 +1,16 @@
-import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../../server/test/harness.js';
+import { pdfText } from '../../server/test/readback.js';
 import { BIN, type Cli, makeCli, signUpWithEvent } from './run-cli.js';
 
-const run = promisify(execFile);
 const YEAR = new Date().getUTCFullYear();
 
-/** What poppler reads in a PDF file, runs of spaces squeezed. */
-async function pdfText(file: string): Promise<string> {
-  const { stdout } = await run('pdftotext', ['-layout', '-enc', 'UTF-8', file, '-']);
-  return stdout.replace(/[ \t]+/g, ' ');
-}
+/** The text of a PDF file, as a reader sees it. */
+const pdfFileText = (file: string) => pdfText(readFileSync(file));
 
 const isPdf = (bytes: Buffer) => bytes.subarray(0, 5).toString('latin1') === '%PDF-';
 
@@ -127,7 +122,7 @@ describe('sqlite: tickets billing and invoices', () => {
     const file = join(dir, `${order.invoice_number}.pdf`);
     expect(r.stderr).toContain(`Saved invoice ${order.invoice_number} to ${order.invoice_number}.pdf`);
     expect(isPdf(readFileSync(file))).toBe(true);
-    const text = await pdfText(file);
+    const text = await pdfFileText(file);
     expect(text).toContain(order.invoice_number);
     expect(text).toContain('Blue Note Events GmbH');
 
@@ -159,7 +154,7 @@ describe('sqlite: tickets billing and invoices', () => {
       bytes: readFileSync(out).length,
     });
     expect(isPdf(readFileSync(out))).toBe(true);
-    expect(await pdfText(out)).toContain(order.invoice_number);
+    expect(await pdfFileText(out)).toContain(order.invoice_number);
   });
 
   it('--out - writes the PDF itself to stdout, for a pipe', async () => {
@@ -169,7 +164,7 @@ describe('sqlite: tickets billing and invoices', () => {
     expect(isPdf(r.stdout)).toBe(true);
     const file = join(scratch, 'piped.pdf');
     writeFileSync(file, r.stdout);
-    expect(await pdfText(file)).toContain(order.invoice_number);
+    expect(await pdfFileText(file)).toContain(order.invoice_number);
     expect(existsSync(join(scratch, `${order.invoice_number}.pdf`))).toBe(false);
   });
 
@@ -182,7 +177,7 @@ describe('sqlite: tickets billing and invoices', () => {
     const r = await inDir(dir, ['invoices', 'credit-note', refund.id]);
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stderr).toContain(`Saved credit note ${refund.credit_note_number}`);
-    const text = await pdfText(join(dir, `${refund.credit_note_number}.pdf`));
+    const text = await pdfFileText(join(dir, `${refund.credit_note_number}.pdf`));
     expect(text).toContain(refund.credit_note_number);
     expect(text).toContain(order.invoice_number);
   });

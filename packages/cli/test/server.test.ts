@@ -3,7 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, startTestServer, type TestServer } from '../../server/test/harness.js';
+import {
+  createTestDatabase,
+  ON_POSTGRES,
+  startTestServer,
+  type TestServer,
+} from '../../server/test/harness.js';
 import { BIN, type Cli, listeningUrl, makeCli, PASSWORD, uniqueEmail } from './run-cli.js';
 
 describe('tickets server', () => {
@@ -57,7 +62,7 @@ describe('tickets server', () => {
   });
 });
 
-describe('postgres: tickets smoke test', () => {
+describe.skipIf(!ON_POSTGRES)('postgres: tickets smoke test', () => {
   let server: TestServer;
   let cli: Cli;
   beforeAll(async () => {

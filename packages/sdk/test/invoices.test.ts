@@ -1,27 +1,9 @@
-import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DIALECTS, sampleEvent, startTestServer, type TestServer } from '../../server/test/harness.js';
+import { pdfText } from '../../server/test/readback.js';
 import { NotFoundError, type ResponseMeta, Tickets, ValidationError } from '../src/index.js';
 
-const run = promisify(execFile);
 const metaOf = (value: object) => (value as { lastResponse: ResponseMeta }).lastResponse;
-
-/** The PDF's text as poppler reads it, runs of spaces squeezed. */
-async function pdfText(pdf: Buffer): Promise<string> {
-  const dir = mkdtempSync(join(tmpdir(), 'tickets-sdk-pdf-'));
-  try {
-    const file = join(dir, 'doc.pdf');
-    writeFileSync(file, pdf);
-    const { stdout } = await run('pdftotext', ['-layout', '-enc', 'UTF-8', file, '-']);
-    return stdout.replace(/[ \t]+/g, ' ');
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
 
 const isPdf = (bytes: Buffer) => bytes.subarray(0, 5).toString('latin1') === '%PDF-';
 

@@ -8,10 +8,9 @@ import { inject } from 'vitest';
 import { type Config, loadConfig } from '../src/config.js';
 import { type RunningServer, startServer } from '../src/server.js';
 
-export const DIALECTS = ['sqlite', 'postgres'] as const;
-export type TestDialect = (typeof DIALECTS)[number];
+import { POSTGRES_URL, type TestDialect } from './dialects.js';
 
-export const POSTGRES_URL = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+export { DIALECTS, ON_POSTGRES, POSTGRES_URL, type TestDialect } from './dialects.js';
 
 export interface TestDatabase {
   url: string;

@@ -1,30 +1,12 @@
-import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type PaidOrder, takeNumber } from '../src/modules/invoices/ledger.js';
 import { InvoiceQueue } from '../src/modules/invoices/queue.js';
 import { type FakeStripe, startFakeStripe } from './fakes/stripe.js';
 import { DIALECTS, http, sampleEvent, signUp, startTestServer, type TestServer } from './harness.js';
+import { pdfText } from './readback.js';
 
-const run = promisify(execFile);
 const YEAR = new Date().getUTCFullYear();
 const pad = (n: number) => String(n).padStart(6, '0');
-
-/** The PDF's text as poppler reads it (layout kept, so a table row stays on one line; runs of spaces squeezed). */
-async function pdfText(pdf: Buffer): Promise<string> {
-  const dir = mkdtempSync(join(tmpdir(), 'tickets-pdf-'));
-  try {
-    const file = join(dir, 'doc.pdf');
-    writeFileSync(file, pdf);
-    const { stdout } = await run('pdftotext', ['-layout', '-enc', 'UTF-8', file, '-']);
-    return stdout.replace(/[ \t]+/g, ' ');
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
 
 async function download(base: string, path: string, token: string) {
   const res = await fetch(base + path, { headers: { authorization: `Bearer ${token}` } });

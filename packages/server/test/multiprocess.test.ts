@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Db, openDatabase } from '../src/db/database.js';
-import { createTestDatabase, http, sampleEvent, signUp, type TestDatabase } from './harness.js';
+import { createTestDatabase, http, ON_POSTGRES, sampleEvent, signUp, type TestDatabase } from './harness.js';
 
 const MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 
@@ -71,7 +71,7 @@ async function stopProcess(p: ServerProcess | undefined): Promise<void> {
   clearTimeout(killed);
 }
 
-describe('postgres: two server processes sharing one database', () => {
+describe.skipIf(!ON_POSTGRES)('postgres: two server processes sharing one database', () => {
   let database: TestDatabase;
   let db: Db;
   let a: ServerProcess;

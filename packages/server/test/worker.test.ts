@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Db, openDatabase } from '../src/db/database.js';
 import { queueMessages } from '../src/modules/messaging/outbox.js';
 import { type FakeSendGrid, startFakeSendGrid } from './fakes/sendgrid.js';
-import { http, sampleEvent, signUp, startTestServer, type TestServer } from './harness.js';
+import { http, ON_POSTGRES, sampleEvent, signUp, startTestServer, type TestServer } from './harness.js';
 
 const BIN = fileURLToPath(new URL('../../cli/dist/bin.js', import.meta.url));
 
@@ -32,7 +32,7 @@ const exited = (child: ChildProcess) =>
     ? Promise.resolve()
     : new Promise<void>((resolve) => child.once('exit', () => resolve()));
 
-describe('postgres: message workers in their own processes', () => {
+describe.skipIf(!ON_POSTGRES)('postgres: message workers in their own processes', () => {
   let s: TestServer;
   let sg: FakeSendGrid;
   let db: Db;
