@@ -7,8 +7,8 @@ import pino from 'pino';
 import { inject } from 'vitest';
 import { type Config, loadConfig } from '../src/config.js';
 import { type RunningServer, startServer } from '../src/server.js';
-
 import { POSTGRES_URL, type TestDialect } from './dialects.js';
+import { invariantViolations } from './invariants.js';
 
 export { DIALECTS, ON_POSTGRES, POSTGRES_URL, type TestDialect } from './dialects.js';
 
@@ -68,9 +68,12 @@ export async function startTestServer(
     ...server,
     config,
     stop: async () => {
+      // Every database test proves the sale's invariants on what it leaves behind (invariants.ts).
+      const broken = await invariantViolations(server.db.kysely).catch((err: unknown) => [String(err)]);
       await server.close();
       await database.drop();
       rmSync(dataDir, { recursive: true, force: true });
+      if (broken.length) throw new Error(`the sale's invariants are broken:\n  ${broken.join('\n  ')}`);
     },
   };
 }

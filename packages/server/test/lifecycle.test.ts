@@ -129,6 +129,7 @@ describe.each(DIALECTS)('%s: readiness and shutdown', (dialect) => {
           '0008_messaging',
           '0009_lean_door',
           '0010_lean_outbox',
+          '0011_sale_constraints',
         ],
       },
     });

@@ -232,9 +232,102 @@ describe('sqlite: a migration that fails half-way leaves nothing behind', () => 
         db.kysely,
       );
       expect(tables.rows.map((r) => r.name)).not.toContain('ticket_presence_lean');
-      expect(await pendingMigrations(db)).toEqual(['0009_lean_door', '0010_lean_outbox']);
+      expect(await pendingMigrations(db)).toEqual([
+        '0009_lean_door',
+        '0010_lean_outbox',
+        '0011_sale_constraints',
+      ]);
       await db.kysely.deleteFrom('ticket_presence').where('ticket_id', '=', 'tkt_gone').execute();
-      expect(await migrateToLatest(db)).toEqual(['0009_lean_door', '0010_lean_outbox']);
+      expect(await migrateToLatest(db)).toEqual([
+        '0009_lean_door',
+        '0010_lean_outbox',
+        '0011_sale_constraints',
+      ]);
+    } finally {
+      await db.close();
+      await tdb.drop();
+    }
+  });
+});
+
+describe.each(DIALECTS)('%s: 0011_sale_constraints', (dialect) => {
+  const at = '2030-06-01T18:00:00.000Z';
+
+  /** A database at 0010 holding one organization, event, type, paid order of two tickets. */
+  async function at0010() {
+    const tdb = await createTestDatabase(dialect);
+    const db = openDatabase(tdb.url);
+    const { error } = await migrator(db).migrateTo('0010_lean_outbox');
+    if (error) throw error;
+    const k = db.kysely;
+    await sql`insert into organizations (id, name, created_at) values ('org_1', 'Org', ${at})`.execute(k);
+    await sql`insert into events (id, org_id, name, slug, timezone, starts_at, ends_at, status, currency,
+      capacity, transferable, sold, held, created_at, updated_at)
+      values ('evt_1', 'org_1', 'E', 'e', 'UTC', ${at}, ${at}, 'published', 'EUR', 10, 1, 2, 0, ${at}, ${at})`.execute(
+      k,
+    );
+    await sql`insert into ticket_types (id, org_id, event_id, name, price_amount, capacity, sold, held,
+      min_per_order, hidden, sort_order, tax_rate, created_at, updated_at)
+      values ('tt_1', 'org_1', 'evt_1', 'GA', 2500, 5, 2, 0, 1, 0, 0, 0, ${at}, ${at})`.execute(k);
+    await sql`insert into orders (id, org_id, event_id, status, buyer_name, buyer_email, currency,
+      total_amount, refunded_amount, ticket_count, payment_method, created_at, updated_at)
+      values ('ord_1', 'org_1', 'evt_1', 'partially_refunded', 'B', 'b@example.com', 'EUR', 5000, 2500, 2,
+      'manual', ${at}, ${at})`.execute(k);
+    for (const [id, status, reason] of [
+      ['tkt_1', 'void', 'refunded'],
+      ['tkt_2', 'valid', null],
+    ])
+      await sql`insert into tickets (id, org_id, event_id, order_id, ticket_type_id, holder_name, status,
+        void_reason, code_version, code, created_at, updated_at)
+        values (${id}, 'org_1', 'evt_1', 'ord_1', 'tt_1', 'H', ${status}, ${reason}, 1, ${id}, ${at}, ${at})`.execute(
+        k,
+      );
+    // tkt_1 was refunded with its seat kept off sale: `sold` still counts it.
+    await sql`insert into refunds (id, org_id, order_id, ticket_id, amount, currency, status, provider,
+      returned_inventory, created_at, updated_at)
+      values ('ref_1', 'org_1', 'ord_1', 'tkt_1', 2500, 'EUR', 'succeeded', 'manual', 0, ${at}, ${at})`.execute(
+      k,
+    );
+    return { tdb, db };
+  }
+
+  it('marks the seats refunds kept off sale, so sold still equals the tickets holding a seat', async () => {
+    const { tdb, db } = await at0010();
+    try {
+      expect(await migrateToLatest(db)).toEqual(['0011_sale_constraints']);
+      const tickets = await db.kysely
+        .selectFrom('tickets')
+        .select(['id', 'seat_kept'])
+        .orderBy('id')
+        .execute();
+      expect(tickets).toEqual([
+        { id: 'tkt_1', seat_kept: 1 },
+        { id: 'tkt_2', seat_kept: 0 },
+      ]);
+      await expect(
+        db.kysely.updateTable('ticket_types').set({ held: -1 }).where('id', '=', 'tt_1').execute(),
+      ).rejects.toThrow(/ticket_types_inventory/);
+    } finally {
+      await db.close();
+      await tdb.drop();
+    }
+  });
+
+  it('refuses to migrate data that already breaks a rule, and leaves the schema at 0010', async () => {
+    const { tdb, db } = await at0010();
+    try {
+      await sql`update orders set refunded_amount = 6000 where id = 'ord_1'`.execute(db.kysely);
+      // Postgres checks the existing rows when the constraint is added; SQLite's triggers guard writes
+      // from now on, so there the broken row is left for the invariant check to find.
+      if (dialect === 'postgres') {
+        await expect(migrateToLatest(db)).rejects.toThrow(/orders_refunded/);
+        expect(await pendingMigrations(db)).toEqual(['0011_sale_constraints']);
+      } else {
+        expect(await migrateToLatest(db)).toEqual(['0011_sale_constraints']);
+        await expect(
+          sql`update orders set refunded_amount = 6001 where id = 'ord_1'`.execute(db.kysely),
+        ).rejects.toThrow(/orders_refunded/);
+      }
     } finally {
       await db.close();
       await tdb.drop();

@@ -5,71 +5,10 @@
 // the server is scaled out, and that deployment is Postgres. SQLite is an embedded, single-machine
 // default (one process: `tickets server start`); several processes on one SQLite file is out of scope
 // for this proof. In-process races on both databases are covered by orders.test.ts.
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Db, openDatabase } from '../src/db/database.js';
-import { createTestDatabase, http, ON_POSTGRES, sampleEvent, signUp, type TestDatabase } from './harness.js';
-
-const MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
-
-type Call = ReturnType<typeof http>;
-
-interface ServerProcess {
-  url: string;
-  call: Call;
-  child: ChildProcess;
-  /** Everything the process wrote to stderr, for failure messages. */
-  stderr: () => string;
-}
-
-/** Starts `node dist/main.js` on the database and resolves with the URL it prints on stderr. */
-function startProcess(databaseUrl: string): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [MAIN], {
-    env: {
-      ...process.env,
-      PORT: '0',
-      HOST: '127.0.0.1',
-      DATABASE_URL: databaseUrl,
-      LOG_LEVEL: 'warn',
-      // Each process runs a message worker; its local outbox goes to a temp dir, not the user's home.
-      TICKETS_DATA_DIR: mkdtempSync(join(tmpdir(), 'tickets-mp-')),
-    },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let stderr = '';
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`server did not start within 20 s:\n${stderr}`));
-    }, 20_000);
-    child.stderr?.setEncoding('utf8');
-    child.stderr?.on('data', (chunk: string) => {
-      stderr += chunk;
-      const url = /listening on (http:\/\/\S+)/.exec(stderr)?.[1];
-      if (url) {
-        clearTimeout(timer);
-        resolve({ url, call: http(url), child, stderr: () => stderr });
-      }
-    });
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      reject(new Error(`server exited (${code ?? signal}) before listening:\n${stderr}`));
-    });
-  });
-}
-
-async function stopProcess(p: ServerProcess | undefined): Promise<void> {
-  if (!p || p.child.exitCode !== null || p.child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => p.child.once('exit', () => resolve()));
-  p.child.kill('SIGTERM');
-  const killed = setTimeout(() => p.child.kill('SIGKILL'), 5_000);
-  await exited;
-  clearTimeout(killed);
-}
+import { createTestDatabase, ON_POSTGRES, sampleEvent, signUp, type TestDatabase } from './harness.js';
+import { type ServerProcess, startTwo, stopProcess } from './processes.js';
 
 describe.skipIf(!ON_POSTGRES)('postgres: two server processes sharing one database', () => {
   let database: TestDatabase;
@@ -81,16 +20,7 @@ describe.skipIf(!ON_POSTGRES)('postgres: two server processes sharing one databa
   beforeAll(async () => {
     database = await createTestDatabase('postgres');
     // Started together, so they also race to migrate the empty schema and to create the signing secret.
-    const started = await Promise.allSettled([startProcess(database.url), startProcess(database.url)]);
-    const failed = started.find((s) => s.status === 'rejected');
-    if (failed) {
-      for (const s of started) if (s.status === 'fulfilled') await stopProcess(s.value);
-      throw failed.reason;
-    }
-    [a, b] = started.map((s) => (s as PromiseFulfilledResult<ServerProcess>).value) as [
-      ServerProcess,
-      ServerProcess,
-    ];
+    [a, b] = await startTwo(database.url);
     expect(a.url).not.toBe(b.url);
     db = openDatabase(database.url, { poolSize: 2 });
     token = (await signUp(a.url)).token;

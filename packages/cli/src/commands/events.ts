@@ -10,6 +10,7 @@ const STATUSES = ['draft', 'published', 'cancelled', 'completed'] as const;
 
 interface EventFlags {
   name?: string;
+  allowPast?: boolean;
   timezone?: string;
   starts?: string;
   ends?: string;
@@ -146,8 +147,9 @@ export function registerEvents(program: Command): void {
   examples(events, 'tickets events list', 'tickets events show evt_…');
 
   examples(
-    eventOptions(events.command('create').description('Create an event, as a draft'), false).action(
-      async (f: EventFlags, cmd: Command) => {
+    eventOptions(events.command('create').description('Create an event, as a draft'), false)
+      .option('--allow-past', 'accept a start in the past (importing past events)')
+      .action(async (f: EventFlags, cmd: Command) => {
         const ctx = Context.of(cmd);
         const client = await ctx.client();
         const { checkTimeZone, localZone } = await import('../time.js');
@@ -159,6 +161,7 @@ export function registerEvents(program: Command): void {
         const ends = await ask(f.ends, { flag: '--ends', message: 'Ends (e.g. 2027-01-01 02:00)' });
         const currency = await ask(f.currency, { flag: '--currency', message: 'Currency (e.g. EUR)' });
         const body = await eventBody({ ...f, name, timezone, starts, ends, currency }, timezone);
+        if (f.allowPast) (body as EventCreateInput).allow_past = true;
         const event = await ctx.out.spin(
           'Creating the event…',
           client.events.create(body as EventCreateInput),
@@ -169,10 +172,9 @@ export function registerEvents(program: Command): void {
             `\nNext: add ticket types with  tickets types create ${e.id} --name … --price … --capacity …`,
           );
         });
-      },
-    ),
+      }),
     'tickets events create --name "Jazz Night" --timezone Europe/Berlin --currency EUR \\\n      --starts "2026-12-31 20:00" --ends "2027-01-01 02:00" --venue "Blue Note" --city Berlin --country DE',
-    'tickets events create --name Expo --timezone Asia/Tokyo --currency JPY --starts 2026-05-01T10:00+09:00 \\\n      --ends "2026-05-01 18:00" --capacity 500 --no-transfers --json',
+    'tickets events create --name Expo --timezone Asia/Tokyo --currency JPY --starts 2027-05-01T10:00+09:00 \\\n      --ends "2027-05-01 18:00" --capacity 500 --no-transfers --json',
   );
 
   examples(

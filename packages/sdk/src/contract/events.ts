@@ -123,7 +123,15 @@ function refineTiming(value: Timing, ctx: z.RefinementCtx) {
     ctx.addIssue({ code: 'custom', path: [e.path], message: e.message });
 }
 
-export const EventCreateInput = z.strictObject(eventFields).superRefine(refineTiming);
+export const EventCreateInput = z
+  .strictObject({
+    ...eventFields,
+    allow_past: z
+      .boolean()
+      .optional()
+      .describe('Accept a start in the past (importing past events); otherwise such an event is refused'),
+  })
+  .superRefine(refineTiming);
 export type EventCreateInput = z.input<typeof EventCreateInput>;
 
 /** PUT merges: fields left out keep their value; null clears a nullable field. */

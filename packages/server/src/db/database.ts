@@ -26,6 +26,7 @@ import * as m0007 from './migrations/0007_offline_checkin.js';
 import * as m0008 from './migrations/0008_messaging.js';
 import * as m0009 from './migrations/0009_lean_door.js';
 import * as m0010 from './migrations/0010_lean_outbox.js';
+import * as m0011 from './migrations/0011_sale_constraints.js';
 import type { Database } from './schema.js';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -271,6 +272,7 @@ const migrations: Record<string, Migration> = {
   '0008_messaging': m0008,
   '0009_lean_door': m0009,
   '0010_lean_outbox': m0010,
+  '0011_sale_constraints': m0011,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

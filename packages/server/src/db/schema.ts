@@ -228,6 +228,8 @@ export interface TicketsTable {
   holder_email: string | null;
   status: 'valid' | 'void';
   void_reason: 'refunded' | 'cancelled' | null;
+  /** 1: void, but its seat stays off sale (still counted in `sold`): refunded with return_inventory false. */
+  seat_kept: number;
   code_version: number;
   code: string;
   /** When the holder said they can't come (a WhatsApp button). */

@@ -4,7 +4,7 @@ import type { HttpMethod, RouteDef } from '@tickets/sdk';
 import FindMyWay from 'find-my-way';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
-import { ApiError, fieldErrors, forbidden, validationFailed } from './errors.js';
+import { ApiError, constraintViolated, fieldErrors, forbidden, validationFailed } from './errors.js';
 import { checkedKey, keyedHeaders, requestHash } from './idempotency.js';
 
 export type Principal =
@@ -272,7 +272,10 @@ export class App {
   private fail(res: ServerResponse, requestId: string, err: unknown): void {
     let error: ApiError;
     if (err instanceof ApiError) error = err;
-    else {
+    else if (constraintViolated(err)) {
+      this.options.log.warn({ reqId: requestId, err }, 'write refused by a database constraint');
+      error = constraintViolated(err)!;
+    } else {
       this.options.log.error({ reqId: requestId, err }, 'unhandled error');
       error = new ApiError(
         500,

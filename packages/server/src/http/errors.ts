@@ -70,3 +70,26 @@ export function fieldErrors(error: z.ZodError): FieldError[] {
     code: i.code,
   }));
 }
+
+/**
+ * The database refused a write that would break a rule of the sale (migration 0011: counters within
+ * capacity and never below zero, refunds within what was paid, statuses in their sets): Postgres's CHECK
+ * violation (23514), or the abort of SQLite's trigger for the same rule. The code that allowed it has
+ * a bug, but the request is answered as the conflict it is, and nothing was written. Null for any other
+ * error.
+ */
+export function constraintViolated(err: unknown): ApiError | null {
+  const e = err as { code?: string; constraint?: string; message?: string };
+  const rule =
+    e?.code === '23514'
+      ? e.constraint
+      : e?.code === 'SQLITE_CONSTRAINT_TRIGGER' || e?.code === 'SQLITE_CONSTRAINT_CHECK'
+        ? /constraint (\w+) violated/.exec(e.message ?? '')?.[1]
+        : undefined;
+  if (e?.code !== '23514' && rule === undefined) return null;
+  return new ApiError(
+    409,
+    'constraint_violated',
+    `This change would break a rule the database enforces${rule ? ` (${rule})` : ''}, so nothing was changed. Look at the current state and try again.`,
+  );
+}

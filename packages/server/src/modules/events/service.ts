@@ -23,6 +23,7 @@ import { newId } from '../../ids.js';
 import { nowIso, toUtc, toUtcOrNull } from '../../time.js';
 import { isForeignKeyViolation, isUniqueViolation } from '../accounts/auth.js';
 import { createDefaultList } from '../checkin/service.js';
+import { NOTHING_SOLD } from '../inventory/inventory.js';
 import { notifyQueued, queueForEventOrders } from '../messaging/outbox.js';
 import { eventView, ticketTypeView } from './views.js';
 
@@ -105,6 +106,15 @@ export class Events {
 
   async create(orgId: string, input: EventCreate): Promise<Event> {
     const now = nowIso();
+    // Almost always a typo (a wrong year, a date read in the wrong time zone): refused unless asked for.
+    if (!input.allow_past && toUtc(input.starts_at) < now)
+      throw validationFailed([
+        {
+          path: 'starts_at',
+          message: 'is in the past; pass allow_past: true to create a past event (an import)',
+          code: 'in_past',
+        },
+      ]);
     const base: EventRow = {
       reminders_queued_at: null,
       id: newId('event'),
@@ -127,8 +137,7 @@ export class Events {
       sales_end_at: toUtcOrNull(input.sales_end_at),
       max_per_buyer: input.max_per_buyer ?? null,
       hold_minutes: input.hold_minutes ?? null,
-      sold: 0,
-      held: 0,
+      ...NOTHING_SOLD,
       created_at: now,
       updated_at: now,
     };
@@ -319,8 +328,7 @@ export class Events {
       description: input.description ?? null,
       price_amount: input.price.amount,
       capacity: input.capacity,
-      sold: 0,
-      held: 0,
+      ...NOTHING_SOLD,
       sales_start_at: toUtcOrNull(input.sales_start_at),
       sales_end_at: toUtcOrNull(input.sales_end_at),
       min_per_order: input.min_per_order ?? 1,

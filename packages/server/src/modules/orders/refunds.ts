@@ -7,6 +7,7 @@ import { ApiError, conflict, notFound, validationFailed } from '../../http/error
 import { newId } from '../../ids.js';
 import { type PaymentProvider, PaymentProviderError } from '../../integrations/stripe.js';
 import { nowIso } from '../../time.js';
+import { linesOf, restoreSeats } from '../inventory/inventory.js';
 import { creditNoteNumber, issueCreditNote } from '../invoices/ledger.js';
 import { notifyQueued, queueMessages } from '../messaging/outbox.js';
 import { EventKeys } from './keys.js';
@@ -78,13 +79,13 @@ export class Refunds {
     const remaining = order.total_amount - order.refunded_amount;
     const amount = input.amount ?? remaining;
     assertAmount(amount, remaining, order.currency);
-    // Refunding everything that is left cancels the order's tickets; a smaller amount is a goodwill
-    // partial refund and the tickets stay valid.
-    const full = amount === remaining;
     const refund = await this.k.transaction().execute(async (trx) => {
-      await takeRefund(trx, order, amount);
-      const voided = full
-        ? await voidTickets(trx, (q) => q.where('order_id', '=', order.id), input.return_inventory)
+      const after = await takeRefund(trx, order, amount);
+      // Refunding everything that is left cancels the order's tickets; a smaller amount is a goodwill
+      // partial refund and the tickets stay valid. Decided on the row this transaction just wrote, not
+      // on the read above: a refund racing this one has either committed (and is in `after`) or waits.
+      const voided = isRefundedInFull(after)
+        ? await voidTickets(trx, order.id, null, input.return_inventory)
         : [];
       return this.record(trx, principal, order, null, amount, input, voided);
     });
@@ -325,9 +326,13 @@ export class Refunds {
     const amount = input.amount ?? ticketRemaining;
     assertAmount(amount, ticketRemaining, order.currency);
     const refund = await this.k.transaction().execute(async (trx) => {
-      await takeRefund(trx, order, amount);
-      const voided = await voidTickets(trx, (q) => q.where('id', '=', ticket.id), input.return_inventory);
+      const after = await takeRefund(trx, order, amount);
+      const voided = await voidTickets(trx, order.id, ticket.id, input.return_inventory);
       if (voided.length === 0) throw conflict('ticket_void', 'This ticket was voided a moment ago.');
+      // This refund may be the one that completes the order (other refunds of it came first): then
+      // no ticket of it stays valid.
+      if (isRefundedInFull(after))
+        voided.push(...(await voidTickets(trx, order.id, null, input.return_inventory)));
       return this.record(trx, principal, order, ticket.id, amount, input, voided);
     });
     return this.settle(order, refund);
@@ -499,53 +504,60 @@ function assertAmount(amount: number, remaining: number, currency: string): void
     throw validationFailed([{ path: 'amount', message: 'must be more than 0', code: 'too_small' }]);
 }
 
-/** The conditional write that keeps refunds within what was paid. */
-async function takeRefund(trx: Trx, order: OrderRow, amount: number): Promise<void> {
-  const res = await trx
+/**
+ * The conditional write that keeps refunds within what was paid. Returns the order's amounts as this
+ * write left them: every decision about the refund's effect is taken from them.
+ */
+async function takeRefund(
+  trx: Trx,
+  order: OrderRow,
+  amount: number,
+): Promise<Pick<OrderRow, 'refunded_amount' | 'total_amount'>> {
+  const after = await trx
     .updateTable('orders')
     .set((eb) => ({ refunded_amount: eb('refunded_amount', '+', amount), updated_at: nowIso() }))
     .where('id', '=', order.id)
     .where('status', 'in', REFUNDABLE)
     .where((eb) => eb(eb('refunded_amount', '+', amount), '<=', eb.ref('total_amount')))
+    .returning(['refunded_amount', 'total_amount'])
     .executeTakeFirst();
-  if (Number(res.numUpdatedRows) !== 1)
+  if (!after)
     throw new ApiError(
       409,
       'refund_exceeds_paid',
       'Another refund of this order went through first; what is left to refund is less than this amount.',
     );
+  return after;
 }
 
-/** Voids the matching valid tickets and, if asked, puts them back on sale. Returns their ids. */
+/** All the money is back (a free order: its refund, of nothing, is a refund in full). */
+const isRefundedInFull = (o: Pick<OrderRow, 'refunded_amount' | 'total_amount'>) =>
+  o.refunded_amount >= o.total_amount;
+
+/**
+ * Voids the order's valid tickets (or the one named) and, if asked, puts their seats back on sale;
+ * otherwise the seats stay counted as sold (`seat_kept`). Conditional on `valid`, so a ticket is voided,
+ * and its seat returned, once however many refunds race. Returns the ids voided.
+ */
 async function voidTickets(
   trx: Trx,
-  // biome-ignore lint/suspicious/noExplicitAny: a where-clause on the tickets table
-  where: (q: any) => any,
+  orderId: string,
+  ticketId: string | null,
   returnInventory: boolean,
 ): Promise<string[]> {
-  const now = nowIso();
-  const rows: { id: string; ticket_type_id: string; event_id: string }[] = await where(
-    trx
-      .updateTable('tickets')
-      .set({ status: 'void', void_reason: 'refunded', updated_at: now })
-      .where('status', '=', 'valid'),
-  )
+  const rows = await trx
+    .updateTable('tickets')
+    .set({
+      status: 'void',
+      void_reason: 'refunded',
+      seat_kept: returnInventory ? 0 : 1,
+      updated_at: nowIso(),
+    })
+    .where('order_id', '=', orderId)
+    .$if(ticketId !== null, (q) => q.where('id', '=', ticketId!))
+    .where('status', '=', 'valid')
     .returning(['id', 'ticket_type_id', 'event_id'])
     .execute();
-  if (returnInventory && rows.length) {
-    const perType = new Map<string, number>();
-    for (const r of rows) perType.set(r.ticket_type_id, (perType.get(r.ticket_type_id) ?? 0) + 1);
-    for (const [typeId, n] of [...perType].sort(([a], [b]) => (a < b ? -1 : 1)))
-      await trx
-        .updateTable('ticket_types')
-        .set((eb) => ({ sold: eb('sold', '-', n) }))
-        .where('id', '=', typeId)
-        .execute();
-    await trx
-      .updateTable('events')
-      .set((eb) => ({ sold: eb('sold', '-', rows.length) }))
-      .where('id', '=', rows[0]!.event_id)
-      .execute();
-  }
+  if (returnInventory && rows.length) await restoreSeats(trx, rows[0]!.event_id, linesOf(rows));
   return rows.map((r) => r.id);
 }

@@ -39,6 +39,7 @@ import type { PaymentProvider } from '../../integrations/stripe.js';
 import { addSeconds, nowIso } from '../../time.js';
 import { eventNotOnSale, windowReason } from '../events/service.js';
 import { DEFAULT_HOLD_MINUTES } from '../events/views.js';
+import { linesOf, release, SQL, takeSeats } from '../inventory/inventory.js';
 import { invoiceForSaleOnSqlite, invoiceOrder } from '../invoices/ledger.js';
 import { InvoiceQueue } from '../invoices/queue.js';
 import { orderPaidMessages, outboxRows, queueOrderPaid } from '../messaging/outbox.js';
@@ -60,59 +61,6 @@ const REASON_TEXT: Record<string, string> = {
   sales_ended: 'Sales have ended.',
 };
 
-/**
- * Takes inventory for an order: for each ticket type and for the event, `sold + held + n <= capacity`
- * as a conditional increment of `column`. Returns null when all fit, or why not (after undoing what it
- * took, so a caller may go on in the same transaction).
- */
-export async function takeInventory(
-  trx: Trx,
-  eventId: string,
-  items: { typeId: string; name: string; quantity: number }[],
-  column: 'sold' | 'held',
-): Promise<string | null> {
-  const taken: typeof items = [];
-  const undo = async () => {
-    for (const t of taken)
-      await trx
-        .updateTable('ticket_types')
-        .set((eb) => ({ [column]: eb(column, '-', t.quantity) }))
-        .where('id', '=', t.typeId)
-        .execute();
-  };
-  // Always in id order, so two orders never lock the same rows in opposite orders (deadlock).
-  for (const item of [...items].sort((a, b) => (a.typeId < b.typeId ? -1 : 1))) {
-    const res = await trx
-      .updateTable('ticket_types')
-      .set((eb) => ({ [column]: eb(column, '+', item.quantity) }))
-      .where('id', '=', item.typeId)
-      .where((eb) => eb(eb(eb('sold', '+', eb.ref('held')), '+', item.quantity), '<=', eb.ref('capacity')))
-      .executeTakeFirst();
-    if (Number(res.numUpdatedRows) !== 1) {
-      await undo();
-      return `${item.name} is sold out, or fewer than ${item.quantity} are left.`;
-    }
-    taken.push(item);
-  }
-  const count = items.reduce((n, i) => n + i.quantity, 0);
-  const room = await trx
-    .updateTable('events')
-    .set((eb) => ({ [column]: eb(column, '+', count) }))
-    .where('id', '=', eventId)
-    .where((eb) =>
-      eb.or([
-        eb('capacity', 'is', null),
-        eb(eb(eb('sold', '+', eb.ref('held')), '+', count), '<=', eb.ref('capacity')),
-      ]),
-    )
-    .executeTakeFirst();
-  if (Number(room.numUpdatedRows) !== 1) {
-    await undo();
-    return `The event is sold out, or fewer than ${count} places are left.`;
-  }
-  return null;
-}
-
 const INTEGER_COLUMNS = new Set([
   'total_amount',
   'refunded_amount',
@@ -122,6 +70,7 @@ const INTEGER_COLUMNS = new Set([
   'unit_amount',
   'tax_rate',
   'code_version',
+  'seat_kept',
   'attempts',
   'marketing_opt_in',
   'response_status',
@@ -157,15 +106,13 @@ function sellAtOnceText(column: 'sold' | 'held', claim: Rows | null, groups: Row
     ).join(', ')}) as v(${names(cols)})`;
   const insert = (table: string, i: number, guard: string) =>
     `insert into ${table} (${names(columns[i]!)}) ${values(columns[i]!, [claim, ...groups][i]!.length)} where exists (select 1 from ${guard})`;
-  const c = `"${column}"`;
   const [, , tickets, messages] = groups;
   let text = 'with ';
   // The Idempotency-Key is claimed by the same statement, before anything else: taken already, nothing
   // of the sale happens.
   if (claim)
     text += `c as (insert into idempotency_keys (${names(columns[0]!)}) ${values(columns[0]!, 1)} on conflict (scope, key) do nothing returning 1), `;
-  text += `t as (update ticket_types set ${c} = ${c} + ${p('integer')} where id = ${p('text')} and sold + held + ${p('integer')} <= capacity${claim ? ' and exists (select 1 from c)' : ''} returning id), `;
-  text += `e as (update events set ${c} = ${c} + ${p('integer')} where id = ${p('text')} and (capacity is null or sold + held + ${p('integer')} <= capacity) and exists (select 1 from t) returning id), `;
+  text += `${SQL.takeCtes(column, p, claim ? ' and exists (select 1 from c)' : '')}, `;
   text += `o as (${insert('orders', 1, 'e')} returning id), `;
   text += `i as (${insert('order_items', 2, 'o')})`;
   if (tickets?.length) text += `, k as (${insert('tickets', 3, 'o')})`;
@@ -260,7 +207,7 @@ async function sellOnSqlite(
   if ('sale' in how) {
     ({ sale, event } = how);
     for (const item of sale.wanted) {
-      const res = await run(trx, 'sqlite', TAKE_TYPE[sale.column], [
+      const res = await run(trx, 'sqlite', SQL.takeType[sale.column], [
         item.quantity,
         item.typeId,
         item.quantity,
@@ -269,7 +216,7 @@ async function sellOnSqlite(
         throw conflict('sold_out', `${item.name} is sold out, or fewer than ${item.quantity} are left.`);
     }
     const count = sale.order.ticket_count;
-    const room = await run(trx, 'sqlite', TAKE_EVENT[sale.column], [count, event.id, count]);
+    const room = await run(trx, 'sqlite', SQL.takeEvent[sale.column], [count, event.id, count]);
     if (Number(room.numAffectedRows) !== 1)
       throw conflict('sold_out', `The event is sold out, or fewer than ${count} places are left.`);
   } else ({ sale, event } = await takeAndPlan(trx, how.plan, how.input, how.orgId));
@@ -415,8 +362,8 @@ const returning = (columns: readonly string[]) => columns.map((c) => `"${c}"`).j
 
 // Only the columns a sale needs: SQLite's RETURNING costs by the column (all of them cost more than the
 // update itself).
-const TAKE_TYPE_READ = `update "ticket_types" set "sold" = "sold" + ? where "id" = ? and "event_id" = ? and "sold" + "held" + ? <= "capacity" returning ${returning(SALE_TYPE)}`;
-const TAKE_EVENT_READ = `update "events" set "sold" = "sold" + ? where "id" = ? and "org_id" = ? and ("capacity" is null or "sold" + "held" + ? <= "capacity") returning ${returning(SALE_EVENT)}`;
+const TAKE_TYPE_READ = SQL.sellTypeReturning(returning(SALE_TYPE));
+const TAKE_EVENT_READ = SQL.sellEventReturning(returning(SALE_EVENT));
 const READ_EVENT = 'select * from "events" where "org_id" = ? and "id" = ?';
 const READ_SALE_PG =
   'select to_jsonb(e) as event, coalesce((select jsonb_agg(t) from ticket_types t ' +
@@ -449,15 +396,6 @@ const PURCHASED = routes.orders.purchase.status ?? 201;
 const CLAIM_SQLITE =
   'insert into "idempotency_keys" ("scope", "key", "request_hash", "state", "response_status", "response_body", "created_at") ' +
   'values (?, ?, ?, ?, ?, ?, ?) on conflict ("scope", "key") do nothing';
-
-const TAKE_TYPE = {
-  sold: 'update "ticket_types" set "sold" = "sold" + ? where "id" = ? and "sold" + "held" + ? <= "capacity"',
-  held: 'update "ticket_types" set "held" = "held" + ? where "id" = ? and "sold" + "held" + ? <= "capacity"',
-};
-const TAKE_EVENT = {
-  sold: 'update "events" set "sold" = "sold" + ? where "id" = ? and ("capacity" is null or "sold" + "held" + ? <= "capacity")',
-  held: 'update "events" set "held" = "held" + ? where "id" = ? and ("capacity" is null or "sold" + "held" + ? <= "capacity")',
-};
 
 /** Tickets a buyer holds for an event: valid ones, and those of their pending orders. */
 export async function ticketsHeldBy(trx: Trx, eventId: string, email: string): Promise<number> {
@@ -566,7 +504,7 @@ export class Orders {
         await trx.insertInto('order_items').values(items).execute();
         if (tickets.length) await trx.insertInto('tickets').values(tickets).execute();
         if (messages.length) await trx.insertInto('outbox').values(messages).execute();
-        const short = await takeInventory(trx, order.event_id, wanted, column);
+        const short = await takeSeats(trx, order.event_id, wanted, column);
         if (short) throw conflict('sold_out', short);
         // Checked once the event row is locked by the write above, so a buyer's parallel orders queue
         // here and each sees the ones before it (and this one's own tickets).
@@ -982,6 +920,7 @@ export class Orders {
           holder_email: holder ? (holder.email ?? null) : order.buyer_email,
           status: 'valid' as const,
           void_reason: null,
+          seat_kept: 0,
           code_version: 1,
           declined_at: null,
           code: EventKeys.sign(key, {
@@ -1099,26 +1038,15 @@ export class Orders {
     if (Number(res.numUpdatedRows) !== 1) return false;
     const order = await trx
       .selectFrom('orders')
-      .select(['event_id', 'ticket_count'])
+      .select(['event_id'])
       .where('id', '=', orderId)
       .executeTakeFirstOrThrow();
     const items = await trx
       .selectFrom('order_items')
-      .selectAll()
+      .select(['ticket_type_id', 'quantity'])
       .where('order_id', '=', orderId)
-      .orderBy('ticket_type_id')
       .execute();
-    for (const item of items)
-      await trx
-        .updateTable('ticket_types')
-        .set((eb) => ({ held: eb('held', '-', item.quantity) }))
-        .where('id', '=', item.ticket_type_id)
-        .execute();
-    await trx
-      .updateTable('events')
-      .set((eb) => ({ held: eb('held', '-', order.ticket_count) }))
-      .where('id', '=', order.event_id)
-      .execute();
+    await release(trx, order.event_id, linesOf(items));
     return true;
   }
 

@@ -6,10 +6,11 @@ import type { Database, OrderRow } from '../../db/schema.js';
 import type { PaymentProvider } from '../../integrations/stripe.js';
 import { nowIso } from '../../time.js';
 import { eventNotOnSale } from '../events/service.js';
+import { confirm, linesOf, restoreSeats, sell } from '../inventory/inventory.js';
 import { issueInvoice } from '../invoices/ledger.js';
 import type { Refunds } from '../orders/refunds.js';
 import { audit } from '../orders/refunds.js';
-import { type Orders, takeInventory } from '../orders/service.js';
+import type { Orders } from '../orders/service.js';
 
 type Trx = Transaction<Database>;
 
@@ -202,20 +203,7 @@ export class StripeWebhooks {
         .where('status', '=', 'pending')
         .executeTakeFirst();
       if (Number(res.numUpdatedRows) === 1) {
-        for (const item of items.sort((a, b) => (a.ticket_type_id < b.ticket_type_id ? -1 : 1)))
-          await trx
-            .updateTable('ticket_types')
-            .set((eb) => ({ held: eb('held', '-', item.quantity), sold: eb('sold', '+', item.quantity) }))
-            .where('id', '=', item.ticket_type_id)
-            .execute();
-        await trx
-          .updateTable('events')
-          .set((eb) => ({
-            held: eb('held', '-', order.ticket_count),
-            sold: eb('sold', '+', order.ticket_count),
-          }))
-          .where('id', '=', order.event_id)
-          .execute();
+        await confirm(trx, order.event_id, linesOf(items));
         await this.orders.issueTickets(trx, order, key);
         await issueInvoice(trx, order);
         return { text: `paid ${order.id}` };
@@ -269,33 +257,18 @@ export class StripeWebhooks {
     const closed = eventNotOnSale(event, nowIso());
     if (closed) return closed.replaceAll('_', ' ');
     const lines = items.map((i) => ({ typeId: i.ticket_type_id, name: i.name, quantity: i.quantity }));
-    const short = await takeInventory(trx, order.event_id, lines, 'sold');
+    const short = await sell(trx, order.event_id, lines);
     if (short) return short;
     if (event.max_per_buyer !== null) {
       // This order is not pending and has no tickets, so it is not in the count yet.
       const held = await this.orders.ticketsHeldBy(trx, event.id, order.buyer_email);
       if (held + order.ticket_count > event.max_per_buyer) {
-        await giveBack(trx, order.event_id, lines);
+        await restoreSeats(trx, order.event_id, lines);
         return `the buyer already holds ${held} of the ${event.max_per_buyer} tickets allowed`;
       }
     }
     return null;
   }
-}
-
-async function giveBack(trx: Trx, eventId: string, lines: { typeId: string; quantity: number }[]) {
-  for (const l of lines)
-    await trx
-      .updateTable('ticket_types')
-      .set((eb) => ({ sold: eb('sold', '-', l.quantity) }))
-      .where('id', '=', l.typeId)
-      .execute();
-  const count = lines.reduce((n, l) => n + l.quantity, 0);
-  await trx
-    .updateTable('events')
-    .set((eb) => ({ sold: eb('sold', '-', count) }))
-    .where('id', '=', eventId)
-    .execute();
 }
 
 function orderIdOf(event: Stripe.Event): string | null {

@@ -1,0 +1,134 @@
+/**
+ * The sale's invariants, read from the database itself (never from an API answer): what must hold after
+ * any sequence of sales, holds, payments, refunds, transfers and cancellations, however they raced.
+ * `startTestServer(...).stop()` checks them for every test server, so every database test proves them.
+ */
+import { type Kysely, sql } from 'kysely';
+import { expect } from 'vitest';
+import type { Database } from '../src/db/schema.js';
+
+/** Every broken invariant, as a sentence naming the rows; [] when all hold. */
+export async function invariantViolations(k: Kysely<Database>): Promise<string[]> {
+  const broken: string[] = [];
+  const n = (v: unknown) => Number(v ?? 0);
+
+  // A ticket type's `sold` counts the tickets that take a seat: valid ones, and void ones whose seat was
+  // kept off sale (a refund with return_inventory: false). `held` counts the tickets of pending orders.
+  const types = await k
+    .selectFrom('ticket_types as t')
+    .select([
+      't.id',
+      't.event_id',
+      't.capacity',
+      't.sold',
+      't.held',
+      (eb) =>
+        eb
+          .selectFrom('tickets')
+          .select(eb.fn.countAll<number>().as('n'))
+          .whereRef('tickets.ticket_type_id', '=', 't.id')
+          .where((w) => w.or([w('tickets.status', '=', 'valid'), w('tickets.seat_kept', '=', 1)]))
+          .as('seats'),
+      (eb) =>
+        eb
+          .selectFrom('order_items')
+          .innerJoin('orders', 'orders.id', 'order_items.order_id')
+          .select((s) => s.fn.coalesce(s.fn.sum<number>('order_items.quantity'), sql<number>`0`).as('n'))
+          .whereRef('order_items.ticket_type_id', '=', 't.id')
+          .where('orders.status', '=', 'pending')
+          .as('pending'),
+    ])
+    .execute();
+  for (const t of types) {
+    if (n(t.sold) !== n(t.seats))
+      broken.push(`ticket type ${t.id}: sold ${t.sold} but ${t.seats} tickets hold a seat`);
+    if (n(t.held) !== n(t.pending))
+      broken.push(`ticket type ${t.id}: held ${t.held} but pending orders hold ${t.pending}`);
+    if (t.sold < 0 || t.held < 0 || t.sold + t.held > t.capacity)
+      broken.push(`ticket type ${t.id}: sold ${t.sold} + held ${t.held} outside 0..${t.capacity}`);
+  }
+
+  const events = await k.selectFrom('events').select(['id', 'capacity', 'sold', 'held']).execute();
+  for (const e of events) {
+    const own = types.filter((t) => t.event_id === e.id);
+    const sold = own.reduce((s, t) => s + n(t.sold), 0);
+    const held = own.reduce((s, t) => s + n(t.held), 0);
+    if (e.sold !== sold || e.held !== held)
+      broken.push(`event ${e.id}: sold ${e.sold} held ${e.held}, its ticket types ${sold} and ${held}`);
+    if (e.capacity !== null && e.sold + e.held > e.capacity)
+      broken.push(`event ${e.id}: sold ${e.sold} + held ${e.held} over capacity ${e.capacity}`);
+  }
+
+  // Money: what an order has refunded is its refunds that stand (succeeded, or pending at the provider,
+  // whose money is reserved); never more than it was paid.
+  const orders = await k
+    .selectFrom('orders as o')
+    .select([
+      'o.id',
+      'o.status',
+      'o.total_amount',
+      'o.refunded_amount',
+      'o.paid_at',
+      (eb) =>
+        eb
+          .selectFrom('refunds')
+          .select((s) => s.fn.coalesce(s.fn.sum<number>('refunds.amount'), sql<number>`0`).as('n'))
+          .whereRef('refunds.order_id', '=', 'o.id')
+          .where('refunds.status', 'in', ['succeeded', 'pending'])
+          .as('refunds'),
+      (eb) =>
+        eb
+          .selectFrom('tickets')
+          .select(eb.fn.countAll<number>().as('n'))
+          .whereRef('tickets.order_id', '=', 'o.id')
+          .where('tickets.status', '=', 'valid')
+          .as('valid'),
+    ])
+    .execute();
+  for (const o of orders) {
+    if (o.refunded_amount !== n(o.refunds))
+      broken.push(
+        `order ${o.id}: refunded_amount ${o.refunded_amount} but its refunds add up to ${o.refunds}`,
+      );
+    if (o.refunded_amount < 0 || o.refunded_amount > o.total_amount)
+      broken.push(`order ${o.id}: refunded ${o.refunded_amount} of ${o.total_amount}`);
+    if (o.status === 'refunded' && n(o.valid) > 0)
+      broken.push(`order ${o.id} is refunded in full but ${o.valid} of its tickets are still valid`);
+    if (o.status !== 'paid' && o.status !== 'partially_refunded' && o.status !== 'refunded' && n(o.valid) > 0)
+      broken.push(`order ${o.id} is ${o.status} but ${o.valid} of its tickets are valid`);
+  }
+
+  // One credit note per refund; every refund that succeeded on an invoiced order has one.
+  const notes = await k
+    .selectFrom('refunds as r')
+    .select([
+      'r.id',
+      'r.status',
+      (eb) =>
+        eb
+          .selectFrom('invoices')
+          .select(eb.fn.countAll<number>().as('n'))
+          .whereRef('invoices.refund_id', '=', 'r.id')
+          .where('invoices.kind', '=', 'credit_note')
+          .as('notes'),
+      (eb) =>
+        eb
+          .selectFrom('invoices')
+          .select(eb.fn.countAll<number>().as('n'))
+          .whereRef('invoices.order_id', '=', 'r.order_id')
+          .where('invoices.kind', '=', 'invoice')
+          .as('invoiced'),
+    ])
+    .execute();
+  for (const r of notes) {
+    if (n(r.notes) > 1) broken.push(`refund ${r.id} has ${r.notes} credit notes`);
+    if (r.status === 'succeeded' && n(r.invoiced) > 0 && n(r.notes) === 0)
+      broken.push(`refund ${r.id} succeeded on an invoiced order but has no credit note`);
+  }
+  return broken;
+}
+
+/** Fails the test with every broken invariant listed. */
+export async function expectInvariants(k: Kysely<Database>): Promise<void> {
+  expect(await invariantViolations(k)).toEqual([]);
+}
