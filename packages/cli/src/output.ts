@@ -106,6 +106,28 @@ export class Output {
     process.stderr.write(`${this.errStyle.yellow('!')} ${message}\n`);
   }
 
+  /**
+   * Draws `label [████░░░░] done/total` on stderr, redrawn in place, only when stderr is a terminal.
+   * `end()` finishes the line.
+   */
+  progress(label: string): { update(done: number, total: number): void; end(): void } {
+    const tty = Boolean(process.stderr.isTTY && process.stderr.columns);
+    let drawn = false;
+    return {
+      update: (done, total) => {
+        if (!tty) return;
+        const width = 30;
+        const filled = total > 0 ? Math.round((done / total) * width) : width;
+        const bar = `${'█'.repeat(filled)}${'░'.repeat(width - filled)}`;
+        process.stderr.write(`\r${label} ${this.errStyle.cyan(bar)} ${done}/${total}`);
+        drawn = true;
+      },
+      end: () => {
+        if (drawn) process.stderr.write('\n');
+      },
+    };
+  }
+
   /** Shows a spinner on stderr while `work` runs, only when stderr is a terminal. */
   async spin<T>(text: string, work: Promise<T>): Promise<T> {
     // Loading ora takes a moment; a rejection meanwhile must not count as unhandled (it is awaited below).

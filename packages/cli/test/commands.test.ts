@@ -69,7 +69,11 @@ describe.each(DIALECTS)('%s: more commands end to end', (dialect) => {
     ]);
     expect((await cli(['events', 'cancel', other.id])).exitCode).toBe(2);
     const cancelled = await cli.json(['events', 'cancel', other.id, '--yes']);
-    expect(cancelled).toMatchObject({ id: other.id, status: 'cancelled' });
+    expect(cancelled).toMatchObject({
+      id: other.id,
+      status: 'cancelled',
+      cancellation: { refund: 'none', status: 'done', orders_total: 0 },
+    });
     expect(await cli.json(['events', 'list', '--status', 'cancelled'])).toMatchObject([{ id: other.id }]);
     expect(
       (await cli.json(['events', 'list', '--status', 'draft'])).map((e: { id: string }) => e.id),

@@ -262,4 +262,65 @@ describe('sqlite: tickets sell, orders, tickets, transfer, refund', () => {
     // Nothing was sold to Uma.
     expect(await cli.json(['orders', 'list', '--email', 'uma@example.com'])).toEqual([]);
   });
+
+  it('cancels an event with --refund-all: every paid order refunded, its tickets refused at the door', async () => {
+    const event = await cli.json([
+      'events',
+      'create',
+      '--name',
+      'Washed Out',
+      '--timezone',
+      'UTC',
+      '--currency',
+      'EUR',
+      '--starts',
+      '2031-06-01 20:00',
+      '--ends',
+      '2031-06-01 23:00',
+    ]);
+    await cli.json(['types', 'create', event.id, '--name', 'GA', '--price', '20', '--capacity', '10']);
+    await cli.json(['events', 'publish', event.id]);
+    const orders = [];
+    for (const name of ['Ida One', 'Ivo Two'])
+      orders.push(
+        await cli.json([
+          'sell',
+          event.id,
+          '--type',
+          'GA',
+          '--qty',
+          '2',
+          '--name',
+          name,
+          '--email',
+          'i@example.com',
+        ]),
+      );
+    const cancelled = await cli.json([
+      'events',
+      'cancel',
+      event.id,
+      '--refund-all',
+      '--message',
+      'Storm warning.',
+      '--yes',
+    ]);
+    expect(cancelled).toMatchObject({
+      id: event.id,
+      status: 'cancelled',
+      cancellation: {
+        refund: 'all',
+        message: 'Storm warning.',
+        status: 'done',
+        orders_total: 2,
+        orders_refunded: 2,
+      },
+    });
+    for (const o of orders) {
+      expect(await cli.json(['orders', 'show', o.id])).toMatchObject({ status: 'refunded' });
+      const door = await cli(['validate', o.tickets[0].code]);
+      expect(door.exitCode).toBe(1);
+      expect(door.stdout + door.stderr).toContain('cancelled');
+    }
+  });
 });

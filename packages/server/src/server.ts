@@ -15,6 +15,7 @@ import { accountRoutes } from './modules/accounts/routes.js';
 import { FacebookVerifier, GoogleVerifier } from './modules/accounts/social.js';
 import { checkinRoutes } from './modules/checkin/routes.js';
 import { Checkin } from './modules/checkin/service.js';
+import { Cancellations } from './modules/events/cancellation.js';
 import { eventRoutes } from './modules/events/routes.js';
 import { Events } from './modules/events/service.js';
 import { invoiceRoutes } from './modules/invoices/routes.js';
@@ -49,7 +50,7 @@ export async function buildApp(
   db: Db,
   config: Config,
   log: Logger,
-): Promise<{ app: App; orders: Orders; refunds: Refunds }> {
+): Promise<{ app: App; orders: Orders; refunds: Refunds; cancellations: Cancellations }> {
   const auth = await Auth.create(db, config);
   const app = new App({
     log,
@@ -91,11 +92,12 @@ export async function buildApp(
     google: new GoogleVerifier(config.google),
     facebook: new FacebookVerifier(config.facebook),
   });
-  eventRoutes(app, new Events(db));
   invoiceRoutes(app, new Invoices(db));
   const payments = paymentProvider(config);
   const orders = new Orders(db, payments);
   const refunds = new Refunds(db, orders, payments);
+  const cancellations = new Cancellations(db, orders, refunds);
+  eventRoutes(app, new Events(db), cancellations);
   orderRoutes(app, orders, refunds);
   checkinRoutes(app, new Checkin(db, orders.keys));
   messageRoutes(
@@ -118,7 +120,7 @@ export async function buildApp(
       typeof signature === 'string' ? signature : undefined,
     );
   });
-  return { app, orders, refunds };
+  return { app, orders, refunds, cancellations };
 }
 
 /** Opens the database, applies migrations, and listens. */
@@ -132,7 +134,7 @@ export async function startServer(config: Config, options: { log?: Logger } = {}
     await db.close();
     throw err;
   }
-  const { app, orders, refunds } = await buildApp(db, config, log);
+  const { app, orders, refunds, cancellations } = await buildApp(db, config, log);
   const server = createServer({ keepAliveTimeout: 5000 }, app.listener);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -164,6 +166,7 @@ export async function startServer(config: Config, options: { log?: Logger } = {}
     );
     refunds.retryUnsent().catch((err: unknown) => log.error({ err }, 'refund retry failed'));
     orders.ensureInvoices().catch((err: unknown) => log.error({ err }, 'invoice sweep failed'));
+    cancellations.work().catch((err: unknown) => log.error({ err }, 'event cancellation refunds failed'));
   }, config.holdSweepMs);
   holdSweep.unref();
   const worker = config.messaging.inProcessWorker ? createWorker(db, config.messaging, log, url) : null;

@@ -31,6 +31,8 @@ describe.each(DIALECTS)('%s: every guarded route refuses strangers and other org
   let fullKey: { id: string; secret: string };
   let checkinKey: { id: string; secret: string };
   let eventId: string;
+  /** A cancelled event: its cancellation is what GET /api/events/:id/cancellation reads. */
+  let cancelledId: string;
   let typeId: string;
   let invitationId: string;
   let invitationToken: string;
@@ -38,7 +40,9 @@ describe.each(DIALECTS)('%s: every guarded route refuses strangers and other org
   /** The route's path with real ids of organization A, and the query it needs. */
   function target(route: RouteDef): string {
     const id = route.path.startsWith('/api/events/')
-      ? eventId
+      ? route.path.endsWith('/cancellation')
+        ? cancelledId
+        : eventId
       : route.path.startsWith('/api/ticket-types/')
         ? typeId
         : route.path.startsWith('/api/org/members/')
@@ -84,6 +88,9 @@ describe.each(DIALECTS)('%s: every guarded route refuses strangers and other org
       await call('POST', '/api/api-keys', { token: a.token, body: { name: 'Door', scopes: ['checkin'] } })
     ).body;
     eventId = (await call('POST', '/api/events', { token: a.token, body: sampleEvent() })).body.id;
+    cancelledId = (await call('POST', '/api/events', { token: a.token, body: sampleEvent({ name: 'Off' }) }))
+      .body.id;
+    await call('POST', `/api/events/${cancelledId}/cancel`, { token: a.token, body: {} });
     typeId = (
       await call('POST', `/api/events/${eventId}/ticket-types`, {
         token: a.token,

@@ -130,6 +130,7 @@ describe.each(DIALECTS)('%s: readiness and shutdown', (dialect) => {
           '0009_lean_door',
           '0010_lean_outbox',
           '0011_sale_constraints',
+          '0012_event_cancellations',
         ],
       },
     });

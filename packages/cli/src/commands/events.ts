@@ -309,18 +309,54 @@ export function registerEvents(program: Command): void {
   examples(
     events
       .command('cancel')
-      .description('Cancel an event: sales stop')
+      .description(
+        'Cancel an event: sales stop, its tickets are refused at the door, holders are told; --refund-all refunds every paid order',
+      )
       .argument('<id>', 'the event (evt_…)')
+      .option(
+        '--refund-all',
+        'refund every paid order in full, through its payment provider, and wait for it',
+      )
+      .option('--message <text>', 'told to every ticket holder in the cancellation e-mail')
       .option('-y, --yes', 'do not ask for confirmation')
-      .action(async (id: string, o: { yes?: boolean }, cmd: Command) => {
-        const ctx = Context.of(cmd);
-        const client = await ctx.client();
-        const label = o.yes ? id : await describe(ctx, id);
-        await confirmAction(o.yes, `Cancel ${label}? Sales stop.`);
-        const event = await ctx.out.spin('Cancelling…', client.events.cancel(id));
-        await ctx.out.result(event, (e) => ctx.out.success(`Cancelled "${e.name}" (${e.id}).`));
-      }),
+      .action(
+        async (id: string, o: { yes?: boolean; refundAll?: boolean; message?: string }, cmd: Command) => {
+          const ctx = Context.of(cmd);
+          const client = await ctx.client();
+          const label = o.yes ? id : await describe(ctx, id);
+          await confirmAction(
+            o.yes,
+            `Cancel ${label}? Sales stop and every ticket is void${o.refundAll ? '; every paid order is refunded' : ''}.`,
+          );
+          const event = await ctx.out.spin(
+            'Cancelling…',
+            client.events.cancel(id, {
+              refund: o.refundAll ? 'all' : 'none',
+              ...(o.message ? { message: o.message } : {}),
+            }),
+          );
+          // The refunds run on the server as a job: follow it until it is done (Ctrl-C leaves it running).
+          let state = await client.events.cancellation(id);
+          const bar = ctx.out.progress('Refunding');
+          while (state.status === 'refunding') {
+            bar.update(state.orders_refunded + state.orders_failed, state.orders_total);
+            await new Promise((r) => setTimeout(r, 500));
+            state = await client.events.cancellation(id);
+          }
+          bar.end();
+          // --json: the event, with its cancellation's outcome.
+          await ctx.out.result({ ...event, cancellation: state }, ({ cancellation: c }) => {
+            ctx.out.success(`Cancelled "${event.name}" (${event.id}).`);
+            if (c.refund === 'all')
+              ctx.out.info(
+                `Refunded ${c.orders_refunded} of ${c.orders_total} paid orders${c.orders_failed ? `; ${c.orders_failed} refused by the provider (their orders are flagged)` : ''}.`,
+              );
+          });
+          if (state.orders_failed > 0) process.exitCode = 1;
+        },
+      ),
     'tickets events cancel evt_… --yes',
+    'tickets events cancel evt_… --refund-all --message "The venue flooded; we are sorry." --yes',
   );
 
   examples(

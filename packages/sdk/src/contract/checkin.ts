@@ -173,6 +173,9 @@ export const CheckinBundle = z
     event_id: EventId,
     list: CheckinList,
     public_key: z.string().describe('Ed25519, base64url of the raw key: verifies ticket codes offline'),
+    event_status: z
+      .enum(['draft', 'published', 'cancelled', 'completed'])
+      .describe('cancelled: refuse every ticket of the event, whatever the bundle says of it'),
     tickets: z.array(CheckinBundleTicket).describe('Oldest change first'),
     cursor: z
       .string()

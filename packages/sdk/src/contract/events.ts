@@ -134,6 +134,39 @@ export const EventCreateInput = z
   .superRefine(refineTiming);
 export type EventCreateInput = z.input<typeof EventCreateInput>;
 
+export const EventCancelInput = z.strictObject({
+  refund: z
+    .enum(['all', 'none'])
+    .default('none')
+    .describe('all: refund every paid order in full through its payment provider, as a background job'),
+  message: z
+    .string()
+    .trim()
+    .min(1)
+    .max(2000)
+    .optional()
+    .describe('Told to every ticket holder in the cancellation e-mail'),
+});
+export type EventCancelInput = z.input<typeof EventCancelInput>;
+
+export const EventCancellation = z
+  .object({
+    object: z.literal('event_cancellation'),
+    event_id: EventId,
+    refund: z.enum(['all', 'none']),
+    message: z.string().nullable(),
+    status: z
+      .enum(['refunding', 'done'])
+      .describe('refunding: the refund job is still going through the orders'),
+    orders_total: z.number().int().describe('Paid orders to refund (0 with refund: none)'),
+    orders_refunded: z.number().int(),
+    orders_failed: z.number().int().describe('Refunds refused by the provider: flagged on their orders'),
+    created_at: Timestamp,
+    finished_at: Timestamp.nullable(),
+  })
+  .meta({ id: 'EventCancellation' });
+export type EventCancellation = z.output<typeof EventCancellation>;
+
 /** PUT merges: fields left out keep their value; null clears a nullable field. */
 export const EventUpdateInput = z
   .strictObject({

@@ -38,6 +38,8 @@ import {
   Availability,
   AvailabilityQuery,
   Event,
+  EventCancelInput,
+  EventCancellation,
   EventCreateInput,
   EventListQuery,
   EventUpdateInput,
@@ -415,11 +417,22 @@ export const routes = {
     cancel: route({
       method: 'POST',
       path: '/api/events/:id/cancel',
-      summary: 'Cancel an event: sales stop',
+      summary:
+        'Cancel an event: sales stop, its tickets are refused at the door, holders are told; refund: all refunds every paid order',
       tag: 'events',
       auth: 'events:write',
       params: EventParams,
+      body: EventCancelInput,
       response: Event,
+    }),
+    cancellation: route({
+      method: 'GET',
+      path: '/api/events/:id/cancellation',
+      summary: "A cancelled event's cancellation: how far its refunds have gone",
+      tag: 'events',
+      auth: 'events:write',
+      params: EventParams,
+      response: EventCancellation,
     }),
     complete: route({
       method: 'POST',

@@ -1,6 +1,13 @@
 import type { RequestOptions, Tickets } from '../client.js';
 import type { Deleted } from '../contract/common.js';
-import type { Event, EventCreateInput, EventListQuery, EventUpdateInput } from '../contract/events.js';
+import type {
+  Event,
+  EventCancelInput,
+  EventCancellation,
+  EventCreateInput,
+  EventListQuery,
+  EventUpdateInput,
+} from '../contract/events.js';
 import type { EventPublicKey } from '../contract/orders.js';
 import { routes } from '../contract/routes.js';
 import { AutoPaginator } from '../pagination.js';
@@ -45,8 +52,18 @@ export class EventsResource {
     return this.client.request(routes.events.publish, { params: { id } }, options);
   }
 
-  cancel(id: string, options?: RequestOptions): Promise<Event> {
-    return this.client.request(routes.events.cancel, { params: { id } }, options);
+  /**
+   * Cancels an event: sales stop, its tickets are refused at the door and every holder is told (with
+   * `message`). `refund: 'all'` refunds every paid order as a background job; follow it with `cancellation`.
+   * @example await tickets.events.cancel('evt_…', { refund: 'all', message: 'The venue flooded.' })
+   */
+  cancel(id: string, params: EventCancelInput = {}, options?: RequestOptions): Promise<Event> {
+    return this.client.request(routes.events.cancel, { params: { id }, body: params }, options);
+  }
+
+  /** How far a cancelled event's refunds have gone. */
+  cancellation(id: string, options?: RequestOptions): Promise<EventCancellation> {
+    return this.client.request(routes.events.cancellation, { params: { id } }, options);
   }
 
   complete(id: string, options?: RequestOptions): Promise<Event> {

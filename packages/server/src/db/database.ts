@@ -27,6 +27,7 @@ import * as m0008 from './migrations/0008_messaging.js';
 import * as m0009 from './migrations/0009_lean_door.js';
 import * as m0010 from './migrations/0010_lean_outbox.js';
 import * as m0011 from './migrations/0011_sale_constraints.js';
+import * as m0012 from './migrations/0012_event_cancellations.js';
 import type { Database } from './schema.js';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -273,6 +274,7 @@ const migrations: Record<string, Migration> = {
   '0009_lean_door': m0009,
   '0010_lean_outbox': m0010,
   '0011_sale_constraints': m0011,
+  '0012_event_cancellations': m0012,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -136,6 +136,25 @@ export interface EventsTable {
   updated_at: Timestamp;
 }
 
+export interface EventCancellationsTable {
+  event_id: string;
+  org_id: string;
+  refund: 'all' | 'none';
+  message: string | null;
+  status: 'refunding' | 'done';
+  orders_total: number;
+  orders_refunded: Generated<number>;
+  orders_failed: Generated<number>;
+  /** The last order the refund job finished (id order): where it resumes. */
+  cursor: Generated<string>;
+  /** The refund job's lease: one process works on a cancellation at a time. */
+  locked_until: string | null;
+  /** Who cancelled (user or API key id): the refunds' author. */
+  created_by: string | null;
+  created_at: Timestamp;
+  finished_at: Timestamp | null;
+}
+
 export interface TicketTypesTable {
   id: string;
   org_id: string;
@@ -447,6 +466,7 @@ export interface CheckinsTable {
 }
 
 export interface Database {
+  event_cancellations: EventCancellationsTable;
   users: UsersTable;
   organizations: OrganizationsTable;
   memberships: MembershipsTable;

@@ -11,7 +11,7 @@ import {
 import type { Selectable } from 'kysely';
 import { sql } from 'kysely';
 import type { z } from 'zod';
-import type { CheckinsTable } from '../../db/schema.js';
+import type { CheckinsTable, EventRow } from '../../db/schema.js';
 import { ApiError, notFound } from '../../http/errors.js';
 import { DEFAULT_LIMIT, decodeCursor, toPage } from '../../http/pagination.js';
 import { newId } from '../../ids.js';
@@ -67,14 +67,16 @@ export class OfflineCheckin {
     return this.checkin.db.kysely;
   }
 
-  private async assertEvent(orgId: string, eventId: string): Promise<void> {
+  /** The organization's event's status; 404 for anyone else's. */
+  private async assertEvent(orgId: string, eventId: string): Promise<EventRow['status']> {
     const event = await this.k
       .selectFrom('events')
-      .select('id')
+      .select('status')
       .where('id', '=', eventId)
       .where('org_id', '=', orgId)
       .executeTakeFirst();
     if (!event) throw notFound('event');
+    return event.status;
   }
 
   /**
@@ -83,7 +85,7 @@ export class OfflineCheckin {
    * what changed since: everything after its (changed_at, id) position, ties broken by id.
    */
   async bundle(orgId: string, eventId: string, query: BundleQuery): Promise<CheckinBundle> {
-    await this.assertEvent(orgId, eventId);
+    const eventStatus = await this.assertEvent(orgId, eventId);
     const list = query.list
       ? await this.k
           .selectFrom('checkin_lists')
@@ -147,6 +149,7 @@ export class OfflineCheckin {
       event_id: eventId,
       list: listView(list),
       public_key: publicKey,
+      event_status: eventStatus,
       tickets: shown.map((t) => ({
         id: t.id,
         ticket_type_id: t.ticket_type_id,

@@ -1,8 +1,9 @@
 import { routes } from '@tickets/sdk';
 import type { App } from '../../http/app.js';
+import type { Cancellations } from './cancellation.js';
 import type { Events } from './service.js';
 
-export function eventRoutes(app: App, events: Events): void {
+export function eventRoutes(app: App, events: Events, cancellations: Cancellations): void {
   app.handle(routes.events.list, ({ principal, query }) => events.list(principal.orgId, query));
   app.handle(routes.events.create, ({ principal, body }) => events.create(principal.orgId, body));
   app.handle(routes.events.get, ({ principal, params }) => events.get(principal.orgId, params.id));
@@ -13,8 +14,11 @@ export function eventRoutes(app: App, events: Events): void {
   app.handle(routes.events.publish, ({ principal, params }) =>
     events.transition(principal.orgId, params.id, 'publish'),
   );
-  app.handle(routes.events.cancel, ({ principal, params }) =>
-    events.transition(principal.orgId, params.id, 'cancel'),
+  app.handle(routes.events.cancel, ({ principal, params, body }) =>
+    cancellations.cancel(principal, params.id, body),
+  );
+  app.handle(routes.events.cancellation, ({ principal, params }) =>
+    cancellations.get(principal.orgId, params.id),
   );
   app.handle(routes.events.complete, ({ principal, params }) =>
     events.transition(principal.orgId, params.id, 'complete'),

@@ -24,7 +24,6 @@ import { nowIso, toUtc, toUtcOrNull } from '../../time.js';
 import { isForeignKeyViolation, isUniqueViolation } from '../accounts/auth.js';
 import { createDefaultList } from '../checkin/service.js';
 import { NOTHING_SOLD } from '../inventory/inventory.js';
-import { notifyQueued, queueForEventOrders } from '../messaging/outbox.js';
 import { eventView, ticketTypeView } from './views.js';
 
 type EventCreate = z.output<typeof EventCreateInput>;
@@ -34,9 +33,9 @@ type TypePatch = z.output<typeof TicketTypeUpdateInput>;
 type ListQuery = z.output<typeof EventListQuery>;
 
 // Which status changes are allowed, and by which action.
-const TRANSITIONS: Record<'publish' | 'cancel' | 'complete', { from: EventStatus[]; to: EventStatus }> = {
+// (Cancelling does more than change the status: see cancellation.ts.)
+const TRANSITIONS: Record<'publish' | 'complete', { from: EventStatus[]; to: EventStatus }> = {
   publish: { from: ['draft'], to: 'published' },
-  cancel: { from: ['draft', 'published'], to: 'cancelled' },
   complete: { from: ['published'], to: 'completed' },
 };
 
@@ -264,12 +263,8 @@ export class Events {
         .where('org_id', '=', orgId)
         .where('status', 'in', from)
         .executeTakeFirst();
-      if (Number(res.numUpdatedRows) !== 1) return false;
-      // Everyone holding a ticket hears of a cancellation, in the same transaction as the change.
-      if (to === 'cancelled') await queueForEventOrders(trx, orgId, id, 'event_cancelled');
-      return true;
+      return Number(res.numUpdatedRows) === 1;
     });
-    if (to === 'cancelled') notifyQueued();
     if (!changed)
       throw new ApiError(
         409,

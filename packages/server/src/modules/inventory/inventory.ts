@@ -4,7 +4,8 @@
  * place; this is that place.
  *
  * Every change is a conditional write per table that checks capacity itself (`sold + held + n <=
- * capacity`), never a decision from a read taken before: the losing side of a race matches no row. The
+ * capacity`) — and, for seats taken, that the event is still published — never a decision from a read
+ * taken before: the losing side of a race (another buyer, a cancellation) matches no row. The
  * database refuses the impossible besides (CHECK constraints on Postgres, triggers on SQLite; migration
  * 0011), so a bug here surfaces as a 409, not as an oversold event.
  *
@@ -79,6 +80,7 @@ async function take(
     .updateTable('events')
     .set((eb) => ({ [counter]: eb(counter, '+', count) }))
     .where('id', '=', eventId)
+    .where('status', '=', 'published')
     .where((eb) =>
       eb.or([
         eb('capacity', 'is', null),
@@ -88,7 +90,7 @@ async function take(
     .executeTakeFirst();
   if (Number(room.numUpdatedRows) !== 1) {
     await addToTypes(trx, taken, counter, -1);
-    return `The event is sold out, or fewer than ${count} places are left.`;
+    return `The event is sold out (or fewer than ${count} places are left), or no longer on sale.`;
   }
   return null;
 }
@@ -164,15 +166,15 @@ export const SQL = {
   },
   /** [n, event id, n]: takes n of the event as `counter` if it has room. */
   takeEvent: {
-    sold: 'update "events" set "sold" = "sold" + ? where "id" = ? and ("capacity" is null or "sold" + "held" + ? <= "capacity")',
-    held: 'update "events" set "held" = "held" + ? where "id" = ? and ("capacity" is null or "sold" + "held" + ? <= "capacity")',
+    sold: 'update "events" set "sold" = "sold" + ? where "id" = ? and "status" = \'published\' and ("capacity" is null or "sold" + "held" + ? <= "capacity")',
+    held: 'update "events" set "held" = "held" + ? where "id" = ? and "status" = \'published\' and ("capacity" is null or "sold" + "held" + ? <= "capacity")',
   },
   /** [n, type id, event id, n]: sells n of a ticket type of the event, returning `columns` of its row. */
   sellTypeReturning: (columns: string) =>
     `update "ticket_types" set "sold" = "sold" + ? where "id" = ? and "event_id" = ? and "sold" + "held" + ? <= "capacity" returning ${columns}`,
   /** [n, event id, org id, n]: sells n of the organization's event, returning `columns` of its row. */
   sellEventReturning: (columns: string) =>
-    `update "events" set "sold" = "sold" + ? where "id" = ? and "org_id" = ? and ("capacity" is null or "sold" + "held" + ? <= "capacity") returning ${columns}`,
+    `update "events" set "sold" = "sold" + ? where "id" = ? and "org_id" = ? and "status" = 'published' and ("capacity" is null or "sold" + "held" + ? <= "capacity") returning ${columns}`,
   /**
    * Postgres CTEs `t` (the ticket type) and `e` (the event, only if `t` matched) taking n as `counter`,
    * for a sale that is one statement. `p` makes the next typed `$n` parameter; they are taken in the
@@ -182,7 +184,7 @@ export const SQL = {
     const c = `"${counter}"`;
     return (
       `t as (update ticket_types set ${c} = ${c} + ${p('integer')} where id = ${p('text')} and sold + held + ${p('integer')} <= capacity${guard} returning id), ` +
-      `e as (update events set ${c} = ${c} + ${p('integer')} where id = ${p('text')} and (capacity is null or sold + held + ${p('integer')} <= capacity) and exists (select 1 from t) returning id)`
+      `e as (update events set ${c} = ${c} + ${p('integer')} where id = ${p('text')} and status = 'published' and (capacity is null or sold + held + ${p('integer')} <= capacity) and exists (select 1 from t) returning id)`
     );
   },
 } as const;

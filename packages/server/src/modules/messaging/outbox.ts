@@ -110,6 +110,7 @@ export async function queueForEventOrders(
   orgId: string,
   eventId: string,
   template: TemplateName,
+  payload?: Record<string, string>,
 ): Promise<number> {
   const orders = await trx
     .selectFrom('orders')
@@ -134,6 +135,7 @@ export async function queueForEventOrders(
     recipient: o.buyer_email,
     orderId: o.id,
     eventId,
+    ...(payload ? { payload } : {}),
   }));
   // Per ticket: a cancellation names the event only, so once per order is enough there.
   const perTicket = template !== 'event_cancelled';

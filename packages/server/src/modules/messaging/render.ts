@@ -332,6 +332,7 @@ export class Renderer {
       }
       case 'event_cancelled':
         data.tickets = [];
+        data.cancellation = { message: payload.message, refunding: payload.refund === 'all' };
         break;
     }
     return { data, orgName: org.name };

@@ -23,6 +23,7 @@ export interface MessageData {
   tickets?: TicketData[];
   refund?: { amount: string; reason: string | null };
   transfer?: { holder_name: string; type_name: string; from_name: string };
+  cancellation?: { message: string | undefined; refunding: boolean };
   reminder?: { hours: number };
   campaign?: { subject: string; paragraphs: string[]; unsubscribe_url: string };
 }
@@ -139,11 +140,13 @@ ${ticketsText}
     subject: '{{event.name}} is cancelled',
     html: layout(`<h1>{{event.name}} is cancelled</h1>
 <p>Hello {{buyer.name}}, we are sorry: {{event.name}} ({{event.starts}}) will not take place.</p>
-<p>{{org.name}} will be in touch about your order {{order.id}}.</p>`),
+{{#if cancellation.message}}<p>{{cancellation.message}}</p>{{/if}}
+<p>{{#if cancellation.refunding}}Your order {{order.id}} is being refunded in full; your tickets are no longer valid.{{else}}{{org.name}} will be in touch about your order {{order.id}}.{{/if}}</p>`),
     text: `Hello {{buyer.name}},
 
 we are sorry: {{event.name}} ({{event.starts}}) will not take place.
-{{org.name}} will be in touch about your order {{order.id}}.
+{{#if cancellation.message}}{{cancellation.message}}
+{{/if}}{{#if cancellation.refunding}}Your order {{order.id}} is being refunded in full; your tickets are no longer valid.{{else}}{{org.name}} will be in touch about your order {{order.id}}.{{/if}}
 -- {{org.name}}`,
     whatsapp: { body: ['event.name', 'event.starts'], qrHeader: false },
   },
