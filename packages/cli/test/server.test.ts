@@ -5,7 +5,7 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createTestDatabase,
-  ON_POSTGRES,
+  describeOnPostgres,
   startTestServer,
   type TestServer,
 } from '../../server/test/harness.js';
@@ -62,7 +62,7 @@ describe('tickets server', () => {
   });
 });
 
-describe.skipIf(!ON_POSTGRES)('postgres: tickets smoke test', () => {
+describeOnPostgres('postgres: tickets smoke test', () => {
   let server: TestServer;
   let cli: Cli;
   beforeAll(async () => {

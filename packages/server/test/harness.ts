@@ -4,13 +4,28 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import pino from 'pino';
-import { inject } from 'vitest';
+import { describe, inject } from 'vitest';
 import { type Config, loadConfig } from '../src/config.js';
 import { type RunningServer, startServer } from '../src/server.js';
-import { POSTGRES_URL, type TestDialect } from './dialects.js';
+import { ON_POSTGRES, POSTGRES_URL, type TestDialect } from './dialects.js';
 import { invariantViolations } from './invariants.js';
 
 export { DIALECTS, ON_POSTGRES, POSTGRES_URL, type TestDialect } from './dialects.js';
+
+/** A describe for tests written for Postgres alone: skipped by a run without it (`pnpm test:sqlite`). */
+export const describeOnPostgres = describe.skipIf(!ON_POSTGRES);
+
+/** Polls `read` until `done` holds for what it returns (or fails after `ms`, showing the last value). */
+export async function waitFor<T>(read: () => Promise<T>, done: (v: T) => boolean, ms = 10_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await read();
+    if (done(v)) return v;
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting; last: ${JSON.stringify(v).slice(0, 2000)}`);
+    await new Promise((r) => setTimeout(r, 40));
+  }
+}
 
 export interface TestDatabase {
   url: string;

@@ -6,7 +6,7 @@ import { backoffMs } from '../src/modules/messaging/worker.js';
 import { type FakeSendGrid, startFakeSendGrid } from './fakes/sendgrid.js';
 import { type FakeSmtp, startFakeSmtp } from './fakes/smtp.js';
 import { type FakeWhatsApp, startFakeWhatsApp } from './fakes/whatsapp.js';
-import { DIALECTS, eventOnSale, http, signUp, startTestServer, type TestServer } from './harness.js';
+import { DIALECTS, eventOnSale, http, signUp, startTestServer, type TestServer, waitFor } from './harness.js';
 
 type Call = ReturnType<typeof http>;
 
@@ -35,18 +35,6 @@ async function boxOffice(s: TestServer) {
     return res.body as { id: string; event_id: string; tickets: { id: string; code: string }[] };
   };
   return { call, token, eventId, sell };
-}
-
-/** Polls the message list until `done` holds for it (the worker runs in the server, every 50 ms in tests). */
-async function waitFor<T>(read: () => Promise<T>, done: (v: T) => boolean, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await read();
-    if (done(v)) return v;
-    if (Date.now() > deadline)
-      throw new Error(`timed out waiting; last: ${JSON.stringify(v).slice(0, 2000)}`);
-    await new Promise((r) => setTimeout(r, 40));
-  }
 }
 
 const messagesOf = (call: Call, token: string, query: string) =>

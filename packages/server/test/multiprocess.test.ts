@@ -5,12 +5,12 @@
 // the server is scaled out, and that deployment is Postgres. SQLite is an embedded, single-machine
 // default (one process: `tickets server start`); several processes on one SQLite file is out of scope
 // for this proof. In-process races on both databases are covered by orders.test.ts.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type Db, openDatabase } from '../src/db/database.js';
-import { createTestDatabase, ON_POSTGRES, sampleEvent, signUp, type TestDatabase } from './harness.js';
+import { createTestDatabase, describeOnPostgres, sampleEvent, signUp, type TestDatabase } from './harness.js';
 import { type ServerProcess, startTwo, stopProcess } from './processes.js';
 
-describe.skipIf(!ON_POSTGRES)('postgres: two server processes sharing one database', () => {
+describeOnPostgres('postgres: two server processes sharing one database', () => {
   let database: TestDatabase;
   let db: Db;
   let a: ServerProcess;

@@ -4,9 +4,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FakeStripe, startFakeStripe } from './fakes/stripe.js';
 import {
   DIALECTS,
+  describeOnPostgres,
   eventOnSale,
   http,
-  ON_POSTGRES,
   sampleEvent,
   signUp,
   startTestServer,
@@ -647,96 +647,93 @@ describe.each(DIALECTS)('%s: selling', (dialect) => {
 // group, or by a write of its own), and a held (Stripe) order records its PaymentIntent after its hold
 // has committed. If such a write fails, the key must stay taken: freed, a retry of the same request
 // would sell (or hold the seats) a second time.
-describe.skipIf(!ON_POSTGRES)(
-  'postgres: a committed sale keeps its Idempotency-Key when a later write fails',
-  () => {
-    let stripe: FakeStripe;
-    let s: TestServer;
-    let token: string;
+describeOnPostgres('postgres: a committed sale keeps its Idempotency-Key when a later write fails', () => {
+  let stripe: FakeStripe;
+  let s: TestServer;
+  let token: string;
 
-    beforeAll(async () => {
-      stripe = await startFakeStripe();
-      s = await startTestServer('postgres', {
-        STRIPE_SECRET_KEY: stripe.secretKey,
-        STRIPE_WEBHOOK_SECRET: stripe.webhookSecret,
-        STRIPE_API_URL: stripe.url,
-      });
-      token = (await signUp(s.url)).token;
+  beforeAll(async () => {
+    stripe = await startFakeStripe();
+    s = await startTestServer('postgres', {
+      STRIPE_SECRET_KEY: stripe.secretKey,
+      STRIPE_WEBHOOK_SECRET: stripe.webhookSecret,
+      STRIPE_API_URL: stripe.url,
     });
-    afterAll(async () => {
-      await s?.stop();
-      await stripe?.close();
-    });
+    token = (await signUp(s.url)).token;
+  });
+  afterAll(async () => {
+    await s?.stop();
+    await stripe?.close();
+  });
 
-    /**
-     * Buys two tickets twice under one key while a trigger refuses the updates of `table` that match
-     * `when` (as a dropped connection or a full disk would); returns both answers, the buyer's orders and
-     * the type's counters.
-     */
-    const twiceWhileRefused = async (table: string, when: string, method: 'manual' | 'stripe') => {
-      const sale = await eventOnSale(s.url, token, { name: `Refused ${method}` }, [
-        { name: 'GA', amount: 1500, capacity: 10 },
-      ]);
-      const email = `${method}-refused@example.com`;
-      await sql`create function refuse() returns trigger language plpgsql as
+  /**
+   * Buys two tickets twice under one key while a trigger refuses the updates of `table` that match
+   * `when` (as a dropped connection or a full disk would); returns both answers, the buyer's orders and
+   * the type's counters.
+   */
+  const twiceWhileRefused = async (table: string, when: string, method: 'manual' | 'stripe') => {
+    const sale = await eventOnSale(s.url, token, { name: `Refused ${method}` }, [
+      { name: 'GA', amount: 1500, capacity: 10 },
+    ]);
+    const email = `${method}-refused@example.com`;
+    await sql`create function refuse() returns trigger language plpgsql as
       $$ begin raise exception 'refused for this test'; end $$`.execute(s.db.kysely);
-      await sql`create trigger refuse before update on ${sql.table(table)}
+    await sql`create trigger refuse before update on ${sql.table(table)}
       for each row when (${sql.raw(when)}) execute function refuse()`.execute(s.db.kysely);
-      try {
-        const buy = () =>
-          http(s.url)('POST', '/api/tickets/purchase', {
-            token,
-            headers: { 'idempotency-key': `refused-${method}` },
-            body: {
-              event: sale.eventId,
-              items: [{ ticket_type: sale.typeIds[0], quantity: 2 }],
-              buyer: { name: 'Ref Used', email },
-              payment_method: method,
-            },
-          });
-        const first = await buy();
-        const again = await buy();
-        const orders = await s.db.kysely
-          .selectFrom('orders')
-          .select('id')
-          .where('buyer_email', '=', email)
-          .execute();
-        const type = await s.db.kysely
-          .selectFrom('ticket_types')
-          .select(['sold', 'held'])
-          .where('id', '=', sale.typeIds[0]!)
-          .executeTakeFirstOrThrow();
-        return { first, again, orders, type };
-      } finally {
-        await sql`drop trigger refuse on ${sql.table(table)}`.execute(s.db.kysely);
-        await sql`drop function refuse()`.execute(s.db.kysely);
-      }
-    };
+    try {
+      const buy = () =>
+        http(s.url)('POST', '/api/tickets/purchase', {
+          token,
+          headers: { 'idempotency-key': `refused-${method}` },
+          body: {
+            event: sale.eventId,
+            items: [{ ticket_type: sale.typeIds[0], quantity: 2 }],
+            buyer: { name: 'Ref Used', email },
+            payment_method: method,
+          },
+        });
+      const first = await buy();
+      const again = await buy();
+      const orders = await s.db.kysely
+        .selectFrom('orders')
+        .select('id')
+        .where('buyer_email', '=', email)
+        .execute();
+      const type = await s.db.kysely
+        .selectFrom('ticket_types')
+        .select(['sold', 'held'])
+        .where('id', '=', sale.typeIds[0]!)
+        .executeTakeFirstOrThrow();
+      return { first, again, orders, type };
+    } finally {
+      await sql`drop trigger refuse on ${sql.table(table)}`.execute(s.db.kysely);
+      await sql`drop function refuse()`.execute(s.db.kysely);
+    }
+  };
 
-    it('a paid sale whose answer cannot be stored: 500, then the retry is in progress, one order sold', async () => {
-      const { first, again, orders, type } = await twiceWhileRefused(
-        'idempotency_keys',
-        "new.state = 'done'",
-        'manual',
-      );
-      expect(first.status).toBe(500);
-      expect(again.status).toBe(409);
-      expect(again.body.code).toBe('idempotency_request_in_progress');
-      expect(orders).toHaveLength(1);
-      expect(type.sold).toBe(2);
-    });
+  it('a paid sale whose answer cannot be stored: 500, then the retry is in progress, one order sold', async () => {
+    const { first, again, orders, type } = await twiceWhileRefused(
+      'idempotency_keys',
+      "new.state = 'done'",
+      'manual',
+    );
+    expect(first.status).toBe(500);
+    expect(again.status).toBe(409);
+    expect(again.body.code).toBe('idempotency_request_in_progress');
+    expect(orders).toHaveLength(1);
+    expect(type.sold).toBe(2);
+  });
 
-    it('a held sale whose payment cannot be recorded: 500, then in progress, the seats held once', async () => {
-      const { first, again, orders, type } = await twiceWhileRefused(
-        'orders',
-        'new.payment_intent_id is not null',
-        'stripe',
-      );
-      expect(first.status).toBe(500);
-      expect(again.status).toBe(409);
-      expect(again.body.code).toBe('idempotency_request_in_progress');
-      expect(orders).toHaveLength(1);
-      expect(type).toEqual({ sold: 0, held: 2 });
-    });
-  },
-);
+  it('a held sale whose payment cannot be recorded: 500, then in progress, the seats held once', async () => {
+    const { first, again, orders, type } = await twiceWhileRefused(
+      'orders',
+      'new.payment_intent_id is not null',
+      'stripe',
+    );
+    expect(first.status).toBe(500);
+    expect(again.status).toBe(409);
+    expect(again.body.code).toBe('idempotency_request_in_progress');
+    expect(orders).toHaveLength(1);
+    expect(type).toEqual({ sold: 0, held: 2 });
+  });
+});

@@ -4,11 +4,18 @@
 // which messaging.test.ts covers on both databases.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type Db, openDatabase } from '../src/db/database.js';
 import { queueMessages } from '../src/modules/messaging/outbox.js';
 import { type FakeSendGrid, startFakeSendGrid } from './fakes/sendgrid.js';
-import { http, ON_POSTGRES, sampleEvent, signUp, startTestServer, type TestServer } from './harness.js';
+import {
+  describeOnPostgres,
+  http,
+  sampleEvent,
+  signUp,
+  startTestServer,
+  type TestServer,
+} from './harness.js';
 
 const BIN = fileURLToPath(new URL('../../cli/dist/bin.js', import.meta.url));
 
@@ -32,7 +39,7 @@ const exited = (child: ChildProcess) =>
     ? Promise.resolve()
     : new Promise<void>((resolve) => child.once('exit', () => resolve()));
 
-describe.skipIf(!ON_POSTGRES)('postgres: message workers in their own processes', () => {
+describeOnPostgres('postgres: message workers in their own processes', () => {
   let s: TestServer;
   let sg: FakeSendGrid;
   let db: Db;

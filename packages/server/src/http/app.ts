@@ -271,10 +271,11 @@ export class App {
 
   private fail(res: ServerResponse, requestId: string, err: unknown): void {
     let error: ApiError;
+    const refused = err instanceof ApiError ? null : constraintViolated(err);
     if (err instanceof ApiError) error = err;
-    else if (constraintViolated(err)) {
+    else if (refused) {
       this.options.log.warn({ reqId: requestId, err }, 'write refused by a database constraint');
-      error = constraintViolated(err)!;
+      error = refused;
     } else {
       this.options.log.error({ reqId: requestId, err }, 'unhandled error');
       error = new ApiError(

@@ -7,7 +7,7 @@ import type { Principal } from '../../http/app.js';
 import { ApiError, notFound } from '../../http/errors.js';
 import { addSeconds, nowIso } from '../../time.js';
 import { notifyQueued, queueForEventOrders } from '../messaging/outbox.js';
-import type { Refunds } from '../orders/refunds.js';
+import { REFUNDABLE, type Refunds } from '../orders/refunds.js';
 import type { Orders } from '../orders/service.js';
 import { eventView } from './views.js';
 
@@ -17,7 +17,6 @@ type Row = Selectable<EventCancellationsTable>;
 /** Orders the refund job goes through at a time, and how long one process holds its lease. */
 const BATCH = 20;
 const LEASE_SECONDS = 120;
-const REFUNDABLE = ['paid', 'partially_refunded'] as const;
 
 /**
  * Cancelling an event, in one transaction: the event stops selling, every holder is told (e-mail, and
@@ -150,18 +149,25 @@ export class Cancellations {
     let done = 0;
     for (;;) {
       const now = nowIso();
+      const due = await this.k
+        .selectFrom('event_cancellations')
+        .select('event_id')
+        .where('status', '=', 'refunding')
+        .where((eb) => eb.or([eb('locked_until', 'is', null), eb('locked_until', '<', now)]))
+        .limit(1)
+        .executeTakeFirst();
+      if (!due) return done;
+      // The lease, taken by a conditional write on that one job: of two processes that saw it due, one
+      // takes it (the other looks for the next).
       const job = await this.k
         .updateTable('event_cancellations')
         .set({ locked_until: addSeconds(now, LEASE_SECONDS) })
+        .where('event_id', '=', due.event_id)
         .where('status', '=', 'refunding')
         .where((eb) => eb.or([eb('locked_until', 'is', null), eb('locked_until', '<', now)]))
         .returningAll()
         .executeTakeFirst();
-      // Several jobs may be due: the update above took one of them (on SQLite and Postgres alike, an
-      // UPDATE without a LIMIT takes all; they are then worked one after another here).
-      if (!job) return done;
-      const jobs = [job];
-      for (const j of jobs) done += await this.runJob(j);
+      if (job) done += await this.runJob(job);
     }
   }
 

@@ -10,16 +10,16 @@
  * 0011), so a bug here surfaces as a 409, not as an oversold event.
  *
  * The moves, for a set of (ticket type, quantity) lines of one event:
- *   hold     a pending order reserves seats                held += n   (guarded by capacity)
- *   sell     a paid sale takes seats                       sold += n   (guarded by capacity)
- *   confirm  a pending order is paid                       held -= n, sold += n
- *   release  a pending order ends unpaid (expired, …)      held -= n
- *   restore  sold seats go back on sale (refund, undo)     sold -= n
+ *   takeSeats     a pending order holds seats, a paid one buys them  held or sold += n (guarded)
+ *   sell          takeSeats as sold (a late payment's new sale)      sold += n (guarded)
+ *   confirm       a pending order is paid                            held -= n, sold += n
+ *   release       a pending order ends unpaid (expired, …)           held -= n
+ *   restoreSeats  sold seats go back on sale (refund, undo)          sold -= n
  * Rows are always written in ticket-type id order, then the event, so two transactions never lock the
  * same rows in opposite orders (a deadlock on Postgres).
  *
  * The purchase's hot paths run these same writes as precompiled text (SQL below): built by Kysely on
- * every sale they cost more than the database running them (measured; see orders/purchase).
+ * every sale they cost more than the database running them (measured; see orders/service.ts).
  */
 import type { Transaction } from 'kysely';
 import type { Database } from '../../db/schema.js';
@@ -35,9 +35,9 @@ export interface Line {
 }
 
 /** Lines from rows that name a ticket type (tickets, order items): per type, in id order. */
-export function linesOf(rows: readonly ({ ticket_type_id: string; quantity?: number } | object)[]): Line[] {
+export function linesOf(rows: readonly { ticket_type_id: string; quantity?: number }[]): Line[] {
   const perType = new Map<string, number>();
-  for (const row of rows as { ticket_type_id: string; quantity?: number }[])
+  for (const row of rows)
     perType.set(row.ticket_type_id, (perType.get(row.ticket_type_id) ?? 0) + (row.quantity ?? 1));
   return inOrder([...perType].map(([typeId, quantity]) => ({ typeId, quantity })));
 }
@@ -51,7 +51,7 @@ const inOrder = <T extends { typeId: string }>(lines: readonly T[]): T[] =>
 const total = (lines: readonly Line[]) => lines.reduce((n, l) => n + l.quantity, 0);
 
 /**
- * Takes seats for the lines as `counter` (hold: held, sell: sold) if every ticket type and the event
+ * Takes seats for the lines as `counter` (`held` or `sold`) if every ticket type and the event
  * have room. Returns null when taken, or why not — after giving back what it took, so the caller may go
  * on in the same transaction.
  */
@@ -133,13 +133,10 @@ async function move(
     .execute();
 }
 
-/** A pending order reserves seats. Null when held, or why not. */
-export const hold = (trx: Trx, eventId: string, lines: readonly Line[]) => take(trx, eventId, lines, 'held');
-
 /** A paid sale takes seats. Null when sold, or why not. */
 export const sell = (trx: Trx, eventId: string, lines: readonly Line[]) => take(trx, eventId, lines, 'sold');
 
-/** Takes seats as `counter`: hold or sell, for callers that decide which from the payment. */
+/** Takes seats as `counter`: `held` for a pending order, `sold` for a paid one. Null when taken, or why not. */
 export const takeSeats = take;
 
 /** A pending order was paid: its held seats become sold. */

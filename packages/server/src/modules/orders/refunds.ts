@@ -19,7 +19,8 @@ type RefundRequest = { amount?: number; reason?: string; return_inventory: boole
   'return_inventory'
 >;
 
-const REFUNDABLE = ['paid', 'partially_refunded'] as const;
+/** The statuses of an order that has been paid and has money left to refund. */
+export const REFUNDABLE = ['paid', 'partially_refunded'] as const;
 
 const actorOf = (p: Principal) => (p.kind === 'user' ? p.userId : p.keyId);
 

@@ -1029,18 +1029,14 @@ export class Orders {
 
   /** `release` inside the caller's transaction (webhooks apply several changes in one). */
   async releaseIn(trx: Trx, orderId: string, to: 'expired' | 'cancelled' | 'failed'): Promise<boolean> {
-    const res = await trx
+    const order = await trx
       .updateTable('orders')
       .set({ status: to, updated_at: nowIso() })
       .where('id', '=', orderId)
       .where('status', '=', 'pending')
+      .returning('event_id')
       .executeTakeFirst();
-    if (Number(res.numUpdatedRows) !== 1) return false;
-    const order = await trx
-      .selectFrom('orders')
-      .select(['event_id'])
-      .where('id', '=', orderId)
-      .executeTakeFirstOrThrow();
+    if (!order) return false;
     const items = await trx
       .selectFrom('order_items')
       .select(['ticket_type_id', 'quantity'])
