@@ -603,7 +603,27 @@ function timeCommand(args, runs = 15) {
 
 const fmt = (n, d = 0) => n.toFixed(d).padStart(9);
 
-function printLoad(title, unit, rows) {
+/** Every figure of the run, written to bench/results.json at its end so runs can be compared. */
+const scenarios = [];
+const resultsFile = join(here, 'results.json');
+
+/** Records the rows of a load (all but the baseline, the first) under `name`. */
+function record(name, unit, rows) {
+  const base = rows[0].rps;
+  for (const r of rows.slice(1))
+    scenarios.push({
+      name,
+      database: r.label.replace(/^tickets on /, '').toLowerCase(),
+      value: Math.round(r.rps),
+      unit,
+      ratio: Number((r.rps / base).toFixed(3)),
+      p99_ms: r.p99,
+      ...(r.cpuUs ? { cpu_us: Math.round(r.cpuUs) } : {}),
+    });
+}
+
+function printLoad(title, unit, rows, name) {
+  if (name) record(name, unit, rows);
   console.log(title);
   console.log(
     `  ${'server'.padEnd(26)}${unit.padStart(9)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}${'errors'.padStart(9)}  vs bare${'CPU µs'.padStart(9)}${'per core/s'.padStart(12)}`,
@@ -649,10 +669,15 @@ async function main() {
     const postgres = await benchTickets('Postgres', `${postgresUrl}?schema=${schema}`);
     const dbs = [sqlite, postgres];
 
-    printLoad('GET /api/events/:id, authenticated', 'req/s', [
-      { label: 'bare node:http (baseline)', ...bare.read },
-      ...dbs.map((d) => ({ label: `tickets on ${d.label}`, ...d.read })),
-    ]);
+    printLoad(
+      'GET /api/events/:id, authenticated',
+      'req/s',
+      [
+        { label: 'bare node:http (baseline)', ...bare.read },
+        ...dbs.map((d) => ({ label: `tickets on ${d.label}`, ...d.read })),
+      ],
+      'read',
+    );
     printLoad(
       `POST /api/tickets/purchase, 1 ticket each, distinct buyer + Idempotency-Key per request\n` +
         `  (baseline: the bare server POSTed the same requests; it parses the body and answers 201 with an order)`,
@@ -661,6 +686,7 @@ async function main() {
         { label: 'bare node:http POST', ...bare.purchase },
         ...dbs.map((d) => ({ label: `tickets on ${d.label}`, ...d.purchase })),
       ],
+      'purchase',
     );
     printLoad(
       `POST /api/tickets/purchase, ${familySize} tickets each (a family), distinct buyer + Idempotency-Key per request\n` +
@@ -670,6 +696,7 @@ async function main() {
         { label: 'bare node:http POST', ...bare.purchase },
         ...dbs.map((d) => ({ label: `tickets on ${d.label}`, ...d.family })),
       ],
+      `purchase of ${familySize}`,
     );
     console.log(
       `Last ${lastCapacity} tickets: ${lastBuyers} buyers at once, one connection each (last ms: the slowest answer)`,
@@ -697,6 +724,7 @@ async function main() {
         { label: 'bare node:http POST', ...bare.purchase },
         ...dbs.map((d) => ({ label: `tickets on ${d.label}`, ...d.validate })),
       ],
+      'validate',
     );
     console.log('Exactly-once admission checks (database read directly after each validation run)');
     console.log(
@@ -727,6 +755,11 @@ async function main() {
   console.log(
     `tickets --version    ${version.toFixed(1).padStart(7)} ms  (${(version / node).toFixed(2)}× node -e 0)`,
   );
+  writeFileSync(
+    resultsFile,
+    `${JSON.stringify({ generated_at: new Date().toISOString(), scenarios }, null, 2)}\n`,
+  );
+  console.log(`\nEvery figure: ${resultsFile}`);
   if (failed) {
     console.error('\nbench: a no-oversell or exactly-once admission check FAILED (see above)');
     process.exitCode = 1;

@@ -1,8 +1,10 @@
 import pino from 'pino';
 import { type Config, ConfigError, loadConfig } from './config.js';
 import { openDatabase, pendingMigrations } from './db/database.js';
+import { runJobs } from './jobs/runner.js';
+import { saleJobs } from './jobs/sale.js';
 import { createWorker, describeTransports } from './modules/messaging/setup.js';
-import { type RunningServer, startServer } from './server.js';
+import { type RunningServer, saleServices, startServer } from './server.js';
 
 function configOrExit(env: NodeJS.ProcessEnv): Config {
   try {
@@ -17,8 +19,9 @@ function configOrExit(env: NodeJS.ProcessEnv): Config {
 }
 
 /**
- * Runs only the message worker until SIGTERM/SIGINT (`tickets server worker`): start several against one Postgres,
- * and set TICKETS_WORKER=off on the API servers. The database must be migrated already.
+ * Runs the background work without serving the API until SIGTERM/SIGINT (`tickets server worker`): the
+ * message worker and the sale's jobs (see jobs/sale.ts). Start several against one Postgres, and set
+ * TICKETS_WORKER=off on the API servers. The database must be migrated already.
  */
 export async function runWorker(env: NodeJS.ProcessEnv = process.env): Promise<{ stop(): Promise<void> }> {
   const config = configOrExit(env);
@@ -34,6 +37,8 @@ export async function runWorker(env: NodeJS.ProcessEnv = process.env): Promise<{
   }
   const worker = createWorker(db, config.messaging, log, `http://${config.host}:${config.port}`);
   worker.start();
+  // The sale's background work too (holds, refunds, invoices, cancelled events), as every server runs it.
+  const jobs = runJobs(saleJobs(db, saleServices(db, config), config), log);
   log.info(
     { database: db.dialect, ...describeTransports(config.messaging) },
     'tickets message worker running',
@@ -41,6 +46,7 @@ export async function runWorker(env: NodeJS.ProcessEnv = process.env): Promise<{
   let stopping: Promise<void> | undefined;
   const stop = () => {
     stopping ??= (async () => {
+      await jobs.stop();
       await worker.stop();
       await db.close();
     })();

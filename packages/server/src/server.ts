@@ -6,8 +6,10 @@ import type { Config } from './config.js';
 import { type Db, migrateToLatest, openDatabase, pendingMigrations } from './db/database.js';
 import { App, Reply } from './http/app.js';
 import { ApiError } from './http/errors.js';
-import { idempotent, purgeExpiredIdempotencyKeys } from './http/idempotency.js';
+import { idempotent } from './http/idempotency.js';
 import { paymentProvider } from './integrations/stripe.js';
+import { runJobs } from './jobs/runner.js';
+import { saleJobs } from './jobs/sale.js';
 import { ApiKeys } from './modules/accounts/api-keys.js';
 import { Auth, allows } from './modules/accounts/auth.js';
 import { Members } from './modules/accounts/members.js';
@@ -45,12 +47,19 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+/** The services the sale's routes and its background jobs share. */
+export function saleServices(db: Db, config: Config) {
+  const payments = paymentProvider(config);
+  const orders = new Orders(db, payments);
+  const refunds = new Refunds(db, orders, payments);
+  const cancellations = new Cancellations(db, orders, refunds);
+  return { payments, orders, refunds, cancellations };
+}
+
+type SaleServices = ReturnType<typeof saleServices>;
+
 /** Builds the application on an open, migrated database. */
-export async function buildApp(
-  db: Db,
-  config: Config,
-  log: Logger,
-): Promise<{ app: App; orders: Orders; refunds: Refunds; cancellations: Cancellations }> {
+export async function buildApp(db: Db, config: Config, log: Logger): Promise<{ app: App } & SaleServices> {
   const auth = await Auth.create(db, config);
   const app = new App({
     log,
@@ -93,10 +102,8 @@ export async function buildApp(
     facebook: new FacebookVerifier(config.facebook),
   });
   invoiceRoutes(app, new Invoices(db));
-  const payments = paymentProvider(config);
-  const orders = new Orders(db, payments);
-  const refunds = new Refunds(db, orders, payments);
-  const cancellations = new Cancellations(db, orders, refunds);
+  const sale = saleServices(db, config);
+  const { payments, orders, refunds, cancellations } = sale;
   eventRoutes(app, new Events(db), cancellations);
   orderRoutes(app, orders, refunds);
   checkinRoutes(app, new Checkin(db, orders.keys));
@@ -120,7 +127,7 @@ export async function buildApp(
       typeof signature === 'string' ? signature : undefined,
     );
   });
-  return { app, orders, refunds, cancellations };
+  return { app, ...sale };
 }
 
 /** Opens the database, applies migrations, and listens. */
@@ -134,7 +141,7 @@ export async function startServer(config: Config, options: { log?: Logger } = {}
     await db.close();
     throw err;
   }
-  const { app, orders, refunds, cancellations } = await buildApp(db, config, log);
+  const { app, ...sale } = await buildApp(db, config, log);
   const server = createServer({ keepAliveTimeout: 5000 }, app.listener);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -155,28 +162,13 @@ export async function startServer(config: Config, options: { log?: Logger } = {}
     'tickets server listening',
   );
 
-  const purge = setInterval(() => void purgeExpiredIdempotencyKeys(db).catch(() => {}), 3600_000);
-  purge.unref();
-  // Every process sweeps; releasing a hold is conditional on the order still being pending, so
-  // sweepers in several processes never return one hold twice.
-  const holdSweep = setInterval(() => {
-    orders.expireHolds().then(
-      (n) => n && log.info({ expired: n }, 'expired unpaid orders'),
-      (err: unknown) => log.error({ err }, 'hold sweep failed'),
-    );
-    refunds.retryUnsent().catch((err: unknown) => log.error({ err }, 'refund retry failed'));
-    orders.ensureInvoices().catch((err: unknown) => log.error({ err }, 'invoice sweep failed'));
-    cancellations.work().catch((err: unknown) => log.error({ err }, 'event cancellation refunds failed'));
-  }, config.holdSweepMs);
-  holdSweep.unref();
+  const jobs = runJobs(saleJobs(db, sale, config), log);
   const worker = config.messaging.inProcessWorker ? createWorker(db, config.messaging, log, url) : null;
   worker?.start();
 
   let closing: Promise<void> | undefined;
   const close = () => {
     closing ??= (async () => {
-      clearInterval(purge);
-      clearInterval(holdSweep);
       const drained = new Promise<void>((resolve) => server.close(() => resolve()));
       // Keep-alive connections become idle as their last response ends; close them as they do, so
       // the drain takes as long as the slowest request rather than the keep-alive timeout.
@@ -186,6 +178,7 @@ export async function startServer(config: Config, options: { log?: Logger } = {}
       await Promise.race([drained, timeout]);
       clearInterval(sweep);
       server.closeAllConnections();
+      await jobs.stop();
       await worker?.stop();
       await db.close();
       log.info('tickets server stopped');

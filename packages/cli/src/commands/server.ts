@@ -63,7 +63,7 @@ export function registerServer(program: Command): void {
     server
       .command('worker')
       .description(
-        'Deliver queued messages (e-mail, WhatsApp) in this process; run several against one Postgres, with TICKETS_WORKER=off on the API servers',
+        'Run the background work without the API: deliver queued messages (e-mail, WhatsApp), expire unpaid holds, resend refunds, complete invoices, refund cancelled events; run several against one Postgres, with TICKETS_WORKER=off on the API servers',
       )
       .option('--db <url>', dbHelp)
       .option('--data-dir <dir>', 'where the local outbox folder lives (default: ~/.local/share/tickets)')

@@ -1,0 +1,28 @@
+import type { Config } from '../config.js';
+import type { Db } from '../db/database.js';
+import { purgeExpiredIdempotencyKeys } from '../http/idempotency.js';
+import type { Cancellations } from '../modules/events/cancellation.js';
+import type { Refunds } from '../modules/orders/refunds.js';
+import type { Orders } from '../modules/orders/service.js';
+import type { Job } from './runner.js';
+
+/**
+ * The sale's background work, run by `tickets server start` and by `tickets server worker` alike (any
+ * number of each: every job decides by conditional writes, so two processes never do one thing twice).
+ */
+export function saleJobs(
+  db: Db,
+  services: { orders: Orders; refunds: Refunds; cancellations: Cancellations },
+  config: Pick<Config, 'holdSweepMs'>,
+): Job[] {
+  const { orders, refunds, cancellations } = services;
+  const every = config.holdSweepMs;
+  return [
+    // Releasing a hold is conditional on the order still being pending: returned once, whoever sweeps.
+    { name: 'expire unpaid holds', everyMs: every, run: () => orders.expireHolds() },
+    { name: 'resend unsent refunds', everyMs: every, run: () => refunds.retryUnsent() },
+    { name: 'complete invoices', everyMs: every, run: () => orders.ensureInvoices() },
+    { name: 'refund cancelled events', everyMs: every, run: () => cancellations.work() },
+    { name: 'purge idempotency keys', everyMs: 3600_000, run: () => purgeExpiredIdempotencyKeys(db) },
+  ];
+}
