@@ -136,6 +136,32 @@ describe('sqlite: tickets billing and invoices', () => {
     expect(readFileSync(file, 'utf8')).toBe('keep me');
   });
 
+  it('invoices failed lists the paid orders whose invoice could not be issued, and why', async () => {
+    expect(await cli.json(['invoices', 'failed'])).toEqual([]);
+    const order = await sell('Fay Failed');
+    // As the server records a failed attempt (see the server's invoice-failures test for the real one).
+    await server.db.kysely
+      .updateTable('orders')
+      .set({ invoice_number: null, invoice_error: 'disk full' })
+      .where('id', '=', order.id)
+      .execute();
+    try {
+      expect(await cli.json(['invoices', 'failed'])).toEqual([
+        expect.objectContaining({ order_id: order.id, error: 'disk full' }),
+      ]);
+      const piped = await cli(['invoices', 'failed']);
+      expect(piped.exitCode).toBe(0);
+      expect(piped.stdout).toContain(order.id);
+      expect(piped.stdout).toContain('disk full');
+    } finally {
+      await server.db.kysely
+        .updateTable('orders')
+        .set({ invoice_number: order.invoice_number, invoice_error: null })
+        .where('id', '=', order.id)
+        .execute();
+    }
+  });
+
   it('--out names the file, refuses an existing one (exit 2) unless --force, and --json says where it went', async () => {
     const order = await sell('Otto Out');
     const out = join(scratch, 'mine.pdf');

@@ -101,7 +101,7 @@ export async function buildApp(db: Db, config: Config, log: Logger): Promise<{ a
     google: new GoogleVerifier(config.google),
     facebook: new FacebookVerifier(config.facebook),
   });
-  invoiceRoutes(app, new Invoices(db));
+  invoiceRoutes(app, new Invoices(db), db);
   const sale = saleServices(db, config);
   const { payments, orders, refunds, cancellations } = sale;
   eventRoutes(app, new Events(db), cancellations);

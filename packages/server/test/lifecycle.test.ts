@@ -131,6 +131,7 @@ describe.each(DIALECTS)('%s: readiness and shutdown', (dialect) => {
           '0010_lean_outbox',
           '0011_sale_constraints',
           '0012_event_cancellations',
+          '0013_invoice_errors',
         ],
       },
     });

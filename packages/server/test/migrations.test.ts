@@ -237,6 +237,7 @@ describe('sqlite: a migration that fails half-way leaves nothing behind', () => 
         '0010_lean_outbox',
         '0011_sale_constraints',
         '0012_event_cancellations',
+        '0013_invoice_errors',
       ]);
       await db.kysely.deleteFrom('ticket_presence').where('ticket_id', '=', 'tkt_gone').execute();
       expect(await migrateToLatest(db)).toEqual([
@@ -244,6 +245,7 @@ describe('sqlite: a migration that fails half-way leaves nothing behind', () => 
         '0010_lean_outbox',
         '0011_sale_constraints',
         '0012_event_cancellations',
+        '0013_invoice_errors',
       ]);
     } finally {
       await db.close();
@@ -296,7 +298,11 @@ describe.each(DIALECTS)('%s: 0011_sale_constraints', (dialect) => {
   it('marks the seats refunds kept off sale, so sold still equals the tickets holding a seat', async () => {
     const { tdb, db } = await at0010();
     try {
-      expect(await migrateToLatest(db)).toEqual(['0011_sale_constraints', '0012_event_cancellations']);
+      expect(await migrateToLatest(db)).toEqual([
+        '0011_sale_constraints',
+        '0012_event_cancellations',
+        '0013_invoice_errors',
+      ]);
       const tickets = await db.kysely
         .selectFrom('tickets')
         .select(['id', 'seat_kept'])
@@ -323,9 +329,17 @@ describe.each(DIALECTS)('%s: 0011_sale_constraints', (dialect) => {
       // from now on, so there the broken row is left for the invariant check to find.
       if (dialect === 'postgres') {
         await expect(migrateToLatest(db)).rejects.toThrow(/orders_refunded/);
-        expect(await pendingMigrations(db)).toEqual(['0011_sale_constraints', '0012_event_cancellations']);
+        expect(await pendingMigrations(db)).toEqual([
+          '0011_sale_constraints',
+          '0012_event_cancellations',
+          '0013_invoice_errors',
+        ]);
       } else {
-        expect(await migrateToLatest(db)).toEqual(['0011_sale_constraints', '0012_event_cancellations']);
+        expect(await migrateToLatest(db)).toEqual([
+          '0011_sale_constraints',
+          '0012_event_cancellations',
+          '0013_invoice_errors',
+        ]);
         await expect(
           sql`update orders set refunded_amount = 6001 where id = 'ord_1'`.execute(db.kysely),
         ).rejects.toThrow(/orders_refunded/);

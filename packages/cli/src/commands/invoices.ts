@@ -4,7 +4,8 @@ import type { BillingDetails, BillingDetailsInput, ResponseMeta, Tickets } from 
 import type { Command } from 'commander';
 import { Context } from '../context.js';
 import { CliError, UsageError } from '../errors.js';
-import { examples, NONE, orNull } from '../help.js';
+import { examples, NONE, orNull, parse } from '../help.js';
+import { formatMoney } from '../money.js';
 import type { Output } from '../output.js';
 
 interface SaveFlags {
@@ -147,6 +148,36 @@ export function registerInvoices(program: Command): void {
     ),
     'tickets invoices credit-note ref_…',
     'tickets invoices credit-note ref_… --out credit-note.pdf',
+  );
+
+  examples(
+    invoices
+      .command('failed')
+      .description('Paid orders whose invoice could not be issued yet, and why (the server retries them)')
+      .option('--limit <n>', 'at most this many', parse.int(1), 100)
+      .action(async (o: { limit: number }, cmd: Command) => {
+        const ctx = Context.of(cmd);
+        const client = await ctx.client();
+        const list = await ctx.out.spin(
+          'Loading…',
+          client.invoices.failed({ limit: Math.min(o.limit, 100) }).toArray({ limit: o.limit }),
+        );
+        await ctx.out.result(list, () =>
+          ctx.out.table(
+            ['ORDER', 'EVENT', 'BUYER', 'TOTAL', 'PAID', 'WHY'],
+            list.map((f) => [
+              f.order_id,
+              f.event_id,
+              f.buyer_email,
+              formatMoney(f.total),
+              f.paid_at,
+              f.error,
+            ]),
+          ),
+        );
+      }),
+    'tickets invoices failed',
+    'tickets invoices failed --json | jq -r ".[].order_id"',
   );
 
   const billing = program

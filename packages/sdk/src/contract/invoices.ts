@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { EventId, Money, Timestamp } from './common.js';
 import { OrderId, RefundId } from './orders.js';
 
 const COUNTRIES = new Intl.DisplayNames(['en'], { type: 'region', fallback: 'none' });
@@ -76,3 +77,17 @@ export const CreditNoteParams = z.object({ id: RefundId });
 
 /** The bytes of a PDF, for routes that declare `produces: 'application/pdf'`. */
 export const PdfBytes = z.instanceof(Uint8Array);
+
+/** A paid order whose invoice could not be issued; the server retries it every few seconds. */
+export const InvoiceFailure = z
+  .object({
+    object: z.literal('invoice_failure'),
+    order_id: OrderId,
+    event_id: EventId,
+    buyer_email: z.string(),
+    total: Money,
+    paid_at: Timestamp.nullable(),
+    error: z.string().describe('Why the last attempt failed'),
+  })
+  .meta({ id: 'InvoiceFailure' });
+export type InvoiceFailure = z.output<typeof InvoiceFailure>;

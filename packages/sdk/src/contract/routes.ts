@@ -52,6 +52,7 @@ import {
   BillingDetails,
   BillingDetailsInput,
   CreditNoteParams,
+  InvoiceFailure,
   InvoiceParams,
   PdfBytes,
 } from './invoices.js';
@@ -664,6 +665,15 @@ export const routes = {
       params: InvoiceParams,
       response: PdfBytes,
       produces: 'application/pdf',
+    }),
+    failed: route({
+      method: 'GET',
+      path: '/api/invoices/failed',
+      summary: 'Paid orders whose invoice could not be issued yet, with why (retried every few seconds)',
+      tag: 'invoices',
+      auth: 'orders:read',
+      query: ListQuery,
+      response: page(InvoiceFailure),
     }),
     creditNotePdf: route({
       method: 'GET',

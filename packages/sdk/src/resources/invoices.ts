@@ -1,7 +1,9 @@
 import type { RequestOptions, Tickets } from '../client.js';
-import type { BillingDetails, BillingDetailsInput } from '../contract/invoices.js';
+
+import type { BillingDetails, BillingDetailsInput, InvoiceFailure } from '../contract/invoices.js';
 import type { RouteDef } from '../contract/routes.js';
 import { routes } from '../contract/routes.js';
+import { AutoPaginator } from '../pagination.js';
 
 /** Billing details, and the PDFs of invoices (one per paid order) and credit notes (one per refund of one). */
 export class InvoicesResource {
@@ -34,6 +36,16 @@ export class InvoicesResource {
    */
   creditNote(refundId: string): Promise<Buffer> {
     return this.pdf(routes.invoices.creditNotePdf, refundId);
+  }
+
+  /**
+   * Paid orders whose invoice could not be issued yet, with why; the server retries them every few seconds.
+   * @example for await (const f of tickets.invoices.failed()) console.log(f.order_id, f.error)
+   */
+  failed(params: { limit?: number } = {}): AutoPaginator<InvoiceFailure> {
+    return new AutoPaginator((cursor) =>
+      this.client.request(routes.invoices.failed, { query: { ...params, starting_after: cursor } }),
+    );
   }
 
   /** The bytes, carrying a non-enumerable `lastResponse` like every other answer (its headers name the file). */

@@ -28,6 +28,7 @@ import * as m0009 from './migrations/0009_lean_door.js';
 import * as m0010 from './migrations/0010_lean_outbox.js';
 import * as m0011 from './migrations/0011_sale_constraints.js';
 import * as m0012 from './migrations/0012_event_cancellations.js';
+import * as m0013 from './migrations/0013_invoice_errors.js';
 import type { Database } from './schema.js';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -275,6 +276,7 @@ const migrations: Record<string, Migration> = {
   '0010_lean_outbox': m0010,
   '0011_sale_constraints': m0011,
   '0012_event_cancellations': m0012,
+  '0013_invoice_errors': m0013,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -216,6 +216,8 @@ export interface OrdersTable {
   flag_reason: string | null;
   /** Set by the ledger in the transaction that makes the order paid; never changed after. */
   invoice_number: Generated<string | null>;
+  /** Why the invoice could not be issued (the last attempt), while it has none; see Orders.invoice. */
+  invoice_error: Generated<string | null>;
   payment_intent_id: string | null;
   client_secret: string | null;
   checkout_session_id: string | null;
@@ -507,7 +509,9 @@ export type TicketTypeRow = Selectable<TicketTypesTable>;
 export type ApiKeyRow = Selectable<ApiKeysTable>;
 export type InvitationRow = Selectable<InvitationsTable>;
 /** `invoice_number` may be left out of a row built in code: the ledger writes it once the order is paid. */
-export type OrderRow = Omit<Selectable<OrdersTable>, 'invoice_number'> & { invoice_number?: string | null };
+export type OrderRow = Omit<Selectable<OrdersTable>, 'invoice_number' | 'invoice_error'> & {
+  invoice_number?: string | null;
+};
 export type OrderItemRow = Selectable<OrderItemsTable>;
 export type TicketRow = Selectable<TicketsTable>;
 export type RefundRow = Selectable<RefundsTable>;

@@ -1,4 +1,5 @@
 import { type Db, groupedWrites } from '../../db/database.js';
+import { recordInvoiceFailure } from './failures.js';
 import {
   invoiceOrder,
   issueInvoices,
@@ -25,7 +26,7 @@ interface Waiting {
  * purchase still answers with its invoice number.
  *
  * A group that fails is retried one order at a time; an order that still fails gets no number now,
- * and the sweeper (`Orders.ensureInvoices`) issues it later, as before.
+ * is listed as failed (failures.ts), and the sweeper (`Orders.ensureInvoices`) issues it later.
  */
 export class InvoiceQueue {
   private readonly waiting = new Map<string, Waiting[]>();
@@ -104,7 +105,9 @@ export class InvoiceQueue {
             .execute((trx) => invoiceOrder(trx, { id: w.paid.order.id, org_id: orgId })),
           answered: false,
         });
-      } catch {
+      } catch (err) {
+        // Listed as failed until the sweeper (Orders.ensureInvoices) issues it.
+        await recordInvoiceFailure(this.db.kysely, w.paid.order.id, err);
         w.resolve({ number: null, answered: false });
       }
     }

@@ -1,5 +1,7 @@
 import { routes } from '@tickets/sdk';
+import type { Db } from '../../db/database.js';
 import { type App, Reply } from '../../http/app.js';
+import { failedInvoices } from './failures.js';
 import type { Invoices } from './service.js';
 
 const pdfReply = ({ number, pdf }: { number: string; pdf: Buffer }) =>
@@ -9,13 +11,16 @@ const pdfReply = ({ number, pdf }: { number: string; pdf: Buffer }) =>
     'cache-control': 'private, no-store',
   });
 
-export function invoiceRoutes(app: App, invoices: Invoices): void {
+export function invoiceRoutes(app: App, invoices: Invoices, db: Db): void {
   app.handle(routes.invoices.getBilling, ({ principal }) => invoices.billing(principal.orgId));
   app.handle(routes.invoices.updateBilling, ({ principal, body }) =>
     invoices.updateBilling(principal.orgId, body),
   );
   app.handle(routes.invoices.invoicePdf, async ({ principal, params }) =>
     pdfReply(await invoices.invoicePdf(principal.orgId, params.id)),
+  );
+  app.handle(routes.invoices.failed, ({ principal, query }) =>
+    failedInvoices(db.kysely, principal.orgId, query),
   );
   app.handle(routes.invoices.creditNotePdf, async ({ principal, params }) =>
     pdfReply(await invoices.creditNotePdf(principal.orgId, params.id)),

@@ -40,6 +40,7 @@ import { addSeconds, nowIso } from '../../time.js';
 import { eventNotOnSale, windowReason } from '../events/service.js';
 import { DEFAULT_HOLD_MINUTES } from '../events/views.js';
 import { linesOf, release, SQL, takeSeats } from '../inventory/inventory.js';
+import { clearInvoiceFailure, recordInvoiceFailure } from '../invoices/failures.js';
 import { invoiceForSaleOnSqlite, invoiceOrder } from '../invoices/ledger.js';
 import { InvoiceQueue } from '../invoices/queue.js';
 import { orderPaidMessages, outboxRows, queueOrderPaid } from '../messaging/outbox.js';
@@ -818,9 +819,11 @@ export class Orders {
   async invoice(order: Pick<OrderRow, 'id' | 'org_id'>): Promise<void> {
     try {
       await this.k.transaction().execute((trx) => invoiceOrder(trx, order));
-    } catch {
+      await clearInvoiceFailure(this.k, order.id);
+    } catch (err) {
       // The sale has committed: an answer of 500 now would free its Idempotency-Key and invite a
-      // second purchase. The sweeper (ensureInvoices) issues the invoice later instead.
+      // second purchase. The failure is kept (and listed) and the sweeper (ensureInvoices) retries it.
+      await recordInvoiceFailure(this.k, order.id, err);
     }
   }
 
