@@ -29,6 +29,7 @@ const TEMPLATE_NAMES = Object.keys({
   transfer_notice: true,
   event_reminder: true,
   event_cancelled: true,
+  event_rescheduled: true,
   campaign: true,
 } satisfies Record<TemplateName, true>) as TemplateName[];
 

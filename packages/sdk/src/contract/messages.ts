@@ -35,6 +35,7 @@ export const TEMPLATE_NAMES = [
   'transfer_notice',
   'event_reminder',
   'event_cancelled',
+  'event_rescheduled',
   'campaign',
 ] as const;
 export const TemplateName = z.enum(TEMPLATE_NAMES);

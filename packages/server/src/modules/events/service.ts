@@ -24,6 +24,7 @@ import { nowIso, toUtc, toUtcOrNull } from '../../time.js';
 import { isForeignKeyViolation, isUniqueViolation } from '../accounts/auth.js';
 import { createDefaultList } from '../checkin/service.js';
 import { NOTHING_SOLD } from '../inventory/inventory.js';
+import { notifyQueued, queueForEventOrders } from '../messaging/outbox.js';
 import { eventView, ticketTypeView } from './views.js';
 
 type EventCreate = z.output<typeof EventCreateInput>;
@@ -31,6 +32,9 @@ type EventPatch = z.output<typeof EventUpdateInput>;
 type TypeCreate = z.output<typeof TicketTypeCreateInput>;
 type TypePatch = z.output<typeof TicketTypeUpdateInput>;
 type ListQuery = z.output<typeof EventListQuery>;
+
+/** Changing one of these on a published event tells its ticket holders (event_rescheduled). */
+const MOVING_FIELDS = ['starts_at', 'venue_name', 'venue_address', 'venue_city', 'venue_country'] as const;
 
 // Which status changes are allowed, and by which action.
 // (Cancelling does more than change the status: see cancellation.ts.)
@@ -198,27 +202,48 @@ export class Events {
       );
     merged.updated_at = nowIso();
     changes.updated_at = merged.updated_at;
+    // A published event that moves (a new start or venue) tells its ticket holders, in the transaction
+    // that moves it. Decided in that write: it only matches while the start and venue are as read, so a
+    // concurrent change can't make this notice wrong (it answers 409 instead).
+    const moved =
+      current.status === 'published' &&
+      MOVING_FIELDS.some((f) => (merged[f] ?? null) !== (current[f] ?? null));
     try {
-      // The capacity check is part of the write, so a sale racing this change cannot slip past it.
-      const res = await this.k
-        .updateTable('events')
-        .set(changes)
-        .where('id', '=', id)
-        .where('org_id', '=', orgId)
-        .$if(typeof changes.capacity === 'number', (q) =>
-          q.where((eb) => eb(eb('sold', '+', eb.ref('held')), '<=', changes.capacity as number)),
-        )
-        .executeTakeFirst();
-      if (Number(res.numUpdatedRows) !== 1)
-        throw conflict(
-          'capacity_below_sales',
-          `Capacity ${merged.capacity} is less than the tickets already sold or held.`,
-        );
+      await this.k.transaction().execute(async (trx) => {
+        // The capacity check is part of the write, so a sale racing this change cannot slip past it.
+        const res = await trx
+          .updateTable('events')
+          .set(changes)
+          .where('id', '=', id)
+          .where('org_id', '=', orgId)
+          .$if(typeof changes.capacity === 'number', (q) =>
+            q.where((eb) => eb(eb('sold', '+', eb.ref('held')), '<=', changes.capacity as number)),
+          )
+          .$if(moved, (q) =>
+            MOVING_FIELDS.reduce(
+              (w, f) => (current[f] === null ? w.where(f, 'is', null) : w.where(f, '=', current[f])),
+              q.where('status', '=', 'published'),
+            ),
+          )
+          .executeTakeFirst();
+        if (Number(res.numUpdatedRows) !== 1)
+          throw conflict(
+            moved ? 'event_changed' : 'capacity_below_sales',
+            moved
+              ? 'The event changed while you edited it (or its capacity is below what is sold); look at it again.'
+              : `Capacity ${merged.capacity} is less than the tickets already sold or held.`,
+          );
+        if (moved)
+          await queueForEventOrders(trx, orgId, id, 'event_rescheduled', {
+            previous_starts_at: current.starts_at,
+          });
+      });
     } catch (err) {
       if (isUniqueViolation(err))
         throw conflict('slug_taken', `Another event of yours already uses the slug "${merged.slug}".`);
       throw err;
     }
+    if (moved) notifyQueued();
     return eventView(merged);
   }
 

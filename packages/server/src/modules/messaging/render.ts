@@ -5,6 +5,7 @@ import type { OutboxTable } from '../../db/schema.js';
 import { memoize } from '../../memo.js';
 import { formatMoney } from '../invoices/pdf.js';
 import { qrPng } from '../orders/qr.js';
+import { eventCalendar } from './calendar.js';
 import {
   type MessageData,
   renderEmail,
@@ -94,6 +95,19 @@ export class Renderer {
         contentType: 'image/png',
         content: png,
         contentId: ticket.qr_cid,
+      });
+    }
+    if (template === 'event_rescheduled') {
+      const event = await this.k
+        .selectFrom('events')
+        .select(['id', 'name', 'starts_at', 'ends_at', 'venue_name', 'venue_city', 'updated_at'])
+        .where('id', '=', data.event.id)
+        .executeTakeFirstOrThrow();
+      const venue = [event.venue_name, event.venue_city].filter(Boolean).join(', ') || null;
+      attachments.push({
+        filename: 'event.ics',
+        contentType: 'text/calendar; method=PUBLISH',
+        content: eventCalendar({ ...event, venue }, orgName),
       });
     }
     if (template === 'order_confirmation' && data.tickets?.length)
@@ -333,6 +347,12 @@ export class Renderer {
       case 'event_cancelled':
         data.tickets = [];
         data.cancellation = { message: payload.message, refunding: payload.refund === 'all' };
+        break;
+      case 'event_rescheduled':
+        // Told as the event is when sent: a later change sends its own notice; a cancellation, its own.
+        if (event.status === 'cancelled') return { cancel: 'the event is cancelled' };
+        if (!tickets.length) return { cancel: 'no valid tickets left on the order' };
+        data.tickets = [];
         break;
     }
     return { data, orgName: org.name };

@@ -150,6 +150,20 @@ we are sorry: {{event.name}} ({{event.starts}}) will not take place.
 -- {{org.name}}`,
     whatsapp: { body: ['event.name', 'event.starts'], qrHeader: false },
   },
+  event_rescheduled: {
+    description: 'The event moved (a new start or venue), with the new details as a calendar file',
+    channels: ['email', 'whatsapp'],
+    subject: '{{event.name}} has moved: {{event.starts}}',
+    html: layout(`<h1>{{event.name}} has moved</h1>
+<p>Hello {{buyer.name}}, {{event.name}} now takes place on <strong>{{event.starts}}</strong>{{#if event.venue}} at <strong>{{event.venue}}</strong>{{/if}}.</p>
+<p>Your tickets for order {{order.id}} stay valid. The attached calendar file has the new details.</p>`),
+    text: `Hello {{buyer.name}},
+
+{{event.name}} now takes place on {{event.starts}}{{#if event.venue}} at {{event.venue}}{{/if}}.
+Your tickets for order {{order.id}} stay valid. The attached calendar file has the new details.
+-- {{org.name}}`,
+    whatsapp: { body: ['event.name', 'event.starts'], qrHeader: false },
+  },
   campaign: {
     description: "A campaign's message to a contact list, with its unsubscribe link",
     channels: ['email'],
