@@ -92,7 +92,8 @@ describe('sqlite: offline check-in (sync, validate --offline, upload, stats)', (
     const key = await cli.json(['api-keys', 'create', '--name', 'Door 2', '--scope', 'checkin']);
     const login = await door2(['login', '--api-key', key.secret, '--api-url', server.url]);
     expect(login.exitCode, login.stderr).toBe(0);
-  });
+    // About fifteen CLI processes: on a loaded two-core machine that has taken over 30 s.
+  }, 90_000);
   afterAll(async () => {
     for (const c of [cli, door2, stranger]) c?.cleanup();
     await server?.stop();
