@@ -12,6 +12,7 @@ import { creditNoteNumber, issueCreditNote } from '../invoices/ledger.js';
 import { notifyQueued, queueMessages } from '../messaging/outbox.js';
 import { EventKeys } from './keys.js';
 import type { Orders } from './service.js';
+import { ticketView } from './views.js';
 
 type Trx = Transaction<Database>;
 type RefundRequest = { amount?: number; reason?: string; return_inventory: boolean } & Omit<
@@ -429,8 +430,14 @@ export class Refunds {
       .selectFrom('tickets')
       .innerJoin('events', 'events.id', 'tickets.event_id')
       .innerJoin('orders', 'orders.id', 'tickets.order_id')
+      .innerJoin('ticket_types', 'ticket_types.id', 'tickets.ticket_type_id')
       .selectAll('tickets')
-      .select(['events.transferable', 'events.status as event_status', 'orders.status as order_status'])
+      .select([
+        'events.transferable',
+        'events.status as event_status',
+        'orders.status as order_status',
+        'ticket_types.name as type_name',
+      ])
       .where('tickets.org_id', '=', principal.orgId)
       .where('tickets.id', '=', ticketId)
       .executeTakeFirst();
@@ -452,7 +459,7 @@ export class Refunds {
       version,
     });
     const now = nowIso();
-    await this.k.transaction().execute(async (trx) => {
+    const moved = await this.k.transaction().execute(async (trx) => {
       // Conditional on the version we read: two transfers at once can't both issue a code.
       const res = await trx
         .updateTable('tickets')
@@ -460,8 +467,9 @@ export class Refunds {
         .where('id', '=', ticket.id)
         .where('status', '=', 'valid')
         .where('code_version', '=', ticket.code_version)
+        .returningAll()
         .executeTakeFirst();
-      if (Number(res.numUpdatedRows) !== 1)
+      if (!res)
         throw conflict('ticket_changed', 'The ticket changed while transferring it; look at it again.');
       await audit(trx, principal.orgId, actorOf(principal), 'ticket.transferred', ticket.id, {
         from: { name: ticket.holder_name, email: ticket.holder_email },
@@ -480,9 +488,11 @@ export class Refunds {
           payload: { from_name: ticket.holder_name },
         },
       ]);
+      return res;
     });
     notifyQueued();
-    return this.orders.ticket(principal.orgId, ticket.id);
+    // The ticket as this transfer left it (a transfer right after it must not change this answer).
+    return ticketView(moved, ticket.type_name);
   }
 }
 
