@@ -2,11 +2,13 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { simpleParser } from 'mailparser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { INLINE_CODES } from '../src/modules/messaging/render.js';
 import { backoffMs } from '../src/modules/messaging/worker.js';
 import { type FakeSendGrid, startFakeSendGrid } from './fakes/sendgrid.js';
 import { type FakeSmtp, startFakeSmtp } from './fakes/smtp.js';
 import { type FakeWhatsApp, startFakeWhatsApp } from './fakes/whatsapp.js';
 import { DIALECTS, eventOnSale, http, signUp, startTestServer, type TestServer, waitFor } from './harness.js';
+import { pdfText } from './readback.js';
 
 type Call = ReturnType<typeof http>;
 
@@ -102,6 +104,24 @@ describe.each(DIALECTS)('%s: messages through the local outbox (no provider)', (
     const shown = await call('GET', `/api/messages/${message?.id}`, { token });
     expect(shown.body.history.map((h: { status: string }) => h.status)).toEqual(['queued', 'sent']);
     expect(shown.body.provider).toBe('file');
+  });
+
+  it('mails a large order its codes in the PDF only, one page a ticket, without an inline image each', async () => {
+    const { call, token, sell } = await boxOffice(s);
+    const order = await sell({ name: 'Lars Large', email: 'lars@example.com' }, INLINE_CODES + 2);
+    const [message] = await waitFor(
+      () => messagesOf(call, token, `order=${order.id}`),
+      (m) => m.length === 1 && m[0]?.status === 'sent',
+    );
+    const mail = await simpleParser(await readFile(join(s.config.dataDir, 'outbox', `${message?.id}.eml`)), {
+      keepCidLinks: true,
+    });
+    expect(mail.attachments.map((a) => a.contentType)).toEqual(['application/pdf']);
+    expect(mail.html || '').not.toContain('cid:');
+    expect(mail.html || '').toContain('Its code is on its page of the attached PDF.');
+    const pages = (await pdfText(mail.attachments[0]!.content)).split('\f');
+    expect(pages).toHaveLength(INLINE_CODES + 2);
+    for (const ticket of order.tickets) expect(mail.text).toContain(ticket.id);
   });
 
   it('writes WhatsApp messages to the outbox folder too, with the QR image beside them', async () => {

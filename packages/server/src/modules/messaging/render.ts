@@ -17,6 +17,9 @@ import { ticketsPdf } from './ticket-pdf.js';
 import type { Attachment, EmailMessage, WhatsAppRequest } from './transport.js';
 import type { Unsubscribes } from './unsubscribe.js';
 
+/** Orders of more tickets than this get their codes in the PDF only, not as inline images too. */
+export const INLINE_CODES = 10;
+
 export type OutboxRow = Selectable<OutboxTable>;
 
 /** What the worker sends for a row, or why it should not be sent any more. */
@@ -86,9 +89,13 @@ export class Renderer {
     data: MessageData,
     orgName: string,
   ): Promise<EmailMessage> {
+    // A large order's codes travel only in its PDF (one page each): an inline image per ticket made a
+    // 500-ticket e-mail 7 MB, rendered on the server's main thread.
+    if ((data.tickets?.length ?? 0) > INLINE_CODES)
+      data = { ...data, tickets: data.tickets!.map((t) => ({ ...t, qr_cid: '' })) };
     const { subject, html, text } = renderEmail(template, data);
     const attachments: Attachment[] = [];
-    for (const ticket of data.tickets ?? []) {
+    for (const ticket of (data.tickets ?? []).filter((t) => t.qr_cid)) {
       const png = await qrImage(ticket.code);
       attachments.push({
         filename: `${ticket.id}.png`,

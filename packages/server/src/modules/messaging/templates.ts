@@ -47,7 +47,7 @@ ${body}
 const ticketsHtml = `{{#each tickets}}
 <div style="border:1px solid #ddd;border-radius:8px;padding:16px;margin:16px 0">
 <p style="margin:0"><strong>{{holder_name}}</strong> · {{type_name}}</p>
-<img src="cid:{{qr_cid}}" width="240" height="240" alt="Ticket code for {{holder_name}}">
+{{#if qr_cid}}<img src="cid:{{qr_cid}}" width="240" height="240" alt="Ticket code for {{holder_name}}">{{else}}<p style="margin:0;color:#666">Its code is on its page of the attached PDF.</p>{{/if}}
 <p style="font-family:monospace;font-size:10px;word-break:break-all;color:#666">{{id}}</p>
 </div>
 {{/each}}`;
