@@ -67,6 +67,8 @@ const EnvSchema = z.object({
   WHATSAPP_LANGUAGE: z.string().min(2).default('en'),
   WHATSAPP_RATE_PER_SECOND: z.coerce.number().int().min(1).default(20),
   TICKETS_WORKER: z.enum(['on', 'off']).default('on'),
+  /** Threads drawing PDFs and QR images (see render/pool.ts); by default one less than the cores. */
+  TICKETS_RENDER_THREADS: z.coerce.number().int().min(1).max(64).optional(),
   TICKETS_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(200).default(16),
   TICKETS_WORKER_POLL_MS: z.coerce.number().int().min(10).default(1000),
   TICKETS_MESSAGE_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(8),
@@ -92,6 +94,8 @@ export interface Config {
   shutdownTimeoutMs: number;
   /** How often expired holds are swept back into inventory. */
   holdSweepMs: number;
+  /** Threads drawing PDFs and QR images; unset: one less than the cores. */
+  renderThreads?: number;
   google: { clientId?: string; jwksUrl: string };
   facebook: { appId?: string; appSecret?: string; graphUrl: string };
   stripe: { secretKey?: string; webhookSecret?: string; apiUrl: string };
@@ -177,6 +181,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     trustProxy: e.TICKETS_TRUST_PROXY,
     shutdownTimeoutMs: e.TICKETS_SHUTDOWN_TIMEOUT * 1000,
     holdSweepMs: e.TICKETS_HOLD_SWEEP_SECONDS * 1000,
+    renderThreads: e.TICKETS_RENDER_THREADS,
     google: { clientId: e.GOOGLE_CLIENT_ID, jwksUrl: e.GOOGLE_JWKS_URL },
     facebook: { appId: e.FACEBOOK_APP_ID, appSecret: e.FACEBOOK_APP_SECRET, graphUrl: e.FACEBOOK_GRAPH_URL },
     stripe: {

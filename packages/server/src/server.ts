@@ -32,6 +32,7 @@ import { Refunds } from './modules/orders/refunds.js';
 import { orderRoutes } from './modules/orders/routes.js';
 import { Orders } from './modules/orders/service.js';
 import { StripeWebhooks } from './modules/payments/webhooks.js';
+import { configureRenderPool } from './render/pool.js';
 
 export const VERSION = '0.1.0';
 
@@ -133,6 +134,7 @@ export async function buildApp(db: Db, config: Config, log: Logger): Promise<{ a
 /** Opens the database, applies migrations, and listens. */
 export async function startServer(config: Config, options: { log?: Logger } = {}): Promise<RunningServer> {
   const log = options.log ?? pino({ level: config.logLevel, base: { service: 'tickets' } });
+  configureRenderPool({ threads: config.renderThreads });
   const db = openDatabase(config.databaseUrl, { backgroundCheckpoints: true });
   try {
     const applied = await migrateToLatest(db);

@@ -120,6 +120,9 @@ describe.each(DIALECTS)('%s: ticket QR images', (dialect) => {
     const tooSmall = await call('GET', `/api/tickets/${ticket.id}/qr.png?size=20`, { token });
     expect(tooSmall.status).toBe(400);
     expect(tooSmall.body).toMatchObject({ code: 'invalid_query', errors: [{ path: 'size' }] });
+    const tooBig = await call('GET', `/api/tickets/${ticket.id}/qr.png?size=2048`, { token });
+    expect(tooBig.status).toBe(400);
+    expect(tooBig.body).toMatchObject({ code: 'invalid_query', errors: [{ path: 'size' }] });
   });
 
   it('serves a well-formed SVG that draws the same code', async () => {

@@ -93,9 +93,10 @@ export const QrQuery = z.object({
     .number()
     .int()
     .min(128)
-    .max(2048)
+    // Capped: a PNG's cost grows with its area, and 1024 pixels is sharp on any screen or print.
+    .max(1024)
     .optional()
-    .describe('Width and height in pixels, 128 to 2048 (default 512: easy to scan from a phone screen)'),
+    .describe('Width and height in pixels, 128 to 1024 (default 512: easy to scan from a phone screen)'),
 });
 export type QrQuery = z.input<typeof QrQuery>;
 

@@ -15,6 +15,7 @@ import {
   type SendResult,
   withSignal,
 } from '../modules/messaging/transport.js';
+import { eml as emlOffThread } from '../render/pool.js';
 
 /** Nodemailer's message for ours; dynamic templates are SendGrid's own and are ignored here (we send our HTML). */
 function toNodemailer(message: EmailMessage): SendMailOptions {
@@ -168,7 +169,7 @@ export class FileEmail implements EmailTransport {
       );
     }
     if (signal?.aborted) throw new DeliveryError('sending was aborted', true, { cause: signal.reason });
-    const eml = await renderEml(message).catch((err: unknown) => {
+    const eml = await emlOffThread(message).catch((err: unknown) => {
       throw new DeliveryError(`could not render the message: ${(err as Error).message}`, false, {
         cause: err,
       });

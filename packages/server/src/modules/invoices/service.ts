@@ -4,8 +4,8 @@ import type { z } from 'zod';
 import type { Db } from '../../db/database.js';
 import type { OrganizationRow, OrganizationsTable } from '../../db/schema.js';
 import { notFound } from '../../http/errors.js';
+import { invoicePdf } from '../../render/pool.js';
 import type { InvoiceDocument } from './ledger.js';
-import { renderPdf } from './pdf.js';
 
 type BillingPatch = z.output<typeof BillingDetailsInput>;
 
@@ -71,7 +71,7 @@ export class Invoices {
       .where('kind', '=', where.column === 'order_id' ? 'invoice' : 'credit_note')
       .executeTakeFirst();
     if (!row) throw notFound(what);
-    const pdf = await renderPdf({
+    const pdf = await invoicePdf({
       kind: row.kind,
       number: row.number,
       issued_at: row.issued_at,

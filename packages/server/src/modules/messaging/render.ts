@@ -3,8 +3,8 @@ import type { Selectable } from 'kysely';
 import type { Db } from '../../db/database.js';
 import type { OutboxTable } from '../../db/schema.js';
 import { memoize } from '../../memo.js';
+import { qrPng, ticketsPdf } from '../../render/pool.js';
 import { formatMoney } from '../invoices/pdf.js';
-import { qrPng } from '../orders/qr.js';
 import { eventCalendar } from './calendar.js';
 import {
   type MessageData,
@@ -13,7 +13,6 @@ import {
   type TicketData,
   whatsappParameters,
 } from './templates.js';
-import { ticketsPdf } from './ticket-pdf.js';
 import type { Attachment, EmailMessage, WhatsAppRequest } from './transport.js';
 import type { Unsubscribes } from './unsubscribe.js';
 
@@ -30,12 +29,8 @@ export type Rendered =
   /** Not yet: try again later (a refund the provider has not confirmed). */
   | { defer: string };
 
+/** Inline QR images' size; the pool keeps them (a confirmation, its reminder and a resend show the same codes). */
 const QR_SIZE = 360;
-/**
- * QR images by code: a confirmation, its reminder and any resend show the same codes, and a PNG takes ~10 ms to
- * encode. A transfer changes the code, so a cached image can never show an old one.
- */
-const qrImage = memoize(2000, (code) => qrPng(code, QR_SIZE));
 
 // Making a DateTimeFormat costs far more than using one: one per time zone, kept.
 const formatIn = memoize(
@@ -96,7 +91,7 @@ export class Renderer {
     const { subject, html, text } = renderEmail(template, data);
     const attachments: Attachment[] = [];
     for (const ticket of (data.tickets ?? []).filter((t) => t.qr_cid)) {
-      const png = await qrImage(ticket.code);
+      const png = await qrPng(ticket.code, QR_SIZE);
       attachments.push({
         filename: `${ticket.id}.png`,
         contentType: 'image/png',
@@ -212,7 +207,7 @@ export class Renderer {
             image: {
               filename: `${ticket.id}.png`,
               contentType: 'image/png',
-              content: await qrImage(ticket.code),
+              content: await qrPng(ticket.code, QR_SIZE),
             },
           }
         : {}),

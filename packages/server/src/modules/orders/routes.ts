@@ -1,7 +1,7 @@
 import { routes } from '@tickets/sdk';
 import { type App, Reply } from '../../http/app.js';
 import { checkedKey, keyedHeaders, newClaim, requestHash } from '../../http/idempotency.js';
-import { qrPng, qrSvg } from './qr.js';
+import { qrPng, qrSvg } from '../../render/pool.js';
 import type { Refunds } from './refunds.js';
 import type { Orders } from './service.js';
 

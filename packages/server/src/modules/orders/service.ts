@@ -475,7 +475,7 @@ export class Orders {
     );
     const key = await this.keys.forEvent(order.event_id);
     // Signed before the transaction: it is the costly part, and needs no lock.
-    const tickets = pending ? [] : Orders.buildTickets(order, items, key);
+    const tickets = pending ? [] : await Orders.buildTickets(order, items, key);
     const count = order.ticket_count;
 
     // The inventory rows (the ticket types' and the event's) are the one place all buyers of an event
@@ -561,7 +561,7 @@ export class Orders {
     let how: Parameters<typeof sellOnSqlite>[1];
     let tickets: TicketRow[];
     if (key && input.payment_method !== 'stripe' && count <= SIGNED_UNREAD) {
-      tickets = Orders.buildTickets(
+      tickets = await Orders.buildTickets(
         {
           id: orderId,
           org_id: principal.orgId,
@@ -584,7 +584,7 @@ export class Orders {
       const [event, types] = await this.readSale(principal.orgId, input);
       const sale = plan(event, types);
       key ??= await this.keys.forEvent(input.event);
-      tickets = sale.pending ? [] : Orders.buildTickets(sale.order, sale.items, key, now);
+      tickets = sale.pending ? [] : await Orders.buildTickets(sale.order, sale.items, key, now);
       how = { sale, event: event! };
     }
     const sold = await this.write((trx) =>
@@ -890,7 +890,7 @@ export class Orders {
       .where('order_id', '=', order.id)
       .orderBy('ticket_type_id')
       .execute();
-    const tickets = Orders.buildTickets(order, items, key);
+    const tickets = await Orders.buildTickets(order, items, key);
     if (tickets.length) await trx.insertInto('tickets').values(tickets).execute();
     // The buyer gets the tickets: queued with them, so they are sent exactly when the order is paid.
     await queueOrderPaid(
@@ -902,13 +902,13 @@ export class Orders {
   }
 
   /** The rows of an order's tickets, one per admitted person, each with its signed code. */
-  static buildTickets(
+  static async buildTickets(
     order: Pick<OrderRow, 'id' | 'org_id' | 'event_id' | 'buyer_name' | 'buyer_email'>,
     items: Pick<OrderItemRow, 'ticket_type_id' | 'quantity' | 'holders'>[],
     key: EventKey,
     now = nowIso(),
-  ): TicketRow[] {
-    return items.flatMap((item) => {
+  ): Promise<TicketRow[]> {
+    const rows: TicketRow[] = items.flatMap((item) => {
       const holders: { name: string; email?: string }[] = item.holders ? JSON.parse(item.holders) : [];
       return Array.from({ length: item.quantity }, (_, n) => {
         const id = newId('ticket');
@@ -926,17 +926,20 @@ export class Orders {
           seat_kept: 0,
           code_version: 1,
           declined_at: null,
-          code: EventKeys.sign(key, {
-            ticketId: id,
-            eventId: order.event_id,
-            ticketTypeId: item.ticket_type_id,
-            version: 1,
-          }),
+          code: '',
           created_at: now,
           updated_at: now,
         };
       });
     });
+    const codes = await EventKeys.signAll(
+      key,
+      rows.map((t) => ({ ticketId: t.id, eventId: t.event_id, ticketTypeId: t.ticket_type_id, version: 1 })),
+    );
+    rows.forEach((t, i) => {
+      t.code = codes[i]!;
+    });
+    return rows;
   }
 
   ticketsHeldBy(trx: Trx, eventId: string, email: string): Promise<number> {
