@@ -148,4 +148,67 @@ describe.each(DIALECTS)('%s: Stripe racing the sale across two server processes'
       stripe.setRefundStatus('succeeded');
     }
   });
+
+  it('an event cancelled (refund all) while its pending orders are being paid: every paid cent goes back, no ticket stays valid', async () => {
+    const { eventId: racedEvent, typeIds } = await eventOnSale(
+      a.url,
+      token,
+      { name: 'Cancelled Online', capacity: 100 },
+      [{ name: 'GA', amount: 2000, capacity: 100 }],
+    );
+    const orders = await Promise.all(
+      Array.from({ length: 10 }, async (_, i) => {
+        const res = await a.call('POST', '/api/tickets/purchase', {
+          token,
+          body: {
+            event: racedEvent,
+            items: [{ ticket_type: typeIds[0], quantity: 2 }],
+            buyer: { name: 'Cora Cancel', email: `cora${i}@example.com` },
+            payment_method: 'stripe',
+          },
+        });
+        expect(res.status, JSON.stringify(res.body)).toBe(201);
+        return res.body as { id: string; total: { amount: number }; payment: { payment_intent_id: string } };
+      }),
+    );
+    const ids = orders.map((o) => o.id);
+    // The organizer cancels on A while Stripe tells B, order after order, that the buyers paid.
+    const [cancel, deliveries] = await Promise.all([
+      a.call('POST', `/api/events/${racedEvent}/cancel`, { token, body: { refund: 'all' } }),
+      Promise.all(
+        orders.map(async (o, i) => {
+          await new Promise((r) => setTimeout(r, i * 3));
+          return stripe.succeedPaymentIntent(o.payment.payment_intent_id);
+        }),
+      ),
+    ]);
+    expect(cancel.status, JSON.stringify(cancel.body)).toBe(200);
+    await stripe.settled();
+    const failed = deliveries.flat().filter((d) => (d.status ?? 0) >= 500);
+    expect(failed.map((d) => `${d.type}: ${d.status}`), 'webhooks answered with a server error').toEqual([]);
+    await waitFor(
+      () => a.call('GET', `/api/events/${racedEvent}/cancellation`, { token }),
+      (res) => res.body.status === 'done',
+    );
+    // Every order was paid at Stripe: each one's money went back in full (refunded by the cancellation,
+    // or by the payment that found its order cancelled), and none has a valid ticket.
+    const rows = await waitFor(
+      () =>
+        db.kysely
+          .selectFrom('orders')
+          .select(['id', 'status', 'total_amount', 'refunded_amount'])
+          .where('id', 'in', ids)
+          .execute(),
+      (rs) => rs.every((r) => r.refunded_amount === r.total_amount),
+    );
+    expect(rows.map((r) => r.refunded_amount)).toEqual(rows.map((r) => r.total_amount));
+    const valid = await db.kysely
+      .selectFrom('tickets')
+      .select('id')
+      .where('event_id', '=', racedEvent)
+      .where('status', '=', 'valid')
+      .execute();
+    expect(valid).toEqual([]);
+    await expectInvariants(db.kysely);
+  });
 });

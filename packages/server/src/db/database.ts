@@ -182,6 +182,35 @@ export function prepared<A extends unknown[], R>(
   };
 }
 
+/** Postgres's codes for a transaction it failed to break a deadlock, or for a serialization failure. */
+const LOST = new Set(['40P01', '40001']);
+const ATTEMPTS = 5;
+
+/**
+ * A transaction of the sale (a payment, a refund, a cancellation, a hold's release), run again when
+ * Postgres fails it to break a deadlock. Those transactions cannot all take their rows in one order: a
+ * payment or a refund starts from its order and ends at the event's counters, while a cancellation must
+ * take the event first (to stop the sale) and then its orders. When two such meet, Postgres fails one of
+ * them (40P01) and the other goes on; the one failed is simply run again, on the rows as they are now,
+ * where it decides afresh. `work` must therefore do nothing outside the transaction it is given. On
+ * SQLite, transactions take the write lock up front (`begin immediate`) and never deadlock.
+ */
+export async function saleTransaction<T>(
+  db: Db,
+  work: (trx: Transaction<Database>) => Promise<T>,
+): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await db.kysely.transaction().execute(work);
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (attempt >= ATTEMPTS || !code || !LOST.has(code)) throw err;
+      // A few milliseconds apart, at random, so the two do not meet again in step.
+      await new Promise((r) => setTimeout(r, Math.random() * 10 * attempt));
+    }
+  }
+}
+
 type Job<T> = {
   work: (trx: Transaction<Database>) => Promise<T>;
   resolve: (value: T) => void;

@@ -1,7 +1,7 @@
 import type { EventCancelInput, EventCancellation, Event as EventView } from '@tickets/sdk';
 import type { Selectable } from 'kysely';
 import type { z } from 'zod';
-import type { Db } from '../../db/database.js';
+import { type Db, saleTransaction } from '../../db/database.js';
 import type { EventCancellationsTable } from '../../db/schema.js';
 import type { Principal } from '../../http/app.js';
 import { ApiError, notFound } from '../../http/errors.js';
@@ -43,7 +43,7 @@ export class Cancellations {
 
   async cancel(principal: Principal, eventId: string, input: CancelInput): Promise<EventView> {
     const now = nowIso();
-    const event = await this.k.transaction().execute(async (trx) => {
+    const event = await saleTransaction(this.db, async (trx) => {
       const row = await trx
         .updateTable('events')
         .set({ status: 'cancelled', updated_at: now })

@@ -1,6 +1,6 @@
 import type { Refund, RefundInput, Ticket, TransferInput } from '@tickets/sdk';
 import type { Transaction } from 'kysely';
-import type { Db } from '../../db/database.js';
+import { type Db, saleTransaction } from '../../db/database.js';
 import type { Database, OrderRow, RefundRow } from '../../db/schema.js';
 import type { Principal } from '../../http/app.js';
 import { ApiError, conflict, notFound, validationFailed } from '../../http/errors.js';
@@ -81,7 +81,7 @@ export class Refunds {
     const remaining = order.total_amount - order.refunded_amount;
     const amount = input.amount ?? remaining;
     assertAmount(amount, remaining, order.currency);
-    const refund = await this.k.transaction().execute(async (trx) => {
+    const refund = await saleTransaction(this.db, async (trx) => {
       const after = await takeRefund(trx, order, amount);
       // Refunding everything that is left cancels the order's tickets; a smaller amount is a goodwill
       // partial refund and the tickets stay valid. Decided on the row this transaction just wrote, not
@@ -126,7 +126,7 @@ export class Refunds {
         .set({ provider_ref: sent.id, updated_at: nowIso() })
         .where('id', '=', r.refundId)
         .execute();
-      return await this.k.transaction().execute(async (trx) => {
+      return await saleTransaction(this.db, async (trx) => {
         await this.applyProviderStatus(trx, sent.id, r.refundId, sent.status);
         const row = await trx
           .selectFrom('refunds')
@@ -327,7 +327,7 @@ export class Refunds {
     const ticketRemaining = Math.min(item.unit_amount, remaining);
     const amount = input.amount ?? ticketRemaining;
     assertAmount(amount, ticketRemaining, order.currency);
-    const refund = await this.k.transaction().execute(async (trx) => {
+    const refund = await saleTransaction(this.db, async (trx) => {
       const after = await takeRefund(trx, order, amount);
       const voided = await voidTickets(trx, order.id, ticket.id, input.return_inventory);
       if (voided.length === 0) throw conflict('ticket_void', 'This ticket was voided a moment ago.');
@@ -459,7 +459,7 @@ export class Refunds {
       version,
     });
     const now = nowIso();
-    const moved = await this.k.transaction().execute(async (trx) => {
+    const moved = await saleTransaction(this.db, async (trx) => {
       // Conditional on the version we read: two transfers at once can't both issue a code.
       const res = await trx
         .updateTable('tickets')

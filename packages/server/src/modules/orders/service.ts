@@ -11,7 +11,7 @@ import type {
 import { routes } from '@tickets/sdk';
 import { CompiledQuery, type Kysely, sql, type Transaction } from 'kysely';
 import type { z } from 'zod';
-import { type Db, groupedWrites, prepared } from '../../db/database.js';
+import { type Db, groupedWrites, prepared, saleTransaction } from '../../db/database.js';
 import type {
   Database,
   EventRow,
@@ -1030,7 +1030,7 @@ export class Orders {
    * race, the hold is returned once. Returns whether this call did it.
    */
   async release(orderId: string, to: 'expired' | 'cancelled' | 'failed'): Promise<boolean> {
-    return this.k.transaction().execute((trx) => this.releaseIn(trx, orderId, to));
+    return saleTransaction(this.db, (trx) => this.releaseIn(trx, orderId, to));
   }
 
   /** `release` inside the caller's transaction (webhooks apply several changes in one). */

@@ -1,7 +1,7 @@
 import type { Transaction } from 'kysely';
 import type { Logger } from 'pino';
 import type Stripe from 'stripe';
-import type { Db } from '../../db/database.js';
+import { type Db, saleTransaction } from '../../db/database.js';
 import type { Database, OrderRow } from '../../db/schema.js';
 import type { PaymentProvider } from '../../integrations/stripe.js';
 import { nowIso } from '../../time.js';
@@ -51,7 +51,7 @@ export class StripeWebhooks {
       : undefined;
     const key = order ? await this.orders.keys.forEvent(order.event_id) : undefined;
 
-    const result = await this.db.kysely.transaction().execute(async (trx) => {
+    const result = await saleTransaction(this.db, async (trx) => {
       const fresh = await trx
         .insertInto('webhook_events')
         .values({
