@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { type Db, groupedWrites, prepared } from '../db/database.js';
+import { type Db, prepared } from '../db/database.js';
+import { storeOf } from '../db/store.js';
 import { nowIso } from '../time.js';
 import { ApiError, conflict } from './errors.js';
 
@@ -154,10 +155,7 @@ export function claimRow(claim: Claim, response?: { status: number; body: string
  */
 export async function claimAlone(db: Db, claim: Claim): Promise<boolean> {
   const args = [claim.scope, claim.key, claim.hash, nowIso()] as const;
-  const claimed =
-    db.dialect === 'sqlite'
-      ? await groupedWrites(db)((trx) => claimSql(trx, ...args))
-      : await claimSql(db.kysely, ...args);
+  const claimed = await storeOf(db).alone((q) => claimSql(q, ...args));
   if (Number(claimed.numAffectedRows ?? 0) !== 1) return false;
   claim.state = 'in_progress';
   return true;
@@ -166,8 +164,7 @@ export async function claimAlone(db: Db, claim: Claim): Promise<boolean> {
 /** Stores the response of a request that holds the key. */
 export async function finishClaim(db: Db, claim: Claim, status: number, body: string): Promise<void> {
   const args = [status, body, claim.scope, claim.key] as const;
-  if (db.dialect === 'sqlite') await groupedWrites(db)((trx) => finishSql(trx, ...args));
-  else await finishSql(db.kysely, ...args);
+  await storeOf(db).alone((q) => finishSql(q, ...args));
   claim.state = 'done';
 }
 
@@ -177,10 +174,7 @@ export async function finishClaim(db: Db, claim: Claim, status: number, body: st
  */
 export async function recordOutcome(db: Db, claim: Claim, status: number, body: string): Promise<boolean> {
   const args = [claim.scope, claim.key, claim.hash, status, body, nowIso()] as const;
-  const stored =
-    db.dialect === 'sqlite'
-      ? await groupedWrites(db)((trx) => recordSql(trx, ...args))
-      : await recordSql(db.kysely, ...args);
+  const stored = await storeOf(db).alone((q) => recordSql(q, ...args));
   if (Number(stored.numAffectedRows ?? 0) !== 1) return false;
   claim.state = 'done';
   return true;

@@ -2,6 +2,7 @@ import type { Invitation, InvitationCreateInput, Member, Membership, Organizatio
 import type { Transaction } from 'kysely';
 import type { Db } from '../../db/database.js';
 import type { Database, InvitationRow } from '../../db/schema.js';
+import { storeOf } from '../../db/store.js';
 import type { Principal } from '../../http/app.js';
 import { conflict, forbidden, notFound } from '../../http/errors.js';
 import { DEFAULT_LIMIT, decodeCursor, newestFirst, toPage } from '../../http/pagination.js';
@@ -154,7 +155,7 @@ export class Members {
       .select('user_id')
       .where('org_id', '=', orgId)
       .where('role', '=', 'owner')
-      .$if(this.db.dialect === 'postgres', (q) => q.forUpdate())
+      .$call((q) => storeOf(this.db).forUpdate(q))
       .execute();
     if (owners.length <= 1)
       throw conflict('last_owner', 'An organization needs an owner; make someone else owner first.');

@@ -14,6 +14,7 @@ import { type Kysely, sql, type Transaction } from 'kysely';
 import type { z } from 'zod';
 import { type Db, groupedWrites, prepared } from '../../db/database.js';
 import type { CheckinListRow, Database } from '../../db/schema.js';
+import { storeOf } from '../../db/store.js';
 import type { Principal } from '../../http/app.js';
 import { conflict, notFound, validationFailed } from '../../http/errors.js';
 import { newId } from '../../ids.js';
@@ -226,7 +227,7 @@ export class Checkin {
       );
     // On Postgres an entry scan is one statement that admits and logs together (see `admitAndLog`),
     // with no transaction round trips; scans that change presence otherwise take the path below.
-    if (this.db.dialect === 'postgres' && !input.dry_run && input.direction === 'entry') {
+    if (storeOf(this.db).remote && !input.dry_run && input.direction === 'entry') {
       try {
         const { validation, eventId, logged } = await this.check(
           this.k,
@@ -259,7 +260,8 @@ export class Checkin {
       if (!input.dry_run) await log(trx, validation, eventId);
       return validation;
     };
-    return this.db.dialect === 'sqlite' ? this.write(scan) : this.k.transaction().execute(scan);
+    // On SQLite the scans of one turn of the event loop share a transaction (groupedWrites).
+    return this.write(scan);
   }
 
   /**

@@ -1,4 +1,7 @@
+import type { Transaction } from 'kysely';
 import { type Db, groupedWrites } from '../../db/database.js';
+import type { Database } from '../../db/schema.js';
+import { byDialect } from '../../db/store.js';
 import { recordInvoiceFailure } from './failures.js';
 import {
   invoiceOrder,
@@ -80,18 +83,8 @@ export class InvoiceQueue {
       const answers = (numbers: string[]) =>
         group.flatMap((w, i) => (w.answer ? [w.answer(numbers[i]!)] : []));
       const paid = group.map((w) => w.paid);
-      const numbers = await groupedWrites(this.db)(async (trx) => {
-        if (this.db.dialect === 'postgres') return issueInvoicesOnPostgres(trx, orgId, paid, answers);
-        const numbers = await issueInvoices(trx, orgId, paid);
-        for (const a of answers(numbers))
-          await trx
-            .updateTable('idempotency_keys')
-            .set({ state: 'done', response_status: a.status, response_body: a.body })
-            .where('scope', '=', a.scope)
-            .where('key', '=', a.key)
-            .execute();
-        return numbers;
-      });
+      const issue = byDialect(this.db, { postgres: issueInvoicesOnPostgres, sqlite: issueInvoicesOnSqlite });
+      const numbers = await groupedWrites(this.db)((trx) => issue(trx, orgId, paid, answers));
       for (const [i, w] of group.entries()) w.resolve({ number: numbers[i]!, answered: !!w.answer });
       return;
     } catch {
@@ -112,4 +105,25 @@ export class InvoiceQueue {
       }
     }
   }
+}
+
+/**
+ * SQLite: the invoices, then the answers of the Idempotency-Keys waiting on them, statement by statement
+ * (Postgres does it in one statement: see issueInvoicesOnPostgres).
+ */
+async function issueInvoicesOnSqlite(
+  trx: Transaction<Database>,
+  orgId: string,
+  paid: PaidOrder[],
+  answers: (numbers: string[]) => KeyAnswer[],
+): Promise<string[]> {
+  const numbers = await issueInvoices(trx, orgId, paid);
+  for (const a of answers(numbers))
+    await trx
+      .updateTable('idempotency_keys')
+      .set({ state: 'done', response_status: a.status, response_body: a.body })
+      .where('scope', '=', a.scope)
+      .where('key', '=', a.key)
+      .execute();
+  return numbers;
 }

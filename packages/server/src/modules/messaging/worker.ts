@@ -1,7 +1,8 @@
-import { sql } from 'kysely';
+import { type Kysely, sql, type Updateable } from 'kysely';
 import type { Logger } from 'pino';
 import type { Db } from '../../db/database.js';
-import type { MessageStatus } from '../../db/schema.js';
+import type { Database, MessageStatus, OutboxTable } from '../../db/schema.js';
+import { byDialect, storeOf } from '../../db/store.js';
 import { newId } from '../../ids.js';
 import { nowIso } from '../../time.js';
 import type { Marketing } from './marketing.js';
@@ -182,7 +183,7 @@ export class MessageWorker {
       )
       .orderBy('available_at')
       .limit(limit)
-      .$if(this.db.dialect === 'postgres', (q) => q.forUpdate().skipLocked());
+      .$call((q) => storeOf(this.db).forClaim(q));
     return this.k
       .updateTable('outbox')
       .set((eb) => ({
@@ -308,49 +309,12 @@ export class MessageWorker {
       at: now,
     };
     // Conditional on this worker still holding the message: one whose lease ran out belongs to another now.
-    if (this.db.dialect === 'postgres') {
-      // One statement (no BEGIN/COMMIT round trips): the history row is written only if the update matched.
-      await this.k
-        .with('u', (db) =>
-          db
-            .updateTable('outbox')
-            .set(changes)
-            .where('id', '=', row.id)
-            .where('status', '=', 'sending')
-            .where('attempts', '=', row.attempts)
-            .returning('id'),
-        )
-        .insertInto('message_events')
-        .columns(['id', 'message_id', 'status', 'detail', 'provider_event_id', 'at'])
-        .expression((eb) =>
-          eb
-            .selectFrom('u')
-            .select([
-              sql.val(event.id).as('id'),
-              'u.id as message_id',
-              sql.val(event.status).as('status'),
-              sql.val(event.detail).as('detail'),
-              sql.val<string | null>(null).as('provider_event_id'),
-              sql.val(event.at).as('at'),
-            ]),
-        )
-        .execute();
-      return;
-    }
-    await this.k.transaction().execute(async (trx) => {
-      const updated = await trx
-        .updateTable('outbox')
-        .set(changes)
-        .where('id', '=', row.id)
-        .where('status', '=', 'sending')
-        .where('attempts', '=', row.attempts)
-        .executeTakeFirst();
-      if (!updated.numUpdatedRows) return;
-      await trx
-        .insertInto('message_events')
-        .values({ ...event, message_id: row.id, provider_event_id: null })
-        .execute();
-    });
+    await byDialect(this.db, { postgres: finishInOneStatement, sqlite: finishInTransaction })(
+      this.k,
+      row,
+      changes,
+      event,
+    );
   }
 
   /** Why this message must not be sent, or null. Transactional e-mail still goes unless the address hard-bounced. */
@@ -369,4 +333,59 @@ export class MessageWorker {
       return `${row.recipient} is suppressed (${s.reason})`;
     return null;
   }
+}
+
+type Changes = Updateable<OutboxTable>;
+type HistoryRow = { id: string; status: string; detail: string | null; at: string };
+
+/** Postgres: one statement (no BEGIN/COMMIT round trips); the history row is written only if the update matched. */
+async function finishInOneStatement(
+  k: Kysely<Database>,
+  row: OutboxRow,
+  changes: Changes,
+  event: HistoryRow,
+) {
+  await k
+    .with('u', (db) =>
+      db
+        .updateTable('outbox')
+        .set(changes)
+        .where('id', '=', row.id)
+        .where('status', '=', 'sending')
+        .where('attempts', '=', row.attempts)
+        .returning('id'),
+    )
+    .insertInto('message_events')
+    .columns(['id', 'message_id', 'status', 'detail', 'provider_event_id', 'at'])
+    .expression((eb) =>
+      eb
+        .selectFrom('u')
+        .select([
+          sql.val(event.id).as('id'),
+          'u.id as message_id',
+          sql.val(event.status).as('status'),
+          sql.val(event.detail).as('detail'),
+          sql.val<string | null>(null).as('provider_event_id'),
+          sql.val(event.at).as('at'),
+        ]),
+    )
+    .execute();
+}
+
+/** SQLite (no writable CTEs): the update, then the history row if it matched, in one transaction. */
+async function finishInTransaction(k: Kysely<Database>, row: OutboxRow, changes: Changes, event: HistoryRow) {
+  await k.transaction().execute(async (trx) => {
+    const updated = await trx
+      .updateTable('outbox')
+      .set(changes)
+      .where('id', '=', row.id)
+      .where('status', '=', 'sending')
+      .where('attempts', '=', row.attempts)
+      .executeTakeFirst();
+    if (!updated.numUpdatedRows) return;
+    await trx
+      .insertInto('message_events')
+      .values({ ...event, message_id: row.id, provider_event_id: null })
+      .execute();
+  });
 }

@@ -20,6 +20,8 @@ import type {
   TicketRow,
   TicketTypeRow,
 } from '../../db/schema.js';
+import { insertRows, run } from '../../db/statements.js';
+import { byDialect } from '../../db/store.js';
 import { containsAny } from '../../db/text-search.js';
 import type { Principal } from '../../http/app.js';
 import { ApiError, conflict, notFound, validationFailed } from '../../http/errors.js';
@@ -45,7 +47,6 @@ import { invoiceForSaleOnSqlite, invoiceOrder } from '../invoices/ledger.js';
 import { InvoiceQueue } from '../invoices/queue.js';
 import { orderPaidMessages, outboxRows, queueOrderPaid } from '../messaging/outbox.js';
 import { type EventKey, EventKeys, publicKeyPem } from './keys.js';
-import { insertRows, run } from './rows.js';
 import { attendeeView, orderView, ticketView } from './views.js';
 
 type Purchase = z.output<typeof PurchaseInput>;
@@ -426,6 +427,47 @@ const typeOf = prepared((k, eventId: string, id: string) =>
   k.selectFrom('ticket_types').selectAll().where('event_id', '=', eventId).where('id', '=', id),
 );
 
+/** Postgres: the event and the ticket types in one round trip, the rows as JSON (every column is text or
+ * integer: nothing changes in the trip). */
+async function readSaleAtOnce(
+  k: Kysely<Database>,
+  orgId: string,
+  input: Purchase,
+): Promise<readonly [EventRow | undefined, TicketTypeRow[]]> {
+  const res = await run<{ event: EventRow; types: TicketTypeRow[] }>(k, 'postgres', READ_SALE_PG, [
+    input.items.map((i) => i.ticket_type),
+    orgId,
+    input.event,
+  ]);
+  const row = res.rows[0];
+  return [row?.event, row?.types ?? []] as const;
+}
+
+/** SQLite: the event and the ticket types, each by a statement compiled once (see `prepared`). */
+async function readSaleHere(
+  k: Kysely<Database>,
+  orgId: string,
+  input: Purchase,
+): Promise<readonly [EventRow | undefined, TicketTypeRow[]]> {
+  const [e, t] = await Promise.all([
+    eventOf(k, orgId, input.event),
+    input.items.length === 1
+      ? typeOf(k, input.event, input.items[0]!.ticket_type)
+      : k
+          .selectFrom('ticket_types')
+          .selectAll()
+          .where('event_id', '=', input.event)
+          .where(
+            'id',
+            'in',
+            input.items.map((i) => i.ticket_type),
+          )
+          .execute()
+          .then((rows) => ({ rows })),
+  ]);
+  return [e.rows[0], t.rows] as const;
+}
+
 export class Orders {
   readonly keys: EventKeys;
   private readonly invoices: InvoiceQueue;
@@ -461,9 +503,21 @@ export class Orders {
    * or many, can never together exceed a capacity: the losing write matches no row and the order
    * is refused as sold out.
    */
-  async purchase(principal: Principal, input: Purchase, claim?: Claim): Promise<Order> {
-    const now = nowIso();
-    if (this.db.dialect === 'sqlite') return this.purchaseOnSqlite(principal, input, now, claim);
+  purchase(principal: Principal, input: Purchase, claim?: Claim): Promise<Order> {
+    const sell = byDialect(this.db, { sqlite: this.purchaseOnSqlite, postgres: this.purchaseOnPostgres });
+    return sell.call(this, principal, input, nowIso(), claim);
+  }
+
+  /**
+   * A purchase on Postgres: the rows read and the order planned first, then (for one ticket type) the
+   * whole sale as one statement (see sellAtOnce), so buyers queue on the counters' rows for one round trip.
+   */
+  private async purchaseOnPostgres(
+    principal: Principal,
+    input: Purchase,
+    now: string,
+    claim: Claim | undefined,
+  ): Promise<Order> {
     const [event, types] = await this.readSale(principal.orgId, input);
     const { order, items, wanted, pending, column } = this.plan(
       principal,
@@ -602,37 +656,11 @@ export class Orders {
   }
 
   /** The event (of the organization) and the ticket types a purchase names, as they are now. */
-  private async readSale(
+  private readSale(
     orgId: string,
     input: Purchase,
   ): Promise<readonly [EventRow | undefined, TicketTypeRow[]]> {
-    if (this.db.dialect === 'postgres') {
-      // One round trip for both, the rows as JSON (every column is text or integer: nothing changes).
-      const res = await run<{ event: EventRow; types: TicketTypeRow[] }>(this.k, 'postgres', READ_SALE_PG, [
-        input.items.map((i) => i.ticket_type),
-        orgId,
-        input.event,
-      ]);
-      const row = res.rows[0];
-      return [row?.event, row?.types ?? []] as const;
-    }
-    const [e, t] = await Promise.all([
-      eventOf(this.k, orgId, input.event),
-      input.items.length === 1
-        ? typeOf(this.k, input.event, input.items[0]!.ticket_type)
-        : this.k
-            .selectFrom('ticket_types')
-            .selectAll()
-            .where('event_id', '=', input.event)
-            .where(
-              'id',
-              'in',
-              input.items.map((i) => i.ticket_type),
-            )
-            .execute()
-            .then((rows) => ({ rows })),
-    ]);
-    return [e.rows[0], t.rows] as const;
+    return byDialect(this.db, { postgres: readSaleAtOnce, sqlite: readSaleHere })(this.k, orgId, input);
   }
 
   /**

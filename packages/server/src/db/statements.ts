@@ -5,8 +5,8 @@ import {
   type QueryResult,
   type Transaction,
 } from 'kysely';
-import type { Dialect } from '../../db/database.js';
-import type { Database } from '../../db/schema.js';
+import type { Dialect } from './database.js';
+import type { Database } from './schema.js';
 
 type Trx = Transaction<Database>;
 type Value = string | number | bigint | null | readonly string[];
