@@ -19,7 +19,7 @@ export function saleJobs(
   const every = config.holdSweepMs;
   return [
     // Releasing a hold is conditional on the order still being pending: returned once, whoever sweeps.
-    { name: 'expire unpaid holds', everyMs: every, run: () => orders.expireHolds() },
+    { name: 'expire unpaid holds', everyMs: every, run: () => orders.holds.expireHolds() },
     { name: 'resend unsent refunds', everyMs: every, run: () => refunds.retryUnsent() },
     { name: 'complete invoices', everyMs: every, run: () => orders.ensureInvoices() },
     { name: 'refund cancelled events', everyMs: every, run: () => cancellations.work() },

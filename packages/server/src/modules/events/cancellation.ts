@@ -83,7 +83,7 @@ export class Cancellations {
         .where('event_id', '=', eventId)
         .where('status', '=', 'pending')
         .execute();
-      for (const o of pending) await this.orders.releaseIn(trx, o.id, 'cancelled');
+      for (const o of pending) await this.orders.holds.releaseIn(trx, o.id, 'cancelled');
       const toRefund =
         input.refund === 'all'
           ? Number(

@@ -13,9 +13,10 @@ import {
   type TicketTypeCreateInput,
   type TicketTypeUpdateInput,
 } from '@tickets/sdk';
+import type { Kysely } from 'kysely';
 import type { z } from 'zod';
 import { type Db, prepared } from '../../db/database.js';
-import type { EventRow, EventUpdate, TicketTypeRow } from '../../db/schema.js';
+import type { Database, EventRow, EventUpdate, TicketTypeRow } from '../../db/schema.js';
 import { containsAny } from '../../db/text-search.js';
 import { ApiError, conflict, notFound, validationFailed } from '../../http/errors.js';
 import { DEFAULT_LIMIT, decodeCursor, toPage } from '../../http/pagination.js';
@@ -61,16 +62,21 @@ const eventById = prepared((k, orgId: string, id: string) =>
   k.selectFrom('events').selectAll().where('org_id', '=', orgId).where('id', '=', id),
 );
 
+/** An organization's event, or 404: another organization's event is not found either. */
+export async function orgEvent(k: Kysely<Database>, orgId: string, id: string): Promise<EventRow> {
+  const row = (await eventById(k, orgId, id)).rows[0];
+  if (!row) throw notFound('event');
+  return row;
+}
+
 export class Events {
   constructor(private readonly db: Db) {}
   private get k() {
     return this.db.kysely;
   }
 
-  async row(orgId: string, id: string): Promise<EventRow> {
-    const row = (await eventById(this.k, orgId, id)).rows[0];
-    if (!row) throw notFound('event');
-    return row;
+  row(orgId: string, id: string): Promise<EventRow> {
+    return orgEvent(this.k, orgId, id);
   }
 
   async get(orgId: string, id: string): Promise<Event> {

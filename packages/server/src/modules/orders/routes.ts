@@ -33,23 +33,25 @@ export function orderRoutes(app: App, orders: Orders, refunds: Refunds): void {
     refunds.transfer(principal, params.id, body),
   );
 
-  app.handle(routes.tickets.get, ({ principal, params }) => orders.ticket(principal.orgId, params.id));
+  app.handle(routes.tickets.get, ({ principal, params }) =>
+    orders.tickets.ticket(principal.orgId, params.id),
+  );
   app.handle(routes.tickets.listForEvent, ({ principal, params, query }) =>
-    orders.eventTickets(principal.orgId, params.id, query),
+    orders.tickets.eventTickets(principal.orgId, params.id, query),
   );
   app.handle(routes.tickets.attendees, ({ principal, params, query }) =>
-    orders.attendees(principal.orgId, params.id, query),
+    orders.tickets.attendees(principal.orgId, params.id, query),
   );
   app.handle(routes.tickets.qrPng, async ({ principal, params, query }) => {
-    const ticket = await orders.ticket(principal.orgId, params.id);
+    const ticket = await orders.tickets.ticket(principal.orgId, params.id);
     return qrReply(await qrPng(ticket.code, query.size), 'image/png', `${ticket.id}.png`);
   });
   app.handle(routes.tickets.qrSvg, async ({ principal, params, query }) => {
-    const ticket = await orders.ticket(principal.orgId, params.id);
+    const ticket = await orders.tickets.ticket(principal.orgId, params.id);
     return qrReply(await qrSvg(ticket.code, query.size), 'image/svg+xml', `${ticket.id}.svg`);
   });
   app.handle(routes.tickets.publicKey, ({ principal, params }) =>
-    orders.publicKey(principal.orgId, params.id),
+    orders.tickets.publicKey(principal.orgId, params.id),
   );
 }
 

@@ -11,6 +11,7 @@ import { issueInvoice } from '../invoices/ledger.js';
 import type { Refunds } from '../orders/refunds.js';
 import { audit } from '../orders/refunds.js';
 import type { Orders } from '../orders/service.js';
+import { issueTickets } from '../orders/tickets.js';
 
 type Trx = Transaction<Database>;
 
@@ -111,7 +112,7 @@ export class StripeWebhooks {
       case 'payment_intent.canceled':
       case 'checkout.session.expired': {
         if (!orderId) return { text: 'ignored: no order' };
-        const released = await this.orders.releaseIn(trx, orderId, 'failed');
+        const released = await this.orders.holds.releaseIn(trx, orderId, 'failed');
         return { text: released ? `failed ${orderId}` : `ignored: ${orderId} not pending` };
       }
       case 'charge.dispute.created': {
@@ -204,7 +205,7 @@ export class StripeWebhooks {
         .executeTakeFirst();
       if (Number(res.numUpdatedRows) === 1) {
         await confirm(trx, order.event_id, linesOf(items));
-        await this.orders.issueTickets(trx, order, key);
+        await issueTickets(trx, order, key);
         await issueInvoice(trx, order);
         return { text: `paid ${order.id}` };
       }
@@ -225,7 +226,7 @@ export class StripeWebhooks {
         .where('id', '=', order.id)
         .where('status', '=', order.status)
         .execute();
-      await this.orders.issueTickets(trx, order, key);
+      await issueTickets(trx, order, key);
       await issueInvoice(trx, order);
       await audit(trx, order.org_id, null, 'order.paid_late', order.id, { previous_status: order.status });
       return { text: `paid ${order.id} after its hold ended` };
