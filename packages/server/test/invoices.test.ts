@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type PaidOrder, takeNumber } from '../src/modules/invoices/ledger.js';
-import { InvoiceQueue } from '../src/modules/invoices/queue.js';
+import { takeNumber } from '../src/modules/invoices/ledger.js';
 import { type FakeStripe, startFakeStripe } from './fakes/stripe.js';
 import { DIALECTS, http, sampleEvent, signUp, startTestServer, type TestServer } from './harness.js';
 import { pdfText } from './readback.js';
@@ -315,97 +314,6 @@ describe.each(DIALECTS)('%s: invoices and credit notes', (dialect) => {
     const numbers = results.map((r) => seq(r.body.invoice_number)).sort((a, b) => a - b);
     expect(numbers).toEqual(Array.from({ length: 30 }, (_, i) => start + 1 + i));
     expect(await expectGapless(orgId, 'invoice')).toBe(start + 30);
-  });
-
-  it('answers purchases’ Idempotency-Keys in the invoice group’s transaction, and not from a group that failed', async () => {
-    const queue = new InvoiceQueue(s.db);
-    // An organization of its own: invoices are taken back below, which leaves its sequence with gaps.
-    const other = await signUp(s.url);
-    const org = other.session.organization.id as string;
-    const e = await call('POST', '/api/events', { token: other.token, body: sampleEvent() });
-    const t = await call('POST', `/api/events/${e.body.id}/ticket-types`, {
-      token: other.token,
-      body: { name: 'GA', price: { amount: 1000, currency: 'EUR' }, capacity: 10, tax_rate: 1900 },
-    });
-    await call('POST', `/api/events/${e.body.id}/publish`, { token: other.token });
-    const sell = () =>
-      buy([{ ticket_type: t.body.id, quantity: 1 }], { token: other.token, event: e.body.id });
-    const paidOf = async (orderId: string): Promise<PaidOrder> => {
-      const order = await s.db.kysely
-        .selectFrom('orders')
-        .selectAll()
-        .where('id', '=', orderId)
-        .executeTakeFirstOrThrow();
-      const items = await s.db.kysely
-        .selectFrom('order_items')
-        .selectAll()
-        .where('order_id', '=', orderId)
-        .orderBy('ticket_type_id')
-        .execute();
-      const event = await s.db.kysely
-        .selectFrom('events')
-        .selectAll()
-        .where('id', '=', order.event_id)
-        .executeTakeFirstOrThrow();
-      return { order, items, event };
-    };
-    const claim = async (key: string) =>
-      s.db.kysely
-        .insertInto('idempotency_keys')
-        .values({
-          scope: org,
-          key,
-          request_hash: 'h',
-          state: 'in_progress',
-          response_status: null,
-          response_body: null,
-          created_at: new Date().toISOString(),
-        })
-        .execute();
-    const stored = (key: string) =>
-      s.db.kysely
-        .selectFrom('idempotency_keys')
-        .select(['state', 'response_status', 'response_body'])
-        .where('scope', '=', org)
-        .where('key', '=', key)
-        .executeTakeFirstOrThrow();
-    const answer = (key: string) => (number: string) => ({
-      scope: org,
-      key,
-      status: 201,
-      body: JSON.stringify({ invoice_number: number }),
-    });
-
-    // Two sold orders whose invoices are taken back (as after a crash before invoicing): one group.
-    const sold = [await sell(), await sell()];
-    const ids = sold.map((o) => o.body.id as string);
-    await s.db.kysely.deleteFrom('invoices').where('order_id', 'in', ids).execute();
-    await s.db.kysely.updateTable('orders').set({ invoice_number: null }).where('id', 'in', ids).execute();
-    await claim(`group-${dialect}-a`);
-    await claim(`group-${dialect}-b`);
-    const start = await s.db.kysely
-      .selectFrom('invoice_sequences')
-      .select('last_number')
-      .where('org_id', '=', org)
-      .where('series', '=', 'invoice')
-      .executeTakeFirstOrThrow();
-    const [a, b] = await Promise.all([
-      queue.issue(org, await paidOf(ids[0]!), answer(`group-${dialect}-a`)),
-      queue.issue(org, await paidOf(ids[1]!)),
-    ]);
-    expect(a).toEqual({ number: `INV-${YEAR}-${pad(start.last_number + 1)}`, answered: true });
-    expect(b).toEqual({ number: `INV-${YEAR}-${pad(start.last_number + 2)}`, answered: false });
-    expect(await stored(`group-${dialect}-a`)).toEqual({
-      state: 'done',
-      response_status: 201,
-      response_body: JSON.stringify({ invoice_number: a.number }),
-    });
-
-    // A group with an order invoiced already fails as a whole; its orders are invoiced one by one,
-    // and no key is answered with a number the rollback gave back.
-    const again = await queue.issue(org, await paidOf(ids[1]!), answer(`group-${dialect}-b`));
-    expect(again).toEqual({ number: b.number, answered: false });
-    expect((await stored(`group-${dialect}-b`)).state).toBe('in_progress');
   });
 
   it('issues no invoice for a free order', async () => {

@@ -436,6 +436,9 @@ describe.each(DIALECTS)('%s: selling', (dialect) => {
     expect(again.status).toBe(201);
     expect(again.headers.get('idempotent-replayed')).toBe('true');
     expect(again.body.id).toBe(created[0]!.body.id);
+    // The answer stored whole: the same tickets and codes, and the invoice number it was given.
+    expect(again.body).toEqual(created[0]!.body);
+    expect(again.body.invoice_number).toMatch(/^INV-/);
     const sold = await s.db.kysely
       .selectFrom('ticket_types')
       .select('sold')

@@ -415,27 +415,12 @@ export async function issueInvoices(trx: Trx, orgId: string, paid: PaidOrder[]):
   return numbers;
 }
 
-/** An Idempotency-Key's stored answer, written with the invoice it carries (see InvoiceQueue). */
-export interface KeyAnswer {
-  scope: string;
-  key: string;
-  status: number;
-  body: string;
-}
-
 /**
- * `issueInvoices` on Postgres in four statements instead of six, and with the answers of the
- * purchases' Idempotency-Keys (made from the numbers by `answers`) written in the same transaction:
- * the sequence is taken and the seller read in one statement; the invoices, the orders' numbers and
- * the keys' answers are written in one; then refunds are read (after the orders' rows are written,
- * as in issueInvoices) and credit notes issued.
+ * `issueInvoices` on Postgres in four statements instead of six: the sequence is taken and the seller
+ * read in one statement; the invoices and the orders' numbers are written in one; then refunds are read
+ * (after the orders' rows are written, as in issueInvoices) and credit notes issued.
  */
-export async function issueInvoicesOnPostgres(
-  trx: Trx,
-  orgId: string,
-  paid: PaidOrder[],
-  answers: (numbers: string[]) => KeyAnswer[],
-): Promise<string[]> {
+export async function issueInvoicesOnPostgres(trx: Trx, orgId: string, paid: PaidOrder[]): Promise<string[]> {
   const issuedAt = nowIso();
   const year = new Date(issuedAt).getUTCFullYear();
   // The sequence row is the organization's queue (locked until commit): only JavaScript runs between
@@ -466,7 +451,6 @@ export async function issueInvoicesOnPostgres(
   const rows = invoiceRows(orgId, from, paid, year, last - paid.length + 1, issuedAt);
   const numbers = rows.map((r) => r.number);
   const ids = paid.map((p) => p.order.id);
-  const keys = answers(numbers);
   const params: unknown[] = [];
   const p = (v: unknown, type: 'text' | 'integer' = 'text') => {
     params.push(v);
@@ -479,16 +463,11 @@ export async function issueInvoicesOnPostgres(
     .join(', ');
   const cases = ids.map((id, i) => `when ${p(id)} then ${p(numbers[i])}`).join(' ');
   const idList = ids.map((id) => p(id)).join(', ');
-  const answered = keys.length
-    ? `, a as (update idempotency_keys set state = 'done', response_status = v.status, response_body = v.body ` +
-      `from (values ${keys.map((k) => `(${p(k.scope)}, ${p(k.key)}, ${p(k.status, 'integer')}, ${p(k.body)})`).join(', ')}) ` +
-      `as v(scope, key, status, body) where idempotency_keys.scope = v.scope and idempotency_keys.key = v.key)`
-    : '';
   const written = await trx.executeQuery<{ updated: number }>(
     CompiledQuery.raw(
       `with i as (insert into invoices (${columns.map((c) => `"${c}"`).join(', ')}) values ${invoices}), ` +
         `u as (update orders set invoice_number = case id ${cases} end where id in (${idList}) and invoice_number is null returning id)` +
-        `${answered} select count(*) as updated from u`,
+        ' select count(*) as updated from u',
       params,
     ),
   );

@@ -1,23 +1,12 @@
-import type { Transaction } from 'kysely';
 import { type Db, groupedWrites } from '../../db/database.js';
-import type { Database } from '../../db/schema.js';
 import { byDialect } from '../../db/store.js';
 import { recordInvoiceFailure } from './failures.js';
-import {
-  invoiceOrder,
-  issueInvoices,
-  issueInvoicesOnPostgres,
-  type KeyAnswer,
-  type PaidOrder,
-} from './ledger.js';
-
-export type { KeyAnswer };
+import { invoiceOrder, issueInvoices, issueInvoicesOnPostgres, type PaidOrder } from './ledger.js';
 
 interface Waiting {
   paid: PaidOrder;
   orgId: string;
-  answer?: (number: string) => KeyAnswer;
-  resolve: (issued: { number: string | null; answered: boolean }) => void;
+  resolve: (issued: { number: string | null }) => void;
 }
 
 /**
@@ -40,18 +29,10 @@ export class InvoiceQueue {
     private readonly maxGroup = 200,
   ) {}
 
-  /**
-   * Resolves to the order's invoice number, or null if it could not be issued now (never rejects).
-   * With `answer`, the purchase's Idempotency-Key (claimed, in progress) is answered in the group's
-   * transaction too, with what `answer` makes of the number: `answered` says whether it was.
-   */
-  issue(
-    orgId: string,
-    paid: PaidOrder,
-    answer?: (number: string) => KeyAnswer,
-  ): Promise<{ number: string | null; answered: boolean }> {
+  /** Resolves to the order's invoice number, or null if it could not be issued now (never rejects). */
+  issue(orgId: string, paid: PaidOrder): Promise<{ number: string | null }> {
     return new Promise((resolve) => {
-      const waiting: Waiting = { paid, orgId, answer, resolve };
+      const waiting: Waiting = { paid, orgId, resolve };
       const queue = this.waiting.get(orgId);
       if (queue) queue.push(waiting);
       else this.waiting.set(orgId, [waiting]);
@@ -80,12 +61,10 @@ export class InvoiceQueue {
   private async number(orgId: string, group: Waiting[]): Promise<void> {
     try {
       // On SQLite, with the other writes of the moment under one commit (see groupedWrites).
-      const answers = (numbers: string[]) =>
-        group.flatMap((w, i) => (w.answer ? [w.answer(numbers[i]!)] : []));
       const paid = group.map((w) => w.paid);
-      const issue = byDialect(this.db, { postgres: issueInvoicesOnPostgres, sqlite: issueInvoicesOnSqlite });
-      const numbers = await groupedWrites(this.db)((trx) => issue(trx, orgId, paid, answers));
-      for (const [i, w] of group.entries()) w.resolve({ number: numbers[i]!, answered: !!w.answer });
+      const issue = byDialect(this.db, { postgres: issueInvoicesOnPostgres, sqlite: issueInvoices });
+      const numbers = await groupedWrites(this.db)((trx) => issue(trx, orgId, paid));
+      for (const [i, w] of group.entries()) w.resolve({ number: numbers[i]! });
       return;
     } catch {
       // One by one below: one order's problem must not cost the others their invoices.
@@ -96,34 +75,12 @@ export class InvoiceQueue {
           number: await this.db.kysely
             .transaction()
             .execute((trx) => invoiceOrder(trx, { id: w.paid.order.id, org_id: orgId })),
-          answered: false,
         });
       } catch (err) {
         // Listed as failed until the sweeper (Orders.ensureInvoices) issues it.
         await recordInvoiceFailure(this.db.kysely, w.paid.order.id, err);
-        w.resolve({ number: null, answered: false });
+        w.resolve({ number: null });
       }
     }
   }
-}
-
-/**
- * SQLite: the invoices, then the answers of the Idempotency-Keys waiting on them, statement by statement
- * (Postgres does it in one statement: see issueInvoicesOnPostgres).
- */
-async function issueInvoicesOnSqlite(
-  trx: Transaction<Database>,
-  orgId: string,
-  paid: PaidOrder[],
-  answers: (numbers: string[]) => KeyAnswer[],
-): Promise<string[]> {
-  const numbers = await issueInvoices(trx, orgId, paid);
-  for (const a of answers(numbers))
-    await trx
-      .updateTable('idempotency_keys')
-      .set({ state: 'done', response_status: a.status, response_body: a.body })
-      .where('scope', '=', a.scope)
-      .where('key', '=', a.key)
-      .execute();
-  return numbers;
 }

@@ -1,6 +1,5 @@
 // The purchase's statements and the rows it reads, one implementation per database (chosen in service.ts).
 import type { Order, PurchaseInput } from '@tickets/sdk';
-import { routes } from '@tickets/sdk';
 import { CompiledQuery, type Kysely, sql, type Transaction } from 'kysely';
 import type { z } from 'zod';
 import { prepared } from '../../db/database.js';
@@ -14,7 +13,6 @@ import type {
 } from '../../db/schema.js';
 import { insertRows, run } from '../../db/statements.js';
 import { conflict } from '../../http/errors.js';
-import { type Claim, claimRow, KeyTaken } from '../../http/idempotency.js';
 import { SQL } from '../inventory/inventory.js';
 import { invoiceForSaleOnSqlite } from '../invoices/ledger.js';
 import { orderPaidMessages, outboxRows } from '../messaging/outbox.js';
@@ -50,15 +48,15 @@ export const INTEGER_COLUMNS = new Set([
 export type Rows = readonly object[];
 
 /**
- * sellAtOnce's statement text for one shape (the counter column, whether a key is claimed, the tables'
+ * sellAtOnce's statement text for one shape (the counter column, the tables'
  * columns and row counts), built once: building it with Kysely on every sale cost more than the rest
  * of the request's JavaScript. Values are `$n` parameters, typed for Postgres (they would be text).
  */
 export const sellAtOnceTexts = new Map<string, { columns: string[][]; text: string }[]>();
 
-export function sellAtOnceText(column: 'sold' | 'held', claim: Rows | null, groups: Rows[]): string {
-  const columns = [claim, ...groups].map((g) => (g?.length ? Object.keys(g[0]!) : []));
-  const key = `${column} ${claim ? 1 : 0} ${groups.map((g) => g.length).join(' ')}`;
+export function sellAtOnceText(column: 'sold' | 'held', groups: Rows[]): string {
+  const columns = groups.map((g) => (g.length ? Object.keys(g[0]!) : []));
+  const key = `${column} ${groups.map((g) => g.length).join(' ')}`;
   let shapes = sellAtOnceTexts.get(key);
   if (!shapes) {
     shapes = [];
@@ -76,21 +74,17 @@ export function sellAtOnceText(column: 'sold' | 'held', claim: Rows | null, grou
       () => `(${cols.map((c) => p(INTEGER_COLUMNS.has(c) ? 'integer' : 'text')).join(', ')})`,
     ).join(', ')}) as v(${names(cols)})`;
   const insert = (table: string, i: number, guard: string) =>
-    `insert into ${table} (${names(columns[i]!)}) ${values(columns[i]!, [claim, ...groups][i]!.length)} where exists (select 1 from ${guard})`;
+    `insert into ${table} (${names(columns[i]!)}) ${values(columns[i]!, groups[i]!.length)} where exists (select 1 from ${guard})`;
   const [, , tickets, messages] = groups;
-  let text = 'with ';
-  // The Idempotency-Key is claimed by the same statement, before anything else: taken already, nothing
-  // of the sale happens.
-  if (claim)
-    text += `c as (insert into idempotency_keys (${names(columns[0]!)}) ${values(columns[0]!, 1)} on conflict (scope, key) do nothing returning 1), `;
-  text += `${SQL.takeCtes(column, p, claim ? ' and exists (select 1 from c)' : '')}, `;
-  text += `o as (${insert('orders', 1, 'e')} returning id), `;
-  text += `i as (${insert('order_items', 2, 'o')})`;
-  if (tickets?.length) text += `, k as (${insert('tickets', 3, 'o')})`;
-  if (messages?.length) text += `, m as (${insert('outbox', 4, 'o')})`;
+  let text = `with ${SQL.takeCtes(column, p, '')}, `;
+  text += `o as (${insert('orders', 0, 'e')} returning id), `;
+  text += `i as (${insert('order_items', 1, 'o')})`;
+  if (tickets?.length) text += `, k as (${insert('tickets', 2, 'o')})`;
+  if (messages?.length) text += `, m as (${insert('outbox', 3, 'o')})`;
   // The ticket type's increment matched but the event's did not: fail the statement (division by
   // zero), so it undoes the type's increment too; it runs in no transaction that could.
-  text += ` select ${claim ? '(select count(*) from c)' : '1'} as claimed, (select count(*) from t) as types, case when exists (select 1 from t) then 1 / (select count(*) from e) else 0 end as events`;
+  text +=
+    ' select (select count(*) from t) as types, case when exists (select 1 from t) then 1 / (select count(*) from e) else 0 end as events';
   // Kept for the usual small orders; a large one's text (up to 100 tickets and their messages) is
   // built each time rather than held for ever.
   if (groups.reduce((sum, g) => sum + g.length, 0) <= 40) shapes.push({ columns, text });
@@ -111,10 +105,8 @@ export async function sellAtOnce(
   item: { typeId: string; name: string; quantity: number },
   column: 'sold' | 'held',
   messages: ReturnType<typeof outboxRows>,
-  claim?: Claim,
 ): Promise<string | null> {
   const n = item.quantity;
-  const claimed = claim ? [claimRow(claim)] : null;
   const groups: Rows[] = [[order], items, tickets, messages];
   const parameters: unknown[] = [];
   const add = (rows: Rows) => {
@@ -123,12 +115,11 @@ export async function sellAtOnce(
     for (const row of rows)
       for (const c of columns) parameters.push((row as Record<string, unknown>)[c] ?? null);
   };
-  if (claimed) add(claimed);
   parameters.push(n, item.typeId, n, n, order.event_id, n);
   for (const g of groups) add(g);
   const result = await db
-    .executeQuery<{ claimed: number; types: number; events: number }>(
-      CompiledQuery.raw(sellAtOnceText(column, claimed, groups), parameters),
+    .executeQuery<{ types: number; events: number }>(
+      CompiledQuery.raw(sellAtOnceText(column, groups), parameters),
     )
     .catch((err: unknown) => {
       if ((err as { code?: string }).code === '22012') return null;
@@ -136,9 +127,6 @@ export async function sellAtOnce(
     });
   if (!result) return `The event is sold out, or fewer than ${n} places are left.`;
   const row = result.rows[0]!;
-  if (Number(row.claimed) !== 1) throw new KeyTaken();
-  // Claimed, sold or not: a refusal is stored under the key as its answer.
-  if (claim) claim.state = 'in_progress';
   if (Number(row.types) !== 1) return `${item.name} is sold out, or fewer than ${n} are left.`;
   return null;
 }
@@ -170,9 +158,7 @@ export async function sellOnSqlite(
   trx: Trx,
   how: { sale: Sale; event: SaleEvent } | { plan: Planner; input: Purchase; orgId: string },
   tickets: TicketRow[],
-  claim: Claim | undefined,
-  view: (sale: Sale, invoiceNumber: string | null) => Order,
-): Promise<{ sale: Sale; event: SaleEvent; invoiceNumber: string | null; answer?: Order }> {
+): Promise<{ sale: Sale; event: SaleEvent; invoiceNumber: string | null }> {
   let sale: Sale;
   let event: SaleEvent;
   if ('sale' in how) {
@@ -222,26 +208,7 @@ export async function sellOnSqlite(
         `One buyer may hold at most ${event.max_per_buyer} tickets for this event; ${order.buyer_email} has ${held - order.ticket_count}.`,
       );
   }
-  const invoiceNumber = invoice?.number ?? null;
-  if (!claim) return { sale, event, invoiceNumber };
-  // The Idempotency-Key, written with the sale: a paid order's with its answer, complete now; a
-  // pending one's as claimed (answered once the payment is started). Taken already: all of this
-  // rolls back, and the caller answers as the request holding the key did.
-  const answer = sale.pending ? undefined : view(sale, invoiceNumber);
-  const response = answer && { status: PURCHASED, body: JSON.stringify(answer) };
-  const row = claimRow(claim, response, order.created_at);
-  const taken = await run(trx, 'sqlite', CLAIM_SQLITE, [
-    row.scope,
-    row.key,
-    row.request_hash,
-    row.state,
-    row.response_status,
-    row.response_body,
-    row.created_at,
-  ]);
-  if (Number(taken.numAffectedRows) !== 1) throw new KeyTaken();
-  claim.response = response;
-  return { sale, event, invoiceNumber, answer };
+  return { sale, event, invoiceNumber: invoice?.number ?? null };
 }
 
 /**
@@ -360,13 +327,6 @@ export function viewOf(
  * request costs at most this many signatures.
  */
 export const SIGNED_UNREAD = 10;
-
-/** The purchase route's status (201). */
-export const PURCHASED = routes.orders.purchase.status ?? 201;
-
-export const CLAIM_SQLITE =
-  'insert into "idempotency_keys" ("scope", "key", "request_hash", "state", "response_status", "response_body", "created_at") ' +
-  'values (?, ?, ?, ?, ?, ?, ?) on conflict ("scope", "key") do nothing';
 
 /** Tickets a buyer holds for an event: valid ones, and those of their pending orders. */
 export async function ticketsHeldBy(trx: Trx, eventId: string, email: string): Promise<number> {

@@ -1,25 +1,11 @@
 import { routes } from '@tickets/sdk';
 import { type App, Reply } from '../../http/app.js';
-import { checkedKey, keyedHeaders, newClaim, requestHash } from '../../http/idempotency.js';
 import { qrPng, qrSvg } from '../../render/pool.js';
 import type { Refunds } from './refunds.js';
 import type { Orders } from './service.js';
 
 export function orderRoutes(app: App, orders: Orders, refunds: Refunds): void {
-  // The purchase keeps its Idempotency-Key itself, in the sale's own writes (see Orders.purchaseOnce),
-  // answering exactly as the app's generic handling does.
-  app.handle({ ...routes.orders.purchase, idempotent: false }, async (ctx) => {
-    const key = ctx.req.headers['idempotency-key'];
-    if (typeof key !== 'string') return orders.purchase(ctx.principal, ctx.body);
-    const hash = requestHash('POST', ctx.req.url ?? '/', ctx.rawBody);
-    const out = await orders.purchaseOnce(
-      ctx.principal,
-      ctx.body,
-      newClaim(ctx.principal.orgId, checkedKey(key), hash),
-      ctx.requestId,
-    );
-    return new Reply(out.status, Buffer.from(out.body), keyedHeaders(key, out));
-  });
+  app.handle(routes.orders.purchase, (ctx) => orders.purchase(ctx.principal, ctx.body));
   app.handle(routes.orders.list, ({ principal, query }) => orders.list(principal.orgId, query));
   app.handle(routes.orders.get, ({ principal, params }) => orders.get(principal.orgId, params.id));
   app.handle(routes.orders.cancel, ({ principal, params }) => orders.cancel(principal.orgId, params.id));

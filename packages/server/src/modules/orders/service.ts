@@ -14,15 +14,7 @@ import { byDialect } from '../../db/store.js';
 import { containsAny } from '../../db/text-search.js';
 import type { Principal } from '../../http/app.js';
 import { ApiError, conflict, notFound, validationFailed } from '../../http/errors.js';
-import {
-  type Claim,
-  claimAlone,
-  finishClaim,
-  KeyTaken,
-  recordOutcome,
-  releaseClaim,
-  storedOutcome,
-} from '../../http/idempotency.js';
+import { afterCommit } from '../../http/idempotency.js';
 import { newestFirst, toPage } from '../../http/pagination.js';
 import { newId } from '../../ids.js';
 import type { PaymentProvider } from '../../integrations/stripe.js';
@@ -44,7 +36,6 @@ type Trx = Transaction<Database>;
 import { Holds } from './holds.js';
 import {
   type Planner,
-  PURCHASED,
   REASON_TEXT,
   readSaleAtOnce,
   readSaleHere,
@@ -58,6 +49,8 @@ import {
   viewOf,
 } from './purchase-store.js';
 import { buildTickets, Tickets } from './tickets.js';
+
+type Payment = Awaited<ReturnType<PaymentProvider['createPayment']>>;
 
 export class Orders {
   readonly keys: EventKeys;
@@ -87,21 +80,16 @@ export class Orders {
    * or many, can never together exceed a capacity: the losing write matches no row and the order
    * is refused as sold out.
    */
-  purchase(principal: Principal, input: Purchase, claim?: Claim): Promise<Order> {
+  purchase(principal: Principal, input: Purchase): Promise<Order> {
     const sell = byDialect(this.db, { sqlite: this.purchaseOnSqlite, postgres: this.purchaseOnPostgres });
-    return sell.call(this, principal, input, nowIso(), claim);
+    return sell.call(this, principal, input, nowIso());
   }
 
   /**
    * A purchase on Postgres: the rows read and the order planned first, then (for one ticket type) the
    * whole sale as one statement (see sellAtOnce), so buyers queue on the counters' rows for one round trip.
    */
-  private async purchaseOnPostgres(
-    principal: Principal,
-    input: Purchase,
-    now: string,
-    claim: Claim | undefined,
-  ): Promise<Order> {
+  private async purchaseOnPostgres(principal: Principal, input: Purchase, now: string): Promise<Order> {
     const [event, types] = await this.readSale(principal.orgId, input);
     const { order, items, wanted, pending, column } = this.plan(
       principal,
@@ -132,11 +120,9 @@ export class Orders {
           ),
         );
     if (wanted.length === 1 && event!.max_per_buyer === null) {
-      const short = await sellAtOnce(this.k, order, items, tickets, wanted[0]!, column, messages, claim);
+      const short = await sellAtOnce(this.k, order, items, tickets, wanted[0]!, column, messages);
       if (short) throw conflict('sold_out', short);
-      if (claim) claim.saleStands = true;
     } else {
-      if (claim && !(await claimAlone(this.db, claim))) throw new KeyTaken();
       const limit = event!.max_per_buyer;
       await this.write(async (trx) => {
         await trx.insertInto('orders').values(order).execute();
@@ -156,27 +142,15 @@ export class Orders {
             );
         }
       });
-      if (claim) claim.saleStands = true;
     }
-    if (pending) {
-      await this.startPayment(order, event!.name, input.checkout, claim);
-      return this.get(principal.orgId, order.id);
-    }
+    // Sold: what follows must not sell again if it fails (see afterCommit).
+    if (pending) return this.awaitPayment(principal.orgId, order, event!.name, input.checkout);
     // Paid: the answer is what was written (read back it would be the same), with its invoice number.
     if (order.total_amount === 0) return viewOf({ order, items }, tickets, null);
-    // A claimed Idempotency-Key is answered with the invoice, in its group's transaction.
-    let answer: Order | undefined;
-    const respond =
-      claim?.state === 'in_progress'
-        ? (number: string) => {
-            answer = viewOf({ order, items }, tickets, number);
-            claim.response = { status: PURCHASED, body: JSON.stringify(answer) };
-            return { scope: claim.scope, key: claim.key, ...claim.response };
-          }
-        : undefined;
-    const issued = await this.invoices.issue(order.org_id, { order, items, event: event! }, respond);
-    if (claim && issued.answered) claim.state = 'done';
-    return issued.answered && answer ? answer : viewOf({ order, items }, tickets, issued.number);
+    return afterCommit(async () => {
+      const issued = await this.invoices.issue(order.org_id, { order, items, event: event! });
+      return viewOf({ order, items }, tickets, issued.number);
+    });
   }
 
   /**
@@ -186,12 +160,7 @@ export class Orders {
    * event's first sale here, online payments, large orders, whose signing should not be spent on a
    * request that may be refused) read and check the rows first, as on Postgres.
    */
-  private async purchaseOnSqlite(
-    principal: Principal,
-    input: Purchase,
-    now: string,
-    claim: Claim | undefined,
-  ): Promise<Order> {
+  private async purchaseOnSqlite(principal: Principal, input: Purchase, now: string): Promise<Order> {
     const orderId = newId('order');
     const count = input.items.reduce((n, i) => n + i.quantity, 0);
     const plan: Planner = (event, types) => this.plan(principal, input, event, types, now, orderId);
@@ -225,18 +194,28 @@ export class Orders {
       tickets = sale.pending ? [] : await buildTickets(sale.order, sale.items, key, now);
       how = { sale, event: event! };
     }
-    const sold = await this.write((trx) =>
-      sellOnSqlite(trx, how, tickets, claim, (sale, number) => viewOf(sale, tickets, number)),
-    );
-    if (claim) {
-      claim.state = sold.sale.pending ? 'in_progress' : 'done';
-      claim.saleStands = true;
-    }
-    if (sold.sale.pending) {
-      await this.startPayment(sold.sale.order, sold.event.name, input.checkout, claim);
-      return this.get(principal.orgId, orderId);
-    }
-    return sold.answer ?? viewOf(sold.sale, tickets, sold.invoiceNumber);
+    const sold = await this.write((trx) => sellOnSqlite(trx, how, tickets));
+    if (sold.sale.pending)
+      return this.awaitPayment(principal.orgId, sold.sale.order, sold.event.name, input.checkout);
+    return viewOf(sold.sale, tickets, sold.invoiceNumber);
+  }
+
+  /**
+   * A held order's payment, started once its hold has committed: if the provider refuses, the hold is
+   * given back and the purchase fails as if it never happened; once the provider has the payment, a
+   * failure to record it (or to read the order back) is `Committed`, so a retry does not hold twice.
+   */
+  private async awaitPayment(
+    orgId: string,
+    order: OrderRow,
+    eventName: string,
+    checkout: Purchase['checkout'],
+  ): Promise<Order> {
+    const payment = await this.startPayment(order, eventName, checkout);
+    return afterCommit(async () => {
+      await this.recordPayment(order.id, payment);
+      return this.get(orgId, order.id);
+    });
   }
 
   /** The event (of the organization) and the ticket types a purchase names, as they are now. */
@@ -385,45 +364,6 @@ export class Orders {
   }
 
   /**
-   * A purchase with an Idempotency-Key, keeping the key itself (the route opts out of the app's
-   * generic handling, see routes.ts) with the same outcomes: a repeat of the request replays the
-   * stored answer, another request under the key is refused (409), client errors are stored, server
-   * errors free the key. What differs is where the key is written: on SQLite a paid order's key is
-   * written with its answer by the sale's own unit (one write instead of a claim before and an answer
-   * after), on Postgres it is claimed by the sale's statement and answered after the invoice.
-   */
-  async purchaseOnce(
-    principal: Principal,
-    input: Purchase,
-    claim: Claim,
-    requestId: string,
-  ): Promise<{ status: number; body: string; replayed: boolean }> {
-    let order: Order;
-    try {
-      order = await this.purchase(principal, input, claim);
-    } catch (err) {
-      if (err instanceof KeyTaken) return { ...(await storedOutcome(this.db, claim)), replayed: true };
-      if (!(err instanceof ApiError) || err.status >= 500) {
-        // A sale that committed and stands keeps its key "in progress" (until it expires): freed, a
-        // retry would sell again (for a held order: hold the seats twice, and a second payment).
-        if (!claim.saleStands) await releaseClaim(this.db, claim);
-        throw err;
-      }
-      const body = JSON.stringify(err.toProblem(requestId));
-      if (claim.state === 'in_progress') await finishClaim(this.db, claim, err.status, body);
-      else if (!(await recordOutcome(this.db, claim, err.status, body)))
-        return { ...(await storedOutcome(this.db, claim)), replayed: true };
-      return { status: err.status, body, replayed: false };
-    }
-    if (claim.state === 'done' && claim.response) return { ...claim.response, replayed: false };
-    // Outside the try: the sale has committed, so a failure to store its answer must not free the key
-    // (a retry would sell again). The key stays "in progress" until it expires instead.
-    const body = JSON.stringify(order);
-    await finishClaim(this.db, claim, PURCHASED, body);
-    return { status: PURCHASED, body, replayed: false };
-  }
-
-  /**
    * Gives a paid order its invoice, in a transaction of its own: the number is taken with the invoice
    * (so the sequence stays gapless), and a failure here leaves a paid order that `ensureInvoices`
    * picks up, never a lost sale.
@@ -459,11 +399,9 @@ export class Orders {
     order: OrderRow,
     eventName: string,
     checkout?: { success_url: string; cancel_url: string },
-    claim?: Claim,
-  ): Promise<void> {
-    let payment: Awaited<ReturnType<PaymentProvider['createPayment']>>;
+  ): Promise<Payment> {
     try {
-      payment = await this.payments!.createPayment({
+      return await this.payments!.createPayment({
         orderId: order.id,
         amount: order.total_amount,
         currency: order.currency,
@@ -472,11 +410,14 @@ export class Orders {
         checkout: checkout && { successUrl: checkout.success_url, cancelUrl: checkout.cancel_url },
       });
     } catch (err) {
+      // Nothing stands any more: the request may be tried again (under its Idempotency-Key too).
       await this.holds.release(order.id, 'failed');
-      // Nothing stands any more: the request may be tried again under its key.
-      if (claim) claim.saleStands = false;
       throw err;
     }
+  }
+
+  /** The provider's payment, on its order. */
+  private async recordPayment(orderId: string, payment: Payment): Promise<void> {
     await this.k
       .updateTable('orders')
       .set({
@@ -486,7 +427,7 @@ export class Orders {
         checkout_url: payment.checkoutUrl,
         updated_at: nowIso(),
       })
-      .where('id', '=', order.id)
+      .where('id', '=', orderId)
       .execute();
   }
 
