@@ -1,18 +1,10 @@
 import { createSecretKey, type KeyObject, randomUUID } from 'node:crypto';
-import {
-  type LoginInput,
-  type Me,
-  PERMISSIONS,
-  type Permission,
-  type RefreshInput,
-  type RegisterInput,
-  type Role,
-  type Session,
-} from '@tickets/sdk';
+import type { LoginInput, Me, RefreshInput, RegisterInput, Role, Session } from '@tickets/sdk';
 import { errors as joseErrors, jwtVerify, SignJWT } from 'jose';
 import type { Kysely, Transaction } from 'kysely';
 import type { Config } from '../../config.js';
 import { type Db, prepared } from '../../db/database.js';
+import { isUniqueViolation } from '../../db/errors.js';
 import type { Database, UserRow } from '../../db/schema.js';
 import type { Principal } from '../../http/app.js';
 import { ApiError, conflict, forbidden, unauthenticated, validationFailed } from '../../http/errors.js';
@@ -20,6 +12,7 @@ import { newId } from '../../ids.js';
 import { addSeconds, nowIso } from '../../time.js';
 import { API_KEY_CACHE_MS, apiKeyCache } from './api-keys.js';
 import { decoyHash, hashPassword, randomToken, sha256, verifyPassword } from './secrets.js';
+import { LoginThrottle } from './throttle.js';
 import { organizationView, userView } from './views.js';
 
 type Executor = Kysely<Database> | Transaction<Database>;
@@ -31,24 +24,6 @@ export interface ExternalIdentity {
   email: string | null;
   emailVerified: boolean;
   name: string;
-}
-
-const ALL: Permission[] = [...PERMISSIONS];
-const ROLE_PERMISSIONS: Record<Role, ReadonlySet<string>> = {
-  owner: new Set(ALL),
-  admin: new Set(ALL),
-  // Staff run the door and read attendee lists; selling, refunds and revenue are for owners and admins.
-  staff: new Set(['org:read', 'events:read', 'attendees:read', 'checkin']),
-};
-// Keys cannot manage members or mint keys: a leaked key must not be able to entrench itself.
-const SCOPE_PERMISSIONS: Record<string, readonly string[]> = {
-  full: ALL.filter((p) => p !== 'members:manage' && p !== 'api_keys:manage'),
-  checkin: ['checkin'],
-};
-
-export function allows(principal: Principal, permission: string): boolean {
-  if (principal.kind === 'user') return ROLE_PERMISSIONS[principal.role].has(permission);
-  return principal.scopes.some((s) => SCOPE_PERMISSIONS[s]?.includes(permission));
 }
 
 /**
@@ -70,11 +45,15 @@ const roleIn = prepared((k, orgId: string, userId: string) =>
   k.selectFrom('memberships').select('role').where('org_id', '=', orgId).where('user_id', '=', userId),
 );
 export class Auth {
+  private readonly throttle: LoginThrottle;
+
   private constructor(
     private readonly db: Db,
     private readonly config: Config,
     private readonly jwtKey: KeyObject,
-  ) {}
+  ) {
+    this.throttle = new LoginThrottle(db, config.login);
+  }
 
   /** The signing key comes from TICKETS_JWT_SECRET, or is generated once and shared through the database. */
   static async create(db: Db, config: Config): Promise<Auth> {
@@ -143,10 +122,10 @@ export class Auth {
   }
 
   async login(input: LoginInput & { email: string }, ip: string): Promise<Session> {
-    await this.checkThrottle(input.email, ip);
+    await this.throttle.check(input.email, ip);
     // Counted before the password is checked, so many guesses sent at once can't all be checked
     // before the first failure is recorded.
-    await this.countAttempt(input.email, ip);
+    await this.throttle.count(input.email, ip);
     const user = await this.k
       .selectFrom('users')
       .selectAll()
@@ -501,80 +480,6 @@ export class Auth {
       memberships: memberships.map(({ role, ...o }) => ({ organization: organizationView(o), role })),
     };
   }
-
-  // Login throttling: failures are counted per e-mail and per client address in a window; past the
-  // limit, logins for that key are refused with Retry-After until the lockout ends. Kept in the
-  // database so every server process sees the same counts.
-  private async checkThrottle(email: string, ip: string): Promise<void> {
-    const now = nowIso();
-    const locked = await this.k
-      .selectFrom('login_throttle')
-      .select('locked_until')
-      .where('key', 'in', [`email:${email}`, `ip:${ip}`])
-      .where('locked_until', '>', now)
-      .orderBy('locked_until', 'desc')
-      .executeTakeFirst();
-    if (locked?.locked_until) {
-      const retryAfter = Math.max(1, Math.ceil((Date.parse(locked.locked_until) - Date.parse(now)) / 1000));
-      throw new ApiError(
-        429,
-        'too_many_login_attempts',
-        `Too many failed sign-ins; try again in ${retryAfter} s.`,
-        undefined,
-        {
-          'retry-after': String(retryAfter),
-        },
-      );
-    }
-  }
-
-  /** Counts a sign-in attempt for the e-mail and the address; past either limit, locks it and answers 429. */
-  private async countAttempt(email: string, ip: string): Promise<void> {
-    const { maxFailures, maxFailuresPerIp, lockoutSeconds } = this.config.login;
-    const now = nowIso();
-    const windowStart = addSeconds(now, -lockoutSeconds);
-    for (const [key, max] of [
-      [`email:${email}`, maxFailures],
-      [`ip:${ip}`, maxFailuresPerIp],
-    ] as const) {
-      const row = await this.k
-        .insertInto('login_throttle')
-        .values({ key, failures: 1, window_started_at: now, locked_until: null })
-        .onConflict((oc) =>
-          oc.column('key').doUpdateSet((eb) => ({
-            failures: eb
-              .case()
-              .when('login_throttle.window_started_at', '<', windowStart)
-              .then(1)
-              .else(eb('login_throttle.failures', '+', 1))
-              .end(),
-            window_started_at: eb
-              .case()
-              .when('login_throttle.window_started_at', '<', windowStart)
-              .then(now)
-              .else(eb.ref('login_throttle.window_started_at'))
-              .end(),
-          })),
-        )
-        .returning('failures')
-        .executeTakeFirstOrThrow();
-      if (row.failures > max) {
-        await this.k
-          .updateTable('login_throttle')
-          // The count is left as it is: guesses already past the lock check still find it over.
-          .set({ locked_until: addSeconds(now, lockoutSeconds) })
-          .where('key', '=', key)
-          .execute();
-        throw new ApiError(
-          429,
-          'too_many_login_attempts',
-          `Too many failed sign-ins; try again in ${lockoutSeconds} s.`,
-          undefined,
-          { 'retry-after': String(lockoutSeconds) },
-        );
-      }
-    }
-  }
 }
 
 const reused = () =>
@@ -593,18 +498,4 @@ export async function createOrganization(db: Executor, ownerId: string, name: st
     .values({ org_id: id, user_id: ownerId, role: 'owner', created_at: now })
     .execute();
   return id;
-}
-
-export function isForeignKeyViolation(err: unknown): boolean {
-  const e = err as { code?: string };
-  return e?.code === '23503' || e?.code === 'SQLITE_CONSTRAINT_FOREIGNKEY';
-}
-
-export function isUniqueViolation(err: unknown): boolean {
-  const e = err as { code?: string };
-  return (
-    e?.code === '23505' ||
-    e?.code === 'SQLITE_CONSTRAINT_UNIQUE' ||
-    e?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY'
-  );
 }

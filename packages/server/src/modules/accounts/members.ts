@@ -1,6 +1,7 @@
 import type { Invitation, InvitationCreateInput, Member, Membership, Organization, Role } from '@tickets/sdk';
 import type { Transaction } from 'kysely';
 import type { Db } from '../../db/database.js';
+import { isUniqueViolation } from '../../db/errors.js';
 import type { Database, InvitationRow } from '../../db/schema.js';
 import { storeOf } from '../../db/store.js';
 import type { Principal } from '../../http/app.js';
@@ -8,7 +9,7 @@ import { conflict, forbidden, notFound } from '../../http/errors.js';
 import { DEFAULT_LIMIT, decodeCursor, newestFirst, toPage } from '../../http/pagination.js';
 import { newId } from '../../ids.js';
 import { addSeconds, nowIso } from '../../time.js';
-import { forgetMembership, isUniqueViolation } from './auth.js';
+import { forgetMembership } from './auth.js';
 import { randomToken, sha256 } from './secrets.js';
 import { organizationView, userView } from './views.js';
 

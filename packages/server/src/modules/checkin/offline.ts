@@ -16,7 +16,8 @@ import { ApiError, notFound } from '../../http/errors.js';
 import { DEFAULT_LIMIT, decodeCursor, toPage } from '../../http/pagination.js';
 import { newId } from '../../ids.js';
 import { nowIso, toUtc } from '../../time.js';
-import { type Checkin, listView } from './service.js';
+import { listView } from './lists.js';
+import type { Checkin } from './service.js';
 
 type BundleQuery = z.output<typeof CheckinBundleQuery>;
 type BatchInput = z.output<typeof CheckinBatchInput>;

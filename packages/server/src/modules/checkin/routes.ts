@@ -13,16 +13,18 @@ export function checkinRoutes(app: App, checkin: Checkin): void {
     offline.conflicts(principal.orgId, params.id, query),
   );
   app.handle(routes.checkin.validate, ({ principal, body }) => checkin.validate(principal, body));
-  app.handle(routes.checkin.lists, ({ principal, params }) => checkin.lists(principal.orgId, params.id));
+  app.handle(routes.checkin.lists, ({ principal, params }) => checkin.lists.list(principal.orgId, params.id));
   app.handle(routes.checkin.createList, ({ principal, params, body }) =>
-    checkin.createList(principal.orgId, params.id, body),
+    checkin.lists.create(principal.orgId, params.id, body),
   );
-  app.handle(routes.checkin.getList, ({ principal, params }) => checkin.getList(principal.orgId, params.id));
+  app.handle(routes.checkin.getList, ({ principal, params }) =>
+    checkin.lists.get(principal.orgId, params.id),
+  );
   app.handle(routes.checkin.updateList, ({ principal, params, body }) =>
-    checkin.updateList(principal.orgId, params.id, body),
+    checkin.lists.update(principal.orgId, params.id, body),
   );
   app.handle(routes.checkin.deleteList, ({ principal, params }) =>
-    checkin.deleteList(principal.orgId, params.id),
+    checkin.lists.delete(principal.orgId, params.id),
   );
   app.handle(routes.checkin.stats, ({ principal, params }) => checkin.stats(principal.orgId, params.id));
 }

@@ -1,11 +1,7 @@
 import { createPublicKey, type KeyObject, timingSafeEqual, verify } from 'node:crypto';
 import {
-  type CheckinList,
-  type CheckinListCreateInput,
-  type CheckinListUpdateInput,
   type CheckinStats,
   decodeTicketCode,
-  type Page,
   type ValidateInput,
   type Validation,
   type ValidationResult,
@@ -16,14 +12,13 @@ import { type Db, groupedWrites, prepared } from '../../db/database.js';
 import type { CheckinListRow, Database } from '../../db/schema.js';
 import { storeOf } from '../../db/store.js';
 import type { Principal } from '../../http/app.js';
-import { conflict, notFound, validationFailed } from '../../http/errors.js';
+import { notFound } from '../../http/errors.js';
 import { newId } from '../../ids.js';
-import { nowIso, toUtcOrNull } from '../../time.js';
+import { nowIso } from '../../time.js';
 import type { EventKeys } from '../orders/keys.js';
+import { CheckinLists, createDefaultList, defaultList, findDefaultList } from './lists.js';
 import { checkinStats } from './stats.js';
 
-type ListCreate = z.output<typeof CheckinListCreateInput>;
-type ListUpdate = z.output<typeof CheckinListUpdateInput>;
 type Validate = z.output<typeof ValidateInput>;
 type Executor = Kysely<Database> | Transaction<Database>;
 
@@ -41,45 +36,6 @@ const MESSAGES: Record<ValidationResult, string> = {
   expired: 'No longer valid',
   order_not_paid: 'Order not paid',
 };
-
-export function listView(row: CheckinListRow): CheckinList {
-  return {
-    id: row.id,
-    object: 'checkin_list',
-    event_id: row.event_id,
-    name: row.name,
-    ticket_type_ids: row.ticket_type_ids ? JSON.parse(row.ticket_type_ids) : null,
-    starts_at: row.starts_at,
-    ends_at: row.ends_at,
-    allow_reentry: row.allow_reentry === 1,
-    is_default: row.is_default === 1,
-    created_at: row.created_at,
-    updated_at: row.updated_at,
-  };
-}
-
-/** Every event starts with one list that admits every ticket type, once. */
-export async function createDefaultList(
-  db: Executor,
-  event: { id: string; org_id: string },
-): Promise<CheckinListRow> {
-  const now = nowIso();
-  const row: CheckinListRow = {
-    id: newId('checkinList'),
-    org_id: event.org_id,
-    event_id: event.id,
-    name: 'Main entrance',
-    ticket_type_ids: null,
-    starts_at: null,
-    ends_at: null,
-    allow_reentry: 0,
-    is_default: 1,
-    created_at: now,
-    updated_at: now,
-  };
-  await db.insertInto('checkin_lists').values(row).execute();
-  return row;
-}
 
 /**
  * The door. Admission is one conditional write: the first entry of a ticket on a list is an insert
@@ -173,6 +129,8 @@ interface ScanLog {
 }
 
 export class Checkin {
+  readonly lists: CheckinLists;
+
   private readonly publicKeys = new Map<string, KeyObject>();
   private readonly defaults = new Map<string, { row: CheckinListRow; until: number }>();
   private readonly write: ReturnType<typeof groupedWrites>;
@@ -182,6 +140,8 @@ export class Checkin {
     readonly keys: EventKeys,
   ) {
     this.write = groupedWrites(db);
+    // A list changed: the door's remembered default list of its event is read again.
+    this.lists = new CheckinLists(db, (orgId, eventId) => this.defaults.delete(`${orgId}/${eventId}`));
   }
 
   private get k() {
@@ -453,13 +413,7 @@ export class Checkin {
     const key = `${orgId}/${eventId}`;
     const hit = this.defaults.get(key);
     if (hit && hit.until > Date.now()) return hit.row;
-    const row = await db
-      .selectFrom('checkin_lists')
-      .selectAll()
-      .where('event_id', '=', eventId)
-      .where('org_id', '=', orgId)
-      .where('is_default', '=', 1)
-      .executeTakeFirst();
+    const row = await findDefaultList(db, eventId, orgId);
     // One created now is not remembered: the transaction creating it may yet roll back.
     if (!row) return createDefaultList(db, { id: eventId, org_id: orgId });
     if (this.defaults.size >= 10_000) this.defaults.delete(this.defaults.keys().next().value as string);
@@ -468,141 +422,13 @@ export class Checkin {
   }
 
   /** The event's default list, created on first use for events made before lists existed. */
-  async defaultList(eventId: string, orgId: string, db: Executor = this.k): Promise<CheckinListRow> {
-    const row = await db
-      .selectFrom('checkin_lists')
-      .selectAll()
-      .where('event_id', '=', eventId)
-      .where('org_id', '=', orgId)
-      .where('is_default', '=', 1)
-      .executeTakeFirst();
-    return row ?? createDefaultList(db, { id: eventId, org_id: orgId });
+  defaultList(eventId: string, orgId: string, db: Executor = this.k): Promise<CheckinListRow> {
+    return defaultList(db, eventId, orgId);
   }
 
   /** The live view of an event's doors (see stats.ts). */
   stats(orgId: string, eventId: string): Promise<CheckinStats> {
     return checkinStats(this.k, orgId, eventId);
-  }
-
-  // Lists
-
-  private async eventOf(orgId: string, eventId: string) {
-    const event = await this.k
-      .selectFrom('events')
-      .select(['id', 'org_id'])
-      .where('id', '=', eventId)
-      .where('org_id', '=', orgId)
-      .executeTakeFirst();
-    if (!event) throw notFound('event');
-    return event;
-  }
-
-  private async assertTypes(eventId: string, ids: string[] | null | undefined): Promise<void> {
-    if (!ids) return;
-    const found = await this.k
-      .selectFrom('ticket_types')
-      .select('id')
-      .where('event_id', '=', eventId)
-      .where('id', 'in', ids)
-      .execute();
-    const known = new Set(found.map((t) => t.id));
-    const unknown = ids.findIndex((id) => !known.has(id));
-    if (unknown !== -1)
-      throw validationFailed([
-        {
-          path: `ticket_type_ids.${unknown}`,
-          message: 'is not a ticket type of this event',
-          code: 'unknown_ticket_type',
-        },
-      ]);
-  }
-
-  async lists(orgId: string, eventId: string): Promise<Page<CheckinList>> {
-    await this.eventOf(orgId, eventId);
-    await this.defaultList(eventId, orgId);
-    const rows = await this.k
-      .selectFrom('checkin_lists')
-      .selectAll()
-      .where('event_id', '=', eventId)
-      .orderBy('id')
-      .execute();
-    return { object: 'list', data: rows.map(listView), has_more: false, next_cursor: null };
-  }
-
-  async createList(orgId: string, eventId: string, input: ListCreate): Promise<CheckinList> {
-    const event = await this.eventOf(orgId, eventId);
-    await this.assertTypes(eventId, input.ticket_type_ids);
-    const now = nowIso();
-    const row: CheckinListRow = {
-      id: newId('checkinList'),
-      org_id: event.org_id,
-      event_id: event.id,
-      name: input.name,
-      ticket_type_ids: input.ticket_type_ids ? JSON.stringify(input.ticket_type_ids) : null,
-      starts_at: toUtcOrNull(input.starts_at),
-      ends_at: toUtcOrNull(input.ends_at),
-      allow_reentry: input.allow_reentry ? 1 : 0,
-      is_default: 0,
-      created_at: now,
-      updated_at: now,
-    };
-    assertWindow(row);
-    await this.k.insertInto('checkin_lists').values(row).execute();
-    return listView(row);
-  }
-
-  private async listRow(orgId: string, id: string): Promise<CheckinListRow> {
-    const row = await this.k
-      .selectFrom('checkin_lists')
-      .selectAll()
-      .where('id', '=', id)
-      .where('org_id', '=', orgId)
-      .executeTakeFirst();
-    if (!row) throw notFound('check-in list');
-    return row;
-  }
-
-  async getList(orgId: string, id: string): Promise<CheckinList> {
-    return listView(await this.listRow(orgId, id));
-  }
-
-  async updateList(orgId: string, id: string, input: ListUpdate): Promise<CheckinList> {
-    const current = await this.listRow(orgId, id);
-    await this.assertTypes(current.event_id, input.ticket_type_ids);
-    const merged: CheckinListRow = {
-      ...current,
-      name: input.name ?? current.name,
-      ticket_type_ids:
-        input.ticket_type_ids === undefined
-          ? current.ticket_type_ids
-          : input.ticket_type_ids
-            ? JSON.stringify(input.ticket_type_ids)
-            : null,
-      starts_at: input.starts_at === undefined ? current.starts_at : toUtcOrNull(input.starts_at),
-      ends_at: input.ends_at === undefined ? current.ends_at : toUtcOrNull(input.ends_at),
-      allow_reentry: input.allow_reentry === undefined ? current.allow_reentry : input.allow_reentry ? 1 : 0,
-      updated_at: nowIso(),
-    };
-    assertWindow(merged);
-    const { id: _, org_id, event_id, created_at, is_default, ...changes } = merged;
-    await this.k.updateTable('checkin_lists').set(changes).where('id', '=', id).execute();
-    this.defaults.delete(`${current.org_id}/${current.event_id}`);
-    return listView(merged);
-  }
-
-  async deleteList(orgId: string, id: string) {
-    const row = await this.listRow(orgId, id);
-    if (row.is_default === 1)
-      throw conflict('default_list', 'The default list cannot be deleted; change it instead.');
-    const used = await this.k
-      .selectFrom('ticket_presence')
-      .select('ticket_id')
-      .where('list_id', '=', id)
-      .executeTakeFirst();
-    if (used)
-      throw conflict('list_in_use', 'Tickets were checked in on this list; it is kept for the record.');
-    await this.k.deleteFrom('checkin_lists').where('id', '=', id).execute();
-    return { id, object: 'checkin_list', deleted: true as const };
   }
 }
 
@@ -615,9 +441,4 @@ function sameCode(scanned: string, stored: string): boolean {
   const a = Buffer.from(scanned);
   const b = Buffer.from(stored);
   return a.length === b.length && timingSafeEqual(a, b);
-}
-
-function assertWindow(row: { starts_at: string | null; ends_at: string | null }): void {
-  if (row.starts_at && row.ends_at && row.ends_at <= row.starts_at)
-    throw validationFailed([{ path: 'ends_at', message: 'must be after starts_at', code: 'invalid_range' }]);
 }

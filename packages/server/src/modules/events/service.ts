@@ -16,14 +16,14 @@ import {
 import type { Kysely } from 'kysely';
 import type { z } from 'zod';
 import { type Db, prepared } from '../../db/database.js';
+import { isForeignKeyViolation, isUniqueViolation } from '../../db/errors.js';
 import type { Database, EventRow, EventUpdate, TicketTypeRow } from '../../db/schema.js';
 import { containsAny } from '../../db/text-search.js';
 import { ApiError, conflict, notFound, validationFailed } from '../../http/errors.js';
 import { DEFAULT_LIMIT, decodeCursor, toPage } from '../../http/pagination.js';
 import { newId } from '../../ids.js';
 import { nowIso, toUtc, toUtcOrNull } from '../../time.js';
-import { isForeignKeyViolation, isUniqueViolation } from '../accounts/auth.js';
-import { createDefaultList } from '../checkin/service.js';
+import { createDefaultList } from '../checkin/lists.js';
 import { NOTHING_SOLD } from '../inventory/inventory.js';
 import { notifyQueued, queueForEventOrders } from '../messaging/outbox.js';
 import { eventView, ticketTypeView } from './views.js';

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import PDFDocument from 'pdfkit';
-import type { InvoiceDocument } from './ledger.js';
+import type { InvoiceDocument } from './documents.js';
 
 // DejaVu Sans covers Latin, Greek and Cyrillic: buyer and seller names print as typed, which the
 // built-in PDF fonts (Latin-1 only) would not do.

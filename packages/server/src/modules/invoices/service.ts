@@ -5,7 +5,7 @@ import type { Db } from '../../db/database.js';
 import type { OrganizationRow, OrganizationsTable } from '../../db/schema.js';
 import { notFound } from '../../http/errors.js';
 import { invoicePdf } from '../../render/pool.js';
-import type { InvoiceDocument } from './ledger.js';
+import type { InvoiceDocument } from './documents.js';
 
 type BillingPatch = z.output<typeof BillingDetailsInput>;
 

@@ -11,12 +11,12 @@ import {
 import type { Selectable } from 'kysely';
 import type { z } from 'zod';
 import type { Db } from '../../db/database.js';
+import { isUniqueViolation } from '../../db/errors.js';
 import type { MessageStatus, SuppressionsTable } from '../../db/schema.js';
 import { conflict, notFound } from '../../http/errors.js';
 import { DEFAULT_LIMIT, decodeCursor, newestFirst, toPage } from '../../http/pagination.js';
 import { newId } from '../../ids.js';
 import { nowIso } from '../../time.js';
-import { isUniqueViolation } from '../accounts/auth.js';
 import { notifyQueued, queueOrderPaid } from './outbox.js';
 import type { OutboxRow } from './render.js';
 import { renderEmail, sampleData, TEMPLATES, whatsappParameters } from './templates.js';
