@@ -185,7 +185,10 @@ describe.each(DIALECTS)('%s: Stripe racing the sale across two server processes'
     expect(cancel.status, JSON.stringify(cancel.body)).toBe(200);
     await stripe.settled();
     const failed = deliveries.flat().filter((d) => (d.status ?? 0) >= 500);
-    expect(failed.map((d) => `${d.type}: ${d.status}`), 'webhooks answered with a server error').toEqual([]);
+    expect(
+      failed.map((d) => `${d.type}: ${d.status}`),
+      'webhooks answered with a server error',
+    ).toEqual([]);
     await waitFor(
       () => a.call('GET', `/api/events/${racedEvent}/cancellation`, { token }),
       (res) => res.body.status === 'done',

@@ -10,6 +10,7 @@ import { nowIso } from '../../time.js';
 import { linesOf, restoreSeats } from '../inventory/inventory.js';
 import { creditNoteNumber, issueCreditNote } from '../invoices/ledger.js';
 import { notifyQueued, queueMessages } from '../messaging/outbox.js';
+import { paymentRules } from '../payments/methods.js';
 import { EventKeys } from './keys.js';
 import type { Orders } from './service.js';
 import { ticketView } from './views.js';
@@ -375,8 +376,8 @@ export class Refunds {
       currency: order.currency,
       reason: input.reason ?? null,
       // Online payments are confirmed by the provider; cash and free orders are settled here.
-      status: order.payment_method === 'stripe' ? 'pending' : 'succeeded',
-      provider: order.payment_method === 'stripe' ? 'stripe' : 'manual',
+      status: paymentRules(order.payment_method).refundsThrough === 'manual' ? 'succeeded' : 'pending',
+      provider: paymentRules(order.payment_method).refundsThrough,
       provider_ref: null,
       returned_inventory: input.return_inventory ? 1 : 0,
       created_by: actorOf(principal),

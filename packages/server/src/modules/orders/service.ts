@@ -26,14 +26,9 @@ import { clearInvoiceFailure, recordInvoiceFailure } from '../invoices/failures.
 import { invoiceOrder } from '../invoices/ledger.js';
 import { InvoiceQueue } from '../invoices/queue.js';
 import { orderPaidMessages, outboxRows } from '../messaging/outbox.js';
-import { EventKeys } from './keys.js';
-import { orderView } from './views.js';
-
-type Purchase = z.output<typeof PurchaseInput>;
-type OrderQuery = z.output<typeof OrderListQuery>;
-type Trx = Transaction<Database>;
-
+import { paymentRules } from '../payments/methods.js';
 import { Holds } from './holds.js';
+import { EventKeys } from './keys.js';
 import {
   type Planner,
   REASON_TEXT,
@@ -49,7 +44,11 @@ import {
   viewOf,
 } from './purchase-store.js';
 import { buildTickets, Tickets } from './tickets.js';
+import { orderView } from './views.js';
 
+type Purchase = z.output<typeof PurchaseInput>;
+type OrderQuery = z.output<typeof OrderListQuery>;
+type Trx = Transaction<Database>;
 type Payment = Awaited<ReturnType<PaymentProvider['createPayment']>>;
 
 export class Orders {
@@ -167,7 +166,7 @@ export class Orders {
     let key = this.keys.cached(input.event);
     let how: Parameters<typeof sellOnSqlite>[1];
     let tickets: TicketRow[];
-    if (key && input.payment_method !== 'stripe' && count <= SIGNED_UNREAD) {
+    if (key && paymentRules(input.payment_method ?? 'free').paidAtOnce && count <= SIGNED_UNREAD) {
       tickets = await buildTickets(
         {
           id: orderId,
@@ -319,7 +318,7 @@ export class Orders {
         { path: 'checkout', message: 'is only for payment_method stripe', code: 'checkout_needs_stripe' },
       ]);
     // Online orders hold their tickets until the payment is confirmed; the rest are paid now.
-    const pending = method === 'stripe';
+    const pending = !paymentRules(method).paidAtOnce;
 
     const order: OrderRow = {
       id: orderId,
