@@ -9,7 +9,8 @@
 // "worker off", and how long confirmations took to go out (sent_at − created_at, read from the outbox
 // once it has drained; p99 target < 5 s). Issue 19's targets: worker on ≥ 0.8× worker off on SQLite,
 // ≥ 0.6× on Postgres.
-//   BENCH_DURATION (default 5), BENCH_CONNECTIONS (default 24)
+//   BENCH_DURATION (default 5), BENCH_CONNECTIONS (default 24), BENCH_DIALECTS (default sqlite,postgres),
+//   BENCH_CPU_PROF=dir (a CPU profile of every server and worker process, and of their threads)
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -26,6 +27,7 @@ const duration = Number(process.env.BENCH_DURATION ?? 5);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 24);
 const postgresUrl = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const DRAIN_MS = 120_000;
+const dialects = (process.env.BENCH_DIALECTS ?? 'sqlite,postgres').split(',');
 
 const profile = () =>
   process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
@@ -173,27 +175,29 @@ async function layout(dialect, name, fresh) {
 
 const LAYOUTS = ['worker off', 'worker on', 'worker process'];
 const rows = [];
-for (const name of LAYOUTS)
-  rows.push(
-    await layout('sqlite', name, async () => ({
-      databaseUrl: `sqlite:${join(mkdtempSync(join(tmpdir(), 'tickets-confirm-')), 'bench.db')}`,
-      drop: async () => {},
-    })),
-  );
+if (dialects.includes('sqlite'))
+  for (const name of LAYOUTS)
+    rows.push(
+      await layout('sqlite', name, async () => ({
+        databaseUrl: `sqlite:${join(mkdtempSync(join(tmpdir(), 'tickets-confirm-')), 'bench.db')}`,
+        drop: async () => {},
+      })),
+    );
 const admin = new pg.Client({ connectionString: postgresUrl });
 await admin.connect();
 try {
-  for (const name of LAYOUTS)
-    rows.push(
-      await layout('postgres', name, async () => {
-        const schema = `bench_confirm_${process.pid}_${name.replace(' ', '_')}`;
-        await admin.query(`create schema ${schema}`);
-        return {
-          databaseUrl: `${postgresUrl}?schema=${schema}`,
-          drop: () => admin.query(`drop schema if exists ${schema} cascade`),
-        };
-      }),
-    );
+  if (dialects.includes('postgres'))
+    for (const name of LAYOUTS)
+      rows.push(
+        await layout('postgres', name, async () => {
+          const schema = `bench_confirm_${process.pid}_${name.replace(' ', '_')}`;
+          await admin.query(`create schema ${schema}`);
+          return {
+            databaseUrl: `${postgresUrl}?schema=${schema}`,
+            drop: () => admin.query(`drop schema if exists ${schema} cascade`),
+          };
+        }),
+      );
 } finally {
   await admin.end();
 }
