@@ -5,6 +5,7 @@
 // the server is scaled out, and that deployment is Postgres. SQLite is an embedded, single-machine
 // default (one process: `tickets server start`); several processes on one SQLite file is out of scope
 // for this proof. In-process races on both databases are covered by orders.test.ts.
+import { verifyTicketCode } from '@tickets/sdk';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type Db, openDatabase } from '../src/db/database.js';
 import { createTestDatabase, describeOnPostgres, sampleEvent, signUp, type TestDatabase } from './harness.js';
@@ -95,6 +96,30 @@ describeOnPostgres('postgres: two server processes sharing one database', () => 
     expect(viaA.status).toBe(200);
     expect(viaB.status).toBe(200);
     expect(viaB.body.id).toBe(viaA.body.id);
+  });
+
+  it('both processes (each with its own data directory) sign alike: a ticket sold on one verifies with the key the other serves', async () => {
+    const { eventId, typeIds } = await onSale({ name: 'Stateless Night' }, [10]);
+    const sold = await a.call('POST', '/api/tickets/purchase', {
+      token,
+      body: order(eventId, typeIds[0]!, 'stateless@example.com', 2),
+    });
+    expect(sold.status).toBe(201);
+    // B has never signed for this event: its key comes from the database, as A's did.
+    const keyViaB = await b.call('GET', `/api/events/${eventId}/public-key`, { token });
+    expect(keyViaB.status).toBe(200);
+    for (const ticket of sold.body.tickets)
+      expect(await verifyTicketCode(ticket.code, keyViaB.body.public_key)).toMatchObject({
+        valid: true,
+        ticketId: ticket.id,
+      });
+    // And B admits A's ticket at its door.
+    const scan = await b.call('POST', '/api/tickets/validate', {
+      token,
+      body: { code: sold.body.tickets[0].code, device_id: 'gate-b' },
+    });
+    expect(scan.status, JSON.stringify(scan.body)).toBe(200);
+    expect(scan.body.result).toBe('admitted');
   });
 
   it('sells exactly the last 50 tickets to 200 buyers racing across both processes', async () => {
