@@ -40,6 +40,11 @@ export interface Db {
   schema?: string;
   /** SQLite with `backgroundCheckpoints`: the thread that checkpoints its WAL. */
   checkpointer?: Checkpointer;
+  /**
+   * Postgres: a connection of its own that LISTENs on `channel` and calls `onNotify` for each NOTIFY;
+   * resolves to a function that closes it. (SQLite has no other processes to hear from.)
+   */
+  listen?(channel: string, onNotify: () => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }
 
@@ -99,7 +104,18 @@ export function openDatabase(
     ...(schema ? { options: `-c search_path=${schema}` } : {}),
   });
   const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-  return { kysely, dialect: 'postgres', schema: schema ?? 'public', close: () => kysely.destroy() };
+  const listen = async (channel: string, onNotify: () => void) => {
+    const client = new pg.Client({ connectionString: parsed.toString() });
+    await client.connect();
+    client.on('notification', () => onNotify());
+    // A dropped connection must not crash the process: the caller's polling goes on without wake-ups.
+    client.on('error', () => {});
+    await client.query(`listen "${channel.replaceAll('"', '""')}"`);
+    return async () => {
+      await client.end().catch(() => {});
+    };
+  };
+  return { kysely, dialect: 'postgres', schema: schema ?? 'public', listen, close: () => kysely.destroy() };
 }
 
 /**

@@ -115,7 +115,7 @@ export class Cancellations {
         .execute();
       return row;
     });
-    notifyQueued();
+    notifyQueued(this.db);
     // Started at once; the server's sweep picks it up again if this process stops.
     if (input.refund === 'all') void this.work().catch(() => {});
     return eventView(event);

@@ -249,7 +249,7 @@ export class Events {
         throw conflict('slug_taken', `Another event of yours already uses the slug "${merged.slug}".`);
       throw err;
     }
-    if (moved) notifyQueued();
+    if (moved) notifyQueued(this.db);
     return eventView(merged);
   }
 

@@ -280,7 +280,7 @@ export class Marketing {
         `Only draft or scheduled campaigns can be sent; this one is ${campaign.status}.`,
       );
     await this.queueCampaign(campaign);
-    notifyQueued();
+    notifyQueued(this.db);
     return this.getCampaign(orgId, id);
   }
 

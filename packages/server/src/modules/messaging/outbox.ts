@@ -1,6 +1,8 @@
 import type { Channel, TemplateName } from '@tickets/sdk';
-import type { Kysely, Transaction } from 'kysely';
+import { type Kysely, sql, type Transaction } from 'kysely';
+import type { Db } from '../../db/database.js';
 import type { Database, OrdersTable } from '../../db/schema.js';
+import { storeOf } from '../../db/store.js';
 import { newId } from '../../ids.js';
 import { nowIso } from '../../time.js';
 
@@ -26,9 +28,28 @@ export const onQueued = (listener: () => void) => {
   listeners.add(listener);
   return () => listeners.delete(listener);
 };
-/** Call after the transaction that queued messages has committed. */
-export const notifyQueued = () => {
+
+/** The Postgres channel workers of this database listen on (one per schema: schemas are separate installs). */
+export const queuedChannel = (db: Db) => `tickets_outbox:${db.schema ?? 'public'}`;
+
+/** How often at most this process tells other processes' workers (a NOTIFY) that messages are due. */
+const NOTIFY_EVERY_MS = 50;
+const notifying = new WeakMap<Db, boolean>();
+
+/**
+ * Call after the transaction that queued messages has committed: the workers of this process wake at
+ * once, and on Postgres those of other processes too (`tickets server worker`, through NOTIFY), instead
+ * of finding the messages at their next poll. At 1,000 orders a second that is one NOTIFY every 50 ms,
+ * not one per order; a worker that misses one (its connection dropped) still polls.
+ */
+export const notifyQueued = (db?: Db) => {
   for (const listener of listeners) listener();
+  if (!db || !storeOf(db).remote || notifying.get(db)) return;
+  notifying.set(db, true);
+  setTimeout(() => {
+    notifying.delete(db);
+    sql`select pg_notify(${queuedChannel(db)}, '')`.execute(db.kysely).catch(() => {});
+  }, NOTIFY_EVERY_MS).unref();
 };
 
 /**

@@ -138,7 +138,7 @@ export class Messages {
         })
         .execute();
     });
-    notifyQueued();
+    notifyQueued(this.db);
     return this.get(orgId, id);
   }
 
@@ -167,7 +167,7 @@ export class Messages {
       order,
       tickets.map((t) => t.id),
     );
-    notifyQueued();
+    notifyQueued(this.db);
     const rows = await this.k
       .selectFrom('outbox')
       .selectAll()

@@ -6,7 +6,7 @@ import { byDialect, storeOf } from '../../db/store.js';
 import { newId } from '../../ids.js';
 import { nowIso } from '../../time.js';
 import type { Marketing } from './marketing.js';
-import { onQueued, queueDueReminders } from './outbox.js';
+import { onQueued, queueDueReminders, queuedChannel } from './outbox.js';
 import type { OutboxRow, Renderer } from './render.js';
 import { DeliveryError, type EmailTransport, type WhatsAppTransport } from './transport.js';
 
@@ -49,6 +49,7 @@ export class MessageWorker {
   private wake: (() => void) | undefined;
   private pending = false;
   private unsubscribe: (() => void) | undefined;
+  private stopListening: Promise<() => Promise<void>> | undefined;
   private remindersCheckedAt = 0;
 
   constructor(
@@ -71,6 +72,14 @@ export class MessageWorker {
     if (this.running) return;
     this.running = true;
     this.unsubscribe = onQueued(() => this.kick());
+    // Other processes' messages (Postgres): woken by their NOTIFY rather than the next poll.
+    this.stopListening =
+      this.db
+        .listen?.(queuedChannel(this.db), () => this.kick())
+        .catch((err: unknown) => {
+          this.deps.log.warn({ err }, 'message worker: cannot listen for new messages; polling only');
+          return async () => {};
+        }) ?? Promise.resolve(async () => {});
     this.loop = this.run();
   }
 
@@ -87,6 +96,7 @@ export class MessageWorker {
     this.unsubscribe?.();
     this.wake?.();
     await this.loop;
+    await (await this.stopListening)?.();
   }
 
   private async run(): Promise<void> {

@@ -491,7 +491,7 @@ export class Refunds {
       ]);
       return res;
     });
-    notifyQueued();
+    notifyQueued(this.db);
     // The ticket as this transfer left it (a transfer right after it must not change this answer).
     return ticketView(moved, ticket.type_name);
   }

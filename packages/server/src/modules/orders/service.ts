@@ -25,7 +25,7 @@ import { takeSeats } from '../inventory/inventory.js';
 import { clearInvoiceFailure, recordInvoiceFailure } from '../invoices/failures.js';
 import { invoiceOrder } from '../invoices/ledger.js';
 import { InvoiceQueue } from '../invoices/queue.js';
-import { orderPaidMessages, outboxRows } from '../messaging/outbox.js';
+import { notifyQueued, orderPaidMessages, outboxRows } from '../messaging/outbox.js';
 import { paymentRules } from '../payments/methods.js';
 import { Holds } from './holds.js';
 import { EventKeys } from './keys.js';
@@ -144,6 +144,7 @@ export class Orders {
     }
     // Sold: what follows must not sell again if it fails (see afterCommit).
     if (pending) return this.awaitPayment(principal.orgId, order, event!.name, input.checkout);
+    notifyQueued(this.db);
     // Paid: the answer is what was written (read back it would be the same), with its invoice number.
     if (order.total_amount === 0) return viewOf({ order, items }, tickets, null);
     return afterCommit(async () => {
@@ -196,6 +197,7 @@ export class Orders {
     const sold = await this.write((trx) => sellOnSqlite(trx, how, tickets));
     if (sold.sale.pending)
       return this.awaitPayment(principal.orgId, sold.sale.order, sold.event.name, input.checkout);
+    notifyQueued(this.db);
     return viewOf(sold.sale, tickets, sold.invoiceNumber);
   }
 

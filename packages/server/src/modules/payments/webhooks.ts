@@ -8,6 +8,7 @@ import { nowIso } from '../../time.js';
 import { eventNotOnSale } from '../events/service.js';
 import { confirm, linesOf, restoreSeats, sell } from '../inventory/inventory.js';
 import { issueInvoice } from '../invoices/ledger.js';
+import { notifyQueued } from '../messaging/outbox.js';
 import type { Refunds } from '../orders/refunds.js';
 import { audit } from '../orders/refunds.js';
 import type { Orders } from '../orders/service.js';
@@ -77,6 +78,8 @@ export class StripeWebhooks {
       return { duplicate: false, outcome };
     });
     if (result.outcome.refund) await this.refunds.sendToProvider(result.outcome.refund);
+    // A payment may have queued its order's confirmation (or a refund its notice).
+    if (!result.duplicate) notifyQueued(this.db);
     this.log.info(
       { stripeEvent: event.id, type: event.type, outcome: result.outcome.text },
       'stripe webhook',
