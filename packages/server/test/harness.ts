@@ -84,7 +84,7 @@ export async function startTestServer(
     config,
     stop: async () => {
       // Every database test proves the sale's invariants on what it leaves behind (invariants.ts).
-      const broken = await invariantViolations(server.db.kysely).catch((err: unknown) => [String(err)]);
+      const broken = await invariantViolations(server.db).catch((err: unknown) => [String(err)]);
       await server.close();
       await database.drop();
       rmSync(dataDir, { recursive: true, force: true });

@@ -3,12 +3,22 @@
  * any sequence of sales, holds, payments, refunds, transfers and cancellations, however they raced.
  * `startTestServer(...).stop()` checks them for every test server, so every database test proves them.
  */
+
+import type { CheckinBundleTicket } from '@tickets/sdk';
 import { type Kysely, sql } from 'kysely';
 import { expect } from 'vitest';
+import type { Db } from '../src/db/database.js';
 import type { Database } from '../src/db/schema.js';
+import { OfflineCheckin } from '../src/modules/checkin/offline.js';
+import { Checkin } from '../src/modules/checkin/service.js';
+import { EventKeys } from '../src/modules/orders/keys.js';
 
-/** Every broken invariant, as a sentence naming the rows; [] when all hold. */
-export async function invariantViolations(k: Kysely<Database>): Promise<string[]> {
+/**
+ * Every broken invariant, as a sentence naming the rows; [] when all hold. Given the database itself
+ * (not only its Kysely), the offline doors' bundles are checked against it too.
+ */
+export async function invariantViolations(database: Db | Kysely<Database>): Promise<string[]> {
+  const k = 'kysely' in database ? database.kysely : database;
   const broken: string[] = [];
   const n = (v: unknown) => Number(v ?? 0);
 
@@ -125,10 +135,87 @@ export async function invariantViolations(k: Kysely<Database>): Promise<string[]
     if (r.status === 'succeeded' && n(r.invoiced) > 0 && n(r.notes) === 0)
       broken.push(`refund ${r.id} succeeded on an invoiced order but has no credit note`);
   }
+  if ('kysely' in database) broken.push(...(await bundleViolations(database)));
+  return broken;
+}
+
+/** The most events whose bundles are rebuilt per check (a test leaves a handful). */
+const BUNDLE_EVENTS = 50;
+
+/**
+ * What a door would download (the full offline bundle of each event's default list, all pages) agrees
+ * with the database: every ticket of the event once, with its status, void reason and code version; the
+ * event's status (a cancelled event's bundle says so); admitted exactly when the ticket is present on
+ * the list.
+ */
+async function bundleViolations(db: Db): Promise<string[]> {
+  const broken: string[] = [];
+  const k = db.kysely;
+  const events = await k
+    .selectFrom('events')
+    .select(['id', 'org_id', 'status'])
+    .where((eb) =>
+      eb.exists(eb.selectFrom('tickets').select('id').whereRef('tickets.event_id', '=', 'events.id')),
+    )
+    .orderBy('id')
+    .limit(BUNDLE_EVENTS)
+    .execute();
+  const offline = new OfflineCheckin(new Checkin(db, new EventKeys(db)));
+  for (const e of events) {
+    const shown: CheckinBundleTicket[] = [];
+    let since: string | undefined;
+    let status: string | undefined;
+    let listId = '';
+    let reentry = false;
+    for (;;) {
+      const page = await offline.bundle(e.org_id, e.id, { since, limit: 5000 });
+      shown.push(...page.tickets);
+      status = page.event_status;
+      listId = page.list.id;
+      reentry = page.list.allow_reentry;
+      since = page.cursor;
+      if (!page.has_more) break;
+    }
+    if (status !== e.status) broken.push(`event ${e.id} is ${e.status} but its bundle says ${status}`);
+    const rows = await k
+      .selectFrom('tickets')
+      .leftJoin('ticket_presence', (j) =>
+        j.onRef('ticket_presence.ticket_id', '=', 'tickets.id').on('ticket_presence.list_id', '=', listId),
+      )
+      .select([
+        'tickets.id',
+        'tickets.status',
+        'tickets.void_reason',
+        'tickets.code_version',
+        'ticket_presence.ticket_id as present',
+        'ticket_presence.inside',
+      ])
+      .where('tickets.event_id', '=', e.id)
+      .execute();
+    const inBundle = new Map(shown.map((t) => [t.id, t]));
+    if (inBundle.size !== shown.length) broken.push(`event ${e.id}: its bundle lists a ticket twice`);
+    for (const t of rows) {
+      const b = inBundle.get(t.id);
+      if (!b) {
+        broken.push(`ticket ${t.id} of event ${e.id} is missing from its bundle`);
+        continue;
+      }
+      if (b.status !== t.status || b.void_reason !== t.void_reason || b.code_version !== t.code_version)
+        broken.push(
+          `ticket ${t.id}: the bundle says ${b.status}/${b.void_reason}/v${b.code_version}, the database ${t.status}/${t.void_reason}/v${t.code_version}`,
+        );
+      // Used on the list: present on it, and (where re-entry is allowed) inside now.
+      const admitted = t.present !== null && (!reentry || t.inside === 1);
+      if (b.admitted !== admitted)
+        broken.push(`ticket ${t.id}: the bundle says admitted ${b.admitted}, the database ${admitted}`);
+    }
+    if (shown.length !== rows.length)
+      broken.push(`event ${e.id}: its bundle lists ${shown.length} tickets, the database has ${rows.length}`);
+  }
   return broken;
 }
 
 /** Fails the test with every broken invariant listed. */
-export async function expectInvariants(k: Kysely<Database>): Promise<void> {
-  expect(await invariantViolations(k)).toEqual([]);
+export async function expectInvariants(database: Db | Kysely<Database>): Promise<void> {
+  expect(await invariantViolations(database)).toEqual([]);
 }

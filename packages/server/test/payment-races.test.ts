@@ -39,7 +39,7 @@ describe.each(DIALECTS)('%s: Stripe racing the sale across two server processes'
   }, 60_000);
 
   afterAll(async () => {
-    if (db) await expectInvariants(db.kysely);
+    if (db) await expectInvariants(db);
     await Promise.all([stopProcess(a), stopProcess(b)]);
     await db?.close();
     await database?.drop();
@@ -107,7 +107,7 @@ describe.each(DIALECTS)('%s: Stripe racing the sale across two server processes'
       .where('subject_id', 'in', ids)
       .execute();
     expect(late.length, 'payments that found their hold expired by a sweeper').toBeGreaterThan(0);
-    await expectInvariants(db.kysely);
+    await expectInvariants(db);
   });
 
   it('a refund failing at Stripe while the rest of the order is refunded: the money adds up', async () => {
@@ -142,7 +142,7 @@ describe.each(DIALECTS)('%s: Stripe racing the sale across two server processes'
         // The failed refund's money is back in what may be refunded; the order says why.
         expect(row.flagged).toBe(1);
         expect(row.refunded_amount).toBe(rest.status === 201 ? rest.body.amount.amount : 0);
-        await expectInvariants(db.kysely);
+        await expectInvariants(db);
       }
     } finally {
       stripe.setRefundStatus('succeeded');
@@ -212,6 +212,6 @@ describe.each(DIALECTS)('%s: Stripe racing the sale across two server processes'
       .where('status', '=', 'valid')
       .execute();
     expect(valid).toEqual([]);
-    await expectInvariants(db.kysely);
+    await expectInvariants(db);
   });
 });

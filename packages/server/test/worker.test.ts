@@ -146,6 +146,24 @@ describeOnPostgres('postgres: message workers in their own processes', () => {
     expect(a.child.exitCode).toBe(0);
   });
 
+  it('a row waiting in a slow batch keeps its lease: another worker never sends it too', async () => {
+    // One lane, a batch of two, a 1 s lease and sends of 700 ms: each batch's second row starts after
+    // more than half its lease, when the other worker (polling every 50 ms) would take it over.
+    sg.setLatency(700);
+    const ids = await queue(6);
+    const slow = { ...env(), TICKETS_WORKER_CONCURRENCY: '1', TICKETS_MESSAGE_LEASE_SECONDS: '1' };
+    const a = startWorker(slow);
+    const b = startWorker(slow);
+    workers.push(a.child, b.child);
+    await allSent(ids, 30_000);
+    const counts = sendsOf(ids);
+    expect(counts.size).toBe(6);
+    expect([...counts.entries()].filter(([, n]) => n > 1)).toEqual([]);
+    a.child.kill('SIGTERM');
+    b.child.kill('SIGTERM');
+    await Promise.all([exited(a.child), exited(b.child)]);
+  });
+
   it('a worker killed mid-batch loses nothing: its messages go out when their lease ends', async () => {
     sg.setLatency(150);
     const ids = await queue(40);

@@ -11,10 +11,12 @@ import { ticketsPdf as drawTickets } from '../modules/messaging/ticket-pdf.js';
 import type { EmailMessage } from '../modules/messaging/transport.js';
 import { qrPng as drawPng, qrSvg as drawSvg } from '../modules/orders/qr.js';
 
-// Rendering is background work: at the lowest priority, so on a small machine the thread that answers
+// Rendering is background work: at a lower priority, so on a small machine the thread that answers
 // requests gets a core first (on Linux a thread's nice value is its own; elsewhere this may be refused).
+// 10, not 19: at 19 a busy machine starved it (~1.5% of a core against one busy process), and messages
+// waited seconds to be drawn; at 10 it still gets only about a tenth of a core the request thread wants.
 try {
-  setPriority(19);
+  setPriority(10);
 } catch {}
 
 export const ticketsPdf = (data: MessageData): Promise<Buffer> => drawTickets(data);

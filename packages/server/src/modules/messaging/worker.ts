@@ -207,7 +207,30 @@ export class MessageWorker {
       .execute();
   }
 
+  /**
+   * Whether this worker still holds the row, renewing its lease when half of it is gone. A batch is
+   * claimed at once but sent a few rows at a time, and drawing waits its turn on the render threads:
+   * without renewal, a row still waiting here could outlive its lease, be claimed by another worker, and
+   * go out twice. Conditional on the claim (`attempts`), so a row another worker has taken is left to it.
+   */
+  private async stillMine(row: OutboxRow): Promise<boolean> {
+    const left = Date.parse(row.lease_until ?? '') - Date.now();
+    if (left > this.options.leaseMs / 2) return true;
+    const leaseUntil = new Date(Date.now() + this.options.leaseMs).toISOString();
+    const renewed = await this.k
+      .updateTable('outbox')
+      .set({ lease_until: leaseUntil })
+      .where('id', '=', row.id)
+      .where('status', '=', 'sending')
+      .where('attempts', '=', row.attempts)
+      .executeTakeFirst();
+    if (Number(renewed.numUpdatedRows) !== 1) return false;
+    row.lease_until = leaseUntil;
+    return true;
+  }
+
   private async deliver(row: OutboxRow): Promise<void> {
+    if (!(await this.stillMine(row))) return;
     const suppressed = await this.suppressed(row);
     if (suppressed) return this.finish(row, 'suppressed', { detail: suppressed });
     let rendered: Awaited<ReturnType<Renderer['render']>>;
@@ -224,6 +247,7 @@ export class MessageWorker {
     }
     if ('cancel' in rendered) return this.finish(row, 'cancelled', { detail: rendered.cancel });
     if ('defer' in rendered) return this.defer(row, rendered.defer);
+    if (!(await this.stillMine(row))) return;
 
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), this.options.sendTimeoutMs);
