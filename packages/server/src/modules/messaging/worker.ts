@@ -188,7 +188,13 @@ export class MessageWorker {
       .where((eb) =>
         eb.or([
           eb.and([eb('status', '=', 'queued'), eb('available_at', '<=', now)]),
-          eb.and([eb('status', '=', 'sending'), eb('lease_until', '<', now)]),
+          // A lapsed lease is taken over only with attempts left: one out of them is buried instead
+          // (buryAbandoned), even when it lapses between that statement and this one.
+          eb.and([
+            eb('status', '=', 'sending'),
+            eb('lease_until', '<', now),
+            eb('attempts', '<', this.options.maxAttempts),
+          ]),
         ]),
       )
       .orderBy('available_at')
