@@ -30,7 +30,7 @@ export const REASON_TEXT: Record<string, string> = {
   sales_ended: 'Sales have ended.',
 };
 
-export const INTEGER_COLUMNS = new Set([
+const INTEGER_COLUMNS = new Set([
   'total_amount',
   'refunded_amount',
   'ticket_count',
@@ -45,16 +45,16 @@ export const INTEGER_COLUMNS = new Set([
   'response_status',
 ]);
 
-export type Rows = readonly object[];
+type Rows = readonly object[];
 
 /**
  * sellAtOnce's statement text for one shape (the counter column, the tables'
  * columns and row counts), built once: building it with Kysely on every sale cost more than the rest
  * of the request's JavaScript. Values are `$n` parameters, typed for Postgres (they would be text).
  */
-export const sellAtOnceTexts = new Map<string, { columns: string[][]; text: string }[]>();
+const sellAtOnceTexts = new Map<string, { columns: string[][]; text: string }[]>();
 
-export function sellAtOnceText(column: 'sold' | 'held', groups: Rows[]): string {
+function sellAtOnceText(column: 'sold' | 'held', groups: Rows[]): string {
   const columns = groups.map((g) => (g.length ? Object.keys(g[0]!) : []));
   const key = `${column} ${groups.map((g) => g.length).join(' ')}`;
   let shapes = sellAtOnceTexts.get(key);
@@ -217,7 +217,7 @@ export async function sellOnSqlite(
  * planned, so a request that is wrong hears why (unknown type, not on sale, limits…) rather than
  * sold out; the unit's rollback undoes what was taken.
  */
-export async function takeAndPlan(
+async function takeAndPlan(
   trx: Trx,
   plan: Planner,
   input: Purchase,
@@ -267,7 +267,7 @@ export async function takeAndPlan(
 }
 
 /** What a sale needs of its event's row: the checks (see plan), the order, the invoice, the payment. */
-export const SALE_EVENT = [
+const SALE_EVENT = [
   'id',
   'org_id',
   'name',
@@ -285,7 +285,7 @@ export const SALE_EVENT = [
 ] as const satisfies readonly (keyof EventRow)[];
 export type SaleEvent = Pick<EventRow, (typeof SALE_EVENT)[number]>;
 /** What a sale needs of a ticket type's row. */
-export const SALE_TYPE = [
+const SALE_TYPE = [
   'id',
   'name',
   'price_amount',
@@ -296,17 +296,17 @@ export const SALE_TYPE = [
   'sales_end_at',
 ] as const satisfies readonly (keyof TicketTypeRow)[];
 export type SaleType = Pick<TicketTypeRow, (typeof SALE_TYPE)[number]>;
-export const returning = (columns: readonly string[]) => columns.map((c) => `"${c}"`).join(', ');
+const returning = (columns: readonly string[]) => columns.map((c) => `"${c}"`).join(', ');
 
 // Only the columns a sale needs: SQLite's RETURNING costs by the column (all of them cost more than the
 // update itself).
-export const TAKE_TYPE_READ = SQL.sellTypeReturning(returning(SALE_TYPE));
-export const TAKE_EVENT_READ = SQL.sellEventReturning(returning(SALE_EVENT));
-export const READ_EVENT = 'select * from "events" where "org_id" = ? and "id" = ?';
-export const READ_SALE_PG =
+const TAKE_TYPE_READ = SQL.sellTypeReturning(returning(SALE_TYPE));
+const TAKE_EVENT_READ = SQL.sellEventReturning(returning(SALE_EVENT));
+const READ_EVENT = 'select * from "events" where "org_id" = ? and "id" = ?';
+const READ_SALE_PG =
   'select to_jsonb(e) as event, coalesce((select jsonb_agg(t) from ticket_types t ' +
   "where t.event_id = e.id and t.id = any(?::text[])), '[]'::jsonb) as types from events e where e.org_id = ? and e.id = ?";
-export const readTypes = (n: number) =>
+const readTypes = (n: number) =>
   `select * from "ticket_types" where "event_id" = ? and "id" in (${Array.from({ length: n }, () => '?').join(', ')})`;
 
 /** The answer for a sale: what was written (read back it would be the same), with its invoice number. */
@@ -349,10 +349,10 @@ export async function ticketsHeldBy(trx: Trx, eventId: string, email: string): P
 }
 
 // Run by every purchase: compiled once (see `prepared`).
-export const eventOf = prepared((k, orgId: string, id: string) =>
+const eventOf = prepared((k, orgId: string, id: string) =>
   k.selectFrom('events').selectAll().where('org_id', '=', orgId).where('id', '=', id),
 );
-export const typeOf = prepared((k, eventId: string, id: string) =>
+const typeOf = prepared((k, eventId: string, id: string) =>
   k.selectFrom('ticket_types').selectAll().where('event_id', '=', eventId).where('id', '=', id),
 );
 

@@ -367,6 +367,7 @@ export class Refunds {
       ? 'refunded'
       : 'partially_refunded';
     await trx.updateTable('orders').set({ status, updated_at: now }).where('id', '=', order.id).execute();
+    const { refundsThrough } = paymentRules(order.payment_method);
     const row: RefundRow = {
       id: newId('refund'),
       org_id: order.org_id,
@@ -376,8 +377,8 @@ export class Refunds {
       currency: order.currency,
       reason: input.reason ?? null,
       // Online payments are confirmed by the provider; cash and free orders are settled here.
-      status: paymentRules(order.payment_method).refundsThrough === 'manual' ? 'succeeded' : 'pending',
-      provider: paymentRules(order.payment_method).refundsThrough,
+      status: refundsThrough === 'manual' ? 'succeeded' : 'pending',
+      provider: refundsThrough,
       provider_ref: null,
       returned_inventory: input.return_inventory ? 1 : 0,
       created_by: actorOf(principal),

@@ -133,7 +133,7 @@ export class Orders {
         // Checked once the event row is locked by the write above, so a buyer's parallel orders queue
         // here and each sees the ones before it (and this one's own tickets).
         if (limit !== null) {
-          const held = await this.ticketsHeldBy(trx, order.event_id, order.buyer_email);
+          const held = await ticketsHeldBy(trx, order.event_id, order.buyer_email);
           if (held > limit)
             throw conflict(
               'buyer_limit_reached',
@@ -430,10 +430,6 @@ export class Orders {
       })
       .where('id', '=', orderId)
       .execute();
-  }
-
-  ticketsHeldBy(trx: Trx, eventId: string, email: string): Promise<number> {
-    return ticketsHeldBy(trx, eventId, email);
   }
 
   async get(orgId: string, id: string): Promise<Order> {

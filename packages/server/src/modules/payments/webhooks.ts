@@ -9,6 +9,7 @@ import { eventNotOnSale } from '../events/service.js';
 import { confirm, linesOf, restoreSeats, sell } from '../inventory/inventory.js';
 import { issueInvoice } from '../invoices/ledger.js';
 import { notifyQueued } from '../messaging/outbox.js';
+import { ticketsHeldBy } from '../orders/purchase-store.js';
 import type { Refunds } from '../orders/refunds.js';
 import { audit } from '../orders/refunds.js';
 import type { Orders } from '../orders/service.js';
@@ -265,7 +266,7 @@ export class StripeWebhooks {
     if (short) return short;
     if (event.max_per_buyer !== null) {
       // This order is not pending and has no tickets, so it is not in the count yet.
-      const held = await this.orders.ticketsHeldBy(trx, event.id, order.buyer_email);
+      const held = await ticketsHeldBy(trx, event.id, order.buyer_email);
       if (held + order.ticket_count > event.max_per_buyer) {
         await restoreSeats(trx, order.event_id, lines);
         return `the buyer already holds ${held} of the ${event.max_per_buyer} tickets allowed`;
