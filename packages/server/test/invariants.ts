@@ -32,6 +32,7 @@ export async function invariantViolations(database: Db | Kysely<Database>): Prom
       't.capacity',
       't.sold',
       't.held',
+      't.slots',
       (eb) =>
         eb
           .selectFrom('tickets')
@@ -49,7 +50,49 @@ export async function invariantViolations(database: Db | Kysely<Database>): Prom
           .as('pending'),
     ])
     .execute();
-  for (const t of types) {
+  // Slots (a hot event's counters, spread): an owner with k > 1 slots has exactly k, its own counters
+  // are 0, its slots' capacities add up to its capacity (all null for an event without one) and each
+  // stays within its own; an owner with 1 has none. Its true counters are the slots' sums.
+  const slots = await k
+    .selectFrom('inventory_slots')
+    .selectAll()
+    .orderBy('owner_id')
+    .orderBy('slot')
+    .execute();
+  const counted = <
+    R extends { id: string; slots: number; sold: number; held: number; capacity: number | null },
+  >(
+    kind: string,
+    rows: R[],
+  ): R[] =>
+    rows.map((r) => {
+      const own = slots.filter((s) => s.owner_id === r.id);
+      const want = r.slots > 1 ? r.slots : 0;
+      if (own.length !== want) broken.push(`${kind} ${r.id}: ${r.slots} slots but ${own.length} slot rows`);
+      if (own.length === 0) return r;
+      if (r.sold !== 0 || r.held !== 0)
+        broken.push(`${kind} ${r.id}: has slots but counts sold ${r.sold} held ${r.held} on its row`);
+      const capacities = own.map((s) => s.capacity);
+      const sum = capacities.every((c) => c === null)
+        ? null
+        : capacities.reduce<number>((a, c) => a + n(c), 0);
+      if (sum !== r.capacity)
+        broken.push(`${kind} ${r.id}: capacity ${r.capacity} but its slots' add up to ${sum}`);
+      for (const s of own)
+        if (s.sold < 0 || s.held < 0 || (s.capacity !== null && s.sold + s.held > s.capacity))
+          broken.push(
+            `${kind} ${r.id} slot ${s.slot}: sold ${s.sold} + held ${s.held} outside 0..${s.capacity}`,
+          );
+      return {
+        ...r,
+        sold: r.sold + own.reduce((a, s) => a + s.sold, 0),
+        held: r.held + own.reduce((a, s) => a + s.held, 0),
+      };
+    });
+  const owners = new Set<string>();
+  const typeCounts = counted('ticket type', types);
+  for (const t of typeCounts) {
+    owners.add(t.id);
     if (n(t.sold) !== n(t.seats))
       broken.push(`ticket type ${t.id}: sold ${t.sold} but ${t.seats} tickets hold a seat`);
     if (n(t.held) !== n(t.pending))
@@ -58,9 +101,13 @@ export async function invariantViolations(database: Db | Kysely<Database>): Prom
       broken.push(`ticket type ${t.id}: sold ${t.sold} + held ${t.held} outside 0..${t.capacity}`);
   }
 
-  const events = await k.selectFrom('events').select(['id', 'capacity', 'sold', 'held']).execute();
+  const events = counted(
+    'event',
+    await k.selectFrom('events').select(['id', 'capacity', 'sold', 'held', 'slots']).execute(),
+  );
   for (const e of events) {
-    const own = types.filter((t) => t.event_id === e.id);
+    owners.add(e.id);
+    const own = typeCounts.filter((t) => t.event_id === e.id);
     const sold = own.reduce((s, t) => s + n(t.sold), 0);
     const held = own.reduce((s, t) => s + n(t.held), 0);
     if (e.sold !== sold || e.held !== held)
@@ -68,6 +115,9 @@ export async function invariantViolations(database: Db | Kysely<Database>): Prom
     if (e.capacity !== null && e.sold + e.held > e.capacity)
       broken.push(`event ${e.id}: sold ${e.sold} + held ${e.held} over capacity ${e.capacity}`);
   }
+
+  for (const s of slots)
+    if (!owners.has(s.owner_id)) broken.push(`slot ${s.owner_id}/${s.slot}: its owner does not exist`);
 
   // Money: what an order has refunded is its refunds that stand (succeeded, or pending at the provider,
   // whose money is reserved); never more than it was paid.

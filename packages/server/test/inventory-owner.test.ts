@@ -14,6 +14,9 @@ const WRITES = [
   /\bset\s+"?(sold|held)"?\s*=/i, // SQL: update … set "sold" = "sold" + ?
   /\[(column|counter)\]\s*:\s*eb\(/, // .set((eb) => ({ [counter]: eb(counter, '+', n) }))
   /set \$\{c\} = \$\{c\}/, // SQL built with the counter's name in a variable
+  /\$\{sql\.ref\((from|to|counter)\)\}\s*=/, // sql`${sql.ref(to)} = ${sql.ref(to)} + ${n}`
+  /(updateTable|insertInto|deleteFrom)\(\s*'inventory_slots'/, // a hot event's slots, by Kysely
+  /\b(update|insert into|delete from)\s+"?inventory_slots\b/i, // … or as SQL text
 ];
 
 function sources(dir: string): string[] {

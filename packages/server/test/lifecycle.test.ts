@@ -132,6 +132,7 @@ describe.each(DIALECTS)('%s: readiness and shutdown', (dialect) => {
           '0011_sale_constraints',
           '0012_event_cancellations',
           '0013_invoice_errors',
+          '0014_inventory_slots',
         ],
       },
     });

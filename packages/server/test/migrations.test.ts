@@ -238,6 +238,7 @@ describe('sqlite: a migration that fails half-way leaves nothing behind', () => 
         '0011_sale_constraints',
         '0012_event_cancellations',
         '0013_invoice_errors',
+        '0014_inventory_slots',
       ]);
       await db.kysely.deleteFrom('ticket_presence').where('ticket_id', '=', 'tkt_gone').execute();
       expect(await migrateToLatest(db)).toEqual([
@@ -246,6 +247,7 @@ describe('sqlite: a migration that fails half-way leaves nothing behind', () => 
         '0011_sale_constraints',
         '0012_event_cancellations',
         '0013_invoice_errors',
+        '0014_inventory_slots',
       ]);
     } finally {
       await db.close();
@@ -302,6 +304,7 @@ describe.each(DIALECTS)('%s: 0011_sale_constraints', (dialect) => {
         '0011_sale_constraints',
         '0012_event_cancellations',
         '0013_invoice_errors',
+        '0014_inventory_slots',
       ]);
       const tickets = await db.kysely
         .selectFrom('tickets')
@@ -333,12 +336,14 @@ describe.each(DIALECTS)('%s: 0011_sale_constraints', (dialect) => {
           '0011_sale_constraints',
           '0012_event_cancellations',
           '0013_invoice_errors',
+          '0014_inventory_slots',
         ]);
       } else {
         expect(await migrateToLatest(db)).toEqual([
           '0011_sale_constraints',
           '0012_event_cancellations',
           '0013_invoice_errors',
+          '0014_inventory_slots',
         ]);
         await expect(
           sql`update orders set refunded_amount = 6001 where id = 'ord_1'`.execute(db.kysely),

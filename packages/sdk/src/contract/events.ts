@@ -61,6 +61,10 @@ export const Event = z
       .nullable()
       .describe('Most tickets one buyer e-mail may hold; null: no limit'),
     hold_minutes: z.number().int().describe('How long an unpaid online order holds its tickets'),
+    inventory_slots: z
+      .number()
+      .int()
+      .describe('Counter rows the inventory is spread over (1: one; more lets many servers sell it at once)'),
     created_at: Timestamp,
     updated_at: Timestamp,
   })
@@ -88,6 +92,15 @@ const eventFields = {
     .max(24 * 60)
     .nullish()
     .describe('Default 15'),
+  inventory_slots: z
+    .number()
+    .int()
+    .min(1)
+    .max(64)
+    .optional()
+    .describe(
+      "Spread each ticket type's and the event's counters over this many rows, so sales of one hot event do not queue on one row (Postgres, several server processes). Default 1",
+    ),
 };
 
 interface Timing {

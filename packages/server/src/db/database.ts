@@ -29,6 +29,7 @@ import * as m0010 from './migrations/0010_lean_outbox.js';
 import * as m0011 from './migrations/0011_sale_constraints.js';
 import * as m0012 from './migrations/0012_event_cancellations.js';
 import * as m0013 from './migrations/0013_invoice_errors.js';
+import * as m0014 from './migrations/0014_inventory_slots.js';
 import type { Database } from './schema.js';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -211,13 +212,18 @@ const ATTEMPTS = 5;
  * where it decides afresh. `work` must therefore do nothing outside the transaction it is given. On
  * SQLite, transactions take the write lock up front (`begin immediate`) and never deadlock.
  */
-export async function saleTransaction<T>(
-  db: Db,
-  work: (trx: Transaction<Database>) => Promise<T>,
-): Promise<T> {
+export function saleTransaction<T>(db: Db, work: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
+  return retriedWhenLost(() => db.kysely.transaction().execute(work));
+}
+
+/**
+ * Runs `run` (one statement, or a whole transaction) again when Postgres failed it to break a deadlock
+ * or a serialization conflict: it rolled back whole, so running it again is safe (see saleTransaction).
+ */
+export async function retriedWhenLost<T>(run: () => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await db.kysely.transaction().execute(work);
+      return await run();
     } catch (err) {
       const code = (err as { code?: string }).code;
       if (attempt >= ATTEMPTS || !code || !LOST.has(code)) throw err;
@@ -240,7 +246,8 @@ type Job<T> = {
  * commit is most of the cost of a small write on SQLite, and there is only one writer anyway; the
  * units still run one after another, each seeing the ones before it, exactly as separate
  * transactions would. On Postgres each unit is simply a transaction of its own (its row locks are the
- * queue there, and grouping would make unrelated buyers wait on each other's locks).
+ * queue there, and grouping would make unrelated buyers wait on each other's locks), run again if
+ * Postgres fails it to break a deadlock (see saleTransaction).
  *
  * A unit must only use the transaction it is given (on SQLite it holds the only connection).
  */
@@ -264,8 +271,7 @@ const RELEASE = CompiledQuery.raw('release unit');
 
 function makeWriter(db: Db, maxGroup = 256): Writer {
   if (db.dialect !== 'sqlite')
-    return <T>(work: (trx: Transaction<Database>) => Promise<T>): Promise<T> =>
-      db.kysely.transaction().execute(work);
+    return <T>(work: (trx: Transaction<Database>) => Promise<T>): Promise<T> => saleTransaction(db, work);
   const queue: Job<unknown>[] = [];
   let scheduled = false;
   const flush = async () => {
@@ -322,6 +328,7 @@ const migrations: Record<string, Migration> = {
   '0011_sale_constraints': m0011,
   '0012_event_cancellations': m0012,
   '0013_invoice_errors': m0013,
+  '0014_inventory_slots': m0014,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

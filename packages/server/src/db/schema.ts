@@ -127,9 +127,11 @@ export interface EventsTable {
   sales_end_at: Timestamp | null;
   max_per_buyer: number | null;
   hold_minutes: number | null;
-  /** Inventory counters, kept by conditional writes in the selling transaction. */
+  /** Inventory counters, kept by conditional writes in the selling transaction (0 when `slots` > 1). */
   sold: number;
   held: number;
+  /** 1: the counters are `sold` and `held`; k > 1: they are spread over k inventory_slots rows. */
+  slots: Generated<number>;
   /** When the reminders to its buyers were queued (once). */
   reminders_queued_at: Generated<Timestamp | null>;
   created_at: Timestamp;
@@ -163,8 +165,10 @@ export interface TicketTypesTable {
   description: string | null;
   price_amount: number;
   capacity: number;
+  /** Inventory counters (0 when `slots` > 1: then they are spread over inventory_slots rows). */
   sold: number;
   held: number;
+  slots: Generated<number>;
   sales_start_at: Timestamp | null;
   sales_end_at: Timestamp | null;
   min_per_order: number;
@@ -467,7 +471,18 @@ export interface CheckinsTable {
   first_used: string | null;
 }
 
+/** A share of an event's or a ticket type's counters (see migration 0014, modules/inventory). */
+export interface InventorySlotsTable {
+  owner_id: string;
+  slot: number;
+  /** Null only for an event without a capacity of its own. */
+  capacity: number | null;
+  sold: number;
+  held: number;
+}
+
 export interface Database {
+  inventory_slots: InventorySlotsTable;
   event_cancellations: EventCancellationsTable;
   users: UsersTable;
   organizations: OrganizationsTable;

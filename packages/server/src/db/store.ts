@@ -1,4 +1,4 @@
-import type { Kysely, SelectQueryBuilder, Transaction } from 'kysely';
+import { type Kysely, type SelectQueryBuilder, SqliteAdapter, sql, type Transaction } from 'kysely';
 import { type Db, type Dialect, groupedWrites } from './database.js';
 import type { Database } from './schema.js';
 
@@ -25,6 +25,13 @@ export interface Store {
   forUpdate<TB extends keyof Database, O>(
     q: SelectQueryBuilder<Database, TB, O>,
   ): SelectQueryBuilder<Database, TB, O>;
+  /**
+   * A row read to check a condition that another transaction may only change after this one ends
+   * (e.g. an event on sale): shared with other readers, blocking writers.
+   */
+  forShare<TB extends keyof Database, O>(
+    q: SelectQueryBuilder<Database, TB, O>,
+  ): SelectQueryBuilder<Database, TB, O>;
   /** Rows several workers take work from: locked, skipping rows another worker has locked. */
   forClaim<TB extends keyof Database, O>(
     q: SelectQueryBuilder<Database, TB, O>,
@@ -35,6 +42,7 @@ const sqliteStore = (db: Db): Store => ({
   remote: false,
   alone: (work) => groupedWrites(db)((trx) => work(trx)),
   forUpdate: (q) => q,
+  forShare: (q) => q,
   forClaim: (q) => q,
 });
 
@@ -42,8 +50,26 @@ const postgresStore = (db: Db): Store => ({
   remote: true,
   alone: (work) => work(db.kysely),
   forUpdate: (q) => q.forUpdate(),
+  forShare: (q) => q.forShare(),
   forClaim: (q) => q.forUpdate().skipLocked(),
 });
+
+interface Locks extends Pick<Store, 'forUpdate' | 'forShare' | 'forClaim'> {
+  /**
+   * Holds a lock named by `key` until the transaction ends: transactions that take the same key run
+   * one after the other (where no row they write would make them: e.g. one buyer's orders of an event
+   * with slots, checked against the buyer's limit). SQLite: its one writer does already.
+   */
+  byKey(trx: Transaction<Database>, key: string): Promise<void>;
+}
+
+const SQLITE_LOCKS: Locks = { ...sqliteStore({} as Db), byKey: async () => {} };
+const POSTGRES_LOCKS: Locks = {
+  ...postgresStore({} as Db),
+  byKey: async (trx, key) => {
+    await sql`select pg_advisory_xact_lock(hashtextextended(${key}, 0))`.execute(trx);
+  },
+};
 
 const stores = new WeakMap<Db, Store>();
 
@@ -54,6 +80,16 @@ export function storeOf(db: Db): Store {
     store = byDialect(db, { sqlite: sqliteStore, postgres: postgresStore })(db);
     stores.set(db, store);
   }
+  return store;
+}
+
+/**
+ * The locking clauses for code that is handed only a Kysely or a transaction (the inventory's moves,
+ * called inside other modules' transactions), told by its adapter.
+ */
+export function locksOf(k: Kysely<Database>): Locks {
+  const db = { dialect: k.getExecutor().adapter instanceof SqliteAdapter ? 'sqlite' : 'postgres' } as const;
+  const store = byDialect(db, { sqlite: SQLITE_LOCKS, postgres: POSTGRES_LOCKS });
   return store;
 }
 

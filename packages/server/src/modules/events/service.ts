@@ -15,7 +15,7 @@ import {
 } from '@tickets/sdk';
 import type { Kysely } from 'kysely';
 import type { z } from 'zod';
-import { type Db, prepared } from '../../db/database.js';
+import { type Db, prepared, saleTransaction } from '../../db/database.js';
 import { isForeignKeyViolation, isUniqueViolation } from '../../db/errors.js';
 import type { Database, EventRow, EventUpdate, TicketTypeRow } from '../../db/schema.js';
 import { containsAny } from '../../db/text-search.js';
@@ -24,7 +24,14 @@ import { DEFAULT_LIMIT, decodeCursor, toPage } from '../../http/pagination.js';
 import { newId } from '../../ids.js';
 import { nowIso, toUtc, toUtcOrNull } from '../../time.js';
 import { createDefaultList } from '../checkin/lists.js';
-import { NOTHING_SOLD } from '../inventory/inventory.js';
+import {
+  followEvent,
+  forgetSlots,
+  NOTHING_SOLD,
+  setCapacity,
+  setSlots,
+  withCounts,
+} from '../inventory/inventory.js';
 import { notifyQueued, queueForEventOrders } from '../messaging/outbox.js';
 import { eventView, ticketTypeView } from './views.js';
 
@@ -75,8 +82,10 @@ export class Events {
     return this.db.kysely;
   }
 
-  row(orgId: string, id: string): Promise<EventRow> {
-    return orgEvent(this.k, orgId, id);
+  /** The organization's event, with its true counters (see withCounts). */
+  async row(orgId: string, id: string): Promise<EventRow> {
+    const [row] = await withCounts(this.k, [await orgEvent(this.k, orgId, id)]);
+    return row!;
   }
 
   async get(orgId: string, id: string): Promise<Event> {
@@ -147,6 +156,7 @@ export class Events {
       max_per_buyer: input.max_per_buyer ?? null,
       hold_minutes: input.hold_minutes ?? null,
       ...NOTHING_SOLD,
+      slots: 1,
       created_at: now,
       updated_at: now,
     };
@@ -157,8 +167,10 @@ export class Events {
         await this.k.transaction().execute(async (trx) => {
           await trx.insertInto('events').values(row).execute();
           await createDefaultList(trx, row);
+          if (input.inventory_slots && input.inventory_slots > 1)
+            await setSlots(trx, row.id, input.inventory_slots);
         });
-        return eventView(row);
+        return eventView({ ...row, slots: input.inventory_slots ?? 1 });
       } catch (err) {
         if (!isUniqueViolation(err)) throw err;
         if (input.slug || attempt >= 50)
@@ -188,6 +200,7 @@ export class Events {
     if (patch.sales_end_at !== undefined) changes.sales_end_at = toUtcOrNull(patch.sales_end_at);
     if (patch.max_per_buyer !== undefined) changes.max_per_buyer = patch.max_per_buyer;
     if (patch.hold_minutes !== undefined) changes.hold_minutes = patch.hold_minutes;
+    if (patch.inventory_slots !== undefined) changes.slots = patch.inventory_slots;
     if (patch.currency !== undefined && patch.currency !== current.currency) {
       const hasTypes = await this.k
         .selectFrom('ticket_types')
@@ -215,11 +228,15 @@ export class Events {
       current.status === 'published' &&
       MOVING_FIELDS.some((f) => (merged[f] ?? null) !== (current[f] ?? null));
     try {
-      await this.k.transaction().execute(async (trx) => {
-        // The capacity check is part of the write, so a sale racing this change cannot slip past it.
+      // A sale transaction: with its row locked first, then its counters (a new capacity, new slots),
+      // this may deadlock with a sale, which locks the counters first; it is retried.
+      await saleTransaction(this.db, async (trx) => {
+        // The capacity check is part of the write, so a sale racing this change cannot slip past it
+        // (with slots, setCapacity below checks the slots' sums, locked).
+        const { slots: _slots, ...rowChanges } = changes;
         const res = await trx
           .updateTable('events')
-          .set(changes)
+          .set(rowChanges)
           .where('id', '=', id)
           .where('org_id', '=', orgId)
           .$if(typeof changes.capacity === 'number', (q) =>
@@ -239,6 +256,17 @@ export class Events {
               ? 'The event changed while you edited it (or its capacity is below what is sold); look at it again.'
               : `Capacity ${merged.capacity} is less than the tickets already sold or held.`,
           );
+        if (
+          (changes.capacity !== undefined && current.slots > 1) ||
+          (changes.slots !== undefined && changes.slots !== current.slots)
+        ) {
+          if (!(await setCapacity(trx, { event: id }, merged.capacity)))
+            throw conflict(
+              'capacity_below_sales',
+              `Capacity ${merged.capacity} is less than the tickets already sold or held.`,
+            );
+          if (changes.slots !== undefined) await setSlots(trx, id, changes.slots);
+        }
         if (moved)
           await queueForEventOrders(trx, orgId, id, 'event_rescheduled', {
             previous_starts_at: current.starts_at,
@@ -265,14 +293,18 @@ export class Events {
       .executeTakeFirst();
     if (order || current.sold + current.held > 0) throw hasOrders();
     try {
-      const deleted = await this.k
-        .deleteFrom('events')
-        .where('id', '=', id)
-        .where('org_id', '=', orgId)
-        .where('sold', '=', 0)
-        .where('held', '=', 0)
-        .executeTakeFirst();
-      if (Number(deleted.numDeletedRows) !== 1) throw hasOrders();
+      await this.k.transaction().execute(async (trx) => {
+        const types = await trx.selectFrom('ticket_types').select('id').where('event_id', '=', id).execute();
+        const deleted = await trx
+          .deleteFrom('events')
+          .where('id', '=', id)
+          .where('org_id', '=', orgId)
+          .where('sold', '=', 0)
+          .where('held', '=', 0)
+          .executeTakeFirst();
+        if (Number(deleted.numDeletedRows) !== 1) throw hasOrders();
+        await forgetSlots(trx, [id, ...types.map((t) => t.id)]);
+      });
     } catch (err) {
       // An order placed between the check and the delete: its foreign key refuses the delete.
       if (isForeignKeyViolation(err)) throw hasOrders();
@@ -315,7 +347,7 @@ export class Events {
       .where('id', '=', id)
       .executeTakeFirst();
     if (!row) throw notFound('ticket type');
-    return row;
+    return (await withCounts(this.k, [row]))[0]!;
   }
 
   async getType(orgId: string, id: string): Promise<TicketType> {
@@ -362,10 +394,14 @@ export class Events {
       hidden: input.hidden ? 1 : 0,
       sort_order: input.sort_order ?? 0,
       tax_rate: input.tax_rate ?? 0,
+      slots: 1,
       created_at: now,
       updated_at: now,
     };
-    await this.k.insertInto('ticket_types').values(row).execute();
+    await saleTransaction(this.db, async (trx) => {
+      await trx.insertInto('ticket_types').values(row).execute();
+      await followEvent(trx, row.id, eventId);
+    });
     return ticketTypeView(row, event.currency);
   }
 
@@ -399,15 +435,24 @@ export class Events {
         code: 'invalid_range',
       });
     if (errors.length) throw validationFailed(errors);
-    // The capacity check is part of the write, so a sale racing this change cannot slip past it.
-    const res = await this.k
-      .updateTable('ticket_types')
-      .set({ ...changes, updated_at: merged.updated_at })
-      .where('id', '=', id)
-      .where('org_id', '=', orgId)
-      .where((eb) => eb(eb('sold', '+', eb.ref('held')), '<=', merged.capacity))
-      .executeTakeFirst();
-    if (Number(res.numUpdatedRows) !== 1)
+    // The capacity check is part of the write, so a sale racing this change cannot slip past it (with
+    // slots, setCapacity checks the slots' sums, locked).
+    const updated = await saleTransaction(this.db, async (trx) => {
+      const res = await trx
+        .updateTable('ticket_types')
+        .set({ ...changes, updated_at: merged.updated_at })
+        .where('id', '=', id)
+        .where('org_id', '=', orgId)
+        .where((eb) => eb(eb('sold', '+', eb.ref('held')), '<=', merged.capacity))
+        .executeTakeFirst();
+      if (Number(res.numUpdatedRows) !== 1) return false;
+      return (
+        current.slots === 1 ||
+        changes.capacity === undefined ||
+        setCapacity(trx, { type: id }, merged.capacity)
+      );
+    });
+    if (!updated)
       throw conflict(
         'capacity_below_sales',
         `Capacity ${merged.capacity} is less than the ${current.sold + current.held} tickets already sold or held.`,
@@ -419,14 +464,17 @@ export class Events {
     await this.typeRow(orgId, id);
     let deleted = 0;
     try {
-      const res = await this.k
-        .deleteFrom('ticket_types')
-        .where('id', '=', id)
-        .where('org_id', '=', orgId)
-        .where('sold', '=', 0)
-        .where('held', '=', 0)
-        .executeTakeFirst();
-      deleted = Number(res.numDeletedRows);
+      deleted = await this.k.transaction().execute(async (trx) => {
+        const res = await trx
+          .deleteFrom('ticket_types')
+          .where('id', '=', id)
+          .where('org_id', '=', orgId)
+          .where('sold', '=', 0)
+          .where('held', '=', 0)
+          .executeTakeFirst();
+        await forgetSlots(trx, [id]);
+        return Number(res.numDeletedRows);
+      });
     } catch (err) {
       // Orders that ended (cancelled, expired) still name the type in their items, which keep it.
       if (!isForeignKeyViolation(err)) throw err;
@@ -438,13 +486,16 @@ export class Events {
 
   async availability(orgId: string, eventId: string, now = nowIso()): Promise<Availability> {
     const event = await this.row(orgId, eventId);
-    const types = await this.k
-      .selectFrom('ticket_types')
-      .selectAll()
-      .where('event_id', '=', eventId)
-      .orderBy('sort_order')
-      .orderBy('id')
-      .execute();
+    const types = await withCounts(
+      this.k,
+      await this.k
+        .selectFrom('ticket_types')
+        .selectAll()
+        .where('event_id', '=', eventId)
+        .orderBy('sort_order')
+        .orderBy('id')
+        .execute(),
+    );
     const eventRoom = event.capacity === null ? null : Math.max(0, event.capacity - event.sold - event.held);
     const eventReason = eventNotOnSale(event, now);
     return {

@@ -24,6 +24,7 @@ export function eventView(e: EventRow): Event {
     sales_end_at: e.sales_end_at,
     max_per_buyer: e.max_per_buyer,
     hold_minutes: e.hold_minutes ?? DEFAULT_HOLD_MINUTES,
+    inventory_slots: e.slots,
     created_at: e.created_at,
     updated_at: e.updated_at,
   };

@@ -2,7 +2,7 @@
 import type { Order, PurchaseInput } from '@tickets/sdk';
 import { CompiledQuery, type Kysely, sql, type Transaction } from 'kysely';
 import type { z } from 'zod';
-import { prepared } from '../../db/database.js';
+import { prepared, retriedWhenLost } from '../../db/database.js';
 import type {
   Database,
   EventRow,
@@ -13,7 +13,7 @@ import type {
 } from '../../db/schema.js';
 import { insertRows, run } from '../../db/statements.js';
 import { conflict } from '../../http/errors.js';
-import { SQL } from '../inventory/inventory.js';
+import { SQL, takeSeats } from '../inventory/inventory.js';
 import { invoiceForSaleOnSqlite } from '../invoices/ledger.js';
 import { orderPaidMessages, outboxRows } from '../messaging/outbox.js';
 import { orderView } from './views.js';
@@ -54,9 +54,9 @@ type Rows = readonly object[];
  */
 const sellAtOnceTexts = new Map<string, { columns: string[][]; text: string }[]>();
 
-function sellAtOnceText(column: 'sold' | 'held', groups: Rows[]): string {
+function sellAtOnceText(column: 'sold' | 'held', slotted: boolean, groups: Rows[]): string {
   const columns = groups.map((g) => (g.length ? Object.keys(g[0]!) : []));
-  const key = `${column} ${groups.map((g) => g.length).join(' ')}`;
+  const key = `${column} ${slotted} ${groups.map((g) => g.length).join(' ')}`;
   let shapes = sellAtOnceTexts.get(key);
   if (!shapes) {
     shapes = [];
@@ -76,7 +76,7 @@ function sellAtOnceText(column: 'sold' | 'held', groups: Rows[]): string {
   const insert = (table: string, i: number, guard: string) =>
     `insert into ${table} (${names(columns[i]!)}) ${values(columns[i]!, groups[i]!.length)} where exists (select 1 from ${guard})`;
   const [, , tickets, messages] = groups;
-  let text = `with ${SQL.takeCtes(column, p, '')}, `;
+  let text = `with ${SQL.takeCtes(column, p, slotted)}, `;
   text += `o as (${insert('orders', 0, 'e')} returning id), `;
   text += `i as (${insert('order_items', 1, 'o')})`;
   if (tickets?.length) text += `, k as (${insert('tickets', 2, 'o')})`;
@@ -95,7 +95,8 @@ function sellAtOnceText(column: 'sold' | 'held', groups: Rows[]): string {
  * A whole sale of one ticket type on Postgres as one statement, so one atomic transaction with no
  * round trip inside: the ticket type's and the event's conditional increments come first (every
  * buyer's queue, locked from here to the end of the statement), and the order, its items and its
- * tickets are written only if both matched. Returns why not, or null when sold.
+ * tickets are written only if both matched. Returns why not, or null when sold. With slots (`slots` >
+ * 1, the event's as read), a refusal only means no slot had room at once: see SQL.takeCtes.
  */
 export async function sellAtOnce(
   db: Kysely<Database>,
@@ -105,6 +106,7 @@ export async function sellAtOnce(
   item: { typeId: string; name: string; quantity: number },
   column: 'sold' | 'held',
   messages: ReturnType<typeof outboxRows>,
+  slots: number,
 ): Promise<string | null> {
   const n = item.quantity;
   const groups: Rows[] = [[order], items, tickets, messages];
@@ -115,16 +117,17 @@ export async function sellAtOnce(
     for (const row of rows)
       for (const c of columns) parameters.push((row as Record<string, unknown>)[c] ?? null);
   };
-  parameters.push(n, item.typeId, n, n, order.event_id, n);
+  parameters.push(...SQL.takeValues(n, item.typeId, order.event_id, slots));
   for (const g of groups) add(g);
-  const result = await db
-    .executeQuery<{ types: number; events: number }>(
-      CompiledQuery.raw(sellAtOnceText(column, groups), parameters),
-    )
-    .catch((err: unknown) => {
-      if ((err as { code?: string }).code === '22012') return null;
-      throw err;
-    });
+  const statement = CompiledQuery.raw(sellAtOnceText(column, slots > 1, groups), parameters);
+  // One statement, but it may meet a change of the event (new slots, a capacity) taking the same rows
+  // in the other order: Postgres then fails one of them, which is run again.
+  const result = await retriedWhenLost(() =>
+    db.executeQuery<{ types: number; events: number }>(statement),
+  ).catch((err: unknown) => {
+    if ((err as { code?: string }).code === '22012') return null;
+    throw err;
+  });
   if (!result) return `The event is sold out, or fewer than ${n} places are left.`;
   const row = result.rows[0]!;
   if (Number(row.types) !== 1) return `${item.name} is sold out, or fewer than ${n} are left.`;
@@ -161,7 +164,11 @@ export async function sellOnSqlite(
 ): Promise<{ sale: Sale; event: SaleEvent; invoiceNumber: string | null }> {
   let sale: Sale;
   let event: SaleEvent;
-  if ('sale' in how) {
+  if ('sale' in how && how.event.slots > 1) {
+    ({ sale, event } = how);
+    const short = await takeSeats(trx, event.id, sale.wanted, sale.column);
+    if (short) throw conflict('sold_out', short);
+  } else if ('sale' in how) {
     ({ sale, event } = how);
     for (const item of sale.wanted) {
       const res = await run(trx, 'sqlite', SQL.takeType[sale.column], [
@@ -258,7 +265,13 @@ async function takeAndPlan(
       ...wanted.map((w) => w.typeId),
     ]),
   ]);
-  plan(current.rows[0], present.rows);
+  const sale = plan(current.rows[0], present.rows);
+  // An event with slots: its counters are not its rows' (their updates above matched nothing).
+  if (types.length === 0 && current.rows[0]!.slots > 1) {
+    const why = await takeSeats(trx, input.event, sale.wanted, sale.column);
+    if (why) throw conflict('sold_out', why);
+    return { sale, event: current.rows[0]! };
+  }
   if (short) {
     const name = present.rows.find((t) => t.id === short.typeId)?.name;
     throw conflict('sold_out', `${name} is sold out, or fewer than ${short.quantity} are left.`);
@@ -282,6 +295,7 @@ const SALE_EVENT = [
   'sales_end_at',
   'hold_minutes',
   'max_per_buyer',
+  'slots',
 ] as const satisfies readonly (keyof EventRow)[];
 export type SaleEvent = Pick<EventRow, (typeof SALE_EVENT)[number]>;
 /** What a sale needs of a ticket type's row. */

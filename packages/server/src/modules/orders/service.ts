@@ -1,16 +1,8 @@
 import type { Order, OrderListQuery, Page, PurchaseInput } from '@tickets/sdk';
-import type { Transaction } from 'kysely';
 import type { z } from 'zod';
 import { type Db, groupedWrites } from '../../db/database.js';
-import type {
-  Database,
-  EventRow,
-  OrderItemRow,
-  OrderRow,
-  TicketRow,
-  TicketTypeRow,
-} from '../../db/schema.js';
-import { byDialect } from '../../db/store.js';
+import type { EventRow, OrderItemRow, OrderRow, TicketRow, TicketTypeRow } from '../../db/schema.js';
+import { byDialect, locksOf } from '../../db/store.js';
 import { containsAny } from '../../db/text-search.js';
 import type { Principal } from '../../http/app.js';
 import { ApiError, conflict, notFound, validationFailed } from '../../http/errors.js';
@@ -48,7 +40,6 @@ import { orderView } from './views.js';
 
 type Purchase = z.output<typeof PurchaseInput>;
 type OrderQuery = z.output<typeof OrderListQuery>;
-type Trx = Transaction<Database>;
 type Payment = Awaited<ReturnType<PaymentProvider['createPayment']>>;
 
 export class Orders {
@@ -118,10 +109,15 @@ export class Orders {
             tickets.map((t) => t.id),
           ),
         );
+    const slots = event!.slots;
+    let sold = false;
     if (wanted.length === 1 && event!.max_per_buyer === null) {
-      const short = await sellAtOnce(this.k, order, items, tickets, wanted[0]!, column, messages);
-      if (short) throw conflict('sold_out', short);
-    } else {
+      const short = await sellAtOnce(this.k, order, items, tickets, wanted[0]!, column, messages, slots);
+      // With slots, no slot with room at once: the last tickets, split over slots, or all busy.
+      if (short && slots === 1) throw conflict('sold_out', short);
+      sold = short === null;
+    }
+    if (!sold) {
       const limit = event!.max_per_buyer;
       await this.write(async (trx) => {
         await trx.insertInto('orders').values(order).execute();
@@ -133,6 +129,8 @@ export class Orders {
         // Checked once the event row is locked by the write above, so a buyer's parallel orders queue
         // here and each sees the ones before it (and this one's own tickets).
         if (limit !== null) {
+          // With slots the event's row is not locked (shared): the buyer's orders queue on a lock of their own.
+          if (slots > 1) await locksOf(trx).byKey(trx, `buyer ${order.event_id} ${order.buyer_email}`);
           const held = await ticketsHeldBy(trx, order.event_id, order.buyer_email);
           if (held > limit)
             throw conflict(
