@@ -99,7 +99,7 @@ async function run(slots, connections) {
     const sale = () => {
       const id = `${orderId}_${++n}`;
       const o = { ...order, id, invoice_number: null };
-      const its = items.map((i, j) => ({ ...i, id: `${i.id}_${n}_${j}`, order_id: id }));
+      const its = items.map((i) => ({ ...i, order_id: id }));
       const ts = tickets.map((t, j) => ({
         ...t,
         id: `${t.id}_${n}_${j}`,

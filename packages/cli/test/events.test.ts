@@ -245,6 +245,21 @@ describe('sqlite: tickets events and ticket types', () => {
     });
   });
 
+  it('spreads a hot event over inventory slots, shows them, and folds them back', async () => {
+    const spread = await cli.json(['events', 'update', eventId, '--inventory-slots', '8']);
+    expect(spread.inventory_slots).toBe(8);
+    const shown = await cli(['events', 'show', eventId]);
+    expect(shown.stdout).toMatch(/Inventory slots:\s+8/);
+    const availability = await cli.json(['availability', eventId]);
+    expect(availability.ticket_types[0]).toMatchObject({ capacity: 80, sold: 0, available: 80 });
+    const tooMany = await cli(['events', 'update', eventId, '--inventory-slots', '65']);
+    expect(tooMany.exitCode).toBe(1);
+    expect(tooMany.stderr).toMatch(/inventory_slots/);
+    const back = await cli.json(['events', 'update', eventId, '--inventory-slots', '1']);
+    expect(back.inventory_slots).toBe(1);
+    expect((await cli(['events', 'show', eventId])).stdout).not.toMatch(/Inventory slots/);
+  });
+
   it('refuses a delete without --yes when nobody can confirm, and deletes with it', async () => {
     const draft = await cli.json([
       'events',

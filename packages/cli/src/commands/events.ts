@@ -26,6 +26,7 @@ interface EventFlags {
   /** A date, or `none` on update. */
   salesStart?: string;
   salesEnd?: string;
+  inventorySlots?: number;
 }
 
 /** The flags `events create` and `events update` share; on update `none` clears a value. */
@@ -63,6 +64,11 @@ function eventOptions(command: Command, update: boolean): Command {
       '--sales-end <date>',
       `when sales close (default: when the event ends)${clear}`,
       update ? parse.dateOrNone : parse.date,
+    )
+    .option(
+      '--inventory-slots <n>',
+      'spread its counters over n rows (1-64, default 1) so several servers sell a hot event at once',
+      parse.int(1),
     );
 }
 
@@ -86,6 +92,7 @@ async function eventBody(
     ends_at: when(f.ends, '--ends') ?? undefined,
     sales_start_at: when(f.salesStart, '--sales-start'),
     sales_end_at: when(f.salesEnd, '--sales-end'),
+    inventory_slots: f.inventorySlots,
   };
   if (f.description !== undefined) body.description = f.description === '' ? null : f.description;
   const venueParts = { address: f.venueAddress, city: f.city, country: f.country };
@@ -136,6 +143,7 @@ export async function showEvent(out: Output, e: Event): Promise<void> {
     ['Venue', venueLine(e.venue)],
     ['Currency', e.currency],
     ['Capacity', e.capacity ?? 'no event-wide limit'],
+    ...(e.inventory_slots > 1 ? [['Inventory slots', e.inventory_slots] as [string, number]] : []),
     ['Transfers', e.transferable ? 'allowed' : 'not allowed'],
     ['Sales', sales],
     ['Description', e.description],

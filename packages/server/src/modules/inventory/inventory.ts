@@ -431,10 +431,11 @@ export const SQL = {
    * for a sale that is one statement. `p` makes the next typed `$n` parameter; their values are
    * `takeValues`'s, in order.
    *
-   * With slots, each takes from one slot with room, starting at a random one and skipping slots that
-   * other sales have locked (never waiting), under a shared lock on the event's row (`g`) that holds it
-   * on sale (see the module comment). When a slot with room is not found at once, this matches nothing
-   * and the caller takes the slow way (takeSeats), which waits for the slots and splits across them.
+   * With slots, each takes from one slot with room (take_slot, migration 0014: starting at a random
+   * one, skipping slots that other sales hold, waiting for one only when all those with room are busy),
+   * under a shared lock on the event's row (`g`) that holds it on sale (see the module comment). When
+   * none had room for all n at once, `t` or `e` is empty as without slots, and the caller takes the
+   * slow way (takeSeats), which waits for all the slots and splits across them.
    */
   takeCtes: (counter: Counter, p: (type: 'integer' | 'text') => string, slotted: boolean) => {
     const c = `"${counter}"`;
@@ -443,24 +444,20 @@ export const SQL = {
         `t as (update ticket_types set ${c} = ${c} + ${p('integer')} where id = ${p('text')} and slots = 1 and sold + held + ${p('integer')} <= capacity returning id), ` +
         `e as (update events set ${c} = ${c} + ${p('integer')} where id = ${p('text')} and slots = 1 and status = 'published' and (capacity is null or sold + held + ${p('integer')} <= capacity) and exists (select 1 from t) returning id)`
       );
-    const slot = (after: string) => {
-      const [n, owner] = [p('integer'), p('text')];
-      const [room, start] = [p('integer'), p('integer')];
-      return (
-        `update inventory_slots set ${c} = ${c} + ${n} where owner_id = ${owner} and slot = (select slot from inventory_slots ` +
-        `where owner_id = ${owner} and (capacity is null or sold + held + ${room} <= capacity) and exists (select 1 from ${after}) ` +
-        `order by slot >= ${start} desc, slot limit 1 for update skip locked) returning slot`
-      );
-    };
+    // take_slot (migration 0014) takes from one slot, or returns null; the event's only once the
+    // type's has taken. `t` and `e` have a row when taken, as without slots.
+    const take = (after: string) =>
+      `select take_slot(${p('text')}, '${counter}', ${p('integer')}, ${p('integer')}) as slot from ${after}`;
     return (
       `g as (select 1 from events where id = ${p('text')} and status = 'published' for share), ` +
-      `t as (${slot('g')}), e as (${slot('t')})`
+      `ts as (${take('g')}), t as (select slot from ts where slot is not null), ` +
+      `es as (${take('t')}), e as (select slot from es where slot is not null)`
     );
   },
   /** The values of takeCtes's parameters, in order. */
   takeValues: (n: number, typeId: string, eventId: string, slots: number): unknown[] => {
     if (slots === 1) return [n, typeId, n, n, eventId, n];
     const start = () => Math.floor(Math.random() * slots);
-    return [eventId, n, typeId, n, start(), n, eventId, n, start()];
+    return [eventId, typeId, n, start(), eventId, n, start()];
   },
 } as const;
