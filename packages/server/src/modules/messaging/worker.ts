@@ -1,7 +1,7 @@
-import { type Kysely, sql, type Updateable } from 'kysely';
+import { sql, type Updateable } from 'kysely';
 import type { Logger } from 'pino';
-import type { Db } from '../../db/database.js';
-import type { Database, MessageStatus, OutboxTable } from '../../db/schema.js';
+import { type Db, groupedWrites } from '../../db/database.js';
+import type { MessageStatus, OutboxTable } from '../../db/schema.js';
 import { byDialect, storeOf } from '../../db/store.js';
 import { newId } from '../../ids.js';
 import { nowIso } from '../../time.js';
@@ -349,8 +349,8 @@ export class MessageWorker {
       at: now,
     };
     // Conditional on this worker still holding the message: one whose lease ran out belongs to another now.
-    await byDialect(this.db, { postgres: finishInOneStatement, sqlite: finishInTransaction })(
-      this.k,
+    await byDialect(this.db, { postgres: finishInOneStatement, sqlite: finishGrouped })(
+      this.db,
       row,
       changes,
       event,
@@ -379,13 +379,8 @@ type Changes = Updateable<OutboxTable>;
 type HistoryRow = { id: string; status: string; detail: string | null; at: string };
 
 /** Postgres: one statement (no BEGIN/COMMIT round trips); the history row is written only if the update matched. */
-async function finishInOneStatement(
-  k: Kysely<Database>,
-  row: OutboxRow,
-  changes: Changes,
-  event: HistoryRow,
-) {
-  await k
+async function finishInOneStatement(db: Db, row: OutboxRow, changes: Changes, event: HistoryRow) {
+  await db.kysely
     .with('u', (db) =>
       db
         .updateTable('outbox')
@@ -412,9 +407,12 @@ async function finishInOneStatement(
     .execute();
 }
 
-/** SQLite (no writable CTEs): the update, then the history row if it matched, in one transaction. */
-async function finishInTransaction(k: Kysely<Database>, row: OutboxRow, changes: Changes, event: HistoryRow) {
-  await k.transaction().execute(async (trx) => {
+/**
+ * SQLite (no writable CTEs): the update, then the history row if it matched, as one unit of the grouped
+ * writes: the outcomes of the worker's sends of the moment (and the sales of the moment) share one commit.
+ */
+async function finishGrouped(db: Db, row: OutboxRow, changes: Changes, event: HistoryRow) {
+  await groupedWrites(db)(async (trx) => {
     const updated = await trx
       .updateTable('outbox')
       .set(changes)

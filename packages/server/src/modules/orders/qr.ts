@@ -1,5 +1,15 @@
+import { createRequire } from 'node:module';
 import QRCode from 'qrcode';
 import { memoize } from '../../memo.js';
+
+/** qrcode's PNG renderer, which draws a symbol already made (its toBuffer would make it again). */
+const pngRenderer = createRequire(import.meta.url)('qrcode/lib/renderer/png.js') as {
+  renderToBuffer(
+    symbol: QRCode.QRCode,
+    options: QRCode.QRCodeToBufferOptions,
+    done: (err: Error | null, png: Buffer) => void,
+  ): void;
+};
 
 /** Large enough to scan from a phone held up to a door scanner in bad light; small enough to send. */
 export const DEFAULT_QR_SIZE = 512;
@@ -25,8 +35,10 @@ function scaleFor(modules: number, size: number): number {
 
 /** A ticket's code as a PNG at most `size` pixels wide (exactly, when `size` divides evenly). */
 export function qrPng(code: string, size = DEFAULT_QR_SIZE): Promise<Buffer> {
-  const scale = scaleFor(symbol(code).modules.size, size);
-  return QRCode.toBuffer(segments(code), {
+  const made = symbol(code);
+  const scale = scaleFor(made.modules.size, size);
+  // Drawn from the kept symbol: encoding (the eight masks) was the costliest part, done once per code.
+  const options: QRCode.QRCodeToBufferOptions = {
     type: 'png',
     errorCorrectionLevel: 'M',
     margin: QUIET_ZONE,
@@ -36,7 +48,10 @@ export function qrPng(code: string, size = DEFAULT_QR_SIZE): Promise<Buffer> {
     // level 6, not 9: the same bytes for a QR image (measured: 3,999 either way), in half the time again.
     // (pngjs options qrcode passes on, which @types/qrcode does not list)
     rendererOpts: { filterType: 4, deflateLevel: 6 } as QRCode.QRCodeToBufferOptions['rendererOpts'],
-  });
+  };
+  return new Promise((resolve, reject) =>
+    pngRenderer.renderToBuffer(made, options, (err, png) => (err ? reject(err) : resolve(png))),
+  );
 }
 
 /** A ticket's code as an SVG drawn `size` pixels wide; it scales without loss when printed. */
