@@ -50,7 +50,7 @@ export class Output {
   /** A table on a TTY; tab-separated rows without a header otherwise, like gh, for `cut` and `awk`. */
   async table(head: string[], rows: Cell[][]): Promise<void> {
     if (!this.tty) {
-      for (const row of rows) this.line(row.map((c) => plain(c).replace(/[\t\n]/g, ' ')).join('\t'));
+      for (const row of rows) this.line(row.map(tsvCell).join('\t'));
       return;
     }
     if (rows.length === 0) {
@@ -151,5 +151,29 @@ export class Output {
 function plain(value: Cell): string {
   if (value === null || value === undefined) return '';
   if (typeof value === 'boolean') return value ? 'yes' : 'no';
-  return String(value);
+  return printable(String(value));
+}
+
+/**
+ * Text from the server (a buyer's name, an error's detail) made safe to print: control characters —
+ * ESC sequences that would move the cursor, recolour or retitle the terminal, a carriage return that
+ * would overwrite a line — are shown as `\x1b`-style escapes instead of acting. Tabs and newlines stay;
+ * the table and TSV writers deal with them.
+ */
+export function printable(text: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it replaces
+  return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, (c) => {
+    const code = c.charCodeAt(0);
+    return code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : c;
+  });
+}
+
+/**
+ * A cell of piped (tab-separated) output, which spreadsheets open: one starting with `=`, `+`, `-` or
+ * `@` would run as a formula there (`=HYPERLINK(…)`), so it is prefixed with `'`, as OWASP advises —
+ * except a plain number (`-12.50`), which is data.
+ */
+export function tsvCell(value: Cell): string {
+  const text = plain(value).replace(/[\t\n\r]/g, ' ');
+  return /^[=+\-@]/.test(text) && !/^[-+]?\d[\d.,]*$/.test(text) ? `'${text}` : text;
 }

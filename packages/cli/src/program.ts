@@ -18,6 +18,7 @@ import { registerTypes } from './commands/types.js';
 import { Context } from './context.js';
 import { CancelledError, CliError, EXIT, NotLoggedInError, UsageError } from './errors.js';
 import { examples } from './help.js';
+import { printable } from './output.js';
 
 function version(): string {
   try {
@@ -112,8 +113,10 @@ async function report(err: unknown): Promise<number> {
     const where = [err.code, err.requestId ? `request id ${err.requestId}` : undefined]
       .filter(Boolean)
       .join(', ');
-    error(`${err.detail} ${style.dim(`(${where})`)}`);
-    for (const field of err.errors) say(`  ${style.bold(field.path || '(body)')}: ${field.message}`);
+    // The server's words, printed safely (a detail can quote what a client sent).
+    error(`${printable(err.detail)} ${style.dim(`(${printable(where)})`)}`);
+    for (const field of err.errors)
+      say(`  ${style.bold(printable(field.path || '(body)'))}: ${printable(field.message)}`);
     if (err.code === 'connection_failed')
       say(
         `Is the server running? Start one with ${style.bold('tickets server start')}, or check --api-url / TICKETS_API_URL.`,

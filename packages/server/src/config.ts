@@ -36,6 +36,11 @@ const EnvSchema = z.object({
     .transform((v) => v === 'true' || v === '1')
     .default(false),
   TICKETS_SHUTDOWN_TIMEOUT: seconds.default(10),
+  TICKETS_HEADERS_TIMEOUT: seconds.default(10),
+  TICKETS_BODY_TIMEOUT: seconds.default(30),
+  TICKETS_MAX_CONNECTIONS_PER_IP: z.coerce.number().int().min(1).default(256),
+  TICKETS_REGISTER_MAX_PER_IP: z.coerce.number().int().min(1).default(20),
+  TICKETS_REGISTER_MAX_PER_DOMAIN: z.coerce.number().int().min(1).default(100),
   TICKETS_HOLD_SWEEP_SECONDS: seconds.default(5),
   GOOGLE_CLIENT_ID: z.string().min(1).optional(),
   GOOGLE_JWKS_URL: url.default('https://www.googleapis.com/oauth2/v3/certs'),
@@ -92,6 +97,13 @@ export interface Config {
   login: { maxFailures: number; maxFailuresPerIp: number; lockoutSeconds: number };
   trustProxy: boolean;
   shutdownTimeoutMs: number;
+  /**
+   * Slow clients: how long a request's headers, then its body, may take to arrive (then 408 and the
+   * connection closed), and how many connections one address may hold open at once.
+   */
+  limits: { headersTimeoutMs: number; bodyTimeoutMs: number; connectionsPerIp: number };
+  /** Sign-ups per client address and per e-mail domain in an hour; past them, 429 with Retry-After. */
+  registration: { maxPerIp: number; maxPerDomain: number };
   /** How often expired holds are swept back into inventory. */
   holdSweepMs: number;
   /** Threads drawing PDFs and QR images; unset: one less than the cores. */
@@ -180,6 +192,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     },
     trustProxy: e.TICKETS_TRUST_PROXY,
     shutdownTimeoutMs: e.TICKETS_SHUTDOWN_TIMEOUT * 1000,
+    limits: {
+      headersTimeoutMs: e.TICKETS_HEADERS_TIMEOUT * 1000,
+      bodyTimeoutMs: e.TICKETS_BODY_TIMEOUT * 1000,
+      connectionsPerIp: e.TICKETS_MAX_CONNECTIONS_PER_IP,
+    },
+    registration: {
+      maxPerIp: e.TICKETS_REGISTER_MAX_PER_IP,
+      maxPerDomain: e.TICKETS_REGISTER_MAX_PER_DOMAIN,
+    },
     holdSweepMs: e.TICKETS_HOLD_SWEEP_SECONDS * 1000,
     renderThreads: e.TICKETS_RENDER_THREADS,
     google: { clientId: e.GOOGLE_CLIENT_ID, jwksUrl: e.GOOGLE_JWKS_URL },

@@ -1,9 +1,9 @@
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { openApiDocument, routes } from '@tickets/sdk';
 import pino, { type Logger } from 'pino';
 import type { Config } from './config.js';
-import { type Db, migrateToLatest, openDatabase, pendingMigrations } from './db/database.js';
+import { type Db, exposedFiles, migrateToLatest, openDatabase, pendingMigrations } from './db/database.js';
 import { App, Reply } from './http/app.js';
 import { ApiError } from './http/errors.js';
 import { idempotent } from './http/idempotency.js';
@@ -66,6 +66,7 @@ export async function buildApp(db: Db, config: Config, log: Logger): Promise<{ a
   const app = new App({
     log,
     bodyLimit: config.bodyLimit,
+    bodyTimeoutMs: config.limits.bodyTimeoutMs,
     trustProxy: config.trustProxy,
     validateResponses: process.env.NODE_ENV === 'test',
     hooks: {
@@ -137,6 +138,12 @@ export async function startServer(config: Config, options: { log?: Logger } = {}
   const log = options.log ?? pino({ level: config.logLevel, base: { service: 'tickets' } });
   configureRenderPool({ threads: config.renderThreads });
   const db = openDatabase(config.databaseUrl, { backgroundCheckpoints: true });
+  const exposed = exposedFiles(config.databaseUrl);
+  if (exposed.length)
+    log.warn(
+      { files: exposed },
+      'the database holds the signing secret and event keys, but others on this machine may read it: chmod 700 the folder and 600 the file',
+    );
   try {
     const applied = await migrateToLatest(db);
     if (applied.length) log.info({ applied }, 'migrations applied');
@@ -145,7 +152,18 @@ export async function startServer(config: Config, options: { log?: Logger } = {}
     throw err;
   }
   const { app, ...sale } = await buildApp(db, config, log);
-  const server = createServer({ keepAliveTimeout: 5000 }, app.listener);
+  const server = createServer(
+    {
+      keepAliveTimeout: 5000,
+      // Slowloris: a request whose headers have not all arrived in time is answered 408 and closed
+      // (node checks every connectionsCheckingInterval). The body has its own deadline (readBody).
+      headersTimeout: config.limits.headersTimeoutMs,
+      requestTimeout: config.limits.headersTimeoutMs + config.limits.bodyTimeoutMs,
+      connectionsCheckingInterval: Math.min(1000, config.limits.headersTimeoutMs),
+    },
+    app.listener,
+  );
+  limitConnectionsPerAddress(server, config.limits.connectionsPerIp, log);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => resolve());
@@ -190,3 +208,39 @@ export async function startServer(config: Config, options: { log?: Logger } = {}
   };
   return { url, server, app, db, log, worker, close };
 }
+
+/**
+ * At most `max` open connections per client address: the next is answered 429 and closed at once, so
+ * one client cannot hold every socket the process can open. (Behind a proxy every connection comes from
+ * the proxy: give this room for all of them, and limit per client at the proxy; deploy/nginx.conf does.)
+ */
+function limitConnectionsPerAddress(server: Server, max: number, log: Logger): void {
+  const open = new Map<string, number>();
+  server.on('connection', (socket: Socket) => {
+    const address = socket.remoteAddress ?? 'unknown';
+    const count = (open.get(address) ?? 0) + 1;
+    if (count > max) {
+      log.warn({ address, open: max }, 'connection refused: too many open from one address');
+      socket.end(
+        'HTTP/1.1 429 Too Many Requests\r\nconnection: close\r\ncontent-type: application/problem+json\r\n' +
+          `content-length: ${TOO_MANY.length}\r\nretry-after: 1\r\n\r\n${TOO_MANY}`,
+      );
+      socket.destroySoon();
+      return;
+    }
+    open.set(address, count);
+    socket.once('close', () => {
+      const left = (open.get(address) ?? 1) - 1;
+      if (left <= 0) open.delete(address);
+      else open.set(address, left);
+    });
+  });
+}
+
+const TOO_MANY = JSON.stringify({
+  type: 'about:blank',
+  title: 'Too Many Requests',
+  status: 429,
+  code: 'too_many_connections',
+  detail: 'Too many open connections from your address; close some and try again.',
+});

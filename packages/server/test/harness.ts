@@ -74,6 +74,9 @@ export async function startTestServer(
       LOG_LEVEL: 'silent',
       TICKETS_DATA_DIR: dataDir,
       TICKETS_WORKER_POLL_MS: '50',
+      // Tests sign up many organizers from one address and domain; test/security/ sets its own limits.
+      TICKETS_REGISTER_MAX_PER_IP: '100000',
+      TICKETS_REGISTER_MAX_PER_DOMAIN: '100000',
       ...env,
     },
     overrides,

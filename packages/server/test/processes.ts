@@ -30,6 +30,8 @@ export function startProcess(databaseUrl: string, env: Record<string, string> = 
       LOG_LEVEL: 'warn',
       // Each process runs a message worker; its local outbox goes to a temp dir, not the user's home.
       TICKETS_DATA_DIR: mkdtempSync(join(tmpdir(), 'tickets-mp-')),
+      TICKETS_REGISTER_MAX_PER_IP: '100000',
+      TICKETS_REGISTER_MAX_PER_DOMAIN: '100000',
       ...env,
     },
     stdio: ['ignore', 'ignore', 'pipe'],

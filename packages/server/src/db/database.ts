@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
 import {
@@ -59,6 +59,25 @@ const SAFETY_NET_PAGES = 10_000;
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number.parseInt(v, 10));
 
 /**
+ * What of a SQLite database others on the machine may read or write: the folder and the file when their
+ * mode gives the group or others any access (created by an older version, or by hand). [] for
+ * Postgres, an in-memory database, or modes that are this account's alone.
+ */
+export function exposedFiles(url: string): string[] {
+  if (!url.startsWith('sqlite:')) return [];
+  const file = url.slice('sqlite:'.length);
+  if (file === ':memory:') return [];
+  return [dirname(file), file].flatMap((path) => {
+    try {
+      const mode = statSync(path).mode & 0o777;
+      return mode & 0o077 ? [`${path} (${mode.toString(8).padStart(4, '0')})`] : [];
+    } catch {
+      return [];
+    }
+  });
+}
+
+/**
  * Opens the database named by a DATABASE_URL: `sqlite:/path/file.db` (or `sqlite::memory:`), or
  * `postgres://user@host:port/db`, optionally with `?schema=name` to work inside one schema.
  */
@@ -72,7 +91,12 @@ export function openDatabase(
 ): Db {
   if (url.startsWith('sqlite:')) {
     const file = url.slice('sqlite:'.length);
-    if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+    // It holds the signing secret and every event's private key: this account's alone (a new folder
+    // 0700, a new file 0600; SQLite gives its -wal and -shm files the database file's mode).
+    if (file !== ':memory:') {
+      mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+      closeSync(openSync(file, 'a', 0o600));
+    }
     const sqlite = new SQLite(file);
     sqlite.pragma('journal_mode = WAL');
     sqlite.pragma('foreign_keys = ON');

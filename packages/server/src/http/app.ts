@@ -9,7 +9,14 @@ import { checkedKey, keyedHeaders, requestHash } from './idempotency.js';
 
 export type Principal =
   | { kind: 'user'; userId: string; orgId: string; role: 'owner' | 'admin' | 'staff' }
-  | { kind: 'api_key'; keyId: string; orgId: string; scopes: string[] };
+  | {
+      kind: 'api_key';
+      keyId: string;
+      orgId: string;
+      scopes: string[];
+      /** Its creator's current role: a key may never do more than they may (null: a key from before). */
+      creatorRole: 'owner' | 'admin' | 'staff' | null;
+    };
 
 type Out<S> = S extends z.ZodType ? z.output<S> : undefined;
 
@@ -59,6 +66,8 @@ export interface AppOptions {
   log: Logger;
   bodyLimit: number;
   trustProxy: boolean;
+  /** How long a request body may take to arrive once its headers have; then 408 (slow clients). */
+  bodyTimeoutMs?: number;
   /** Check every response against its contract schema (on in tests: a drifting handler fails loudly). */
   validateResponses: boolean;
   hooks: AppHooks;
@@ -156,6 +165,11 @@ export class App {
     const { route, handler } = found.store as Registered;
     setRoute(route.path);
 
+    const badParam = badTextIn(found.params, []);
+    if (badParam) {
+      drain(req);
+      throw badText('invalid_path', badParam);
+    }
     const params = route.params ? route.params.safeParse(found.params) : undefined;
     if (params && !params.success) {
       drain(req);
@@ -163,9 +177,13 @@ export class App {
     }
     let query: unknown;
     if (route.query) {
-      const parsed = route.query.safeParse(
-        q === -1 ? {} : Object.fromEntries(new URLSearchParams(url.slice(q + 1))),
-      );
+      const raw = q === -1 ? {} : Object.fromEntries(new URLSearchParams(url.slice(q + 1)));
+      const bad = badTextIn(raw, []);
+      if (bad) {
+        drain(req);
+        throw badText('invalid_query', bad);
+      }
+      const parsed = route.query.safeParse(raw);
       if (!parsed.success) {
         drain(req);
         throw new ApiError(400, 'invalid_query', 'The query string is not valid.', fieldErrors(parsed.error));
@@ -191,7 +209,9 @@ export class App {
 
     const needsBody = route.body !== undefined || route.rawBody === true;
     if (!needsBody) drain(req);
-    const rawBody = needsBody ? await readBody(req, this.options.bodyLimit) : null;
+    const rawBody = needsBody
+      ? await readBody(req, this.options.bodyLimit, this.options.bodyTimeoutMs ?? 30_000)
+      : null;
     let body: unknown;
     if (route.body) {
       const text = rawBody && rawBody.length > 0 ? rawBody.toString('utf8') : '';
@@ -205,6 +225,8 @@ export class App {
         } catch {
           throw new ApiError(400, 'invalid_json', 'The body is not valid JSON.');
         }
+        const bad = badTextIn(body, []);
+        if (bad) throw badText('invalid_body', bad);
       }
       const parsed = route.body.safeParse(body);
       if (!parsed.success) throw validationFailed(fieldErrors(parsed.error));
@@ -270,6 +292,12 @@ export class App {
   }
 
   private fail(res: ServerResponse, requestId: string, err: unknown): void {
+    if (err instanceof ClientGone) {
+      // The client went away mid-request: nothing to answer, and nothing wrong on our side.
+      this.options.log.debug({ reqId: requestId, reason: err.message }, 'client went away');
+      res.destroy();
+      return;
+    }
     let error: ApiError;
     const refused = err instanceof ApiError ? null : constraintViolated(err);
     if (err instanceof ApiError) error = err;
@@ -293,8 +321,26 @@ export class App {
   }
 }
 
+/**
+ * Headers every answer carries: browsers must not sniff a type other than the one given, and nothing
+ * the API answers (tokens, keys, buyers' details) may be kept by a shared or browser cache unless its
+ * handler said it may (public images set their own Cache-Control). HTML (the unsubscribe page) may
+ * load nothing but its own inline style, and may not be framed.
+ */
+function secure(res: ServerResponse): void {
+  res.setHeader('x-content-type-options', 'nosniff');
+  if (!res.hasHeader('cache-control')) res.setHeader('cache-control', 'no-store');
+  const type = res.getHeader('content-type');
+  if (typeof type === 'string' && type.startsWith('text/html') && !res.hasHeader('content-security-policy'))
+    res.setHeader(
+      'content-security-policy',
+      "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    );
+}
+
 function send(res: ServerResponse, status: number, body: string | Buffer, type: string): void {
   res.statusCode = status;
+  secure(res);
   if (status === 204 || body.length === 0) {
     res.end();
     return;
@@ -319,8 +365,49 @@ function clientIp(req: IncomingMessage, trustProxy: boolean): string {
   return req.socket.remoteAddress ?? 'unknown';
 }
 
-/** Reads the body up to a limit; past it, answers 413 and closes the connection. */
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+/** The client closed the connection before its request was read: nobody to answer. */
+class ClientGone extends Error {}
+
+/** Postgres text cannot hold U+0000; a lone UTF-16 surrogate is no character at all (and not UTF-8). */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: U+0000 is exactly what it looks for
+const BAD_TEXT = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** The first string (or object key) in a request's value that no database can store, with its path. */
+function badTextIn(value: unknown, path: (string | number)[]): { path: string; key: boolean } | null {
+  if (typeof value === 'string') return BAD_TEXT.test(value) ? { path: path.join('.'), key: false } : null;
+  if (Array.isArray(value)) {
+    for (const [i, v] of value.entries()) {
+      const bad = badTextIn(v, [...path, i]);
+      if (bad) return bad;
+    }
+    return null;
+  }
+  if (value && typeof value === 'object') {
+    for (const [k, v] of Object.entries(value)) {
+      if (BAD_TEXT.test(k)) return { path: [...path, k].join('.'), key: true };
+      const bad = badTextIn(v, [...path, k]);
+      if (bad) return bad;
+    }
+  }
+  return null;
+}
+
+/** 400 naming the field whose text holds a NUL or a lone surrogate (one rule for every route). */
+function badText(code: string, bad: { path: string; key: boolean }): ApiError {
+  const what = bad.key ? 'a field name' : 'text';
+  return new ApiError(
+    400,
+    code,
+    `${bad.path || 'The request'} contains ${what} with a NUL character (U+0000) or a lone UTF-16 surrogate, which cannot be stored.`,
+    [{ path: bad.path, message: 'contains U+0000 or a lone surrogate', code: 'invalid_characters' }],
+  );
+}
+
+/**
+ * Reads the body up to a limit; past it, answers 413 and closes the connection. A body that has not
+ * arrived within `timeoutMs` (a client sending it a byte at a time) answers 408 and closes it too.
+ */
+function readBody(req: IncomingMessage, limit: number, timeoutMs: number): Promise<Buffer> {
   const tooLarge = () =>
     new ApiError(413, 'payload_too_large', `The body is larger than ${limit} bytes.`, undefined, {
       connection: 'close',
@@ -334,21 +421,42 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
     const chunks: Buffer[] = [];
     let size = 0;
     let failed = false;
+    const fail = (err: Error) => {
+      if (failed) return;
+      failed = true;
+      clearTimeout(timer);
+      reject(err);
+    };
+    const timer = setTimeout(
+      () =>
+        fail(
+          new ApiError(
+            408,
+            'request_timeout',
+            `The request body did not arrive within ${Math.round(timeoutMs / 1000)} s.`,
+            undefined,
+            { connection: 'close' },
+          ),
+        ),
+      timeoutMs,
+    );
     req.on('data', (chunk: Buffer) => {
       if (failed) return;
       size += chunk.length;
       if (size > limit) {
-        failed = true;
-        reject(tooLarge());
+        fail(tooLarge());
         return;
       }
       chunks.push(chunk);
     });
     req.on('end', () => {
-      if (!failed) resolve(Buffer.concat(chunks));
+      if (failed) return;
+      clearTimeout(timer);
+      resolve(Buffer.concat(chunks));
     });
-    req.on('error', (err) => {
-      if (!failed) reject(err);
+    req.on('error', (err) => fail(new ClientGone(err.message)));
+    req.on('close', () => {
+      if (!req.complete) fail(new ClientGone('closed before the body arrived'));
     });
   });
 }

@@ -179,8 +179,9 @@ export class FileEmail implements EmailTransport {
     // Written aside and renamed into place, so a reader never sees half a message.
     const tmp = `${path}.${randomBytes(4).toString('hex')}.tmp`;
     try {
-      await mkdir(this.options.dir, { recursive: true });
-      await writeFile(tmp, eml);
+      // Buyers' messages: readable by this account only (0700 folder, 0600 files).
+      await mkdir(this.options.dir, { recursive: true, mode: 0o700 });
+      await writeFile(tmp, eml, { mode: 0o600 });
       await rename(tmp, path);
     } catch (err) {
       await rm(tmp, { force: true }).catch(() => {});

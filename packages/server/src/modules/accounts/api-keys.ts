@@ -29,7 +29,14 @@ export const API_KEY_CACHE_MS = 2_000;
 /** Keyed by the key's secret (never stored, only held here in memory like any request's header). */
 export const apiKeyCache = new Map<
   string,
-  { id: string; org_id: string; scopes: string[]; last_used_at: string | null; until: number }
+  {
+    id: string;
+    org_id: string;
+    scopes: string[];
+    creator_role: 'owner' | 'admin' | 'staff' | null;
+    last_used_at: string | null;
+    until: number;
+  }
 >();
 
 export function forgetApiKey(id: string): void {

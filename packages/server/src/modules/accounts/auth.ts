@@ -12,7 +12,7 @@ import { newId } from '../../ids.js';
 import { addSeconds, nowIso } from '../../time.js';
 import { API_KEY_CACHE_MS, apiKeyCache } from './api-keys.js';
 import { decoyHash, hashPassword, randomToken, sha256, verifyPassword } from './secrets.js';
-import { LoginThrottle } from './throttle.js';
+import { LoginThrottle, rateLimit } from './throttle.js';
 import { organizationView, userView } from './views.js';
 
 type Executor = Kysely<Database> | Transaction<Database>;
@@ -32,12 +32,16 @@ export interface ExternalIdentity {
  * drops an entry at once, and a change made by another process is seen within that moment.
  */
 const MEMBERSHIP_CACHE_MS = 2_000;
+/** Sessions (refresh token families) known to have ended, or known live for a moment. */
+const sessionCache = new Map<string, { ended: boolean; until: number }>();
 const membershipCache = new Map<string, { role: Role; until: number }>();
 let membershipGeneration = 0;
 
 export function forgetMembership(orgId: string, userId: string): void {
   membershipGeneration++;
   membershipCache.delete(`${orgId}/${userId}`);
+  // Keys carry their creator's role: read again (few keys are cached; a role change is rare).
+  apiKeyCache.clear();
 }
 
 // Run on every request with an access token: compiled once (see `prepared`).
@@ -77,6 +81,24 @@ export class Auth {
 
   private get k() {
     return this.db.kysely;
+  }
+
+  /**
+   * Sign-ups are counted per client address and per e-mail domain, an hour at a time: past either
+   * limit, 429 with Retry-After (scripted account creation, and mail bombing one company's addresses).
+   */
+  async registrationAllowed(email: string, ip: string): Promise<void> {
+    const { maxPerIp, maxPerDomain } = this.config.registration;
+    const refusal = { code: 'too_many_registrations', what: 'Too many sign-ups' };
+    await rateLimit(this.db, `register-ip:${ip}`, maxPerIp, 3600, {
+      ...refusal,
+      what: `${refusal.what} from your address`,
+    });
+    const domain = email.slice(email.lastIndexOf('@') + 1);
+    await rateLimit(this.db, `register-domain:${domain}`, maxPerDomain, 3600, {
+      ...refusal,
+      what: `${refusal.what} for addresses at ${domain}`,
+    });
   }
 
   async register(input: RegisterInput & { email: string }): Promise<Session> {
@@ -211,6 +233,7 @@ export class Auth {
   }
 
   private async revokeFamily(familyId: string): Promise<void> {
+    sessionCache.set(familyId, { ended: true, until: Number.POSITIVE_INFINITY });
     await this.k
       .updateTable('refresh_tokens')
       .set({ revoked_at: nowIso() })
@@ -307,11 +330,12 @@ export class Auth {
     }
     const now = nowIso();
     const refreshToken = randomToken('rt_');
+    const family = familyId ?? newId('refreshToken');
     await this.k
       .insertInto('refresh_tokens')
       .values({
         id: newId('refreshToken'),
-        family_id: familyId ?? newId('refreshToken'),
+        family_id: family,
         user_id: user.id,
         org_id: membership.id,
         token_hash: sha256(refreshToken),
@@ -321,7 +345,8 @@ export class Auth {
         revoked_at: null,
       })
       .execute();
-    const accessToken = await new SignJWT({ org: membership.id })
+    // `sid`: the session (the refresh token family), so ending it ends its access tokens too.
+    const accessToken = await new SignJWT({ org: membership.id, sid: family })
       .setProtectedHeader({ alg: 'HS256', typ: 'at+jwt' })
       .setSubject(user.id)
       .setJti(randomUUID())
@@ -349,6 +374,16 @@ export class Auth {
     const token = match[1]!;
     if (token.startsWith('tk_')) return this.authenticateApiKey(token);
     const claims = await this.verifyAccessToken(token);
+    if (claims.sid && (await this.sessionEnded(claims.sid)))
+      throw new ApiError(
+        401,
+        'session_ended',
+        'This session has ended (signed out); sign in again.',
+        undefined,
+        {
+          'www-authenticate': 'Bearer error="invalid_token"',
+        },
+      );
     // The role is read on every request (remembered for a moment: see membershipCache), so a role
     // change or removal takes effect at once in this process, and within a moment in others.
     const member = await this.role(claims.org, claims.sub);
@@ -359,6 +394,25 @@ export class Auth {
         'You are no longer a member of this organization; sign in again.',
       );
     return { kind: 'user', userId: claims.sub, orgId: claims.org, role: member.role };
+  }
+
+  /**
+   * Whether a session was ended (logout, or its refresh token reused: stolen). Read from the database and
+   * remembered for a moment, like the role, so another process sees a logout within MEMBERSHIP_CACHE_MS;
+   * this process knows at once (revokeFamily), and an ended session stays ended.
+   */
+  private async sessionEnded(sid: string): Promise<boolean> {
+    const hit = sessionCache.get(sid);
+    if (hit && (hit.ended || hit.until > Date.now())) return hit.ended;
+    const row = await this.k
+      .selectFrom('refresh_tokens')
+      .select('id')
+      .where('family_id', '=', sid)
+      .where('revoked_at', 'is not', null)
+      .executeTakeFirst();
+    if (sessionCache.size >= 10_000) sessionCache.delete(sessionCache.keys().next().value as string);
+    sessionCache.set(sid, { ended: row !== undefined, until: Date.now() + MEMBERSHIP_CACHE_MS });
+    return row !== undefined;
   }
 
   private async role(orgId: string, userId: string): Promise<{ role: Role } | undefined> {
@@ -381,13 +435,13 @@ export class Auth {
    * jose's WebCrypto HMAC check was a fifth of the cost of a simple authenticated GET. An entry can't
    * outlive the token's own expiry, and an HMAC-signed token can't be revoked anyway.
    */
-  private readonly verified = new Map<string, { sub: string; org: string; exp: number }>();
+  private readonly verified = new Map<string, { sub: string; org: string; sid?: string; exp: number }>();
 
-  private async verifyAccessToken(token: string): Promise<{ sub: string; org: string }> {
+  private async verifyAccessToken(token: string): Promise<{ sub: string; org: string; sid?: string }> {
     const cached = this.verified.get(token);
     if (cached && cached.exp * 1000 > Date.now()) return cached;
     if (cached) this.verified.delete(token);
-    let claims: { sub?: string; org?: unknown; exp?: number };
+    let claims: { sub?: string; org?: unknown; sid?: unknown; exp?: number };
     try {
       ({ payload: claims } = await jwtVerify(token, this.jwtKey, { algorithms: ['HS256'], typ: 'at+jwt' }));
     } catch (err) {
@@ -401,7 +455,12 @@ export class Auth {
     }
     if (typeof claims.sub !== 'string' || typeof claims.org !== 'string' || typeof claims.exp !== 'number')
       throw unauthenticated('The access token is not valid.');
-    const entry = { sub: claims.sub, org: claims.org, exp: claims.exp };
+    const entry = {
+      sub: claims.sub,
+      org: claims.org,
+      exp: claims.exp,
+      ...(typeof claims.sid === 'string' ? { sid: claims.sid } : {}),
+    };
     if (this.verified.size >= 10_000) this.verified.delete(this.verified.keys().next().value as string);
     this.verified.set(token, entry);
     return entry;
@@ -414,17 +473,38 @@ export class Auth {
     let key = apiKeyCache.get(secret);
     if (!key || key.until <= nowMs) {
       const hash = sha256(secret);
+      // With its creator's current role in the organization: a key never does more than they may.
       const row = await this.k
         .selectFrom('api_keys')
-        .select(['id', 'org_id', 'scopes', 'last_used_at'])
-        .where('secret_hash', '=', hash)
-        .where('revoked_at', 'is', null)
+        .leftJoin('memberships', (j) =>
+          j
+            .onRef('memberships.org_id', '=', 'api_keys.org_id')
+            .onRef('memberships.user_id', '=', 'api_keys.created_by'),
+        )
+        .select([
+          'api_keys.id',
+          'api_keys.org_id',
+          'api_keys.scopes',
+          'api_keys.last_used_at',
+          'api_keys.created_by',
+          'memberships.role as creator_role',
+        ])
+        .where('api_keys.secret_hash', '=', hash)
+        .where('api_keys.revoked_at', 'is', null)
         .executeTakeFirst();
-      if (!row) {
+      // A key whose creator left the organization is no key (removal revokes them; this covers the rest).
+      if (!row || (row.created_by !== null && row.creator_role === null)) {
         apiKeyCache.delete(secret);
         throw new ApiError(401, 'invalid_api_key', 'The API key is not valid or has been revoked.');
       }
-      key = { ...row, scopes: row.scopes.split(','), until: nowMs + API_KEY_CACHE_MS };
+      key = {
+        id: row.id,
+        org_id: row.org_id,
+        last_used_at: row.last_used_at,
+        creator_role: row.creator_role,
+        scopes: row.scopes.split(','),
+        until: nowMs + API_KEY_CACHE_MS,
+      };
       if (apiKeyCache.size >= 10_000) apiKeyCache.delete(apiKeyCache.keys().next().value as string);
       apiKeyCache.set(secret, key);
     }
@@ -434,7 +514,13 @@ export class Auth {
       key.last_used_at = now;
       await this.k.updateTable('api_keys').set({ last_used_at: now }).where('id', '=', key.id).execute();
     }
-    return { kind: 'api_key', keyId: key.id, orgId: key.org_id, scopes: key.scopes };
+    return {
+      kind: 'api_key',
+      keyId: key.id,
+      orgId: key.org_id,
+      scopes: key.scopes,
+      creatorRole: key.creator_role,
+    };
   }
 
   async me(principal: Principal): Promise<Me> {

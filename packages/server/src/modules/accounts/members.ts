@@ -132,7 +132,15 @@ export class Members {
         .where('org_id', '=', actor.orgId)
         .where('user_id', '=', userId)
         .execute();
-      // Their sessions for this organization end with it.
+      // Their keys for it are revoked (the owner may issue new ones) …
+      await trx
+        .updateTable('api_keys')
+        .set({ revoked_at: nowIso() })
+        .where('org_id', '=', actor.orgId)
+        .where('created_by', '=', userId)
+        .where('revoked_at', 'is', null)
+        .execute();
+      // … and their sessions for this organization end with it.
       await trx
         .updateTable('refresh_tokens')
         .set({ revoked_at: nowIso() })
@@ -250,7 +258,7 @@ export class Members {
       .executeTakeFirstOrThrow();
     if (user.email !== invitation.email)
       throw forbidden(
-        `This invitation is for ${invitation.email}; sign in with that address.`,
+        `This invitation is for ${maskedEmail(invitation.email)}; sign in with that address.`,
         'invitation_email_mismatch',
       );
     await this.k
@@ -275,4 +283,14 @@ export class Members {
       });
     return { organization: await this.organization(invitation.org_id), role: invitation.role };
   }
+}
+
+/**
+ * An address shown to whoever holds an invitation's link before it is known to be theirs: enough to
+ * recognise (`j•••@example.com`), not enough to learn it.
+ */
+export function maskedEmail(email: string): string {
+  const at = email.lastIndexOf('@');
+  const local = email.slice(0, at);
+  return `${[...local][0] ?? ''}•••${email.slice(at)}`;
 }

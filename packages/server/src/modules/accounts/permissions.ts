@@ -1,4 +1,4 @@
-import { PERMISSIONS, type Permission, type Role } from '@tickets/sdk';
+import { PERMISSIONS, type Permission, type Role, type RouteAuth, type RouteDef } from '@tickets/sdk';
 import type { Principal } from '../../http/app.js';
 
 /** What each member role and each API key scope may do. */
@@ -15,7 +15,49 @@ const SCOPE_PERMISSIONS: Record<string, readonly string[]> = {
   checkin: ['checkin'],
 };
 
+/** A key may do what its scopes allow and, at the same time, what its creator's current role allows. */
 export function allows(principal: Principal, permission: string): boolean {
   if (principal.kind === 'user') return ROLE_PERMISSIONS[principal.role].has(permission);
+  if (principal.creatorRole && !ROLE_PERMISSIONS[principal.creatorRole].has(permission)) return false;
   return principal.scopes.some((s) => SCOPE_PERMISSIONS[s]?.includes(permission));
+}
+
+/** The principals the role matrix has a column for: each member role, and each key scope (made by an owner). */
+export const MATRIX_COLUMNS = [
+  { label: 'owner', principal: { kind: 'user', userId: 'u', orgId: 'o', role: 'owner' } },
+  { label: 'admin', principal: { kind: 'user', userId: 'u', orgId: 'o', role: 'admin' } },
+  { label: 'staff', principal: { kind: 'user', userId: 'u', orgId: 'o', role: 'staff' } },
+  {
+    label: '`full` key',
+    principal: { kind: 'api_key', keyId: 'k', orgId: 'o', scopes: ['full'], creatorRole: 'owner' },
+  },
+  {
+    label: '`checkin` key',
+    principal: { kind: 'api_key', keyId: 'k', orgId: 'o', scopes: ['checkin'], creatorRole: 'owner' },
+  },
+] as const satisfies readonly { label: string; principal: Principal }[];
+
+/** Whether a principal may call a route with this `auth` (public routes: anyone). */
+export function mayCall(principal: Principal, auth: RouteAuth): boolean {
+  if (auth === 'public' || auth === 'any') return true;
+  if (auth === 'session') return principal.kind === 'user';
+  return allows(principal, auth);
+}
+
+/**
+ * The role matrix as a Markdown table, from the route table itself (each route's `auth`) and the role
+ * and scope grants above: the README's copy is generated from this (`pnpm docs:roles`), and a test
+ * fails when they differ.
+ */
+export function roleMatrixMarkdown(routeTable: Record<string, Record<string, RouteDef>>): string {
+  const head = `| Operation | ${MATRIX_COLUMNS.map((c) => c.label).join(' | ')} |`;
+  const rule = `|---|${MATRIX_COLUMNS.map(() => ':-:').join('|')}|`;
+  const rows = Object.values(routeTable)
+    .flatMap((group) => Object.values(group))
+    .filter((r) => r.auth !== 'public')
+    .map(
+      (r) =>
+        `| \`${r.method} ${r.path}\` | ${MATRIX_COLUMNS.map((c) => (mayCall(c.principal, r.auth) ? '✓' : '')).join(' | ')} |`,
+    );
+  return [head, rule, ...rows].join('\n');
 }

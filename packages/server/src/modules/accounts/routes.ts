@@ -16,7 +16,10 @@ export function accountRoutes(
   },
 ): void {
   const { auth, members, apiKeys } = deps;
-  app.handle(routes.auth.register, async ({ body }) => new Reply(201, await auth.register(body)));
+  app.handle(routes.auth.register, async ({ body, ip }) => {
+    await auth.registrationAllowed(body.email, ip);
+    return new Reply(201, await auth.register(body));
+  });
   app.handle(routes.auth.login, ({ body, ip }) => auth.login(body, ip));
   app.handle(routes.auth.refresh, ({ body }) => auth.refresh(body));
   app.handle(routes.auth.logout, async ({ body }) => {

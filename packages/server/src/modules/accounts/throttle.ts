@@ -90,3 +90,46 @@ export class LoginThrottle {
     }
   }
 }
+
+/**
+ * A fixed-window counter per key, kept in the login_throttle table (every server process sees the
+ * same counts): counts one attempt under `key` and, past `max` in `windowSeconds`, refuses it with 429
+ * and Retry-After (when the window ends).
+ */
+export async function rateLimit(
+  db: Db,
+  key: string,
+  max: number,
+  windowSeconds: number,
+  refusal: { code: string; what: string },
+): Promise<void> {
+  const now = nowIso();
+  const windowStart = addSeconds(now, -windowSeconds);
+  const row = await db.kysely
+    .insertInto('login_throttle')
+    .values({ key, failures: 1, window_started_at: now, locked_until: null })
+    .onConflict((oc) =>
+      oc.column('key').doUpdateSet((eb) => ({
+        failures: eb
+          .case()
+          .when('login_throttle.window_started_at', '<', windowStart)
+          .then(1)
+          .else(eb('login_throttle.failures', '+', 1))
+          .end(),
+        window_started_at: eb
+          .case()
+          .when('login_throttle.window_started_at', '<', windowStart)
+          .then(now)
+          .else(eb.ref('login_throttle.window_started_at'))
+          .end(),
+      })),
+    )
+    .returning(['failures', 'window_started_at'])
+    .executeTakeFirstOrThrow();
+  if (row.failures <= max) return;
+  const ends = Date.parse(addSeconds(row.window_started_at, windowSeconds));
+  const retryAfter = Math.max(1, Math.ceil((ends - Date.parse(now)) / 1000));
+  throw new ApiError(429, refusal.code, `${refusal.what}; try again in ${retryAfter} s.`, undefined, {
+    'retry-after': String(retryAfter),
+  });
+}

@@ -177,6 +177,7 @@ export class Cancellations {
       keyId: job.created_by ?? 'event_cancellation',
       orgId: job.org_id,
       scopes: [],
+      creatorRole: null,
     };
     let cursor = job.cursor;
     let count = 0;

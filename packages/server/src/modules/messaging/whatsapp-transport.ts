@@ -51,14 +51,15 @@ export class FileWhatsApp implements WhatsAppTransport {
   constructor(private readonly dir: string) {}
 
   async send(request: WhatsAppRequest): Promise<SendResult> {
-    await mkdir(this.dir, { recursive: true });
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
     const base = `${request.messageId}.whatsapp`;
-    if (request.image) await writeFile(join(this.dir, `${base}.png`), request.image.content);
+    if (request.image) await writeFile(join(this.dir, `${base}.png`), request.image.content, { mode: 0o600 });
     const { image, ...rest } = request;
     const file = join(this.dir, `${base}.json`);
     await writeFile(
       `${file}.tmp`,
       `${JSON.stringify({ ...rest, image: image ? `${base}.png` : null }, null, 2)}\n`,
+      { mode: 0o600 },
     );
     await rename(`${file}.tmp`, file);
     return { providerMessageId: `${base}.json` };
