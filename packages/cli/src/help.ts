@@ -64,6 +64,8 @@ export function listCommand<T>(
     fetch: (client: Tickets) => AutoPaginator<T>;
     head: string[];
     row: (item: T) => Cell[];
+    /** Said on stderr after the list (warnings about what it shows). */
+    after?: (ctx: Context, list: T[]) => Promise<void>;
   },
 ): Command {
   return parent
@@ -75,5 +77,6 @@ export function listCommand<T>(
       const client = await ctx.client();
       const list = await ctx.out.spin('Loading…', spec.fetch(client).toArray({ limit: o.limit }));
       await ctx.out.result(list, () => ctx.out.table(spec.head, list.map(spec.row)));
+      await spec.after?.(ctx, list);
     });
 }

@@ -125,6 +125,32 @@ describe('sqlite: tickets accounts, profiles and credentials', () => {
     expect(stale.stderr).toContain('tickets login');
   });
 
+  it('warns when listing a key whose creator is no longer a member (it no longer works)', async () => {
+    const key = await cli.json(['api-keys', 'create', '--name', 'Orphan']);
+    // As a key made before removals revoked them: its creator is gone, the key still listed as live.
+    const gone = await http(server.url)('POST', '/api/auth/register', {
+      body: {
+        email: `gone-${Date.now()}@example.com`,
+        password: 'correct horse battery staple',
+        name: 'Gone',
+      },
+    });
+    await server.db.kysely
+      .updateTable('api_keys')
+      .set({ created_by: gone.body.user.id })
+      .where('id', '=', key.id)
+      .execute();
+    const listed = await cli(['api-keys', 'list']);
+    expect(listed.exitCode).toBe(0);
+    expect(listed.stderr).toContain(`${key.id} (Orphan): whoever created it is no longer a member`);
+    const refused = await http(server.url)('GET', '/api/events', { token: key.secret });
+    expect(refused.status).toBe(401);
+    const clean = await cli(['api-keys', 'list']);
+    await cli.json(['api-keys', 'revoke', key.id, '--yes']);
+    expect((await cli(['api-keys', 'list'])).stderr).not.toContain('Orphan');
+    expect(clean.stdout).toContain(key.id);
+  });
+
   it('keeps profiles apart: list, use, show, remove', async () => {
     const profiles = await cli.json(['config', 'list']);
     expect(profiles).toEqual([

@@ -19,7 +19,7 @@ const UNKNOWN = {
   type: 'tt_01jd6x3k7qf0v8c6w2x9yq4e5b',
 };
 const STAFF_LACKS = new Set(['events:write', 'members:manage', 'api_keys:manage']);
-const FULL_KEY_LACKS = new Set(['members:manage', 'api_keys:manage']);
+const FULL_KEY_LACKS = new Set(['members:manage', 'api_keys:manage', 'members:read']);
 const uniqueEmail = (tag: string) => `${tag}-${randomBytes(4).toString('hex')}@example.com`;
 
 describe.each(DIALECTS)('%s: every guarded route refuses strangers and other organizations', (dialect) => {

@@ -607,6 +607,31 @@ describe.each(DIALECTS)('%s: WhatsApp', (dialect) => {
       (l) => l.every((r) => r.body.status === 'suppressed'),
     );
   });
+
+  it('applies a captured status delivery once however often it is replayed, and never moves a message back', async () => {
+    const { call, token, sell } = await boxOffice(s);
+    const order = await sell({ name: 'Rita Replay', email: 'rita@example.com', phone: '+4915187654321' });
+    const [sent] = await waitFor(
+      () => messagesOf(call, token, `order=${order.id}&channel=whatsapp`),
+      (l) => l.length === 1 && l[0]?.status === 'sent',
+    );
+    const wamid = wa.messages.find((m) => m.callbackData === sent?.id)?.wamid as string;
+    const delivered = await wa.sendStatus(hook(), wamid, 'delivered');
+    expect(delivered.status).toBe(200);
+    // The same signed bytes, delivered again later (as an attacker who captured them would).
+    for (let i = 0; i < 3; i++)
+      expect((await wa.deliver(hook(), JSON.parse(delivered.raw))).status).toBe(200);
+    expect((await wa.sendStatus(hook(), wamid, 'read')).status).toBe(200);
+    // An older status arriving after a newer one (out of order, or replayed from before) changes nothing.
+    expect((await wa.sendStatus(hook(), wamid, 'sent')).status).toBe(200);
+    expect((await wa.sendStatus(hook(), wamid, 'delivered')).status).toBe(200);
+    const m = await call('GET', `/api/messages/${sent?.id}`, { token });
+    expect(m.body.status).toBe('read');
+    const statuses = m.body.history.map((h: { status: string }) => h.status);
+    expect(statuses.filter((x: string) => x === 'delivered')).toHaveLength(1);
+    expect(statuses.filter((x: string) => x === 'read')).toHaveLength(1);
+    expect(statuses.indexOf('read')).toBeGreaterThan(statuses.indexOf('delivered'));
+  });
 });
 
 describe.each(DIALECTS)('%s: contact lists and campaigns', (dialect) => {

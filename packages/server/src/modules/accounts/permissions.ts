@@ -7,11 +7,12 @@ const ROLE_PERMISSIONS: Record<Role, ReadonlySet<string>> = {
   owner: new Set(ALL),
   admin: new Set(ALL),
   // Staff run the door and read attendee lists; selling, refunds and revenue are for owners and admins.
-  staff: new Set(['org:read', 'events:read', 'attendees:read', 'checkin']),
+  staff: new Set(['org:read', 'members:read', 'events:read', 'attendees:read', 'checkin']),
 };
-// Keys cannot manage members or mint keys: a leaked key must not be able to entrench itself.
+// Keys cannot manage members or mint keys: a leaked key must not be able to entrench itself. Nor do they
+// read who the members are (their names and addresses): no integration needs them.
 const SCOPE_PERMISSIONS: Record<string, readonly string[]> = {
-  full: ALL.filter((p) => p !== 'members:manage' && p !== 'api_keys:manage'),
+  full: ALL.filter((p) => p !== 'members:manage' && p !== 'api_keys:manage' && p !== 'members:read'),
   checkin: ['checkin'],
 };
 
