@@ -1,4 +1,5 @@
 import type Conf from 'conf';
+import { io } from './io.js';
 
 /** One server and the credentials for it. A profile holds a session (tokens) or an API key, not both. */
 export interface Profile {
@@ -37,7 +38,7 @@ export class ConfigStore {
     const conf = new Conf<StoredConfig>({
       projectName: 'tickets',
       projectSuffix: '',
-      cwd: process.env.TICKETS_CONFIG_DIR || undefined,
+      cwd: io().env.TICKETS_CONFIG_DIR || undefined,
       configFileMode: 0o600,
       // Profile names may contain dots; never treat them as paths.
       accessPropertiesByDotNotation: false,

@@ -2,9 +2,12 @@ import type { Session, Tickets } from '@tickets/sdk';
 import type { Command } from 'commander';
 import { ConfigStore, DEFAULT_API_URL, DEFAULT_PROFILE, type Profile } from './config.js';
 import { NotLoggedInError } from './errors.js';
+import { io } from './io.js';
 import { Output } from './output.js';
 
 export const VERSION = '0.1.0';
+
+const contexts = new WeakMap<object, Context>();
 
 export interface GlobalOptions {
   json?: boolean;
@@ -16,8 +19,10 @@ export type Credential = { kind: 'api_key'; source: 'env' | 'profile' } | { kind
 
 /** One invocation: its global options, output, profile and API client. */
 export class Context {
-  /** The context of the running command, for error reporting after it fails. */
-  static current: Context | undefined;
+  /** The context of the running command, for error reporting after it fails (one per invocation). */
+  static get current(): Context | undefined {
+    return contexts.get(io());
+  }
 
   readonly out: Output;
   /** Set once a client with stored credentials exists: a 401 then means "log in again". */
@@ -30,15 +35,16 @@ export class Context {
     readonly commandPath = 'tickets',
   ) {
     // Prompts and spinners decide on colour by themselves, and all honour NO_COLOR.
-    if (!options.color) process.env.NO_COLOR = '1';
+    if (!options.color) io().env.NO_COLOR = '1';
     this.out = new Output({ json: Boolean(options.json), color: options.color });
   }
 
   static of(command: Command): Context {
     const names: string[] = [];
     for (let c: Command | null = command; c; c = c.parent) names.unshift(c.name());
-    Context.current = new Context(command.optsWithGlobals<GlobalOptions>(), names.join(' '));
-    return Context.current;
+    const ctx = new Context(command.optsWithGlobals<GlobalOptions>(), names.join(' '));
+    contexts.set(io(), ctx);
+    return ctx;
   }
 
   store(): Promise<ConfigStore> {
@@ -49,10 +55,7 @@ export class Context {
   /** --profile, else $TICKETS_PROFILE, else the one chosen with `tickets config use`. */
   async profileName(): Promise<string> {
     return (
-      this.options.profile ||
-      process.env.TICKETS_PROFILE ||
-      (await this.store()).currentName ||
-      DEFAULT_PROFILE
+      this.options.profile || io().env.TICKETS_PROFILE || (await this.store()).currentName || DEFAULT_PROFILE
     );
   }
 
@@ -62,7 +65,8 @@ export class Context {
 
   /** $TICKETS_API_URL, else the profile's, else a local server's default address. */
   async apiUrl(): Promise<{ url: string; source: 'env' | 'profile' | 'default' }> {
-    if (process.env.TICKETS_API_URL) return { url: process.env.TICKETS_API_URL, source: 'env' };
+    const fromEnv = io().env.TICKETS_API_URL;
+    if (fromEnv) return { url: fromEnv, source: 'env' };
     const fromProfile = (await this.profile()).api_url;
     return fromProfile
       ? { url: fromProfile, source: 'profile' }
@@ -70,7 +74,7 @@ export class Context {
   }
 
   async credential(): Promise<Credential> {
-    if (process.env.TICKETS_API_KEY) return { kind: 'api_key', source: 'env' };
+    if (io().env.TICKETS_API_KEY) return { kind: 'api_key', source: 'env' };
     const profile = await this.profile();
     if (profile.api_key) return { kind: 'api_key', source: 'profile' };
     if (profile.access_token || profile.refresh_token) return { kind: 'session' };
@@ -80,7 +84,7 @@ export class Context {
   /** A client acting with the profile's credentials; renewed tokens are saved back to the profile. */
   async client(): Promise<Tickets> {
     const [profile, { url }, name] = await Promise.all([this.profile(), this.apiUrl(), this.profileName()]);
-    const apiKey = process.env.TICKETS_API_KEY || profile.api_key;
+    const apiKey = io().env.TICKETS_API_KEY || profile.api_key;
     if (!apiKey && !profile.access_token && !profile.refresh_token)
       throw new NotLoggedInError(`not logged in (profile "${name}", ${url})`);
     this.authenticated = true;

@@ -14,6 +14,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import type { CheckinBundle, CheckinBundleTicket, Validation } from '@tickets/sdk';
+import { io } from './io.js';
 
 /**
  * A door without the network: per event, the synced bundle (`<configDir>/offline/<event>.json`) and an
@@ -338,7 +339,7 @@ export async function verifyOffline(
     if (options.dry_run) return answer('valid', 'Valid (look-up only).', { ticket });
     // Widens the window between the look-up and the write, so a test can show that two processes scanning at
     // once still admit a ticket once (without the lock, both would look, find nothing, and admit).
-    const widen = Number(process.env.TICKETS_TEST_SCAN_DELAY_MS ?? 0);
+    const widen = Number(io().env.TICKETS_TEST_SCAN_DELAY_MS ?? 0);
     if (widen > 0) await new Promise((r) => setTimeout(r, widen));
 
     store.enqueue(bundle.event_id, {

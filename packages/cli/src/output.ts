@@ -1,4 +1,5 @@
 import { Chalk, type ChalkInstance, chalkStderr, default as chalkStdout } from 'chalk';
+import { io } from './io.js';
 
 export interface OutputOptions {
   json: boolean;
@@ -10,7 +11,7 @@ export type Cell = string | number | boolean | null | undefined;
 
 /** Colour only where a person will see it, and never when NO_COLOR is set (https://no-color.org). */
 function colorLevel(optedIn: boolean, isTTY: boolean | undefined, detected: number): 0 | 1 | 2 | 3 {
-  const noColor = process.env.NO_COLOR !== undefined && process.env.NO_COLOR !== '';
+  const noColor = io().env.NO_COLOR !== undefined && io().env.NO_COLOR !== '';
   return optedIn && !noColor && isTTY ? (detected as 0 | 1 | 2 | 3) : 0;
 }
 
@@ -21,7 +22,7 @@ function colorLevel(optedIn: boolean, isTTY: boolean | undefined, detected: numb
 export class Output {
   readonly json: boolean;
   /** Tables and alignment only when stdout is a terminal. */
-  readonly tty = Boolean(process.stdout.isTTY);
+  readonly tty = Boolean(io().stdout.isTTY);
   /** Styles for stdout. */
   readonly style: ChalkInstance;
   /** Styles for stderr. */
@@ -29,8 +30,8 @@ export class Output {
 
   constructor(options: OutputOptions) {
     this.json = options.json;
-    this.style = new Chalk({ level: colorLevel(options.color, process.stdout.isTTY, chalkStdout.level) });
-    this.errStyle = new Chalk({ level: colorLevel(options.color, process.stderr.isTTY, chalkStderr.level) });
+    this.style = new Chalk({ level: colorLevel(options.color, io().stdout.isTTY, chalkStdout.level) });
+    this.errStyle = new Chalk({ level: colorLevel(options.color, io().stderr.isTTY, chalkStderr.level) });
   }
 
   /** With --json, the API's value; otherwise whatever `human` prints. */
@@ -40,11 +41,11 @@ export class Output {
   }
 
   printJson(value: unknown): void {
-    process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+    io().stdout.write(`${JSON.stringify(value, null, 2)}\n`);
   }
 
   line(text = ''): void {
-    process.stdout.write(`${text}\n`);
+    io().stdout.write(`${text}\n`);
   }
 
   /** A table on a TTY; tab-separated rows without a header otherwise, like gh, for `cut` and `awk`. */
@@ -54,7 +55,7 @@ export class Output {
       return;
     }
     if (rows.length === 0) {
-      process.stderr.write(`${this.errStyle.dim('Nothing to show.')}\n`);
+      io().stderr.write(`${this.errStyle.dim('Nothing to show.')}\n`);
       return;
     }
     const { default: Table } = await import('cli-table3');
@@ -95,15 +96,15 @@ export class Output {
 
   /** A message for the person at the terminal, on stderr so stdout stays clean. */
   info(message: string): void {
-    process.stderr.write(`${message}\n`);
+    io().stderr.write(`${message}\n`);
   }
 
   success(message: string): void {
-    process.stderr.write(`${this.errStyle.green('✓')} ${message}\n`);
+    io().stderr.write(`${this.errStyle.green('✓')} ${message}\n`);
   }
 
   warn(message: string): void {
-    process.stderr.write(`${this.errStyle.yellow('!')} ${message}\n`);
+    io().stderr.write(`${this.errStyle.yellow('!')} ${message}\n`);
   }
 
   /**
@@ -111,7 +112,7 @@ export class Output {
    * `end()` finishes the line.
    */
   progress(label: string): { update(done: number, total: number): void; end(): void } {
-    const tty = Boolean(process.stderr.isTTY && process.stderr.columns);
+    const tty = Boolean(io().stderr.isTTY && io().stderr.columns);
     let drawn = false;
     return {
       update: (done, total) => {
@@ -119,11 +120,11 @@ export class Output {
         const width = 30;
         const filled = total > 0 ? Math.round((done / total) * width) : width;
         const bar = `${'█'.repeat(filled)}${'░'.repeat(width - filled)}`;
-        process.stderr.write(`\r${label} ${this.errStyle.cyan(bar)} ${done}/${total}`);
+        io().stderr.write(`\r${label} ${this.errStyle.cyan(bar)} ${done}/${total}`);
         drawn = true;
       },
       end: () => {
-        if (drawn) process.stderr.write('\n');
+        if (drawn) io().stderr.write('\n');
       },
     };
   }
@@ -133,11 +134,11 @@ export class Output {
     // Loading ora takes a moment; a rejection meanwhile must not count as unhandled (it is awaited below).
     work.catch(() => {});
     // A terminal that reports no width (e.g. under `script`) sends ora into a redraw loop.
-    if (!process.stderr.isTTY || !process.stderr.columns) return work;
+    if (!io().stderr.isTTY || !io().stderr.columns) return work;
     const { default: ora } = await import('ora');
     const spinner = ora({
       text,
-      stream: process.stderr,
+      stream: io().stderr as NodeJS.WriteStream,
       color: this.errStyle.level > 0 ? 'cyan' : false,
     }).start();
     try {

@@ -18,6 +18,7 @@ import { registerTypes } from './commands/types.js';
 import { Context } from './context.js';
 import { CancelledError, CliError, EXIT, NotLoggedInError, UsageError } from './errors.js';
 import { examples } from './help.js';
+import { type IO, io, processIO, withIO } from './io.js';
 import { printable } from './output.js';
 
 function version(): string {
@@ -38,7 +39,14 @@ export function buildProgram(): Command {
     .configureHelp({ showGlobalOptions: true, sortSubcommands: false })
     .showHelpAfterError('(add --help for usage)')
     // Commander's errors become exit code 2 in main(), not a process.exit() in the middle of a write.
-    .exitOverride();
+    .exitOverride()
+    // Help and usage errors go to this invocation's streams (a test's, when run in-process).
+    .configureOutput({
+      writeOut: (text) => io().stdout.write(text),
+      writeErr: (text) => io().stderr.write(text),
+      getOutHelpWidth: () => io().stdout.columns ?? 80,
+      getErrHelpWidth: () => io().stderr.columns ?? 80,
+    });
   examples(
     program,
     'tickets server start',
@@ -69,21 +77,26 @@ export function buildProgram(): Command {
   return program;
 }
 
-/** Runs the CLI; resolves to the exit code. Failures are reported on stderr, never as a stack trace. */
-export async function main(argv: string[] = process.argv): Promise<number> {
-  try {
-    await buildProgram().parseAsync(argv);
-    // A command whose answer is a refusal (`tickets validate`) sets the code without an error.
-    return Number(process.exitCode ?? EXIT.ok);
-  } catch (err) {
-    return report(err);
-  }
+/**
+ * Runs the CLI with `streams` (the process's own by default; a test's fakes in-process); resolves to the
+ * exit code. Failures are reported on stderr, never as a stack trace.
+ */
+export function main(argv: string[] = process.argv, streams: IO = processIO()): Promise<number> {
+  return withIO(streams, async () => {
+    try {
+      await buildProgram().parseAsync(argv);
+      // A command whose answer is a refusal (`tickets validate`) sets the code without an error.
+      return Number(io().exitCode ?? EXIT.ok);
+    } catch (err) {
+      return report(err);
+    }
+  });
 }
 
 async function report(err: unknown): Promise<number> {
   const ctx = Context.current;
   const style = ctx?.out.errStyle ?? new Chalk({ level: 0 });
-  const say = (line: string) => process.stderr.write(`${line}\n`);
+  const say = (line: string) => io().stderr.write(`${line}\n`);
   const error = (message: string) => say(`${style.red('error:')} ${message}`);
 
   if (err instanceof CommanderError) {
@@ -129,6 +142,6 @@ async function report(err: unknown): Promise<number> {
   }
   // A bug in the CLI: still no stack trace unless asked for.
   error(err instanceof Error ? err.message : String(err));
-  if (process.env.TICKETS_DEBUG && err instanceof Error && err.stack) say(err.stack);
+  if (io().env.TICKETS_DEBUG && err instanceof Error && err.stack) say(err.stack);
   return EXIT.failure;
 }

@@ -1,10 +1,11 @@
 import { CancelledError, UsageError } from './errors.js';
+import { io } from './io.js';
 
 /** Prompts only when a person can answer: stdin is a terminal. Scripts get a usage error instead. */
-export const canPrompt = (): boolean => Boolean(process.stdin.isTTY);
+export const canPrompt = (): boolean => Boolean(io().stdin.isTTY);
 
 // Prompts draw on stderr so that stdout (e.g. --json) stays machine-readable.
-const context = { output: process.stderr };
+const context = () => ({ input: io().stdin as NodeJS.ReadStream, output: io().stderr as NodeJS.WriteStream });
 
 export interface AskOptions {
   /** The flag that supplies this value, named in the error when there is no TTY to ask on. */
@@ -23,9 +24,9 @@ export async function ask(value: string | undefined, options: AskOptions): Promi
     options.secret
       ? password(
           { message: options.message, mask: '*', validate: (v) => v.length > 0 || 'Required' },
-          context,
+          context(),
         )
-      : input({ message: options.message, required: true, default: options.default }, context),
+      : input({ message: options.message, required: true, default: options.default }, context()),
   );
 }
 
@@ -37,13 +38,13 @@ export async function confirmAction(yes: boolean | undefined, message: string): 
   if (yes) return;
   if (!canPrompt()) throw new UsageError('refusing to do this without --yes when not running interactively');
   const { confirm } = await import('@inquirer/prompts');
-  if (!(await interruptible(confirm({ message, default: false }, context)))) throw new CancelledError();
+  if (!(await interruptible(confirm({ message, default: false }, context())))) throw new CancelledError();
 }
 
 /** Reads a secret piped on stdin (e.g. `--password-stdin`), without its trailing newline. */
 export async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
-  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  for await (const chunk of io().stdin) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks)
     .toString('utf8')
     .replace(/\r?\n$/, '');

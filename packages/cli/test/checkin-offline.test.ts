@@ -68,9 +68,9 @@ describe('sqlite: offline check-in (sync, validate --offline, upload, stats)', (
 
   beforeAll(async () => {
     server = await startTestServer('sqlite');
-    cli = makeCli();
-    door2 = makeCli();
-    stranger = makeCli();
+    cli = makeCli({}, { spawn: true });
+    door2 = makeCli({}, { spawn: true });
+    stranger = makeCli({}, { spawn: true });
     eventId = await setUp(cli, 'Offline Org', 'Offline Night');
     otherEventId = await setUp(stranger, 'Stranger Org', 'Elsewhere');
 
@@ -260,7 +260,7 @@ describe('sqlite: offline check-in (sync, validate --offline, upload, stats)', (
   });
 
   it('refuses --offline without a synced event, and --event without --offline', async () => {
-    const fresh = makeCli();
+    const fresh = makeCli({}, { spawn: true });
     try {
       const r = await fresh(['validate', tickets['Ada Admit']!.code, '--offline']);
       expect(r.exitCode).toBe(2);

@@ -79,7 +79,7 @@ describe('sqlite: tickets door', () => {
 
   beforeAll(async () => {
     server = await startTestServer('sqlite');
-    cli = makeCli();
+    cli = makeCli({}, { spawn: true });
     eventId = await signUpWithEvent(cli, server.url, { org: 'Door Mode Org', event: 'Door Mode Night' });
     await cli.json(['types', 'create', eventId, '--name', 'GA', '--price', '25', '--capacity', '50']);
     await cli.json(['events', 'publish', eventId]);

@@ -68,3 +68,29 @@ describe('help', () => {
     expect(missing).toEqual([]);
   });
 });
+
+describe('in-process runs', () => {
+  it('keep their streams, environment and exit code apart, even when they overlap', async () => {
+    const { makeCli } = await import('./run-cli.js');
+    const clis = [makeCli(), makeCli()];
+    try {
+      const urls = ['http://127.0.0.1:1/a', 'http://127.0.0.1:2/b'];
+      const [a, b] = await Promise.all(
+        clis.map((cli, i) => cli(['whoami'], { env: { TICKETS_API_URL: urls[i] } })),
+      );
+      for (const [r, own, other] of [
+        [a, urls[0], urls[1]],
+        [b, urls[1], urls[0]],
+      ] as const) {
+        expect(r?.exitCode).toBe(4);
+        expect(r?.stderr).toContain(own);
+        expect(r?.stderr).not.toContain(other);
+        expect(r?.stdout).toBe('');
+      }
+      // The process's own exit code is untouched by the runs.
+      expect(process.exitCode ?? 0).toBe(0);
+    } finally {
+      for (const cli of clis) cli.cleanup();
+    }
+  });
+});

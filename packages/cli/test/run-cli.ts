@@ -1,12 +1,13 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
+import { main } from '../src/program.js';
 
 /** The built binary: the tests run what users run. */
 export const BIN = fileURLToPath(new URL('../dist/bin.js', import.meta.url));
-if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run \`npx tsc -b\` first`);
 
 export interface CliResult {
   exitCode: number;
@@ -28,23 +29,64 @@ export interface Cli {
   cleanup(): void;
 }
 
-/** A `tickets` command with its own empty config directory, no colour, and no outside TICKETS_* settings. */
-export function makeCli(baseEnv: Record<string, string | undefined> = {}): Cli {
+/** Collects what a command writes, as a pipe would (not a terminal). */
+class Captured extends Writable {
+  text = '';
+  override _write(chunk: Buffer | string, _encoding: BufferEncoding, done: () => void): void {
+    this.text += chunk.toString();
+    done();
+  }
+}
+
+/**
+ * Runs `tickets …` in this process, with its own streams and environment (see src/io.ts), as gh tests
+ * its commands: fast, and each run apart from the others even when they overlap. Output is trimmed of
+ * its last newline, as execa does for the spawned binary.
+ */
+async function runInProcess(
+  args: string[],
+  env: Record<string, string | undefined>,
+  input: string,
+): Promise<CliResult> {
+  const stdout = new Captured();
+  const stderr = new Captured();
+  const exitCode = await main(['node', 'tickets', ...args], {
+    stdin: Readable.from([Buffer.from(input)]),
+    stdout,
+    stderr,
+    env,
+  });
+  const trim = (t: string) => t.replace(/\n$/, '');
+  return { exitCode, stdout: trim(stdout.text), stderr: trim(stderr.text) };
+}
+
+/**
+ * A `tickets` command with its own empty config directory, no colour, and no outside TICKETS_* settings.
+ * It runs in-process (src/program.ts `main`, with fake streams); `spawn: true` runs the built binary
+ * instead, for what only a process has: signals, a server in the foreground, a terminal.
+ */
+export function makeCli(
+  baseEnv: Record<string, string | undefined> = {},
+  opts: { spawn?: boolean } = {},
+): Cli {
   const configDir = mkdtempSync(join(tmpdir(), 'tickets-cli-test-'));
   const run = async (
     args: string[],
     options: { env?: Record<string, string | undefined>; input?: string } = {},
   ): Promise<CliResult> => {
+    const env = {
+      TICKETS_CONFIG_DIR: configDir,
+      NO_COLOR: '1',
+      TICKETS_API_URL: undefined,
+      TICKETS_API_KEY: undefined,
+      TICKETS_PROFILE: undefined,
+      ...baseEnv,
+      ...options.env,
+    };
+    if (!opts.spawn) return runInProcess(args, { ...process.env, ...env }, options.input ?? '');
+    if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run \`npx tsc -b\` first`);
     const result = await execa('node', [BIN, ...args], {
-      env: {
-        TICKETS_CONFIG_DIR: configDir,
-        NO_COLOR: '1',
-        TICKETS_API_URL: undefined,
-        TICKETS_API_KEY: undefined,
-        TICKETS_PROFILE: undefined,
-        ...baseEnv,
-        ...options.env,
-      },
+      env,
       input: options.input ?? '',
       reject: false,
       timeout: 20_000,

@@ -19,7 +19,7 @@ describe('tickets server', () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('migrates a database and says what it applied', async () => {
-    const cli = makeCli();
+    const cli = makeCli({}, { spawn: true });
     try {
       const db = `sqlite:${join(dir, 'migrate.db')}`;
       const first = await cli.json(['server', 'migrate', '--db', db]);
@@ -39,7 +39,7 @@ describe('tickets server', () => {
       reject: false,
     });
     const url = await listeningUrl(child);
-    const cli = makeCli();
+    const cli = makeCli({}, { spawn: true });
     try {
       const signup = await cli([
         'signup',
@@ -67,7 +67,7 @@ describeOnPostgres('postgres: tickets smoke test', () => {
   let cli: Cli;
   beforeAll(async () => {
     server = await startTestServer('postgres');
-    cli = makeCli();
+    cli = makeCli({}, { spawn: true });
   });
   afterAll(async () => {
     cli.cleanup();

@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { Context } from '../context.js';
 import { EXIT, UsageError } from '../errors.js';
 import { examples } from '../help.js';
+import { io } from '../io.js';
 import { OfflineStore, type QueuedScan, type StoredBundle, verifyOffline } from '../offline.js';
 
 /** At most this many scans per upload request (the API's limit). */
@@ -237,7 +238,7 @@ export function registerOfflineCheckin(checkin: Command): void {
           }
           if (results.length === 0) ctx.out.info('Nothing to upload.');
         });
-        if (results.some((r) => r.conflicts.length > 0)) process.exitCode = EXIT.failure;
+        if (results.some((r) => r.conflicts.length > 0)) io().exitCode = EXIT.failure;
       }),
     'tickets checkin upload',
     'tickets checkin upload evt_… --json',
@@ -263,7 +264,7 @@ export function registerOfflineCheckin(checkin: Command): void {
         });
         let s = stats;
         while (!stop) {
-          process.stdout.write('\u001b[2J\u001b[H');
+          io().stdout.write('\u001b[2J\u001b[H');
           await showStats(ctx, s);
           ctx.out.line(ctx.out.style.dim(`\nUpdated ${new Date().toLocaleTimeString()} · Ctrl-C to stop`));
           await new Promise((r) => setTimeout(r, 2000));

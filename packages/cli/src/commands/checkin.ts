@@ -3,6 +3,7 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 import { Context } from '../context.js';
 import { EXIT, UsageError } from '../errors.js';
 import { examples, NONE, orNull, parse } from '../help.js';
+import { io } from '../io.js';
 import type { Output } from '../output.js';
 import { ask, confirmAction } from '../prompt.js';
 import { deviceId, listIdArg, refusal } from '../verdicts.js';
@@ -141,7 +142,7 @@ export function registerCheckin(program: Command): void {
         if (f.offline) {
           const v = await validateOffline(ctx, code, f, await deviceId(ctx, f.device));
           await ctx.out.result(v, () => verdict(ctx.out, v, '  (offline)'));
-          if (!PASSED.has(v.result)) process.exitCode = EXIT.failure;
+          if (!PASSED.has(v.result)) io().exitCode = EXIT.failure;
           return;
         }
         if (f.event) throw new UsageError('--event goes with --offline');
@@ -159,8 +160,8 @@ export function registerCheckin(program: Command): void {
           }),
         );
         await ctx.out.result(v, () => verdict(ctx.out, v));
-        // main() answers with process.exitCode: a refusal is an answer, not an error message.
-        if (!PASSED.has(v.result)) process.exitCode = EXIT.failure;
+        // main() answers with io().exitCode: a refusal is an answer, not an error message.
+        if (!PASSED.has(v.result)) io().exitCode = EXIT.failure;
       }),
     'tickets validate "$CODE" --gate North',
     'tickets validate "$CODE" --list cl_… --gate "VIP door" --device scanner-1',

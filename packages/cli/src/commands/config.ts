@@ -3,6 +3,7 @@ import { PROFILE_KEYS, type Profile, redact, type SettableKey } from '../config.
 import { Context } from '../context.js';
 import { CliError, UsageError } from '../errors.js';
 import { examples } from '../help.js';
+import { io } from '../io.js';
 
 /** How a profile authenticates, without its secrets. */
 function profileView(name: string, p: Profile, current: string) {
@@ -137,7 +138,7 @@ export function registerConfig(program: Command): void {
           config_file: store.path,
         };
         if (credential?.kind === 'api_key' && credential.source === 'env')
-          view.api_key = redact(process.env.TICKETS_API_KEY) ?? null;
+          view.api_key = redact(io().env.TICKETS_API_KEY) ?? null;
         await ctx.out.result(view, (v) =>
           ctx.out.details([
             ['Profile', v.name],

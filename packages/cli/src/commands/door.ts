@@ -5,6 +5,7 @@ import { type Command, Option } from 'commander';
 import { Context } from '../context.js';
 import { EXIT, UsageError } from '../errors.js';
 import { examples } from '../help.js';
+import { io } from '../io.js';
 import { OfflineStore } from '../offline.js';
 import type { Output } from '../output.js';
 import { deviceId, listIdArg, refusal } from '../verdicts.js';
@@ -103,7 +104,7 @@ class DoorScreen {
   ) {}
 
   private get width(): number {
-    return Math.min(Math.max(process.stdout.columns ?? 60, 40), 100);
+    return Math.min(Math.max(io().stdout.columns ?? 60, 40), 100);
   }
 
   private block(ok: boolean, text: string): void {
@@ -121,7 +122,7 @@ class DoorScreen {
 
   async verdict(v: Validation, offline = false): Promise<void> {
     if (this.out.json) {
-      process.stdout.write(`${JSON.stringify(offline ? { ...v, offline: true } : v)}\n`);
+      io().stdout.write(`${JSON.stringify(offline ? { ...v, offline: true } : v)}\n`);
       return;
     }
     // Offline the type's name is unknown when the credential could not read the types at sync.
@@ -137,7 +138,7 @@ class DoorScreen {
   /** A refusal the CLI decided without a Validation (a code the server would not even look up). */
   refused(reason: string, code?: string): void {
     if (this.out.json && code !== undefined) {
-      process.stdout.write(`${JSON.stringify({ object: 'refused', code, message: reason })}\n`);
+      io().stdout.write(`${JSON.stringify({ object: 'refused', code, message: reason })}\n`);
       return;
     }
     this.block(false, `REFUSED  ${reason}`);
@@ -148,7 +149,7 @@ class DoorScreen {
   /** The scan got no verdict: the person at the door must scan again. */
   noAnswer(why: string, code: string): void {
     if (this.out.json) {
-      process.stdout.write(`${JSON.stringify({ object: 'no_answer', code, message: why })}\n`);
+      io().stdout.write(`${JSON.stringify({ object: 'no_answer', code, message: why })}\n`);
       return;
     }
     this.block(false, `NO ANSWER (${why}) — scan again`);
@@ -158,7 +159,7 @@ class DoorScreen {
 
   summary(): void {
     if (this.out.json) {
-      process.stdout.write(`${JSON.stringify(this.tally.json())}\n`);
+      io().stdout.write(`${JSON.stringify(this.tally.json())}\n`);
       return;
     }
     const { style } = this.out;
@@ -168,7 +169,7 @@ class DoorScreen {
   }
 
   private bell(): void {
-    if (this.out.tty) process.stdout.write('\x07');
+    if (this.out.tty) io().stdout.write('\x07');
   }
 
   private status(): void {
@@ -329,7 +330,7 @@ export function registerDoor(program: Command): void {
 
         // The iterator buffers lines: a scanner typing faster than the server answers is served in order.
         const lines = createInterface({
-          input: process.stdin,
+          input: io().stdin,
           terminal: false,
           crlfDelay: Number.POSITIVE_INFINITY,
         });

@@ -3,6 +3,7 @@ import { type Command, Option } from 'commander';
 import { Context } from '../context.js';
 import { UsageError } from '../errors.js';
 import { examples, NONE, orNull, parse } from '../help.js';
+import { io } from '../io.js';
 import type { Output } from '../output.js';
 import { ask, canPrompt, confirmAction } from '../prompt.js';
 
@@ -360,7 +361,7 @@ export function registerEvents(program: Command): void {
                 `Refunded ${c.orders_refunded} of ${c.orders_total} paid orders${c.orders_failed ? `; ${c.orders_failed} refused by the provider (their orders are flagged)` : ''}.`,
               );
           });
-          if (state.orders_failed > 0) process.exitCode = 1;
+          if (state.orders_failed > 0) io().exitCode = 1;
         },
       ),
     'tickets events cancel evt_… --yes',

@@ -5,6 +5,7 @@ import type { Command } from 'commander';
 import { Context } from '../context.js';
 import { CliError, UsageError } from '../errors.js';
 import { examples, NONE, orNull, parse } from '../help.js';
+import { io } from '../io.js';
 import { formatMoney } from '../money.js';
 import type { Output } from '../output.js';
 
@@ -46,14 +47,14 @@ async function savePdf(
   const toStdout = f.out === '-';
   if (toStdout && ctx.out.json)
     throw new UsageError('--out - writes the PDF itself to stdout; leave out --json');
-  if (toStdout && process.stdout.isTTY)
+  if (toStdout && io().stdout.isTTY)
     throw new UsageError('refusing to write a PDF to the terminal; redirect stdout or give --out <file>');
   // Refused before downloading; the `wx` write below still catches a file that appears meanwhile.
   if (f.out && !toStdout && !f.force && existsSync(f.out)) throw refuseOverwrite(f.out);
   const client = await ctx.client();
   const pdf = await ctx.out.spin('Downloading…', download(client));
   if (toStdout) {
-    process.stdout.write(pdf);
+    io().stdout.write(pdf);
     return;
   }
   const number = documentNumber(pdf);

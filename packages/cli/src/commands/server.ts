@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { Context } from '../context.js';
 import { UsageError } from '../errors.js';
 import { examples, parse } from '../help.js';
+import { io } from '../io.js';
 
 type ServerIndex = typeof import('@tickets/server');
 
@@ -14,7 +15,7 @@ interface ServerOptions {
 
 /** The environment the server reads, with the flags laid over it. */
 function serverEnv(o: ServerOptions): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env };
+  const env: NodeJS.ProcessEnv = { ...io().env };
   if (o.port !== undefined) env.PORT = String(o.port);
   if (o.host) env.HOST = o.host;
   if (o.db) env.DATABASE_URL = o.db;
