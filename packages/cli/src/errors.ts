@@ -5,6 +5,8 @@ export const EXIT = {
   failure: 1,
   /** The command line was wrong, a required value was missing without a TTY to ask on, or the user cancelled. */
   usage: 2,
+  /** `tickets validate`: the ticket could not be checked (the server unreachable or failing); not a refusal. */
+  unavailable: 3,
   /** No credentials, or the stored ones no longer work. */
   auth: 4,
 } as const;

@@ -24,6 +24,8 @@ import { io } from './io.js';
 export interface StoredBundle {
   version: 1;
   event_id: string;
+  /** For the verdicts (absent in bundles synced before it was kept: the id stands in). */
+  event_name?: string;
   /** The list's rules, applied offline as the server applies them (absent in bundles synced before they were kept). */
   list: {
     id: string;
@@ -151,6 +153,7 @@ export class OfflineStore {
     return {
       version: 1,
       event_id: page.event_id,
+      event_name: page.event_name,
       list: {
         id: page.list.id,
         name: page.list.name,
@@ -280,22 +283,32 @@ export async function verifyOffline(
 ): Promise<Validation> {
   const { verifyTicketCode } = await import('@tickets/sdk');
   const scanned_at = (options.now ?? new Date()).toISOString();
+  // Every verdict about one of the event's tickets names the event (a bundle synced before names were
+  // in it has only the id).
+  const event = {
+    id: bundle.event_id,
+    name: (bundle as { event_name?: string }).event_name ?? bundle.event_id,
+  };
   const answer = (
     result: Validation['result'],
     message: string,
     extra: Partial<Validation> = {},
-  ): Validation => ({
-    object: 'validation',
-    result,
-    admitted: result === 'admitted',
-    message,
-    ticket: null,
-    revoked_reason: null,
-    first_used: null,
-    list_id: bundle.list.id,
-    scanned_at,
-    ...extra,
-  });
+  ): Validation => {
+    const v: Validation = {
+      object: 'validation',
+      result,
+      admitted: result === 'admitted',
+      message,
+      ticket: null,
+      event: null,
+      revoked_reason: null,
+      first_used: null,
+      list_id: bundle.list.id,
+      scanned_at,
+      ...extra,
+    };
+    return v.ticket ? { ...v, event: v.event ?? event } : v;
+  };
 
   const check = await verifyTicketCode(code, bundle.public_key);
   if (!check.valid) return answer('invalid', 'This is not a valid ticket for this event.');

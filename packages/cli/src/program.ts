@@ -57,7 +57,7 @@ export function buildProgram(): Command {
   );
   program.addHelpText(
     'after',
-    '\nEnvironment:\n  TICKETS_API_URL, TICKETS_API_KEY  override the profile\n  TICKETS_PROFILE                   profile to use\n  TICKETS_CONFIG_DIR                where profiles are kept\n  NO_COLOR                          no colour\n\nExit codes: 0 ok, 1 API error, 2 usage error or cancelled, 4 not logged in.\n',
+    '\nEnvironment:\n  TICKETS_API_URL, TICKETS_API_KEY  override the profile\n  TICKETS_PROFILE                   profile to use\n  TICKETS_CONFIG_DIR                where profiles are kept\n  NO_COLOR                          no colour\n\nExit codes: 0 ok, 1 API error (validate: refused), 2 usage error or cancelled, 3 validate: could not check, 4 not logged in.\n',
   );
 
   registerServer(program);

@@ -35,7 +35,9 @@ export async function refusal(v: Validation): Promise<string> {
     case 'invalid':
       return 'not a ticket of ours';
     case 'wrong_event':
-      return 'ticket for another event';
+      return v.event
+        ? `ticket for another event: ${v.event.name}${v.ticket ? ` (${v.ticket.ticket_type_name})` : ''}`
+        : 'ticket for another event';
     case 'wrong_list':
       return `${v.ticket?.ticket_type_name ?? 'this ticket type'} does not come in through this gate`;
     case 'not_yet_valid':

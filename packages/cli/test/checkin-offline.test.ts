@@ -130,7 +130,7 @@ describe('sqlite: offline check-in (sync, validate --offline, upload, stats)', (
     const ada = tickets['Ada Admit']!;
     const admit = await cli(['validate', ada.code, '--offline', '--gate', 'North']);
     expect(admit.exitCode, admit.stderr).toBe(0);
-    expect(admit.stdout).toBe('ADMITTED  Ada Admit · GA  (offline)');
+    expect(admit.stdout).toBe('ADMITTED  Ada Admit · GA · Offline Night  (offline)');
     // Durable before the verdict: the queue file holds the scan once the command has exited.
     const q = queued(cli);
     expect(q).toHaveLength(1);
@@ -165,7 +165,7 @@ describe('sqlite: offline check-in (sync, validate --offline, upload, stats)', (
     // The new holder's code carries the version the bundle has: the sync ran after the transfer.
     const nia = await cli(['validate', tickets['Nia New']!.code, '--offline']);
     expect(nia.exitCode, nia.stdout).toBe(0);
-    expect(nia.stdout).toBe('ADMITTED  Nia New · GA  (offline)');
+    expect(nia.stdout).toBe('ADMITTED  Nia New · GA · Offline Night  (offline)');
 
     const code = tickets['Tess Tamper']!.code;
     const flip = code.at(-5) === 'A' ? 'B' : 'A';
@@ -200,7 +200,7 @@ describe('sqlite: offline check-in (sync, validate --offline, upload, stats)', (
     const two = await door2(['validate', sam.code, '--offline', '--gate', 'South', '--device', 'scanner-2']);
     expect(two.exitCode, two.stderr).toBe(0);
     // Without type names (a door key may not read ticket types) the holder is still shown.
-    expect(two.stdout).toBe('ADMITTED  Sam Shared  (offline)');
+    expect(two.stdout).toBe('ADMITTED  Sam Shared · Offline Night  (offline)');
     expect(queued(door2)).toHaveLength(1);
 
     // No answer from the server: nothing leaves the queue.
@@ -259,7 +259,7 @@ describe('sqlite: offline check-in (sync, validate --offline, upload, stats)', (
     expect(plain.stdout).toMatch(/^Main entrance\t3\t3\t\d+$/m);
   });
 
-  it('refuses --offline without a synced event, and --event without --offline', async () => {
+  it("refuses --offline without a synced event; online, --event names the door's event", async () => {
     const fresh = makeCli({}, { spawn: true });
     try {
       const r = await fresh(['validate', tickets['Ada Admit']!.code, '--offline']);
@@ -268,8 +268,15 @@ describe('sqlite: offline check-in (sync, validate --offline, upload, stats)', (
     } finally {
       fresh.cleanup();
     }
-    const r = await cli(['validate', tickets['Ada Admit']!.code, '--event', eventId]);
-    expect(r.exitCode).toBe(2);
+    // A look-up (valid, or already used if her offline admission was uploaded): a verdict about her, for
+    // this event — not a usage error.
+    const r = await cli(['validate', tickets['Ada Admit']!.code, '--event', eventId, '--dry-run', '--json']);
+    expect([0, 1], r.stderr).toContain(r.exitCode);
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      result: expect.stringMatching(/^(valid|already_used)$/),
+      event: { id: eventId, name: 'Offline Night' },
+      ticket: { holder_name: 'Ada Admit' },
+    });
   });
 
   it("applies the gate's rules offline: ticket types, and its time window", async () => {

@@ -35,11 +35,68 @@ describe('sqlite: tickets validate and check-in lists', () => {
     await server.stop();
   });
 
+  it("refuses a genuine ticket of the organization's other event at this event's door, naming its event", async () => {
+    const other = await cli.json([
+      'events',
+      'create',
+      '--name',
+      'Other Night',
+      '--timezone',
+      'Europe/Berlin',
+      '--currency',
+      'EUR',
+      '--starts',
+      '2031-11-30 20:00',
+      '--ends',
+      '2031-11-30 23:00',
+    ]);
+    await cli.json(['types', 'create', other.id, '--name', 'Balcony', '--price', '10', '--capacity', '5']);
+    await cli.json(['events', 'publish', other.id]);
+    const order = await cli.json([
+      'sell',
+      other.id,
+      '--type',
+      'Balcony',
+      '--name',
+      'Wanda Wrong',
+      '--email',
+      'w@example.com',
+    ]);
+    const code = order.tickets[0].code as string;
+    const refused = await cli(['validate', code, '--event', eventId]);
+    expect(refused.exitCode).toBe(1);
+    expect(refused.stdout).toBe('REFUSED  ticket for another event: Other Night (Balcony)');
+    const json = await cli(['validate', code, '--event', eventId, '--json']);
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      result: 'wrong_event',
+      admitted: false,
+      event: { id: other.id, name: 'Other Night' },
+      ticket: { holder_name: 'Wanda Wrong', ticket_type_name: 'Balcony' },
+    });
+    // At its own event's door it comes in.
+    const right = await cli(['validate', code, '--event', other.id]);
+    expect(right.exitCode).toBe(0);
+    expect(right.stdout).toBe('ADMITTED  Wanda Wrong · Balcony · Other Night');
+  });
+
+  it('exits 3, not 1, when the ticket could not be checked (no server), and says so', async () => {
+    const ticket = await sell('GA', 'Nora Network');
+    const r = await cli(['validate', ticket.code], { env: { TICKETS_API_URL: 'http://127.0.0.1:9' } });
+    expect(r.exitCode).toBe(3);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toContain('COULD NOT CHECK');
+    const json = await cli(['validate', ticket.code, '--json'], {
+      env: { TICKETS_API_URL: 'http://127.0.0.1:9' },
+    });
+    expect(json.exitCode).toBe(3);
+    expect(JSON.parse(json.stdout)).toMatchObject({ object: 'no_answer', code: 'connection_failed' });
+  });
+
   it('admits a ticket once, then refuses it saying when, where and on which device it was used', async () => {
     const ticket = await sell('GA', 'Hal Holder');
     const first = await cli(['validate', ticket.code, '--gate', 'North']);
     expect(first.exitCode, first.stderr).toBe(0);
-    expect(first.stdout).toBe('ADMITTED  Hal Holder · GA');
+    expect(first.stdout).toBe('ADMITTED  Hal Holder · GA · Door Night');
     // Piped: no colour, even without NO_COLOR.
     const again = await cli(['validate', ticket.code, '--gate', 'South'], { env: { NO_COLOR: undefined } });
     expect(again.exitCode).toBe(1);
@@ -70,7 +127,7 @@ describe('sqlite: tickets validate and check-in lists', () => {
       admitted: false,
     });
     const plain = await cli(['validate', ticket.code, '--dry-run']);
-    expect(plain.stdout).toBe('VALID  Vera Vip · VIP  (look-up only: not admitted)');
+    expect(plain.stdout).toBe('VALID  Vera Vip · VIP · Door Night  (look-up only: not admitted)');
 
     const admitted = await cli.json(['validate', ticket.code, '--device', 'scanner-1']);
     expect(admitted).toMatchObject({
@@ -106,7 +163,7 @@ describe('sqlite: tickets validate and check-in lists', () => {
     const ticket = await sell('GA', 'Kim Keyholder');
     const scan = await cli(['--profile', 'door', 'validate', ticket.code, '--gate', 'East']);
     expect(scan.exitCode, scan.stderr).toBe(0);
-    expect(scan.stdout).toBe('ADMITTED  Kim Keyholder · GA');
+    expect(scan.stdout).toBe('ADMITTED  Kim Keyholder · GA · Door Night');
     const lists = await cli.json(['--profile', 'door', 'checkin', 'lists', 'list', eventId]);
     expect(lists.map((l: { name: string }) => l.name)).toContain('Main entrance');
     const create = await cli(['--profile', 'door', 'checkin', 'lists', 'create', eventId, '--name', 'Mine']);
@@ -217,11 +274,11 @@ describe('sqlite: tickets validate and check-in lists', () => {
     // Re-entry: in, out, in again.
     const guest = await sell('GA', 'Ozzy Outside');
     expect((await cli(['validate', guest.code, '--list', created.id])).stdout).toBe(
-      'ADMITTED  Ozzy Outside · GA',
+      'ADMITTED  Ozzy Outside · GA · Door Night',
     );
     const out = await cli(['validate', guest.code, '--list', created.id, '--exit']);
     expect(out.exitCode).toBe(0);
-    expect(out.stdout).toBe('CHECKED OUT  Ozzy Outside · GA');
+    expect(out.stdout).toBe('CHECKED OUT  Ozzy Outside · GA · Door Night');
     expect((await cli(['validate', guest.code, '--list', created.id])).exitCode).toBe(0);
 
     const spare = await cli.json(['checkin', 'lists', 'create', eventId, '--name', 'Spare']);

@@ -84,6 +84,37 @@ describe.each(DIALECTS)('%s: the door', (dialect) => {
     expect(second.body.first_used.at).toBe(first.body.scanned_at);
   });
 
+  it("refuses a genuine ticket of the organization's other event at a door for this one, naming its event", async () => {
+    const other = await eventOnSale(s.url, token, { name: 'Other night' }, [
+      { name: 'Loge', amount: 900, capacity: 5 },
+    ]);
+    const res = await call('POST', '/api/tickets/purchase', {
+      token,
+      body: {
+        event: other.eventId,
+        items: [{ ticket_type: other.typeIds[0], quantity: 1, holders: [{ name: 'Otto Other' }] }],
+        buyer: { name: 'B', email: 'b@example.com' },
+        payment_method: 'manual',
+      },
+    });
+    const code = res.body.tickets[0].code as string;
+    const wrong = await scan(code, { event: eventId });
+    expect(wrong.body).toMatchObject({
+      result: 'wrong_event',
+      admitted: false,
+      event: { id: other.eventId, name: 'Other night' },
+      ticket: { holder_name: 'Otto Other', ticket_type_name: 'Loge' },
+    });
+    // Refused scans change nothing: at its own event's door it comes in, and every verdict names the event.
+    const right = await scan(code, { event: other.eventId });
+    expect(right.body).toMatchObject({
+      result: 'admitted',
+      event: { id: other.eventId, name: 'Other night' },
+    });
+    const junk = await scan('not-a-ticket', { event: eventId });
+    expect(junk.body).toMatchObject({ result: 'invalid', event: null });
+  });
+
   it('admits exactly one of 50 simultaneous scans of one code', async () => {
     const ticket = await buy(gaId);
     const results = await Promise.all(

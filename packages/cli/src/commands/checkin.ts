@@ -45,9 +45,18 @@ const typesArg =
     return ids;
   };
 
+/** The server could not be reached, or failed (5xx): the ticket was not checked. */
+async function couldNotCheck(err: unknown): Promise<boolean> {
+  const { TicketsError } = await import('@tickets/sdk');
+  return err instanceof TicketsError && (err.code === 'connection_failed' || err.status >= 500);
+}
+
 /** One line, the whole answer: green when the person may pass, red with the reason when not. */
 async function verdict(out: Output, v: Validation, suffix = ''): Promise<void> {
-  const who = v.ticket ? [v.ticket.holder_name, v.ticket.ticket_type_name].filter(Boolean).join(' · ') : '';
+  // Who, with what, for which event: the door sees at a glance a ticket meant for another night.
+  const who = v.ticket
+    ? [v.ticket.holder_name, v.ticket.ticket_type_name, v.event?.name].filter(Boolean).join(' · ')
+    : '';
   const { style } = out;
   if (v.result === 'admitted') out.line(style.bold.green(`ADMITTED  ${who}${suffix}`));
   else if (v.result === 'exited') out.line(style.bold.green(`CHECKED OUT  ${who}${suffix}`));
@@ -127,7 +136,7 @@ export function registerCheckin(program: Command): void {
     program
       .command('validate')
       .description(
-        'Scan a ticket at the door: admitted exactly once, or why not (exit 0 admitted, 1 refused)',
+        'Scan a ticket at the door: admitted exactly once, or why not (exit 0 admitted, 1 refused, 3 could not check)',
       )
       .argument('<code>', "the ticket's code, as its QR code reads")
       .option('--list <list>', "the gate's check-in list (cl_…; default: the event's main list)", listIdArg)
@@ -136,7 +145,10 @@ export function registerCheckin(program: Command): void {
       .addOption(new Option('--exit', 'scan the person out (re-entry lists only)').conflicts('dryRun'))
       .option('--dry-run', 'look the ticket up without admitting it')
       .option('--offline', 'decide with the bundle from `tickets checkin sync`; queue the scan for upload')
-      .option('--event <event>', "with --offline: the event's bundle (default: the code's event)")
+      .option(
+        '--event <event>',
+        "this door's event: a ticket of another event is refused (offline: the event's bundle; default: the code's event)",
+      )
       .action(async (code: string, f: ValidateFlags, cmd: Command) => {
         const ctx = Context.of(cmd);
         if (f.offline) {
@@ -145,20 +157,34 @@ export function registerCheckin(program: Command): void {
           if (!PASSED.has(v.result)) io().exitCode = EXIT.failure;
           return;
         }
-        if (f.event) throw new UsageError('--event goes with --offline');
         const client = await ctx.client();
         const device_id = await deviceId(ctx, f.device);
-        const v = await ctx.out.spin(
-          'Checking…',
-          client.checkin.validate({
-            code,
-            list: f.list,
-            gate: f.gate,
-            device_id,
-            direction: f.exit ? 'exit' : 'entry',
-            dry_run: Boolean(f.dryRun),
-          }),
-        );
+        let v: Validation;
+        try {
+          v = await ctx.out.spin(
+            'Checking…',
+            client.checkin.validate({
+              code,
+              list: f.list,
+              gate: f.gate,
+              device_id,
+              direction: f.exit ? 'exit' : 'entry',
+              dry_run: Boolean(f.dryRun),
+              ...(f.event ? { event: f.event } : {}),
+            }),
+          );
+        } catch (err) {
+          // No answer is not a refusal: a scanner or script must tell a bad ticket from a bad network.
+          if (await couldNotCheck(err)) {
+            const message = (err as Error).message;
+            if (ctx.out.json)
+              ctx.out.printJson({ object: 'no_answer', code: (err as { code?: string }).code, message });
+            else ctx.out.warn(`COULD NOT CHECK  ${message} — try again, or decide offline (--offline)`);
+            io().exitCode = EXIT.unavailable;
+            return;
+          }
+          throw err;
+        }
         await ctx.out.result(v, () => verdict(ctx.out, v));
         // main() answers with io().exitCode: a refusal is an answer, not an error message.
         if (!PASSED.has(v.result)) io().exitCode = EXIT.failure;

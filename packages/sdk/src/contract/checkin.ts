@@ -57,6 +57,9 @@ export const ValidateInput = z.strictObject({
   gate: z.string().trim().min(1).max(100).optional(),
   direction: z.enum(['entry', 'exit']).default('entry'),
   dry_run: z.boolean().default(false).describe('Look the ticket up without admitting it'),
+  event: EventId.optional().describe(
+    "The door's event: a ticket of another event (even of this organization) is refused `wrong_event`",
+  ),
 });
 export type ValidateInput = z.input<typeof ValidateInput>;
 
@@ -75,6 +78,10 @@ export const Validation = z
         ticket_type_name: z.string(),
       })
       .nullable(),
+    event: z
+      .object({ id: EventId, name: z.string() })
+      .nullable()
+      .describe('The event the ticket is for (null: not a ticket of ours)'),
     revoked_reason: z.enum(['refunded', 'cancelled', 'transferred']).nullable(),
     first_used: z
       .object({ at: Timestamp, gate: z.string().nullable(), device_id: z.string() })
@@ -171,6 +178,7 @@ export const CheckinBundle = z
   .object({
     object: z.literal('checkin_bundle'),
     event_id: EventId,
+    event_name: z.string(),
     list: CheckinList,
     public_key: z.string().describe('Ed25519, base64url of the raw key: verifies ticket codes offline'),
     event_status: z

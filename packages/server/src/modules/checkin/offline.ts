@@ -68,16 +68,16 @@ export class OfflineCheckin {
     return this.checkin.db.kysely;
   }
 
-  /** The organization's event's status; 404 for anyone else's. */
-  private async assertEvent(orgId: string, eventId: string): Promise<EventRow['status']> {
+  /** The organization's event's status and name; 404 for anyone else's. */
+  private async assertEvent(orgId: string, eventId: string): Promise<Pick<EventRow, 'status' | 'name'>> {
     const event = await this.k
       .selectFrom('events')
-      .select('status')
+      .select(['status', 'name'])
       .where('id', '=', eventId)
       .where('org_id', '=', orgId)
       .executeTakeFirst();
     if (!event) throw notFound('event');
-    return event.status;
+    return event;
   }
 
   /**
@@ -86,7 +86,7 @@ export class OfflineCheckin {
    * what changed since: everything after its (changed_at, id) position, ties broken by id.
    */
   async bundle(orgId: string, eventId: string, query: BundleQuery): Promise<CheckinBundle> {
-    const eventStatus = await this.assertEvent(orgId, eventId);
+    const { status: eventStatus, name: eventName } = await this.assertEvent(orgId, eventId);
     const list = query.list
       ? await this.k
           .selectFrom('checkin_lists')
@@ -148,6 +148,7 @@ export class OfflineCheckin {
     return {
       object: 'checkin_bundle',
       event_id: eventId,
+      event_name: eventName,
       list: listView(list),
       public_key: publicKey,
       event_status: eventStatus,

@@ -48,6 +48,7 @@ const ticketForScan = prepared((k, ticketId: string, orgId: string) =>
     .selectFrom('tickets')
     .innerJoin('orders', 'orders.id', 'tickets.order_id')
     .innerJoin('ticket_types', 'ticket_types.id', 'tickets.ticket_type_id')
+    .innerJoin('events', 'events.id', 'tickets.event_id')
     .select([
       'tickets.id',
       'tickets.event_id',
@@ -60,6 +61,7 @@ const ticketForScan = prepared((k, ticketId: string, orgId: string) =>
       'tickets.code',
       'orders.status as order_status',
       'ticket_types.name as type_name',
+      'events.name as event_name',
     ])
     .where('tickets.id', '=', ticketId)
     .where('tickets.org_id', '=', orgId),
@@ -250,6 +252,7 @@ export class Checkin {
       admitted: result === 'admitted',
       message: MESSAGES[result],
       ticket: null,
+      event: null,
       revoked_reason: null,
       first_used: null,
       list_id: null,
@@ -289,13 +292,19 @@ export class Checkin {
           .executeTakeFirst()
       : await this.cachedDefaultList(ticket.event_id, orgId, db);
     if (!list) throw notFound('check-in list');
-    const base = { ticket: ticketInfo, list_id: list.id };
+    const base = {
+      ticket: ticketInfo,
+      event: { id: ticket.event_id, name: ticket.event_name },
+      list_id: list.id,
+    };
     const refuse = async (result: ValidationResult, extra: Partial<Validation> = {}) => ({
       validation: answer(result, { ...base, ...extra }),
       eventId: ticket.event_id,
     });
 
-    if (list.event_id !== ticket.event_id) return refuse('wrong_event');
+    // The door's event (or the list's): a genuine ticket of another event does not come in here.
+    if ((input.event && input.event !== ticket.event_id) || list.event_id !== ticket.event_id)
+      return refuse('wrong_event');
     if (ticket.status === 'void')
       return refuse('revoked', { revoked_reason: ticket.void_reason ?? 'cancelled' });
     if (decoded.payload.version < ticket.code_version)
