@@ -1,4 +1,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -30,6 +32,32 @@ describe('tickets server', () => {
       expect(bad.stderr).toContain('DATABASE_URL');
     } finally {
       cli.cleanup();
+    }
+  });
+
+  it('exits at once, with one line naming the port, when the port is taken', async () => {
+    const busy = createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    const { port } = busy.address() as AddressInfo;
+    try {
+      const started = Date.now();
+      const second = await execa(
+        'node',
+        [BIN, 'server', 'start', '--port', String(port), '--data-dir', join(dir, 'busy')],
+        {
+          env: { LOG_LEVEL: 'silent', NO_COLOR: '1', DATABASE_URL: undefined },
+          reject: false,
+          timeout: 20_000,
+        },
+      );
+      expect(second.timedOut).toBe(false);
+      expect(second.exitCode).toBe(1);
+      expect(second.stderr.trim().split('\n')).toEqual([
+        `error: port ${port} on 127.0.0.1 is already in use (another tickets server?); choose another with --port or PORT`,
+      ]);
+      expect(Date.now() - started).toBeLessThan(10_000);
+    } finally {
+      busy.close();
     }
   });
 

@@ -164,10 +164,29 @@ export async function startServer(config: Config, options: { log?: Logger } = {}
     app.listener,
   );
   limitConnectionsPerAddress(server, config.limits.connectionsPerIp, log);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.port, config.host, () => resolve());
-  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.port, config.host, () => resolve());
+    });
+  } catch (err) {
+    // Nothing may keep the process alive (the database's checkpoint thread) doing nothing.
+    await db.close();
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE')
+      throw new Error(
+        `port ${config.port} on ${config.host} is already in use (another tickets server?); choose another with --port or PORT`,
+        { cause: err },
+      );
+    if (code === 'EACCES')
+      throw new Error(
+        `not allowed to listen on port ${config.port}; choose one above 1023 with --port or PORT`,
+        {
+          cause: err,
+        },
+      );
+    throw err;
+  }
   const { port } = server.address() as AddressInfo;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
   const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;

@@ -52,6 +52,26 @@ describe.each(DIALECTS)('%s: the door', (dialect) => {
       body: { code, device_id: 'scanner-1', gate: 'North', ...extra },
     });
 
+  it('lets a door key list the events it may scan at (name, dates, venue only), and nothing else of them', async () => {
+    const draft = await call('POST', '/api/events', { token, body: sampleEvent({ name: 'Not yet' }) });
+    const listed = await call('GET', '/api/checkin/events', { token: doorKey });
+    expect(listed.status).toBe(200);
+    const mine = listed.body.data.find((e: { id: string }) => e.id === eventId);
+    expect(Object.keys(mine).sort()).toEqual([
+      'ends_at',
+      'id',
+      'name',
+      'object',
+      'starts_at',
+      'timezone',
+      'venue',
+    ]);
+    expect(mine).toMatchObject({ object: 'door_event', name: 'Door night' });
+    expect(listed.body.data.some((e: { id: string }) => e.id === draft.body.id)).toBe(false);
+    expect((await call('GET', '/api/events', { token: doorKey })).status).toBe(403);
+    expect((await call('GET', `/api/events/${eventId}`, { token: doorKey })).status).toBe(403);
+  });
+
   it('creates a default list with every event', async () => {
     const lists = await call('GET', `/api/events/${eventId}/checkin-lists`, { token: doorKey });
     expect(lists.status).toBe(200);

@@ -4,6 +4,20 @@ import { OrderId, TicketId } from './orders.js';
 
 export const CheckinListId = idOf('cl');
 
+/** What a door device may know of an event: enough to choose it, nothing about sales or buyers. */
+export const DoorEvent = z
+  .object({
+    id: EventId,
+    object: z.literal('door_event'),
+    name: z.string(),
+    starts_at: Timestamp,
+    ends_at: Timestamp,
+    timezone: z.string(),
+    venue: z.object({ name: z.string(), city: z.string().nullable() }).nullable(),
+  })
+  .meta({ id: 'DoorEvent' });
+export type DoorEvent = z.output<typeof DoorEvent>;
+
 export const CheckinList = z
   .object({
     id: CheckinListId,

@@ -30,6 +30,7 @@ import {
   CheckinListId,
   CheckinListUpdateInput,
   CheckinStats,
+  DoorEvent,
   ValidateInput,
   Validation,
 } from './checkin.js';
@@ -688,6 +689,16 @@ export const routes = {
     }),
   },
   checkin: {
+    events: route({
+      method: 'GET',
+      path: '/api/checkin/events',
+      summary:
+        'The events a door may scan at (published, not over): name, dates and venue only, soonest first',
+      tag: 'checkin',
+      auth: 'checkin',
+      query: ListQuery,
+      response: page(DoorEvent),
+    }),
     validate: route({
       method: 'POST',
       path: '/api/tickets/validate',

@@ -9,6 +9,7 @@ import type {
   CheckinListCreateInput,
   CheckinListUpdateInput,
   CheckinStats,
+  DoorEvent,
   ValidateInput,
   Validation,
 } from '../contract/checkin.js';
@@ -30,6 +31,17 @@ export class CheckinResource {
    */
   validate(input: ValidateInput, options?: RequestOptions): Promise<Validation> {
     return this.client.request(routes.checkin.validate, { body: input }, options);
+  }
+
+  /**
+   * The events a door may scan at (published, not over), soonest first: name, dates and venue only —
+   * what a `checkin` key may read to choose its event.
+   * @example for await (const e of tickets.checkin.events()) console.log(e.name, e.starts_at)
+   */
+  events(params: ListParams = {}): AutoPaginator<DoorEvent> {
+    return new AutoPaginator((cursor) =>
+      this.client.request(routes.checkin.events, { query: { ...params, starting_after: cursor } }),
+    );
   }
 
   /** An event's check-in lists, the default one included. @example const [main] = await tickets.checkin.lists(event.id) */

@@ -24,6 +24,26 @@ export function eventRoutes(app: App, events: Events, cancellations: Cancellatio
     events.transition(principal.orgId, params.id, 'complete'),
   );
 
+  // A door device (a `checkin` key) chooses its event from these; it may read nothing else of them.
+  app.handle(routes.checkin.events, async ({ principal, query }) => {
+    const page = await events.list(principal.orgId, {
+      ...query,
+      status: 'published',
+      ends_after: new Date(Date.now() - 12 * 3600_000).toISOString(),
+    });
+    return {
+      ...page,
+      data: page.data.map((e) => ({
+        id: e.id,
+        object: 'door_event' as const,
+        name: e.name,
+        starts_at: e.starts_at,
+        ends_at: e.ends_at,
+        timezone: e.timezone,
+        venue: e.venue ? { name: e.venue.name, city: e.venue.city ?? null } : null,
+      })),
+    };
+  });
   app.handle(routes.ticketTypes.list, ({ principal, query }) =>
     events.listTypes(principal.orgId, query.event, query.include_hidden ?? false),
   );

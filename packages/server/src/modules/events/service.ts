@@ -92,7 +92,8 @@ export class Events {
     return eventView(await this.row(orgId, id));
   }
 
-  async list(orgId: string, query: ListQuery): Promise<Page<Event>> {
+  /** `ends_after` (not in the API's query): only events not over by then, for the doors' list. */
+  async list(orgId: string, query: ListQuery & { ends_after?: string }): Promise<Page<Event>> {
     const limit = query.limit ?? DEFAULT_LIMIT;
     const after = query.starting_after ? decodeCursor(query.starting_after, 2) : null;
     const rows = await this.k
@@ -102,6 +103,7 @@ export class Events {
       .$if(query.status !== undefined, (q) => q.where('status', '=', query.status!))
       .$if(query.starts_after !== undefined, (q) => q.where('starts_at', '>=', toUtc(query.starts_after!)))
       .$if(query.starts_before !== undefined, (q) => q.where('starts_at', '<', toUtc(query.starts_before!)))
+      .$if(query.ends_after !== undefined, (q) => q.where('ends_at', '>', query.ends_after!))
       .$if(query.q !== undefined, (q) =>
         q.where((eb) =>
           eb.or(containsAny(['name', 'slug', 'description', 'venue_name', 'venue_city'], query.q!)),
