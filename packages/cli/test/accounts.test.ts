@@ -211,6 +211,48 @@ describe('sqlite: tickets accounts, profiles and credentials', () => {
     expect((await cli.json(['orgs', 'members', 'remove', samMember.user.id, '--yes'])).deleted).toBe(true);
   });
 
+  it('signs an invitee up straight into the inviting organization, with none of their own', async () => {
+    const invitee = uniqueEmail('ivy');
+    const invitation = await cli.json(['orgs', 'members', 'invite', invitee, '--role', 'staff']);
+    const ivy = makeCli();
+    try {
+      const both = await ivy([
+        'signup',
+        '--invitation',
+        invitation.token,
+        '--org-name',
+        'Mine',
+        '--email',
+        invitee,
+      ]);
+      expect(both.exitCode).toBe(2);
+      const signup = await ivy.json([
+        'signup',
+        '--invitation',
+        invitation.token,
+        '--email',
+        invitee,
+        '--name',
+        'Ivy',
+        '--password',
+        PASSWORD,
+        '--api-url',
+        server.url,
+      ]);
+      const mine = await cli.json(['whoami']);
+      expect(signup).toMatchObject({ role: 'staff', organization: { id: mine.organization.id } });
+      const orgs = await server.db.kysely
+        .selectFrom('memberships')
+        .innerJoin('users', 'users.id', 'memberships.user_id')
+        .select('memberships.org_id')
+        .where('users.email', '=', invitee)
+        .execute();
+      expect(orgs).toEqual([{ org_id: mine.organization.id }]);
+    } finally {
+      ivy.cleanup();
+    }
+  });
+
   it('logs out: the refresh token is revoked on the server and the profile forgets it', async () => {
     const { refresh_token } = cli.config().profiles.default!;
     const r = await cli(['logout']);

@@ -27,6 +27,54 @@ describe.each(DIALECTS)('%s: accounts', (dialect) => {
   }
 
   describe('register', () => {
+    it('signs an invitee up into the inviting organization only, once, and only for the invited address', async () => {
+      const owner = await signUp(s.url);
+      const email = uniqueEmail('invitee');
+      const invite = await call('POST', '/api/org/invitations', {
+        token: owner.token,
+        body: { email, role: 'staff' },
+      });
+      expect(invite.status).toBe(201);
+      const stranger = uniqueEmail('other');
+      const wrong = await register({
+        email: stranger,
+        password: PASSWORD,
+        name: 'Not Her',
+        invitation: invite.body.token,
+      });
+      expect(wrong.status).toBe(403);
+      expect(wrong.body.code).toBe('invitation_email_mismatch');
+      // The refused sign-up left no account behind.
+      const left = await s.db.kysely.selectFrom('users').select('id').where('email', '=', stranger).execute();
+      expect(left).toEqual([]);
+
+      const res = await register({
+        email,
+        password: PASSWORD,
+        name: 'Ivy Invitee',
+        invitation: invite.body.token,
+      });
+      expect(res.status).toBe(201);
+      expect(res.body).toMatchObject({ role: 'staff', organization: { id: owner.session.organization.id } });
+      const memberships = await s.db.kysely
+        .selectFrom('memberships')
+        .select('org_id')
+        .where('user_id', '=', res.body.user.id)
+        .execute();
+      expect(memberships).toEqual([{ org_id: owner.session.organization.id }]);
+      const invitations = await call('GET', '/api/org/invitations', { token: owner.token });
+      expect(invitations.body.data.find((i: { id: string }) => i.id === invite.body.id).status).toBe(
+        'accepted',
+      );
+      const again = await register({
+        email: uniqueEmail('late'),
+        password: PASSWORD,
+        name: 'Late',
+        invitation: invite.body.token,
+      });
+      expect(again.status).toBe(404);
+    });
+
     it('creates a user and an organization it owns, and signs in', async () => {
       const email = uniqueEmail('reg');
       const res = await register({ email, password: PASSWORD, name: 'Regina' });

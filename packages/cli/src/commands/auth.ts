@@ -11,6 +11,7 @@ interface SignupOptions {
   password?: string;
   passwordStdin?: boolean;
   orgName?: string;
+  invitation?: string;
   apiUrl?: string;
 }
 
@@ -48,9 +49,15 @@ export function registerAuth(program: Command): void {
       .option('--password <password>', 'at least 10 characters (prefer the prompt or --password-stdin)')
       .option('--password-stdin', 'read the password from stdin')
       .option('--org-name <name>', 'name of your organization (default: "<name>\'s events")')
+      .option(
+        '--invitation <token>',
+        "an invitation's token: join that organization (and make none of your own)",
+      )
       .option('--api-url <url>', 'the tickets server (saved in the profile)')
       .action(async (o: SignupOptions, cmd: Command) => {
         const ctx = Context.of(cmd);
+        if (o.invitation && o.orgName)
+          throw new UsageError('--invitation joins an organization: leave out --org-name');
         const apiUrl = await apiUrlFor(ctx, o.apiUrl);
         const email = await ask(o.email, { flag: '--email', message: 'E-mail' });
         const name = await ask(o.name, { flag: '--name', message: 'Your name' });
@@ -58,7 +65,12 @@ export function registerAuth(program: Command): void {
         const client = await ctx.anonymousClient(apiUrl);
         const session = await ctx.out.spin(
           'Creating your account…',
-          client.auth.register({ email, name, password: pass, organization_name: o.orgName }),
+          client.auth.register({
+            email,
+            name,
+            password: pass,
+            ...(o.invitation ? { invitation: o.invitation } : { organization_name: o.orgName }),
+          }),
         );
         await ctx.out.result(sessionView(session), () =>
           ctx.out.success(
@@ -68,6 +80,7 @@ export function registerAuth(program: Command): void {
       }),
     'tickets signup',
     'tickets signup --email ann@example.com --name "Ann Organizer" --org-name "Blue Note" --password-stdin < pw.txt',
+    'tickets signup --invitation inv_… --email sam@example.com --name "Sam Staff"',
   );
 
   examples(

@@ -36,6 +36,12 @@ export const RegisterInput = z.strictObject({
   password: Password,
   name: z.string().trim().min(1).max(200),
   organization_name: z.string().trim().min(1).max(200).optional().describe('Defaults to "<name>\'s events"'),
+  invitation: z
+    .string()
+    .min(1)
+    .max(200)
+    .optional()
+    .describe("An invitation's token: join the inviting organization instead of creating one of your own"),
 });
 export type RegisterInput = z.input<typeof RegisterInput>;
 

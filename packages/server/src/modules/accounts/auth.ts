@@ -11,6 +11,7 @@ import { ApiError, conflict, forbidden, unauthenticated, validationFailed } from
 import { newId } from '../../ids.js';
 import { addSeconds, nowIso } from '../../time.js';
 import { API_KEY_CACHE_MS, apiKeyCache } from './api-keys.js';
+import { joinByInvitation } from './members.js';
 import { decoyHash, hashPassword, randomToken, sha256, verifyPassword } from './secrets.js';
 import { LoginThrottle, rateLimit } from './throttle.js';
 import { organizationView, userView } from './views.js';
@@ -131,7 +132,9 @@ export class Auth {
           updated_at: now,
         };
         await trx.insertInto('users').values(row).execute();
-        await createOrganization(trx, row.id, input.organization_name ?? `${input.name}'s events`);
+        // Invited: a member of the inviting organization only, with no organization of one's own.
+        if (input.invitation) await joinByInvitation(trx, input.invitation, row, now);
+        else await createOrganization(trx, row.id, input.organization_name ?? `${input.name}'s events`);
         return row;
       })
       .catch((err: unknown) => {

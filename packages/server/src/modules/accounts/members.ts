@@ -244,38 +244,14 @@ export class Members {
 
   async accept(userId: string, token: string): Promise<Membership> {
     const now = nowIso();
-    const invitation = await this.k
-      .selectFrom('invitations')
-      .selectAll()
-      .where('token_hash', '=', sha256(token))
-      .executeTakeFirst();
-    if (invitation?.status !== 'pending' || invitation.expires_at <= now)
-      throw notFound('pending invitation with this token');
     const user = await this.k
       .selectFrom('users')
-      .select('email')
+      .select(['id', 'email'])
       .where('id', '=', userId)
       .executeTakeFirstOrThrow();
-    if (user.email !== invitation.email)
-      throw forbidden(
-        `This invitation is for ${maskedEmail(invitation.email)}; sign in with that address.`,
-        'invitation_email_mismatch',
-      );
-    await this.k
+    const invitation = await this.k
       .transaction()
-      .execute(async (trx) => {
-        const claimed = await trx
-          .updateTable('invitations')
-          .set({ status: 'accepted', accepted_at: now })
-          .where('id', '=', invitation.id)
-          .where('status', '=', 'pending')
-          .executeTakeFirst();
-        if (Number(claimed.numUpdatedRows) !== 1) throw notFound('pending invitation with this token');
-        await trx
-          .insertInto('memberships')
-          .values({ org_id: invitation.org_id, user_id: userId, role: invitation.role, created_at: now })
-          .execute();
-      })
+      .execute((trx) => joinByInvitation(trx, token, user, now))
       .catch((err: unknown) => {
         if (isUniqueViolation(err))
           throw conflict('already_member', 'You are already a member of this organization.');
@@ -293,4 +269,41 @@ export function maskedEmail(email: string): string {
   const at = email.lastIndexOf('@');
   const local = email.slice(0, at);
   return `${[...local][0] ?? ''}•••${email.slice(at)}`;
+}
+
+/**
+ * Joins a user to the organization that invited them, in the caller's transaction: the invitation must
+ * be pending, unexpired and for the user's address; it is claimed once (a second use finds nothing).
+ * Returns the invitation. Used by accepting an invitation and by signing up with one.
+ */
+export async function joinByInvitation(
+  trx: Transaction<Database>,
+  token: string,
+  user: { id: string; email: string },
+  now: string,
+): Promise<InvitationRow> {
+  const invitation = await trx
+    .selectFrom('invitations')
+    .selectAll()
+    .where('token_hash', '=', sha256(token))
+    .executeTakeFirst();
+  if (invitation?.status !== 'pending' || invitation.expires_at <= now)
+    throw notFound('pending invitation with this token');
+  if (user.email !== invitation.email)
+    throw forbidden(
+      `This invitation is for ${maskedEmail(invitation.email)}; sign in with that address.`,
+      'invitation_email_mismatch',
+    );
+  const claimed = await trx
+    .updateTable('invitations')
+    .set({ status: 'accepted', accepted_at: now })
+    .where('id', '=', invitation.id)
+    .where('status', '=', 'pending')
+    .executeTakeFirst();
+  if (Number(claimed.numUpdatedRows) !== 1) throw notFound('pending invitation with this token');
+  await trx
+    .insertInto('memberships')
+    .values({ org_id: invitation.org_id, user_id: user.id, role: invitation.role, created_at: now })
+    .execute();
+  return invitation;
 }
