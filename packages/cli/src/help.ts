@@ -68,15 +68,51 @@ export function listCommand<T>(
     after?: (ctx: Context, list: T[]) => Promise<void>;
   },
 ): Command {
-  return parent
-    .command('list')
-    .description(spec.description)
-    .option('--limit <n>', 'at most this many', parse.int(1), 1000)
-    .action(async (o: { limit: number }, cmd: Command) => {
+  return limitOptions(parent.command('list').description(spec.description), 1000).action(
+    async (o: { limit: number; all?: boolean }, cmd: Command) => {
       const ctx = Context.of(cmd);
       const client = await ctx.client();
-      const list = await ctx.out.spin('Loading…', spec.fetch(client).toArray({ limit: o.limit }));
+      const list = await listed(ctx, 'rows', () => spec.fetch(client), o);
       await ctx.out.result(list, () => ctx.out.table(spec.head, list.map(spec.row)));
       await spec.after?.(ctx, list);
-    });
+    },
+  );
+}
+
+/** `--limit` and `--all` of a list command: at most n rows (default `n`), or every one. */
+export function limitOptions(command: Command, n: number): Command {
+  return command
+    .option('--limit <n>', `at most this many (default ${n})`, parse.int(1), n)
+    .option('--all', 'every one, page by page');
+}
+
+/**
+ * Up to `limit` rows (every row with `all`), and then, on stderr, whether more exist: a list is never
+ * cut short without saying so, on a terminal or in --json (stdout stays the rows).
+ */
+export async function listed<T>(
+  ctx: Context,
+  what: string,
+  page: (size: number) => AutoPaginator<T>,
+  o: { limit: number; all?: boolean },
+): Promise<T[]> {
+  const rows: T[] = [];
+  let more = false;
+  // One row past the limit tells whether more exist, without another request for a full page.
+  const size = o.all ? 100 : Math.min(o.limit + 1, 100);
+  const load = async () => {
+    for await (const row of page(size)) {
+      if (!o.all && rows.length === o.limit) {
+        more = true;
+        break;
+      }
+      rows.push(row);
+    }
+  };
+  await ctx.out.spin(`Loading ${what}…`, load());
+  if (more)
+    ctx.out.info(
+      ctx.out.errStyle.dim(`Showing the first ${rows.length} ${what}; more exist: use --limit N or --all.`),
+    );
+  return rows;
 }

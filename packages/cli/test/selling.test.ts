@@ -216,6 +216,28 @@ describe('sqlite: tickets sell, orders, tickets, transfer, refund', () => {
     expect((await cli.json(['orders', 'show', orderId])).status).toBe('refunded');
   });
 
+  it('never cuts a list short silently: says more exist past --limit, and --all pages through every one', async () => {
+    for (const name of ['Lia List', 'Lou List', 'Lux List'])
+      await cli.json(['sell', eventId, '--type', 'VIP', '--name', name, '--email', 'lists@example.com']);
+    const all = await cli(['orders', 'list', '--event', eventId, '--all']);
+    expect(all.exitCode).toBe(0);
+    expect(all.stderr).not.toContain('more exist');
+    const count = all.stdout.trim().split('\n').length;
+    expect(count).toBeGreaterThanOrEqual(3);
+    const cut = await cli(['orders', 'list', '--event', eventId, '--limit', String(count - 1)]);
+    expect(cut.stdout.trim().split('\n')).toHaveLength(count - 1);
+    expect(cut.stderr).toContain(
+      `Showing the first ${count - 1} orders; more exist: use --limit N or --all.`,
+    );
+    const json = await cli(['orders', 'list', '--event', eventId, '--limit', '2', '--json']);
+    expect(JSON.parse(json.stdout)).toHaveLength(2);
+    expect(json.stderr).toContain('more exist');
+    const exact = await cli(['orders', 'list', '--event', eventId, '--limit', String(count)]);
+    expect(exact.stderr).not.toContain('more exist');
+    const events = await cli(['events', 'list', '--limit', '1']);
+    expect(events.stdout.trim().split('\n')).toHaveLength(1);
+  });
+
   it('exits 1 with the server’s reason when the API refuses', async () => {
     const cancel = await cli(['orders', 'cancel', orderId, '--yes']);
     expect(cancel.exitCode).toBe(1);

@@ -2,7 +2,7 @@ import type { Event, EventCreateInput, EventStatus, EventUpdateInput, Venue } fr
 import { type Command, Option } from 'commander';
 import { Context } from '../context.js';
 import { UsageError } from '../errors.js';
-import { examples, NONE, orNull, parse } from '../help.js';
+import { examples, listed, NONE, orNull, parse } from '../help.js';
 import { io } from '../io.js';
 import type { Output } from '../output.js';
 import { ask, canPrompt, confirmAction } from '../prompt.js';
@@ -198,26 +198,31 @@ export function registerEvents(program: Command): void {
       )
       .option('--to <date>', 'only events starting before this', parse.date)
       .option('--search <text>', 'search names, slugs, descriptions and venues')
-      .option('--limit <n>', 'at most this many', parse.int(1), 30)
+      .option('--limit <n>', 'at most this many (default 30; --all: every one)', parse.int(1), 30)
+      .option('--all', 'every one, page by page')
       .action(
         async (
-          o: { status?: EventStatus; from?: string; to?: string; search?: string; limit: number },
+          o: {
+            status?: EventStatus;
+            from?: string;
+            to?: string;
+            search?: string;
+            limit: number;
+            all?: boolean;
+          },
           cmd: Command,
         ) => {
           const ctx = Context.of(cmd);
           const client = await ctx.client();
           const { parseDateTime, formatDateTime, localZone } = await import('../time.js');
-          const list = await ctx.out.spin(
-            'Loading events…',
-            client.events
-              .list({
-                status: o.status,
-                starts_after: o.from ? parseDateTime(o.from, localZone(), '--from') : undefined,
-                starts_before: o.to ? parseDateTime(o.to, localZone(), '--to') : undefined,
-                q: o.search,
-                limit: Math.min(o.limit, 100),
-              })
-              .toArray({ limit: o.limit }),
+          const starts_after = o.from ? parseDateTime(o.from, localZone(), '--from') : undefined;
+          const starts_before = o.to ? parseDateTime(o.to, localZone(), '--to') : undefined;
+          const list = await listed(
+            ctx,
+            'events',
+            (limit) =>
+              client.events.list({ status: o.status, starts_after, starts_before, q: o.search, limit }),
+            o,
           );
           await ctx.out.result(list, () =>
             ctx.out.table(

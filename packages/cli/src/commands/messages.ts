@@ -2,7 +2,7 @@ import type { Channel, Message, MessageStatus, TemplateName } from '@tickets/sdk
 import { Argument, type Command, InvalidArgumentError, Option } from 'commander';
 import { Context } from '../context.js';
 import { UsageError } from '../errors.js';
-import { examples, NONE, parse } from '../help.js';
+import { examples, listed, NONE, parse } from '../help.js';
 import type { Output } from '../output.js';
 
 type Colour = 'green' | 'yellow' | 'red' | 'dim';
@@ -115,6 +115,7 @@ interface ListFlags {
   status?: MessageStatus;
   template?: TemplateName;
   limit: number;
+  all?: boolean;
 }
 
 export function registerMessages(program: Command): void {
@@ -141,14 +142,16 @@ export function registerMessages(program: Command): void {
       .addOption(
         new Option('--template <template>', 'only messages of this template').choices(TEMPLATE_NAMES),
       )
-      .option('--limit <n>', 'at most this many', parse.int(1), 30)
+      .option('--limit <n>', 'at most this many (default 30; --all: every one)', parse.int(1), 30)
+      .option('--all', 'every one, page by page')
       .action(async (o: ListFlags, cmd: Command) => {
         const ctx = Context.of(cmd);
         const client = await ctx.client();
-        const list = await ctx.out.spin(
-          'Loading messages…',
-          client.messages
-            .list({
+        const list = await listed(
+          ctx,
+          'messages',
+          (limit) =>
+            client.messages.list({
               order: o.order,
               ticket: o.ticket,
               event: o.event,
@@ -156,9 +159,9 @@ export function registerMessages(program: Command): void {
               channel: o.channel,
               status: o.status,
               template: o.template,
-              limit: Math.min(o.limit, 100),
-            })
-            .toArray({ limit: o.limit }),
+              limit,
+            }),
+          o,
         );
         await ctx.out.result(list, (l) => messageTable(ctx.out, l));
       }),

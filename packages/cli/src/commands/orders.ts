@@ -1,7 +1,7 @@
 import type { Order, OrderStatus, Refund, Tickets } from '@tickets/sdk';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { Context } from '../context.js';
-import { examples, parse } from '../help.js';
+import { examples, listed, parse } from '../help.js';
 import { checkPrice, formatMoney, toMinorUnits } from '../money.js';
 import type { Output } from '../output.js';
 import { canPrompt, confirmAction } from '../prompt.js';
@@ -171,26 +171,29 @@ export function registerOrders(program: Command): void {
       .addOption(new Option('--status <status>', 'only orders in this status').choices(STATUSES))
       .option('--email <email>', "only orders with this buyer's e-mail")
       .option('--search <text>', "search buyers' names and e-mails")
-      .option('--limit <n>', 'at most this many', parse.int(1), 30)
+      .option('--limit <n>', 'at most this many (default 30; --all: every one)', parse.int(1), 30)
+      .option('--all', 'every one, page by page')
       .action(
         async (
-          o: { event?: string; status?: OrderStatus; email?: string; search?: string; limit: number },
+          o: {
+            event?: string;
+            status?: OrderStatus;
+            email?: string;
+            search?: string;
+            limit: number;
+            all?: boolean;
+          },
           cmd: Command,
         ) => {
           const ctx = Context.of(cmd);
           const client = await ctx.client();
           const { formatDateTime, localZone } = await import('../time.js');
-          const list = await ctx.out.spin(
-            'Loading orders…',
-            client.orders
-              .list({
-                event: o.event,
-                status: o.status,
-                email: o.email,
-                q: o.search,
-                limit: Math.min(o.limit, 100),
-              })
-              .toArray({ limit: o.limit }),
+          const list = await listed(
+            ctx,
+            'orders',
+            (limit) =>
+              client.orders.list({ event: o.event, status: o.status, email: o.email, q: o.search, limit }),
+            o,
           );
           await ctx.out.result(list, () =>
             ctx.out.table(
