@@ -25,6 +25,8 @@ export class Context {
   }
 
   readonly out: Output;
+  /** The running command's long flags, to name the one behind a field the API refused. */
+  flags: string[] = [];
   /** Set once a client with stored credentials exists: a 401 then means "log in again". */
   authenticated = false;
   private storePromise: Promise<ConfigStore> | undefined;
@@ -43,6 +45,7 @@ export class Context {
     const names: string[] = [];
     for (let c: Command | null = command; c; c = c.parent) names.unshift(c.name());
     const ctx = new Context(command.optsWithGlobals<GlobalOptions>(), names.join(' '));
+    ctx.flags = command.options.map((o) => o.long).filter((l): l is string => Boolean(l));
     contexts.set(io(), ctx);
     return ctx;
   }

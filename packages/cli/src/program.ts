@@ -126,10 +126,16 @@ async function report(err: unknown): Promise<number> {
     const where = [err.code, err.requestId ? `request id ${err.requestId}` : undefined]
       .filter(Boolean)
       .join(', ');
-    // The server's words, printed safely (a detail can quote what a client sent).
-    error(`${printable(err.detail)} ${style.dim(`(${printable(where)})`)}`);
-    for (const field of err.errors)
-      say(`  ${style.bold(printable(field.path || '(body)'))}: ${printable(field.message)}`);
+    // The server's words, printed safely (a detail can quote what a client sent). Field errors are
+    // listed once, each under the flag the user typed where the command has one (the detail of a
+    // validation error only repeats the first of them).
+    const fields = err.errors;
+    const summary = fields.length
+      ? `${fields.length === 1 ? 'a value was' : `${fields.length} values were`} refused`
+      : printable(err.detail);
+    error(`${summary} ${style.dim(`(${printable(where)})`)}`);
+    for (const field of fields)
+      say(`  ${style.bold(printable(flagFor(ctx?.flags ?? [], field.path)))}: ${printable(field.message)}`);
     if (err.code === 'connection_failed')
       say(
         `Is the server running? Start one with ${style.bold('tickets server start')}, or check --api-url / TICKETS_API_URL.`,
@@ -144,4 +150,32 @@ async function report(err: unknown): Promise<number> {
   error(err instanceof Error ? err.message : String(err));
   if (io().env.TICKETS_DEBUG && err instanceof Error && err.stack) say(err.stack);
   return EXIT.failure;
+}
+
+/** API fields whose flag is not simply their name in kebab case. */
+const FLAG_OF: Record<string, string> = {
+  quantity: '--qty',
+  ticket_type: '--type',
+  starts_at: '--starts',
+  ends_at: '--ends',
+  organization_name: '--org-name',
+  max_per_order: '--max',
+  min_per_order: '--min',
+  holders: '--holder',
+  scopes: '--scope',
+  ticket_type_ids: '--types',
+};
+
+/**
+ * The flag that set an API field (`items.0.quantity` → `--qty`, `buyer.email` → `--email`), when the
+ * running command has it; else the field's path as the API names it.
+ */
+export function flagFor(flags: readonly string[], path: string): string {
+  const segments = path.split('.').filter((s) => s !== '' && !/^\d+$/.test(s));
+  for (let i = segments.length - 1; i >= 0; i--) {
+    const name = segments[i]!;
+    for (const flag of [FLAG_OF[name], `--${name.replaceAll('_', '-')}`])
+      if (flag && flags.includes(flag)) return flag;
+  }
+  return path || '(body)';
 }

@@ -215,7 +215,7 @@ describe('sqlite: tickets billing and invoices', () => {
 
     const badVat = await cli(['billing', 'set', '--vat-id', '123']);
     expect(badVat.exitCode).toBe(1);
-    expect(badVat.stderr).toContain('vat_id');
+    expect(badVat.stderr).toContain('  --vat-id: ');
     expect((await cli.json(['billing', 'show'])).vat_id).toBe('DE123456789');
 
     const missing = await cli(['invoices', 'download', 'ord_01jd6x3k7qf0v8c6w2x9yq4e5b', '--out', '-']);
