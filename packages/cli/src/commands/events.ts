@@ -2,7 +2,7 @@ import type { Event, EventCreateInput, EventStatus, EventUpdateInput, Venue } fr
 import { type Command, Option } from 'commander';
 import { Context } from '../context.js';
 import { UsageError } from '../errors.js';
-import { examples, listed, NONE, orNull, parse } from '../help.js';
+import { examples, limitOptions, listed, NONE, orNull, parse } from '../help.js';
 import { io } from '../io.js';
 import type { Output } from '../output.js';
 import { ask, canPrompt, confirmAction } from '../prompt.js';
@@ -187,8 +187,7 @@ export function registerEvents(program: Command): void {
   );
 
   examples(
-    events
-      .command('list')
+    limitOptions(events.command('list'), 30)
       .description('List events, soonest first')
       .addOption(new Option('--status <status>', 'only events in this status').choices(STATUSES))
       .option(
@@ -198,8 +197,6 @@ export function registerEvents(program: Command): void {
       )
       .option('--to <date>', 'only events starting before this', parse.date)
       .option('--search <text>', 'search names, slugs, descriptions and venues')
-      .option('--limit <n>', 'at most this many (default 30; --all: every one)', parse.int(1), 30)
-      .option('--all', 'every one, page by page')
       .action(
         async (
           o: {

@@ -2,7 +2,7 @@ import type { Channel, Message, MessageStatus, TemplateName } from '@tickets/sdk
 import { Argument, type Command, InvalidArgumentError, Option } from 'commander';
 import { Context } from '../context.js';
 import { UsageError } from '../errors.js';
-import { examples, listed, NONE, parse } from '../help.js';
+import { examples, limitOptions, listed, NONE, parse } from '../help.js';
 import type { Output } from '../output.js';
 
 type Colour = 'green' | 'yellow' | 'red' | 'dim';
@@ -130,8 +130,7 @@ export function registerMessages(program: Command): void {
   );
 
   examples(
-    messages
-      .command('list')
+    limitOptions(messages.command('list'), 30)
       .description('List messages, newest first')
       .option('--order <order>', 'only messages about this order (ord_…)', idArg('ord', 'an order'))
       .option('--ticket <ticket>', 'only messages about this ticket (tkt_…)', idArg('tkt', 'a ticket'))
@@ -142,8 +141,6 @@ export function registerMessages(program: Command): void {
       .addOption(
         new Option('--template <template>', 'only messages of this template').choices(TEMPLATE_NAMES),
       )
-      .option('--limit <n>', 'at most this many (default 30; --all: every one)', parse.int(1), 30)
-      .option('--all', 'every one, page by page')
       .action(async (o: ListFlags, cmd: Command) => {
         const ctx = Context.of(cmd);
         const client = await ctx.client();

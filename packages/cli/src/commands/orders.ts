@@ -1,7 +1,7 @@
 import type { Order, OrderStatus, Refund, Tickets } from '@tickets/sdk';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { Context } from '../context.js';
-import { examples, listed, parse } from '../help.js';
+import { examples, limitOptions, listed } from '../help.js';
 import { checkPrice, formatMoney, toMinorUnits } from '../money.js';
 import type { Output } from '../output.js';
 import { canPrompt, confirmAction } from '../prompt.js';
@@ -164,15 +164,12 @@ export function registerOrders(program: Command): void {
   );
 
   examples(
-    orders
-      .command('list')
+    limitOptions(orders.command('list'), 30)
       .description('List orders, newest first')
       .option('--event <event>', 'only orders for this event (evt_…)')
       .addOption(new Option('--status <status>', 'only orders in this status').choices(STATUSES))
       .option('--email <email>', "only orders with this buyer's e-mail")
       .option('--search <text>', "search buyers' names and e-mails")
-      .option('--limit <n>', 'at most this many (default 30; --all: every one)', parse.int(1), 30)
-      .option('--all', 'every one, page by page')
       .action(
         async (
           o: {

@@ -38,22 +38,6 @@ export interface Store {
   ): SelectQueryBuilder<Database, TB, O>;
 }
 
-const sqliteStore = (db: Db): Store => ({
-  remote: false,
-  alone: (work) => groupedWrites(db)((trx) => work(trx)),
-  forUpdate: (q) => q,
-  forShare: (q) => q,
-  forClaim: (q) => q,
-});
-
-const postgresStore = (db: Db): Store => ({
-  remote: true,
-  alone: (work) => work(db.kysely),
-  forUpdate: (q) => q.forUpdate(),
-  forShare: (q) => q.forShare(),
-  forClaim: (q) => q.forUpdate().skipLocked(),
-});
-
 interface Locks extends Pick<Store, 'forUpdate' | 'forShare' | 'forClaim'> {
   /**
    * Holds a lock named by `key` until the transaction ends: transactions that take the same key run
@@ -63,13 +47,33 @@ interface Locks extends Pick<Store, 'forUpdate' | 'forShare' | 'forClaim'> {
   byKey(trx: Transaction<Database>, key: string): Promise<void>;
 }
 
-const SQLITE_LOCKS: Locks = { ...sqliteStore({} as Db), byKey: async () => {} };
+const SQLITE_LOCKS: Locks = {
+  forUpdate: (q) => q,
+  forShare: (q) => q,
+  forClaim: (q) => q,
+  byKey: async () => {},
+};
+
 const POSTGRES_LOCKS: Locks = {
-  ...postgresStore({} as Db),
+  forUpdate: (q) => q.forUpdate(),
+  forShare: (q) => q.forShare(),
+  forClaim: (q) => q.forUpdate().skipLocked(),
   byKey: async (trx, key) => {
     await sql`select pg_advisory_xact_lock(hashtextextended(${key}, 0))`.execute(trx);
   },
 };
+
+const sqliteStore = (db: Db): Store => ({
+  ...SQLITE_LOCKS,
+  remote: false,
+  alone: (work) => groupedWrites(db)((trx) => work(trx)),
+});
+
+const postgresStore = (db: Db): Store => ({
+  ...POSTGRES_LOCKS,
+  remote: true,
+  alone: (work) => work(db.kysely),
+});
 
 const stores = new WeakMap<Db, Store>();
 
@@ -89,8 +93,7 @@ export function storeOf(db: Db): Store {
  */
 export function locksOf(k: Kysely<Database>): Locks {
   const db = { dialect: k.getExecutor().adapter instanceof SqliteAdapter ? 'sqlite' : 'postgres' } as const;
-  const store = byDialect(db, { sqlite: SQLITE_LOCKS, postgres: POSTGRES_LOCKS });
-  return store;
+  return byDialect(db, { sqlite: SQLITE_LOCKS, postgres: POSTGRES_LOCKS });
 }
 
 /**

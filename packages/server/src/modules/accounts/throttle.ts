@@ -46,32 +46,11 @@ export class LoginThrottle {
   async count(email: string, ip: string): Promise<void> {
     const { maxFailures, maxFailuresPerIp, lockoutSeconds } = this.limits;
     const now = nowIso();
-    const windowStart = addSeconds(now, -lockoutSeconds);
     for (const [key, max] of [
       [`email:${email}`, maxFailures],
       [`ip:${ip}`, maxFailuresPerIp],
     ] as const) {
-      const row = await this.k
-        .insertInto('login_throttle')
-        .values({ key, failures: 1, window_started_at: now, locked_until: null })
-        .onConflict((oc) =>
-          oc.column('key').doUpdateSet((eb) => ({
-            failures: eb
-              .case()
-              .when('login_throttle.window_started_at', '<', windowStart)
-              .then(1)
-              .else(eb('login_throttle.failures', '+', 1))
-              .end(),
-            window_started_at: eb
-              .case()
-              .when('login_throttle.window_started_at', '<', windowStart)
-              .then(now)
-              .else(eb.ref('login_throttle.window_started_at'))
-              .end(),
-          })),
-        )
-        .returning('failures')
-        .executeTakeFirstOrThrow();
+      const row = await countAttempt(this.db, key, now, lockoutSeconds);
       if (row.failures > max) {
         await this.k
           .updateTable('login_throttle')
@@ -104,8 +83,22 @@ export async function rateLimit(
   refusal: { code: string; what: string },
 ): Promise<void> {
   const now = nowIso();
+  const row = await countAttempt(db, key, now, windowSeconds);
+  if (row.failures <= max) return;
+  const ends = Date.parse(addSeconds(row.window_started_at, windowSeconds));
+  const retryAfter = Math.max(1, Math.ceil((ends - Date.parse(now)) / 1000));
+  throw new ApiError(429, refusal.code, `${refusal.what}; try again in ${retryAfter} s.`, undefined, {
+    'retry-after': String(retryAfter),
+  });
+}
+
+/**
+ * Counts one attempt under `key` in its fixed window of `windowSeconds` (a window older than that starts
+ * again at 1), in one upsert; returns the count and when the window started.
+ */
+async function countAttempt(db: Db, key: string, now: string, windowSeconds: number) {
   const windowStart = addSeconds(now, -windowSeconds);
-  const row = await db.kysely
+  return db.kysely
     .insertInto('login_throttle')
     .values({ key, failures: 1, window_started_at: now, locked_until: null })
     .onConflict((oc) =>
@@ -126,10 +119,4 @@ export async function rateLimit(
     )
     .returning(['failures', 'window_started_at'])
     .executeTakeFirstOrThrow();
-  if (row.failures <= max) return;
-  const ends = Date.parse(addSeconds(row.window_started_at, windowSeconds));
-  const retryAfter = Math.max(1, Math.ceil((ends - Date.parse(now)) / 1000));
-  throw new ApiError(429, refusal.code, `${refusal.what}; try again in ${retryAfter} s.`, undefined, {
-    'retry-after': String(retryAfter),
-  });
 }

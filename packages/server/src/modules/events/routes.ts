@@ -2,6 +2,7 @@ import { routes } from '@tickets/sdk';
 import type { App } from '../../http/app.js';
 import type { Cancellations } from './cancellation.js';
 import type { Events } from './service.js';
+import { doorEventView } from './views.js';
 
 export function eventRoutes(app: App, events: Events, cancellations: Cancellations): void {
   app.handle(routes.events.list, ({ principal, query }) => events.list(principal.orgId, query));
@@ -31,18 +32,7 @@ export function eventRoutes(app: App, events: Events, cancellations: Cancellatio
       status: 'published',
       ends_after: new Date(Date.now() - 12 * 3600_000).toISOString(),
     });
-    return {
-      ...page,
-      data: page.data.map((e) => ({
-        id: e.id,
-        object: 'door_event' as const,
-        name: e.name,
-        starts_at: e.starts_at,
-        ends_at: e.ends_at,
-        timezone: e.timezone,
-        venue: e.venue ? { name: e.venue.name, city: e.venue.city ?? null } : null,
-      })),
-    };
+    return { ...page, data: page.data.map(doorEventView) };
   });
   app.handle(routes.ticketTypes.list, ({ principal, query }) =>
     events.listTypes(principal.orgId, query.event, query.include_hidden ?? false),

@@ -1,4 +1,4 @@
-import type { Event, TicketType } from '@tickets/sdk';
+import type { DoorEvent, Event, TicketType } from '@tickets/sdk';
 import type { EventRow, TicketTypeRow } from '../../db/schema.js';
 
 export const DEFAULT_HOLD_MINUTES = 15;
@@ -50,3 +50,14 @@ export function ticketTypeView(t: TicketTypeRow, currency: string): TicketType {
     updated_at: t.updated_at,
   };
 }
+
+/** What a door device may know of an event: enough to choose it. */
+export const doorEventView = (e: Event): DoorEvent => ({
+  id: e.id,
+  object: 'door_event',
+  name: e.name,
+  starts_at: e.starts_at,
+  ends_at: e.ends_at,
+  timezone: e.timezone,
+  venue: e.venue ? { name: e.venue.name, city: e.venue.city ?? null } : null,
+});

@@ -82,6 +82,13 @@ const affected = (res: { numAffectedRows?: bigint }) => Number(res.numAffectedRo
 /** `capacity` has room for n more (an event's may be null: no limit of its own). */
 const roomFor = (n: number) => sql<boolean>`(capacity is null or sold + held + ${n} <= capacity)`;
 
+/** The SET list moving n out of `from` (if given) and into `to` (if given). */
+const moving = (from: Counter | null, to: Counter | null, n: number) =>
+  sql.join([
+    ...(from ? [sql`${sql.ref(from)} = ${sql.ref(from)} - ${n}`] : []),
+    ...(to ? [sql`${sql.ref(to)} = ${sql.ref(to)} + ${n}`] : []),
+  ]);
+
 /**
  * Changes an owner's row: n from `from` (if given) to `to` (if given), checked against its capacity
  * (and for an event, that it is on sale) when `checked`. Only while the row holds its counters itself
@@ -95,14 +102,10 @@ async function changeRow(
   n: number,
   checked: boolean,
 ): Promise<boolean> {
-  const sets = [
-    ...(from ? [sql`${sql.ref(from)} = ${sql.ref(from)} - ${n}`] : []),
-    ...(to ? [sql`${sql.ref(to)} = ${sql.ref(to)} + ${n}`] : []),
-  ];
   const onSale = checked && o.table === 'events' ? sql` and status = 'published'` : sql``;
   const guard = checked ? sql` and ${roomFor(n)}${onSale}` : sql``;
   const res =
-    await sql`update ${sql.table(o.table)} set ${sql.join(sets)} where id = ${o.id} and slots = 1${guard}`.execute(
+    await sql`update ${sql.table(o.table)} set ${moving(from, to, n)} where id = ${o.id} and slots = 1${guard}`.execute(
       trx,
     );
   return affected(res) === 1;
@@ -125,11 +128,7 @@ async function changeSlots(
   const locks = locksOf(trx);
   const fits = (x: number) => (from ? sql<boolean>`${sql.ref(from)} >= ${x}` : roomFor(x));
   const change = (slot: number | ReturnType<typeof pick>, x: number) => {
-    const sets = [
-      ...(from ? [sql`${sql.ref(from)} = ${sql.ref(from)} - ${x}`] : []),
-      ...(to ? [sql`${sql.ref(to)} = ${sql.ref(to)} + ${x}`] : []),
-    ];
-    return sql`update inventory_slots set ${sql.join(sets)} where owner_id = ${ownerId} and slot = ${slot} and ${fits(x)}`.execute(
+    return sql`update inventory_slots set ${moving(from, to, x)} where owner_id = ${ownerId} and slot = ${slot} and ${fits(x)}`.execute(
       trx,
     );
   };
