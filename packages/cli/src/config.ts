@@ -13,6 +13,8 @@ export interface Profile {
   organization_name?: string;
   /** This machine's scanner id for `tickets validate`, generated once; not a credential. */
   device_id?: string;
+  /** The event this device's door scans for (`tickets validate` refuses other events' tickets). */
+  door_event?: string;
 }
 
 interface StoredConfig {
@@ -22,7 +24,7 @@ interface StoredConfig {
 
 export const DEFAULT_PROFILE = 'default';
 export const DEFAULT_API_URL = 'http://127.0.0.1:3000';
-export const PROFILE_KEYS = ['api_url', 'api_key'] as const;
+export const PROFILE_KEYS = ['api_url', 'api_key', 'door_event'] as const;
 export type SettableKey = (typeof PROFILE_KEYS)[number];
 
 /**

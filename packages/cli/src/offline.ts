@@ -54,7 +54,15 @@ export interface QueuedScan {
   offline_result: 'admitted';
   device_id: string;
   ticket_id: string;
+  /**
+   * The ticket was sold after the bundle was synced: its code's signature proved it genuine, but the door
+   * could not know whether it was revoked since. The upload lets the server decide.
+   */
+  not_in_last_sync?: boolean;
 }
+
+/** A verdict decided offline; `not_in_last_sync` when the ticket is newer than the bundle. */
+export type OfflineValidation = Validation & { not_in_last_sync?: boolean };
 
 export class OfflineStore {
   readonly dir: string;
@@ -280,7 +288,7 @@ export async function verifyOffline(
   store: OfflineStore,
   bundle: StoredBundle,
   options: OfflineScanOptions,
-): Promise<Validation> {
+): Promise<OfflineValidation> {
   const { verifyTicketCode } = await import('@tickets/sdk');
   const scanned_at = (options.now ?? new Date()).toISOString();
   // Every verdict about one of the event's tickets names the event (a bundle synced before names were
@@ -310,44 +318,48 @@ export async function verifyOffline(
     return v.ticket ? { ...v, event: v.event ?? event } : v;
   };
 
+  // The signature is the proof: a code signed with this event's key is one of its tickets, even one
+  // sold after the last sync. The bundle only adds what a signature can't say (revocations, names).
   const check = await verifyTicketCode(code, bundle.public_key);
-  if (!check.valid) return answer('invalid', 'This is not a valid ticket for this event.');
-  const t = bundle.tickets[check.ticketId];
-  if (!t) return answer('invalid', 'This ticket is not in the synced bundle.');
+  if (!check.valid || check.eventId !== bundle.event_id)
+    return answer('invalid', 'This is not a valid ticket for this event.');
+  const t: CheckinBundleTicket | undefined = bundle.tickets[check.ticketId];
+  const unsynced = t === undefined;
+  const typeId = t?.ticket_type_id ?? check.ticketTypeId;
   const ticket = {
-    id: t.id,
+    id: check.ticketId,
     order_id: '',
-    holder_name: t.holder_name,
-    ticket_type_id: t.ticket_type_id,
-    ticket_type_name: bundle.type_names[t.ticket_type_id] ?? '',
+    holder_name: t?.holder_name ?? '',
+    ticket_type_id: typeId,
+    ticket_type_name: bundle.type_names[typeId] ?? '',
   };
-  if (t.status === 'void')
+  if (t?.status === 'void')
     return answer('revoked', `Ticket ${t.void_reason ?? 'cancelled'}.`, {
       ticket,
       revoked_reason: t.void_reason ?? 'cancelled',
     });
-  if (check.version < t.code_version)
+  if (t && check.version < t.code_version)
     return answer('revoked', 'An older code: the ticket was transferred.', {
       ticket,
       revoked_reason: 'transferred',
     });
   // The gate's rules, in the server's order: which ticket types it admits, then its time window.
   const { ticket_type_ids: types, starts_at: opens, ends_at: closes } = bundle.list;
-  if (types && !types.includes(t.ticket_type_id))
+  if (types && !types.includes(typeId))
     return answer('wrong_list', `Not admitted through ${bundle.list.name}.`, { ticket });
   if (opens && scanned_at < opens)
     return answer('not_yet_valid', `${bundle.list.name} opens ${opens}.`, { ticket });
   if (closes && scanned_at >= closes)
     return answer('expired', `${bundle.list.name} closed ${closes}.`, { ticket });
   // From the look-up to the queued admission, one process at a time on this device.
-  return store.locked(bundle.event_id, async () => {
-    const earlier = store.queuedScan(bundle.event_id, t.id);
+  return store.locked(bundle.event_id, async (): Promise<OfflineValidation> => {
+    const earlier = store.queuedScan(bundle.event_id, ticket.id);
     if (earlier)
       return answer('already_used', 'Already admitted on this device.', {
         ticket,
         first_used: { at: earlier.scanned_at, gate: earlier.gate ?? null, device_id: earlier.device_id },
       });
-    if (store.admittedHere(bundle, t.id))
+    if (!unsynced && store.admittedHere(bundle, ticket.id))
       return answer('already_used', 'Already admitted (as of the last sync).', { ticket });
     if (options.dry_run) return answer('valid', 'Valid (look-up only).', { ticket });
     // Widens the window between the look-up and the write, so a test can show that two processes scanning at
@@ -364,8 +376,13 @@ export async function verifyOffline(
       scanned_at,
       offline_result: 'admitted',
       device_id: options.device_id,
-      ticket_id: t.id,
+      ticket_id: ticket.id,
+      ...(unsynced ? { not_in_last_sync: true } : {}),
     });
-    return answer('admitted', 'Admitted (offline).', { ticket });
+    if (!unsynced) return answer('admitted', 'Admitted (offline).', { ticket });
+    return {
+      ...answer('admitted', 'Admitted (offline): a genuine ticket sold after the last sync.', { ticket }),
+      not_in_last_sync: true,
+    };
   });
 }

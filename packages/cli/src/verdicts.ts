@@ -53,6 +53,14 @@ export async function refusal(v: Validation): Promise<string> {
   }
 }
 
+/**
+ * What follows a verdict decided offline: the ticket sold after the last sync is admitted on its
+ * signature, and the door sees that it could not be checked for a refund since.
+ */
+export function offlineMark(v: Validation & { not_in_last_sync?: boolean }): string {
+  return v.not_in_last_sync ? '  (offline; not in the last sync)' : '  (offline)';
+}
+
 /** This machine's scanner id: --device, else the profile's, generated and saved on first use. */
 export async function deviceId(ctx: Context, flag: string | undefined): Promise<string> {
   if (flag !== undefined) return flag;

@@ -189,7 +189,7 @@ describe('sqlite: offline check-in (sync, validate --offline, upload, stats)', (
 
     // None of the refusals was queued, and the server was not asked: the ticket is still unused there.
     expect(queued(cli).map((s) => s.ticket_id)).toEqual([ada.id, tickets['Nia New']!.id]);
-    const online = await cli.json(['validate', ada.code, '--dry-run']);
+    const online = await cli.json(['validate', ada.code, '--event', eventId, '--dry-run']);
     expect(online.result).toBe('valid');
   });
 
@@ -243,7 +243,7 @@ describe('sqlite: offline check-in (sync, validate --offline, upload, stats)', (
     expect(ada.exitCode).toBe(1);
     expect(ada.stdout).toBe('REFUSED  already used  (offline)');
     // And online, the server knows them.
-    const online = await cli(['validate', tickets['Ada Admit']!.code]);
+    const online = await cli(['validate', tickets['Ada Admit']!.code, '--event', eventId]);
     expect(online.stdout).toMatch(/^REFUSED {2}already used \d\d:\d\d at North/);
   });
 
@@ -359,12 +359,48 @@ describe('sqlite: offline check-in (sync, validate --offline, upload, stats)', (
       killSignal: 'SIGINT',
     });
     await new Promise((r) => setTimeout(r, 1_200));
-    expect((await cli(['validate', ticket.code])).exitCode).toBe(0);
+    expect((await cli(['validate', ticket.code, '--event', eventId])).exitCode).toBe(0);
     const { stdout } = await watching;
     const frames = stdout.split('\u001b[2J').slice(1);
     expect(frames.length).toBeGreaterThanOrEqual(2);
     expect(frames[0]).toContain(`Admitted: ${before}`);
     expect(frames.at(-1)).toContain(`Admitted: ${before + 1}`);
     expect(frames.at(-1)).toContain('Ctrl-C to stop');
+  });
+
+  it('admits a genuine ticket sold after the last sync on its signature, marked in the queue; the upload lets the server decide', async () => {
+    const lists = await cli.json(['checkin', 'lists', 'list', eventId]);
+    const main = lists.find((l: { is_default: boolean }) => l.is_default);
+    expect((await door2(['checkin', 'sync', eventId, '--list', main.id])).exitCode).toBe(0);
+    const before = queued(door2).length;
+    const late = await sell(cli, eventId, 'Nora Newer');
+    const other = await sell(cli, eventId, 'Otto Other');
+
+    const r = await door2(['validate', late.code, '--offline', '--gate', 'West']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    // No name without the bundle: the event, and that the door could not check it for a refund since.
+    expect(r.stdout).toBe('ADMITTED  Offline Night  (offline; not in the last sync)');
+    const scan = queued(door2).at(-1);
+    expect(scan).toMatchObject({ ticket_id: late.id, code: late.code, not_in_last_sync: true, gate: 'West' });
+    expect(queued(door2)).toHaveLength(before + 1);
+
+    // Still once per device, and a look-up of another new ticket is a look-up.
+    const again = await door2(['validate', late.code, '--offline', '--json']);
+    expect(again.exitCode).toBe(1);
+    expect(JSON.parse(again.stdout)).toMatchObject({ result: 'already_used' });
+    const look = await door2.json(['validate', other.code, '--offline', '--dry-run']);
+    expect(look).toMatchObject({ result: 'valid', ticket: { id: other.id } });
+    // A forged or foreign code is still refused without the bundle knowing it.
+    const foreign = (await sell(stranger, otherEventId, 'Fred Foreign')).code;
+    const f = await door2(['validate', foreign, '--offline', '--event', eventId, '--json']);
+    expect(JSON.parse(f.stdout)).toMatchObject({ result: 'invalid', ticket: null });
+    expect(queued(door2)).toHaveLength(before + 1);
+
+    const up = await door2(['checkin', 'upload', eventId]);
+    expect(up.exitCode, up.stdout + up.stderr).toBe(0);
+    expect(queued(door2)).toEqual([]);
+    const online = await cli(['validate', late.code, '--event', eventId, '--dry-run', '--json']);
+    expect(online.exitCode).toBe(1);
+    expect(JSON.parse(online.stdout)).toMatchObject({ result: 'already_used', first_used: { gate: 'West' } });
   });
 });

@@ -29,6 +29,8 @@ describe('sqlite: tickets validate and check-in lists', () => {
       await cli.json(['types', 'create', eventId, '--name', 'VIP', '--price', '80', '--capacity', '10'])
     ).id;
     await cli.json(['events', 'publish', eventId]);
+    // This machine is the door of Door Night: `validate` without --event scans for it.
+    expect((await cli(['config', 'set', 'door_event', eventId])).exitCode).toBe(0);
   });
   afterAll(async () => {
     cli.cleanup();
@@ -160,6 +162,19 @@ describe('sqlite: tickets validate and check-in lists', () => {
     const key = await cli.json(['api-keys', 'create', '--name', 'Door 1', '--scope', 'checkin']);
     const login = await cli(['--profile', 'door', 'login', '--api-key', key.secret, '--api-url', server.url]);
     expect(login.exitCode, login.stderr).toBe(0);
+    // A door that was never told its event is not guessed for one: a script gets a usage error naming the ways.
+    const ticket0 = await sell('GA', 'Una Unsure');
+    const unsure = await cli(['--profile', 'door', 'validate', ticket0.code]);
+    expect(unsure.exitCode).toBe(2);
+    expect(unsure.stdout).toBe('');
+    expect(unsure.stderr).toContain(
+      'give --event evt_…, or set it once for this device: tickets config set door_event evt_…',
+    );
+    expect((await cli(['--profile', 'door', 'config', 'set', 'door_event', eventId])).exitCode).toBe(0);
+    const shown = await cli.json(['--profile', 'door', 'config', 'show']);
+    expect(shown.door_event).toBe(eventId);
+    const bad = await cli(['--profile', 'door', 'config', 'set', 'door_event', 'tomorrow']);
+    expect(bad.exitCode).toBe(2);
     const ticket = await sell('GA', 'Kim Keyholder');
     const scan = await cli(['--profile', 'door', 'validate', ticket.code, '--gate', 'East']);
     expect(scan.exitCode, scan.stderr).toBe(0);

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -41,9 +41,9 @@ async function startRelay(serverUrl: string) {
 }
 
 /** `tickets door` left running with its stdin open, as at a real door; `until` waits for its output. */
-function openDoor(configDir: string, args: string[], apiUrl?: string) {
+function openDoor(configDir: string, args: string[], apiUrl?: string, env: Record<string, string> = {}) {
   const door = execa('node', [BIN, 'door', ...args], {
-    env: { TICKETS_CONFIG_DIR: configDir, NO_COLOR: '1', TICKETS_API_URL: apiUrl },
+    env: { TICKETS_CONFIG_DIR: configDir, NO_COLOR: '1', TICKETS_API_URL: apiUrl, ...env },
     reject: false,
   });
   let out = '';
@@ -63,6 +63,8 @@ function openDoor(configDir: string, args: string[], apiUrl?: string) {
   const scan = (code: string) => door.stdin!.write(`${code}\n`);
   return { door, until, scan };
 }
+
+const until = (door: ReturnType<typeof openDoor>, text: string) => door.until(text, 'stderr');
 
 /** Door mode through the built `tickets` binary, codes piped on stdin as a USB scanner types them. */
 describe('sqlite: tickets door', () => {
@@ -268,5 +270,34 @@ describe('sqlite: tickets door', () => {
       'Admitted 3 · Refused 1 · Inside 3 · Decided offline 2',
       '  already used: 1',
     ]);
+  });
+
+  it('keeps the bundle fresh while online: at once after the server refuses a ticket the bundle would admit, and every interval', async () => {
+    const rob = await sell('Rob Refunded');
+    expect((await cli(['checkin', 'sync', eventId])).exitCode).toBe(0);
+    expect((await cli(['refund', rob.id, '--yes'])).exitCode).toBe(0);
+    const stored = () => JSON.parse(readFileSync(join(cli.configDir, 'offline', `${eventId}.json`), 'utf8'));
+    const eventually = async (check: () => boolean) => {
+      for (let i = 0; i < 250 && !check(); i++) await new Promise((r) => setTimeout(r, 20));
+      return check();
+    };
+    expect(stored().tickets[rob.id].status).not.toBe('void');
+
+    // The refresh interval is the default minute: what follows is the refusal's doing.
+    const one = openDoor(cli.configDir, [eventId, '--fallback-offline'], server.url);
+    await until(one, 'Offline bundle: Main entrance, synced less than a minute ago.');
+    one.scan(rob.code);
+    await one.until('REFUSED  revoked: refunded');
+    expect(await eventually(() => stored().tickets[rob.id].status === 'void')).toBe(true);
+    one.door.stdin!.end();
+    expect((await one.door).exitCode).toBe(0);
+
+    // Every interval (shortened here): a sale made while the door is open reaches the bundle unscanned.
+    const two = openDoor(cli.configDir, [eventId], server.url, { TICKETS_DOOR_REFRESH_MS: '200' });
+    await until(two, 'Offline bundle');
+    const late = await sell('Lou Late');
+    expect(await eventually(() => stored().tickets[late.id] !== undefined)).toBe(true);
+    two.door.stdin!.end();
+    expect((await two.door).exitCode).toBe(0);
   });
 });

@@ -4,6 +4,9 @@ import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
+import { Context } from '../src/context.js';
+import { type Factory, factoryOf, type Prompter } from '../src/factory.js';
+import { withIO } from '../src/io.js';
 import { main } from '../src/program.js';
 
 /** The built binary: the tests run what users run. */
@@ -103,6 +106,38 @@ export function makeCli(
   cli.config = () => JSON.parse(readFileSync(join(configDir, 'config.json'), 'utf8'));
   cli.cleanup = () => rmSync(configDir, { recursive: true, force: true });
   return cli;
+}
+
+/**
+ * Runs a command's `run(factory, options)` directly, as gh's tests call closeRun: fake streams (a pipe,
+ * or a terminal with `tty`), the profiles of `cli`, and the prompter and clock a test gives.
+ */
+export async function withFactory<T>(
+  cli: Cli,
+  options: { json?: boolean; tty?: boolean; prompter?: Prompter; now?: () => Date },
+  run: (f: Factory) => Promise<T>,
+): Promise<{ result: T; stdout: string; stderr: string }> {
+  const stdout = Object.assign(new Captured(), { isTTY: options.tty, columns: options.tty ? 0 : undefined });
+  const stderr = Object.assign(new Captured(), { isTTY: options.tty, columns: options.tty ? 0 : undefined });
+  const stdin = Object.assign(Readable.from([]), { isTTY: options.tty });
+  const env = {
+    ...process.env,
+    TICKETS_CONFIG_DIR: cli.configDir,
+    NO_COLOR: '1',
+    TICKETS_API_URL: undefined,
+  };
+  const result = await withIO({ stdin, stdout, stderr, env }, async () => {
+    const f = factoryOf(new Context({ json: options.json, color: false }));
+    return run({
+      ...f,
+      prompter: options.prompter ?? {
+        interactive: false,
+        select: () => Promise.reject(new Error('asked without a terminal')),
+      },
+      now: options.now ?? f.now,
+    });
+  });
+  return { result, stdout: stdout.text, stderr: stderr.text };
 }
 
 let counter = 0;

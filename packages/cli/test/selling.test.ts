@@ -340,7 +340,7 @@ describe('sqlite: tickets sell, orders, tickets, transfer, refund', () => {
     });
     for (const o of orders) {
       expect(await cli.json(['orders', 'show', o.id])).toMatchObject({ status: 'refunded' });
-      const door = await cli(['validate', o.tickets[0].code]);
+      const door = await cli(['validate', o.tickets[0].code, '--event', event.id]);
       expect(door.exitCode).toBe(1);
       expect(door.stdout + door.stderr).toContain('cancelled');
     }

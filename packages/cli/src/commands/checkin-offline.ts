@@ -1,11 +1,11 @@
 import { dirname } from 'node:path';
-import type { CheckinBatchResult, CheckinStats, Tickets, Validation } from '@tickets/sdk';
+import type { CheckinBatchResult, CheckinStats, Tickets } from '@tickets/sdk';
 import type { Command } from 'commander';
 import { Context } from '../context.js';
 import { EXIT, UsageError } from '../errors.js';
 import { examples } from '../help.js';
 import { io } from '../io.js';
-import { OfflineStore, type QueuedScan, type StoredBundle, verifyOffline } from '../offline.js';
+import { OfflineStore, type QueuedScan, type StoredBundle } from '../offline.js';
 
 /** At most this many scans per upload request (the API's limit). */
 export const UPLOAD_BATCH = 500;
@@ -19,37 +19,22 @@ export async function offlineStore(ctx: Context): Promise<OfflineStore> {
   return new OfflineStore(dirname((await ctx.store()).path));
 }
 
-/** Which event's bundle checks a code: --event, else the code's own event, else the only one synced. */
-function pickEvent(
-  store: OfflineStore,
-  code: string,
-  flag: string | undefined,
-  decoded: string | null,
-): string {
-  if (flag) return eventIdArg(flag);
-  const synced = store.events();
-  if (decoded && synced.includes(decoded)) return decoded;
-  if (synced.length === 1) return synced[0]!;
-  if (synced.length === 0)
-    throw new UsageError('no event synced for offline use: run `tickets checkin sync <event>` first');
-  throw new UsageError(`cannot tell which event "${code.slice(0, 12)}…" is for: give --event evt_…`);
-}
+/** `tickets validate --offline` warns when the bundle is older than this. */
+export const STALE_BUNDLE_MS = 10 * 60_000;
 
-/** `tickets validate <code> --offline`: the verdict from the synced bundle, admissions queued durably. */
-export async function validateOffline(
-  ctx: Context,
-  code: string,
-  f: { event?: string; gate?: string; dryRun?: boolean; exit?: boolean },
-  deviceId: string,
-): Promise<Validation> {
-  if (f.exit) throw new UsageError('--exit needs the network: scanning out is not supported with --offline');
-  const { decodeTicketCode } = await import('@tickets/sdk');
-  const store = await offlineStore(ctx);
-  const eventId = pickEvent(store, code, f.event, decodeTicketCode(code)?.payload.eventId ?? null);
-  const bundle = store.load(eventId);
-  if (!bundle)
-    throw new UsageError(`${eventId} is not synced: run \`tickets checkin sync ${eventId}\` first`);
-  return verifyOffline(code, store, bundle, { device_id: deviceId, gate: f.gate, dry_run: f.dryRun });
+/** How long ago a bundle was synced, as a person reads it ("42 minutes"). */
+export function bundleAge(bundle: StoredBundle, now: Date): { ms: number; text: string } {
+  const ms = Math.max(0, now.getTime() - Date.parse(bundle.synced_at));
+  const minutes = Math.floor(ms / 60_000);
+  const text =
+    minutes < 1
+      ? 'less than a minute'
+      : minutes < 120
+        ? `${minutes} minute${minutes === 1 ? '' : 's'}`
+        : minutes < 48 * 60
+          ? `${Math.floor(minutes / 60)} hours`
+          : `${Math.floor(minutes / 1440)} days`;
+  return { ms, text };
 }
 
 /** Ticket type names, when this credential may read them (a checkin-scoped key may not). */
@@ -72,7 +57,7 @@ interface SyncSummary {
   cursor: string;
 }
 
-async function sync(
+export async function sync(
   client: Tickets,
   store: OfflineStore,
   eventId: string,

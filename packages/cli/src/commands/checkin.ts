@@ -1,23 +1,12 @@
-import type { CheckinList, CheckinListUpdateInput, Tickets, Validation } from '@tickets/sdk';
-import { type Command, InvalidArgumentError, Option } from 'commander';
+import type { CheckinList, CheckinListUpdateInput, Tickets } from '@tickets/sdk';
+import { type Command, InvalidArgumentError } from 'commander';
 import { Context } from '../context.js';
-import { EXIT, UsageError } from '../errors.js';
+import { UsageError } from '../errors.js';
 import { examples, NONE, orNull, parse } from '../help.js';
-import { io } from '../io.js';
-import type { Output } from '../output.js';
 import { ask, confirmAction } from '../prompt.js';
-import { deviceId, listIdArg, refusal } from '../verdicts.js';
-import { registerOfflineCheckin, validateOffline } from './checkin-offline.js';
-
-interface ValidateFlags {
-  list?: string;
-  gate?: string;
-  device?: string;
-  exit?: boolean;
-  dryRun?: boolean;
-  offline?: boolean;
-  event?: string;
-}
+import { listIdArg } from '../verdicts.js';
+import { registerOfflineCheckin } from './checkin-offline.js';
+import { newValidateCommand } from './validate.js';
 
 interface ListFlags {
   name?: string;
@@ -27,9 +16,6 @@ interface ListFlags {
   until?: string;
   reentry?: boolean;
 }
-
-/** Results that let the person through (or, for a look-up, would). Everything else exits 1. */
-const PASSED = new Set<Validation['result']>(['admitted', 'exited', 'valid']);
 
 /** `--types tt_a,tt_b`; on update `none` admits every type again. */
 const typesArg =
@@ -44,26 +30,6 @@ const typesArg =
       throw new InvalidArgumentError('Expected ticket type ids separated by commas, e.g. tt_…,tt_….');
     return ids;
   };
-
-/** The server could not be reached, or failed (5xx): the ticket was not checked. */
-async function couldNotCheck(err: unknown): Promise<boolean> {
-  const { TicketsError } = await import('@tickets/sdk');
-  return err instanceof TicketsError && (err.code === 'connection_failed' || err.status >= 500);
-}
-
-/** One line, the whole answer: green when the person may pass, red with the reason when not. */
-async function verdict(out: Output, v: Validation, suffix = ''): Promise<void> {
-  // Who, with what, for which event: the door sees at a glance a ticket meant for another night.
-  const who = v.ticket
-    ? [v.ticket.holder_name, v.ticket.ticket_type_name, v.event?.name].filter(Boolean).join(' · ')
-    : '';
-  const { style } = out;
-  if (v.result === 'admitted') out.line(style.bold.green(`ADMITTED  ${who}${suffix}`));
-  else if (v.result === 'exited') out.line(style.bold.green(`CHECKED OUT  ${who}${suffix}`));
-  else if (v.result === 'valid')
-    out.line(style.bold.green(`VALID  ${who}  (look-up only: not admitted)${suffix}`));
-  else out.line(style.bold.red(`REFUSED  ${await refusal(v)}${suffix}`));
-}
 
 /** Dates in the event's time zone; a door key may not read events, so it falls back to the local zone. */
 async function zoneOf(client: Tickets, eventId: string): Promise<string> {
@@ -132,69 +98,7 @@ async function showList(ctx: Context, client: Tickets, l: CheckinList): Promise<
 }
 
 export function registerCheckin(program: Command): void {
-  examples(
-    program
-      .command('validate')
-      .description(
-        'Scan a ticket at the door: admitted exactly once, or why not (exit 0 admitted, 1 refused, 3 could not check)',
-      )
-      .argument('<code>', "the ticket's code, as its QR code reads")
-      .option('--list <list>', "the gate's check-in list (cl_…; default: the event's main list)", listIdArg)
-      .option('--gate <name>', 'where you stand, e.g. North; shown when the ticket is scanned again')
-      .option('--device <id>', "this scanner's id (default: one generated once and kept in the profile)")
-      .addOption(new Option('--exit', 'scan the person out (re-entry lists only)').conflicts('dryRun'))
-      .option('--dry-run', 'look the ticket up without admitting it')
-      .option('--offline', 'decide with the bundle from `tickets checkin sync`; queue the scan for upload')
-      .option(
-        '--event <event>',
-        "this door's event: a ticket of another event is refused (offline: the event's bundle; default: the code's event)",
-      )
-      .action(async (code: string, f: ValidateFlags, cmd: Command) => {
-        const ctx = Context.of(cmd);
-        if (f.offline) {
-          const v = await validateOffline(ctx, code, f, await deviceId(ctx, f.device));
-          await ctx.out.result(v, () => verdict(ctx.out, v, '  (offline)'));
-          if (!PASSED.has(v.result)) io().exitCode = EXIT.failure;
-          return;
-        }
-        const client = await ctx.client();
-        const device_id = await deviceId(ctx, f.device);
-        let v: Validation;
-        try {
-          v = await ctx.out.spin(
-            'Checking…',
-            client.checkin.validate({
-              code,
-              list: f.list,
-              gate: f.gate,
-              device_id,
-              direction: f.exit ? 'exit' : 'entry',
-              dry_run: Boolean(f.dryRun),
-              ...(f.event ? { event: f.event } : {}),
-            }),
-          );
-        } catch (err) {
-          // No answer is not a refusal: a scanner or script must tell a bad ticket from a bad network.
-          if (await couldNotCheck(err)) {
-            const message = (err as Error).message;
-            if (ctx.out.json)
-              ctx.out.printJson({ object: 'no_answer', code: (err as { code?: string }).code, message });
-            else ctx.out.warn(`COULD NOT CHECK  ${message} — try again, or decide offline (--offline)`);
-            io().exitCode = EXIT.unavailable;
-            return;
-          }
-          throw err;
-        }
-        await ctx.out.result(v, () => verdict(ctx.out, v));
-        // main() answers with io().exitCode: a refusal is an answer, not an error message.
-        if (!PASSED.has(v.result)) io().exitCode = EXIT.failure;
-      }),
-    'tickets validate "$CODE" --gate North',
-    'tickets validate "$CODE" --list cl_… --gate "VIP door" --device scanner-1',
-    'tickets validate "$CODE" --dry-run --json | jq -r .result',
-    'tickets validate "$CODE" --list cl_… --exit',
-    'tickets validate "$CODE" --offline --gate North',
-  );
+  newValidateCommand(program);
 
   const checkin = program
     .command('checkin')

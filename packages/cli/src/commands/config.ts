@@ -16,6 +16,7 @@ function profileView(name: string, p: Profile, current: string) {
     organization_id: p.organization_id ?? null,
     organization_name: p.organization_name ?? null,
     api_key: redact(p.api_key) ?? null,
+    door_event: p.door_event ?? null,
   };
 }
 
@@ -89,11 +90,15 @@ export function registerConfig(program: Command): void {
         const name = await ctx.profileName();
         if (key === 'api_url' && !/^https?:\/\/[^/]/.test(value))
           throw new UsageError(`api_url: "${value}" is not an http(s) URL`);
+        if (key === 'door_event' && !/^evt_\w+$/.test(value) && value !== 'none')
+          throw new UsageError(`door_event: "${value}" is not an event id (evt_…; "none" clears it)`);
         const changes: Partial<Profile> =
           key === 'api_url'
             ? { api_url: value.replace(/\/+$/, '') }
-            : // A profile holds a key or a session, never both.
-              { api_key: value, access_token: undefined, refresh_token: undefined, user_email: undefined };
+            : key === 'door_event'
+              ? { door_event: value === 'none' ? undefined : value }
+              : // A profile holds a key or a session, never both.
+                { api_key: value, access_token: undefined, refresh_token: undefined, user_email: undefined };
         const profile = store.update(name, changes);
         await ctx.out.result(profileView(name, profile, await ctx.profileName()), () =>
           ctx.out.success(`Set ${key} in profile "${name}".`),
@@ -101,6 +106,7 @@ export function registerConfig(program: Command): void {
       }),
     'tickets config set api_url https://tickets.example.com',
     'tickets --profile door config set api_key tk_…',
+    'tickets --profile door config set door_event evt_…',
   );
 
   examples(
@@ -151,6 +157,7 @@ export function registerConfig(program: Command): void {
               'Organization',
               v.organization_name ? `${v.organization_name} (${v.organization_id})` : undefined,
             ],
+            ['Door event', v.door_event],
             ['Config file', v.config_file],
           ]),
         );

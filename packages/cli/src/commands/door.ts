@@ -8,7 +8,8 @@ import { examples } from '../help.js';
 import { io } from '../io.js';
 import { OfflineStore } from '../offline.js';
 import type { Output } from '../output.js';
-import { deviceId, listIdArg, refusal } from '../verdicts.js';
+import { deviceId, listIdArg, offlineMark, refusal } from '../verdicts.js';
+import { bundleAge, STALE_BUNDLE_MS } from './checkin-offline.js';
 
 interface DoorFlags {
   list?: string;
@@ -101,6 +102,8 @@ class DoorScreen {
   constructor(
     private readonly out: Output,
     private readonly tally: Tally,
+    /** e.g. "Bundle 3 minutes old", shown with the count when a bundle backs this door. */
+    private readonly bundleNote: () => string | undefined = () => undefined,
   ) {}
 
   private get width(): number {
@@ -127,7 +130,7 @@ class DoorScreen {
     }
     // Offline the type's name is unknown when the credential could not read the types at sync.
     const who = v.ticket ? [v.ticket.holder_name, v.ticket.ticket_type_name].filter(Boolean).join(' · ') : '';
-    const mark = offline ? '  (offline)' : '';
+    const mark = offline ? offlineMark(v) : '';
     if (v.result === 'admitted') this.block(true, `ADMITTED  ${who}${mark}`);
     else if (v.result === 'exited') this.block(true, `CHECKED OUT  ${who}${mark}`);
     else if (v.admitted) this.block(true, `${v.result.toUpperCase()}  ${who}${mark}`);
@@ -173,7 +176,9 @@ class DoorScreen {
   }
 
   private status(): void {
-    if (this.out.tty) this.out.line(this.out.style.dim(this.tally.line()));
+    if (!this.out.tty) return;
+    const note = this.bundleNote();
+    this.out.line(this.out.style.dim(note ? `${this.tally.line()} · ${note}` : this.tally.line()));
   }
 }
 
@@ -191,15 +196,24 @@ const isUnreachable = async (err: unknown) => err instanceof (await import('@tic
 /** While deciding offline with --fallback-offline, how often to ask whether the server is back. */
 const PROBE_MS = 2_000;
 
-/** The synced bundle for --offline / --fallback-offline; its list is the gate's list. */
-async function openBundle(ctx: Context, eventId: string, listId: string | undefined) {
+/** While online, how often door mode brings the event's bundle up to date (TICKETS_DOOR_REFRESH_MS in tests). */
+const REFRESH_MS = 60_000;
+
+/**
+ * The synced bundle for --offline / --fallback-offline (required), or the one this device already has
+ * (kept fresh by an online door); its list is the gate's list.
+ */
+async function openBundle(ctx: Context, eventId: string, listId: string | undefined, required = true) {
   if (!/^evt_\w+$/.test(eventId)) throw new UsageError(`expected an event id (evt_…), got "${eventId}"`);
   const store = new OfflineStore(dirname((await ctx.store()).path));
   const bundle = store.load(eventId);
-  if (!bundle)
+  if (!bundle) {
+    if (!required) return null;
     throw new UsageError(
       `${eventId} is not synced for offline use: run \`tickets checkin sync ${eventId}\` first`,
     );
+  }
+  if (!required && listId && listId !== bundle.list.id) return null;
   if (listId && listId !== bundle.list.id)
     throw new UsageError(
       `the synced bundle is for list ${bundle.list.id}, not ${listId}: run \`tickets checkin sync ${eventId} --list ${listId}\``,
@@ -236,22 +250,33 @@ export function registerDoor(program: Command): void {
       )
       .action(async (eventId: string, f: DoorFlags, cmd: Command) => {
         const ctx = Context.of(cmd);
-        const synced = f.offline || f.fallbackOffline ? await openBundle(ctx, eventId, f.list) : null;
+        const synced = await openBundle(ctx, eventId, f.list, Boolean(f.offline || f.fallbackOffline));
+        /** Decide with the bundle when the server can't be reached (only when asked to). */
+        const fallBack = f.offline || f.fallbackOffline ? synced : null;
         const client = f.offline ? null : await ctx.client();
         const device_id = await deviceId(ctx, f.device);
         // Loaded now rather than on the first refusal, so no scan pays for it.
         void import('luxon');
         const tally = new Tally();
-        const screen = new DoorScreen(ctx.out, tally);
+        const screen = new DoorScreen(ctx.out, tally, () =>
+          synced ? `Bundle ${bundleAge(synced.bundle, new Date()).text} old` : undefined,
+        );
+        if (synced && !ctx.out.json) {
+          const age = bundleAge(synced.bundle, new Date());
+          const say = age.ms > STALE_BUNDLE_MS && f.offline ? ctx.out.warn : ctx.out.info;
+          say.call(ctx.out, `Offline bundle: ${synced.bundle.list.name}, synced ${age.text} ago.`);
+        }
 
         /** Tickets admitted in this session: the bundle does not know them, so offline must not admit them again. */
         const admittedHere = new Map<string, Validation>();
         let offlineNow = Boolean(f.offline);
         let probe: NodeJS.Timeout | undefined;
         const goOffline = () => {
-          if (offlineNow || !client || !synced) return;
+          if (offlineNow || !client || !fallBack) return;
           offlineNow = true;
-          ctx.out.warn(`Server unreachable: deciding from the bundle synced ${synced.bundle.synced_at}.`);
+          ctx.out.warn(
+            `Server unreachable: deciding from the bundle synced ${bundleAge(fallBack.bundle, new Date()).text} ago (${fallBack.bundle.synced_at}).`,
+          );
           probe = setInterval(() => {
             client.checkin.lists(eventId).then(
               () => {
@@ -266,15 +291,44 @@ export function registerDoor(program: Command): void {
           probe.unref();
         };
 
-        let list = f.list ?? synced?.bundle.list.id;
+        let list = f.list ?? fallBack?.bundle.list.id;
         if (client) {
           try {
             list = await doorList(client, eventId, list);
           } catch (err) {
-            if (!synced || !(await isUnreachable(err))) throw err;
+            if (!fallBack || !(await isUnreachable(err))) throw err;
             goOffline();
           }
         }
+
+        // While online the bundle follows the server: every minute, and at once after the server refused a
+        // ticket the bundle would let in (a refund or transfer since the sync), so a fall-back to offline
+        // decides with what the server last said.
+        let refreshing: Promise<void> | undefined;
+        const refresh = () => {
+          if (!synced || !client || offlineNow) return refreshing;
+          refreshing ??= (async () => {
+            const { sync } = await import('./checkin-offline.js');
+            try {
+              await sync(client, synced.store, eventId, synced.bundle.list.id);
+              synced.bundle = synced.store.load(eventId) ?? synced.bundle;
+            } catch {
+              // Unreachable now: the next refresh tries again; the bundle in hand still decides.
+            } finally {
+              refreshing = undefined;
+            }
+          })();
+          return refreshing;
+        };
+        const everyMs = Number(io().env.TICKETS_DOOR_REFRESH_MS) || REFRESH_MS;
+        const refresher = synced && client ? setInterval(refresh, everyMs) : undefined;
+        refresher?.unref();
+        /** The server refused a ticket that the bundle would admit. */
+        const bundleWouldAdmit = (v: Validation) => {
+          if (!synced || v.admitted || !v.ticket) return false;
+          const known = synced.bundle.tickets[v.ticket.id];
+          return !known || (v.result === 'revoked' && known.status !== 'void');
+        };
 
         const decideOffline = async (code: string): Promise<Validation> => {
           const { decodeTicketCode, verifyOffline } = await offlineModules();
@@ -304,7 +358,7 @@ export function registerDoor(program: Command): void {
               });
               return { v, offline: false };
             } catch (err) {
-              if (!synced || !(await isUnreachable(err))) throw err;
+              if (!fallBack || !(await isUnreachable(err))) throw err;
               goOffline();
             }
           }
@@ -319,6 +373,7 @@ export function registerDoor(program: Command): void {
           if (finished) return;
           finished = true;
           clearInterval(probe);
+          clearInterval(refresher);
           screen.summary();
         };
         // Ctrl-C ends the shift at once, even with a scan still waiting for its answer.
@@ -356,6 +411,7 @@ export function registerDoor(program: Command): void {
               continue;
             }
             const { v, offline } = decided;
+            if (!offline && bundleWouldAdmit(v)) void refresh();
             if (v.result === 'admitted' && v.ticket) admittedHere.set(v.ticket.id, v);
             tally.count(v, offline);
             await screen.verdict(v, offline);
@@ -364,6 +420,7 @@ export function registerDoor(program: Command): void {
           lines.close();
           process.removeListener('SIGINT', onInterrupt);
           finish();
+          await refreshing;
         }
       }),
     'tickets door evt_… --gate North',

@@ -1,0 +1,69 @@
+import type { Tickets } from '@tickets/sdk';
+import type { Context } from './context.js';
+import { CancelledError, UsageError } from './errors.js';
+import { type IO, io } from './io.js';
+import type { Output } from './output.js';
+
+/**
+ * What a command needs from the world, as gh's cmdutil.Factory gives it: the invocation's streams,
+ * its output helpers, the profile, an API client, someone to ask and a clock. A command's factory
+ * function turns flags into an Options value; its `run(factory, options)` does the work and answers
+ * an exit code. Tests call `run` directly with fake streams, a fake prompter or clock, and a client
+ * pointed at a real in-process server.
+ */
+export interface Factory {
+  readonly io: IO;
+  readonly out: Output;
+  /** Profiles: which server, which credentials, this device's settings. */
+  readonly ctx: Context;
+  client(): Promise<Tickets>;
+  readonly prompter: Prompter;
+  now(): Date;
+}
+
+export interface Choice<T extends string> {
+  value: T;
+  name: string;
+  description?: string;
+}
+
+/** Questions for the person at the terminal; never asked when nobody can answer. */
+export interface Prompter {
+  /** A person can answer: stdin is a terminal. */
+  readonly interactive: boolean;
+  select<T extends string>(message: string, choices: Choice<T>[]): Promise<T>;
+}
+
+/** Asks on the invocation's own terminal (stderr, so stdout stays clean for --json). */
+export function terminalPrompter(streams: IO = io()): Prompter {
+  const context = () => ({
+    input: streams.stdin as NodeJS.ReadStream,
+    output: streams.stderr as NodeJS.WriteStream,
+  });
+  return {
+    interactive: Boolean(streams.stdin.isTTY),
+    async select(message, choices) {
+      if (!streams.stdin.isTTY)
+        throw new UsageError(`cannot ask "${message}" when not running interactively`);
+      const { select } = await import('@inquirer/prompts');
+      try {
+        return await select({ message, choices }, context());
+      } catch (err) {
+        if (err instanceof Error && err.name === 'ExitPromptError') throw new CancelledError();
+        throw err;
+      }
+    },
+  };
+}
+
+/** The factory of a command run from the command line. */
+export function factoryOf(ctx: Context): Factory {
+  return {
+    io: io(),
+    out: ctx.out,
+    ctx,
+    client: () => ctx.client(),
+    prompter: terminalPrompter(),
+    now: () => new Date(),
+  };
+}
