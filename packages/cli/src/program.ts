@@ -12,6 +12,7 @@ import { registerMarketing } from './commands/marketing.js';
 import { registerMessages } from './commands/messages.js';
 import { registerOrders } from './commands/orders.js';
 import { registerOrgs } from './commands/orgs.js';
+import { registerRefunds } from './commands/refunds.js';
 import { registerServer } from './commands/server.js';
 import { registerTickets } from './commands/tickets.js';
 import { registerTypes } from './commands/types.js';
@@ -69,6 +70,7 @@ export function buildProgram(): Command {
   registerTypes(program);
   registerTickets(program);
   registerOrders(program);
+  registerRefunds(program);
   registerInvoices(program);
   registerMessages(program);
   registerMarketing(program);
@@ -129,7 +131,9 @@ async function report(err: unknown): Promise<number> {
     // The server's words, printed safely (a detail can quote what a client sent). Field errors are
     // listed once, each under the flag the user typed where the command has one (the detail of a
     // validation error only repeats the first of them).
-    const fields = err.errors;
+    // A 409's detail already says what is wrong with the value, in the currency (e.g. "Only €15.00 is
+    // left to refund."); its field entry gives programs the limit in minor units, which the CLI never takes.
+    const fields = err.status === 409 ? [] : err.errors;
     const summary = fields.length
       ? `${fields.length === 1 ? 'a value was' : `${fields.length} values were`} refused`
       : printable(err.detail);

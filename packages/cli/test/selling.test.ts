@@ -213,7 +213,60 @@ describe('sqlite: tickets sell, orders, tickets, transfer, refund', () => {
     expect(shown.stdout).toContain(
       `${ticketIds[0]}\tGeneral admission\tHal Holder <hal@example.com>\tvoid (refunded)`,
     );
-    expect((await cli.json(['orders', 'show', orderId])).status).toBe('refunded');
+    const json = await cli.json(['orders', 'show', orderId]);
+    expect(json.status).toBe('refunded');
+    // The order's refunds, newest first, beside its tickets; and as a list of their own.
+    expect(json.refunds.map((r: { amount: { amount: number } }) => r.amount.amount)).toEqual([
+      3950, 2500, 1050,
+    ]);
+    expect(json.refunds[0].id).toBe(rest.id);
+    expect(json.refunds[2].id).toBe(part.id);
+    expect(shown.stdout).toMatch(
+      new RegExp(`^${part.id}\\t\\S+\\t${orderId}\\t\\t€10\\.50\\tsucceeded\\t\\S*\\tLate start$`, 'm'),
+    );
+    expect(shown.stdout).toMatch(
+      new RegExp(`^${json.refunds[1].id}\\t.*\\t${ticketIds[0]}\\t€25\\.00\\t`, 'm'),
+    );
+    const listed = await cli.json(['refunds', 'list', '--order', orderId]);
+    expect(listed).toEqual(json.refunds);
+    const byEvent = await cli(['refunds', 'list', '--event', eventId, '--limit', '2']);
+    expect(byEvent.exitCode).toBe(0);
+    expect(byEvent.stdout.split('\n').map((l) => l.split('\t')[0])).toEqual([rest.id, json.refunds[1].id]);
+    expect(byEvent.stderr).toContain('Showing the first 2 refunds; more exist');
+    const one1 = await cli(['refunds', 'show', part.id]);
+    expect(one1.stdout).toContain(`Refund: ${part.id}`);
+    expect(one1.stdout).toContain('Amount: €10.50');
+    expect(one1.stdout).toContain('Reason: Late start');
+    expect((await cli(['refunds', 'show', orderId])).exitCode).toBe(2);
+    expect((await cli(['refunds', 'list', '--status', 'maybe'])).exitCode).toBe(2);
+  });
+
+  it('speaks of money in the currency, never in minor units, when a refund is too large', async () => {
+    const order = await cli.json([
+      'sell',
+      eventId,
+      '--type',
+      'VIP',
+      '--qty',
+      '2',
+      '--name',
+      'Max Money',
+      '--email',
+      'max@example.com',
+    ]);
+    await cli.json(['orders', 'refund', order.id, '--amount', '100', '--yes']);
+    const tooMuch = await cli(['orders', 'refund', order.id, '--amount', '75', '--yes']);
+    expect(tooMuch.exitCode).toBe(1);
+    expect(tooMuch.stderr).toBe(
+      `error: --amount €75.00 is more than the €60.00 left to refund on ${order.id}`,
+    );
+    // A ticket's limit is the server's to know: its refusal is printed as it says it, in the currency.
+    const ticket = await cli(['refund', order.tickets[0].id, '--amount', '90', '--yes']);
+    expect(ticket.exitCode).toBe(1);
+    expect(ticket.stderr).toMatch(
+      /^error: Only €\d+\.\d\d is left to refund\. \(refund_exceeds_paid, request id req_\S+\)$/,
+    );
+    expect(ticket.stderr).not.toMatch(/\b\d{4}\b/);
   });
 
   it('never cuts a list short silently: says more exist past --limit, and --all pages through every one', async () => {

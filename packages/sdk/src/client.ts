@@ -12,6 +12,7 @@ import { MeResource } from './resources/me.js';
 import { MessagesResource } from './resources/messages.js';
 import { OrdersResource } from './resources/orders.js';
 import { OrgsResource } from './resources/orgs.js';
+import { RefundsResource } from './resources/refunds.js';
 import { TicketTypesResource } from './resources/ticket-types.js';
 import { TicketsResource } from './resources/tickets.js';
 
@@ -80,6 +81,7 @@ export class Tickets {
   readonly events = new EventsResource(this);
   readonly ticketTypes = new TicketTypesResource(this);
   readonly orders = new OrdersResource(this);
+  readonly refunds = new RefundsResource(this);
   readonly tickets = new TicketsResource(this);
   readonly invoices = new InvoicesResource(this);
   readonly checkin = new CheckinResource(this);

@@ -26,5 +26,6 @@ export type {
 } from './resources/messages.js';
 export type { OrderListParams } from './resources/orders.js';
 export type { ListParams } from './resources/orgs.js';
+export type { RefundListParams } from './resources/refunds.js';
 export type { TicketListParams } from './resources/tickets.js';
 export * from './ticket-code.js';

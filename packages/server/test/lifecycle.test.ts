@@ -133,6 +133,7 @@ describe.each(DIALECTS)('%s: readiness and shutdown', (dialect) => {
           '0012_event_cancellations',
           '0013_invoice_errors',
           '0014_inventory_slots',
+          '0015_refund_listing',
         ],
       },
     });

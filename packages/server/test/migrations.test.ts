@@ -239,6 +239,7 @@ describe('sqlite: a migration that fails half-way leaves nothing behind', () => 
         '0012_event_cancellations',
         '0013_invoice_errors',
         '0014_inventory_slots',
+        '0015_refund_listing',
       ]);
       await db.kysely.deleteFrom('ticket_presence').where('ticket_id', '=', 'tkt_gone').execute();
       expect(await migrateToLatest(db)).toEqual([
@@ -248,6 +249,7 @@ describe('sqlite: a migration that fails half-way leaves nothing behind', () => 
         '0012_event_cancellations',
         '0013_invoice_errors',
         '0014_inventory_slots',
+        '0015_refund_listing',
       ]);
     } finally {
       await db.close();
@@ -305,6 +307,7 @@ describe.each(DIALECTS)('%s: 0011_sale_constraints', (dialect) => {
         '0012_event_cancellations',
         '0013_invoice_errors',
         '0014_inventory_slots',
+        '0015_refund_listing',
       ]);
       const tickets = await db.kysely
         .selectFrom('tickets')
@@ -337,6 +340,7 @@ describe.each(DIALECTS)('%s: 0011_sale_constraints', (dialect) => {
           '0012_event_cancellations',
           '0013_invoice_errors',
           '0014_inventory_slots',
+          '0015_refund_listing',
         ]);
       } else {
         expect(await migrateToLatest(db)).toEqual([
@@ -344,6 +348,7 @@ describe.each(DIALECTS)('%s: 0011_sale_constraints', (dialect) => {
           '0012_event_cancellations',
           '0013_invoice_errors',
           '0014_inventory_slots',
+          '0015_refund_listing',
         ]);
         await expect(
           sql`update orders set refunded_amount = 6001 where id = 'ord_1'`.execute(db.kysely),

@@ -96,7 +96,9 @@ describe.each(DIALECTS)('%s: refunds and transfers', (dialect) => {
     const over = await call('POST', `/api/orders/${order.id}/refund`, { token, body: { amount: 1501 } });
     expect(over.status).toBe(409);
     expect(over.body.code).toBe('refund_exceeds_paid');
-    expect(over.body.errors[0]).toMatchObject({ path: 'amount' });
+    // Said in the currency for people, with the limit in minor units for programs.
+    expect(over.body.detail).toBe('Only €15.00 is left to refund.');
+    expect(over.body.errors[0]).toMatchObject({ path: 'amount', message: 'must not exceed 1500 (€15.00)' });
     const rest = await call('POST', `/api/orders/${order.id}/refund`, { token, body: {} });
     expect(rest.body).toMatchObject({ amount: { amount: 1500 }, order_status: 'refunded' });
     expect(rest.body.voided_tickets).toHaveLength(1);
@@ -199,6 +201,66 @@ describe.each(DIALECTS)('%s: refunds and transfers', (dialect) => {
     expect(results.filter((r) => r.status === 201)).toHaveLength(1);
     const after = await call('GET', `/api/orders/${order.id}`, { token });
     expect(after.body.refunded.amount).toBe(2000);
+  });
+
+  it('lists refunds newest first, by order, event and status, as they were made, and pages through them', async () => {
+    const order = await buy(3);
+    const [t1, t2] = order.tickets as { id: string }[];
+    const one = (await call('POST', `/api/tickets/${t1!.id}/refund`, { token, body: { reason: 'Ill' } }))
+      .body;
+    const part = (await call('POST', `/api/orders/${order.id}/refund`, { token, body: { amount: 500 } }))
+      .body;
+    const two = (await call('POST', `/api/tickets/${t2!.id}/refund`, { token, body: {} })).body;
+
+    const byOrder = await call('GET', `/api/refunds?order=${order.id}`, { token });
+    expect(byOrder.status).toBe(200);
+    // Read back as they were answered when made (the order's status is its status now).
+    expect(byOrder.body.data).toEqual(
+      [two, part, one].map((r) => ({ ...r, order_status: 'partially_refunded' })),
+    );
+    expect(byOrder.body.data[2]).toMatchObject({ voided_tickets: [t1!.id], reason: 'Ill' });
+    expect(byOrder.body.data[1].voided_tickets).toEqual([]);
+    expect((await call('GET', `/api/refunds/${part.id}`, { token })).body).toEqual({
+      ...part,
+      order_status: 'partially_refunded',
+    });
+
+    // Every refund of the event, a page at a time; none of another event's.
+    const other = await call('POST', '/api/events', {
+      token,
+      body: sampleEvent({ name: 'Else', capacity: 5 }),
+    });
+    const all: { id: string; order_id: string }[] = [];
+    let cursor: string | null = null;
+    do {
+      const page: { body: { data: typeof all; next_cursor: string | null } } = await call(
+        'GET',
+        `/api/refunds?event=${eventId}&limit=2${cursor ? `&starting_after=${cursor}` : ''}`,
+        { token },
+      );
+      all.push(...page.body.data);
+      cursor = page.body.next_cursor;
+    } while (cursor);
+    const inDb = await s.db.kysely
+      .selectFrom('refunds')
+      .innerJoin('orders', 'orders.id', 'refunds.order_id')
+      .select('refunds.id')
+      .where('orders.event_id', '=', eventId)
+      .orderBy('refunds.id', 'desc')
+      .execute();
+    expect(all.map((r) => r.id)).toEqual(inDb.map((r) => r.id));
+    expect((await call('GET', `/api/refunds?event=${other.body.id}`, { token })).body.data).toEqual([]);
+    expect((await call('GET', `/api/refunds?status=failed&order=${order.id}`, { token })).body.data).toEqual(
+      [],
+    );
+
+    // Another organization sees none of them; bad filters are refused.
+    const stranger = (await signUp(s.url)).token;
+    expect((await call('GET', `/api/refunds?order=${order.id}`, { token: stranger })).body.data).toEqual([]);
+    expect((await call('GET', `/api/refunds/${part.id}`, { token: stranger })).status).toBe(404);
+    const bad = await call('GET', '/api/refunds?status=maybe&event=nope', { token });
+    expect(bad.status).toBe(400);
+    expect(bad.body.errors.map((e: { path: string }) => e.path).sort()).toEqual(['event', 'status']);
   });
 
   it('transfers a ticket: new holder, new code, the old code no longer matches', async () => {

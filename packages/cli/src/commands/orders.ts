@@ -1,6 +1,7 @@
 import type { Order, OrderStatus, Refund, Tickets } from '@tickets/sdk';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { Context } from '../context.js';
+import { CliError } from '../errors.js';
 import { examples, limitOptions, listed } from '../help.js';
 import { checkPrice, formatMoney, toMinorUnits } from '../money.js';
 import type { Output } from '../output.js';
@@ -42,8 +43,8 @@ export const amountArg = (value: string): string => {
   }
 };
 
-/** The key/value view of an order, then its items and tickets. */
-export async function showOrder(out: Output, o: Order): Promise<void> {
+/** The key/value view of an order, then its items, tickets and refunds. */
+export async function showOrder(out: Output, o: Order, refunds: Refund[] = []): Promise<void> {
   const { formatDateTime, localZone } = await import('../time.js');
   const zone = localZone();
   out.details([
@@ -65,17 +66,22 @@ export async function showOrder(out: Output, o: Order): Promise<void> {
     ['ITEM', 'QTY', 'PRICE', 'TOTAL'],
     o.items.map((i) => [i.name, i.quantity, formatMoney(i.unit_price), formatMoney(i.total)]),
   );
-  if (o.tickets.length === 0) return;
+  if (o.tickets.length > 0) {
+    out.line();
+    await out.table(
+      ['TICKET', 'TYPE', 'HOLDER', 'STATUS'],
+      o.tickets.map((t) => [
+        t.id,
+        t.ticket_type_name,
+        person(t.holder.name, t.holder.email),
+        t.status === 'valid' ? out.style.green('valid') : out.style.red(`void (${t.void_reason ?? '?'})`),
+      ]),
+    );
+  }
+  if (refunds.length === 0) return;
   out.line();
-  await out.table(
-    ['TICKET', 'TYPE', 'HOLDER', 'STATUS'],
-    o.tickets.map((t) => [
-      t.id,
-      t.ticket_type_name,
-      person(t.holder.name, t.holder.email),
-      t.status === 'valid' ? out.style.green('valid') : out.style.red(`void (${t.void_reason ?? '?'})`),
-    ]),
-  );
+  const { refundTable } = await import('./refunds.js');
+  await refundTable(out, refunds);
 }
 
 export interface RefundFlags {
@@ -104,11 +110,17 @@ export async function refund(
     const order = await ctx.out.spin('Loading…', client.orders.get(ticket?.order_id ?? target));
     const currency = order.total.currency;
     if (f.amount !== undefined) amount = toMinorUnits(f.amount, currency, '--amount');
+    const left = order.total.amount - order.refunded.amount;
+    // Said in the currency, as typed; the server checks again (another refund may come first).
+    if (!ticket && amount !== undefined && amount > left)
+      throw new CliError(
+        `--amount ${formatMoney({ amount, currency })} is more than the ${formatMoney({ amount: left, currency })} left to refund on ${order.id}`,
+      );
     const due =
       amount ??
       (ticket
         ? (order.items.find((i) => i.ticket_type_id === ticket.ticket_type_id)?.unit_price.amount ?? 0)
-        : order.total.amount - order.refunded.amount);
+        : left);
     const what = ticket
       ? `ticket ${ticket.id} (${ticket.holder.name}); its code stops working`
       : `order ${order.id} (${order.buyer.name})${amount === undefined ? '; its tickets stop working' : ''}`;
@@ -125,10 +137,12 @@ export async function refund(
   );
 }
 
-export function showRefund(out: Output, r: Refund): void {
-  out.success(
-    `Refunded ${formatMoney(r.amount)} of ${r.order_id}; the order is now ${r.order_status.replace('_', ' ')}.`,
-  );
+/** A refund's details; `justMade` first says what it did. */
+export function showRefund(out: Output, r: Refund, justMade = true): void {
+  if (justMade)
+    out.success(
+      `Refunded ${formatMoney(r.amount)} of ${r.order_id}; the order is now ${r.order_status.replace('_', ' ')}.`,
+    );
   out.details([
     ['Refund', r.id],
     ['Order', r.order_id],
@@ -138,6 +152,8 @@ export function showRefund(out: Output, r: Refund): void {
     ['Reason', r.reason],
     ['Voided', r.voided_tickets.join(', ')],
     ['Back on sale', r.voided_tickets.length ? r.returned_inventory : undefined],
+    ['Credit note', r.credit_note_number],
+    ['Created', justMade ? undefined : r.created_at],
   ]);
 }
 
@@ -217,13 +233,17 @@ export function registerOrders(program: Command): void {
   examples(
     orders
       .command('show')
-      .description('Show one order with its items and tickets')
+      .description('Show one order with its items, tickets and refunds')
       .argument('<id>', 'the order (ord_…)')
       .action(async (id: string, _o: unknown, cmd: Command) => {
         const ctx = Context.of(cmd);
         const client = await ctx.client();
-        const order = await ctx.out.spin('Loading…', client.orders.get(id));
-        await ctx.out.result(order, (o) => showOrder(ctx.out, o));
+        const [order, refunds] = await ctx.out.spin(
+          'Loading…',
+          Promise.all([client.orders.get(id), client.refunds.list({ order: id, limit: 100 }).toArray()]),
+        );
+        // --json: the order as the API gives it, with its refunds (newest first) beside its tickets.
+        await ctx.out.result({ ...order, refunds }, () => showOrder(ctx.out, order, refunds));
       }),
     'tickets orders show ord_…',
     'tickets orders show ord_… --json',

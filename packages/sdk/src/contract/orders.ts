@@ -221,7 +221,9 @@ export const Refund = z
     provider: z.enum(['manual', 'stripe']),
     returned_inventory: z.boolean(),
     voided_tickets: z.array(TicketId).describe('Tickets this refund voided; their codes are refused'),
-    order_status: OrderStatus.describe('The order’s status after this refund'),
+    order_status: OrderStatus.describe(
+      'The order’s status after this refund (when a refund is read later: the order’s status now)',
+    ),
     credit_note_number: z
       .string()
       .nullable()
@@ -230,6 +232,16 @@ export const Refund = z
   })
   .meta({ id: 'Refund' });
 export type Refund = z.output<typeof Refund>;
+
+export const RefundStatus = z.enum(['pending', 'succeeded', 'failed']);
+export type RefundStatus = z.output<typeof RefundStatus>;
+
+export const RefundListQuery = ListQuery.extend({
+  event: EventId.optional().describe("Refunds of this event's orders"),
+  order: OrderId.optional(),
+  status: RefundStatus.optional(),
+});
+export type RefundListQuery = z.input<typeof RefundListQuery>;
 
 export const TransferInput = z.strictObject({
   name: z.string().trim().min(1).max(200),

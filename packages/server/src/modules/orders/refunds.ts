@@ -1,14 +1,17 @@
-import type { Refund, RefundInput, Ticket, TransferInput } from '@tickets/sdk';
-import type { Transaction } from 'kysely';
+import type { Page, Refund, RefundInput, RefundListQuery, Ticket, TransferInput } from '@tickets/sdk';
+import type { Kysely, Transaction } from 'kysely';
+import type { z } from 'zod';
 import { type Db, saleTransaction } from '../../db/database.js';
 import type { Database, OrderRow, RefundRow } from '../../db/schema.js';
 import type { Principal } from '../../http/app.js';
 import { ApiError, conflict, notFound, validationFailed } from '../../http/errors.js';
+import { newestFirst, toPage } from '../../http/pagination.js';
 import { newId } from '../../ids.js';
 import { type PaymentProvider, PaymentProviderError } from '../../integrations/stripe.js';
 import { nowIso } from '../../time.js';
 import { linesOf, restoreSeats } from '../inventory/inventory.js';
 import { creditNoteNumber, issueCreditNote } from '../invoices/ledger.js';
+import { formatMoney } from '../invoices/pdf.js';
 import { notifyQueued, queueMessages } from '../messaging/outbox.js';
 import { paymentRules } from '../payments/methods.js';
 import { EventKeys } from './keys.js';
@@ -74,6 +77,48 @@ export class Refunds {
       .executeTakeFirst();
     if (!row) throw notFound('order');
     return row;
+  }
+
+  /** Refunds, newest first; of an event's orders, of one order, by status. */
+  async list(orgId: string, query: z.output<typeof RefundListQuery>): Promise<Page<Refund>> {
+    const { limit, before } = newestFirst(query);
+    const rows = await this.k
+      .selectFrom('refunds')
+      .selectAll('refunds')
+      .where('refunds.org_id', '=', orgId)
+      .$if(query.order !== undefined, (q) => q.where('refunds.order_id', '=', query.order!))
+      .$if(query.status !== undefined, (q) => q.where('refunds.status', '=', query.status!))
+      .$if(query.event !== undefined, (q) =>
+        q.where((eb) =>
+          eb(
+            'refunds.order_id',
+            'in',
+            eb.selectFrom('orders').select('orders.id').where('orders.event_id', '=', query.event!),
+          ),
+        ),
+      )
+      .$if(before !== null, (q) => q.where('refunds.id', '<', before as string))
+      .orderBy('refunds.id', 'desc')
+      .limit(limit + 1)
+      .execute();
+    const views = await refundViews(this.k, rows.slice(0, limit));
+    return toPage(
+      rows,
+      limit,
+      (r) => [r.id],
+      (r) => views.get(r.id)!,
+    );
+  }
+
+  async get(orgId: string, id: string): Promise<Refund> {
+    const row = await this.k
+      .selectFrom('refunds')
+      .selectAll()
+      .where('org_id', '=', orgId)
+      .where('id', '=', id)
+      .executeTakeFirst();
+    if (!row) throw notFound('refund');
+    return (await refundViews(this.k, [row])).get(row.id)!;
   }
 
   async refundOrder(principal: Principal, orderId: string, input: RefundRequest): Promise<Refund> {
@@ -510,8 +555,15 @@ function assertAmount(amount: number, remaining: number, currency: string): void
     throw new ApiError(
       409,
       'refund_exceeds_paid',
-      `Only ${remaining} (minor units of ${currency}) is left to refund.`,
-      [{ path: 'amount', message: `must not exceed ${remaining}`, code: 'refund_exceeds_paid' }],
+      // People read the detail (in the currency, as on the invoice); programs read the field's limit.
+      `Only ${formatMoney(remaining, currency)} is left to refund.`,
+      [
+        {
+          path: 'amount',
+          message: `must not exceed ${remaining} (${formatMoney(remaining, currency)})`,
+          code: 'refund_exceeds_paid',
+        },
+      ],
     );
   if (amount === 0 && remaining > 0)
     throw validationFailed([{ path: 'amount', message: 'must be more than 0', code: 'too_small' }]);
@@ -573,4 +625,60 @@ async function voidTickets(
     .execute();
   if (returnInventory && rows.length) await restoreSeats(trx, rows[0]!.event_id, linesOf(rows));
   return rows.map((r) => r.id);
+}
+
+/**
+ * Refunds as the API shows them, read back: the tickets each voided (from its audit entry, written in
+ * the refund's transaction), its credit note, and its order's status now.
+ */
+async function refundViews(k: Kysely<Database>, rows: RefundRow[]): Promise<Map<string, Refund>> {
+  const views = new Map<string, Refund>();
+  if (rows.length === 0) return views;
+  const [orders, notes, audits] = await Promise.all([
+    k
+      .selectFrom('orders')
+      .select(['id', 'status'])
+      .where('id', 'in', [...new Set(rows.map((r) => r.order_id))])
+      .execute(),
+    k
+      .selectFrom('invoices')
+      .select(['refund_id', 'number'])
+      .where(
+        'refund_id',
+        'in',
+        rows.map((r) => r.id),
+      )
+      .execute(),
+    k
+      .selectFrom('audit_log')
+      .select(['data'])
+      .where('action', '=', 'refund.created')
+      .where('org_id', '=', rows[0]!.org_id)
+      .where('subject_id', 'in', [...new Set(rows.map((r) => r.ticket_id ?? r.order_id))])
+      .execute(),
+  ]);
+  const statusOf = new Map(orders.map((o) => [o.id, o.status]));
+  const noteOf = new Map(notes.map((n) => [n.refund_id, n.number]));
+  const voidedBy = new Map<string, string[]>();
+  for (const a of audits) {
+    const data = JSON.parse(a.data) as { refund?: string; voided?: string[] };
+    if (data.refund) voidedBy.set(data.refund, data.voided ?? []);
+  }
+  for (const r of rows)
+    views.set(r.id, {
+      id: r.id,
+      object: 'refund',
+      order_id: r.order_id,
+      ticket_id: r.ticket_id,
+      amount: { amount: r.amount, currency: r.currency },
+      reason: r.reason,
+      status: r.status,
+      provider: r.provider,
+      returned_inventory: r.returned_inventory === 1,
+      voided_tickets: voidedBy.get(r.id) ?? [],
+      order_status: statusOf.get(r.order_id)!,
+      credit_note_number: noteOf.get(r.id) ?? null,
+      created_at: r.created_at,
+    });
+  return views;
 }

@@ -12,6 +12,8 @@ export function orderRoutes(app: App, orders: Orders, refunds: Refunds): void {
   app.handle(routes.orders.refund, ({ principal, params, body }) =>
     refunds.refundOrder(principal, params.id, body),
   );
+  app.handle(routes.refunds.list, ({ principal, query }) => refunds.list(principal.orgId, query));
+  app.handle(routes.refunds.get, ({ principal, params }) => refunds.get(principal.orgId, params.id));
   app.handle(routes.tickets.refund, ({ principal, params, body }) =>
     refunds.refundTicket(principal, params.id, body),
   );
