@@ -152,6 +152,97 @@ describe('sqlite: tickets sell, orders, tickets, transfer, refund', () => {
     expect(hal).toMatchObject([{ ticket_id: ticketIds[0], name: 'Hal Holder', buyer_name: 'Bea Buyer' }]);
   });
 
+  it('sells several lines in one order: --type GA:2 --type VIP:1, holders in the order of the lines', async () => {
+    const r = await cli([
+      'sell',
+      eventId,
+      '--type',
+      'General admission:2',
+      '--type',
+      'vip:1',
+      '--type',
+      'VIP',
+      '--name',
+      'Mia Multi',
+      '--email',
+      'mia@example.com',
+      '--holder',
+      'Gia One <gia@example.com>',
+      '--holder',
+      'Gil Two',
+      '--holder',
+      'Vic Vip',
+    ]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(
+      /^✓ Sold 2 × General admission, 2 × VIP to Mia Multi <mia@example.com> \(ord_\w+, paid\)\.$/,
+    );
+    const id = /\((ord_\w+), paid\)/.exec(r.stderr)![1]!;
+    const order = await cli.json(['orders', 'show', id]);
+    expect(order.items.map((i: { name: string; quantity: number }) => [i.name, i.quantity]).sort()).toEqual([
+      ['General admission', 2],
+      ['VIP', 2],
+    ]);
+    expect(order.total).toEqual({ amount: 2 * 2500 + 2 * 8000, currency: 'EUR' });
+    const holders = order.tickets.map(
+      (t: { ticket_type_name: string; holder: { name: string } }) =>
+        `${t.ticket_type_name}: ${t.holder.name}`,
+    );
+    expect(holders.sort()).toEqual(
+      ['General admission: Gia One', 'General admission: Gil Two', 'VIP: Mia Multi', 'VIP: Vic Vip'].sort(),
+    );
+
+    // Quantities are given once, and every line must name a type of the event.
+    const both = await cli([
+      'sell',
+      eventId,
+      '--type',
+      'VIP:1',
+      '--type',
+      'GA:1',
+      '--qty',
+      '2',
+      '--name',
+      'X',
+      '--email',
+      'x@example.com',
+    ]);
+    expect(both.exitCode).toBe(2);
+    expect(both.stderr).toContain('--qty is for a single --type');
+    const zero = await cli(['sell', eventId, '--type', 'VIP:0', '--name', 'X', '--email', 'x@example.com']);
+    expect(zero.exitCode).toBe(2);
+    const unknown = await cli([
+      'sell',
+      eventId,
+      '--type',
+      'VIP:1',
+      '--type',
+      'Balcony:2',
+      '--name',
+      'X',
+      '--email',
+      'x@example.com',
+    ]);
+    expect(unknown.exitCode).toBe(2);
+    expect(unknown.stderr).toContain('--type: the event has no ticket type "Balcony"');
+    const many = await cli([
+      'sell',
+      eventId,
+      '--type',
+      'VIP:1',
+      '--holder',
+      'A',
+      '--holder',
+      'B',
+      '--name',
+      'X',
+      '--email',
+      'x@example.com',
+    ]);
+    expect(many.exitCode).toBe(2);
+    expect(many.stderr).toContain('2 --holder given for 1 ticket');
+  });
+
   it('transfers a ticket: a new holder and a new code', async () => {
     const before = await cli.json(['tickets', 'show', ticketIds[1]!]);
     const moved = await cli.json([

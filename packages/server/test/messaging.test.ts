@@ -185,6 +185,29 @@ describe.each(DIALECTS)('%s: messages through the local outbox (no provider)', (
     // The new code, not the one the transfer replaced.
     expect(noticeMail.attachments.map((a) => a.cid)).toEqual([`qr-${first.tickets[0]?.id}`]);
 
+    // A resend gives the buyer what is still theirs, and the transferred ticket to its holder only.
+    const resent = await call('POST', `/api/orders/${first.id}/resend`, { token });
+    expect(resent.status).toBe(201);
+    expect(
+      resent.body.data.map((m: { template: string; recipient: string }) => `${m.template} ${m.recipient}`),
+    ).toEqual(['order_confirmation tom@example.com', 'transfer_notice nora@example.com']);
+    const sentAgain = await waitFor(
+      () =>
+        Promise.all(
+          resent.body.data.map((m: { id: string }) => call('GET', `/api/messages/${m.id}`, { token })),
+        ),
+      (l) => l.every((r) => r.body.status === 'sent'),
+    );
+    const toBuyer = await eml(sentAgain[0]!.body.id);
+    expect(toBuyer.attachments.filter((a) => a.cid).map((a) => a.cid)).toEqual([
+      `qr-${first.tickets[1]?.id}`,
+    ]);
+    expect(toBuyer.html || '').not.toContain(first.tickets[0]!.id);
+    const toHolder = await eml(sentAgain[1]!.body.id);
+    expect(toHolder.attachments.filter((a) => a.cid).map((a) => a.cid)).toEqual([
+      `qr-${first.tickets[0]?.id}`,
+    ]);
+
     const refunded = await call('POST', `/api/orders/${second.id}/refund`, {
       token,
       body: { reason: 'Cannot come' },
@@ -207,17 +230,23 @@ describe.each(DIALECTS)('%s: messages through the local outbox (no provider)', (
     expect(moveStart.status).toBe(200);
     const reminders = await waitFor(
       () => messagesOf(call, token, `event=${eventId}&template=event_reminder`),
-      (l) => l.length === 1 && l[0]?.status === 'sent',
+      (l) => l.length === 2 && l.every((m) => m.status === 'sent'),
     );
-    // The refunded order has no tickets left: only the first order is reminded.
-    expect(reminders[0]?.recipient).toBe('tom@example.com');
+    // The refunded order has no tickets left: the first order's buyer is reminded of the ticket still
+    // theirs, and the transferred ticket's holder of hers.
+    const byRecipient = new Map(reminders.map((m) => [m.recipient, m]));
+    expect([...byRecipient.keys()].sort()).toEqual(['nora@example.com', 'tom@example.com']);
+    const cids = async (id: string) => (await eml(id)).attachments.filter((a) => a.cid).map((a) => a.cid);
+    expect(await cids(byRecipient.get('tom@example.com')!.id)).toEqual([`qr-${first.tickets[1]?.id}`]);
+    expect(await cids(byRecipient.get('nora@example.com')!.id)).toEqual([`qr-${first.tickets[0]?.id}`]);
 
     const cancelled = await call('POST', `/api/events/${eventId}/cancel`, { token });
     expect(cancelled.status).toBe(200);
     const told = await waitFor(
       () => messagesOf(call, token, `event=${eventId}&template=event_cancelled`),
-      (l) => l.length === 1 && l[0]?.status === 'sent',
+      (l) => l.length === 2 && l.every((m) => m.status === 'sent'),
     );
+    expect(told.map((m) => m.recipient).sort()).toEqual(['nora@example.com', 'tom@example.com']);
     expect((await eml(told[0]?.id as string)).subject).toBe('Jazz Night is cancelled');
   });
 

@@ -5,28 +5,29 @@ import { UsageError } from '../errors.js';
 import { examples, parse } from '../help.js';
 import type { Output } from '../output.js';
 import { ask } from '../prompt.js';
-import { person, type RefundFlags, refund, refundOptions, showOrder, showRefund } from './orders.js';
+import { person, type RefundFlags, refund, refundOptions, showRefund } from './orders.js';
+import { newSellCommand } from './sell.js';
 
-type HolderInput = NonNullable<PurchaseInput['items'][number]['holders']>[number];
+export type HolderInput = NonNullable<PurchaseInput['items'][number]['holders']>[number];
 
 const NAME_AND_EMAIL = /^\s*([^<>]*?)\s*(?:<\s*([^<>\s]+)\s*>)?\s*$/;
 const EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
 const E164 = /^\+[1-9]\d{6,14}$/;
 
 /** `--holder "Name <email>"` (or just a name), repeatable: one per ticket, in order. */
-const holderArg = (value: string, previous: HolderInput[] = []): HolderInput[] => {
+export const holderArg = (value: string, previous: HolderInput[] = []): HolderInput[] => {
   const m = NAME_AND_EMAIL.exec(value);
   if (!m?.[1] || (m[2] !== undefined && !EMAIL.test(m[2])))
     throw new InvalidArgumentError('Expected "Name <email>" or "Name", e.g. "Hal Holder <hal@example.com>".');
   return [...previous, m[2] ? { name: m[1], email: m[2] } : { name: m[1] }];
 };
 
-const emailArg = (value: string): string => {
+export const emailArg = (value: string): string => {
   if (!EMAIL.test(value.trim())) throw new InvalidArgumentError('Expected an e-mail address.');
   return value.trim();
 };
 
-const phoneArg = (value: string): string => {
+export const phoneArg = (value: string): string => {
   const phone = value.replace(/[\s()-]/g, '');
   if (!E164.test(phone))
     throw new InvalidArgumentError('Expected a phone number in E.164 form, e.g. +491701234567.');
@@ -59,7 +60,7 @@ async function showTicket(out: Output, t: Ticket, qr: boolean): Promise<void> {
 }
 
 /** The event's ticket type by id or name; with none given, the only one there is, or ask. */
-async function resolveType(
+export async function resolveType(
   client: Tickets,
   eventId: string,
   wanted: string | undefined,
@@ -73,18 +74,6 @@ async function resolveType(
   if (matches.length > 1)
     throw new UsageError(`--type: several ticket types are called "${name}"; give the id: ${names}`);
   throw new UsageError(`--type: the event has no ticket type "${name}"; it has ${names}`);
-}
-
-interface SellFlags {
-  type?: string;
-  qty?: number;
-  name?: string;
-  email?: string;
-  phone?: string;
-  method: 'manual';
-  holder?: HolderInput[];
-  marketingOptIn?: boolean;
-  qr?: boolean;
 }
 
 interface TransferFlags {
@@ -118,72 +107,7 @@ function transferCommand(command: Command): Command {
 }
 
 export function registerTickets(program: Command): void {
-  examples(
-    program
-      .command('sell')
-      .description('Sell tickets at the box office: paid at once, each ticket printed with its QR code')
-      .argument('<event>', 'the event (evt_…)')
-      .option('--type <type>', 'ticket type, by name or id (tt_…); not needed when the event has one')
-      .option('--qty <n>', 'how many tickets (default: one per --holder, or 1)', parse.int(1))
-      .option('--name <name>', "the buyer's name")
-      .option('--email <email>', "the buyer's e-mail", emailArg)
-      .option('--phone <phone>', "the buyer's phone, E.164, for delivery by WhatsApp", phoneArg)
-      .addOption(
-        new Option('--method <method>', 'how it is paid: manual is cash or card at the desk')
-          .choices(['manual'])
-          .default('manual'),
-      )
-      .option(
-        '--holder <holder>',
-        'a ticket holder, "Name <email>", once per ticket (default: the buyer)',
-        holderArg,
-      )
-      .option('--marketing-opt-in', "the buyer agrees to the organizer's marketing e-mail")
-      .option('--qr', 'draw the QR codes even when stdout is not a terminal')
-      .option('--no-qr', 'do not draw the QR codes')
-      .action(async (eventId: string, f: SellFlags, cmd: Command) => {
-        const ctx = Context.of(cmd);
-        const holders = f.holder ?? [];
-        const qty = f.qty ?? Math.max(1, holders.length);
-        if (holders.length > qty)
-          throw new UsageError(`${holders.length} --holder given for ${qty} ticket${qty === 1 ? '' : 's'}`);
-        const client = await ctx.client();
-        const name = await ask(f.name, { flag: '--name', message: "Buyer's name" });
-        const email = emailArg(await ask(f.email, { flag: '--email', message: "Buyer's e-mail" }));
-        const type = await ctx.out.spin('Loading…', resolveType(client, eventId, f.type));
-        const input: PurchaseInput = {
-          event: eventId,
-          items: [{ ticket_type: type.id, quantity: qty, ...(holders.length ? { holders } : {}) }],
-          buyer: {
-            name,
-            email,
-            ...(f.phone ? { phone: f.phone } : {}),
-            ...(f.marketingOptIn ? { marketing_opt_in: true } : {}),
-          },
-          payment_method: f.method,
-        };
-        const order = await ctx.out.spin('Selling…', client.orders.purchase(input));
-        await ctx.out.result(order, async (o) => {
-          const qr = f.qr ?? ctx.out.tty;
-          ctx.out.success(
-            `Sold ${qty} × ${type.name} to ${person(o.buyer.name, o.buyer.email)} (${o.id}, ${o.status}).`,
-          );
-          await showOrder(ctx.out, o);
-          if (!qr) return;
-          for (const [i, t] of o.tickets.entries()) {
-            ctx.out.line();
-            ctx.out.line(
-              `${ctx.out.style.bold(`Ticket ${i + 1} of ${o.tickets.length}:`)} ${t.id}  ${t.ticket_type_name}  ${person(t.holder.name, t.holder.email)}`,
-            );
-            ctx.out.line(await drawQr(t.code));
-          }
-        });
-      }),
-    'tickets sell evt_… --type GA --qty 2 --name "Bea Buyer" --email bea@example.com',
-    'tickets sell evt_… --type "General admission" --name "Bea Buyer" --email bea@example.com \\\n      --holder "Bea Buyer <bea@example.com>" --holder "Hal Holder <hal@example.com>"',
-    'tickets sell evt_… --type tt_… --name Bea --email bea@example.com --json | jq -r ".tickets[].id"',
-    'tickets sell evt_… --name "Bea Buyer" --email bea@example.com --marketing-opt-in',
-  );
+  newSellCommand(program);
 
   const tickets = program
     .command('tickets')

@@ -255,6 +255,7 @@ export interface TicketsTable {
   void_reason: 'refunded' | 'cancelled' | null;
   /** 1: void, but its seat stays off sale (still counted in `sold`): refunded with return_inventory false. */
   seat_kept: number;
+  /** FIRST_CODE_VERSION when issued; each transfer raises it (a ticket above it was transferred). */
   code_version: number;
   code: string;
   /** When the holder said they can't come (a WhatsApp button). */
@@ -531,3 +532,6 @@ export type OrderItemRow = Selectable<OrderItemsTable>;
 export type TicketRow = Selectable<TicketsTable>;
 export type RefundRow = Selectable<RefundsTable>;
 export type CheckinListRow = Selectable<CheckinListsTable>;
+
+/** A new ticket's code version; a transfer raises it, so a higher one marks a transferred ticket. */
+export const FIRST_CODE_VERSION = 1;

@@ -1,7 +1,7 @@
 import type { Channel, TemplateName } from '@tickets/sdk';
 import { type Kysely, sql, type Transaction } from 'kysely';
 import type { Db } from '../../db/database.js';
-import type { Database, OrdersTable } from '../../db/schema.js';
+import { type Database, FIRST_CODE_VERSION, type OrdersTable } from '../../db/schema.js';
 import { storeOf } from '../../db/store.js';
 import { newId } from '../../ids.js';
 import { nowIso } from '../../time.js';
@@ -174,6 +174,29 @@ export async function queueForEventOrders(
       ...(perTicket ? { ticketId: t.id } : {}),
     });
   }
+  // Transferred tickets belong to their holders: each is told by e-mail, with its ticket (the buyer's
+  // message leaves it out).
+  const transferred = await trx
+    .selectFrom('tickets')
+    .innerJoin('orders', 'orders.id', 'tickets.order_id')
+    .select(['tickets.id', 'tickets.order_id', 'tickets.holder_email'])
+    .where('tickets.event_id', '=', eventId)
+    .where('tickets.status', '=', 'valid')
+    .where('tickets.code_version', '>', FIRST_CODE_VERSION)
+    .where('tickets.holder_email', 'is not', null)
+    .where('orders.status', 'in', ['paid', 'partially_refunded'])
+    .orderBy('tickets.id')
+    .execute();
+  for (const t of transferred)
+    messages.push({
+      template,
+      channel: 'email',
+      recipient: t.holder_email as string,
+      orderId: t.order_id,
+      eventId,
+      ticketId: t.id,
+      ...(payload ? { payload } : {}),
+    });
   for (let i = 0; i < messages.length; i += CHUNK)
     await queueMessages(trx, orgId, messages.slice(i, i + CHUNK));
   return messages.length;

@@ -1,7 +1,7 @@
 import type { TemplateName } from '@tickets/sdk';
 import type { Selectable } from 'kysely';
 import type { Db } from '../../db/database.js';
-import type { OutboxTable } from '../../db/schema.js';
+import { FIRST_CODE_VERSION, type OutboxTable } from '../../db/schema.js';
 import { memoize } from '../../memo.js';
 import { qrPng, ticketsPdf } from '../../render/pool.js';
 import { formatMoney } from '../invoices/pdf.js';
@@ -253,6 +253,7 @@ export class Renderer {
           'tickets.holder_name',
           'tickets.holder_email',
           'tickets.code',
+          'tickets.code_version',
           'tickets.status',
           'ticket_types.name as type_name',
         ])
@@ -281,7 +282,20 @@ export class Renderer {
             currency: found.currency as string,
           }
         : undefined;
-    const valid = ticketRows.filter((t) => t.status === 'valid');
+    // A transferred ticket (its code version raised) belongs to its holder now: only a message to the
+    // holder's e-mail carries it. The buyer's confirmations and reminders, and WhatsApp messages to the
+    // buyer's phone, leave it out — a resend must not mail the new holder's code to the old one.
+    const to = (row.recipient ?? '').toLowerCase();
+    const valid = ticketRows.filter(
+      (t) =>
+        t.status === 'valid' &&
+        (t.code_version === FIRST_CODE_VERSION || t.holder_email?.toLowerCase() === to),
+    );
+    // A per-ticket message about a ticket transferred away from the recipient is not sent at all.
+    const away = ticketRows.find(
+      (t) => t.code_version > FIRST_CODE_VERSION && t.holder_email?.toLowerCase() !== to,
+    );
+    if (row.ticket_id !== null && away) return { cancel: 'the ticket was transferred to someone else' };
     const tickets: TicketData[] = valid.map((t) => ({
       id: t.id,
       holder_name: t.holder_name,

@@ -12,12 +12,12 @@ import type { Selectable } from 'kysely';
 import type { z } from 'zod';
 import type { Db } from '../../db/database.js';
 import { isUniqueViolation } from '../../db/errors.js';
-import type { MessageStatus, SuppressionsTable } from '../../db/schema.js';
+import { FIRST_CODE_VERSION, type MessageStatus, type SuppressionsTable } from '../../db/schema.js';
 import { conflict, notFound } from '../../http/errors.js';
 import { DEFAULT_LIMIT, decodeCursor, newestFirst, toPage } from '../../http/pagination.js';
 import { newId } from '../../ids.js';
 import { nowIso } from '../../time.js';
-import { notifyQueued, queueOrderPaid } from './outbox.js';
+import { notifyQueued, queueMessages, queueOrderPaid } from './outbox.js';
 import type { OutboxRow } from './render.js';
 import { renderEmail, sampleData, TEMPLATES, whatsappParameters } from './templates.js';
 import type { ProviderEvent } from './transport.js';
@@ -156,16 +156,33 @@ export class Messages {
     const before = nowIso();
     const tickets = await this.k
       .selectFrom('tickets')
-      .select('id')
+      .select(['id', 'code_version', 'holder_email'])
       .where('order_id', '=', orderId)
       .where('status', '=', 'valid')
       .orderBy('id')
       .execute();
-    await queueOrderPaid(
+    // The buyer gets what is still theirs; each transferred ticket goes to its holder only.
+    const kept = tickets.filter((t) => t.code_version === FIRST_CODE_VERSION);
+    const moved = tickets.filter((t) => t.code_version > FIRST_CODE_VERSION && t.holder_email);
+    if (kept.length)
+      await queueOrderPaid(
+        this.k,
+        orgId,
+        order,
+        kept.map((t) => t.id),
+      );
+    await queueMessages(
       this.k,
       orgId,
-      order,
-      tickets.map((t) => t.id),
+      moved.map((t) => ({
+        template: 'transfer_notice' as const,
+        channel: 'email' as const,
+        recipient: t.holder_email as string,
+        ticketId: t.id,
+        orderId: order.id,
+        eventId: order.event_id,
+        payload: { from_name: order.buyer_name },
+      })),
     );
     notifyQueued(this.db);
     const rows = await this.k

@@ -2,7 +2,13 @@ import type { Attendee, EventPublicKey, Page, Ticket, TicketListQuery } from '@t
 import type { Transaction } from 'kysely';
 import type { z } from 'zod';
 import type { Db } from '../../db/database.js';
-import type { Database, OrderItemRow, OrderRow, TicketRow } from '../../db/schema.js';
+import {
+  type Database,
+  FIRST_CODE_VERSION,
+  type OrderItemRow,
+  type OrderRow,
+  type TicketRow,
+} from '../../db/schema.js';
 import { containsAny } from '../../db/text-search.js';
 import { notFound } from '../../http/errors.js';
 import { DEFAULT_LIMIT, decodeCursor, toPage } from '../../http/pagination.js';
@@ -62,7 +68,7 @@ export async function buildTickets(
         status: 'valid' as const,
         void_reason: null,
         seat_kept: 0,
-        code_version: 1,
+        code_version: FIRST_CODE_VERSION,
         declined_at: null,
         code: '',
         created_at: now,
