@@ -12,6 +12,7 @@ import { registerMarketing } from './commands/marketing.js';
 import { registerMessages } from './commands/messages.js';
 import { registerOrders } from './commands/orders.js';
 import { registerOrgs } from './commands/orgs.js';
+import { registerPassword } from './commands/password.js';
 import { registerRefunds } from './commands/refunds.js';
 import { registerServer } from './commands/server.js';
 import { registerTickets } from './commands/tickets.js';
@@ -63,6 +64,7 @@ export function buildProgram(): Command {
 
   registerServer(program);
   registerAuth(program);
+  registerPassword(program);
   registerConfig(program);
   registerOrgs(program);
   registerApiKeys(program);

@@ -1,5 +1,7 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { http, startTestServer, type TestServer } from '../../server/test/harness.js';
+import { http, startTestServer, type TestServer, waitFor } from '../../server/test/harness.js';
 import { type Cli, makeCli, PASSWORD, uniqueEmail } from './run-cli.js';
 
 describe('sqlite: tickets accounts, profiles and credentials', () => {
@@ -250,6 +252,67 @@ describe('sqlite: tickets accounts, profiles and credentials', () => {
       expect(orgs).toEqual([{ org_id: mine.organization.id }]);
     } finally {
       ivy.cleanup();
+    }
+  });
+
+  it('resets a forgotten password with the e-mailed token: old sessions end, the new password logs in', async () => {
+    const who = uniqueEmail('forgetful');
+    const own = makeCli();
+    try {
+      const up = await own([
+        'signup',
+        '--email',
+        who,
+        '--name',
+        'Fay Forget',
+        '--password',
+        PASSWORD,
+        '--api-url',
+        server.url,
+      ]);
+      expect(up.exitCode, up.stderr).toBe(0);
+      const forgot = await own(['password', 'forgot', '--email', who]);
+      expect(forgot.exitCode, forgot.stderr).toBe(0);
+      expect(forgot.stderr).toContain(
+        `If an account has ${who}, a reset token is on its way to it (valid 60 minutes).`,
+      );
+      expect(forgot.stderr).toContain('Then: tickets password reset --token pwr_…');
+      // The e-mail, as the local outbox wrote it.
+      const row = await waitFor(
+        () =>
+          server.db.kysely
+            .selectFrom('outbox')
+            .select(['id', 'status'])
+            .where('kind', '=', 'password_reset')
+            .where('recipient', '=', who)
+            .executeTakeFirst(),
+        (r) => r?.status === 'sent',
+      );
+      const eml = readFileSync(join(server.config.dataDir, 'outbox', `${row!.id}.eml`), 'utf8');
+      const token = /pwr_[A-Za-z0-9_-]{40,}/.exec(eml)![0];
+
+      const missing = await own(['password', 'reset', '--password-stdin'], {
+        input: 'a fresh passphrase 1\n',
+      });
+      expect(missing.exitCode).toBe(2);
+      expect(missing.stderr).toContain('--token');
+      const reset = await own(['password', 'reset', '--token', token, '--password-stdin'], {
+        input: 'a fresh passphrase 1\n',
+      });
+      expect(reset.exitCode, reset.stderr).toBe(0);
+      expect(reset.stderr).toContain('Password changed. Every session of the account has ended.');
+      // The profile's session ended with it.
+      const stale = await own(['whoami']);
+      expect(stale.exitCode).toBe(4);
+      const reused = await own(['password', 'reset', '--token', token, '--password', 'another passphrase 2']);
+      expect(reused.exitCode).toBe(1);
+      expect(reused.stderr).toContain('--token: This reset token is not valid');
+      const login = await own(['login', '--email', who, '--password-stdin'], {
+        input: 'a fresh passphrase 1\n',
+      });
+      expect(login.exitCode, login.stderr).toBe(0);
+    } finally {
+      own.cleanup();
     }
   });
 

@@ -13,6 +13,7 @@ import { saleJobs } from './jobs/sale.js';
 import { ApiKeys } from './modules/accounts/api-keys.js';
 import { Auth } from './modules/accounts/auth.js';
 import { Members } from './modules/accounts/members.js';
+import { PasswordResets } from './modules/accounts/password-reset.js';
 import { allows } from './modules/accounts/permissions.js';
 import { accountRoutes } from './modules/accounts/routes.js';
 import { FacebookVerifier, GoogleVerifier } from './modules/accounts/social.js';
@@ -100,6 +101,7 @@ export async function buildApp(db: Db, config: Config, log: Logger): Promise<{ a
   accountRoutes(app, {
     auth,
     members: new Members(db),
+    passwordResets: new PasswordResets(db, (userId) => auth.endSessions(userId)),
     apiKeys: new ApiKeys(db),
     google: new GoogleVerifier(config.google),
     facebook: new FacebookVerifier(config.facebook),

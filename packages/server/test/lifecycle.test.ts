@@ -134,6 +134,7 @@ describe.each(DIALECTS)('%s: readiness and shutdown', (dialect) => {
           '0013_invoice_errors',
           '0014_inventory_slots',
           '0015_refund_listing',
+          '0016_password_resets',
         ],
       },
     });

@@ -240,6 +240,7 @@ describe('sqlite: a migration that fails half-way leaves nothing behind', () => 
         '0013_invoice_errors',
         '0014_inventory_slots',
         '0015_refund_listing',
+        '0016_password_resets',
       ]);
       await db.kysely.deleteFrom('ticket_presence').where('ticket_id', '=', 'tkt_gone').execute();
       expect(await migrateToLatest(db)).toEqual([
@@ -250,6 +251,7 @@ describe('sqlite: a migration that fails half-way leaves nothing behind', () => 
         '0013_invoice_errors',
         '0014_inventory_slots',
         '0015_refund_listing',
+        '0016_password_resets',
       ]);
     } finally {
       await db.close();
@@ -308,6 +310,7 @@ describe.each(DIALECTS)('%s: 0011_sale_constraints', (dialect) => {
         '0013_invoice_errors',
         '0014_inventory_slots',
         '0015_refund_listing',
+        '0016_password_resets',
       ]);
       const tickets = await db.kysely
         .selectFrom('tickets')
@@ -341,6 +344,7 @@ describe.each(DIALECTS)('%s: 0011_sale_constraints', (dialect) => {
           '0013_invoice_errors',
           '0014_inventory_slots',
           '0015_refund_listing',
+          '0016_password_resets',
         ]);
       } else {
         expect(await migrateToLatest(db)).toEqual([
@@ -349,6 +353,7 @@ describe.each(DIALECTS)('%s: 0011_sale_constraints', (dialect) => {
           '0013_invoice_errors',
           '0014_inventory_slots',
           '0015_refund_listing',
+          '0016_password_resets',
         ]);
         await expect(
           sql`update orders set refunded_amount = 6001 where id = 'ord_1'`.execute(db.kysely),

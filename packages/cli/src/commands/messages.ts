@@ -31,6 +31,8 @@ const TEMPLATE_NAMES = Object.keys({
   event_cancelled: true,
   event_rescheduled: true,
   campaign: true,
+  invitation: true,
+  password_reset: true,
 } satisfies Record<TemplateName, true>) as TemplateName[];
 
 const CHANNELS: Channel[] = ['email', 'whatsapp'];

@@ -47,7 +47,7 @@ export function registerOrgs(program: Command): void {
   examples(
     members
       .command('invite')
-      .description('Invite someone by e-mail; prints the token they accept with')
+      .description('Invite someone: they are e-mailed the token they join with (also printed here)')
       .argument('<email>', 'their e-mail address')
       .addOption(new Option('--role <role>', 'their role').choices(ROLES).default('staff'))
       .action(async (email: string, o: { role: Role }, cmd: Command) => {
@@ -62,7 +62,9 @@ export function registerOrgs(program: Command): void {
             ['Expires', i.expires_at],
             ['Token', i.token],
           ]);
-          ctx.out.info(`\nThey join with: tickets orgs members accept ${i.token}`);
+          ctx.out.info(`\nAn invitation is on its way to ${i.email}, with this token. They join with:`);
+          ctx.out.info(`  tickets signup --invitation ${i.token}        (new to tickets)`);
+          ctx.out.info(`  tickets orgs members accept ${i.token}  (already have an account)`);
         });
       }),
     'tickets orgs members invite sam@example.com',

@@ -61,6 +61,29 @@ export type RefreshInput = z.input<typeof RefreshInput>;
 export const LogoutInput = z.strictObject({ refresh_token: z.string().min(1).max(200) });
 export type LogoutInput = z.input<typeof LogoutInput>;
 
+export const PasswordResetRequestInput = z.strictObject({
+  email: Email.describe('The account’s e-mail: a reset link goes there if an account has it'),
+});
+export type PasswordResetRequestInput = z.input<typeof PasswordResetRequestInput>;
+
+export const PasswordResetRequested = z
+  .object({
+    object: z.literal('password_reset_request'),
+    email: z.string(),
+    expires_in_seconds: z
+      .number()
+      .int()
+      .describe('How long the e-mailed token is valid; the same answer whether or not the account exists'),
+  })
+  .meta({ id: 'PasswordResetRequested' });
+export type PasswordResetRequested = z.output<typeof PasswordResetRequested>;
+
+export const PasswordResetInput = z.strictObject({
+  token: z.string().trim().min(1).max(200).describe('The token from the e-mail (pwr_…)'),
+  password: Password,
+});
+export type PasswordResetInput = z.input<typeof PasswordResetInput>;
+
 export const GoogleLoginInput = z.strictObject({
   id_token: z.string().min(1).max(8192),
   organization_id: OrganizationId.optional(),

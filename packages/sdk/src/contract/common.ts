@@ -27,6 +27,7 @@ export const ID_PREFIXES = {
   contactList: 'lst',
   campaign: 'cmp',
   invoice: 'invc',
+  passwordReset: 'pwr',
 } as const;
 
 export const UserId = idOf(ID_PREFIXES.user);

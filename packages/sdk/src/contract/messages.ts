@@ -37,6 +37,8 @@ export const TEMPLATE_NAMES = [
   'event_cancelled',
   'event_rescheduled',
   'campaign',
+  'invitation',
+  'password_reset',
 ] as const;
 export const TemplateName = z.enum(TEMPLATE_NAMES);
 export type TemplateName = z.output<typeof TemplateName>;

@@ -3,6 +3,8 @@ import type {
   FacebookLoginInput,
   GoogleLoginInput,
   LoginInput,
+  PasswordResetInput,
+  PasswordResetRequested,
   RegisterInput,
   Session,
 } from '../contract/accounts.js';
@@ -43,6 +45,23 @@ export class AuthResource {
   /** Revokes the refresh token and every token rotated from it. */
   async logout(refreshToken: string): Promise<void> {
     await this.client.request(routes.auth.logout, { body: { refresh_token: refreshToken } });
+  }
+
+  /**
+   * E-mails a single-use password reset token (valid for an hour) if an account has this address; the
+   * answer is the same either way.
+   * @example await tickets.auth.requestPasswordReset('ann@example.com')
+   */
+  requestPasswordReset(email: string): Promise<PasswordResetRequested> {
+    return this.client.request(routes.auth.requestPasswordReset, { body: { email } });
+  }
+
+  /**
+   * Sets a new password with the e-mailed token; every session of the account ends (sign in again).
+   * @example await tickets.auth.resetPassword({ token: 'pwr_…', password: '…' })
+   */
+  async resetPassword(input: PasswordResetInput): Promise<void> {
+    await this.client.request(routes.auth.resetPassword, { body: input });
   }
 
   /** Signs in (or up) with a Google ID token. */

@@ -31,6 +31,7 @@ import * as m0012 from './migrations/0012_event_cancellations.js';
 import * as m0013 from './migrations/0013_invoice_errors.js';
 import * as m0014 from './migrations/0014_inventory_slots.js';
 import * as m0015 from './migrations/0015_refund_listing.js';
+import * as m0016 from './migrations/0016_password_resets.js';
 import type { Database } from './schema.js';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -355,6 +356,7 @@ const migrations: Record<string, Migration> = {
   '0013_invoice_errors': m0013,
   '0014_inventory_slots': m0014,
   '0015_refund_listing': m0015,
+  '0016_password_resets': m0016,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

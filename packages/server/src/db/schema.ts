@@ -58,6 +58,16 @@ export interface InvitationsTable {
   accepted_at: Timestamp | null;
 }
 
+export interface PasswordResetsTable {
+  id: string;
+  user_id: string;
+  /** sha256 of the e-mailed token (see modules/accounts/account-tokens.ts). */
+  token_hash: string;
+  created_at: Timestamp;
+  expires_at: Timestamp;
+  used_at: Timestamp | null;
+}
+
 export interface RefreshTokensTable {
   id: string;
   family_id: string;
@@ -489,6 +499,7 @@ export interface Database {
   organizations: OrganizationsTable;
   memberships: MembershipsTable;
   invitations: InvitationsTable;
+  password_resets: PasswordResetsTable;
   refresh_tokens: RefreshTokensTable;
   api_keys: ApiKeysTable;
   login_throttle: LoginThrottleTable;

@@ -235,6 +235,18 @@ export class Auth {
     if (token) await this.revokeFamily(token.family_id);
   }
 
+  /** Ends every session of a user (a password reset): their refresh tokens stop, access tokens with them. */
+  async endSessions(userId: string): Promise<void> {
+    const families = await this.k
+      .selectFrom('refresh_tokens')
+      .select('family_id')
+      .distinct()
+      .where('user_id', '=', userId)
+      .where('revoked_at', 'is', null)
+      .execute();
+    for (const { family_id } of families) await this.revokeFamily(family_id);
+  }
+
   private async revokeFamily(familyId: string): Promise<void> {
     sessionCache.set(familyId, { ended: true, until: Number.POSITIVE_INFINITY });
     await this.k

@@ -9,8 +9,10 @@ import { conflict, forbidden, notFound } from '../../http/errors.js';
 import { DEFAULT_LIMIT, decodeCursor, newestFirst, toPage } from '../../http/pagination.js';
 import { newId } from '../../ids.js';
 import { addSeconds, nowIso } from '../../time.js';
+import { notifyQueued, queueMessages } from '../messaging/outbox.js';
+import { accountToken } from './account-tokens.js';
 import { forgetMembership } from './auth.js';
-import { randomToken, sha256 } from './secrets.js';
+import { sha256 } from './secrets.js';
 import { organizationView, userView } from './views.js';
 
 const INVITATION_TTL = 7 * 24 * 3600;
@@ -184,17 +186,12 @@ export class Members {
       .executeTakeFirst();
     if (existing) throw conflict('already_member', `${input.email} is already a member.`);
     const now = nowIso();
-    // A new invitation replaces any pending one for the same address.
-    await this.k
-      .updateTable('invitations')
-      .set({ status: 'revoked' })
-      .where('org_id', '=', actor.orgId)
-      .where('email', '=', input.email)
-      .where('status', '=', 'pending')
-      .execute();
-    const token = randomToken('inv_');
+    const id = newId('invitation');
+    // Derived from the id, so the worker can write it into the invitation e-mail without the outbox
+    // holding it (see account-tokens.ts).
+    const token = await accountToken(this.db, 'invitation', id);
     const row: InvitationRow = {
-      id: newId('invitation'),
+      id,
       org_id: actor.orgId,
       email: input.email,
       role: input.role,
@@ -205,7 +202,22 @@ export class Members {
       expires_at: addSeconds(now, INVITATION_TTL),
       accepted_at: null,
     };
-    await this.k.insertInto('invitations').values(row).execute();
+    await this.k.transaction().execute(async (trx) => {
+      // A new invitation replaces any pending one for the same address.
+      await trx
+        .updateTable('invitations')
+        .set({ status: 'revoked' })
+        .where('org_id', '=', actor.orgId)
+        .where('email', '=', input.email)
+        .where('status', '=', 'pending')
+        .execute();
+      await trx.insertInto('invitations').values(row).execute();
+      // The invitee is told by e-mail (with the token and who invited them), through the outbox.
+      await queueMessages(trx, actor.orgId, [
+        { template: 'invitation', channel: 'email', recipient: input.email, payload: { invitation_id: id } },
+      ]);
+    });
+    notifyQueued(this.db);
     return invitationView(row, now, token);
   }
 

@@ -3,6 +3,7 @@ import { type App, Reply } from '../../http/app.js';
 import type { ApiKeys } from './api-keys.js';
 import type { Auth } from './auth.js';
 import type { Members } from './members.js';
+import type { PasswordResets } from './password-reset.js';
 import type { FacebookVerifier, GoogleVerifier } from './social.js';
 
 export function accountRoutes(
@@ -10,6 +11,7 @@ export function accountRoutes(
   deps: {
     auth: Auth;
     members: Members;
+    passwordResets: PasswordResets;
     apiKeys: ApiKeys;
     google: GoogleVerifier;
     facebook: FacebookVerifier;
@@ -24,6 +26,14 @@ export function accountRoutes(
   app.handle(routes.auth.refresh, ({ body }) => auth.refresh(body));
   app.handle(routes.auth.logout, async ({ body }) => {
     await auth.logout(body.refresh_token);
+    return undefined;
+  });
+  app.handle(
+    routes.auth.requestPasswordReset,
+    async ({ body, ip }) => new Reply(202, await deps.passwordResets.request(body.email, ip)),
+  );
+  app.handle(routes.auth.resetPassword, async ({ body }) => {
+    await deps.passwordResets.reset(body.token, body.password);
     return undefined;
   });
   app.handle(routes.auth.google, async ({ body }) =>

@@ -4,10 +4,12 @@ import type { Db } from '../../db/database.js';
 import { FIRST_CODE_VERSION, type OutboxTable } from '../../db/schema.js';
 import { memoize } from '../../memo.js';
 import { qrPng, ticketsPdf } from '../../render/pool.js';
+import { accountToken } from '../accounts/account-tokens.js';
 import { formatMoney } from '../invoices/pdf.js';
 import { eventCalendar } from './calendar.js';
 import {
   type MessageData,
+  NO_EVENT,
   renderEmail,
   TEMPLATES,
   type TicketData,
@@ -70,6 +72,7 @@ export class Renderer {
     if (!(template in TEMPLATES) || !row.channel || !row.recipient)
       return { cancel: `unknown message kind ${row.kind}` };
     if (template === 'campaign') return this.campaign(row);
+    if (template === 'invitation' || template === 'password_reset') return this.account(row, template);
     const loaded = await this.load(row, template);
     if ('cancel' in loaded || 'defer' in loaded) return loaded;
     const { data, orgName } = loaded;
@@ -158,7 +161,7 @@ export class Renderer {
     const payload = JSON.parse(row.payload) as { name?: string };
     const data: MessageData = {
       org: { name: found.org_name },
-      event: { id: '', name: '', starts: '', venue: null, cancelled: false },
+      event: NO_EVENT,
       buyer: { name: payload.name ?? '' },
       campaign: {
         subject: found.subject,
@@ -185,6 +188,72 @@ export class Renderer {
         ...(found.sendgrid_template_id
           ? { dynamicTemplate: { id: found.sendgrid_template_id, data: { ...data, subject } } }
           : {}),
+      },
+    };
+  }
+
+  /**
+   * An account e-mail (an invitation, a password reset): its token is derived again from the row's id
+   * (see accounts/account-tokens.ts) — the outbox never holds it — and one no longer usable is not sent.
+   */
+  private async account(row: OutboxRow, template: 'invitation' | 'password_reset'): Promise<Rendered> {
+    const payload = JSON.parse(row.payload) as { invitation_id?: string; reset_id?: string };
+    const org = await this.k
+      .selectFrom('organizations')
+      .select('name')
+      .where('id', '=', row.org_id)
+      .executeTakeFirst();
+    if (!org) return { cancel: 'organization deleted' };
+    const now = new Date().toISOString();
+    const data: MessageData = { org: { name: org.name }, event: NO_EVENT, buyer: { name: '' } };
+    if (template === 'invitation') {
+      const invitation = await this.k
+        .selectFrom('invitations')
+        .leftJoin('users', 'users.id', 'invitations.invited_by')
+        .select([
+          'invitations.id',
+          'invitations.role',
+          'invitations.status',
+          'invitations.expires_at',
+          'users.name',
+        ])
+        .where('invitations.id', '=', payload.invitation_id ?? '')
+        .executeTakeFirst();
+      if (!invitation || invitation.status !== 'pending' || invitation.expires_at <= now)
+        return { cancel: 'the invitation was revoked, accepted or has expired' };
+      data.invitation = {
+        inviter: invitation.name ?? org.name,
+        role: invitation.role,
+        token: await accountToken(this.db, 'invitation', invitation.id),
+        expires: eventTime(invitation.expires_at, 'UTC'),
+      };
+    } else {
+      const reset = await this.k
+        .selectFrom('password_resets')
+        .innerJoin('users', 'users.id', 'password_resets.user_id')
+        .select(['password_resets.id', 'password_resets.used_at', 'password_resets.expires_at', 'users.name'])
+        .where('password_resets.id', '=', payload.reset_id ?? '')
+        .executeTakeFirst();
+      if (!reset || reset.used_at !== null || reset.expires_at <= now)
+        return { cancel: 'the reset token was used or has expired' };
+      data.buyer = { name: reset.name };
+      data.reset = {
+        token: await accountToken(this.db, 'password_reset', reset.id),
+        expires: eventTime(reset.expires_at, 'UTC'),
+      };
+    }
+    const { subject, html, text } = renderEmail(template, data);
+    return {
+      channel: 'email',
+      email: {
+        messageId: row.id,
+        to: { email: row.recipient as string },
+        from: { email: this.options.from, name: org.name },
+        subject,
+        html,
+        text,
+        attachments: [],
+        categories: [template],
       },
     };
   }

@@ -26,7 +26,12 @@ export interface MessageData {
   cancellation?: { message: string | undefined; refunding: boolean };
   reminder?: { hours: number };
   campaign?: { subject: string; paragraphs: string[]; unsubscribe_url: string };
+  invitation?: { inviter: string; role: string; token: string; expires: string };
+  reset?: { token: string; expires: string };
 }
+
+/** The `event` of a message that is not about one (a campaign, an account e-mail). */
+export const NO_EVENT: MessageData['event'] = { id: '', name: '', starts: '', venue: null, cancelled: false };
 
 interface TemplateDef {
   description: string;
@@ -178,6 +183,56 @@ Your tickets for order {{order.id}} stay valid. The attached calendar file has t
 You get this because you bought tickets from {{org.name}}. Unsubscribe: {{campaign.unsubscribe_url}}`,
     whatsapp: { body: [], qrHeader: false },
   },
+  invitation: {
+    description: 'A member invitation: who invited whom, to which organization, and how to accept',
+    channels: ['email'],
+    subject: '{{invitation.inviter}} invited you to {{org.name}}',
+    html: layout(`<h1>Join {{org.name}}</h1>
+<p>Hello, {{invitation.inviter}} invited you to help run {{org.name}}'s events as <strong>{{invitation.role}}</strong>.</p>
+<p>Your invitation token (valid until {{invitation.expires}}):</p>
+<p style="font-family:monospace;font-size:14px;word-break:break-all;background:#f4f4f4;padding:8px">{{invitation.token}}</p>
+<p>New to tickets? <code>tickets signup --invitation {{invitation.token}}</code><br>
+Already have an account? <code>tickets orgs members accept {{invitation.token}}</code></p>
+<p style="color:#666">Not expecting this? Ignore it: nothing happens unless the token is used.</p>`),
+    text: `Hello,
+
+{{invitation.inviter}} invited you to help run {{org.name}}'s events as {{invitation.role}}.
+
+Your invitation token (valid until {{invitation.expires}}):
+{{invitation.token}}
+
+New to tickets?           tickets signup --invitation {{invitation.token}}
+Already have an account?  tickets orgs members accept {{invitation.token}}
+
+Not expecting this? Ignore it: nothing happens unless the token is used.
+-- {{org.name}}`,
+    whatsapp: { body: [], qrHeader: false },
+  },
+  password_reset: {
+    description: 'A password reset: a single-use token, valid for an hour',
+    channels: ['email'],
+    subject: 'Reset your password',
+    html: layout(`<h1>Reset your password</h1>
+<p>Hello {{buyer.name}}, someone (we hope you) asked to reset the password of this account.</p>
+<p>Your reset token, valid once, until {{reset.expires}}:</p>
+<p style="font-family:monospace;font-size:14px;word-break:break-all;background:#f4f4f4;padding:8px">{{reset.token}}</p>
+<p>Set a new password with <code>tickets password reset --token {{reset.token}}</code>. Every session of the
+account ends when it is changed.</p>
+<p style="color:#666">Did not ask for this? Ignore it: your password stays as it is.</p>`),
+    text: `Hello {{buyer.name}},
+
+someone (we hope you) asked to reset the password of this account. Your reset token, valid once,
+until {{reset.expires}}:
+
+{{reset.token}}
+
+Set a new password with:  tickets password reset --token {{reset.token}}
+Every session of the account ends when it is changed.
+
+Did not ask for this? Ignore it: your password stays as it is.
+-- {{org.name}}`,
+    whatsapp: { body: [], qrHeader: false },
+  },
 };
 
 type Compiled = {
@@ -260,6 +315,13 @@ export function sampleData(): MessageData {
     refund: { amount: '€25.00', reason: 'Cannot attend' },
     transfer: { holder_name: 'Charles Babbage', type_name: 'General admission', from_name: 'Ada Lovelace' },
     reminder: { hours: 24 },
+    invitation: {
+      inviter: 'Ada Lovelace',
+      role: 'staff',
+      token: 'inv_SAMPLE',
+      expires: 'Sat 19 Dec 2026, 20:00 (UTC)',
+    },
+    reset: { token: 'pwr_SAMPLE', expires: 'Sat 12 Dec 2026, 21:00 (UTC)' },
     campaign: {
       subject: 'Early birds: our spring season is on sale',
       paragraphs: [
