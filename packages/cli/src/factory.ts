@@ -32,6 +32,11 @@ export interface Prompter {
   /** A person can answer: stdin is a terminal. */
   readonly interactive: boolean;
   select<T extends string>(message: string, choices: Choice<T>[]): Promise<T>;
+  /** A line of text; Enter takes the default. */
+  input(
+    message: string,
+    options?: { default?: string; validate?: (value: string) => true | string },
+  ): Promise<string>;
 }
 
 /** Asks on the invocation's own terminal (stderr, so stdout stays clean for --json). */
@@ -46,14 +51,26 @@ export function terminalPrompter(streams: IO = io()): Prompter {
       if (!streams.stdin.isTTY)
         throw new UsageError(`cannot ask "${message}" when not running interactively`);
       const { select } = await import('@inquirer/prompts');
-      try {
-        return await select({ message, choices }, context());
-      } catch (err) {
-        if (err instanceof Error && err.name === 'ExitPromptError') throw new CancelledError();
-        throw err;
-      }
+      return interruptible(select({ message, choices }, context()));
+    },
+    async input(message, options = {}) {
+      if (!streams.stdin.isTTY)
+        throw new UsageError(`cannot ask "${message}" when not running interactively`);
+      const { input } = await import('@inquirer/prompts');
+      return interruptible(
+        input({ message, default: options.default, required: true, validate: options.validate }, context()),
+      );
     },
   };
+}
+
+async function interruptible<T>(prompt: Promise<T>): Promise<T> {
+  try {
+    return await prompt;
+  } catch (err) {
+    if (err instanceof Error && err.name === 'ExitPromptError') throw new CancelledError();
+    throw err;
+  }
 }
 
 /** The factory of a command run from the command line. */

@@ -118,7 +118,12 @@ async function report(err: unknown): Promise<number> {
   }
   if (err instanceof NotLoggedInError) {
     error(err.message);
-    say(`Run ${style.bold('tickets login')} to sign in, or set TICKETS_API_KEY.`);
+    // A hint works as printed: piped, `tickets login` alone would stop at its first question.
+    say(
+      io().stdin.isTTY
+        ? `Run ${style.bold('tickets login')} to sign in, or set TICKETS_API_KEY.`
+        : `Sign in with ${style.bold('tickets login --email <e-mail> --password-stdin < password-file')}, or set TICKETS_API_KEY.`,
+    );
     return EXIT.auth;
   }
   if (err instanceof CliError) {
@@ -147,7 +152,11 @@ async function report(err: unknown): Promise<number> {
         `Is the server running? Start one with ${style.bold('tickets server start')}, or check --api-url / TICKETS_API_URL.`,
       );
     if (err.status === 401 && ctx?.authenticated) {
-      say(`Run ${style.bold('tickets login')} to sign in again.`);
+      say(
+        io().stdin.isTTY
+          ? `Run ${style.bold('tickets login')} to sign in again.`
+          : `Sign in again with ${style.bold('tickets login --email <e-mail> --password-stdin < password-file')}.`,
+      );
       return EXIT.auth;
     }
     return EXIT.failure;

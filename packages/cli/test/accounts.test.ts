@@ -2,7 +2,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { http, startTestServer, type TestServer, waitFor } from '../../server/test/harness.js';
-import { type Cli, makeCli, PASSWORD, uniqueEmail } from './run-cli.js';
+import { signupRun } from '../src/commands/auth.js';
+import type { Prompter } from '../src/factory.js';
+import { type Cli, makeCli, PASSWORD, uniqueEmail, withFactory } from './run-cli.js';
 
 describe('sqlite: tickets accounts, profiles and credentials', () => {
   let server: TestServer;
@@ -51,6 +53,108 @@ describe('sqlite: tickets accounts, profiles and credentials', () => {
     expect(me).toMatchObject({ object: 'me', user: { email, name: 'Ann Organizer' }, role: 'owner' });
     const human = await cli(['whoami']);
     expect(human.stdout).toContain(`User: Ann Organizer <${email}>`);
+  });
+
+  it('asks a person at a terminal which server to sign up on, offering the local one, and keeps it', async () => {
+    const fresh = makeCli();
+    try {
+      const asked: { message: string; default?: string }[] = [];
+      const prompter: Prompter = {
+        interactive: true,
+        select: () => Promise.reject(new Error('no choice is asked')),
+        async input(message, options) {
+          asked.push({ message, default: options?.default });
+          expect(options?.validate?.('not a url')).toMatch(/http/);
+          expect(options?.validate?.(server.url)).toBe(true);
+          return `${server.url}/`;
+        },
+      };
+      const who = uniqueEmail('asked');
+      const r = await withFactory(fresh, { tty: true, prompter }, (f) =>
+        signupRun(f, { email: who, name: 'Asa Asked', password: PASSWORD }),
+      );
+      expect(r.result).toBe(0);
+      expect(asked).toEqual([
+        {
+          message: 'Which tickets server? (Enter: one running on this machine)',
+          default: 'http://127.0.0.1:3000',
+        },
+      ]);
+      expect(r.stderr).toContain(`Signed up as ${who}`);
+      expect(r.stderr).toContain(`on ${server.url}.`);
+      expect(fresh.config().profiles.default!.api_url).toBe(server.url);
+      // Known now: a second sign-up on this profile is not asked again.
+      const again = await withFactory(fresh, { tty: true, prompter }, (f) =>
+        signupRun(f, { email: uniqueEmail('again'), name: 'Asa Again', password: PASSWORD }),
+      );
+      expect(again.result).toBe(0);
+      expect(asked).toHaveLength(1);
+    } finally {
+      fresh.cleanup();
+    }
+  });
+
+  it('switches organization without a password, and its hints work when piped', async () => {
+    const other = makeCli();
+    try {
+      const owner = uniqueEmail('switch-owner');
+      expect(
+        (
+          await other([
+            'signup',
+            '--email',
+            owner,
+            '--name',
+            'Sol Owner',
+            '--password',
+            PASSWORD,
+            '--api-url',
+            server.url,
+          ])
+        ).exitCode,
+      ).toBe(0);
+      const invited = uniqueEmail('switcher');
+      const invite = await other.json(['orgs', 'members', 'invite', invited, '--role', 'admin']);
+      const me = makeCli();
+      try {
+        expect(
+          (
+            await me([
+              'signup',
+              '--email',
+              invited,
+              '--name',
+              'Sid Switch',
+              '--password',
+              PASSWORD,
+              '--api-url',
+              server.url,
+            ])
+          ).exitCode,
+        ).toBe(0);
+        const own = (await me.json(['whoami'])).organization.id as string;
+        const accepted = await me(['orgs', 'members', 'accept', invite.token]);
+        expect(accepted.exitCode, accepted.stderr).toBe(0);
+        const hint = /To act in it: (tickets orgs switch org_\w+)/.exec(accepted.stderr)![1]!;
+        // The hint, run as printed, with nothing on stdin.
+        const switched = await me(hint.split(' ').slice(1));
+        expect(switched.exitCode, switched.stderr).toBe(0);
+        expect(switched.stderr).toContain('Now acting in Sol Owner');
+        expect((await me.json(['whoami'])).role).toBe('admin');
+        expect((await me(['orgs', 'switch', own])).exitCode).toBe(0);
+        expect((await me.json(['whoami'])).organization.id).toBe(own);
+        expect((await me(['orgs', 'switch', 'evt_123'])).exitCode).toBe(2);
+        const stranger = await me(['orgs', 'switch', 'org_01jd6x3k7qf0v8c6w2x9yq4e5b']);
+        expect(stranger.exitCode).toBe(1);
+      } finally {
+        me.cleanup();
+      }
+      const nobody = await other(['--profile', 'nobody', 'whoami'], { env: { TICKETS_API_URL: server.url } });
+      expect(nobody.exitCode).toBe(4);
+      expect(nobody.stderr).toContain('tickets login --email <e-mail> --password-stdin < password-file');
+    } finally {
+      other.cleanup();
+    }
   });
 
   it('asks for nothing without a TTY: a missing sign-up value is a usage error', async () => {

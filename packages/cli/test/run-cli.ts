@@ -133,6 +133,7 @@ export async function withFactory<T>(
       prompter: options.prompter ?? {
         interactive: false,
         select: () => Promise.reject(new Error('asked without a terminal')),
+        input: () => Promise.reject(new Error('asked without a terminal')),
       },
       now: options.now ?? f.now,
     });

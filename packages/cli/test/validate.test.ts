@@ -93,6 +93,7 @@ describe('sqlite: tickets validate, run in-process', () => {
         asked.push(message, ...choices.map((c) => c.name));
         return choices.find((c) => c.name.startsWith('Second Night'))!.value;
       },
+      input: () => Promise.reject(new Error('no text is asked at the door')),
     };
     const first = await sell(otherId, 'Tara Terminal');
     const r = await withFactory(cli, { tty: true, prompter }, (f) => validateRun(f, options(first.code)));

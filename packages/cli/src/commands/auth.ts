@@ -1,11 +1,13 @@
 import type { Me, Session } from '@tickets/sdk';
 import type { Command } from 'commander';
 import { Context } from '../context.js';
-import { UsageError } from '../errors.js';
+import { EXIT, UsageError } from '../errors.js';
+import { type Factory, factoryOf } from '../factory.js';
 import { examples } from '../help.js';
+import { io } from '../io.js';
 import { ask, readStdin } from '../prompt.js';
 
-interface SignupOptions {
+export interface SignupOptions {
   email?: string;
   name?: string;
   password?: string;
@@ -39,6 +41,47 @@ async function apiUrlFor(ctx: Context, flag: string | undefined): Promise<string
   return url.replace(/\/+$/, '');
 }
 
+/**
+ * Which server to sign up on: --api-url, else $TICKETS_API_URL or the profile's; else, on a terminal,
+ * asked (Enter takes the local server); else the local server.
+ */
+async function signupServer(f: Factory, flag: string | undefined): Promise<string> {
+  const known = await f.ctx.apiUrl();
+  if (flag !== undefined || known.source !== 'default' || !f.prompter.interactive)
+    return apiUrlFor(f.ctx, flag);
+  const url = await f.prompter.input('Which tickets server? (Enter: one running on this machine)', {
+    default: known.url,
+    validate: (v) => /^https?:\/\/[^/]/.test(v.trim()) || 'An http(s) URL, e.g. https://tickets.example.com',
+  });
+  return apiUrlFor(f.ctx, url.trim());
+}
+
+/** `tickets signup`: a new account (and organization, or the inviting one), saved in the profile. */
+export async function signupRun(f: Factory, o: SignupOptions): Promise<number> {
+  if (o.invitation && o.orgName)
+    throw new UsageError('--invitation joins an organization: leave out --org-name');
+  const apiUrl = await signupServer(f, o.apiUrl);
+  const email = await ask(o.email, { flag: '--email', message: 'E-mail' });
+  const name = await ask(o.name, { flag: '--name', message: 'Your name' });
+  const pass = await password(o);
+  const client = await f.ctx.anonymousClient(apiUrl);
+  const session = await f.out.spin(
+    'Creating your account…',
+    client.auth.register({
+      email,
+      name,
+      password: pass,
+      ...(o.invitation ? { invitation: o.invitation } : { organization_name: o.orgName }),
+    }),
+  );
+  await f.out.result(sessionView(session), () =>
+    f.out.success(
+      `Signed up as ${session.user.email}, ${session.role} of ${session.organization.name} (${session.organization.id}) on ${apiUrl}.`,
+    ),
+  );
+  return EXIT.ok;
+}
+
 export function registerAuth(program: Command): void {
   examples(
     program
@@ -53,30 +96,9 @@ export function registerAuth(program: Command): void {
         '--invitation <token>',
         "an invitation's token: join that organization (and make none of your own)",
       )
-      .option('--api-url <url>', 'the tickets server (saved in the profile)')
+      .option('--api-url <url>', 'the tickets server (saved in the profile; asked on a terminal)')
       .action(async (o: SignupOptions, cmd: Command) => {
-        const ctx = Context.of(cmd);
-        if (o.invitation && o.orgName)
-          throw new UsageError('--invitation joins an organization: leave out --org-name');
-        const apiUrl = await apiUrlFor(ctx, o.apiUrl);
-        const email = await ask(o.email, { flag: '--email', message: 'E-mail' });
-        const name = await ask(o.name, { flag: '--name', message: 'Your name' });
-        const pass = await password(o);
-        const client = await ctx.anonymousClient(apiUrl);
-        const session = await ctx.out.spin(
-          'Creating your account…',
-          client.auth.register({
-            email,
-            name,
-            password: pass,
-            ...(o.invitation ? { invitation: o.invitation } : { organization_name: o.orgName }),
-          }),
-        );
-        await ctx.out.result(sessionView(session), () =>
-          ctx.out.success(
-            `Signed up as ${session.user.email}, ${session.role} of ${session.organization.name} (${session.organization.id}).`,
-          ),
-        );
+        io().exitCode = await signupRun(factoryOf(Context.of(cmd)), o);
       }),
     'tickets signup',
     'tickets signup --email ann@example.com --name "Ann Organizer" --org-name "Blue Note" --password-stdin < pw.txt',

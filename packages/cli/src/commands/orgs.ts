@@ -1,7 +1,9 @@
 import type { Role } from '@tickets/sdk';
-import { Argument, type Command, Option } from 'commander';
+import { Argument, type Command, InvalidArgumentError, Option } from 'commander';
 import { Context } from '../context.js';
+import { NotLoggedInError, UsageError } from '../errors.js';
 import { examples, listCommand } from '../help.js';
+import { io } from '../io.js';
 import { confirmAction } from '../prompt.js';
 
 const ROLES = ['owner', 'admin', 'staff'] as const;
@@ -82,10 +84,36 @@ export function registerOrgs(program: Command): void {
         const membership = await ctx.out.spin('Joining…', client.orgs.acceptInvitation(token));
         await ctx.out.result(membership, (m) => {
           ctx.out.success(`Joined ${m.organization.name} (${m.organization.id}) as ${m.role}.`);
-          ctx.out.info(`To act in it: tickets login --org ${m.organization.id}`);
+          ctx.out.info(`To act in it: tickets orgs switch ${m.organization.id}`);
         });
       }),
     'tickets orgs members accept 8Jd2…',
+  );
+
+  examples(
+    orgs
+      .command('switch')
+      .description('Act in another organization you belong to (the session moves; no password asked)')
+      .argument('<org>', 'the organization (org_…; `tickets whoami` lists yours)', (value: string) => {
+        if (!/^org_\w+$/.test(value)) throw new InvalidArgumentError('Expected an organization id (org_…).');
+        return value;
+      })
+      .action(async (orgId: string, _o: unknown, cmd: Command) => {
+        const ctx = Context.of(cmd);
+        const profile = await ctx.profile();
+        if (profile.api_key || io().env.TICKETS_API_KEY)
+          throw new UsageError('an API key belongs to one organization: log in with your e-mail to switch');
+        const client = await ctx.client();
+        if (!profile.refresh_token) throw new NotLoggedInError('no session to switch: log in first');
+        const session = await ctx.out.spin('Switching…', client.auth.refresh(profile.refresh_token, orgId));
+        const view = { user: session.user, organization: session.organization, role: session.role };
+        await ctx.out.result(view, () =>
+          ctx.out.success(
+            `Now acting in ${session.organization.name} (${session.organization.id}) as ${session.role}.`,
+          ),
+        );
+      }),
+    'tickets orgs switch org_…',
   );
 
   examples(
