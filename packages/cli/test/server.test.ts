@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -87,6 +87,97 @@ describe('tickets server', () => {
       child.kill('SIGTERM');
     }
     expect((await child).exitCode).toBe(0);
+  });
+
+  it('logs readable lines to stderr on a terminal and JSON lines to stdout when piped', async () => {
+    const env = { NO_COLOR: '1', DATABASE_URL: undefined, PORT: undefined, CI: undefined, TERM: 'xterm' };
+    // `script` gives the server a terminal, as when someone types `tickets server start`.
+    const tty = execa(
+      'script',
+      ['-qec', `node ${BIN} server start --port 0 --data-dir ${join(dir, 'tty')}`, '/dev/null'],
+      {
+        env,
+        extendEnv: true,
+        reject: false,
+      },
+    );
+    let seen = '';
+    tty.stdout!.on('data', (d: Buffer) => {
+      seen += d.toString();
+    });
+    for (let i = 0; i < 400 && !/listening on http/.test(seen); i++)
+      await new Promise((r) => setTimeout(r, 25));
+    const url = /listening on (http:\/\/\S+)/.exec(seen)![1]!;
+    await fetch(`${url}/api/health`);
+    for (let i = 0; i < 200 && !/INFO/.test(seen.split('listening on')[1] ?? ''); i++)
+      await new Promise((r) => setTimeout(r, 25));
+    tty.kill('SIGTERM');
+    await tty;
+    const lines = seen.split(/\r?\n/).filter((l) => l.trim());
+    expect(lines.some((l) => /^\[\d\d:\d\d:\d\d\] INFO: request /.test(l))).toBe(true);
+    expect(lines.filter((l) => l.startsWith('{'))).toEqual([]);
+
+    const piped = execa('node', [BIN, 'server', 'start', '--port', '0', '--data-dir', join(dir, 'piped')], {
+      env: { NO_COLOR: '1', DATABASE_URL: undefined, PORT: undefined },
+      reject: false,
+    });
+    const pipedUrl = await listeningUrl(piped);
+    await fetch(`${pipedUrl}/api/health`);
+    await new Promise((r) => setTimeout(r, 300));
+    piped.kill('SIGTERM');
+    const out = await piped;
+    const json = out.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l));
+    expect(json.some((l: { msg: string }) => l.msg === 'request')).toBe(true);
+  });
+
+  it('--detach returns once the server listens, logs to a file, and server stop ends it', async () => {
+    const cli = makeCli({ DATABASE_URL: undefined, PORT: undefined }, { spawn: true });
+    const data = join(dir, 'detached');
+    try {
+      const started = await cli(['server', 'start', '--detach', '--port', '0', '--data-dir', data]);
+      expect(started.exitCode, started.stderr).toBe(0);
+      const url = /running in the background at (http:\/\/\S+) \(pid (\d+)\)/.exec(started.stderr)!;
+      expect(started.stderr).toContain(`Its log: ${join(data, 'server.log')}`);
+      expect(started.stderr).toContain('Stop it:  tickets server stop');
+      // It serves after the command returned, and its log is JSON lines in the file.
+      expect((await fetch(`${url[1]}/api/health`)).status).toBe(200);
+      const again = await cli(['server', 'start', '--detach', '--data-dir', data]);
+      expect(again.exitCode).toBe(1);
+      expect(again.stderr).toContain(`a server already runs in the background at ${url[1]} (pid ${url[2]})`);
+
+      const stopped = await cli(['server', 'stop', '--data-dir', data, '--json']);
+      expect(stopped.exitCode, stopped.stderr).toBe(0);
+      expect(JSON.parse(stopped.stdout)).toMatchObject({ pid: Number(url[2]), stopped: true });
+      await expect(fetch(`${url[1]}/api/health`)).rejects.toThrow();
+      const log = readFileSync(join(data, 'server.log'), 'utf8');
+      expect(log).toContain('listening on');
+      expect(log.split('\n').some((l) => l.startsWith('{') && JSON.parse(l).msg === 'shutting down')).toBe(
+        true,
+      );
+      const none = await cli(['server', 'stop', '--data-dir', data]);
+      expect(none.exitCode).toBe(1);
+      expect(none.stderr).toContain('no server runs in the background');
+
+      // A port that is taken: the command says why, and leaves nothing running.
+      const busy = createServer();
+      await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r));
+      try {
+        const port = (busy.address() as AddressInfo).port;
+        const failed = await cli(['server', 'start', '--detach', '--port', String(port), '--data-dir', data]);
+        expect(failed.exitCode).toBe(1);
+        expect(failed.stderr).toContain(
+          `the server did not start: error: port ${port} on 127.0.0.1 is already in use`,
+        );
+      } finally {
+        busy.close();
+      }
+    } finally {
+      await cli(['server', 'stop', '--data-dir', data]);
+      cli.cleanup();
+    }
   });
 });
 

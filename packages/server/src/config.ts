@@ -20,6 +20,8 @@ const EnvSchema = z.object({
     .regex(/^(sqlite:|postgres:\/\/|postgresql:\/\/)/, 'must start with sqlite: or postgres://')
     .optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** json: one JSON object per line on stdout (for a log collector); pretty: readable lines on stderr; auto: pretty on a terminal. */
+  TICKETS_LOG_FORMAT: z.enum(['auto', 'json', 'pretty']).default('auto'),
   TICKETS_BODY_LIMIT: z.coerce
     .number()
     .int()
@@ -90,6 +92,7 @@ export interface Config {
   dataDir: string;
   databaseUrl: string;
   logLevel: string;
+  logFormat: 'auto' | 'json' | 'pretty';
   bodyLimit: number;
   jwtSecret?: string;
   accessTokenTtl: number;
@@ -181,6 +184,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     dataDir,
     databaseUrl: e.DATABASE_URL ?? `sqlite:${join(dataDir, 'tickets.db')}`,
     logLevel: e.LOG_LEVEL,
+    logFormat: e.TICKETS_LOG_FORMAT,
     bodyLimit: e.TICKETS_BODY_LIMIT,
     jwtSecret: e.TICKETS_JWT_SECRET,
     accessTokenTtl: e.TICKETS_ACCESS_TOKEN_TTL,

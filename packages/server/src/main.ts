@@ -1,8 +1,8 @@
-import pino from 'pino';
 import { type Config, ConfigError, loadConfig } from './config.js';
 import { openDatabase, pendingMigrations } from './db/database.js';
 import { runJobs } from './jobs/runner.js';
 import { saleJobs } from './jobs/sale.js';
+import { createLogger } from './logging.js';
 import { createWorker, describeTransports } from './modules/messaging/setup.js';
 import { type RunningServer, saleServices, startServer } from './server.js';
 
@@ -25,7 +25,7 @@ function configOrExit(env: NodeJS.ProcessEnv): Config {
  */
 export async function runWorker(env: NodeJS.ProcessEnv = process.env): Promise<{ stop(): Promise<void> }> {
   const config = configOrExit(env);
-  const log = pino({ level: config.logLevel, base: { service: 'tickets-worker' } });
+  const log = await createLogger(config, 'tickets-worker');
   const db = openDatabase(config.databaseUrl, { backgroundCheckpoints: true });
   const pending = await pendingMigrations(db);
   if (pending.length) {
@@ -70,7 +70,7 @@ export async function runWorker(env: NodeJS.ProcessEnv = process.env): Promise<{
  */
 export async function runServer(env: NodeJS.ProcessEnv = process.env): Promise<RunningServer> {
   const config = configOrExit(env);
-  const running = await startServer(config);
+  const running = await startServer(config, { log: await createLogger(config, 'tickets') });
   process.stderr.write(
     `\ntickets API listening on ${running.url}  (${running.db.dialect}: ${config.databaseUrl.replace(/\/\/[^@]*@/, '//***@')})\n` +
       `Create an account:  tickets signup --api-url ${running.url}\n` +

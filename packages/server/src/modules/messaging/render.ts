@@ -219,7 +219,7 @@ export class Renderer {
         ])
         .where('invitations.id', '=', payload.invitation_id ?? '')
         .executeTakeFirst();
-      if (!invitation || invitation.status !== 'pending' || invitation.expires_at <= now)
+      if (invitation?.status !== 'pending' || invitation.expires_at <= now)
         return { cancel: 'the invitation was revoked, accepted or has expired' };
       data.invitation = {
         inviter: invitation.name ?? org.name,
