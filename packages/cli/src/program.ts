@@ -1,9 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { Chalk } from 'chalk';
 import { Command, CommanderError } from 'commander';
+import { newApiCommand } from './commands/api.js';
 import { registerApiKeys } from './commands/api-keys.js';
 import { registerAuth } from './commands/auth.js';
 import { registerCheckin } from './commands/checkin.js';
+import { newCompletionCommand } from './commands/completion.js';
 import { registerConfig } from './commands/config.js';
 import { registerDoor } from './commands/door.js';
 import { registerEvents } from './commands/events.js';
@@ -78,6 +80,8 @@ export function buildProgram(): Command {
   registerMarketing(program);
   registerCheckin(program);
   registerDoor(program);
+  newApiCommand(program);
+  newCompletionCommand(program);
   return program;
 }
 
