@@ -123,6 +123,44 @@ describe('sqlite: tickets lists, tickets campaigns', () => {
     expect(listed.stdout).toMatch(new RegExp(`^${campaignId}\\tSpring\\tdraft\\t${listId}\\t0\\t$`, 'm'));
   });
 
+  it('previews a campaign with its merge fields filled, sends a test to oneself, and names a mistyped field', async () => {
+    const typo = await cli([
+      'campaigns',
+      'create',
+      '--name',
+      'Typo',
+      '--subject',
+      'Hi {{nmae}}',
+      '--body',
+      'x',
+      '--list',
+      listId,
+    ]);
+    expect(typo.exitCode).toBe(1);
+    expect(typo.stderr).toContain('--subject: {{nmae}} is not a merge field; use {{name}}');
+    const merged = await cli.json([
+      'campaigns',
+      'create',
+      '--name',
+      'Merged',
+      '--subject',
+      'See you, {{first_name}}',
+      '--body',
+      'Dear {{name}}, {{event}} is soon.',
+      '--list',
+      listId,
+    ]);
+    const preview = await cli(['campaigns', 'preview', merged.id]);
+    expect(preview.exitCode, preview.stderr).toBe(0);
+    expect(preview.stderr).toMatch(/^As .+ <.+@.+>:$/m);
+    expect(preview.stdout).toMatch(/^Subject: See you, \S+\n\nDear .+, Newsletter Night is soon\.\n/);
+    expect(preview.stdout).not.toContain('{{');
+    const test = await cli(['campaigns', 'test', merged.id, '--email', 'me@example.com']);
+    expect(test.exitCode, test.stderr).toBe(0);
+    expect(test.stderr).toMatch(/Queued a test of cmp_\w+ to me@example.com \(msg_\w+\)/);
+    expect((await cli.json(['campaigns', 'show', merged.id])).totals).toEqual({});
+  });
+
   it('takes the text from stdin with --body-file -', async () => {
     const r = await cli(
       ['campaigns', 'create', '--name', 'Piped', '--subject', 'Piped', '--body-file', '-', '--list', listId],
@@ -205,6 +243,7 @@ describe('sqlite: tickets lists, tickets campaigns', () => {
 
   it('exits 2 on usage mistakes, before asking the server', async () => {
     const base = ['campaigns', 'create', '--name', 'X', '--subject', 'Y'];
+    const before = (await cli.json(['campaigns', 'list'])).length;
     for (const args of [
       ['lists', 'create'],
       ['lists', 'create', 'Fans', '--event', listId],
@@ -227,6 +266,6 @@ describe('sqlite: tickets lists, tickets campaigns', () => {
       expect(r.exitCode, `${args.join(' ')}: ${r.stderr}`).toBe(2);
       expect(r.stderr.split('\n')[0]).toMatch(/^error: /);
     }
-    expect(await cli.json(['campaigns', 'list'])).toHaveLength(3);
+    expect(await cli.json(['campaigns', 'list'])).toHaveLength(before);
   });
 });

@@ -19,7 +19,7 @@ import { TicketsResource } from './resources/tickets.js';
 export interface TicketsOptions {
   /** Where the API lives, e.g. `http://127.0.0.1:3000`. */
   baseUrl: string;
-  /** An access token (JWT) or an API key (`tk_…`). */
+  /** An access token (JWT) or an API key: `tk_…`, or in a web page a publishable `pk_…` key. */
   token?: string;
   /** With a refresh token the client renews an expired access token by itself and retries. */
   refreshToken?: string;
@@ -99,7 +99,10 @@ export class Tickets {
     this.baseUrl = options.baseUrl.replace(/\/+$/, '');
     this.token = options.token;
     this.refreshToken = options.refreshToken;
-    this.fetchImpl = options.fetch ?? fetch;
+    // Called through a wrapper, never as this.fetchImpl(…) on the global itself: a browser's fetch
+    // throws "Illegal invocation" when called with another `this` than the window.
+    const fetchImpl = options.fetch ?? ((input, init) => fetch(input, init));
+    this.fetchImpl = (input, init) => fetchImpl(input, init);
   }
 
   /** Use these tokens from now on (the auth resource calls this after signing in). */
@@ -169,7 +172,12 @@ export class Tickets {
           detail: `Could not reach ${this.baseUrl}: ${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message}`,
         });
       }
-      if (res.ok && raw) return { res, body: Buffer.from(await res.arrayBuffer()), idempotencyKey };
+      if (res.ok && raw) {
+        // A Buffer in Node; a browser has none, and gets the same bytes as a Uint8Array.
+        const bytes = await res.arrayBuffer();
+        const body = typeof Buffer === 'function' ? Buffer.from(bytes) : new Uint8Array(bytes);
+        return { res, body, idempotencyKey };
+      }
       const text = await res.text();
       let body: unknown = null;
       if (text) {

@@ -1,4 +1,3 @@
-import { webcrypto } from 'node:crypto';
 import { TypeID } from 'typeid-js';
 
 /**
@@ -109,12 +108,14 @@ export function decodeTicketCode(
   };
 }
 
-const keyCache = new Map<string, Promise<webcrypto.CryptoKey>>();
+// The global WebCrypto (browsers, Node 20+), not node:crypto: the SDK's entry must bundle for a browser.
+type PublicKey = Awaited<ReturnType<typeof crypto.subtle.importKey>>;
+const keyCache = new Map<string, Promise<PublicKey>>();
 
-function importPublicKey(publicKey: string): Promise<webcrypto.CryptoKey> {
+function importPublicKey(publicKey: string): Promise<PublicKey> {
   let key = keyCache.get(publicKey);
   if (!key) {
-    key = webcrypto.subtle.importKey('raw', fromBase64Url(publicKey), { name: 'Ed25519' }, false, ['verify']);
+    key = crypto.subtle.importKey('raw', fromBase64Url(publicKey), { name: 'Ed25519' }, false, ['verify']);
     if (keyCache.size > 1000) keyCache.clear();
     keyCache.set(publicKey, key);
   }
@@ -134,16 +135,23 @@ export async function verifyTicketCode(code: string, publicKey: string): Promise
   const decoded = decodeTicketCode(code);
   if (!decoded) return { valid: false, reason: 'malformed' };
   const key = await importPublicKey(publicKey);
-  const ok = await webcrypto.subtle.verify({ name: 'Ed25519' }, key, decoded.signature, decoded.signed);
+  const ok = await crypto.subtle.verify({ name: 'Ed25519' }, key, decoded.signature, decoded.signed);
   return ok
     ? { valid: true, ...decoded.payload }
     : { valid: false, reason: 'bad_signature', payload: decoded.payload };
 }
 
+// Node's Buffer where there is one (a door server decodes a code per scan: it is the fastest), else
+// atob/btoa, which browsers have.
 function toBase64Url(bytes: Uint8Array): string {
-  return Buffer.from(bytes).toString('base64url');
+  if (typeof Buffer === 'function') return Buffer.from(bytes).toString('base64url');
+  let binary = '';
+  for (const b of bytes) binary += String.fromCharCode(b);
+  return btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
 }
 
 function fromBase64Url(s: string): Uint8Array {
-  return new Uint8Array(Buffer.from(s, 'base64url'));
+  if (typeof Buffer === 'function') return new Uint8Array(Buffer.from(s, 'base64url'));
+  const binary = atob(s.replace(/-/g, '+').replace(/_/g, '/'));
+  return Uint8Array.from(binary, (c) => c.charCodeAt(0));
 }

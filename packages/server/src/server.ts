@@ -13,8 +13,9 @@ import { saleJobs } from './jobs/sale.js';
 import { ApiKeys } from './modules/accounts/api-keys.js';
 import { Auth } from './modules/accounts/auth.js';
 import { Members } from './modules/accounts/members.js';
+import { AllowedOrigins, originRoutes } from './modules/accounts/origins.js';
 import { PasswordResets } from './modules/accounts/password-reset.js';
-import { allows } from './modules/accounts/permissions.js';
+import { authorize } from './modules/accounts/permissions.js';
 import { accountRoutes } from './modules/accounts/routes.js';
 import { FacebookVerifier, GoogleVerifier } from './modules/accounts/social.js';
 import { checkinRoutes } from './modules/checkin/routes.js';
@@ -64,6 +65,7 @@ type SaleServices = ReturnType<typeof saleServices>;
 /** Builds the application on an open, migrated database. */
 export async function buildApp(db: Db, config: Config, log: Logger): Promise<{ app: App } & SaleServices> {
   const auth = await Auth.create(db, config);
+  const origins = new AllowedOrigins(db);
   const app = new App({
     log,
     bodyLimit: config.bodyLimit,
@@ -72,7 +74,8 @@ export async function buildApp(db: Db, config: Config, log: Logger): Promise<{ a
     validateResponses: process.env.NODE_ENV === 'test',
     hooks: {
       authenticate: (header) => auth.authenticate(header),
-      allows,
+      authorize,
+      cors: origins,
       idempotent: (scope, key, hash, run) => idempotent(db, scope, key, hash, run),
     },
   });
@@ -106,6 +109,7 @@ export async function buildApp(db: Db, config: Config, log: Logger): Promise<{ a
     google: new GoogleVerifier(config.google),
     facebook: new FacebookVerifier(config.facebook),
   });
+  originRoutes(app, origins);
   invoiceRoutes(app, new Invoices(db), db);
   const sale = saleServices(db, config);
   const { payments, orders, refunds, cancellations } = sale;

@@ -63,7 +63,7 @@ describe('unexpected errors', () => {
       validateResponses: false,
       hooks: {
         authenticate: async () => ({ kind: 'user', userId: 'u', orgId: 'o', role: 'owner' }),
-        allows: () => true,
+        authorize: () => {},
         idempotent: async (_s, _k, _h, run) => ({ ...(await run()), replayed: false }),
       },
     });
@@ -135,6 +135,7 @@ describe.each(DIALECTS)('%s: readiness and shutdown', (dialect) => {
           '0014_inventory_slots',
           '0015_refund_listing',
           '0016_password_resets',
+          '0017_publishable_keys',
         ],
       },
     });

@@ -679,6 +679,83 @@ describe.each(DIALECTS)('%s: contact lists and campaigns', (dialect) => {
       (m) => m.body.categories?.includes('campaign') && ids.includes(m.body.custom_args?.message_id ?? ''),
     );
 
+  it('fills merge fields per recipient, previews, sends a test to oneself, and refuses an unknown field', async () => {
+    const { call, token, eventId, sell } = await boxOffice(s);
+    const owner = (await call('GET', '/api/me', { token })).body.user.email as string;
+    await sell({ name: 'Mara Merge', email: 'mara@example.com', marketing_opt_in: true }, 2);
+    await sell({ name: 'Moe Merge', email: 'moe@example.com', marketing_opt_in: true });
+    const list = (await call('POST', '/api/lists', { token, body: { name: 'Merge', event: eventId } })).body;
+
+    const typo = await call('POST', '/api/campaigns', {
+      token,
+      body: { name: 'Typo', subject: 'Hi {{nmae}}', body: 'Hello {{name}}', list: list.id },
+    });
+    expect(typo.status).toBe(422);
+    expect(typo.body.errors).toEqual([
+      expect.objectContaining({
+        path: 'subject',
+        code: 'unknown_merge_field',
+        message: expect.stringContaining('{{name}}'),
+      }),
+    ]);
+
+    const created = await call('POST', '/api/campaigns', {
+      token,
+      body: {
+        name: 'Merge',
+        subject: '{{first_name}}, {{event}} is near',
+        body: 'Hello {{name}},\n\nyour {{ticket_type}} tickets (order {{order}}) for {{event}} on {{event_date}}.',
+        list: list.id,
+      },
+    });
+    expect(created.status).toBe(201);
+    const id = created.body.id as string;
+
+    const preview = await call('GET', `/api/campaigns/${id}/preview?email=moe@example.com`, { token });
+    expect(preview.status).toBe(200);
+    expect(preview.body).toMatchObject({
+      object: 'campaign_preview',
+      as: { email: 'moe@example.com', name: 'Moe Merge' },
+    });
+    expect(preview.body.subject).toBe('Moe, Jazz Night is near');
+    expect(preview.body.text).toMatch(
+      /Hello Moe Merge,\s+your General admission tickets \(order ord_\w+\) for Jazz Night on \w{3}, \d/,
+    );
+    expect(preview.body.merge_fields.order).toMatch(/^ord_/);
+    const first = await call('GET', `/api/campaigns/${id}/preview`, { token });
+    expect(first.body.as.email).toBe('mara@example.com');
+    expect(
+      (await call('GET', `/api/campaigns/${id}/preview?email=nobody@example.com`, { token })).status,
+    ).toBe(404);
+
+    const test = await call('POST', `/api/campaigns/${id}/test`, { token, body: {} });
+    expect(test.status).toBe(201);
+    expect(test.body).toMatchObject({ template: 'campaign', recipient: owner, campaign_id: null });
+    await waitFor(
+      () => call('GET', `/api/messages/${test.body.id}`, { token }),
+      (r) => r.body.status === 'sent',
+    );
+    const [mail] = campaignMails([test.body.id]);
+    expect(mail?.body.personalizations[0]?.to[0]?.email).toBe(owner);
+    expect(mail?.body.subject ?? mail?.body.personalizations[0]?.subject).toBe(
+      '[Test] Mara, Jazz Night is near',
+    );
+    // A reply reaches the organization's owner, not the no-reply sender.
+    expect(mail?.body.reply_to?.email).toBe(owner);
+    expect((await call('GET', `/api/campaigns/${id}`, { token })).body.totals).toEqual({});
+
+    const sent = await call('POST', `/api/campaigns/${id}/send`, { token });
+    const recipients = await waitFor(
+      () => messagesOf(call, token, `campaign=${id}`),
+      (l) => l.length === 2 && l.every((m) => m.status === 'sent'),
+    );
+    expect(sent.body.status).toBe('sent');
+    const subjects = campaignMails(recipients.map((r) => r.id))
+      .map((m) => m.body.subject ?? m.body.personalizations[0]?.subject)
+      .sort();
+    expect(subjects).toEqual(['Mara, Jazz Night is near', 'Moe, Jazz Night is near']);
+  });
+
   it('builds lists from attendees, sends a campaign once with an unsubscribe link, and honours unsubscribes', async () => {
     const { call, token, eventId, sell } = await boxOffice(s);
     await sell({ name: 'Otto Optin', email: 'otto@example.com', marketing_opt_in: true });

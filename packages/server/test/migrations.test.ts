@@ -241,6 +241,7 @@ describe('sqlite: a migration that fails half-way leaves nothing behind', () => 
         '0014_inventory_slots',
         '0015_refund_listing',
         '0016_password_resets',
+        '0017_publishable_keys',
       ]);
       await db.kysely.deleteFrom('ticket_presence').where('ticket_id', '=', 'tkt_gone').execute();
       expect(await migrateToLatest(db)).toEqual([
@@ -252,6 +253,7 @@ describe('sqlite: a migration that fails half-way leaves nothing behind', () => 
         '0014_inventory_slots',
         '0015_refund_listing',
         '0016_password_resets',
+        '0017_publishable_keys',
       ]);
     } finally {
       await db.close();
@@ -311,6 +313,7 @@ describe.each(DIALECTS)('%s: 0011_sale_constraints', (dialect) => {
         '0014_inventory_slots',
         '0015_refund_listing',
         '0016_password_resets',
+        '0017_publishable_keys',
       ]);
       const tickets = await db.kysely
         .selectFrom('tickets')
@@ -345,6 +348,7 @@ describe.each(DIALECTS)('%s: 0011_sale_constraints', (dialect) => {
           '0014_inventory_slots',
           '0015_refund_listing',
           '0016_password_resets',
+          '0017_publishable_keys',
         ]);
       } else {
         expect(await migrateToLatest(db)).toEqual([
@@ -354,6 +358,7 @@ describe.each(DIALECTS)('%s: 0011_sale_constraints', (dialect) => {
           '0014_inventory_slots',
           '0015_refund_listing',
           '0016_password_resets',
+          '0017_publishable_keys',
         ]);
         await expect(
           sql`update orders set refunded_amount = 6001 where id = 'ord_1'`.execute(db.kysely),

@@ -11,7 +11,7 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 import { Context } from '../context.js';
 import { UsageError } from '../errors.js';
 import { examples, parse } from '../help.js';
-import type { Output } from '../output.js';
+import { type Output, printable } from '../output.js';
 import { ask, canPrompt, confirmAction, readStdin } from '../prompt.js';
 import {
   idArg,
@@ -412,6 +412,54 @@ function registerCampaigns(program: Command): void {
       }),
     'tickets campaigns show cmp_…',
     'tickets campaigns show cmp_… --json | jq .totals',
+  );
+
+  examples(
+    campaigns
+      .command('preview')
+      .description(
+        'Show a campaign as one contact of its list gets it: merge fields ({{name}}, {{event}}, …) filled in',
+      )
+      .argument('<campaign>', 'the campaign (cmp_…)', campaignArg)
+      .option('--email <email>', 'as this contact of the list (default: its first)')
+      .option('--html', 'print the HTML instead of the text')
+      .action(async (id: string, o: { email?: string; html?: boolean }, cmd: Command) => {
+        const ctx = Context.of(cmd);
+        const client = await ctx.client();
+        const preview = await ctx.out.spin('Rendering…', client.campaigns.preview(id, { email: o.email }));
+        await ctx.out.result(preview, (p) => {
+          ctx.out.info(
+            p.as
+              ? `As ${p.as.name ? `${p.as.name} <${p.as.email}>` : p.as.email}:`
+              : 'The list is empty: merge fields are blank.',
+          );
+          ctx.out.line(`Subject: ${printable(p.subject)}`);
+          ctx.out.line();
+          ctx.out.line(printable(o.html ? p.html : p.text));
+        });
+      }),
+    'tickets campaigns preview cmp_…',
+    'tickets campaigns preview cmp_… --email bea@example.com --html > preview.html',
+  );
+
+  examples(
+    campaigns
+      .command('test')
+      .description('Send a campaign once to yourself, marked [Test] (not counted in its totals)')
+      .argument('<campaign>', 'the campaign (cmp_…)', campaignArg)
+      .option('--email <email>', 'where it goes (default: your own address; needed with an API key)')
+      .action(async (id: string, o: { email?: string }, cmd: Command) => {
+        const ctx = Context.of(cmd);
+        const client = await ctx.client();
+        const message = await ctx.out.spin('Queueing…', client.campaigns.test(id, { email: o.email }));
+        await ctx.out.result(message, (m) =>
+          ctx.out.success(
+            `Queued a test of ${id} to ${m.recipient} (${m.id}); follow it with: tickets messages show ${m.id}`,
+          ),
+        );
+      }),
+    'tickets campaigns test cmp_…',
+    'tickets campaigns test cmp_… --email me@example.com',
   );
 
   examples(

@@ -4,8 +4,12 @@ import { ApiKeyId, Email, InvitationId, OrganizationId, Timestamp, UserId } from
 export const Role = z.enum(['owner', 'admin', 'staff']);
 export type Role = z.output<typeof Role>;
 
-/** `full` acts with admin rights; `checkin` can only validate tickets (door devices). */
-export const ApiKeyScope = z.enum(['full', 'checkin']);
+/**
+ * `full` acts with admin rights; `checkin` can only validate tickets (door devices); `publishable`
+ * (alone, secret `pk_…`) may only read published events, their visible ticket types and availability,
+ * and start online payments: safe to ship in a web page.
+ */
+export const ApiKeyScope = z.enum(['full', 'checkin', 'publishable']);
 export type ApiKeyScope = z.output<typeof ApiKeyScope>;
 
 export const Password = z.string().min(10, 'must be at least 10 characters').max(256);
@@ -178,12 +182,69 @@ export const ApiKey = z
 export type ApiKey = z.output<typeof ApiKey>;
 
 export const ApiKeyCreated = ApiKey.extend({
-  secret: z.string().describe('The key itself (tk_…). Shown only once.'),
+  secret: z
+    .string()
+    .describe('The key itself: tk_… (secret), or pk_… for a publishable key. Shown only once.'),
 }).meta({ id: 'ApiKeyCreated' });
 export type ApiKeyCreated = z.output<typeof ApiKeyCreated>;
 
+// A publishable key is a scope rather than a separate kind of key: it is listed, revoked and
+// authenticated like every other key, and the role matrix has a column per scope. It cannot be combined
+// with another scope: its secret is public, so it must never carry more than the storefront's rights.
 export const ApiKeyCreateInput = z.strictObject({
   name: z.string().trim().min(1).max(100),
-  scopes: z.array(ApiKeyScope).min(1).default(['full']),
+  scopes: z
+    .array(ApiKeyScope)
+    .min(1)
+    .default(['full'])
+    .refine((s) => !s.includes('publishable') || s.every((x) => x === 'publishable'), {
+      message: 'publishable cannot be combined with another scope (its secret is public)',
+    })
+    .describe('`publishable` alone makes a pk_… key for web pages'),
 });
 export type ApiKeyCreateInput = z.input<typeof ApiKeyCreateInput>;
+
+/**
+ * A web origin a storefront page is served from: `https://host[:port]`, or `http://localhost[:port]`
+ * (also 127.0.0.1, [::1]) for development. No path, query or credentials; kept in its normal form.
+ */
+export const WebOrigin = z
+  .string()
+  .trim()
+  .max(200)
+  .refine(
+    (value) => {
+      let url: URL;
+      try {
+        url = new URL(value);
+      } catch {
+        return false;
+      }
+      const local = ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
+      return (
+        (url.protocol === 'https:' || (url.protocol === 'http:' && local)) &&
+        url.hostname !== '' &&
+        url.username === '' &&
+        url.password === '' &&
+        url.pathname === '/' &&
+        !/[?#]/.test(value)
+      );
+    },
+    { message: 'must be https://host[:port] (or http://localhost[:port]), without a path' },
+  )
+  .transform((value) => new URL(value).origin);
+
+export const CorsSettings = z
+  .object({
+    object: z.literal('cors_settings'),
+    allowed_origins: z
+      .array(z.string())
+      .describe('Web pages at these origins may call the API with a publishable key'),
+  })
+  .meta({ id: 'CorsSettings' });
+export type CorsSettings = z.output<typeof CorsSettings>;
+
+export const CorsSettingsInput = z.strictObject({
+  allowed_origins: z.array(WebOrigin).max(50).describe('Replaces the whole list; [] allows none'),
+});
+export type CorsSettingsInput = z.input<typeof CorsSettingsInput>;

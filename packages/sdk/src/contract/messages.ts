@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { EventId, ID_PREFIXES, idOf, ListQuery, Timestamp, TimestampInput } from './common.js';
+import { Email, EventId, ID_PREFIXES, idOf, ListQuery, Timestamp, TimestampInput } from './common.js';
 import { OrderId, TicketId } from './orders.js';
 
 export const MessageId = idOf(ID_PREFIXES.outbox);
@@ -229,5 +229,35 @@ export const CampaignCreateInput = z.strictObject({
   send_at: TimestampInput.optional().describe('Schedule it; send it later with POST …/send, or at this time'),
 });
 export type CampaignCreateInput = z.input<typeof CampaignCreateInput>;
+
+export const CampaignPreviewQuery = z.object({
+  email: Email.optional().describe('Preview as this contact of the list (default: its first)'),
+});
+export type CampaignPreviewQuery = z.input<typeof CampaignPreviewQuery>;
+
+export const CampaignPreview = z
+  .object({
+    object: z.literal('campaign_preview'),
+    campaign_id: CampaignId,
+    as: z
+      .object({ email: z.string(), name: z.string() })
+      .nullable()
+      .describe('The contact whose merge fields fill it (null: the list is empty; the fields are blank)'),
+    merge_fields: z
+      .record(z.string(), z.string())
+      .describe('Each merge field and its value for this contact'),
+    subject: z.string(),
+    text: z.string(),
+    html: z.string(),
+  })
+  .meta({ id: 'CampaignPreview' });
+export type CampaignPreview = z.output<typeof CampaignPreview>;
+
+export const CampaignTestInput = z.strictObject({
+  email: Email.optional().describe(
+    'Where the test goes (default: your own address; an API key must give one)',
+  ),
+});
+export type CampaignTestInput = z.input<typeof CampaignTestInput>;
 
 export const CampaignListQuery = ListQuery.extend({ status: CampaignStatus.optional() });

@@ -68,6 +68,7 @@ export function openApiDocument(info: { version: string; serverUrl?: string }) {
       parameters: parameters(route),
       responses,
       'x-permission': route.auth,
+      ...(route.storefront ? { 'x-storefront': true } : {}),
     };
     if (route.auth !== 'public') operation.security = [{ bearer: [] }];
     if (route.method === 'POST' && route.idempotent !== false)

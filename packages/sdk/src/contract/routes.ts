@@ -3,6 +3,8 @@ import {
   ApiKey,
   ApiKeyCreated,
   ApiKeyCreateInput,
+  CorsSettings,
+  CorsSettingsInput,
   FacebookLoginInput,
   GoogleLoginInput,
   Invitation,
@@ -65,6 +67,9 @@ import {
   CampaignCreateInput,
   CampaignId,
   CampaignListQuery,
+  CampaignPreview,
+  CampaignPreviewQuery,
+  CampaignTestInput,
   Contact,
   ContactList,
   ContactListCreateInput,
@@ -113,6 +118,7 @@ export const PERMISSIONS = [
   'orders:write',
   'attendees:read',
   'checkin',
+  'storefront',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
@@ -143,6 +149,11 @@ export interface RouteDef {
    * secret (tokens, API keys) that must never be stored.
    */
   idempotent?: boolean;
+  /**
+   * Also open to callers holding `storefront` (publishable keys), besides those holding `auth`. A
+   * publishable key may call these routes and nothing else (and the server narrows what they show it).
+   */
+  storefront?: true;
   /** The body is taken raw (webhooks) rather than parsed as JSON. */
   rawBody?: boolean;
   /** A non-JSON answer (image, PDF): the handler replies with a Buffer, and `response` is not checked. */
@@ -289,6 +300,23 @@ export const routes = {
       auth: 'org:read',
       response: Organization,
     }),
+    cors: route({
+      method: 'GET',
+      path: '/api/org/cors',
+      summary: 'The web origins whose pages may call the API with a publishable key (CORS)',
+      tag: 'organizations',
+      auth: 'org:read',
+      response: CorsSettings,
+    }),
+    updateCors: route({
+      method: 'PUT',
+      path: '/api/org/cors',
+      summary: 'Set the web origins allowed to call the API with a publishable key (replaces the list)',
+      tag: 'organizations',
+      auth: 'members:manage',
+      body: CorsSettingsInput,
+      response: CorsSettings,
+    }),
     listMembers: route({
       method: 'GET',
       path: '/api/org/members',
@@ -394,6 +422,7 @@ export const routes = {
       summary: 'Events, soonest first, with filters',
       tag: 'events',
       auth: 'events:read',
+      storefront: true,
       query: EventListQuery,
       response: page(Event),
     }),
@@ -413,6 +442,7 @@ export const routes = {
       summary: 'One event',
       tag: 'events',
       auth: 'events:read',
+      storefront: true,
       params: EventParams,
       response: Event,
     }),
@@ -481,6 +511,7 @@ export const routes = {
       summary: "An event's ticket types, in sort order",
       tag: 'ticket-types',
       auth: 'events:read',
+      storefront: true,
       query: TicketTypeListQuery,
       response: page(TicketType),
     }),
@@ -501,6 +532,7 @@ export const routes = {
       summary: 'One ticket type',
       tag: 'ticket-types',
       auth: 'events:read',
+      storefront: true,
       params: TicketTypeParams,
       response: TicketType,
     }),
@@ -529,6 +561,7 @@ export const routes = {
       summary: 'Capacity, sold, held and available per ticket type, and whether each is on sale now',
       tag: 'ticket-types',
       auth: 'events:read',
+      storefront: true,
       query: AvailabilityQuery,
       response: Availability,
     }),
@@ -541,6 +574,7 @@ export const routes = {
         'Buy tickets: free and manual orders are paid at once; online ones hold their tickets until paid',
       tag: 'orders',
       auth: 'orders:write',
+      storefront: true,
       body: PurchaseInput,
       response: Order,
       status: 201,
@@ -1006,6 +1040,29 @@ export const routes = {
       auth: 'orders:read',
       params: z.object({ id: CampaignId }),
       response: Campaign,
+    }),
+    previewCampaign: route({
+      method: 'GET',
+      path: '/api/campaigns/:id/preview',
+      summary:
+        'A campaign as one contact of its list will get it: merge fields filled in, subject, text and HTML',
+      tag: 'marketing',
+      auth: 'orders:read',
+      params: z.object({ id: CampaignId }),
+      query: CampaignPreviewQuery,
+      response: CampaignPreview,
+    }),
+    testCampaign: route({
+      method: 'POST',
+      path: '/api/campaigns/:id/test',
+      summary:
+        'Send the campaign once to yourself (marked [Test], merged as its first contact); not counted in its totals',
+      tag: 'marketing',
+      auth: 'orders:write',
+      params: z.object({ id: CampaignId }),
+      body: CampaignTestInput,
+      response: Message,
+      status: 201,
     }),
     sendCampaign: route({
       method: 'POST',

@@ -3,7 +3,10 @@ import type { Deleted } from '../contract/common.js';
 import type {
   Campaign,
   CampaignCreateInput,
+  CampaignPreview,
+  CampaignPreviewQuery,
   CampaignStatus,
+  CampaignTestInput,
   Contact,
   ContactList,
   ContactListCreateInput,
@@ -93,6 +96,22 @@ export class CampaignsResource {
   /** One campaign, with its recipients counted by message status. @example const { totals } = await tickets.campaigns.get('cmp_…') */
   get(id: string): Promise<Campaign> {
     return this.client.request(routes.marketing.getCampaign, { params: { id } });
+  }
+
+  /**
+   * The campaign as one contact of its list will get it (its first, or `email`): merge fields filled in.
+   * @example const { subject, text } = await tickets.campaigns.preview('cmp_…')
+   */
+  preview(id: string, params: CampaignPreviewQuery = {}): Promise<CampaignPreview> {
+    return this.client.request(routes.marketing.previewCampaign, { params: { id }, query: params });
+  }
+
+  /**
+   * Sends the campaign once to you (or `email`), marked [Test]; it is not counted in the campaign's totals.
+   * @example await tickets.campaigns.test('cmp_…', { email: 'me@example.com' })
+   */
+  test(id: string, input: CampaignTestInput = {}, options?: RequestOptions): Promise<Message> {
+    return this.client.request(routes.marketing.testCampaign, { params: { id }, body: input }, options);
   }
 
   /** Queues one message per address on its list now, at once. @example await tickets.campaigns.send('cmp_…') */

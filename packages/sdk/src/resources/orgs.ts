@@ -1,5 +1,6 @@
 import type { Tickets } from '../client.js';
 import type {
+  CorsSettings,
   Invitation,
   InvitationCreateInput,
   Member,
@@ -21,6 +22,16 @@ export class OrgsResource {
 
   get(): Promise<Organization> {
     return this.client.request(routes.orgs.get);
+  }
+
+  /** The web origins whose pages may use the organization's publishable keys (CORS). */
+  cors(): Promise<CorsSettings> {
+    return this.client.request(routes.orgs.cors);
+  }
+
+  /** @example await tickets.orgs.setAllowedOrigins(['https://shop.example.com']) */
+  setAllowedOrigins(origins: string[]): Promise<CorsSettings> {
+    return this.client.request(routes.orgs.updateCors, { body: { allowed_origins: origins } });
   }
 
   /** @example for await (const m of tickets.orgs.listMembers()) console.log(m.user.email, m.role) */

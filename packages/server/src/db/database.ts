@@ -32,6 +32,7 @@ import * as m0013 from './migrations/0013_invoice_errors.js';
 import * as m0014 from './migrations/0014_inventory_slots.js';
 import * as m0015 from './migrations/0015_refund_listing.js';
 import * as m0016 from './migrations/0016_password_resets.js';
+import * as m0017 from './migrations/0017_publishable_keys.js';
 import type { Database } from './schema.js';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -357,6 +358,7 @@ const migrations: Record<string, Migration> = {
   '0014_inventory_slots': m0014,
   '0015_refund_listing': m0015,
   '0016_password_resets': m0016,
+  '0017_publishable_keys': m0017,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -93,6 +93,13 @@ export interface ApiKeysTable {
   revoked_at: Timestamp | null;
 }
 
+/** Web origins an organization sells from with its publishable keys (CORS). */
+export interface AllowedOriginsTable {
+  org_id: string;
+  origin: string;
+  created_at: Timestamp;
+}
+
 export interface LoginThrottleTable {
   key: string;
   failures: number;
@@ -502,6 +509,7 @@ export interface Database {
   password_resets: PasswordResetsTable;
   refresh_tokens: RefreshTokensTable;
   api_keys: ApiKeysTable;
+  allowed_origins: AllowedOriginsTable;
   login_throttle: LoginThrottleTable;
   idempotency_keys: IdempotencyKeysTable;
   server_secrets: ServerSecretsTable;

@@ -4,7 +4,8 @@ import type { HttpMethod, RouteDef } from '@tickets/sdk';
 import FindMyWay from 'find-my-way';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
-import { ApiError, constraintViolated, fieldErrors, forbidden, validationFailed } from './errors.js';
+import { answerPreflight, applyCors, type CorsPolicy } from './cors.js';
+import { ApiError, constraintViolated, fieldErrors, validationFailed } from './errors.js';
 import { checkedKey, keyedHeaders, requestHash } from './idempotency.js';
 
 export type Principal =
@@ -51,8 +52,10 @@ export class Reply {
 export interface AppHooks {
   /** Resolves the Authorization header to a principal, or throws a 401 ApiError. */
   authenticate(header: string | undefined): Promise<Principal>;
-  /** Whether the principal holds a permission (route.auth values other than public/session/any). */
-  allows(principal: Principal, permission: string): boolean;
+  /** Throws a 403 ApiError unless the principal may call the route (its `auth`, and `storefront`). */
+  authorize(principal: Principal, route: RouteDef): void;
+  /** Who may call from web pages, and from where (publishable keys); none without it. */
+  cors?: CorsPolicy;
   /** Runs a POST once per Idempotency-Key within a scope (the organization). */
   idempotent(
     scope: string,
@@ -146,6 +149,15 @@ export class App {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
+    if (
+      method === 'OPTIONS' &&
+      this.options.hooks.cors &&
+      (await answerPreflight(this.options.hooks.cors, req, res, (m) => {
+        const at = METHODS.includes(m as HttpMethod) ? this.router.find(m as HttpMethod, path) : null;
+        return at ? (at.store as Registered).route : null;
+      }))
+    )
+      return;
     const found = this.router.find(method as HttpMethod, path);
     if (!found) {
       const allowed = METHODS.filter((m) => m !== method && this.router.find(m, path));
@@ -194,17 +206,9 @@ export class App {
     let principal: Principal | null = null;
     if (route.auth !== 'public') {
       principal = await this.options.hooks.authenticate(req.headers.authorization);
-      if (route.auth === 'session' && principal.kind !== 'user')
-        throw forbidden('This needs a signed-in user, not an API key.', 'user_required');
-      if (
-        route.auth !== 'session' &&
-        route.auth !== 'any' &&
-        !this.options.hooks.allows(principal, route.auth)
-      )
-        throw forbidden(
-          `Your ${principal.kind === 'user' ? 'role' : 'API key'} does not allow ${route.auth}.`,
-          'insufficient_permission',
-        );
+      // Before the permission check, so a page allowed to use the key can read why it was refused.
+      if (this.options.hooks.cors) await applyCors(this.options.hooks.cors, req, res, route, principal);
+      this.options.hooks.authorize(principal, route);
     }
 
     const needsBody = route.body !== undefined || route.rawBody === true;
@@ -270,7 +274,12 @@ export class App {
     const key = req.headers['idempotency-key'];
     if (method === 'POST' && route.idempotent !== false && typeof key === 'string' && principal) {
       const hash = requestHash(method, path, rawBody);
-      const out = await this.options.hooks.idempotent(principal.orgId, checkedKey(key), hash, async () => {
+      // A publishable key's keys are its own: its secret is public, so nobody else's replays are its to see.
+      const scope =
+        principal.kind === 'api_key' && principal.scopes.includes('publishable')
+          ? `${principal.orgId}/${principal.keyId}`
+          : principal.orgId;
+      const out = await this.options.hooks.idempotent(scope, checkedKey(key), hash, async () => {
         try {
           // Replayable responses are JSON; binary ones (images, PDFs) are never POST answers.
           const o = await run();

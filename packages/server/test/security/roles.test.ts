@@ -1,7 +1,7 @@
 // One role matrix, in code: every route's `auth` in the contract and the grants of roles and key scopes
 // (accounts/permissions.ts). The README's table is generated from it (`pnpm docs:roles`) and must equal
 // it; and every operation is called as each principal — owner, admin, staff, a `full` key, a `checkin`
-// key — to check the server answers as the table says, and as another organization's owner with this
+// key, a `publishable` key — to check the server answers as the table says, and as another organization's owner with this
 // organization's real ids, which must find nothing.
 import { readFileSync } from 'node:fs';
 import { ID_PREFIXES, type RouteDef, routes } from '@tickets/sdk';
@@ -27,14 +27,29 @@ describe('the role matrix', () => {
     const fullKey = MATRIX_COLUMNS[3].principal;
     for (const r of ALL_ROUTES) {
       if (/members|api-keys|invitations/.test(r.path) && r.auth !== 'public' && r.auth !== 'any')
-        expect(mayCall(fullKey, r.auth), `${r.method} ${r.path}`).toBe(false);
+        expect(mayCall(fullKey, r), `${r.method} ${r.path}`).toBe(false);
       if (
         /\/(orders|refunds|invoices|attendees|messages|campaigns|lists|suppressions)\b|billing|invoice/.test(
           r.path,
         )
       )
-        expect(mayCall(checkinKey, r.auth), `${r.method} ${r.path}`).toBe(false);
+        expect(mayCall(checkinKey, r), `${r.method} ${r.path}`).toBe(false);
     }
+  });
+
+  it('lets a publishable key call the storefront routes and nothing else', () => {
+    const publishable = MATRIX_COLUMNS[5].principal;
+    const callable = ALL_ROUTES.filter((r) => r.auth !== 'public' && mayCall(publishable, r));
+    expect(callable.map((r) => `${r.method} ${r.path}`).sort()).toEqual(
+      [
+        'GET /api/events',
+        'GET /api/events/:id',
+        'GET /api/ticket-types/:id',
+        'GET /api/tickets/availability',
+        'GET /api/tickets/types',
+        'POST /api/tickets/purchase',
+      ].sort(),
+    );
   });
 });
 
@@ -123,7 +138,7 @@ describe('sqlite: every operation, as every principal', () => {
       tokens[role] = session.body.access_token;
       real.user = session.body.user.id;
     }
-    for (const scope of ['full', 'checkin'] as const) {
+    for (const scope of ['full', 'checkin', 'publishable'] as const) {
       const key = await call('POST', '/api/api-keys', {
         token: owner.token,
         body: { name: scope, scopes: [scope] },
@@ -166,7 +181,7 @@ describe('sqlite: every operation, as every principal', () => {
         token: tokens[label],
         ...(route.body ? { body: {} } : {}),
       });
-      const allowed = mayCall(column.principal, route.auth);
+      const allowed = mayCall(column.principal, route);
       const denied = res.status === 403 || res.status === 401;
       if (allowed === denied)
         wrong.push(`${route.method} ${url} (${route.auth}): ${res.status} ${res.body?.code}`);

@@ -47,7 +47,9 @@ export class ApiKeys {
   constructor(private readonly db: Db) {}
 
   async create(actor: Principal, input: { name: string; scopes: ApiKeyScope[] }): Promise<ApiKeyCreated> {
-    const secret = randomToken('tk_');
+    // Publishable keys look like what they are (pk_, as Stripe's do), so nobody mistakes a secret one
+    // for something to put in a web page.
+    const secret = randomToken(input.scopes.includes('publishable') ? 'pk_' : 'tk_');
     const row: ApiKeyRow = {
       id: newId('apiKey'),
       org_id: actor.orgId,

@@ -1,5 +1,5 @@
 import { createSecretKey, type KeyObject, randomUUID } from 'node:crypto';
-import type { LoginInput, Me, RefreshInput, RegisterInput, Role, Session } from '@tickets/sdk';
+import type { ApiKeyScope, LoginInput, Me, RefreshInput, RegisterInput, Role, Session } from '@tickets/sdk';
 import { errors as joseErrors, jwtVerify, SignJWT } from 'jose';
 import type { Kysely, Transaction } from 'kysely';
 import type { Config } from '../../config.js';
@@ -387,7 +387,7 @@ export class Auth {
     const match = /^Bearer\s+(\S+)$/i.exec(header);
     if (!match) throw unauthenticated('Use Authorization: Bearer <token>.');
     const token = match[1]!;
-    if (token.startsWith('tk_')) return this.authenticateApiKey(token);
+    if (token.startsWith('tk_') || token.startsWith('pk_')) return this.authenticateApiKey(token);
     const claims = await this.verifyAccessToken(token);
     if (claims.sid && (await this.sessionEnded(claims.sid)))
       throw new ApiError(
@@ -555,7 +555,7 @@ export class Auth {
         user: null,
         organization: organizationView(org),
         role: null,
-        api_key: { id: key.id, name: key.name, scopes: key.scopes.split(',') as ('full' | 'checkin')[] },
+        api_key: { id: key.id, name: key.name, scopes: key.scopes.split(',') as ApiKeyScope[] },
         memberships: [],
       };
     }

@@ -1,5 +1,6 @@
-import { PERMISSIONS, type Permission, type Role, type RouteAuth, type RouteDef } from '@tickets/sdk';
+import { PERMISSIONS, type Permission, type Role, type RouteDef } from '@tickets/sdk';
 import type { Principal } from '../../http/app.js';
+import { forbidden } from '../../http/errors.js';
 
 /** What each member role and each API key scope may do. */
 const ALL: Permission[] = [...PERMISSIONS];
@@ -7,6 +8,7 @@ const ROLE_PERMISSIONS: Record<Role, ReadonlySet<string>> = {
   owner: new Set(ALL),
   admin: new Set(ALL),
   // Staff run the door and read attendee lists; selling, refunds and revenue are for owners and admins.
+  // Nor do they make storefront sales (`storefront`: what a publishable key they create may do).
   staff: new Set(['org:read', 'members:read', 'events:read', 'attendees:read', 'checkin']),
 };
 // Keys cannot manage members or mint keys: a leaked key must not be able to entrench itself. Nor do they
@@ -14,7 +16,14 @@ const ROLE_PERMISSIONS: Record<Role, ReadonlySet<string>> = {
 const SCOPE_PERMISSIONS: Record<string, readonly string[]> = {
   full: ALL.filter((p) => p !== 'members:manage' && p !== 'api_keys:manage' && p !== 'members:read'),
   checkin: ['checkin'],
+  // Its secret is in every visitor's browser: the storefront's routes (RouteDef.storefront), nothing else.
+  publishable: ['storefront'],
 };
+
+/** A publishable key (pk_…): may call only the storefront's routes, whatever else they are open to. */
+export function isPublishable(principal: Principal | null): boolean {
+  return principal?.kind === 'api_key' && principal.scopes.includes('publishable');
+}
 
 /** A key may do what its scopes allow and, at the same time, what its creator's current role allows. */
 export function allows(principal: Principal, permission: string): boolean {
@@ -36,13 +45,39 @@ export const MATRIX_COLUMNS = [
     label: '`checkin` key',
     principal: { kind: 'api_key', keyId: 'k', orgId: 'o', scopes: ['checkin'], creatorRole: 'owner' },
   },
+  {
+    label: '`publishable` key',
+    principal: { kind: 'api_key', keyId: 'k', orgId: 'o', scopes: ['publishable'], creatorRole: 'owner' },
+  },
 ] as const satisfies readonly { label: string; principal: Principal }[];
 
-/** Whether a principal may call a route with this `auth` (public routes: anyone). */
-export function mayCall(principal: Principal, auth: RouteAuth): boolean {
-  if (auth === 'public' || auth === 'any') return true;
+type Guard = Pick<RouteDef, 'auth' | 'storefront'>;
+
+/** Whether a principal may call a route (public routes: anyone). */
+export function mayCall(principal: Principal, route: Guard): boolean {
+  const { auth } = route;
+  if (auth === 'public') return true;
+  // Not even `any` routes (who am I, an event's public key): a publishable key reads the storefront only.
+  if (isPublishable(principal)) return route.storefront === true && allows(principal, 'storefront');
+  if (auth === 'any') return true;
   if (auth === 'session') return principal.kind === 'user';
-  return allows(principal, auth);
+  return allows(principal, auth) || (route.storefront === true && allows(principal, 'storefront'));
+}
+
+/** Throws the 403 a principal gets for a route it may not call. */
+export function authorize(principal: Principal, route: Guard): void {
+  if (mayCall(principal, route)) return;
+  if (isPublishable(principal))
+    throw forbidden(
+      'A publishable key may only read published events, their ticket types and availability, and start an online payment (POST /api/tickets/purchase with payment_method stripe). Use a secret key on your server for anything else.',
+      'publishable_key_not_allowed',
+    );
+  if (route.auth === 'session')
+    throw forbidden('This needs a signed-in user, not an API key.', 'user_required');
+  throw forbidden(
+    `Your ${principal.kind === 'user' ? 'role' : 'API key'} does not allow ${route.auth}.`,
+    'insufficient_permission',
+  );
 }
 
 /**
@@ -58,7 +93,7 @@ export function roleMatrixMarkdown(routeTable: Record<string, Record<string, Rou
     .filter((r) => r.auth !== 'public')
     .map(
       (r) =>
-        `| \`${r.method} ${r.path}\` | ${MATRIX_COLUMNS.map((c) => (mayCall(c.principal, r.auth) ? '✓' : '')).join(' | ')} |`,
+        `| \`${r.method} ${r.path}\` | ${MATRIX_COLUMNS.map((c) => (mayCall(c.principal, r) ? '✓' : '')).join(' | ')} |`,
     );
   return [head, rule, ...rows].join('\n');
 }

@@ -1,13 +1,30 @@
 import { routes } from '@tickets/sdk';
-import type { App } from '../../http/app.js';
+import type { App, Principal } from '../../http/app.js';
+import { notFound } from '../../http/errors.js';
+import { isPublishable } from '../accounts/permissions.js';
 import type { Cancellations } from './cancellation.js';
 import type { Events } from './service.js';
 import { doorEventView } from './views.js';
 
+/**
+ * A publishable key (a web page) sees the storefront: published events, their visible ticket types.
+ * Anything else is "not found" to it, as another organization's would be: a draft's existence is news.
+ */
+async function storefrontEvent(events: Events, principal: Principal, eventId: string) {
+  const event = await events.get(principal.orgId, eventId);
+  if (isPublishable(principal) && event.status !== 'published') throw notFound('event');
+  return event;
+}
+
 export function eventRoutes(app: App, events: Events, cancellations: Cancellations): void {
-  app.handle(routes.events.list, ({ principal, query }) => events.list(principal.orgId, query));
+  app.handle(routes.events.list, async ({ principal, query }) => {
+    if (!isPublishable(principal)) return events.list(principal.orgId, query);
+    if (query.status !== undefined && query.status !== 'published')
+      return { object: 'list' as const, data: [], has_more: false, next_cursor: null };
+    return events.list(principal.orgId, { ...query, status: 'published' });
+  });
   app.handle(routes.events.create, ({ principal, body }) => events.create(principal.orgId, body));
-  app.handle(routes.events.get, ({ principal, params }) => events.get(principal.orgId, params.id));
+  app.handle(routes.events.get, ({ principal, params }) => storefrontEvent(events, principal, params.id));
   app.handle(routes.events.update, ({ principal, params, body }) =>
     events.update(principal.orgId, params.id, body),
   );
@@ -34,20 +51,41 @@ export function eventRoutes(app: App, events: Events, cancellations: Cancellatio
     });
     return { ...page, data: page.data.map(doorEventView) };
   });
-  app.handle(routes.ticketTypes.list, ({ principal, query }) =>
-    events.listTypes(principal.orgId, query.event, query.include_hidden ?? false),
-  );
+  app.handle(routes.ticketTypes.list, async ({ principal, query }) => {
+    if (!isPublishable(principal))
+      return events.listTypes(principal.orgId, query.event, query.include_hidden ?? false);
+    await storefrontEvent(events, principal, query.event);
+    return events.listTypes(principal.orgId, query.event, false);
+  });
   app.handle(routes.ticketTypes.create, ({ principal, params, body }) =>
     events.createType(principal.orgId, params.id, body),
   );
-  app.handle(routes.ticketTypes.get, ({ principal, params }) => events.getType(principal.orgId, params.id));
+  app.handle(routes.ticketTypes.get, async ({ principal, params }) => {
+    const type = await events.getType(principal.orgId, params.id);
+    if (isPublishable(principal)) {
+      if (type.hidden) throw notFound('ticket type');
+      await storefrontEvent(events, principal, type.event_id).catch(() => {
+        throw notFound('ticket type');
+      });
+    }
+    return type;
+  });
   app.handle(routes.ticketTypes.update, ({ principal, params, body }) =>
     events.updateType(principal.orgId, params.id, body),
   );
   app.handle(routes.ticketTypes.delete, ({ principal, params }) =>
     events.deleteType(principal.orgId, params.id),
   );
-  app.handle(routes.ticketTypes.availability, ({ principal, query }) =>
-    events.availability(principal.orgId, query.event),
-  );
+  app.handle(routes.ticketTypes.availability, async ({ principal, query }) => {
+    const availability = await events.availability(principal.orgId, query.event);
+    if (!isPublishable(principal)) return availability;
+    await storefrontEvent(events, principal, query.event);
+    const visible = new Set(
+      (await events.listTypes(principal.orgId, query.event, false)).data.map((t) => t.id),
+    );
+    return {
+      ...availability,
+      ticket_types: availability.ticket_types.filter((t) => visible.has(t.ticket_type_id)),
+    };
+  });
 }

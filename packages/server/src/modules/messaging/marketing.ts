@@ -1,17 +1,29 @@
-import type { Campaign, Contact, ContactList, ContactListSync, Deleted, Page } from '@tickets/sdk';
+import type {
+  Campaign,
+  CampaignPreview,
+  Contact,
+  ContactList,
+  ContactListSync,
+  Deleted,
+  Page,
+} from '@tickets/sdk';
 import { type Kysely, type Selectable, sql } from 'kysely';
 import type { Db } from '../../db/database.js';
-import type { CampaignsTable, ContactListsTable, Database } from '../../db/schema.js';
-import { ApiError, conflict, notFound } from '../../http/errors.js';
+import type { CampaignsTable, ContactListsTable, Database, OutboxTable } from '../../db/schema.js';
+import { ApiError, conflict, notFound, validationFailed } from '../../http/errors.js';
 import { DEFAULT_LIMIT, decodeCursor, newestFirst, toPage, toPageAsync } from '../../http/pagination.js';
 import { newId } from '../../ids.js';
 import type { SendGridMarketing } from '../../integrations/sendgrid.js';
 import { nowIso, toUtc } from '../../time.js';
+import { MERGE_FIELDS, mergeValues, unknownMergeFields } from './merge-fields.js';
 import { notifyQueued, queueMessages } from './outbox.js';
+import { campaignData } from './render.js';
+import { renderEmail } from './templates.js';
 import { DeliveryError } from './transport.js';
 
 type ListRow = Selectable<ContactListsTable>;
 type CampaignRow = Selectable<CampaignsTable>;
+type OutboxRow = Selectable<OutboxTable>;
 
 const CHUNK = 500;
 
@@ -244,6 +256,17 @@ export class Marketing {
     },
   ): Promise<Campaign> {
     await this.listRow(orgId, input.list);
+    // A typo in a merge field would go out literally to every recipient: refused here, naming the known ones.
+    const unknown = (['subject', 'body'] as const).flatMap((path) =>
+      unknownMergeFields(input[path]).map((name) => ({
+        path,
+        message: `{{${name}}} is not a merge field; use ${Object.keys(MERGE_FIELDS)
+          .map((f) => `{{${f}}}`)
+          .join(', ')}`,
+        code: 'unknown_merge_field',
+      })),
+    );
+    if (unknown.length) throw validationFailed(unknown);
     if (input.send_at && Date.parse(input.send_at) <= Date.now())
       throw new ApiError(422, 'validation_failed', 'send_at must be in the future.', [
         { path: 'send_at', message: 'must be in the future', code: 'in_the_past' },
@@ -269,6 +292,75 @@ export class Marketing {
 
   async getCampaign(orgId: string, id: string): Promise<Campaign> {
     return this.campaignView(await this.campaignRow(orgId, id));
+  }
+
+  /** The first contact of a campaign's list (or the one with `email`), whose merge fields a preview or test uses. */
+  private async sampleContact(
+    campaign: CampaignRow,
+    email?: string,
+  ): Promise<{ list: ListRow; contact: { email: string; name: string } | null }> {
+    const list = await this.listRow(campaign.org_id, campaign.list_id);
+    const contact = await contactsQuery(this.k, list)
+      .$if(email !== undefined, (q) => q.having('c.email', '=', email!.toLowerCase()))
+      .orderBy('c.email')
+      .limit(1)
+      .executeTakeFirst();
+    if (email !== undefined && !contact)
+      throw notFound(`contact ${email} on the campaign's list (suppressed addresses are left out)`);
+    return { list, contact: contact ? { email: contact.email, name: contact.name ?? '' } : null };
+  }
+
+  /** The campaign as one contact of its list will get it. */
+  async previewCampaign(
+    orgId: string,
+    id: string,
+    email: string | undefined,
+    unsubscribeUrl: (email: string) => Promise<string>,
+  ): Promise<CampaignPreview> {
+    const campaign = await this.campaignRow(orgId, id);
+    const { list, contact } = await this.sampleContact(campaign, email);
+    const values = await mergeValues(this.k, orgId, list.event_id, contact ?? { email: '', name: '' });
+    const org = await this.k
+      .selectFrom('organizations')
+      .select('name')
+      .where('id', '=', orgId)
+      .executeTakeFirstOrThrow();
+    const data = campaignData(
+      { subject: campaign.subject, body: campaign.body, org_name: org.name },
+      values,
+      await unsubscribeUrl(contact?.email ?? 'preview@example.com'),
+    );
+    const { subject, text, html } = renderEmail('campaign', data);
+    return {
+      object: 'campaign_preview',
+      campaign_id: id,
+      as: contact,
+      merge_fields: values,
+      subject,
+      text,
+      html,
+    };
+  }
+
+  /** Sends the campaign once to `to`, marked [Test] and merged as its list's first contact; not in its totals. */
+  async testCampaign(orgId: string, id: string, to: string): Promise<OutboxRow> {
+    const campaign = await this.campaignRow(orgId, id);
+    const { list, contact } = await this.sampleContact(campaign);
+    const [messageId] = await queueMessages(this.k, orgId, [
+      {
+        template: 'campaign',
+        channel: 'email',
+        recipient: to,
+        eventId: list.event_id,
+        payload: {
+          test_of: campaign.id,
+          name: contact?.name ?? '',
+          ...(contact ? { as_email: contact.email, as_name: contact.name } : {}),
+        },
+      },
+    ]);
+    notifyQueued(this.db);
+    return this.k.selectFrom('outbox').selectAll().where('id', '=', messageId!).executeTakeFirstOrThrow();
   }
 
   /** Queues one message per address on the list now; a campaign is sent once (the status change is conditional). */

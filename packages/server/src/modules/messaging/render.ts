@@ -7,6 +7,7 @@ import { qrPng, ticketsPdf } from '../../render/pool.js';
 import { accountToken } from '../accounts/account-tokens.js';
 import { formatMoney } from '../invoices/pdf.js';
 import { eventCalendar } from './calendar.js';
+import { type MergeValues, merge, mergeValues } from './merge-fields.js';
 import {
   type MessageData,
   NO_EVENT,
@@ -51,6 +52,27 @@ const formatIn = memoize(
 /** "Sat, 12 Dec 2026, 20:00 (Europe/London)": in the event's own time zone, where the buyer will be. */
 export function eventTime(iso: string, timeZone: string): string {
   return `${formatIn(timeZone).format(new Date(iso))} (${timeZone})`;
+}
+
+/** A campaign's message data for one recipient: its subject and paragraphs with their merge fields filled. */
+export function campaignData(
+  campaign: { subject: string; body: string; org_name: string },
+  values: MergeValues,
+  unsubscribeUrl: string,
+): MessageData {
+  return {
+    org: { name: campaign.org_name },
+    event: NO_EVENT,
+    buyer: { name: values.name },
+    campaign: {
+      subject: merge(campaign.subject, values),
+      paragraphs: merge(campaign.body, values)
+        .split(/\n\s*\n/)
+        .map((p) => p.trim())
+        .filter(Boolean),
+      unsubscribe_url: unsubscribeUrl,
+    },
+  };
 }
 
 /**
@@ -127,10 +149,12 @@ export class Renderer {
       .where('org_id', '=', row.org_id)
       .where('template', '=', template)
       .executeTakeFirst();
+    const replyTo = await this.replyTo(row.org_id);
     return {
       messageId: row.id,
       to: { email: row.recipient as string },
       from: { email: this.options.from, name: orgName },
+      ...(replyTo ? { replyTo } : {}),
       subject,
       html,
       text,
@@ -140,8 +164,18 @@ export class Renderer {
     };
   }
 
-  /** A campaign's e-mail: the organizer's text, with an unsubscribe link (also as List-Unsubscribe, one click). */
+  /**
+   * A campaign's e-mail: the organizer's text with the recipient's merge fields, and an unsubscribe link
+   * (also as List-Unsubscribe, one click). A test send (payload.test_of) is marked and merged with a
+   * contact of the list, so the organizer sees what a recipient will.
+   */
   private async campaign(row: OutboxRow): Promise<Rendered> {
+    const payload = JSON.parse(row.payload) as {
+      name?: string;
+      test_of?: string;
+      as_email?: string;
+      as_name?: string;
+    };
     const found = await this.k
       .selectFrom('campaigns')
       .innerJoin('organizations', 'organizations.id', 'campaigns.org_id')
@@ -152,33 +186,31 @@ export class Renderer {
         'campaigns.sendgrid_template_id',
         'organizations.name as org_name',
       ])
-      .where('campaigns.id', '=', row.campaign_id ?? '')
+      .where('campaigns.id', '=', row.campaign_id ?? payload.test_of ?? '')
       .executeTakeFirst();
     if (!found) return { cancel: 'campaign deleted' };
-    if (found.status === 'cancelled') return { cancel: 'campaign cancelled' };
+    if (found.status === 'cancelled' && !payload.test_of) return { cancel: 'campaign cancelled' };
     const recipient = row.recipient as string;
     const unsubscribeUrl = await this.options.unsubscribes.url(row.org_id, recipient);
-    const payload = JSON.parse(row.payload) as { name?: string };
-    const data: MessageData = {
-      org: { name: found.org_name },
-      event: NO_EVENT,
-      buyer: { name: payload.name ?? '' },
-      campaign: {
-        subject: found.subject,
-        paragraphs: found.body
-          .split(/\n\s*\n/)
-          .map((p) => p.trim())
-          .filter(Boolean),
-        unsubscribe_url: unsubscribeUrl,
-      },
-    };
+    const values = await mergeValues(
+      this.k,
+      row.org_id,
+      row.event_id,
+      payload.as_email
+        ? { email: payload.as_email, name: payload.as_name ?? '' }
+        : { email: recipient, name: payload.name ?? '' },
+    );
+    const data = campaignData(found, values, unsubscribeUrl);
+    if (payload.test_of) data.campaign!.subject = `[Test] ${data.campaign!.subject}`;
     const { subject, html, text } = renderEmail('campaign', data);
+    const replyTo = await this.replyTo(row.org_id);
     return {
       channel: 'email',
       email: {
         messageId: row.id,
         to: { email: recipient, ...(payload.name ? { name: payload.name } : {}) },
         from: { email: this.options.from, name: found.org_name },
+        ...(replyTo ? { replyTo } : {}),
         subject,
         html,
         text,
@@ -190,6 +222,28 @@ export class Renderer {
           : {}),
       },
     };
+  }
+
+  /**
+   * Where a buyer's reply goes: the organization's owner (the first one), so an answer to a confirmation
+   * or a campaign reaches a person rather than the no-reply sender. Looked up once a minute at most.
+   */
+  private readonly replyTos = new Map<string, { at: number; email: Promise<string | null> }>();
+  private replyTo(orgId: string): Promise<string | null> {
+    const hit = this.replyTos.get(orgId);
+    if (hit && Date.now() - hit.at < 60_000) return hit.email;
+    const email = this.k
+      .selectFrom('memberships')
+      .innerJoin('users', 'users.id', 'memberships.user_id')
+      .select('users.email')
+      .where('memberships.org_id', '=', orgId)
+      .where('memberships.role', '=', 'owner')
+      .orderBy('memberships.created_at')
+      .executeTakeFirst()
+      .then((r) => r?.email ?? null);
+    if (this.replyTos.size > 1000) this.replyTos.clear();
+    this.replyTos.set(orgId, { at: Date.now(), email });
+    return email;
   }
 
   /**

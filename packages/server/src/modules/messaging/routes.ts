@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { MessagingConfig } from '../../config.js';
 import type { Db } from '../../db/database.js';
 import { type App, Reply } from '../../http/app.js';
-import { ApiError } from '../../http/errors.js';
+import { ApiError, validationFailed } from '../../http/errors.js';
 import { parseSendGridEvents, verifySendGridWebhook } from '../../integrations/sendgrid.js';
 import {
   isOptOut,
@@ -13,7 +13,7 @@ import {
 } from '../../integrations/whatsapp.js';
 import { nowIso } from '../../time.js';
 import type { Marketing } from './marketing.js';
-import { type Messages, suppress } from './service.js';
+import { type Messages, messageView, suppress } from './service.js';
 import type { Unsubscribes } from './unsubscribe.js';
 
 const notConfigured = (what: string) =>
@@ -63,6 +63,27 @@ export function messageRoutes(
   app.handle(routes.marketing.getCampaign, ({ principal, params }) =>
     marketing.getCampaign(principal.orgId, params.id),
   );
+  app.handle(routes.marketing.previewCampaign, ({ principal, params, query }) =>
+    marketing.previewCampaign(principal.orgId, params.id, query.email, (email) =>
+      unsubscribes.url(principal.orgId, email),
+    ),
+  );
+  app.handle(routes.marketing.testCampaign, async ({ principal, params, body }) => {
+    let to = body.email;
+    if (!to && principal.kind === 'user')
+      to = (
+        await db.kysely
+          .selectFrom('users')
+          .select('email')
+          .where('id', '=', principal.userId)
+          .executeTakeFirstOrThrow()
+      ).email;
+    if (!to)
+      throw validationFailed([
+        { path: 'email', message: 'an API key has no address of its own: give one', code: 'required' },
+      ]);
+    return new Reply(201, messageView(await marketing.testCampaign(principal.orgId, params.id, to)));
+  });
   app.handle(routes.marketing.sendCampaign, ({ principal, params }) =>
     marketing.sendCampaign(principal.orgId, params.id),
   );

@@ -5,12 +5,13 @@ import type { EventRow, OrderItemRow, OrderRow, TicketRow, TicketTypeRow } from 
 import { byDialect, locksOf } from '../../db/store.js';
 import { containsAny } from '../../db/text-search.js';
 import type { Principal } from '../../http/app.js';
-import { ApiError, conflict, notFound, validationFailed } from '../../http/errors.js';
+import { ApiError, conflict, forbidden, notFound, validationFailed } from '../../http/errors.js';
 import { afterCommit } from '../../http/idempotency.js';
 import { newestFirst, toPage } from '../../http/pagination.js';
 import { newId } from '../../ids.js';
 import type { PaymentProvider } from '../../integrations/stripe.js';
 import { addSeconds, nowIso } from '../../time.js';
+import { isPublishable } from '../accounts/permissions.js';
 import { eventNotOnSale, windowReason } from '../events/service.js';
 import { DEFAULT_HOLD_MINUTES } from '../events/views.js';
 import { takeSeats } from '../inventory/inventory.js';
@@ -70,9 +71,44 @@ export class Orders {
    * or many, can never together exceed a capacity: the losing write matches no row and the order
    * is refused as sold out.
    */
-  purchase(principal: Principal, input: Purchase): Promise<Order> {
+  async purchase(principal: Principal, input: Purchase): Promise<Order> {
+    if (isPublishable(principal)) await this.storefrontOnly(principal.orgId, input);
     const sell = byDialect(this.db, { sqlite: this.purchaseOnSqlite, postgres: this.purchaseOnPostgres });
     return sell.call(this, principal, input, nowIso());
+  }
+
+  /**
+   * What a publishable key (anyone with the web page) may buy: only an order that payment completes.
+   * Box-office sales would hand out tickets unpaid, and so would a free order (refused in `plan`, where
+   * the total is known: whoever holds the page could take every free ticket). Hidden types are not for
+   * sale to the public: to the key they do not exist.
+   */
+  private async storefrontOnly(orgId: string, input: Purchase): Promise<void> {
+    if (input.payment_method !== 'stripe')
+      throw forbidden(
+        'A publishable key can only start an online payment: use payment_method stripe. Box-office sales need a secret key.',
+        'payment_method_not_allowed',
+      );
+    const hidden = await this.k
+      .selectFrom('ticket_types')
+      .select('id')
+      .where('org_id', '=', orgId)
+      .where(
+        'id',
+        'in',
+        input.items.map((i) => i.ticket_type),
+      )
+      .where('hidden', '=', 1)
+      .execute();
+    const index = input.items.findIndex((i) => hidden.some((h) => h.id === i.ticket_type));
+    if (index !== -1)
+      throw validationFailed([
+        {
+          path: `items.${index}.ticket_type`,
+          message: 'is not a ticket type of this event',
+          code: 'unknown_ticket_type',
+        },
+      ]);
   }
 
   /**
@@ -242,6 +278,8 @@ export class Orders {
     const event = eventRow;
     // eventNotOnSale reads the status, the end and the sales window, all of them in a SaleEvent.
     const closed = eventNotOnSale(event as EventRow, now);
+    // A draft does not exist for a web page (see the events' storefront routes).
+    if (closed === 'event_not_published' && isPublishable(principal)) throw notFound('event');
     if (closed) throw conflict(closed, REASON_TEXT[closed] ?? 'Tickets for this event are not on sale.');
 
     const byId = new Map(types.map((t) => [t.id, t]));
@@ -302,6 +340,11 @@ export class Orders {
         },
       ]);
     const count = lines.reduce((sum, l) => sum + l.quantity, 0);
+    if (total === 0 && isPublishable(principal))
+      throw forbidden(
+        'A publishable key cannot place a free order: nothing would check who takes the tickets. Issue free tickets with a secret key from your server.',
+        'free_order_not_allowed',
+      );
     const method = total === 0 ? 'free' : input.payment_method;
     if (!method)
       throw validationFailed([
