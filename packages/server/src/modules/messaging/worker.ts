@@ -222,6 +222,11 @@ export class MessageWorker {
   private async stillMine(row: OutboxRow): Promise<boolean> {
     const left = Date.parse(row.lease_until ?? '') - Date.now();
     if (left > this.options.leaseMs / 2) return true;
+    return this.renewLease(row);
+  }
+
+  /** Extends this worker's lease on the row by a whole lease; false when another worker has taken it. */
+  private async renewLease(row: OutboxRow): Promise<boolean> {
     const leaseUntil = new Date(Date.now() + this.options.leaseMs).toISOString();
     const renewed = await this.k
       .updateTable('outbox')
@@ -257,6 +262,14 @@ export class MessageWorker {
 
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), this.options.sendTimeoutMs);
+    // While the send is in flight the lease is kept alive (a third of it at a time): a send longer than
+    // what was left of the lease — 700 ms with 510 ms left of a 1 s lease — let another worker take the
+    // row over mid-send and send it again. A worker that dies stops renewing, and its row is taken over
+    // when the lease ends, as before.
+    const heartbeat = setInterval(
+      () => void this.renewLease(row).catch(() => {}),
+      Math.max(50, Math.floor(this.options.leaseMs / 3)),
+    );
     try {
       const transport = rendered.channel === 'email' ? this.deps.email : this.deps.whatsapp;
       const result =
@@ -279,6 +292,7 @@ export class MessageWorker {
       await this.failed(row, failure);
     } finally {
       clearTimeout(timer);
+      clearInterval(heartbeat);
     }
   }
 
