@@ -49,6 +49,14 @@ export const parse = {
       );
     }
   },
+  /** A tax rate in percent ("19", "7.5", "19%") as basis points (1900, 750). */
+  taxRate: (value: string): number => {
+    const m = /^\s*(\d{1,3})(?:\.(\d{1,2}))?\s*%?\s*$/.exec(value);
+    const bp = m ? Number(m[1]) * 100 + Number((m[2] ?? '').padEnd(2, '0')) : Number.NaN;
+    if (!(bp >= 0 && bp <= 10_000))
+      throw new InvalidArgumentError('Expected a rate in percent from 0 to 100, e.g. 19 or 7.5.');
+    return bp;
+  },
   /** A date, or `none` to clear it. */
   dateOrNone: (value: string): string => (value === NONE ? NONE : parse.date(value)),
 };

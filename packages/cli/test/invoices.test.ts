@@ -61,6 +61,65 @@ describe('sqlite: tickets billing and invoices', () => {
     await server.stop();
   });
 
+  it('sells before the seller address is set: billing show warns; tax rates in percent, and an organization default', async () => {
+    await cli.json(['sell', eventId, '--type', 'GA', '--name', 'Early Ed', '--email', 'ed@example.com']);
+    const warned = await cli(['billing', 'show']);
+    expect(warned.stderr).toContain(
+      '1 invoice was issued without a seller address: set it with tickets billing set --address …',
+    );
+    const other = (
+      await cli.json([
+        'events',
+        'create',
+        '--name',
+        'Tax Night',
+        '--timezone',
+        'Europe/Berlin',
+        '--currency',
+        'EUR',
+        '--starts',
+        '2031-11-30 20:00',
+        '--ends',
+        '2031-11-30 23:00',
+      ])
+    ).id as string;
+    const reduced = await cli.json([
+      'types',
+      'create',
+      other,
+      '--name',
+      'Book',
+      '--price',
+      '10',
+      '--capacity',
+      '5',
+      '--tax-rate',
+      '7.5%',
+    ]);
+    expect(reduced.tax_rate).toBe(750);
+    expect((await cli.json(['billing', 'set', '--default-tax-rate', '19'])).default_tax_rate).toBe(1900);
+    const standard = await cli.json([
+      'types',
+      'create',
+      other,
+      '--name',
+      'Seat',
+      '--price',
+      '30',
+      '--capacity',
+      '5',
+    ]);
+    expect(standard.tax_rate).toBe(1900);
+    const changed = await cli(['types', 'update', standard.id, '--tax-rate', '0']);
+    expect(changed.exitCode, changed.stderr).toBe(0);
+    expect(changed.stdout).toContain('Tax: 0% included');
+    for (const bad of ['120', 'nineteen', '7.555', '-1']) {
+      const r = await cli(['types', 'update', standard.id, '--tax-rate', bad]);
+      expect(r.exitCode, bad).toBe(2);
+    }
+    await cli.json(['billing', 'set', '--default-tax-rate', '0']);
+  });
+
   it('billing set saves the details (--json: the API object), and billing show prints them', async () => {
     const set = await cli.json([
       'billing',
@@ -92,6 +151,8 @@ describe('sqlite: tickets billing and invoices', () => {
       country: 'DE',
       vat_id: 'DE123456789',
       invoice_prefix: 'BNE',
+      default_tax_rate: 0,
+      invoices_without_address: 1,
     });
 
     const cleared = await cli(['billing', 'set', '--address-line2', 'none']);
@@ -107,7 +168,12 @@ describe('sqlite: tickets billing and invoices', () => {
       'Country: DE',
       'VAT ID: DE123456789',
       'Invoice prefix: BNE',
+      'Default tax rate: 0%',
     ]);
+    // The order sold before the address was set keeps its invoice without one, and billing says so.
+    expect(shown.stderr).toContain(
+      '1 invoice was issued without a seller address (before it was set). An issued invoice is never changed',
+    );
     expect((await cli.json(['billing', 'show'])).address_line2).toBeNull();
   });
 

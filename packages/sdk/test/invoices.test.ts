@@ -68,6 +68,8 @@ describe.each(DIALECTS)('%s: invoices with the SDK', (dialect) => {
       country: 'DE',
       vat_id: 'DE123456789',
       invoice_prefix: 'BNE',
+      default_tax_rate: 0,
+      invoices_without_address: 0,
     });
 
     const refused = await tickets.invoices.updateBilling({ vat_id: '123' }).catch((e: unknown) => e);

@@ -1,7 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { takeNumber } from '../src/modules/invoices/ledger.js';
 import { type FakeStripe, startFakeStripe } from './fakes/stripe.js';
-import { DIALECTS, http, sampleEvent, signUp, startTestServer, type TestServer } from './harness.js';
+import {
+  DIALECTS,
+  eventOnSale,
+  http,
+  sampleEvent,
+  signUp,
+  startTestServer,
+  type TestServer,
+  waitFor,
+} from './harness.js';
 import { pdfText } from './readback.js';
 
 const YEAR = new Date().getUTCFullYear();
@@ -109,9 +118,40 @@ describe.each(DIALECTS)('%s: invoices and credit notes', (dialect) => {
       country: 'DE',
       vat_id: 'DE123456789',
       invoice_prefix: 'INV',
+      default_tax_rate: 0,
+      // Every invoice here was issued after the address was given.
+      invoices_without_address: 0,
     });
 
     const other = await signUp(s.url);
+    const rated = await call('PUT', '/api/org/billing', {
+      token: other.token,
+      body: { default_tax_rate: 700 },
+    });
+    expect(rated.body.default_tax_rate).toBe(700);
+    const typed = await eventOnSale(s.url, other.token, {}, [{ name: 'GA', amount: 1000, capacity: 5 }]);
+    const type = await call('GET', `/api/ticket-types/${typed.typeIds[0]}`, { token: other.token });
+    expect(type.body.tax_rate).toBe(700);
+    // Sold before the seller's address is set: the invoice says none, and billing counts it.
+    const sold = await call('POST', '/api/tickets/purchase', {
+      token: other.token,
+      body: {
+        event: typed.eventId,
+        items: [{ ticket_type: typed.typeIds[0], quantity: 1 }],
+        buyer: { name: 'Nia', email: 'nia@example.com' },
+        payment_method: 'manual',
+      },
+    });
+    expect(sold.status).toBe(201);
+    const counted = await waitFor(
+      () => call('GET', '/api/org/billing', { token: other.token }),
+      (r) => r.body.invoices_without_address === 1,
+    );
+    expect(counted.body.address_line1).toBeNull();
+    expect(
+      (await call('PUT', '/api/org/billing', { token: other.token, body: { default_tax_rate: 10001 } }))
+        .status,
+    ).toBe(422);
     const normalised = await call('PUT', '/api/org/billing', {
       token: other.token,
       body: { country: 'at', vat_id: 'atu 1234-5678', address_line2: 'Stiege 2' },

@@ -136,6 +136,7 @@ describe.each(DIALECTS)('%s: readiness and shutdown', (dialect) => {
           '0015_refund_listing',
           '0016_password_resets',
           '0017_publishable_keys',
+          '0018_default_tax_rate',
         ],
       },
     });

@@ -242,6 +242,7 @@ describe('sqlite: a migration that fails half-way leaves nothing behind', () => 
         '0015_refund_listing',
         '0016_password_resets',
         '0017_publishable_keys',
+        '0018_default_tax_rate',
       ]);
       await db.kysely.deleteFrom('ticket_presence').where('ticket_id', '=', 'tkt_gone').execute();
       expect(await migrateToLatest(db)).toEqual([
@@ -254,6 +255,7 @@ describe('sqlite: a migration that fails half-way leaves nothing behind', () => 
         '0015_refund_listing',
         '0016_password_resets',
         '0017_publishable_keys',
+        '0018_default_tax_rate',
       ]);
     } finally {
       await db.close();
@@ -314,6 +316,7 @@ describe.each(DIALECTS)('%s: 0011_sale_constraints', (dialect) => {
         '0015_refund_listing',
         '0016_password_resets',
         '0017_publishable_keys',
+        '0018_default_tax_rate',
       ]);
       const tickets = await db.kysely
         .selectFrom('tickets')
@@ -349,6 +352,7 @@ describe.each(DIALECTS)('%s: 0011_sale_constraints', (dialect) => {
           '0015_refund_listing',
           '0016_password_resets',
           '0017_publishable_keys',
+          '0018_default_tax_rate',
         ]);
       } else {
         expect(await migrateToLatest(db)).toEqual([
@@ -359,6 +363,7 @@ describe.each(DIALECTS)('%s: 0011_sale_constraints', (dialect) => {
           '0015_refund_listing',
           '0016_password_resets',
           '0017_publishable_keys',
+          '0018_default_tax_rate',
         ]);
         await expect(
           sql`update orders set refunded_amount = 6001 where id = 'ord_1'`.execute(db.kysely),

@@ -87,8 +87,13 @@ function showBilling(out: Output, b: BillingDetails): void {
     ['Country', b.country],
     ['VAT ID', b.vat_id],
     ['Invoice prefix', b.invoice_prefix],
+    ['Default tax rate', `${b.default_tax_rate / 100}%`],
   ]);
   if (!b.legal_name) out.info("Invoices show the organization's name until --legal-name is set.");
+  if (b.invoices_without_address > 0)
+    out.warn(
+      `${b.invoices_without_address} invoice${b.invoices_without_address === 1 ? ' was' : 's were'} issued without a seller address${b.address_line1 ? ' (before it was set)' : ': set it with tickets billing set --address …'}. An issued invoice is never changed; re-issuing them (a credit note and a new invoice each) is not supported yet.`,
+    );
 }
 
 interface BillingFlags {
@@ -100,6 +105,7 @@ interface BillingFlags {
   country?: string;
   vatId?: string;
   prefix?: string;
+  defaultTaxRate?: number;
 }
 
 function billingBody(f: BillingFlags): BillingDetailsInput {
@@ -112,6 +118,7 @@ function billingBody(f: BillingFlags): BillingDetailsInput {
     country: orNull(f.country),
     vat_id: orNull(f.vatId),
     invoice_prefix: f.prefix,
+    default_tax_rate: f.defaultTaxRate,
   };
   for (const key of Object.keys(body) as (keyof BillingDetailsInput)[])
     if (body[key] === undefined) delete body[key];
@@ -213,12 +220,17 @@ export function registerInvoices(program: Command): void {
       .option('--country <code>', `ISO 3166 two-letter country code, e.g. DE${clear}`)
       .option('--vat-id <id>', `VAT id with its country prefix, e.g. DE123456789${clear}`)
       .option('--prefix <prefix>', 'prefix of invoice numbers issued from now on, 1 to 10 letters or digits')
+      .option(
+        '--default-tax-rate <percent>',
+        'tax rate, in percent, for ticket types created from now on without --tax-rate (e.g. 19)',
+        parse.taxRate,
+      )
       .action(async (f: BillingFlags, cmd: Command) => {
         const ctx = Context.of(cmd);
         const body = billingBody(f);
         if (Object.keys(body).length === 0)
           throw new UsageError(
-            'nothing to change: give --legal-name, --address, --address-line2, --postcode, --city, --country, --vat-id or --prefix',
+            'nothing to change: give --legal-name, --address, --address-line2, --postcode, --city, --country, --vat-id, --prefix or --default-tax-rate',
           );
         const client = await ctx.client();
         const details = await ctx.out.spin('Saving…', client.invoices.updateBilling(body));

@@ -18,6 +18,8 @@ interface TypeFlags {
   /** A date, or `none` on update. */
   salesStart?: string;
   salesEnd?: string;
+  /** Basis points. */
+  taxRate?: number;
 }
 
 function typeOptions(command: Command, update: boolean): Command {
@@ -32,6 +34,11 @@ function typeOptions(command: Command, update: boolean): Command {
     .option('--hidden', 'not offered publicly (comps, staff tickets)')
     .option('--no-hidden', 'offered publicly (the default)')
     .option('--sort <n>', 'position among the types, lowest first', parse.int(-1_000_000))
+    .option(
+      '--tax-rate <percent>',
+      `tax included in the price, in percent, e.g. 19 or 7.5 (default: the organization's, see tickets billing set --default-tax-rate)`,
+      parse.taxRate,
+    )
     .option(
       '--sales-start <date>',
       `when its sales open, in the event's time zone (default: the event's)${clear}`,
@@ -65,6 +72,7 @@ async function typeBody(
     sort_order: f.sort,
     sales_start_at: when(f.salesStart, '--sales-start'),
     sales_end_at: when(f.salesEnd, '--sales-end'),
+    tax_rate: f.taxRate,
   };
   if (f.description !== undefined) body.description = f.description === '' ? null : f.description;
   for (const key of Object.keys(body) as (keyof TicketTypeUpdateInput)[])
@@ -79,6 +87,7 @@ async function showType(ctx: Context, t: TicketType, zone: string): Promise<void
     ['Event', t.event_id],
     ['Name', t.name],
     ['Price', formatMoney(t.price)],
+    ['Tax', `${t.tax_rate / 100}% included`],
     ['Capacity', t.capacity],
     ['Per order', `${t.min_per_order}–${t.max_per_order ?? 'any'}`],
     ['Hidden', t.hidden],

@@ -51,6 +51,16 @@ export const BillingDetails = z
       .describe(
         'Invoices are numbered PREFIX-YEAR-NNNNNN and credit notes PREFIX-CN-YEAR-NNNNNN, each series gapless per year',
       ),
+    default_tax_rate: z
+      .number()
+      .int()
+      .describe('Basis points (1900 = 19 %) given to ticket types created without a tax_rate'),
+    invoices_without_address: z
+      .number()
+      .int()
+      .describe(
+        "Invoices issued while the seller's address was not set: they name no seller address (an invoice is never changed once issued)",
+      ),
   })
   .meta({ id: 'BillingDetails' });
 export type BillingDetails = z.output<typeof BillingDetails>;
@@ -68,6 +78,9 @@ export const BillingDetailsInput = z.strictObject({
   vat_id: VatId.nullish(),
   invoice_prefix: InvoicePrefix.optional().describe(
     'Changes the prefix of numbers issued from now on; the numbering itself carries on',
+  ),
+  default_tax_rate: TaxRate.optional().describe(
+    'Basis points, 0 to 10000, for ticket types created from now on without a rate; existing types keep theirs',
   ),
 });
 export type BillingDetailsInput = z.input<typeof BillingDetailsInput>;

@@ -33,6 +33,7 @@ import * as m0014 from './migrations/0014_inventory_slots.js';
 import * as m0015 from './migrations/0015_refund_listing.js';
 import * as m0016 from './migrations/0016_password_resets.js';
 import * as m0017 from './migrations/0017_publishable_keys.js';
+import * as m0018 from './migrations/0018_default_tax_rate.js';
 import type { Database } from './schema.js';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -359,6 +360,7 @@ const migrations: Record<string, Migration> = {
   '0015_refund_listing': m0015,
   '0016_password_resets': m0016,
   '0017_publishable_keys': m0017,
+  '0018_default_tax_rate': m0018,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -36,6 +36,8 @@ export interface OrganizationsTable {
   country: string | null;
   vat_id: string | null;
   invoice_prefix: Generated<string>;
+  /** Basis points given to ticket types created without a rate. */
+  default_tax_rate: Generated<number>;
 }
 
 export interface MembershipsTable {

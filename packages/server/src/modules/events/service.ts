@@ -83,6 +83,16 @@ export class Events {
   }
 
   /** The organization's event, with its true counters (see withCounts). */
+  /** The organization's default tax rate, for a ticket type created without one. */
+  private async defaultTaxRate(orgId: string): Promise<number> {
+    const org = await this.k
+      .selectFrom('organizations')
+      .select('default_tax_rate')
+      .where('id', '=', orgId)
+      .executeTakeFirstOrThrow();
+    return org.default_tax_rate;
+  }
+
   async row(orgId: string, id: string): Promise<EventRow> {
     const [row] = await withCounts(this.k, [await orgEvent(this.k, orgId, id)]);
     return row!;
@@ -395,7 +405,7 @@ export class Events {
       max_per_order: input.max_per_order ?? null,
       hidden: input.hidden ? 1 : 0,
       sort_order: input.sort_order ?? 0,
-      tax_rate: input.tax_rate ?? 0,
+      tax_rate: input.tax_rate ?? (await this.defaultTaxRate(orgId)),
       slots: 1,
       created_at: now,
       updated_at: now,

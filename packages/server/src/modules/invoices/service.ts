@@ -18,9 +18,10 @@ const FIELDS = [
   'country',
   'vat_id',
   'invoice_prefix',
+  'default_tax_rate',
 ] as const;
 
-function billingView(o: OrganizationRow): BillingDetails {
+function billingView(o: OrganizationRow, invoicesWithoutAddress: number): BillingDetails {
   return {
     object: 'billing_details',
     legal_name: o.legal_name,
@@ -31,6 +32,8 @@ function billingView(o: OrganizationRow): BillingDetails {
     country: o.country,
     vat_id: o.vat_id,
     invoice_prefix: o.invoice_prefix,
+    default_tax_rate: o.default_tax_rate,
+    invoices_without_address: invoicesWithoutAddress,
   };
 }
 
@@ -47,7 +50,18 @@ export class Invoices {
   }
 
   async billing(orgId: string): Promise<BillingDetails> {
-    return billingView(await this.org(orgId));
+    // An invoice's document is fixed when it is issued: one issued before the address was given says none.
+    const [org, missing] = await Promise.all([
+      this.org(orgId),
+      this.k
+        .selectFrom('invoices')
+        .select((eb) => eb.fn.countAll<number | string>().as('n'))
+        .where('org_id', '=', orgId)
+        .where('kind', '=', 'invoice')
+        .where('document', 'like', '%"address_line1":null%')
+        .executeTakeFirstOrThrow(),
+    ]);
+    return billingView(org, Number(missing.n));
   }
 
   async updateBilling(orgId: string, patch: BillingPatch): Promise<BillingDetails> {
