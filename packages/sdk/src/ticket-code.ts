@@ -129,7 +129,7 @@ function importPublicKey(publicKey: string): Promise<PublicKey> {
  *
  * @example
  * const check = await verifyTicketCode(scanned, event.public_key);
- * if (!check.valid) refuse(check.reason);
+ * if (!check.valid) console.log(`REFUSED: ${check.reason}`); // malformed, or not signed by this event
  */
 export async function verifyTicketCode(code: string, publicKey: string): Promise<TicketCodeCheck> {
   const decoded = decodeTicketCode(code);
