@@ -35,7 +35,8 @@ async function password(o: { password?: string; passwordStdin?: boolean }): Prom
   return ask(typed, { flag: '--password', message: 'Password', secret: true });
 }
 
-async function apiUrlFor(ctx: Context, flag: string | undefined): Promise<string> {
+/** --api-url, else the profile's (or $TICKETS_API_URL), as a URL without a trailing slash. */
+export async function apiUrlFor(ctx: Context, flag: string | undefined): Promise<string> {
   const url = flag ?? (await ctx.apiUrl()).url;
   if (!/^https?:\/\/[^/]/.test(url)) throw new UsageError(`--api-url: "${url}" is not an http(s) URL`);
   return url.replace(/\/+$/, '');

@@ -10,7 +10,8 @@ import { OfflineStore, type QueuedScan, type StoredBundle } from '../offline.js'
 /** At most this many scans per upload request (the API's limit). */
 export const UPLOAD_BATCH = 500;
 
-const eventIdArg = (value: string): string => {
+/** An `evt_…` argument; anything else is a usage error before a request is made. */
+export const eventIdArg = (value: string): string => {
   if (!/^evt_\w+$/.test(value)) throw new UsageError(`expected an event id (evt_…), got "${value}"`);
   return value;
 };

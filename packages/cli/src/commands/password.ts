@@ -5,6 +5,7 @@ import { type Factory, factoryOf } from '../factory.js';
 import { examples } from '../help.js';
 import { io } from '../io.js';
 import { ask, readStdin } from '../prompt.js';
+import { apiUrlFor } from './auth.js';
 
 export interface PasswordForgotOptions {
   email?: string;
@@ -18,15 +19,9 @@ export interface PasswordResetOptions {
   apiUrl?: string;
 }
 
-async function serverUrl(f: Factory, flag: string | undefined): Promise<string> {
-  const url = flag ?? (await f.ctx.apiUrl()).url;
-  if (!/^https?:\/\/[^/]/.test(url)) throw new UsageError(`--api-url: "${url}" is not an http(s) URL`);
-  return url.replace(/\/+$/, '');
-}
-
 /** `tickets password forgot`: asks the server to e-mail a reset token. */
 export async function passwordForgotRun(f: Factory, o: PasswordForgotOptions): Promise<number> {
-  const url = await serverUrl(f, o.apiUrl);
+  const url = await apiUrlFor(f.ctx, o.apiUrl);
   const email = await ask(o.email, { flag: '--email', message: 'E-mail of the account' });
   const client = await f.ctx.newClient(url, {});
   const answer = await f.out.spin('Asking…', client.auth.requestPasswordReset(email));
@@ -42,7 +37,7 @@ export async function passwordForgotRun(f: Factory, o: PasswordForgotOptions): P
 /** `tickets password reset`: sets a new password with the e-mailed token. */
 export async function passwordResetRun(f: Factory, o: PasswordResetOptions): Promise<number> {
   if (o.password && o.passwordStdin) throw new UsageError('use either --password or --password-stdin');
-  const url = await serverUrl(f, o.apiUrl);
+  const url = await apiUrlFor(f.ctx, o.apiUrl);
   const token = await ask(o.token, { flag: '--token', message: 'Reset token (pwr_… from the e-mail)' });
   const typed = o.passwordStdin ? await readStdin() : o.password;
   const password = await ask(typed, { flag: '--password', message: 'New password', secret: true });

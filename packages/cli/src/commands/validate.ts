@@ -8,7 +8,7 @@ import { io } from '../io.js';
 import type { OfflineValidation } from '../offline.js';
 import type { Output } from '../output.js';
 import { deviceId, listIdArg, offlineMark, refusal } from '../verdicts.js';
-import { bundleAge, offlineStore, STALE_BUNDLE_MS } from './checkin-offline.js';
+import { bundleAge, eventIdArg, offlineStore, STALE_BUNDLE_MS } from './checkin-offline.js';
 
 /** What `tickets validate` was asked to do, once its flags are read. */
 export interface ValidateOptions {
@@ -25,11 +25,6 @@ export interface ValidateOptions {
 
 /** Results that let the person through (or, for a look-up, would). Everything else exits 1. */
 const PASSED = new Set<Validation['result']>(['admitted', 'exited', 'valid']);
-
-const eventIdArg = (value: string): string => {
-  if (!/^evt_\w+$/.test(value)) throw new UsageError(`expected an event id (evt_…), got "${value}"`);
-  return value;
-};
 
 /**
  * `tickets validate <code>`: its flags become ValidateOptions, and `run` (validateRun unless a test
