@@ -37,6 +37,10 @@ export interface Prompter {
     message: string,
     options?: { default?: string; validate?: (value: string) => true | string },
   ): Promise<string>;
+  /** A secret, not echoed. */
+  password(message: string): Promise<string>;
+  /** Yes or no; Enter takes no. */
+  confirm(message: string): Promise<boolean>;
 }
 
 /** Asks on the invocation's own terminal (stderr, so stdout stays clean for --json). */
@@ -61,7 +65,48 @@ export function terminalPrompter(streams: IO = io()): Prompter {
         input({ message, default: options.default, required: true, validate: options.validate }, context()),
       );
     },
+    async password(message) {
+      if (!streams.stdin.isTTY)
+        throw new UsageError(`cannot ask "${message}" when not running interactively`);
+      const { password } = await import('@inquirer/prompts');
+      return interruptible(
+        password({ message, mask: '*', validate: (v) => v.length > 0 || 'Required' }, context()),
+      );
+    },
+    async confirm(message) {
+      if (!streams.stdin.isTTY)
+        throw new UsageError(`cannot ask "${message}" when not running interactively`);
+      const { confirm } = await import('@inquirer/prompts');
+      return interruptible(confirm({ message, default: false }, context()));
+    },
   };
+}
+
+/**
+ * A value from its flag, or asked for on a terminal, or a usage error naming the flag: every prompt has
+ * a flag, so a script never hangs on a question.
+ */
+export async function askFor(
+  f: Factory,
+  value: string | undefined,
+  options: { flag: string; message: string; secret?: boolean; default?: string },
+): Promise<string> {
+  if (value !== undefined && value !== '') return value;
+  if (!f.prompter.interactive) throw new UsageError(`missing required option ${options.flag}`);
+  return options.secret
+    ? f.prompter.password(options.message)
+    : f.prompter.input(options.message, { default: options.default });
+}
+
+/**
+ * Guards a destructive action: `--yes` skips the question; on a terminal the user is asked; a script
+ * without `--yes` gets a usage error rather than a silent deletion.
+ */
+export async function confirmFor(f: Factory, yes: boolean | undefined, message: string): Promise<void> {
+  if (yes) return;
+  if (!f.prompter.interactive)
+    throw new UsageError('refusing to do this without --yes when not running interactively');
+  if (!(await f.prompter.confirm(message))) throw new CancelledError();
 }
 
 async function interruptible<T>(prompt: Promise<T>): Promise<T> {

@@ -2,6 +2,7 @@ import type { AutoPaginator, Tickets } from '@tickets/sdk';
 import { type Command, InvalidArgumentError } from 'commander';
 import { Context } from './context.js';
 import { checkDateTime } from './date-input.js';
+import { type Factory, factoryOf } from './factory.js';
 import { checkPrice } from './money.js';
 import type { Cell } from './output.js';
 
@@ -73,16 +74,16 @@ export function listCommand<T>(
     head: string[];
     row: (item: T) => Cell[];
     /** Said on stderr after the list (warnings about what it shows). */
-    after?: (ctx: Context, list: T[]) => Promise<void>;
+    after?: (f: Factory, list: T[]) => Promise<void>;
   },
 ): Command {
   return limitOptions(parent.command('list').description(spec.description), 1000).action(
     async (o: { limit: number; all?: boolean }, cmd: Command) => {
-      const ctx = Context.of(cmd);
-      const client = await ctx.client();
-      const list = await listed(ctx, 'rows', () => spec.fetch(client), o);
-      await ctx.out.result(list, () => ctx.out.table(spec.head, list.map(spec.row)));
-      await spec.after?.(ctx, list);
+      const f = factoryOf(Context.of(cmd));
+      const client = await f.client();
+      const list = await listed(f.ctx, 'rows', () => spec.fetch(client), o);
+      await f.out.result(list, () => f.out.table(spec.head, list.map(spec.row)));
+      await spec.after?.(f, list);
     },
   );
 }

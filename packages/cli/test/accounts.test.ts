@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { http, startTestServer, type TestServer, waitFor } from '../../server/test/harness.js';
 import { signupRun } from '../src/commands/auth.js';
 import type { Prompter } from '../src/factory.js';
-import { type Cli, makeCli, PASSWORD, uniqueEmail, withFactory } from './run-cli.js';
+import { type Cli, fakePrompter, makeCli, PASSWORD, uniqueEmail, withFactory } from './run-cli.js';
 
 describe('sqlite: tickets accounts, profiles and credentials', () => {
   let server: TestServer;
@@ -59,16 +59,14 @@ describe('sqlite: tickets accounts, profiles and credentials', () => {
     const fresh = makeCli();
     try {
       const asked: { message: string; default?: string }[] = [];
-      const prompter: Prompter = {
-        interactive: true,
-        select: () => Promise.reject(new Error('no choice is asked')),
+      const prompter: Prompter = fakePrompter({
         async input(message, options) {
           asked.push({ message, default: options?.default });
           expect(options?.validate?.('not a url')).toMatch(/http/);
           expect(options?.validate?.(server.url)).toBe(true);
           return `${server.url}/`;
         },
-      };
+      });
       const who = uniqueEmail('asked');
       const r = await withFactory(fresh, { tty: true, prompter }, (f) =>
         signupRun(f, { email: who, name: 'Asa Asked', password: PASSWORD }),

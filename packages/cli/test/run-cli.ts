@@ -130,15 +130,27 @@ export async function withFactory<T>(
     const f = factoryOf(new Context({ json: options.json, color: false }));
     return run({
       ...f,
-      prompter: options.prompter ?? {
-        interactive: false,
-        select: () => Promise.reject(new Error('asked without a terminal')),
-        input: () => Promise.reject(new Error('asked without a terminal')),
-      },
+      prompter: options.prompter ?? fakePrompter({ interactive: false }),
       now: options.now ?? f.now,
     });
   });
   return { result, stdout: stdout.text, stderr: stderr.text };
+}
+
+/**
+ * A prompter that answers as a test says; any question the test did not expect fails it. Interactive
+ * (a person at a terminal) unless told otherwise.
+ */
+export function fakePrompter(answers: Partial<Prompter>): Prompter {
+  const unexpected = (message: string) => Promise.reject(new Error(`unexpected question: ${message}`));
+  return {
+    interactive: true,
+    select: unexpected,
+    input: unexpected,
+    password: unexpected,
+    confirm: unexpected,
+    ...answers,
+  };
 }
 
 let counter = 0;

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../../server/test/harness.js';
 import { newValidateCommand, type ValidateOptions, validateRun } from '../src/commands/validate.js';
 import type { Choice, Prompter } from '../src/factory.js';
-import { type Cli, makeCli, signUpWithEvent, withFactory } from './run-cli.js';
+import { type Cli, fakePrompter, makeCli, signUpWithEvent, withFactory } from './run-cli.js';
 
 /**
  * `tickets validate` as gh tests a command: its flags are read into ValidateOptions (the command built
@@ -87,14 +87,13 @@ describe('sqlite: tickets validate, run in-process', () => {
 
   it('asks a person at a terminal which event the door is for, keeps it for the device, and refuses other events', async () => {
     const asked: string[] = [];
-    const prompter: Prompter = {
+    const prompter: Prompter = fakePrompter({
       interactive: true,
       async select<T extends string>(message: string, choices: Choice<T>[]) {
         asked.push(message, ...choices.map((c) => c.name));
         return choices.find((c) => c.name.startsWith('Second Night'))!.value;
       },
-      input: () => Promise.reject(new Error('no text is asked at the door')),
-    };
+    });
     const first = await sell(otherId, 'Tara Terminal');
     const r = await withFactory(cli, { tty: true, prompter }, (f) => validateRun(f, options(first.code)));
     expect(r.result).toBe(0);

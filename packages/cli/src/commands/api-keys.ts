@@ -58,10 +58,10 @@ export function registerApiKeys(program: Command): void {
         day(k.revoked_at),
       ],
       // A key whose creator has left no longer works (a key never does more than its creator may).
-      after: async (ctx, list) => {
+      after: async (f, list) => {
         const live = list.filter((k) => !k.revoked_at && k.created_by);
         if (!live.length) return;
-        const client = await ctx.client();
+        const client = await f.client();
         const members = await client.orgs
           .listMembers({ limit: 100 })
           .toArray({ limit: 10_000 })
@@ -70,7 +70,7 @@ export function registerApiKeys(program: Command): void {
         const present = new Set(members.map((m) => m.user.id));
         for (const k of live)
           if (!present.has(k.created_by as string))
-            ctx.out.warn(
+            f.out.warn(
               `${k.id} (${k.name}): whoever created it is no longer a member, so it no longer works; revoke it and create a new one.`,
             );
       },
