@@ -58,6 +58,14 @@ export const parse = {
       throw new InvalidArgumentError('Expected a rate in percent from 0 to 100, e.g. 19 or 7.5.');
     return bp;
   },
+  /** An id of one kind (`ord_…`), refused before anything is sent when it is plainly another. */
+  id:
+    (prefix: string, what: string) =>
+    (value: string): string => {
+      if (!new RegExp(`^${prefix}_\\w+$`).test(value))
+        throw new InvalidArgumentError(`Expected ${what} id (${prefix}_…), got "${value}".`);
+      return value;
+    },
   /** A date, or `none` to clear it. */
   dateOrNone: (value: string): string => (value === NONE ? NONE : parse.date(value)),
 };

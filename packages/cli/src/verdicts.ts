@@ -1,14 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import type { Validation } from '@tickets/sdk';
-import { InvalidArgumentError } from 'commander';
 import type { Context } from './context.js';
+import { parse } from './help.js';
 
 // What `tickets validate` and `tickets door` say at the gate, in one place so both say it alike.
 
-export const listIdArg = (value: string): string => {
-  if (!/^cl_\w+$/.test(value)) throw new InvalidArgumentError('Expected a check-in list id (cl_…).');
-  return value;
-};
+export const listIdArg = parse.id('cl', 'a check-in list');
 
 /** The door's clock: when the ticket came in, as the person at the door reads it (their own zone). */
 export async function usedAt(iso: string, scannedAt: string): Promise<string> {

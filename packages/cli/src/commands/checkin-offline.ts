@@ -3,7 +3,7 @@ import type { CheckinBatchResult, CheckinStats, Tickets } from '@tickets/sdk';
 import type { Command } from 'commander';
 import { Context } from '../context.js';
 import { EXIT, UsageError } from '../errors.js';
-import { examples } from '../help.js';
+import { examples, parse } from '../help.js';
 import { io } from '../io.js';
 import { OfflineStore, type QueuedScan, type StoredBundle } from '../offline.js';
 
@@ -11,10 +11,7 @@ import { OfflineStore, type QueuedScan, type StoredBundle } from '../offline.js'
 export const UPLOAD_BATCH = 500;
 
 /** An `evt_…` argument; anything else is a usage error before a request is made. */
-export const eventIdArg = (value: string): string => {
-  if (!/^evt_\w+$/.test(value)) throw new UsageError(`expected an event id (evt_…), got "${value}"`);
-  return value;
-};
+export const eventIdArg = parse.id('evt', 'an event');
 
 export async function offlineStore(ctx: Context): Promise<OfflineStore> {
   return new OfflineStore(dirname((await ctx.store()).path));

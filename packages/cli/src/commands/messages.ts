@@ -39,14 +39,7 @@ const CHANNELS: Channel[] = ['email', 'whatsapp'];
 
 export const SENDGRID_TEMPLATE_ID = /^d-[0-9a-f]{32}$/;
 
-/** An id of one kind (`ord_…`), refused before anything is sent when it is plainly another. */
-export const idArg =
-  (prefix: string, what: string) =>
-  (value: string): string => {
-    if (!new RegExp(`^${prefix}_\\w+$`).test(value))
-      throw new InvalidArgumentError(`Expected ${what} id (${prefix}_…).`);
-    return value;
-  };
+export const idArg = parse.id;
 
 const channelOption = (description: string) =>
   new Option('--channel <channel>', description).choices(CHANNELS);

@@ -3,7 +3,7 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 import { Context } from '../context.js';
 import { EXIT } from '../errors.js';
 import { type Factory, factoryOf } from '../factory.js';
-import { examples, limitOptions, listed } from '../help.js';
+import { examples, limitOptions, listed, parse } from '../help.js';
 import { io } from '../io.js';
 import { formatMoney } from '../money.js';
 import type { Output } from '../output.js';
@@ -11,11 +11,7 @@ import { showRefund } from './orders.js';
 
 const STATUSES = ['pending', 'succeeded', 'failed'] as const satisfies readonly RefundStatus[];
 
-const idArg = (prefix: string, what: string) => (value: string) => {
-  if (!new RegExp(`^${prefix}_\\w+$`).test(value))
-    throw new InvalidArgumentError(`Expected ${what} id (${prefix}_…).`);
-  return value;
-};
+const idArg = parse.id;
 
 export interface RefundListOptions {
   event?: string;
