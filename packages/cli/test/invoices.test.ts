@@ -5,7 +5,8 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../../server/test/harness.js';
 import { pdfText } from '../../server/test/readback.js';
-import { BIN, type Cli, makeCli, signUpWithEvent } from './run-cli.js';
+import { billingSetRun } from '../src/commands/invoices.js';
+import { BIN, type Cli, fakePrompter, makeCli, signUpWithEvent, withFactory } from './run-cli.js';
 
 const YEAR = new Date().getUTCFullYear();
 
@@ -172,9 +173,65 @@ describe('sqlite: tickets billing and invoices', () => {
     ]);
     // The order sold before the address was set keeps its invoice without one, and billing says so.
     expect(shown.stderr).toContain(
-      '1 invoice was issued without a seller address (before it was set). An issued invoice is never changed',
+      '1 invoice was issued without a seller address (before it was set): re-issue them with tickets invoices reissue',
     );
     expect((await cli.json(['billing', 'show'])).address_line2).toBeNull();
+  });
+
+  it('re-issues invoices issued without the address: billing set asks on a terminal, invoices reissue needs --yes in a script', async () => {
+    const asked: string[] = [];
+    const no = fakePrompter({
+      confirm: async (message) => {
+        asked.push(message);
+        return false;
+      },
+    });
+    const kept = await withFactory(cli, { tty: true, prompter: no }, (f) =>
+      billingSetRun(f, { body: { address_line2: 'Hof 2' } }),
+    );
+    expect(kept.result).toBe(0);
+    expect(asked).toEqual([expect.stringContaining('Re-issue 1 invoice issued without the seller address?')]);
+    expect(kept.stderr).toContain('re-issue them with tickets invoices reissue');
+    // Not asked when nobody can answer, and not done either.
+    const script = await cli(['billing', 'set', '--address-line2', 'none']);
+    expect(script.exitCode, script.stderr).toBe(0);
+    expect((await cli.json(['billing', 'show'])).invoices_without_address).toBe(1);
+    const piped = await cli(['invoices', 'reissue']);
+    expect(piped.exitCode).toBe(2);
+    expect(piped.stderr).toContain('without --yes');
+
+    const yes = fakePrompter({ confirm: async () => true });
+    const done = await withFactory(cli, { tty: true, prompter: yes }, (f) =>
+      billingSetRun(f, { body: { address_line2: 'Hof 3' } }),
+    );
+    expect(done.result).toBe(0);
+    expect(done.stdout).toContain('CANCELLED');
+    expect(done.stderr).toContain('Re-issued 1 invoice.');
+    expect(done.stderr).not.toContain('issued without a seller address');
+    expect((await cli.json(['billing', 'show'])).invoices_without_address).toBe(0);
+
+    const docs = await cli.json(['invoices', 'list', '--all']);
+    const cancelled = docs.find((d: { cancelled_by: string | null }) => d.cancelled_by);
+    expect(cancelled).toBeDefined();
+    const mine = await cli.json(['invoices', 'list', '--order', cancelled.order_id]);
+    expect(mine.map((d: { kind: string }) => d.kind)).toEqual(['invoice', 'credit_note', 'invoice']);
+    expect(mine[0].replaces).toBe(cancelled.number);
+    const piped2 = await cli(['invoices', 'list', '--order', cancelled.order_id]);
+    expect(piped2.stdout).toContain(`cancelled by ${mine[1].number}`);
+    expect(piped2.stdout).toContain(`replaces ${cancelled.number}`);
+
+    // The cancelled invoice can still be saved, by its id.
+    const dir = mkdtempSync(join(scratch, 'reissued-'));
+    const saved = await inDir(dir, ['invoices', 'download', cancelled.id]);
+    expect(saved.exitCode, saved.stderr).toBe(0);
+    expect(await pdfFileText(join(dir, `${cancelled.number}.pdf`))).toContain(cancelled.number);
+    const bad = await cli(['invoices', 'download', 'ref_123']);
+    expect(bad.exitCode).toBe(2);
+    expect(bad.stderr).toContain('Expected an order id (ord_…) or an invoice id (invc_…)');
+
+    const nothing = await cli(['invoices', 'reissue', '--yes']);
+    expect(nothing.exitCode, nothing.stderr).toBe(0);
+    expect(nothing.stderr).toContain('nothing to re-issue');
   });
 
   it('sells, then invoices download saves <invoice number>.pdf here; the PDF names the number and seller', async () => {

@@ -185,6 +185,65 @@ export async function invariantViolations(database: Db | Kysely<Database>): Prom
     if (r.status === 'succeeded' && n(r.invoiced) > 0 && n(r.notes) === 0)
       broken.push(`refund ${r.id} succeeded on an invoiced order but has no credit note`);
   }
+  // The books of each invoiced order balance: its invoices (re-issued ones too) less its credit notes
+  // (of refunds, and those cancelling an invoice to re-issue it) come to what was paid less what was
+  // refunded for good. Flagged orders are left out: a refund that failed after its credit note (which
+  // stands) is flagged for a person to correct.
+  const books = await k
+    .selectFrom('orders as o')
+    .innerJoin('invoices as i', 'i.order_id', 'o.id')
+    .select([
+      'o.id',
+      'o.total_amount',
+      (eb) =>
+        eb.fn
+          .sum<number>(eb.case().when('i.kind', '=', 'invoice').then(eb.ref('i.gross_amount')).else(0).end())
+          .as('invoiced'),
+      (eb) =>
+        eb.fn
+          .sum<number>(
+            eb.case().when('i.kind', '=', 'credit_note').then(eb.ref('i.gross_amount')).else(0).end(),
+          )
+          .as('credited'),
+      (eb) =>
+        eb.fn
+          .sum<number>(
+            eb
+              .case()
+              .when(eb.and([eb('i.kind', '=', 'invoice'), eb('i.cancelled_by', 'is', null)]))
+              .then(1)
+              .else(0)
+              .end(),
+          )
+          .as('standing'),
+      (eb) =>
+        eb
+          .selectFrom('refunds')
+          .select(sql<number>`coalesce(sum(amount), 0)`.as('n'))
+          .whereRef('refunds.order_id', '=', 'o.id')
+          .where('refunds.status', '=', 'succeeded')
+          .as('refunded'),
+    ])
+    .where('o.flagged', '=', 0)
+    .groupBy(['o.id', 'o.total_amount'])
+    .execute();
+  for (const b of books) {
+    if (n(b.standing) !== 1) broken.push(`order ${b.id} has ${b.standing} invoices not cancelled`);
+    if (n(b.invoiced) - n(b.credited) !== b.total_amount - n(b.refunded))
+      broken.push(
+        `order ${b.id}: invoiced ${b.invoiced} less credited ${b.credited} is not its total ${b.total_amount} less refunds ${b.refunded}`,
+      );
+  }
+  const cancelled = await k
+    .selectFrom('invoices as i')
+    .leftJoin('invoices as cn', 'cn.id', 'i.cancelled_by')
+    .select(['i.id', 'cn.kind', 'cn.invoice_id'])
+    .where('i.cancelled_by', 'is not', null)
+    .execute();
+  for (const c of cancelled)
+    if (c.kind !== 'credit_note' || c.invoice_id !== c.id)
+      broken.push(`invoice ${c.id} is cancelled by a document that is not its credit note`);
+
   if ('kysely' in database) broken.push(...(await bundleViolations(database)));
   return broken;
 }

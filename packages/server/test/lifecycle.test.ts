@@ -137,6 +137,7 @@ describe.each(DIALECTS)('%s: readiness and shutdown', (dialect) => {
           '0016_password_resets',
           '0017_publishable_keys',
           '0018_default_tax_rate',
+          '0019_invoice_reissue',
         ],
       },
     });

@@ -243,6 +243,7 @@ describe('sqlite: a migration that fails half-way leaves nothing behind', () => 
         '0016_password_resets',
         '0017_publishable_keys',
         '0018_default_tax_rate',
+        '0019_invoice_reissue',
       ]);
       await db.kysely.deleteFrom('ticket_presence').where('ticket_id', '=', 'tkt_gone').execute();
       expect(await migrateToLatest(db)).toEqual([
@@ -256,6 +257,7 @@ describe('sqlite: a migration that fails half-way leaves nothing behind', () => 
         '0016_password_resets',
         '0017_publishable_keys',
         '0018_default_tax_rate',
+        '0019_invoice_reissue',
       ]);
     } finally {
       await db.close();
@@ -317,6 +319,7 @@ describe.each(DIALECTS)('%s: 0011_sale_constraints', (dialect) => {
         '0016_password_resets',
         '0017_publishable_keys',
         '0018_default_tax_rate',
+        '0019_invoice_reissue',
       ]);
       const tickets = await db.kysely
         .selectFrom('tickets')
@@ -353,6 +356,7 @@ describe.each(DIALECTS)('%s: 0011_sale_constraints', (dialect) => {
           '0016_password_resets',
           '0017_publishable_keys',
           '0018_default_tax_rate',
+          '0019_invoice_reissue',
         ]);
       } else {
         expect(await migrateToLatest(db)).toEqual([
@@ -364,6 +368,7 @@ describe.each(DIALECTS)('%s: 0011_sale_constraints', (dialect) => {
           '0016_password_resets',
           '0017_publishable_keys',
           '0018_default_tax_rate',
+          '0019_invoice_reissue',
         ]);
         await expect(
           sql`update orders set refunded_amount = 6001 where id = 'ord_1'`.execute(db.kysely),

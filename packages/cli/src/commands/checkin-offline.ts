@@ -2,7 +2,7 @@ import { dirname } from 'node:path';
 import type { CheckinBatchResult, CheckinStats, Tickets } from '@tickets/sdk';
 import type { Command } from 'commander';
 import { Context } from '../context.js';
-import { EXIT, UsageError } from '../errors.js';
+import { EXIT } from '../errors.js';
 import { examples, parse } from '../help.js';
 import { io } from '../io.js';
 import { OfflineStore, type QueuedScan, type StoredBundle } from '../offline.js';

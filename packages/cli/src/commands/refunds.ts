@@ -1,5 +1,5 @@
 import type { Refund, RefundStatus } from '@tickets/sdk';
-import { type Command, InvalidArgumentError, Option } from 'commander';
+import { type Command, Option } from 'commander';
 import { Context } from '../context.js';
 import { EXIT } from '../errors.js';
 import { type Factory, factoryOf } from '../factory.js';

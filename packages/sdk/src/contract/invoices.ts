@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { EventId, Money, Timestamp } from './common.js';
+import { EventId, ID_PREFIXES, idOf, ListQuery, Money, Timestamp } from './common.js';
 import { OrderId, RefundId } from './orders.js';
 
 const COUNTRIES = new Intl.DisplayNames(['en'], { type: 'region', fallback: 'none' });
@@ -59,7 +59,7 @@ export const BillingDetails = z
       .number()
       .int()
       .describe(
-        "Invoices issued while the seller's address was not set: they name no seller address (an invoice is never changed once issued)",
+        "Invoices issued while the seller's address was not set, not yet re-issued: they name no seller address (an invoice is never changed once issued; POST /api/invoices/reissue cancels and replaces them)",
       ),
   })
   .meta({ id: 'BillingDetails' });
@@ -104,3 +104,67 @@ export const InvoiceFailure = z
   })
   .meta({ id: 'InvoiceFailure' });
 export type InvoiceFailure = z.output<typeof InvoiceFailure>;
+
+export const InvoiceId = idOf(ID_PREFIXES.invoice);
+
+/** An invoice or a credit note, as issued: what it says is fixed; only `cancelled_by` is ever set later. */
+export const Invoice = z
+  .object({
+    object: z.literal('invoice'),
+    id: InvoiceId,
+    kind: z.enum(['invoice', 'credit_note']),
+    number: z.string().meta({ example: 'INV-2026-000123' }),
+    order_id: OrderId,
+    refund_id: RefundId.nullable().describe("A credit note's refund (null for one that cancels an invoice)"),
+    corrects: z
+      .string()
+      .nullable()
+      .describe('A credit note: the number of the invoice it corrects or cancels'),
+    replaces: z.string().nullable().describe('A re-issued invoice: the number of the invoice it replaces'),
+    cancelled_by: z
+      .string()
+      .nullable()
+      .describe('An invoice cancelled to be re-issued: the number of the credit note that cancels it'),
+    net: Money,
+    tax: Money,
+    total: Money.describe('Gross: what the buyer paid, tax included'),
+    issued_at: Timestamp,
+  })
+  .meta({ id: 'Invoice' });
+export type Invoice = z.output<typeof Invoice>;
+
+export const InvoiceListQuery = ListQuery.extend({
+  order: OrderId.optional().describe("Only this order's documents"),
+  kind: z.enum(['invoice', 'credit_note']).optional(),
+});
+export type InvoiceListQuery = z.input<typeof InvoiceListQuery>;
+
+export const InvoiceDocumentParams = z.object({ id: InvoiceId });
+
+export const ReissueInput = z.strictObject({
+  limit: z
+    .number()
+    .int()
+    .min(1)
+    .max(500)
+    .optional()
+    .describe('At most this many invoices in one call (default 100); has_more says when more are left'),
+});
+export type ReissueInput = z.input<typeof ReissueInput>;
+
+/** One re-issue: the invoice cancelled, the credit note that cancels it, and its replacement. */
+export const ReissuedInvoice = z.object({
+  order_id: OrderId,
+  cancelled: z.string().meta({ example: 'INV-2026-000007' }),
+  credit_note: z.string().meta({ example: 'INV-CN-2026-000003' }),
+  invoice: z.string().meta({ example: 'INV-2026-000131' }),
+});
+
+export const InvoiceReissue = z
+  .object({
+    object: z.literal('invoice_reissue'),
+    reissued: z.array(ReissuedInvoice),
+    has_more: z.boolean().describe('More invoices without the seller address are left: call again'),
+  })
+  .meta({ id: 'InvoiceReissue' });
+export type InvoiceReissue = z.output<typeof InvoiceReissue>;

@@ -58,9 +58,14 @@ import {
   BillingDetails,
   BillingDetailsInput,
   CreditNoteParams,
+  Invoice,
+  InvoiceDocumentParams,
   InvoiceFailure,
+  InvoiceListQuery,
   InvoiceParams,
+  InvoiceReissue,
   PdfBytes,
+  ReissueInput,
 } from './invoices.js';
 import {
   Campaign,
@@ -757,6 +762,36 @@ export const routes = {
       auth: 'orders:read',
       query: ListQuery,
       response: page(InvoiceFailure),
+    }),
+    list: route({
+      method: 'GET',
+      path: '/api/invoices',
+      summary: 'Invoices and credit notes, newest first: of one order, of one kind',
+      tag: 'invoices',
+      auth: 'orders:read',
+      query: InvoiceListQuery,
+      response: page(Invoice),
+    }),
+    documentPdf: route({
+      method: 'GET',
+      path: '/api/invoices/:id/pdf',
+      summary:
+        'An invoice or credit note as PDF, by its id (also a cancelled invoice or the note that cancels it)',
+      tag: 'invoices',
+      auth: 'orders:read',
+      params: InvoiceDocumentParams,
+      response: PdfBytes,
+      produces: 'application/pdf',
+    }),
+    reissue: route({
+      method: 'POST',
+      path: '/api/invoices/reissue',
+      summary:
+        "Re-issue invoices issued without the seller's address: a credit note cancels each, a new invoice replaces it",
+      tag: 'invoices',
+      auth: 'members:manage',
+      body: ReissueInput,
+      response: InvoiceReissue,
     }),
     creditNotePdf: route({
       method: 'GET',

@@ -1,6 +1,14 @@
 import type { RequestOptions, Tickets } from '../client.js';
 
-import type { BillingDetails, BillingDetailsInput, InvoiceFailure } from '../contract/invoices.js';
+import type {
+  BillingDetails,
+  BillingDetailsInput,
+  Invoice,
+  InvoiceFailure,
+  InvoiceListQuery,
+  InvoiceReissue,
+  ReissueInput,
+} from '../contract/invoices.js';
 import type { RouteDef } from '../contract/routes.js';
 import { routes } from '../contract/routes.js';
 import { AutoPaginator } from '../pagination.js';
@@ -36,6 +44,34 @@ export class InvoicesResource {
    */
   creditNote(refundId: string): Promise<Buffer> {
     return this.pdf(routes.invoices.creditNotePdf, refundId);
+  }
+
+  /**
+   * Invoices and credit notes, newest first (every document of an order with `order`, re-issues included).
+   * @example for await (const doc of tickets.invoices.list({ order: order.id })) console.log(doc.number, doc.kind)
+   */
+  list(params: Omit<InvoiceListQuery, 'starting_after'> = {}): AutoPaginator<Invoice> {
+    return new AutoPaginator((cursor) =>
+      this.client.request(routes.invoices.list, { query: { ...params, starting_after: cursor } }),
+    );
+  }
+
+  /**
+   * Any invoice or credit note as PDF bytes, by its id (`invc_…`), including cancelled ones.
+   * @example writeFileSync(`${doc.number}.pdf`, await tickets.invoices.downloadDocument(doc.id))
+   */
+  downloadDocument(invoiceId: string): Promise<Buffer> {
+    return this.pdf(routes.invoices.documentPdf, invoiceId);
+  }
+
+  /**
+   * Re-issues invoices that were issued without the seller's address (see getBilling's
+   * `invoices_without_address`): a credit note cancels each and a new invoice, numbered next, replaces it.
+   * Call again while `has_more`. Answers 409 `billing_incomplete` until the address is set.
+   * @example let r; do { r = await tickets.invoices.reissue(); } while (r.has_more);
+   */
+  reissue(input: ReissueInput = {}, options?: RequestOptions): Promise<InvoiceReissue> {
+    return this.client.request(routes.invoices.reissue, { body: input }, options);
   }
 
   /**

@@ -34,6 +34,7 @@ import * as m0015 from './migrations/0015_refund_listing.js';
 import * as m0016 from './migrations/0016_password_resets.js';
 import * as m0017 from './migrations/0017_publishable_keys.js';
 import * as m0018 from './migrations/0018_default_tax_rate.js';
+import * as m0019 from './migrations/0019_invoice_reissue.js';
 import type { Database } from './schema.js';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -361,6 +362,7 @@ const migrations: Record<string, Migration> = {
   '0016_password_resets': m0016,
   '0017_publishable_keys': m0017,
   '0018_default_tax_rate': m0018,
+  '0019_invoice_reissue': m0019,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -435,6 +435,8 @@ export interface InvoicesTable {
   refund_id: string | null;
   /** A credit note's invoice. */
   invoice_id: string | null;
+  /** An invoice cancelled (to be re-issued): the credit note that cancels it. Null: the order's current invoice. */
+  cancelled_by: string | null;
   currency: string;
   net_amount: number;
   tax_amount: number;

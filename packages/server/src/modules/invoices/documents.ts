@@ -45,6 +45,8 @@ export interface InvoiceDocument {
   gross: number;
   /** Credit notes: the invoice they correct, and why. */
   corrects?: { number: string; issued_at: string };
+  /** A re-issued invoice: the invoice it replaces (cancelled by a credit note). */
+  replaces?: { number: string; issued_at: string };
   reason?: string | null;
 }
 

@@ -18,7 +18,9 @@ type Series = 'invoice' | 'credit_note';
  * used twice, and once committed never change.
  *
  * What a document says (seller, buyer, event, lines, totals) is fixed in `invoices.document` when it
- * is issued: later edits to billing details, events or ticket types don't rewrite old invoices.
+ * is issued: later edits to billing details, events or ticket types don't rewrite old invoices. An
+ * invoice that must say something else (issued before the seller's address was set) is re-issued:
+ * cancelled by a credit note, and replaced by a new invoice with a new number (`reissueInvoice`).
  */
 
 export function formatNumber(prefix: string, series: Series, year: number, n: number): string {
@@ -104,26 +106,46 @@ async function issue(
   const issuedAt = nowIso();
   const year = new Date(issuedAt).getUTCFullYear();
   const sequence = await takeNumber(trx, orgId, kind, year);
-  const number = formatNumber(prefix, kind, year, sequence);
-  await trx
-    .insertInto('invoices')
-    .values({
-      id: newId('invoice'),
-      org_id: orgId,
-      kind,
-      number,
-      year,
-      sequence,
-      ...refs,
-      currency: document.currency,
-      net_amount: document.net,
-      tax_amount: document.tax,
-      gross_amount: document.gross,
-      document: JSON.stringify(document),
-      issued_at: issuedAt,
-    })
-    .execute();
-  return number;
+  const row = documentRow(
+    orgId,
+    kind,
+    formatNumber(prefix, kind, year, sequence),
+    sequence,
+    year,
+    refs,
+    document,
+    issuedAt,
+  );
+  await trx.insertInto('invoices').values(row).execute();
+  return row.number;
+}
+
+function documentRow(
+  orgId: string,
+  kind: Series,
+  number: string,
+  sequence: number,
+  year: number,
+  refs: { order_id: string; refund_id: string | null; invoice_id: string | null },
+  document: InvoiceDocument,
+  issuedAt: string,
+): InvoicesTable {
+  return {
+    id: newId('invoice'),
+    org_id: orgId,
+    kind,
+    number,
+    year,
+    sequence,
+    ...refs,
+    cancelled_by: null,
+    currency: document.currency,
+    net_amount: document.net,
+    tax_amount: document.tax,
+    gross_amount: document.gross,
+    document: JSON.stringify(document),
+    issued_at: issuedAt,
+  };
 }
 
 /**
@@ -257,23 +279,16 @@ function invoiceRows(
       lines,
       ...totals(lines),
     };
-    return {
-      id: newId('invoice'),
-      org_id: orgId,
-      kind: 'invoice' as const,
-      number: formatNumber(prefix, 'invoice', year, first + i),
+    return documentRow(
+      orgId,
+      'invoice',
+      formatNumber(prefix, 'invoice', year, first + i),
+      first + i,
       year,
-      sequence: first + i,
-      order_id: order.id,
-      refund_id: null,
-      invoice_id: null,
-      currency: document.currency,
-      net_amount: document.net,
-      tax_amount: document.tax,
-      gross_amount: document.gross,
-      document: JSON.stringify(document),
-      issued_at: issuedAt,
-    };
+      { order_id: order.id, refund_id: null, invoice_id: null },
+      document,
+      issuedAt,
+    );
   });
 }
 
@@ -409,12 +424,8 @@ export async function issueCreditNote(
   trx: Trx,
   refund: { id: string; org_id: string; order_id: string },
 ): Promise<void> {
-  const invoice = await trx
-    .selectFrom('invoices')
-    .selectAll()
-    .where('order_id', '=', refund.order_id)
-    .where('kind', '=', 'invoice')
-    .executeTakeFirst();
+  await lockOrder(trx, refund.order_id);
+  const invoice = await currentInvoice(trx, refund.order_id);
   if (!invoice) return;
   const done = await trx
     .selectFrom('invoices')
@@ -424,7 +435,7 @@ export async function issueCreditNote(
   if (done) return;
   const r = await trx.selectFrom('refunds').selectAll().where('id', '=', refund.id).executeTakeFirstOrThrow();
   if (r.amount === 0 || r.status !== 'succeeded') return;
-  const original = JSON.parse(invoice.document) as InvoiceDocument;
+  const { replaces: _, ...original } = JSON.parse(invoice.document) as InvoiceDocument;
   let lines: DocumentLine[];
   const ticket = r.ticket_id
     ? await trx
@@ -467,4 +478,118 @@ export async function creditNoteNumber(trx: Kysely<Database>, refundId: string):
     .where('refund_id', '=', refundId)
     .executeTakeFirst();
   return row?.number ?? null;
+}
+
+/**
+ * Takes the order's row lock until the transaction ends (a write that changes nothing; SQLite has a
+ * single writer anyway). Credit notes and re-issues of an order take it first, so a re-issue never
+ * runs between a refund reading the order's current invoice and crediting it.
+ */
+async function lockOrder(trx: Trx, orderId: string, invoiceNumber?: string): Promise<boolean> {
+  const res = await trx
+    .updateTable('orders')
+    .set((eb) => ({ invoice_number: eb.ref('invoice_number') }))
+    .where('id', '=', orderId)
+    .$if(invoiceNumber !== undefined, (q) => q.where('invoice_number', '=', invoiceNumber!))
+    .executeTakeFirst();
+  return Number(res.numUpdatedRows) === 1;
+}
+
+/** The order's invoice that stands: the one no re-issue has cancelled. */
+function currentInvoice(trx: Trx, orderId: string) {
+  return trx
+    .selectFrom('invoices')
+    .selectAll()
+    .where('order_id', '=', orderId)
+    .where('kind', '=', 'invoice')
+    .where('cancelled_by', 'is', null)
+    .executeTakeFirst();
+}
+
+/** What one re-issue did. */
+export interface Reissued {
+  order_id: string;
+  /** The invoice cancelled, its cancelling credit note, and the invoice that replaces it (numbers). */
+  cancelled: string;
+  credit_note: string;
+  invoice: string;
+}
+
+/**
+ * Re-issues an invoice with the seller's details as they are now, in the caller's transaction: a credit
+ * note cancels what the invoice still stands for (its amount less the credit notes of its refunds), and
+ * a new invoice for that amount, numbered next in the series, replaces it as the order's invoice. Both
+ * documents refer to the old invoice; the old one is never changed but for `cancelled_by`. Refunds
+ * made later are credited against the new invoice. Answers null, changing nothing, when the invoice is
+ * no longer the order's current one (re-issued meanwhile) or nothing of it is left to cancel.
+ */
+export async function reissueInvoice(trx: Trx, orgId: string, invoiceId: string): Promise<Reissued | null> {
+  const old = await trx
+    .selectFrom('invoices')
+    .selectAll()
+    .where('id', '=', invoiceId)
+    .where('org_id', '=', orgId)
+    .where('kind', '=', 'invoice')
+    .executeTakeFirst();
+  // The order's row first (refunds take it first too); then the invoice is read again under it.
+  if (!old || !(await lockOrder(trx, old.order_id, old.number))) return null;
+  const current = await currentInvoice(trx, old.order_id);
+  if (current?.id !== old.id) return null;
+  const credited = await trx
+    .selectFrom('invoices')
+    .select((eb) => eb.fn.sum<number | string | null>('gross_amount').as('sum'))
+    .where('invoice_id', '=', old.id)
+    .where('kind', '=', 'credit_note')
+    .executeTakeFirstOrThrow();
+  const remaining = old.gross_amount - Number(credited.sum ?? 0);
+  if (remaining <= 0) return null;
+  const {
+    replaces: _r,
+    corrects: _c,
+    reason: _why,
+    ...original
+  } = JSON.parse(old.document) as InvoiceDocument;
+  const lines = remaining === original.gross ? original.lines : allocate(remaining, original.lines);
+  const { prefix, seller: from } = await seller(trx, orgId);
+  const issuedAt = nowIso();
+  const year = new Date(issuedAt).getUTCFullYear();
+  const invoiceSeq = await takeNumber(trx, orgId, 'invoice', year);
+  const noteSeq = await takeNumber(trx, orgId, 'credit_note', year);
+  const invoiceNumber = formatNumber(prefix, 'invoice', year, invoiceSeq);
+  const was = { number: old.number, issued_at: old.issued_at };
+  const body = { ...original, seller: from, lines, ...totals(lines) };
+  const note = documentRow(
+    orgId,
+    'credit_note',
+    formatNumber(prefix, 'credit_note', year, noteSeq),
+    noteSeq,
+    year,
+    { order_id: old.order_id, refund_id: null, invoice_id: old.id },
+    {
+      ...body,
+      corrects: was,
+      reason: `Cancels invoice ${old.number}: re-issued as ${invoiceNumber} with the seller's details`,
+    },
+    issuedAt,
+  );
+  const replacement = documentRow(
+    orgId,
+    'invoice',
+    invoiceNumber,
+    invoiceSeq,
+    year,
+    { order_id: old.order_id, refund_id: null, invoice_id: null },
+    { ...body, replaces: was },
+    issuedAt,
+  );
+  await trx.insertInto('invoices').values(note).execute();
+  // Cancelled before its replacement is written: an order has one invoice not cancelled (unique index).
+  await trx.updateTable('invoices').set({ cancelled_by: note.id }).where('id', '=', old.id).execute();
+  await trx.insertInto('invoices').values(replacement).execute();
+  await trx
+    .updateTable('orders')
+    .set({ invoice_number: invoiceNumber })
+    .where('id', '=', old.order_id)
+    .execute();
+  return { order_id: old.order_id, cancelled: old.number, credit_note: note.number, invoice: invoiceNumber };
 }

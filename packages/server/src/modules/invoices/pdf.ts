@@ -112,6 +112,8 @@ export function renderPdf(issued: IssuedDocument): Promise<Buffer> {
   ];
   if (d.corrects)
     facts.push(['Corrects invoice', d.corrects.number], ['Invoice date', day(d.corrects.issued_at)]);
+  if (d.replaces)
+    facts.push(['Replaces invoice', d.replaces.number], ['Invoice date', day(d.replaces.issued_at)]);
   for (const [k, v] of facts) doc.text(`${k}: ${v}`, 330, doc.y, { width: 215, align: 'right' });
 
   // Buyer and event

@@ -1,6 +1,7 @@
 import { routes } from '@tickets/sdk';
 import type { Db } from '../../db/database.js';
 import { type App, Reply } from '../../http/app.js';
+import { actorOf } from '../orders/refunds.js';
 import { failedInvoices } from './failures.js';
 import type { Invoices } from './service.js';
 
@@ -21,6 +22,13 @@ export function invoiceRoutes(app: App, invoices: Invoices, db: Db): void {
   );
   app.handle(routes.invoices.failed, ({ principal, query }) =>
     failedInvoices(db.kysely, principal.orgId, query),
+  );
+  app.handle(routes.invoices.list, ({ principal, query }) => invoices.list(principal.orgId, query));
+  app.handle(routes.invoices.documentPdf, async ({ principal, params }) =>
+    pdfReply(await invoices.documentPdf(principal.orgId, params.id)),
+  );
+  app.handle(routes.invoices.reissue, ({ principal, body }) =>
+    invoices.reissue(principal.orgId, actorOf(principal), body),
   );
   app.handle(routes.invoices.creditNotePdf, async ({ principal, params }) =>
     pdfReply(await invoices.creditNotePdf(principal.orgId, params.id)),

@@ -27,7 +27,7 @@ type RefundRequest = { amount?: number; reason?: string; return_inventory: boole
 /** The statuses of an order that has been paid and has money left to refund. */
 export const REFUNDABLE = ['paid', 'partially_refunded'] as const;
 
-const actorOf = (p: Principal) => (p.kind === 'user' ? p.userId : p.keyId);
+export const actorOf = (p: Principal) => (p.kind === 'user' ? p.userId : p.keyId);
 
 export function audit(
   trx: Trx,
