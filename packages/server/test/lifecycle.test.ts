@@ -138,6 +138,7 @@ describe.each(DIALECTS)('%s: readiness and shutdown', (dialect) => {
           '0017_publishable_keys',
           '0018_default_tax_rate',
           '0019_invoice_reissue',
+          '0020_org_contact',
         ],
       },
     });

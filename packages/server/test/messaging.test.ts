@@ -756,6 +756,37 @@ describe.each(DIALECTS)('%s: contact lists and campaigns', (dialect) => {
     expect(subjects).toEqual(['Mara, Jazz Night is near', 'Moe, Jazz Night is near']);
   });
 
+  it("sends buyers' replies to the organization's contact address once one is set", async () => {
+    const { call, token, sell } = await boxOffice(s);
+    expect((await call('GET', '/api/org', { token })).body.contact_email).toBeNull();
+    const bad = await call('PATCH', '/api/org', { token, body: { contact_email: 'not an address' } });
+    expect(bad.status).toBe(422);
+    expect(bad.body.errors[0].path).toBe('contact_email');
+    expect((await call('PATCH', '/api/org', { token, body: {} })).status).toBe(422);
+    const key = await call('POST', '/api/api-keys', { token, body: { name: 'ci', scopes: ['full'] } });
+    const viaKey = await call('PATCH', '/api/org', {
+      token: key.body.secret,
+      body: { contact_email: 'x@example.com' },
+    });
+    expect(viaKey.status).toBe(403);
+    const set = await call('PATCH', '/api/org', {
+      token,
+      body: { contact_email: 'box-office@example.org', name: 'Box Office Berlin' },
+    });
+    expect(set.status).toBe(200);
+    expect(set.body).toMatchObject({ contact_email: 'box-office@example.org', name: 'Box Office Berlin' });
+
+    await sell({ name: 'Rex Reply', email: 'rex-reply@example.com' });
+    const mail = await waitFor(
+      async () => sg.mails.find((m) => m.body.personalizations[0]?.to[0]?.email === 'rex-reply@example.com'),
+      (m) => m !== undefined,
+    );
+    expect(mail?.body.reply_to?.email).toBe('box-office@example.org');
+    // Cleared: back to the owner (for mail rendered once the minute's memory of it has passed).
+    const cleared = await call('PATCH', '/api/org', { token, body: { contact_email: null } });
+    expect(cleared.body.contact_email).toBeNull();
+  });
+
   it('builds lists from attendees, sends a campaign once with an unsubscribe link, and honours unsubscribes', async () => {
     const { call, token, eventId, sell } = await boxOffice(s);
     await sell({ name: 'Otto Optin', email: 'otto@example.com', marketing_opt_in: true });

@@ -244,6 +244,7 @@ describe('sqlite: a migration that fails half-way leaves nothing behind', () => 
         '0017_publishable_keys',
         '0018_default_tax_rate',
         '0019_invoice_reissue',
+        '0020_org_contact',
       ]);
       await db.kysely.deleteFrom('ticket_presence').where('ticket_id', '=', 'tkt_gone').execute();
       expect(await migrateToLatest(db)).toEqual([
@@ -258,6 +259,7 @@ describe('sqlite: a migration that fails half-way leaves nothing behind', () => 
         '0017_publishable_keys',
         '0018_default_tax_rate',
         '0019_invoice_reissue',
+        '0020_org_contact',
       ]);
     } finally {
       await db.close();
@@ -320,6 +322,7 @@ describe.each(DIALECTS)('%s: 0011_sale_constraints', (dialect) => {
         '0017_publishable_keys',
         '0018_default_tax_rate',
         '0019_invoice_reissue',
+        '0020_org_contact',
       ]);
       const tickets = await db.kysely
         .selectFrom('tickets')
@@ -357,6 +360,7 @@ describe.each(DIALECTS)('%s: 0011_sale_constraints', (dialect) => {
           '0017_publishable_keys',
           '0018_default_tax_rate',
           '0019_invoice_reissue',
+          '0020_org_contact',
         ]);
       } else {
         expect(await migrateToLatest(db)).toEqual([
@@ -369,6 +373,7 @@ describe.each(DIALECTS)('%s: 0011_sale_constraints', (dialect) => {
           '0017_publishable_keys',
           '0018_default_tax_rate',
           '0019_invoice_reissue',
+          '0020_org_contact',
         ]);
         await expect(
           sql`update orders set refunded_amount = 6001 where id = 'ord_1'`.execute(db.kysely),

@@ -98,6 +98,65 @@ describe.each(DIALECTS)('%s: password reset and invitations by e-mail', (dialect
     expect(again.body.errors[0]).toMatchObject({ path: 'token', code: 'invalid_token' });
   });
 
+  it('opens a page from the e-mailed link whose form sets the password once; opening it changes nothing', async () => {
+    const user = await signUp(s.url, 'Lin Link');
+    expect((await call('POST', '/api/auth/password-reset', { body: { email: user.email } })).status).toBe(
+      202,
+    );
+    const sent = await mailOf('password_reset', user.email);
+    const token = tokenIn(sent, 'pwr');
+    const link = /https?:\/\/\S+\/api\/auth\/password-reset\/page\?token=\S+/.exec(sent.text)?.[0];
+    expect(link).toBeDefined();
+    const path = new URL(link!).pathname + new URL(link!).search;
+    expect(new URL(link!).searchParams.get('token')).toBe(token);
+
+    const opened = await fetch(s.url + path);
+    expect(opened.status).toBe(200);
+    expect(opened.headers.get('content-type')).toContain('text/html');
+    expect(opened.headers.get('content-security-policy')).toContain("default-src 'none'");
+    const html = await opened.text();
+    expect(html).toContain('<form method="post">');
+    expect(html).toContain('name="password"');
+    // A mail scanner opening the link used nothing: the old password still works.
+    expect(
+      (await call('POST', '/api/auth/login', { body: { email: user.email, password: user.password } }))
+        .status,
+    ).toBe(200);
+
+    const post = (fields: Record<string, string>) =>
+      fetch(s.url + path, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams(fields).toString(),
+      });
+    const differ = await post({ password: 'one long passphrase', confirm: 'another long one' });
+    expect(differ.status).toBe(422);
+    expect(await differ.text()).toContain('The two passwords differ');
+    const short = await post({ password: 'short', confirm: 'short' });
+    expect(short.status).toBe(422);
+    expect(await short.text()).toContain('at least 10 characters');
+    const mine = await post({ password: `${user.email}!`, confirm: `${user.email}!` });
+    expect(mine.status).toBe(422);
+    expect(await mine.text()).toContain('must not be your e-mail address');
+
+    const done = await post({ password: 'page-set passphrase', confirm: 'page-set passphrase' });
+    expect(done.status).toBe(200);
+    expect(await done.text()).toContain('Your password is set');
+    expect((await call('GET', '/api/me', { token: user.token })).status).toBe(401);
+    expect(
+      (
+        await call('POST', '/api/auth/login', {
+          body: { email: user.email, password: 'page-set passphrase' },
+        })
+      ).status,
+    ).toBe(200);
+    const twice = await post({ password: 'another passphrase', confirm: 'another passphrase' });
+    expect(twice.status).toBe(400);
+    expect(await twice.text()).toContain('This link no longer works');
+    // A made-up token: the page still opens (it checks nothing), the form refuses.
+    expect((await fetch(`${s.url}/api/auth/password-reset/page?token=pwr_made_up`)).status).toBe(200);
+  });
+
   it('lets one of many racing uses of a token through, refuses an expired or made-up one, and limits requests', async () => {
     const user = await signUp(s.url, 'Rex Race');
     await call('POST', '/api/auth/password-reset', { body: { email: user.email } });

@@ -30,10 +30,23 @@ export const Organization = z
     id: OrganizationId,
     object: z.literal('organization'),
     name: z.string(),
+    contact_email: z
+      .string()
+      .nullable()
+      .describe("Where buyers' replies go (the Reply-To of every e-mail); null: the first owner's address"),
     created_at: Timestamp,
   })
   .meta({ id: 'Organization' });
 export type Organization = z.output<typeof Organization>;
+
+/** PATCH /api/org: fields left out keep their value; a null contact_email goes back to the owner's. */
+export const OrganizationUpdateInput = z
+  .strictObject({
+    name: z.string().trim().min(1).max(200).optional(),
+    contact_email: Email.nullish(),
+  })
+  .refine((v) => Object.keys(v).length > 0, 'give name or contact_email');
+export type OrganizationUpdateInput = z.input<typeof OrganizationUpdateInput>;
 
 export const RegisterInput = z.strictObject({
   email: Email,

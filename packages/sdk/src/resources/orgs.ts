@@ -1,4 +1,4 @@
-import type { Tickets } from '../client.js';
+import type { RequestOptions, Tickets } from '../client.js';
 import type {
   CorsSettings,
   Invitation,
@@ -6,6 +6,7 @@ import type {
   Member,
   Membership,
   Organization,
+  OrganizationUpdateInput,
   Role,
 } from '../contract/accounts.js';
 import type { Deleted } from '../contract/common.js';
@@ -22,6 +23,15 @@ export class OrgsResource {
 
   get(): Promise<Organization> {
     return this.client.request(routes.orgs.get);
+  }
+
+  /**
+   * Renames the organization or sets its contact address, the Reply-To of every e-mail it sends (null:
+   * its first owner's). Owners and admins only.
+   * @example await tickets.orgs.update({ contact_email: 'hello@bluenote.example' })
+   */
+  update(input: OrganizationUpdateInput, options?: RequestOptions): Promise<Organization> {
+    return this.client.request(routes.orgs.update, { body: input }, options);
   }
 
   /** The web origins whose pages may use the organization's publishable keys (CORS). */

@@ -35,6 +35,7 @@ import * as m0016 from './migrations/0016_password_resets.js';
 import * as m0017 from './migrations/0017_publishable_keys.js';
 import * as m0018 from './migrations/0018_default_tax_rate.js';
 import * as m0019 from './migrations/0019_invoice_reissue.js';
+import * as m0020 from './migrations/0020_org_contact.js';
 import type { Database } from './schema.js';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -363,6 +364,7 @@ const migrations: Record<string, Migration> = {
   '0017_publishable_keys': m0017,
   '0018_default_tax_rate': m0018,
   '0019_invoice_reissue': m0019,
+  '0020_org_contact': m0020,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -38,6 +38,8 @@ export interface OrganizationsTable {
   invoice_prefix: Generated<string>;
   /** Basis points given to ticket types created without a rate. */
   default_tax_rate: Generated<number>;
+  /** The Reply-To of its e-mails; null: its first owner's address. */
+  contact_email: Generated<string | null>;
 }
 
 export interface MembershipsTable {

@@ -51,6 +51,17 @@ export class Members {
     );
   }
 
+  async updateOrganization(
+    orgId: string,
+    patch: { name?: string; contact_email?: string | null },
+  ): Promise<Organization> {
+    const changes: { name?: string; contact_email?: string | null } = {};
+    if (patch.name !== undefined) changes.name = patch.name;
+    if (patch.contact_email !== undefined) changes.contact_email = patch.contact_email;
+    await this.k.updateTable('organizations').set(changes).where('id', '=', orgId).execute();
+    return this.organization(orgId);
+  }
+
   async list(orgId: string, opts: { limit?: number; starting_after?: string }) {
     const limit = opts.limit ?? DEFAULT_LIMIT;
     const after = opts.starting_after ? decodeCursor(opts.starting_after, 2) : null;

@@ -4,6 +4,7 @@ import type { ApiKeys } from './api-keys.js';
 import type { Auth } from './auth.js';
 import type { Members } from './members.js';
 import type { PasswordResets } from './password-reset.js';
+import { resetFromForm, resetPage } from './reset-page.js';
 import type { FacebookVerifier, GoogleVerifier } from './social.js';
 
 export function accountRoutes(
@@ -36,6 +37,10 @@ export function accountRoutes(
     await deps.passwordResets.reset(body.token, body.password);
     return undefined;
   });
+  app.handle(routes.auth.passwordResetPage, async () => resetPage());
+  app.handle(routes.auth.passwordResetForm, ({ query, rawBody }) =>
+    resetFromForm(deps.passwordResets, query.token, rawBody),
+  );
   app.handle(routes.auth.google, async ({ body }) =>
     auth.socialLogin(await deps.google.verify(body.id_token), body.organization_id),
   );
@@ -46,6 +51,7 @@ export function accountRoutes(
   app.handle(routes.me.get, ({ principal }) => auth.me(principal));
 
   app.handle(routes.orgs.get, ({ principal }) => members.organization(principal.orgId));
+  app.handle(routes.orgs.update, ({ principal, body }) => members.updateOrganization(principal.orgId, body));
   app.handle(routes.orgs.listMembers, ({ principal, query }) => members.list(principal.orgId, query));
   app.handle(routes.orgs.updateMember, ({ principal, params, body }) =>
     members.updateRole(principal, params.id, body.role),

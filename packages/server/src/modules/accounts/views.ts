@@ -13,5 +13,6 @@ export const organizationView = (o: OrganizationRow): Organization => ({
   id: o.id,
   object: 'organization',
   name: o.name,
+  contact_email: o.contact_email,
   created_at: o.created_at,
 });

@@ -82,7 +82,13 @@ export function campaignData(
 export class Renderer {
   constructor(
     private readonly db: Db,
-    private readonly options: { from: string; language: string; unsubscribes: Unsubscribes },
+    private readonly options: {
+      from: string;
+      language: string;
+      unsubscribes: Unsubscribes;
+      /** Where links in e-mails point (TICKETS_PUBLIC_URL, or the server's own address). */
+      baseUrl: string;
+    },
   ) {}
 
   private get k() {
@@ -225,26 +231,32 @@ export class Renderer {
   }
 
   /**
-   * Where a buyer's reply goes: the organization's owner (the first one), so an answer to a confirmation
-   * or a campaign reaches a person rather than the no-reply sender. Looked up once a minute at most.
+   * Where a buyer's reply goes: the organization's contact address, or else its owner (the first one),
+   * so an answer to a confirmation or a campaign reaches a person rather than the no-reply sender.
+   * Looked up once a minute at most.
    */
-  private readonly replyTos = new Map<string, { at: number; email: Promise<string | null> }>();
-  private replyTo(orgId: string): Promise<string | null> {
-    const hit = this.replyTos.get(orgId);
-    if (hit && Date.now() - hit.at < 60_000) return hit.email;
-    const email = this.k
-      .selectFrom('memberships')
-      .innerJoin('users', 'users.id', 'memberships.user_id')
-      .select('users.email')
-      .where('memberships.org_id', '=', orgId)
-      .where('memberships.role', '=', 'owner')
-      .orderBy('memberships.created_at')
-      .executeTakeFirst()
-      .then((r) => r?.email ?? null);
-    if (this.replyTos.size > 1000) this.replyTos.clear();
-    this.replyTos.set(orgId, { at: Date.now(), email });
-    return email;
-  }
+  private readonly replyTo = memoize(
+    1000,
+    (orgId: string) =>
+      this.k
+        .selectFrom('organizations')
+        .select((eb) => [
+          'organizations.contact_email',
+          eb
+            .selectFrom('memberships')
+            .innerJoin('users', 'users.id', 'memberships.user_id')
+            .select('users.email')
+            .whereRef('memberships.org_id', '=', 'organizations.id')
+            .where('memberships.role', '=', 'owner')
+            .orderBy('memberships.created_at')
+            .limit(1)
+            .as('owner_email'),
+        ])
+        .where('organizations.id', '=', orgId)
+        .executeTakeFirst()
+        .then((r) => r?.contact_email ?? r?.owner_email ?? null),
+    { ttlMs: 60_000 },
+  );
 
   /**
    * An account e-mail (an invitation, a password reset): its token is derived again from the row's id
@@ -291,9 +303,11 @@ export class Renderer {
       if (!reset || reset.used_at !== null || reset.expires_at <= now)
         return { cancel: 'the reset token was used or has expired' };
       data.buyer = { name: reset.name };
+      const token = await accountToken(this.db, 'password_reset', reset.id);
       data.reset = {
-        token: await accountToken(this.db, 'password_reset', reset.id),
+        token,
         expires: eventTime(reset.expires_at, 'UTC'),
+        url: `${this.options.baseUrl.replace(/\/$/, '')}/api/auth/password-reset/page?token=${encodeURIComponent(token)}`,
       };
     }
     const { subject, html, text } = renderEmail(template, data);

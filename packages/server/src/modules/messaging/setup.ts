@@ -67,6 +67,7 @@ export function createWorker(db: Db, config: MessagingConfig, log: Logger, baseU
     from: config.from,
     language: config.whatsapp.language,
     unsubscribes: new Unsubscribes(db, config.publicUrl ?? baseUrl),
+    baseUrl: config.publicUrl ?? baseUrl,
   });
   return new MessageWorker(
     db,

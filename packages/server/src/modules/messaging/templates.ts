@@ -27,7 +27,7 @@ export interface MessageData {
   reminder?: { hours: number };
   campaign?: { subject: string; paragraphs: string[]; unsubscribe_url: string };
   invitation?: { inviter: string; role: string; token: string; expires: string };
-  reset?: { token: string; expires: string };
+  reset?: { token: string; expires: string; url: string };
 }
 
 /** The `event` of a message that is not about one (a campaign, an account e-mail). */
@@ -216,7 +216,8 @@ Not expecting this? Ignore it: nothing happens unless the token is used.
 <p>Hello {{buyer.name}}, someone (we hope you) asked to reset the password of this account.</p>
 <p>Your reset token, valid once, until {{reset.expires}}:</p>
 <p style="font-family:monospace;font-size:14px;word-break:break-all;background:#f4f4f4;padding:8px">{{reset.token}}</p>
-<p>Set a new password with <code>tickets password reset --token {{reset.token}}</code>. Every session of the
+<p><a href="{{reset.url}}" style="display:inline-block;background:#222;color:#fff;padding:10px 16px;text-decoration:none;border-radius:4px">Choose a new password</a></p>
+<p>Or in a terminal: <code>tickets password reset --token {{reset.token}}</code>. Every session of the
 account ends when it is changed.</p>
 <p style="color:#666">Did not ask for this? Ignore it: your password stays as it is.</p>`),
     text: `Hello {{buyer.name}},
@@ -226,7 +227,8 @@ until {{reset.expires}}:
 
 {{reset.token}}
 
-Set a new password with:  tickets password reset --token {{reset.token}}
+Choose a new password here:  {{reset.url}}
+or in a terminal:  tickets password reset --token {{reset.token}}
 Every session of the account ends when it is changed.
 
 Did not ask for this? Ignore it: your password stays as it is.
@@ -321,7 +323,11 @@ export function sampleData(): MessageData {
       token: 'inv_SAMPLE',
       expires: 'Sat 19 Dec 2026, 20:00 (UTC)',
     },
-    reset: { token: 'pwr_SAMPLE', expires: 'Sat 12 Dec 2026, 21:00 (UTC)' },
+    reset: {
+      token: 'pwr_SAMPLE',
+      expires: 'Sat 12 Dec 2026, 21:00 (UTC)',
+      url: 'https://tickets.example.com/api/auth/password-reset/page?token=pwr_SAMPLE',
+    },
     campaign: {
       subject: 'Early birds: our spring season is on sale',
       paragraphs: [
