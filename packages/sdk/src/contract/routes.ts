@@ -269,7 +269,8 @@ export const routes = {
     passwordResetPage: route({
       method: 'GET',
       path: '/api/auth/password-reset/page',
-      summary: 'The page the e-mailed reset link opens: a form for the new password (opening it changes nothing)',
+      summary:
+        'The page the e-mailed reset link opens: a form for the new password (opening it changes nothing)',
       tag: 'auth',
       auth: 'public',
       query: z.object({ token: z.string().min(1).max(200) }),

@@ -7,7 +7,7 @@ import type { PasswordResets } from './password-reset.js';
 // (the API's Content-Security-Policy allows no script): opening it changes nothing, so a mail scanner
 // following the link cannot use the token; posting the form sets the password, once.
 
-const escape = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 function page(status: number, body: string): Reply {
   const html = `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><meta name="referrer" content="no-referrer"><title>Reset your password</title></head>
@@ -19,7 +19,7 @@ function form(problem?: string): Reply {
   return page(
     problem ? 422 : 200,
     `<h1>Choose a new password</h1>
-${problem ? `<p role="alert" style="color:#b00020">${escape(problem)}</p>` : ''}
+${problem ? `<p role="alert" style="color:#b00020">${escapeHtml(problem)}</p>` : ''}
 <form method="post">
 <p><label>New password<br><input type="password" name="password" autocomplete="new-password" minlength="10" required style="width:100%"></label></p>
 <p><label>Once more<br><input type="password" name="confirm" autocomplete="new-password" minlength="10" required style="width:100%"></label></p>
