@@ -139,6 +139,7 @@ describe.each(DIALECTS)('%s: readiness and shutdown', (dialect) => {
           '0018_default_tax_rate',
           '0019_invoice_reissue',
           '0020_org_contact',
+          '0021_order_attribution',
         ],
       },
     });

@@ -245,6 +245,7 @@ describe('sqlite: a migration that fails half-way leaves nothing behind', () => 
         '0018_default_tax_rate',
         '0019_invoice_reissue',
         '0020_org_contact',
+        '0021_order_attribution',
       ]);
       await db.kysely.deleteFrom('ticket_presence').where('ticket_id', '=', 'tkt_gone').execute();
       expect(await migrateToLatest(db)).toEqual([
@@ -260,6 +261,7 @@ describe('sqlite: a migration that fails half-way leaves nothing behind', () => 
         '0018_default_tax_rate',
         '0019_invoice_reissue',
         '0020_org_contact',
+        '0021_order_attribution',
       ]);
     } finally {
       await db.close();
@@ -323,6 +325,7 @@ describe.each(DIALECTS)('%s: 0011_sale_constraints', (dialect) => {
         '0018_default_tax_rate',
         '0019_invoice_reissue',
         '0020_org_contact',
+        '0021_order_attribution',
       ]);
       const tickets = await db.kysely
         .selectFrom('tickets')
@@ -361,6 +364,7 @@ describe.each(DIALECTS)('%s: 0011_sale_constraints', (dialect) => {
           '0018_default_tax_rate',
           '0019_invoice_reissue',
           '0020_org_contact',
+          '0021_order_attribution',
         ]);
       } else {
         expect(await migrateToLatest(db)).toEqual([
@@ -374,6 +378,7 @@ describe.each(DIALECTS)('%s: 0011_sale_constraints', (dialect) => {
           '0018_default_tax_rate',
           '0019_invoice_reissue',
           '0020_org_contact',
+          '0021_order_attribution',
         ]);
         await expect(
           sql`update orders set refunded_amount = 6001 where id = 'ord_1'`.execute(db.kysely),

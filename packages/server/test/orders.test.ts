@@ -85,6 +85,55 @@ describe.each(DIALECTS)('%s: selling', (dialect) => {
     expect(availability.body).toMatchObject({ sold: 2, available: 98 });
   });
 
+  it('keeps where a purchase came from (UTM, referrer), in its answer and when read back', async () => {
+    const { eventId, typeId } = await onSale(call, token, { name: 'Attributed' });
+    const sale = (attribution?: Record<string, unknown>, quantity = 1) =>
+      purchase({
+        event: eventId,
+        items: [{ ticket_type: typeId, quantity }],
+        buyer,
+        payment_method: 'manual',
+        ...(attribution ? { attribution } : {}),
+      });
+    // An event's first sale and the later ones take different paths on SQLite (rows read, or not): both keep it.
+    const tagged = await sale({
+      source: 'newsletter',
+      medium: 'email',
+      campaign: 'spring',
+      referrer: 'https://bluenote.example/jazz',
+    });
+    expect(tagged.status).toBe(201);
+    const expected = {
+      source: 'newsletter',
+      medium: 'email',
+      campaign: 'spring',
+      referrer: 'https://bluenote.example/jazz',
+    };
+    expect(tagged.body.attribution).toEqual(expected);
+    expect((await call('GET', `/api/orders/${tagged.body.id}`, { token })).body.attribution).toEqual(
+      expected,
+    );
+    const partial = await sale({ source: 'instagram' }, 2);
+    expect((await call('GET', `/api/orders/${partial.body.id}`, { token })).body.attribution).toEqual({
+      source: 'instagram',
+      medium: null,
+      campaign: null,
+      referrer: null,
+    });
+    const plain = await sale();
+    expect(plain.body.attribution).toBeNull();
+    expect((await call('GET', `/api/orders/${plain.body.id}`, { token })).body.attribution).toBeNull();
+    for (const [bad, path] of [
+      [{ referrer: 'not a url' }, 'attribution.referrer'],
+      [{ source: '' }, 'attribution.source'],
+      [{ utm_source: 'x' }, 'attribution'],
+    ] as const) {
+      const refused = await sale(bad);
+      expect(refused.status).toBe(422);
+      expect(refused.body.errors[0].path).toBe(path);
+    }
+  });
+
   it('refuses a tampered code and a code checked against another event’s key', async () => {
     const a = await onSale(call, token, { name: 'Keys A' });
     const b = await onSale(call, token, { name: 'Keys B' });

@@ -26,6 +26,19 @@ export const Phone = z
 
 export const Holder = z.object({ name: z.string().trim().min(1).max(200), email: Email.optional() });
 
+const utm = z.string().trim().min(1).max(200);
+
+/** UTM parameters and the referring page of a purchase. */
+export const Attribution = z
+  .strictObject({
+    source: utm.optional().meta({ example: 'newsletter' }),
+    medium: utm.optional().meta({ example: 'email' }),
+    campaign: utm.optional().meta({ example: 'spring-season' }),
+    referrer: z.url().max(2000).optional(),
+  })
+  .meta({ id: 'Attribution' });
+export type Attribution = z.input<typeof Attribution>;
+
 export const PurchaseInput = z.strictObject({
   event: EventId,
   items: z
@@ -59,6 +72,9 @@ export const PurchaseInput = z.strictObject({
     .strictObject({ success_url: z.url(), cancel_url: z.url() })
     .optional()
     .describe('With stripe: a hosted Checkout page (see payment.checkout_url) instead of a PaymentIntent'),
+  attribution: Attribution.optional().describe(
+    "Where the buyer came from, as the storefront's URL said (utm_source, utm_medium, utm_campaign) and the referring page: the `source` of analytics and reports",
+  ),
 });
 export type PurchaseInput = z.input<typeof PurchaseInput>;
 
@@ -141,6 +157,15 @@ export const Order = z
       .describe(
         'Given when the order is paid (e.g. INV-2026-000123); the PDF is at /api/orders/:id/invoice.pdf',
       ),
+    attribution: z
+      .object({
+        source: z.string().nullable(),
+        medium: z.string().nullable(),
+        campaign: z.string().nullable(),
+        referrer: z.string().nullable(),
+      })
+      .nullable()
+      .describe('Where the purchase came from, as it said (null: it said nothing)'),
     tickets: z.array(Ticket).describe('Issued when the order is paid'),
     created_at: Timestamp,
     updated_at: Timestamp,

@@ -36,6 +36,7 @@ import * as m0017 from './migrations/0017_publishable_keys.js';
 import * as m0018 from './migrations/0018_default_tax_rate.js';
 import * as m0019 from './migrations/0019_invoice_reissue.js';
 import * as m0020 from './migrations/0020_org_contact.js';
+import * as m0021 from './migrations/0021_order_attribution.js';
 import type { Database } from './schema.js';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -365,6 +366,7 @@ const migrations: Record<string, Migration> = {
   '0018_default_tax_rate': m0018,
   '0019_invoice_reissue': m0019,
   '0020_org_contact': m0020,
+  '0021_order_attribution': m0021,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

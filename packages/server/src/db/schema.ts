@@ -250,6 +250,11 @@ export interface OrdersTable {
   created_by: string | null;
   created_at: Timestamp;
   updated_at: Timestamp;
+  /** Where the purchase came from, as its storefront said (UTM parameters, the referring page). */
+  utm_source: Generated<string | null>;
+  utm_medium: Generated<string | null>;
+  utm_campaign: Generated<string | null>;
+  referrer: Generated<string | null>;
 }
 
 export interface OrderItemsTable {
@@ -550,9 +555,10 @@ export type TicketTypeRow = Selectable<TicketTypesTable>;
 export type ApiKeyRow = Selectable<ApiKeysTable>;
 export type InvitationRow = Selectable<InvitationsTable>;
 /** `invoice_number` may be left out of a row built in code: the ledger writes it once the order is paid. */
-export type OrderRow = Omit<Selectable<OrdersTable>, 'invoice_number' | 'invoice_error'> & {
+type Attribution = 'utm_source' | 'utm_medium' | 'utm_campaign' | 'referrer';
+export type OrderRow = Omit<Selectable<OrdersTable>, 'invoice_number' | 'invoice_error' | Attribution> & {
   invoice_number?: string | null;
-};
+} & Partial<Pick<Selectable<OrdersTable>, Attribution>>;
 export type OrderItemRow = Selectable<OrderItemsTable>;
 export type TicketRow = Selectable<TicketsTable>;
 export type RefundRow = Selectable<RefundsTable>;

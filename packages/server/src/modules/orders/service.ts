@@ -388,6 +388,15 @@ export class Orders {
       created_by: principal.kind === 'user' ? principal.userId : principal.keyId,
       created_at: now,
       updated_at: now,
+      // Only when given, so the usual sale's statement keeps its shape (see sellAtOnceText).
+      ...(input.attribution
+        ? {
+            utm_source: input.attribution.source ?? null,
+            utm_medium: input.attribution.medium ?? null,
+            utm_campaign: input.attribution.campaign ?? null,
+            referrer: input.attribution.referrer ?? null,
+          }
+        : {}),
     };
 
     const items: OrderItemRow[] = lines

@@ -54,6 +54,15 @@ export function orderView(o: OrderRow, items: OrderItemRow[], tickets: TicketRow
           }
         : null,
     invoice_number: o.invoice_number ?? null,
+    attribution:
+      o.utm_source || o.utm_medium || o.utm_campaign || o.referrer
+        ? {
+            source: o.utm_source ?? null,
+            medium: o.utm_medium ?? null,
+            campaign: o.utm_campaign ?? null,
+            referrer: o.referrer ?? null,
+          }
+        : null,
     tickets: tickets.map((t) => ticketView(t, names.get(t.ticket_type_id) ?? '')),
     created_at: o.created_at,
     updated_at: o.updated_at,
