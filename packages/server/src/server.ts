@@ -18,6 +18,8 @@ import { PasswordResets } from './modules/accounts/password-reset.js';
 import { authorize } from './modules/accounts/permissions.js';
 import { accountRoutes } from './modules/accounts/routes.js';
 import { FacebookVerifier, GoogleVerifier } from './modules/accounts/social.js';
+import { analyticsRoutes } from './modules/analytics/routes.js';
+import { Analytics } from './modules/analytics/service.js';
 import { checkinRoutes } from './modules/checkin/routes.js';
 import { Checkin } from './modules/checkin/service.js';
 import { Cancellations } from './modules/events/cancellation.js';
@@ -111,6 +113,7 @@ export async function buildApp(db: Db, config: Config, log: Logger): Promise<{ a
   });
   originRoutes(app, origins);
   invoiceRoutes(app, new Invoices(db), db);
+  analyticsRoutes(app, new Analytics(db.kysely));
   const sale = saleServices(db, config);
   const { payments, orders, refunds, cancellations } = sale;
   eventRoutes(app, new Events(db), cancellations);

@@ -140,6 +140,7 @@ describe.each(DIALECTS)('%s: readiness and shutdown', (dialect) => {
           '0019_invoice_reissue',
           '0020_org_contact',
           '0021_order_attribution',
+          '0022_analytics_indexes',
         ],
       },
     });

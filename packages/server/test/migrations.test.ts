@@ -246,6 +246,7 @@ describe('sqlite: a migration that fails half-way leaves nothing behind', () => 
         '0019_invoice_reissue',
         '0020_org_contact',
         '0021_order_attribution',
+        '0022_analytics_indexes',
       ]);
       await db.kysely.deleteFrom('ticket_presence').where('ticket_id', '=', 'tkt_gone').execute();
       expect(await migrateToLatest(db)).toEqual([
@@ -262,6 +263,7 @@ describe('sqlite: a migration that fails half-way leaves nothing behind', () => 
         '0019_invoice_reissue',
         '0020_org_contact',
         '0021_order_attribution',
+        '0022_analytics_indexes',
       ]);
     } finally {
       await db.close();
@@ -326,6 +328,7 @@ describe.each(DIALECTS)('%s: 0011_sale_constraints', (dialect) => {
         '0019_invoice_reissue',
         '0020_org_contact',
         '0021_order_attribution',
+        '0022_analytics_indexes',
       ]);
       const tickets = await db.kysely
         .selectFrom('tickets')
@@ -365,6 +368,7 @@ describe.each(DIALECTS)('%s: 0011_sale_constraints', (dialect) => {
           '0019_invoice_reissue',
           '0020_org_contact',
           '0021_order_attribution',
+          '0022_analytics_indexes',
         ]);
       } else {
         expect(await migrateToLatest(db)).toEqual([
@@ -379,6 +383,7 @@ describe.each(DIALECTS)('%s: 0011_sale_constraints', (dialect) => {
           '0019_invoice_reissue',
           '0020_org_contact',
           '0021_order_attribution',
+          '0022_analytics_indexes',
         ]);
         await expect(
           sql`update orders set refunded_amount = 6001 where id = 'ord_1'`.execute(db.kysely),

@@ -1,4 +1,5 @@
 export * from './accounts.js';
+export * from './analytics.js';
 export * from './checkin.js';
 export * from './common.js';
 export * from './events.js';

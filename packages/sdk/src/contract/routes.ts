@@ -26,6 +26,16 @@ import {
   Session,
 } from './accounts.js';
 import {
+  AnalyticsQuery,
+  EventAnalytics,
+  EventRow,
+  EventsAnalyticsQuery,
+  RevenueAnalytics,
+  SalesAnalytics,
+  SalesAnalyticsQuery,
+  UsersAnalytics,
+} from './analytics.js';
+import {
   CheckinBatchInput,
   CheckinBatchResult,
   CheckinBundle,
@@ -835,6 +845,57 @@ export const routes = {
       params: CreditNoteParams,
       response: PdfBytes,
       produces: 'application/pdf',
+    }),
+  },
+  analytics: {
+    event: route({
+      method: 'GET',
+      path: '/api/events/:id/analytics',
+      summary:
+        "An event's dashboard: inventory, money, sales over time, by ticket type, channel and source, check-ins, refunds, holds",
+      tag: 'analytics',
+      auth: 'orders:read',
+      params: EventParams,
+      query: AnalyticsQuery,
+      response: EventAnalytics,
+    }),
+    sales: route({
+      method: 'GET',
+      path: '/api/analytics/sales',
+      summary:
+        'Tickets, orders and money over time across events, optionally grouped by event, type, channel or source',
+      tag: 'analytics',
+      auth: 'orders:read',
+      query: SalesAnalyticsQuery,
+      response: SalesAnalytics,
+    }),
+    events: route({
+      method: 'GET',
+      path: '/api/analytics/events',
+      summary:
+        'One row per event: capacity, sold, sell-through, gross, net, check-in rate; sortable, paginated',
+      tag: 'analytics',
+      auth: 'orders:read',
+      query: EventsAnalyticsQuery,
+      response: page(EventRow),
+    }),
+    users: route({
+      method: 'GET',
+      path: '/api/analytics/users',
+      summary: 'Buyers: new and returning, repeat rate, tickets per buyer, marketing opt-ins, top buyers',
+      tag: 'analytics',
+      auth: 'orders:read',
+      query: AnalyticsQuery,
+      response: UsersAnalytics,
+    }),
+    revenue: route({
+      method: 'GET',
+      path: '/api/analytics/revenue',
+      summary: 'Money per bucket and currency (paid, refunded, net), tax per rate, payments by method',
+      tag: 'analytics',
+      auth: 'orders:read',
+      query: AnalyticsQuery,
+      response: RevenueAnalytics,
     }),
   },
   checkin: {

@@ -37,6 +37,7 @@ import * as m0018 from './migrations/0018_default_tax_rate.js';
 import * as m0019 from './migrations/0019_invoice_reissue.js';
 import * as m0020 from './migrations/0020_org_contact.js';
 import * as m0021 from './migrations/0021_order_attribution.js';
+import * as m0022 from './migrations/0022_analytics_indexes.js';
 import type { Database } from './schema.js';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -367,6 +368,7 @@ const migrations: Record<string, Migration> = {
   '0019_invoice_reissue': m0019,
   '0020_org_contact': m0020,
   '0021_order_attribution': m0021,
+  '0022_analytics_indexes': m0022,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

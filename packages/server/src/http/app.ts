@@ -189,7 +189,7 @@ export class App {
     }
     let query: unknown;
     if (route.query) {
-      const raw = q === -1 ? {} : Object.fromEntries(new URLSearchParams(url.slice(q + 1)));
+      const raw = q === -1 ? {} : queryObject(new URLSearchParams(url.slice(q + 1)));
       const bad = badTextIn(raw, []);
       if (bad) {
         drain(req);
@@ -468,4 +468,14 @@ function readBody(req: IncomingMessage, limit: number, timeoutMs: number): Promi
       if (!req.complete) fail(new ClientGone('closed before the body arrived'));
     });
   });
+}
+
+/** A query string as an object; a key given more than once (`event=a&event=b`) holds all its values. */
+function queryObject(params: URLSearchParams): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const [k, v] of params) {
+    const had = out[k];
+    out[k] = had === undefined ? v : Array.isArray(had) ? [...had, v] : [had, v];
+  }
+  return out;
 }

@@ -1,0 +1,646 @@
+import type {
+  Breakdown,
+  EventAnalytics,
+  EventRow,
+  GroupBy,
+  Interval,
+  Page,
+  RevenueAnalytics,
+  SalesAnalytics,
+  SalesChannel,
+  SalesPoint,
+  UsersAnalytics,
+} from '@tickets/sdk';
+import { type Kysely, type RawBuilder, type SqlBool, sql } from 'kysely';
+import { DateTime } from 'luxon';
+import type { Database } from '../../db/schema.js';
+import { ApiError, notFound as missing } from '../../http/errors.js';
+import { decodeCursor, encodeCursor } from '../../http/pagination.js';
+import { nowIso } from '../../time.js';
+import { withCounts } from '../inventory/inventory.js';
+import { netOf } from '../invoices/documents.js';
+import { type Bucket, resolveWindow, type Window } from './window.js';
+
+/**
+ * The organizer's numbers, each answer from a handful of aggregate queries: the database sums, JavaScript
+ * only shapes. Time series join the orders (or refunds, or admissions) to a list of buckets computed
+ * here (so both dialects bucket alike, in any time zone, DST included) on `paid_at` ranges, which the
+ * indexes of migration 0022 serve.
+ */
+
+/** Orders that were paid (refunds later do not unmake a sale; they are counted as refunds). */
+const PAID = ['paid', 'partially_refunded', 'refunded'] as const;
+
+const n = (v: unknown) => Number(v ?? 0);
+const rate = (part: number, whole: number) => (whole > 0 ? part / whole : null);
+const CHANNEL: Record<string, SalesChannel> = { manual: 'box_office', stripe: 'online', free: 'free' };
+const CHANNEL_NAME: Record<SalesChannel, string> = {
+  box_office: 'Box office',
+  online: 'Online',
+  free: 'Free',
+};
+
+type Query = {
+  from?: string;
+  to?: string;
+  interval?: Interval;
+  timezone?: string;
+  event?: string[];
+  currency?: string;
+};
+
+/**
+ * Orders paid in [from, to) of the organization (and of the events and currency given): the sales an
+ * answer counts. `o` is the orders table.
+ */
+function paidWhere(
+  orgId: string,
+  w: { from: string; to: string },
+  events: string[] | null,
+  currency?: string,
+): RawBuilder<SqlBool> {
+  return sql<SqlBool>`o.org_id = ${orgId} and o.status in ('paid', 'partially_refunded', 'refunded') and o.paid_at >= ${w.from} and o.paid_at < ${w.to}${
+    events ? sql` and o.event_id in (${sql.join(events)})` : sql``
+  }${currency ? sql` and o.currency = ${currency}` : sql``}`;
+}
+
+/** The buckets as a table `b(i, s, e)` to join on. */
+function bucketTable(buckets: Bucket[]): RawBuilder<unknown> {
+  return sql`b(i, s, e) as (values ${sql.join(
+    buckets.map((b, i) => sql`(cast(${i} as integer), cast(${b.start} as text), cast(${b.end} as text))`),
+  )})`;
+}
+
+/** Money per currency from rows of { currency, amount }, currencies in order. */
+function sums(rows: { currency: string | null; amount: unknown }[]): { currency: string; amount: number }[] {
+  const by = new Map<string, number>();
+  for (const r of rows) if (r.currency) by.set(r.currency, (by.get(r.currency) ?? 0) + n(r.amount));
+  return [...by].sort(([a], [b]) => (a < b ? -1 : 1)).map(([currency, amount]) => ({ currency, amount }));
+}
+
+/** Points of a series from per-bucket, per-currency rows; cumulative sums run through the series. */
+function points(
+  window: Window,
+  rows: { i: unknown; currency: string | null; orders: unknown; tickets: unknown; gross: unknown }[],
+): SalesPoint[] {
+  const byBucket = new Map<number, typeof rows>();
+  for (const r of rows) {
+    const i = n(r.i);
+    byBucket.set(i, [...(byBucket.get(i) ?? []), r]);
+  }
+  let tickets = 0;
+  const running = new Map<string, number>();
+  return window.buckets.map((b, i) => {
+    const here = byBucket.get(i) ?? [];
+    const gross = sums(here.map((r) => ({ currency: r.currency, amount: r.gross })));
+    for (const g of gross) running.set(g.currency, (running.get(g.currency) ?? 0) + g.amount);
+    const t = here.reduce((s, r) => s + n(r.tickets), 0);
+    tickets += t;
+    return {
+      start: b.start,
+      label: b.label,
+      tickets: t,
+      orders: here.reduce((s, r) => s + n(r.orders), 0),
+      cumulative_tickets: tickets,
+      gross,
+      cumulative_gross: [...running]
+        .sort(([a], [b]) => (a < b ? -1 : 1))
+        .map(([currency, amount]) => ({ currency, amount })),
+    };
+  });
+}
+
+function taxLines(rows: { currency: string; tax_rate: unknown; gross: unknown }[]) {
+  return rows
+    .map((r) => {
+      const gross = n(r.gross);
+      const net = netOf(gross, n(r.tax_rate));
+      return { currency: r.currency, rate: n(r.tax_rate), gross, net, tax: gross - net };
+    })
+    .sort((a, b) => (a.currency < b.currency ? -1 : a.currency > b.currency ? 1 : b.rate - a.rate));
+}
+
+export class Analytics {
+  constructor(private readonly k: Kysely<Database>) {}
+
+  /** The organization's events named by `event` (404 for one it does not have), or null for all. */
+  private async events(orgId: string, ids: string[] | undefined): Promise<string[] | null> {
+    if (!ids?.length) return null;
+    const found = await this.k
+      .selectFrom('events')
+      .select('id')
+      .where('org_id', '=', orgId)
+      .where('id', 'in', ids)
+      .execute();
+    if (found.length !== new Set(ids).size) throw missing('event');
+    return found.map((e) => e.id);
+  }
+
+  /** Org-wide defaults: the last 30 days, in the time zone of the organization's latest event. */
+  private async orgWindow(orgId: string, query: Query): Promise<Window> {
+    const latest = await this.k
+      .selectFrom('events')
+      .select('timezone')
+      .where('org_id', '=', orgId)
+      .orderBy('starts_at', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    const now = nowIso();
+    return resolveWindow(query, {
+      timezone: latest?.timezone ?? 'UTC',
+      from: new Date(Date.parse(now) - 30 * 86_400_000).toISOString(),
+      to: now,
+    });
+  }
+
+  async event(orgId: string, eventId: string, query: Query): Promise<EventAnalytics> {
+    const event = await this.k
+      .selectFrom('events')
+      .selectAll()
+      .where('org_id', '=', orgId)
+      .where('id', '=', eventId)
+      .executeTakeFirst();
+    if (!event) throw missing('event');
+    const now = nowIso();
+    // Its whole selling life by default: from its creation to a day after it ends (or now, if sooner).
+    const dayAfter = new Date(Date.parse(event.ends_at) + 86_400_000).toISOString();
+    const w = resolveWindow(query, {
+      timezone: event.timezone,
+      from: event.created_at,
+      to: now < dayAfter ? now : dayAfter,
+    });
+    const inWindow = paidWhere(orgId, w, [eventId]);
+
+    const [[counted], types, series, totals, tax, byType, byOrder, checkins, refunds, holds, lists] =
+      await Promise.all([
+        withCounts(this.k, [event]),
+        this.k
+          .selectFrom('ticket_types')
+          .select(['id', 'name', 'capacity', 'sold', 'held', 'slots'])
+          .where('event_id', '=', eventId)
+          .orderBy('sort_order')
+          .orderBy('id')
+          .execute()
+          .then((rows) => withCounts(this.k, rows)),
+        sql<{ i: number; currency: string | null; orders: unknown; tickets: unknown; gross: unknown }>`
+          with ${bucketTable(w.buckets)}
+          select b.i, o.currency, count(o.id) as orders, sum(o.ticket_count) as tickets, sum(o.total_amount) as gross
+          from b left join orders o on ${inWindow} and o.paid_at >= b.s and o.paid_at < b.e
+          group by b.i, o.currency`.execute(this.k),
+        sql<{ orders: unknown; tickets: unknown; gross: unknown; refunded: unknown }>`
+          select count(*) as orders, sum(o.ticket_count) as tickets, sum(o.total_amount) as gross, sum(o.refunded_amount) as refunded
+          from orders o where ${inWindow}`.execute(this.k),
+        sql<{ currency: string; tax_rate: unknown; gross: unknown }>`
+          select o.currency, i.tax_rate, sum(i.quantity * i.unit_amount) as gross
+          from orders o join order_items i on i.order_id = o.id where ${inWindow}
+          group by o.currency, i.tax_rate`.execute(this.k),
+        sql<{
+          key: string;
+          name: string;
+          currency: string;
+          orders: unknown;
+          tickets: unknown;
+          gross: unknown;
+        }>`
+          select i.ticket_type_id as key, min(i.name) as name, o.currency, count(distinct o.id) as orders,
+            sum(i.quantity) as tickets, sum(i.quantity * i.unit_amount) as gross
+          from orders o join order_items i on i.order_id = o.id where ${inWindow}
+          group by i.ticket_type_id, o.currency`.execute(this.k),
+        sql<{
+          method: string;
+          source: string;
+          currency: string;
+          orders: unknown;
+          tickets: unknown;
+          gross: unknown;
+        }>`
+          select o.payment_method as method, coalesce(o.utm_source, '') as source, o.currency, count(*) as orders,
+            sum(o.ticket_count) as tickets, sum(o.total_amount) as gross
+          from orders o where ${inWindow}
+          group by o.payment_method, coalesce(o.utm_source, ''), o.currency`.execute(this.k),
+        sql<{ valid: unknown; admitted: unknown; inside: unknown }>`
+          select count(*) as valid,
+            sum(case when exists (select 1 from ticket_presence p where p.ticket_id = t.id) then 1 else 0 end) as admitted,
+            sum(case when exists (select 1 from ticket_presence p where p.ticket_id = t.id and p.inside = 1) then 1 else 0 end) as inside
+          from tickets t where t.event_id = ${eventId} and t.status = 'valid'`.execute(this.k),
+        sql<{ count: unknown; amount: unknown; orders: unknown }>`
+          select count(r.id) as count, sum(r.amount) as amount, count(distinct r.order_id) as orders
+          from refunds r join orders o on o.id = r.order_id
+          where r.status = 'succeeded' and ${inWindow}`.execute(this.k),
+        sql<{ status: string; orders: unknown }>`
+          select o.status, count(*) as orders from orders o
+          where o.event_id = ${eventId} and o.payment_method = 'stripe' and o.created_at >= ${w.from} and o.created_at < ${w.to}
+          group by o.status`.execute(this.k),
+        this.k
+          .selectFrom('checkin_lists')
+          .select(['starts_at', 'is_default'])
+          .where('event_id', '=', eventId)
+          .execute(),
+      ]);
+
+    // Arrivals: first admissions per 15 minutes, from an hour before the doors to three hours after.
+    const doors = lists.find((l) => l.is_default)?.starts_at ?? event.starts_at;
+    const quarter = 15 * 60_000;
+    const arrivalBuckets: Bucket[] = Array.from({ length: 16 }, (_, i) => {
+      const start = new Date(Date.parse(doors) - 60 * 60_000 + i * quarter);
+      return {
+        start: start.toISOString(),
+        end: new Date(start.getTime() + quarter).toISOString(),
+        label: '',
+      };
+    });
+    const arrivals = await sql<{ i: unknown; admitted: unknown }>`
+      with ${bucketTable(arrivalBuckets)},
+      firsts as (select min(p.first_entry_at) as at from ticket_presence p join tickets t on t.id = p.ticket_id
+        where t.event_id = ${eventId} and t.status = 'valid' group by p.ticket_id)
+      select b.i, count(f.at) as admitted from b left join firsts f on f.at >= b.s and f.at < b.e group by b.i`.execute(
+      this.k,
+    );
+    const admittedAt = new Map(arrivals.rows.map((r) => [n(r.i), n(r.admitted)]));
+    const label = (iso: string) => DateTime.fromISO(iso).setZone(w.timezone).toFormat("yyyy-MM-dd'T'HH:mmZZ");
+
+    const t = totals.rows[0]!;
+    const gross = n(t.gross);
+    const refunded = n(t.refunded);
+    const orderCount = n(t.orders);
+    const c = checkins.rows[0]!;
+    const valid = n(c.valid);
+    const admitted = n(c.admitted);
+    const byStatus = new Map(holds.rows.map((h) => [h.status, n(h.orders)]));
+    const holdsPaid = PAID.reduce((s, st) => s + (byStatus.get(st) ?? 0), 0);
+    const expired =
+      (byStatus.get('expired') ?? 0) + (byStatus.get('cancelled') ?? 0) + (byStatus.get('failed') ?? 0);
+    const breakdown = (
+      rows: {
+        key: string;
+        name: string;
+        currency: string;
+        orders: unknown;
+        tickets: unknown;
+        gross: unknown;
+      }[],
+    ): Breakdown[] => {
+      const by = new Map<string, Breakdown>();
+      for (const r of rows) {
+        const b = by.get(r.key) ?? { key: r.key, name: r.name, orders: 0, tickets: 0, gross: [] };
+        b.orders += n(r.orders);
+        b.tickets += n(r.tickets);
+        b.gross = sums([...b.gross, { currency: r.currency, amount: r.gross }]);
+        by.set(r.key, b);
+      }
+      return [...by.values()].sort((a, b) => b.tickets - a.tickets || (a.key < b.key ? -1 : 1));
+    };
+    const sold = counted!.sold;
+    const capacity = counted!.capacity;
+    return {
+      object: 'event_analytics',
+      event_id: eventId,
+      timezone: w.timezone,
+      interval: w.interval,
+      from: w.from,
+      to: w.to,
+      inventory: {
+        capacity,
+        sold,
+        held: counted!.held,
+        available: capacity === null ? null : Math.max(0, capacity - sold - counted!.held),
+        sell_through: capacity === null ? null : rate(sold, capacity),
+        ticket_types: types.map((tt) => ({
+          id: tt.id,
+          name: tt.name,
+          capacity: tt.capacity,
+          sold: tt.sold,
+          held: tt.held,
+          available: tt.capacity === null ? null : Math.max(0, tt.capacity - tt.sold - tt.held),
+          sell_through: tt.capacity === null ? null : rate(tt.sold, tt.capacity),
+        })),
+      },
+      money: {
+        currency: event.currency,
+        gross,
+        refunded,
+        net: gross - refunded,
+        tax: taxLines(tax.rows),
+        fees: null,
+      },
+      sales: points(w, series.rows),
+      by_ticket_type: breakdown(byType.rows),
+      by_channel: breakdown(
+        byOrder.rows.map((r) => ({
+          ...r,
+          key: CHANNEL[r.method] ?? r.method,
+          name: CHANNEL_NAME[CHANNEL[r.method] ?? 'free'],
+        })),
+      ),
+      by_source: breakdown(
+        byOrder.rows.map((r) => ({ ...r, key: r.source || 'direct', name: r.source || 'direct' })),
+      ),
+      orders: {
+        count: orderCount,
+        average_tickets: orderCount ? n(t.tickets) / orderCount : null,
+        average_value: orderCount ? gross / orderCount : null,
+      },
+      checkins: {
+        valid_tickets: valid,
+        admitted,
+        inside: n(c.inside),
+        checkin_rate: rate(admitted, valid),
+        no_shows: now >= event.ends_at ? valid - admitted : null,
+        doors,
+        arrivals: arrivalBuckets.map((b, i) => ({
+          start: b.start,
+          label: label(b.start),
+          admitted: admittedAt.get(i) ?? 0,
+        })),
+      },
+      refunds: {
+        count: n(refunds.rows[0]?.count),
+        amount: n(refunds.rows[0]?.amount),
+        orders_refunded: n(refunds.rows[0]?.orders),
+        rate: rate(n(refunds.rows[0]?.orders), orderCount),
+      },
+      holds: {
+        paid: holdsPaid,
+        expired,
+        pending: byStatus.get('pending') ?? 0,
+        conversion: rate(holdsPaid, holdsPaid + expired),
+      },
+    };
+  }
+
+  /** Tickets and orders over time across events, optionally split by event, ticket type, channel or source. */
+  async sales(orgId: string, query: Query & { group_by?: GroupBy }): Promise<SalesAnalytics> {
+    const [events, w] = await Promise.all([this.events(orgId, query.event), this.orgWindow(orgId, query)]);
+    const by = query.group_by ?? null;
+    const perItem = by === 'ticket_type';
+    const key =
+      by === 'event'
+        ? sql`o.event_id`
+        : by === 'channel'
+          ? sql`o.payment_method`
+          : by === 'source'
+            ? sql`coalesce(o.utm_source, '')`
+            : by === 'ticket_type'
+              ? sql`i.ticket_type_id`
+              : // Not grouped: a constant (Postgres refuses one in GROUP BY, so it is left out there).
+                sql`''`;
+    const rows = await sql<{
+      i: unknown;
+      key: string;
+      name: string | null;
+      currency: string;
+      orders: unknown;
+      tickets: unknown;
+      gross: unknown;
+    }>`
+      with ${bucketTable(w.buckets)}
+      select b.i, ${key} as key, ${perItem ? sql`min(i.name)` : sql`null`} as name, o.currency,
+        count(distinct o.id) as orders,
+        sum(${perItem ? sql`i.quantity` : sql`o.ticket_count`}) as tickets,
+        sum(${perItem ? sql`i.quantity * i.unit_amount` : sql`o.total_amount`}) as gross
+      from b join orders o on ${paidWhere(orgId, w, events, query.currency)} and o.paid_at >= b.s and o.paid_at < b.e
+      ${perItem ? sql`join order_items i on i.order_id = o.id` : sql``}
+      group by b.i, ${by ? sql`${key}, ` : sql``}o.currency`.execute(this.k);
+    const keys = [...new Set(rows.rows.map((r) => r.key))].sort();
+    const names = new Map<string, string>();
+    if (by === 'event' && keys.length)
+      for (const e of await this.k
+        .selectFrom('events')
+        .select(['id', 'name'])
+        .where('id', 'in', keys)
+        .execute())
+        names.set(e.id, e.name);
+    for (const r of rows.rows) if (r.name) names.set(r.key, r.name);
+    const nameOf = (k: string) =>
+      by === 'channel'
+        ? CHANNEL_NAME[CHANNEL[k] ?? 'free']
+        : by === 'source'
+          ? k || 'direct'
+          : (names.get(k) ?? k);
+    const keyOf = (k: string) => (by === 'channel' ? (CHANNEL[k] ?? k) : by === 'source' ? k || 'direct' : k);
+    const all = points(w, rows.rows);
+    const last = all.at(-1);
+    return {
+      object: 'sales_analytics',
+      timezone: w.timezone,
+      interval: w.interval,
+      from: w.from,
+      to: w.to,
+      group_by: by,
+      totals: {
+        tickets: last?.cumulative_tickets ?? 0,
+        orders: all.reduce((s, p) => s + p.orders, 0),
+        gross: last?.cumulative_gross ?? [],
+      },
+      series: by
+        ? keys.map((k) => ({
+            key: keyOf(k),
+            name: nameOf(k),
+            points: points(
+              w,
+              rows.rows.filter((r) => r.key === k),
+            ),
+          }))
+        : [{ key: null, name: null, points: all }],
+    };
+  }
+
+  /** One row per event: capacity, sold, sell-through, money in the range, check-in rate; sorted, paged. */
+  async eventsList(
+    orgId: string,
+    query: Query & { sort?: string; limit?: number; starting_after?: string },
+  ): Promise<Page<EventRow>> {
+    const [events, w] = await Promise.all([this.events(orgId, query.event), this.orgWindow(orgId, query)]);
+    const rows = await sql<{
+      id: string;
+      name: string;
+      status: string;
+      starts_at: string;
+      currency: string;
+      capacity: number | null;
+      sold: number;
+      held: number;
+      slots: number;
+      gross: unknown;
+      refunded: unknown;
+      valid: unknown;
+      admitted: unknown;
+    }>`
+      select e.id, e.name, e.status, e.starts_at, e.currency, e.capacity, e.sold, e.held, e.slots,
+        (select sum(o.total_amount) from orders o where o.event_id = e.id and ${paidWhere(orgId, w, null, query.currency)}) as gross,
+        (select sum(o.refunded_amount) from orders o where o.event_id = e.id and ${paidWhere(orgId, w, null, query.currency)}) as refunded,
+        (select count(*) from tickets t where t.event_id = e.id and t.status = 'valid') as valid,
+        (select count(*) from tickets t where t.event_id = e.id and t.status = 'valid'
+          and exists (select 1 from ticket_presence p where p.ticket_id = t.id)) as admitted
+      from events e where e.org_id = ${orgId}${events ? sql` and e.id in (${sql.join(events)})` : sql``}`.execute(
+      this.k,
+    );
+    const counted = await withCounts(this.k, rows.rows);
+    const list: EventRow[] = counted.map((e) => {
+      const gross = n(e.gross);
+      return {
+        object: 'event_summary',
+        event_id: e.id,
+        name: e.name,
+        status: e.status,
+        starts_at: e.starts_at,
+        currency: e.currency,
+        capacity: e.capacity,
+        sold: e.sold,
+        sell_through: e.capacity === null ? null : rate(e.sold, e.capacity),
+        gross,
+        net: gross - n(e.refunded),
+        checkin_rate: rate(n(e.admitted), n(e.valid)),
+      };
+    });
+    const sort = query.sort ?? '-starts_at';
+    const field = sort.replace(/^-/, '') as 'name' | 'starts_at' | 'sold' | 'net';
+    const dir = sort.startsWith('-') ? -1 : 1;
+    list.sort((a, b) => {
+      const x = a[field];
+      const y = b[field];
+      return (x < y ? -1 : x > y ? 1 : 0) * dir || (a.event_id < b.event_id ? -1 : 1);
+    });
+    const limit = query.limit ?? 20;
+    let offset = 0;
+    if (query.starting_after) {
+      const [at] = decodeCursor(query.starting_after, 1);
+      offset = typeof at === 'number' && at >= 0 ? at : 0;
+    }
+    const data = list.slice(offset, offset + limit);
+    const more = offset + limit < list.length;
+    return {
+      object: 'list',
+      data,
+      has_more: more,
+      next_cursor: more ? encodeCursor([offset + limit]) : null,
+    };
+  }
+
+  /** Buyers: how many, new or returning, repeat rate, tickets per buyer, opt-ins, the top ten by spend. */
+  async users(orgId: string, query: Query): Promise<UsersAnalytics> {
+    const [events, w] = await Promise.all([this.events(orgId, query.event), this.orgWindow(orgId, query)]);
+    const inRange = paidWhere(orgId, w, events, query.currency);
+    const [summary, top] = await Promise.all([
+      // Every paid order of the organization before `to`: a buyer is new when their first is in range.
+      sql<{ buyers: unknown; new_buyers: unknown; repeaters: unknown; tickets: unknown; opted: unknown }>`
+        with buyers as (
+          select o.buyer_email, min(o.paid_at) as first_paid,
+            sum(case when ${inRange} then 1 else 0 end) as orders,
+            sum(case when ${inRange} then o.ticket_count else 0 end) as tickets,
+            max(case when ${inRange} then o.marketing_opt_in else 0 end) as opted
+          from orders o
+          where o.org_id = ${orgId} and o.status in ('paid', 'partially_refunded', 'refunded') and o.paid_at < ${w.to}
+          group by o.buyer_email)
+        select count(*) as buyers, sum(case when first_paid >= ${w.from} then 1 else 0 end) as new_buyers,
+          sum(case when orders > 1 then 1 else 0 end) as repeaters, sum(tickets) as tickets, sum(opted) as opted
+        from buyers where orders > 0`.execute(this.k),
+      sql<{
+        email: string;
+        name: string;
+        currency: string;
+        orders: unknown;
+        tickets: unknown;
+        spent: unknown;
+      }>`
+        select o.buyer_email as email, max(o.buyer_name) as name, o.currency, count(*) as orders,
+          sum(o.ticket_count) as tickets, sum(o.total_amount) as spent
+        from orders o where ${inRange}
+        group by o.buyer_email, o.currency
+        order by spent desc, email limit 10`.execute(this.k),
+    ]);
+    const r = summary.rows[0]!;
+    const buyers = n(r.buyers);
+    return {
+      object: 'users_analytics',
+      timezone: w.timezone,
+      interval: w.interval,
+      from: w.from,
+      to: w.to,
+      buyers,
+      new_buyers: n(r.new_buyers),
+      returning_buyers: buyers - n(r.new_buyers),
+      repeat_rate: rate(n(r.repeaters), buyers),
+      tickets_per_buyer: buyers ? n(r.tickets) / buyers : null,
+      marketing_opt_in_rate: rate(n(r.opted), buyers),
+      top_buyers: top.rows.map((b) => ({
+        email: b.email,
+        name: b.name,
+        orders: n(b.orders),
+        tickets: n(b.tickets),
+        spent: [{ currency: b.currency, amount: n(b.spent) }],
+      })),
+    };
+  }
+
+  /** Money in and out per bucket and currency: paid, refunded, net; tax per rate; payments by method. */
+  async revenue(orgId: string, query: Query): Promise<RevenueAnalytics> {
+    const [events, w] = await Promise.all([this.events(orgId, query.event), this.orgWindow(orgId, query)]);
+    const inRange = paidWhere(orgId, w, events, query.currency);
+    const [paid, refunded, tax, methods] = await Promise.all([
+      sql<{ i: unknown; currency: string; gross: unknown }>`
+        with ${bucketTable(w.buckets)}
+        select b.i, o.currency, sum(o.total_amount) as gross
+        from b join orders o on ${inRange} and o.paid_at >= b.s and o.paid_at < b.e
+        group by b.i, o.currency`.execute(this.k),
+      sql<{ i: unknown; currency: string; amount: unknown }>`
+        with ${bucketTable(w.buckets)}
+        select b.i, r.currency, sum(r.amount) as amount
+        from b join refunds r on r.org_id = ${orgId} and r.status = 'succeeded' and r.created_at >= b.s and r.created_at < b.e
+          and r.created_at >= ${w.from} and r.created_at < ${w.to}
+          ${query.currency ? sql`and r.currency = ${query.currency}` : sql``}
+        ${events ? sql`join orders o on o.id = r.order_id and o.event_id in (${sql.join(events)})` : sql``}
+        group by b.i, r.currency`.execute(this.k),
+      sql<{ currency: string; tax_rate: unknown; gross: unknown }>`
+        select o.currency, i.tax_rate, sum(i.quantity * i.unit_amount) as gross
+        from orders o join order_items i on i.order_id = o.id where ${inRange}
+        group by o.currency, i.tax_rate`.execute(this.k),
+      sql<{ method: string; currency: string; orders: unknown; gross: unknown }>`
+        select o.payment_method as method, o.currency, count(*) as orders, sum(o.total_amount) as gross
+        from orders o where ${inRange}
+        group by o.payment_method, o.currency`.execute(this.k),
+    ]);
+    const currencies = [...new Set([...paid.rows, ...refunded.rows].map((r) => r.currency))].sort();
+    const cell = new Map<string, { gross: number; refunds: number }>();
+    const at = (i: unknown, c: string) => {
+      const key = `${n(i)} ${c}`;
+      const v = cell.get(key) ?? { gross: 0, refunds: 0 };
+      cell.set(key, v);
+      return v;
+    };
+    for (const r of paid.rows) at(r.i, r.currency).gross += n(r.gross);
+    for (const r of refunded.rows) at(r.i, r.currency).refunds += n(r.amount);
+    const series = w.buckets.flatMap((b, i) =>
+      currencies.map((currency) => {
+        const v = cell.get(`${i} ${currency}`) ?? { gross: 0, refunds: 0 };
+        return {
+          start: b.start,
+          label: b.label,
+          currency,
+          gross: v.gross,
+          refunds: v.refunds,
+          fees: null,
+          net: v.gross - v.refunds,
+        };
+      }),
+    );
+    return {
+      object: 'revenue_analytics',
+      timezone: w.timezone,
+      interval: w.interval,
+      from: w.from,
+      to: w.to,
+      totals: currencies.map((currency) => {
+        const mine = series.filter((p) => p.currency === currency);
+        const gross = mine.reduce((s, p) => s + p.gross, 0);
+        const refunds = mine.reduce((s, p) => s + p.refunds, 0);
+        return { currency, gross, refunds, fees: null, net: gross - refunds };
+      }),
+      series,
+      tax: taxLines(tax.rows),
+      by_method: methods.rows
+        .map((m) => ({ method: m.method, currency: m.currency, orders: n(m.orders), gross: n(m.gross) }))
+        .sort((a, b) => b.gross - a.gross),
+    };
+  }
+}
