@@ -2,6 +2,7 @@ import type { Session } from './contract/accounts.js';
 import type { RouteDef, RouteResponse } from './contract/routes.js';
 import { routes } from './contract/routes.js';
 import { ConnectionError, errorFromResponse, RateLimitError, type TicketsError } from './errors.js';
+import { AnalyticsResource } from './resources/analytics.js';
 import { ApiKeysResource } from './resources/api-keys.js';
 import { AuthResource } from './resources/auth.js';
 import { CheckinResource } from './resources/checkin.js';
@@ -88,6 +89,7 @@ export class Tickets {
   readonly messages = new MessagesResource(this);
   readonly lists = new ContactListsResource(this);
   readonly campaigns = new CampaignsResource(this);
+  readonly analytics = new AnalyticsResource(this);
 
   private token: string | undefined;
   private refreshToken: string | undefined;
@@ -229,7 +231,8 @@ export class Tickets {
     });
     const search = new URLSearchParams();
     for (const [k, v] of Object.entries(args.query ?? {}))
-      if (v !== undefined && v !== null) search.set(k, String(v));
+      if (Array.isArray(v)) for (const item of v) search.append(k, String(item));
+      else if (v !== undefined && v !== null) search.set(k, String(v));
     const qs = search.toString();
     return `${this.baseUrl}${path}${qs ? `?${qs}` : ''}`;
   }

@@ -8,6 +8,7 @@ export {
 export * from './contract/index.js';
 export * from './errors.js';
 export { AutoPaginator } from './pagination.js';
+export type { AnalyticsParams, AnalyticsResource } from './resources/analytics.js';
 export type { CheckinResource } from './resources/checkin.js';
 export type { EventListParams } from './resources/events.js';
 export type { InvoicesResource } from './resources/invoices.js';
