@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Chalk } from 'chalk';
 import { Command, CommanderError } from 'commander';
+import { registerAnalytics } from './commands/analytics.js';
 import { newApiCommand } from './commands/api.js';
 import { registerApiKeys } from './commands/api-keys.js';
 import { registerAuth } from './commands/auth.js';
@@ -76,6 +77,7 @@ export function buildProgram(): Command {
   registerOrders(program);
   registerRefunds(program);
   registerInvoices(program);
+  registerAnalytics(program);
   registerMessages(program);
   registerMarketing(program);
   registerCheckin(program);
