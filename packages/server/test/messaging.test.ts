@@ -756,6 +756,35 @@ describe.each(DIALECTS)('%s: contact lists and campaigns', (dialect) => {
     expect(subjects).toEqual(['Mara, Jazz Night is near', 'Moe, Jazz Night is near']);
   });
 
+  it("tags the campaign's links with UTM parameters naming it, keeping those a link already has", async () => {
+    const { call, token, eventId, sell } = await boxOffice(s);
+    await sell({ name: 'Lia Link', email: 'lia-link@example.com', marketing_opt_in: true });
+    const list = (await call('POST', '/api/lists', { token, body: { name: 'Links', event: eventId } })).body;
+    const created = await call('POST', '/api/campaigns', {
+      token,
+      body: {
+        name: 'Spring Gala 2026!',
+        subject: 'Hi {{first_name}}',
+        body: 'Book at https://bluenote.example/jazz?seat=a1.\n\nOr (https://shop.example/?utm_source=mine), or www.nolink.example',
+        list: list.id,
+      },
+    });
+    expect(created.status).toBe(201);
+    const preview = await call('GET', `/api/campaigns/${created.body.id}/preview`, { token });
+    expect(preview.status).toBe(200);
+    expect(preview.body.text).toContain(
+      'Book at https://bluenote.example/jazz?seat=a1&utm_source=tickets&utm_medium=email&utm_campaign=spring-gala-2026.',
+    );
+    expect(preview.body.text).toContain(
+      '(https://shop.example/?utm_source=mine&utm_medium=email&utm_campaign=spring-gala-2026)',
+    );
+    expect(preview.body.text).toContain('or www.nolink.example');
+    // Handlebars escapes `=` and `&` in the HTML part; the link is the same.
+    expect(preview.body.html.replaceAll('&#x3D;', '=').replaceAll('&amp;', '&')).toContain(
+      'https://bluenote.example/jazz?seat=a1&utm_source=tickets&utm_medium=email&utm_campaign=spring-gala-2026',
+    );
+  });
+
   it("sends buyers' replies to the organization's contact address once one is set", async () => {
     const { call, token, sell } = await boxOffice(s);
     expect((await call('GET', '/api/org', { token })).body.contact_email).toBeNull();

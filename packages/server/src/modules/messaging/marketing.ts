@@ -326,7 +326,7 @@ export class Marketing {
       .where('id', '=', orgId)
       .executeTakeFirstOrThrow();
     const data = campaignData(
-      { subject: campaign.subject, body: campaign.body, org_name: org.name },
+      { name: campaign.name, subject: campaign.subject, body: campaign.body, org_name: org.name },
       values,
       await unsubscribeUrl(contact?.email ?? 'preview@example.com'),
     );

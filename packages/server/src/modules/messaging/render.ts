@@ -54,9 +54,38 @@ export function eventTime(iso: string, timeZone: string): string {
   return `${formatIn(timeZone).format(new Date(iso))} (${timeZone})`;
 }
 
+/** A campaign's name as a `utm_campaign` value: lower case, words joined by hyphens. */
+export const campaignSlug = (name: string): string =>
+  name
+    .normalize('NFKD')
+    .replace(/[\u0300-\u036f]/g, '')
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-|-$/g, '')
+    .slice(0, 100) || 'campaign';
+
+/**
+ * The web links in a campaign's text, tagged with where the reader came from (utm_source=tickets,
+ * utm_medium=email, utm_campaign=<its name>), so a purchase they lead to is attributed to the campaign
+ * (the storefront passes them on as `attribution`). Parameters a link already has are kept.
+ */
+export function tagLinks(text: string, campaignName: string): string {
+  return text.replace(/\bhttps?:\/\/[^\s<>"']+[^\s<>"'.,;:!?)\]]/g, (link) => {
+    let url: URL;
+    try {
+      url = new URL(link);
+    } catch {
+      return link;
+    }
+    const tags = { utm_source: 'tickets', utm_medium: 'email', utm_campaign: campaignSlug(campaignName) };
+    for (const [k, v] of Object.entries(tags)) if (!url.searchParams.has(k)) url.searchParams.set(k, v);
+    return url.toString();
+  });
+}
+
 /** A campaign's message data for one recipient: its subject and paragraphs with their merge fields filled. */
 export function campaignData(
-  campaign: { subject: string; body: string; org_name: string },
+  campaign: { name: string; subject: string; body: string; org_name: string },
   values: MergeValues,
   unsubscribeUrl: string,
 ): MessageData {
@@ -66,7 +95,7 @@ export function campaignData(
     buyer: { name: values.name },
     campaign: {
       subject: merge(campaign.subject, values),
-      paragraphs: merge(campaign.body, values)
+      paragraphs: tagLinks(merge(campaign.body, values), campaign.name)
         .split(/\n\s*\n/)
         .map((p) => p.trim())
         .filter(Boolean),
@@ -186,6 +215,7 @@ export class Renderer {
       .selectFrom('campaigns')
       .innerJoin('organizations', 'organizations.id', 'campaigns.org_id')
       .select([
+        'campaigns.name',
         'campaigns.subject',
         'campaigns.body',
         'campaigns.status',
