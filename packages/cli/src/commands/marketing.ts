@@ -9,10 +9,12 @@ import type {
 } from '@tickets/sdk';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { Context } from '../context.js';
-import { UsageError } from '../errors.js';
+import { EXIT, UsageError } from '../errors.js';
+import { askFor, confirmFor, type Factory, factoryOf } from '../factory.js';
 import { examples, parse } from '../help.js';
+import { io } from '../io.js';
 import { type Output, printable } from '../output.js';
-import { ask, canPrompt, confirmAction, readStdin } from '../prompt.js';
+import { readStdin } from '../prompt.js';
 import {
   idArg,
   STATUSES as MESSAGE_STATUSES,
@@ -137,14 +139,14 @@ const statusOrder = (s: string) =>
   isMessageStatus(s) ? MESSAGE_STATUSES.indexOf(s) : MESSAGE_STATUSES.length;
 
 /** Names the list in a confirmation question, when someone is there to read it. */
-async function describeList(ctx: Context, client: Tickets, id: string): Promise<string> {
-  const l = await ctx.out.spin('Loading…', client.lists.get(id));
+async function describeList(f: Factory, client: Tickets, id: string): Promise<string> {
+  const l = await f.out.spin('Loading…', client.lists.get(id));
   return `contact list ${l.id} "${l.name}" (${plural(l.contacts, 'contact')})`;
 }
 
-async function describeCampaign(ctx: Context, client: Tickets, id: string): Promise<string> {
-  const c = await ctx.out.spin('Loading…', client.campaigns.get(id));
-  const l = await ctx.out.spin('Loading…', client.lists.get(c.list_id));
+async function describeCampaign(f: Factory, client: Tickets, id: string): Promise<string> {
+  const c = await f.out.spin('Loading…', client.campaigns.get(id));
+  const l = await f.out.spin('Loading…', client.lists.get(c.list_id));
   return `campaign ${c.id} "${c.subject}" to ${plural(l.contacts, 'contact')} of "${l.name}"`;
 }
 
@@ -161,16 +163,87 @@ async function readBody(f: { body?: string; bodyFile?: string }): Promise<string
   }
 }
 
-interface CampaignFlags {
+type Run<O> = (f: Factory, o: O) => Promise<number>;
+
+export interface ContactListListOptions {
+  limit: number;
+}
+
+export interface ContactListCreateOptions {
+  name: string;
+  /** --event: only this event's buyers (default: every event's). */
+  event?: string;
+  /** --all-buyers: every buyer, not only those who opted in. */
+  allBuyers: boolean;
+}
+
+export interface ContactListShowOptions {
+  id: string;
+}
+
+export interface ContactListContactsOptions {
+  id: string;
+  limit: number;
+}
+
+export interface ContactListSyncOptions {
+  id: string;
+}
+
+export interface ContactListDeleteOptions {
+  id: string;
+  yes: boolean;
+}
+
+export interface CampaignListOptions {
+  status?: CampaignStatus;
+  limit: number;
+}
+
+/** What `tickets campaigns create` was asked to do, once its flags are read. */
+export interface CampaignCreateOptions {
   name?: string;
   subject?: string;
   body?: string;
+  /** A path, or `-` for stdin. */
   bodyFile?: string;
   list?: string;
+  /** As typed: local time, or ISO-8601. */
   sendAt?: string;
   sendgridTemplate?: string;
 }
 
+export interface CampaignShowOptions {
+  id: string;
+}
+
+export interface CampaignPreviewOptions {
+  id: string;
+  email?: string;
+  html: boolean;
+}
+
+export interface CampaignTestOptions {
+  id: string;
+  email?: string;
+}
+
+export interface CampaignSendOptions {
+  id: string;
+  yes: boolean;
+}
+
+export interface CampaignCancelOptions {
+  id: string;
+}
+
+export interface CampaignRecipientsOptions {
+  id: string;
+  status?: MessageStatus;
+  limit: number;
+}
+
+/** `tickets lists` and `tickets campaigns`: the groups and each of their commands. */
 export function registerMarketing(program: Command): void {
   registerLists(program);
   registerCampaigns(program);
@@ -186,131 +259,12 @@ function registerLists(program: Command): void {
     'tickets lists contacts lst_…',
     'tickets campaigns create --list lst_… --name Spring --subject "New dates" --body-file spring.txt',
   );
-
-  examples(
-    lists
-      .command('list')
-      .description('List the contact lists')
-      .option('--limit <n>', 'at most this many', parse.int(1), 1000)
-      .action(async (o: { limit: number }, cmd: Command) => {
-        const ctx = Context.of(cmd);
-        const client = await ctx.client();
-        const all = await ctx.out.spin(
-          'Loading…',
-          client.lists.list({ limit: Math.min(o.limit, 100) }).toArray({ limit: o.limit }),
-        );
-        await ctx.out.result(all, (l) => listTable(ctx.out, l));
-      }),
-    'tickets lists list',
-    'tickets lists list --json',
-  );
-
-  examples(
-    lists
-      .command('create')
-      .description(
-        'Create a contact list of buyers who opted in to marketing e-mail (or of all, --all-buyers)',
-      )
-      .argument('<name>', 'what to call it')
-      .option(
-        '--event <event>',
-        "only this event's buyers (default: every event's)",
-        idArg('evt', 'an event'),
-      )
-      .option('--all-buyers', 'every buyer, not only those who opted in to marketing e-mail')
-      .action(async (name: string, o: { event?: string; allBuyers?: boolean }, cmd: Command) => {
-        const ctx = Context.of(cmd);
-        if (!name.trim()) throw new UsageError('the list needs a name');
-        const client = await ctx.client();
-        const list = await ctx.out.spin(
-          'Creating…',
-          client.lists.create({ name, event: o.event, opted_in_only: !o.allBuyers }),
-        );
-        await ctx.out.result(list, async (l) => {
-          ctx.out.success(`Created contact list ${l.id} with ${plural(l.contacts, 'contact')}.`);
-          await showList(ctx.out, l);
-        });
-      }),
-    'tickets lists create "Jazz fans" --event evt_…',
-    'tickets lists create "Everyone, ever" --all-buyers',
-  );
-
-  examples(
-    lists
-      .command('show')
-      .description('Show a contact list and how many addresses it has now')
-      .argument('<list>', 'the list (lst_…)', listArg)
-      .action(async (id: string, _o: unknown, cmd: Command) => {
-        const ctx = Context.of(cmd);
-        const client = await ctx.client();
-        const list = await ctx.out.spin('Loading…', client.lists.get(id));
-        await ctx.out.result(list, (l) => showList(ctx.out, l));
-      }),
-    'tickets lists show lst_…',
-    'tickets lists show lst_… --json | jq .contacts',
-  );
-
-  examples(
-    lists
-      .command('contacts')
-      .description("List a contact list's addresses now (suppressed ones left out)")
-      .argument('<list>', 'the list (lst_…)', listArg)
-      .option('--limit <n>', 'at most this many', parse.int(1), 10_000)
-      .action(async (id: string, o: { limit: number }, cmd: Command) => {
-        const ctx = Context.of(cmd);
-        const client = await ctx.client();
-        const contacts = await ctx.out.spin(
-          'Loading contacts…',
-          client.lists.contacts(id, { limit: Math.min(o.limit, 100) }).toArray({ limit: o.limit }),
-        );
-        await ctx.out.result(contacts, (l) =>
-          ctx.out.table(
-            ['E-MAIL', 'NAME', 'OPTED IN'],
-            l.map((c) => [c.email, c.name, c.opted_in]),
-          ),
-        );
-      }),
-    'tickets lists contacts lst_…',
-    'tickets lists contacts lst_… | cut -f1 > addresses.txt',
-  );
-
-  examples(
-    lists
-      .command('sync')
-      .description(
-        'Copy a contact list to SendGrid Marketing contacts (needs SENDGRID_API_KEY on the server)',
-      )
-      .argument('<list>', 'the list (lst_…)', listArg)
-      .action(async (id: string, _o: unknown, cmd: Command) => {
-        const ctx = Context.of(cmd);
-        const client = await ctx.client();
-        const sync = await ctx.out.spin('Syncing…', client.lists.sync(id));
-        await ctx.out.result(sync, (s) =>
-          ctx.out.success(
-            `Sent ${plural(s.contacts, 'contact')} of ${s.list_id} to SendGrid list ${s.sendgrid_list_id} (import job ${s.job_id}).`,
-          ),
-        );
-      }),
-    'tickets lists sync lst_…',
-  );
-
-  examples(
-    lists
-      .command('delete')
-      .description('Delete a contact list no campaign uses')
-      .argument('<list>', 'the list (lst_…)', listArg)
-      .option('-y, --yes', 'do not ask for confirmation')
-      .action(async (id: string, o: { yes?: boolean }, cmd: Command) => {
-        const ctx = Context.of(cmd);
-        const client = await ctx.client();
-        const label = !o.yes && canPrompt() ? await describeList(ctx, client, id) : id;
-        await confirmAction(o.yes, `Delete ${label}?`);
-        const deleted = await ctx.out.spin('Deleting…', client.lists.delete(id));
-        await ctx.out.result(deleted, () => ctx.out.success(`Deleted contact list ${id}.`));
-      }),
-    'tickets lists delete lst_…',
-    'tickets lists delete lst_… --yes',
-  );
+  newContactListListCommand(lists);
+  newContactListCreateCommand(lists);
+  newContactListShowCommand(lists);
+  newContactListContactsCommand(lists);
+  newContactListSyncCommand(lists);
+  newContactListDeleteCommand(lists);
 }
 
 function registerCampaigns(program: Command): void {
@@ -323,204 +277,478 @@ function registerCampaigns(program: Command): void {
     'tickets campaigns send cmp_…',
     'tickets campaigns show cmp_…',
   );
+  newCampaignListCommand(campaigns);
+  newCampaignCreateCommand(campaigns);
+  newCampaignShowCommand(campaigns);
+  newCampaignPreviewCommand(campaigns);
+  newCampaignTestCommand(campaigns);
+  newCampaignSendCommand(campaigns);
+  newCampaignCancelCommand(campaigns);
+  newCampaignRecipientsCommand(campaigns);
+}
 
-  examples(
-    campaigns
-      .command('list')
-      .description('List campaigns, newest first')
-      .addOption(new Option('--status <status>', 'only campaigns in this status').choices(CAMPAIGN_STATUSES))
-      .option('--limit <n>', 'at most this many', parse.int(1), 1000)
-      .action(async (o: { status?: CampaignStatus; limit: number }, cmd: Command) => {
-        const ctx = Context.of(cmd);
-        const client = await ctx.client();
-        const all = await ctx.out.spin(
-          'Loading…',
-          client.campaigns
-            .list({ status: o.status, limit: Math.min(o.limit, 100) })
-            .toArray({ limit: o.limit }),
-        );
-        await ctx.out.result(all, (l) => campaignTable(ctx.out, l));
-      }),
-    'tickets campaigns list',
-    'tickets campaigns list --status scheduled --json',
+/** `tickets lists list`. */
+export function newContactListListCommand(
+  lists: Command,
+  run: Run<ContactListListOptions> = contactListListRun,
+): Command {
+  const command = lists
+    .command('list')
+    .description('List the contact lists')
+    .option('--limit <n>', 'at most this many', parse.int(1), 1000)
+    .action(async (flags: { limit: number }, cmd: Command) => {
+      io().exitCode = await run(factoryOf(Context.of(cmd)), { limit: flags.limit });
+    });
+  return examples(command, 'tickets lists list', 'tickets lists list --json');
+}
+
+export async function contactListListRun(f: Factory, o: ContactListListOptions): Promise<number> {
+  const client = await f.client();
+  const all = await f.out.spin(
+    'Loading…',
+    client.lists.list({ limit: Math.min(o.limit, 100) }).toArray({ limit: o.limit }),
   );
+  await f.out.result(all, (l) => listTable(f.out, l));
+  return EXIT.ok;
+}
 
-  examples(
-    campaigns
-      .command('create')
-      .description('Write a campaign: a draft to send later, or scheduled with --send-at')
-      .option('--name <name>', 'what to call it (for you, not the readers)')
-      .option('--subject <subject>', "the e-mail's subject")
-      .addOption(
-        new Option('--body <text>', 'the text; paragraphs separated by blank lines').conflicts('bodyFile'),
-      )
-      .option('--body-file <path>', 'read the text from a file ("-": from stdin)')
-      .option('--list <list>', 'the contact list to send it to (lst_…)', listArg)
-      .option(
-        '--send-at <date>',
-        'schedule it, e.g. "2026-12-01 10:00" (your time zone) or ISO-8601 (default: a draft)',
-        parse.date,
-      )
-      .option(
-        '--sendgrid-template <id>',
-        'send it with this SendGrid dynamic template (d-…) instead of the built-in one',
-        sendgridTemplateArg,
-      )
-      .action(async (f: CampaignFlags, cmd: Command) => {
-        const ctx = Context.of(cmd);
-        const body = await readBody(f);
-        if (!body.trim()) throw new UsageError('the text of the campaign is empty');
-        const { parseDateTime, localZone } = await import('../time.js');
-        const sendAt = f.sendAt === undefined ? undefined : parseDateTime(f.sendAt, localZone(), '--send-at');
-        const name = await ask(f.name, { flag: '--name', message: 'Campaign name' });
-        const subject = await ask(f.subject, { flag: '--subject', message: 'Subject' });
-        const list = listArg(await ask(f.list, { flag: '--list', message: 'Contact list (lst_…)' }));
-        const client = await ctx.client();
-        const input: CampaignCreateInput = {
-          name,
-          subject,
-          body,
-          list,
-          ...(sendAt ? { send_at: sendAt } : {}),
-          ...(f.sendgridTemplate ? { sendgrid_template_id: f.sendgridTemplate } : {}),
-        };
-        const campaign = await ctx.out.spin('Saving…', client.campaigns.create(input));
-        await ctx.out.result(campaign, async (c) => {
-          ctx.out.success(
-            c.status === 'scheduled'
-              ? `Scheduled campaign ${c.id}; it goes out by itself at the time given.`
-              : `Saved campaign ${c.id} as a draft; send it with: tickets campaigns send ${c.id}`,
-          );
-          await showCampaign(ctx.out, c);
-        });
-      }),
+/** `tickets lists create <name>`. */
+export function newContactListCreateCommand(
+  lists: Command,
+  run: Run<ContactListCreateOptions> = contactListCreateRun,
+): Command {
+  const command = lists
+    .command('create')
+    .description('Create a contact list of buyers who opted in to marketing e-mail (or of all, --all-buyers)')
+    .argument('<name>', 'what to call it')
+    .option('--event <event>', "only this event's buyers (default: every event's)", idArg('evt', 'an event'))
+    .option('--all-buyers', 'every buyer, not only those who opted in to marketing e-mail')
+    .action(async (name: string, flags: { event?: string; allBuyers?: boolean }, cmd: Command) => {
+      const options: ContactListCreateOptions = {
+        name,
+        event: flags.event,
+        allBuyers: Boolean(flags.allBuyers),
+      };
+      io().exitCode = await run(factoryOf(Context.of(cmd)), options);
+    });
+  return examples(
+    command,
+    'tickets lists create "Jazz fans" --event evt_…',
+    'tickets lists create "Everyone, ever" --all-buyers',
+  );
+}
+
+export async function contactListCreateRun(f: Factory, o: ContactListCreateOptions): Promise<number> {
+  if (!o.name.trim()) throw new UsageError('the list needs a name');
+  const client = await f.client();
+  const list = await f.out.spin(
+    'Creating…',
+    client.lists.create({ name: o.name, event: o.event, opted_in_only: !o.allBuyers }),
+  );
+  await f.out.result(list, async (l) => {
+    f.out.success(`Created contact list ${l.id} with ${plural(l.contacts, 'contact')}.`);
+    await showList(f.out, l);
+  });
+  return EXIT.ok;
+}
+
+/** `tickets lists show <list>`. */
+export function newContactListShowCommand(
+  lists: Command,
+  run: Run<ContactListShowOptions> = contactListShowRun,
+): Command {
+  const command = lists
+    .command('show')
+    .description('Show a contact list and how many addresses it has now')
+    .argument('<list>', 'the list (lst_…)', listArg)
+    .action(async (id: string, _flags: unknown, cmd: Command) => {
+      io().exitCode = await run(factoryOf(Context.of(cmd)), { id });
+    });
+  return examples(command, 'tickets lists show lst_…', 'tickets lists show lst_… --json | jq .contacts');
+}
+
+export async function contactListShowRun(f: Factory, o: ContactListShowOptions): Promise<number> {
+  const client = await f.client();
+  const list = await f.out.spin('Loading…', client.lists.get(o.id));
+  await f.out.result(list, (l) => showList(f.out, l));
+  return EXIT.ok;
+}
+
+/** `tickets lists contacts <list>`. */
+export function newContactListContactsCommand(
+  lists: Command,
+  run: Run<ContactListContactsOptions> = contactListContactsRun,
+): Command {
+  const command = lists
+    .command('contacts')
+    .description("List a contact list's addresses now (suppressed ones left out)")
+    .argument('<list>', 'the list (lst_…)', listArg)
+    .option('--limit <n>', 'at most this many', parse.int(1), 10_000)
+    .action(async (id: string, flags: { limit: number }, cmd: Command) => {
+      io().exitCode = await run(factoryOf(Context.of(cmd)), { id, limit: flags.limit });
+    });
+  return examples(
+    command,
+    'tickets lists contacts lst_…',
+    'tickets lists contacts lst_… | cut -f1 > addresses.txt',
+  );
+}
+
+export async function contactListContactsRun(f: Factory, o: ContactListContactsOptions): Promise<number> {
+  const client = await f.client();
+  const contacts = await f.out.spin(
+    'Loading contacts…',
+    client.lists.contacts(o.id, { limit: Math.min(o.limit, 100) }).toArray({ limit: o.limit }),
+  );
+  await f.out.result(contacts, (l) =>
+    f.out.table(
+      ['E-MAIL', 'NAME', 'OPTED IN'],
+      l.map((c) => [c.email, c.name, c.opted_in]),
+    ),
+  );
+  return EXIT.ok;
+}
+
+/** `tickets lists sync <list>`. */
+export function newContactListSyncCommand(
+  lists: Command,
+  run: Run<ContactListSyncOptions> = contactListSyncRun,
+): Command {
+  const command = lists
+    .command('sync')
+    .description('Copy a contact list to SendGrid Marketing contacts (needs SENDGRID_API_KEY on the server)')
+    .argument('<list>', 'the list (lst_…)', listArg)
+    .action(async (id: string, _flags: unknown, cmd: Command) => {
+      io().exitCode = await run(factoryOf(Context.of(cmd)), { id });
+    });
+  return examples(command, 'tickets lists sync lst_…');
+}
+
+export async function contactListSyncRun(f: Factory, o: ContactListSyncOptions): Promise<number> {
+  const client = await f.client();
+  const sync = await f.out.spin('Syncing…', client.lists.sync(o.id));
+  await f.out.result(sync, (s) =>
+    f.out.success(
+      `Sent ${plural(s.contacts, 'contact')} of ${s.list_id} to SendGrid list ${s.sendgrid_list_id} (import job ${s.job_id}).`,
+    ),
+  );
+  return EXIT.ok;
+}
+
+/** `tickets lists delete <list>`. */
+export function newContactListDeleteCommand(
+  lists: Command,
+  run: Run<ContactListDeleteOptions> = contactListDeleteRun,
+): Command {
+  const command = lists
+    .command('delete')
+    .description('Delete a contact list no campaign uses')
+    .argument('<list>', 'the list (lst_…)', listArg)
+    .option('-y, --yes', 'do not ask for confirmation')
+    .action(async (id: string, flags: { yes?: boolean }, cmd: Command) => {
+      io().exitCode = await run(factoryOf(Context.of(cmd)), { id, yes: Boolean(flags.yes) });
+    });
+  return examples(command, 'tickets lists delete lst_…', 'tickets lists delete lst_… --yes');
+}
+
+/** Deletes a contact list, once confirmed (or with --yes). */
+export async function contactListDeleteRun(f: Factory, o: ContactListDeleteOptions): Promise<number> {
+  const client = await f.client();
+  const label = !o.yes && f.prompter.interactive ? await describeList(f, client, o.id) : o.id;
+  await confirmFor(f, o.yes, `Delete ${label}?`);
+  const deleted = await f.out.spin('Deleting…', client.lists.delete(o.id));
+  await f.out.result(deleted, () => f.out.success(`Deleted contact list ${o.id}.`));
+  return EXIT.ok;
+}
+
+/** `tickets campaigns list`. */
+export function newCampaignListCommand(
+  campaigns: Command,
+  run: Run<CampaignListOptions> = campaignListRun,
+): Command {
+  const command = campaigns
+    .command('list')
+    .description('List campaigns, newest first')
+    .addOption(new Option('--status <status>', 'only campaigns in this status').choices(CAMPAIGN_STATUSES))
+    .option('--limit <n>', 'at most this many', parse.int(1), 1000)
+    .action(async (flags: { status?: CampaignStatus; limit: number }, cmd: Command) => {
+      io().exitCode = await run(factoryOf(Context.of(cmd)), { status: flags.status, limit: flags.limit });
+    });
+  return examples(command, 'tickets campaigns list', 'tickets campaigns list --status scheduled --json');
+}
+
+export async function campaignListRun(f: Factory, o: CampaignListOptions): Promise<number> {
+  const client = await f.client();
+  const all = await f.out.spin(
+    'Loading…',
+    client.campaigns.list({ status: o.status, limit: Math.min(o.limit, 100) }).toArray({ limit: o.limit }),
+  );
+  await f.out.result(all, (l) => campaignTable(f.out, l));
+  return EXIT.ok;
+}
+
+/** `tickets campaigns create`: its flags become CampaignCreateOptions for `run` (campaignCreateRun). */
+export function newCampaignCreateCommand(
+  campaigns: Command,
+  run: Run<CampaignCreateOptions> = campaignCreateRun,
+): Command {
+  const command = campaigns
+    .command('create')
+    .description('Write a campaign: a draft to send later, or scheduled with --send-at')
+    .option('--name <name>', 'what to call it (for you, not the readers)')
+    .option('--subject <subject>', "the e-mail's subject")
+    .addOption(
+      new Option('--body <text>', 'the text; paragraphs separated by blank lines').conflicts('bodyFile'),
+    )
+    .option('--body-file <path>', 'read the text from a file ("-": from stdin)')
+    .option('--list <list>', 'the contact list to send it to (lst_…)', listArg)
+    .option(
+      '--send-at <date>',
+      'schedule it, e.g. "2026-12-01 10:00" (your time zone) or ISO-8601 (default: a draft)',
+      parse.date,
+    )
+    .option(
+      '--sendgrid-template <id>',
+      'send it with this SendGrid dynamic template (d-…) instead of the built-in one',
+      sendgridTemplateArg,
+    )
+    .action(async (flags: Record<string, unknown>, cmd: Command) => {
+      const options: CampaignCreateOptions = {
+        name: flags.name as string | undefined,
+        subject: flags.subject as string | undefined,
+        body: flags.body as string | undefined,
+        bodyFile: flags.bodyFile as string | undefined,
+        list: flags.list as string | undefined,
+        sendAt: flags.sendAt as string | undefined,
+        sendgridTemplate: flags.sendgridTemplate as string | undefined,
+      };
+      io().exitCode = await run(factoryOf(Context.of(cmd)), options);
+    });
+  return examples(
+    command,
     'tickets campaigns create --list lst_… --name Spring --subject "New dates" --body-file spring.txt',
     'tickets campaigns create --list lst_… --name Reminder --subject "Tonight!" --body "Doors at 8." \\\n      --send-at "2026-12-31 12:00"',
     'generate-newsletter | tickets campaigns create --list lst_… --name News --subject News --body-file -',
   );
+}
 
-  examples(
-    campaigns
-      .command('show')
-      .description('Show a campaign, its recipients by message status, and its text')
-      .argument('<campaign>', 'the campaign (cmp_…)', campaignArg)
-      .action(async (id: string, _o: unknown, cmd: Command) => {
-        const ctx = Context.of(cmd);
-        const client = await ctx.client();
-        const campaign = await ctx.out.spin('Loading…', client.campaigns.get(id));
-        await ctx.out.result(campaign, (c) => showCampaign(ctx.out, c));
-      }),
+/** Saves a campaign as a draft, or scheduled; the name, subject and list are asked on a terminal. */
+export async function campaignCreateRun(f: Factory, o: CampaignCreateOptions): Promise<number> {
+  const { out } = f;
+  const body = await readBody(o);
+  if (!body.trim()) throw new UsageError('the text of the campaign is empty');
+  const { parseDateTime, localZone } = await import('../time.js');
+  const sendAt = o.sendAt === undefined ? undefined : parseDateTime(o.sendAt, localZone(), '--send-at');
+  const name = await askFor(f, o.name, { flag: '--name', message: 'Campaign name' });
+  const subject = await askFor(f, o.subject, { flag: '--subject', message: 'Subject' });
+  const list = listArg(await askFor(f, o.list, { flag: '--list', message: 'Contact list (lst_…)' }));
+  const client = await f.client();
+  const input: CampaignCreateInput = {
+    name,
+    subject,
+    body,
+    list,
+    ...(sendAt ? { send_at: sendAt } : {}),
+    ...(o.sendgridTemplate ? { sendgrid_template_id: o.sendgridTemplate } : {}),
+  };
+  const campaign = await out.spin('Saving…', client.campaigns.create(input));
+  await out.result(campaign, async (c) => {
+    out.success(
+      c.status === 'scheduled'
+        ? `Scheduled campaign ${c.id}; it goes out by itself at the time given.`
+        : `Saved campaign ${c.id} as a draft; send it with: tickets campaigns send ${c.id}`,
+    );
+    await showCampaign(out, c);
+  });
+  return EXIT.ok;
+}
+
+/** `tickets campaigns show <campaign>`. */
+export function newCampaignShowCommand(
+  campaigns: Command,
+  run: Run<CampaignShowOptions> = campaignShowRun,
+): Command {
+  const command = campaigns
+    .command('show')
+    .description('Show a campaign, its recipients by message status, and its text')
+    .argument('<campaign>', 'the campaign (cmp_…)', campaignArg)
+    .action(async (id: string, _flags: unknown, cmd: Command) => {
+      io().exitCode = await run(factoryOf(Context.of(cmd)), { id });
+    });
+  return examples(
+    command,
     'tickets campaigns show cmp_…',
     'tickets campaigns show cmp_… --json | jq .totals',
   );
+}
 
-  examples(
-    campaigns
-      .command('preview')
-      .description(
-        'Show a campaign as one contact of its list gets it: merge fields ({{name}}, {{event}}, …) filled in',
-      )
-      .argument('<campaign>', 'the campaign (cmp_…)', campaignArg)
-      .option('--email <email>', 'as this contact of the list (default: its first)')
-      .option('--html', 'print the HTML instead of the text')
-      .action(async (id: string, o: { email?: string; html?: boolean }, cmd: Command) => {
-        const ctx = Context.of(cmd);
-        const client = await ctx.client();
-        const preview = await ctx.out.spin('Rendering…', client.campaigns.preview(id, { email: o.email }));
-        await ctx.out.result(preview, (p) => {
-          ctx.out.info(
-            p.as
-              ? `As ${p.as.name ? `${p.as.name} <${p.as.email}>` : p.as.email}:`
-              : 'The list is empty: merge fields are blank.',
-          );
-          ctx.out.line(`Subject: ${printable(p.subject)}`);
-          ctx.out.line();
-          ctx.out.line(printable(o.html ? p.html : p.text));
-        });
-      }),
+export async function campaignShowRun(f: Factory, o: CampaignShowOptions): Promise<number> {
+  const client = await f.client();
+  const campaign = await f.out.spin('Loading…', client.campaigns.get(o.id));
+  await f.out.result(campaign, (c) => showCampaign(f.out, c));
+  return EXIT.ok;
+}
+
+/** `tickets campaigns preview <campaign>`. */
+export function newCampaignPreviewCommand(
+  campaigns: Command,
+  run: Run<CampaignPreviewOptions> = campaignPreviewRun,
+): Command {
+  const command = campaigns
+    .command('preview')
+    .description(
+      'Show a campaign as one contact of its list gets it: merge fields ({{name}}, {{event}}, …) filled in',
+    )
+    .argument('<campaign>', 'the campaign (cmp_…)', campaignArg)
+    .option('--email <email>', 'as this contact of the list (default: its first)')
+    .option('--html', 'print the HTML instead of the text')
+    .action(async (id: string, flags: { email?: string; html?: boolean }, cmd: Command) => {
+      const options: CampaignPreviewOptions = { id, email: flags.email, html: Boolean(flags.html) };
+      io().exitCode = await run(factoryOf(Context.of(cmd)), options);
+    });
+  return examples(
+    command,
     'tickets campaigns preview cmp_…',
     'tickets campaigns preview cmp_… --email bea@example.com --html > preview.html',
   );
+}
 
-  examples(
-    campaigns
-      .command('test')
-      .description('Send a campaign once to yourself, marked [Test] (not counted in its totals)')
-      .argument('<campaign>', 'the campaign (cmp_…)', campaignArg)
-      .option('--email <email>', 'where it goes (default: your own address; needed with an API key)')
-      .action(async (id: string, o: { email?: string }, cmd: Command) => {
-        const ctx = Context.of(cmd);
-        const client = await ctx.client();
-        const message = await ctx.out.spin('Queueing…', client.campaigns.test(id, { email: o.email }));
-        await ctx.out.result(message, (m) =>
-          ctx.out.success(
-            `Queued a test of ${id} to ${m.recipient} (${m.id}); follow it with: tickets messages show ${m.id}`,
-          ),
-        );
-      }),
+export async function campaignPreviewRun(f: Factory, o: CampaignPreviewOptions): Promise<number> {
+  const { out } = f;
+  const client = await f.client();
+  const preview = await out.spin('Rendering…', client.campaigns.preview(o.id, { email: o.email }));
+  await out.result(preview, (p) => {
+    out.info(
+      p.as
+        ? `As ${p.as.name ? `${p.as.name} <${p.as.email}>` : p.as.email}:`
+        : 'The list is empty: merge fields are blank.',
+    );
+    out.line(`Subject: ${printable(p.subject)}`);
+    out.line();
+    out.line(printable(o.html ? p.html : p.text));
+  });
+  return EXIT.ok;
+}
+
+/** `tickets campaigns test <campaign>`. */
+export function newCampaignTestCommand(
+  campaigns: Command,
+  run: Run<CampaignTestOptions> = campaignTestRun,
+): Command {
+  const command = campaigns
+    .command('test')
+    .description('Send a campaign once to yourself, marked [Test] (not counted in its totals)')
+    .argument('<campaign>', 'the campaign (cmp_…)', campaignArg)
+    .option('--email <email>', 'where it goes (default: your own address; needed with an API key)')
+    .action(async (id: string, flags: { email?: string }, cmd: Command) => {
+      io().exitCode = await run(factoryOf(Context.of(cmd)), { id, email: flags.email });
+    });
+  return examples(
+    command,
     'tickets campaigns test cmp_…',
     'tickets campaigns test cmp_… --email me@example.com',
   );
+}
 
-  examples(
-    campaigns
-      .command('send')
-      .description('Send a draft or scheduled campaign now: one e-mail to each address on its list')
-      .argument('<campaign>', 'the campaign (cmp_…)', campaignArg)
-      .option('-y, --yes', 'do not ask for confirmation')
-      .action(async (id: string, o: { yes?: boolean }, cmd: Command) => {
-        const ctx = Context.of(cmd);
-        const client = await ctx.client();
-        const label = !o.yes && canPrompt() ? await describeCampaign(ctx, client, id) : `campaign ${id}`;
-        await confirmAction(o.yes, `Send ${label} now? This cannot be undone.`);
-        const campaign = await ctx.out.spin('Sending…', client.campaigns.send(id));
-        await ctx.out.result(campaign, async (c) => {
-          ctx.out.success(
-            `Queued ${plural(recipientCount(c), 'message')} for ${c.id}; follow them with: tickets campaigns show ${c.id}`,
-          );
-          await campaignTable(ctx.out, [c]);
-        });
-      }),
-    'tickets campaigns send cmp_…',
-    'tickets campaigns send cmp_… --yes --json',
+export async function campaignTestRun(f: Factory, o: CampaignTestOptions): Promise<number> {
+  const client = await f.client();
+  const message = await f.out.spin('Queueing…', client.campaigns.test(o.id, { email: o.email }));
+  await f.out.result(message, (m) =>
+    f.out.success(
+      `Queued a test of ${o.id} to ${m.recipient} (${m.id}); follow it with: tickets messages show ${m.id}`,
+    ),
   );
+  return EXIT.ok;
+}
 
-  examples(
-    campaigns
-      .command('cancel')
-      .description('Cancel a draft or scheduled campaign, or the messages of a sending one not sent yet')
-      .argument('<campaign>', 'the campaign (cmp_…)', campaignArg)
-      .action(async (id: string, _o: unknown, cmd: Command) => {
-        const ctx = Context.of(cmd);
-        const client = await ctx.client();
-        const campaign = await ctx.out.spin('Cancelling…', client.campaigns.cancel(id));
-        await ctx.out.result(campaign, async (c) => {
-          ctx.out.success(`Cancelled campaign ${c.id}.`);
-          await campaignTable(ctx.out, [c]);
-        });
-      }),
-    'tickets campaigns cancel cmp_…',
-  );
+/** `tickets campaigns send <campaign>`. */
+export function newCampaignSendCommand(
+  campaigns: Command,
+  run: Run<CampaignSendOptions> = campaignSendRun,
+): Command {
+  const command = campaigns
+    .command('send')
+    .description('Send a draft or scheduled campaign now: one e-mail to each address on its list')
+    .argument('<campaign>', 'the campaign (cmp_…)', campaignArg)
+    .option('-y, --yes', 'do not ask for confirmation')
+    .action(async (id: string, flags: { yes?: boolean }, cmd: Command) => {
+      io().exitCode = await run(factoryOf(Context.of(cmd)), { id, yes: Boolean(flags.yes) });
+    });
+  return examples(command, 'tickets campaigns send cmp_…', 'tickets campaigns send cmp_… --yes --json');
+}
 
-  examples(
-    campaigns
-      .command('recipients')
-      .description("List a campaign's messages, one per recipient, with their status")
-      .argument('<campaign>', 'the campaign (cmp_…)', campaignArg)
-      .addOption(new Option('--status <status>', 'only messages in this status').choices(MESSAGE_STATUSES))
-      .option('--limit <n>', 'at most this many', parse.int(1), 10_000)
-      .action(async (id: string, o: { status?: MessageStatus; limit: number }, cmd: Command) => {
-        const ctx = Context.of(cmd);
-        const client = await ctx.client();
-        const messages = await ctx.out.spin(
-          'Loading recipients…',
-          client.campaigns
-            .recipients(id, { status: o.status, limit: Math.min(o.limit, 100) })
-            .toArray({ limit: o.limit }),
-        );
-        await ctx.out.result(messages, (l) => messageTable(ctx.out, l));
-      }),
+/** Sends a campaign now, once confirmed (or with --yes): it cannot be undone. */
+export async function campaignSendRun(f: Factory, o: CampaignSendOptions): Promise<number> {
+  const { out } = f;
+  const client = await f.client();
+  const label =
+    !o.yes && f.prompter.interactive ? await describeCampaign(f, client, o.id) : `campaign ${o.id}`;
+  await confirmFor(f, o.yes, `Send ${label} now? This cannot be undone.`);
+  const campaign = await out.spin('Sending…', client.campaigns.send(o.id));
+  await out.result(campaign, async (c) => {
+    out.success(
+      `Queued ${plural(recipientCount(c), 'message')} for ${c.id}; follow them with: tickets campaigns show ${c.id}`,
+    );
+    await campaignTable(out, [c]);
+  });
+  return EXIT.ok;
+}
+
+/** `tickets campaigns cancel <campaign>`. */
+export function newCampaignCancelCommand(
+  campaigns: Command,
+  run: Run<CampaignCancelOptions> = campaignCancelRun,
+): Command {
+  const command = campaigns
+    .command('cancel')
+    .description('Cancel a draft or scheduled campaign, or the messages of a sending one not sent yet')
+    .argument('<campaign>', 'the campaign (cmp_…)', campaignArg)
+    .action(async (id: string, _flags: unknown, cmd: Command) => {
+      io().exitCode = await run(factoryOf(Context.of(cmd)), { id });
+    });
+  return examples(command, 'tickets campaigns cancel cmp_…');
+}
+
+export async function campaignCancelRun(f: Factory, o: CampaignCancelOptions): Promise<number> {
+  const client = await f.client();
+  const campaign = await f.out.spin('Cancelling…', client.campaigns.cancel(o.id));
+  await f.out.result(campaign, async (c) => {
+    f.out.success(`Cancelled campaign ${c.id}.`);
+    await campaignTable(f.out, [c]);
+  });
+  return EXIT.ok;
+}
+
+/** `tickets campaigns recipients <campaign>`. */
+export function newCampaignRecipientsCommand(
+  campaigns: Command,
+  run: Run<CampaignRecipientsOptions> = campaignRecipientsRun,
+): Command {
+  const command = campaigns
+    .command('recipients')
+    .description("List a campaign's messages, one per recipient, with their status")
+    .argument('<campaign>', 'the campaign (cmp_…)', campaignArg)
+    .addOption(new Option('--status <status>', 'only messages in this status').choices(MESSAGE_STATUSES))
+    .option('--limit <n>', 'at most this many', parse.int(1), 10_000)
+    .action(async (id: string, flags: { status?: MessageStatus; limit: number }, cmd: Command) => {
+      const options: CampaignRecipientsOptions = { id, status: flags.status, limit: flags.limit };
+      io().exitCode = await run(factoryOf(Context.of(cmd)), options);
+    });
+  return examples(
+    command,
     'tickets campaigns recipients cmp_…',
     'tickets campaigns recipients cmp_… --status bounced --json',
   );
+}
+
+export async function campaignRecipientsRun(f: Factory, o: CampaignRecipientsOptions): Promise<number> {
+  const client = await f.client();
+  const messages = await f.out.spin(
+    'Loading recipients…',
+    client.campaigns
+      .recipients(o.id, { status: o.status, limit: Math.min(o.limit, 100) })
+      .toArray({ limit: o.limit }),
+  );
+  await f.out.result(messages, (l) => messageTable(f.out, l));
+  return EXIT.ok;
 }

@@ -1,8 +1,10 @@
 import type { Channel, Message, MessageStatus, TemplateName } from '@tickets/sdk';
 import { Argument, type Command, InvalidArgumentError, Option } from 'commander';
 import { Context } from '../context.js';
-import { UsageError } from '../errors.js';
+import { EXIT, UsageError } from '../errors.js';
+import { type Factory, factoryOf } from '../factory.js';
 import { examples, limitOptions, listed, NONE, parse } from '../help.js';
+import { io } from '../io.js';
 import type { Output } from '../output.js';
 
 type Colour = 'green' | 'yellow' | 'red' | 'dim';
@@ -101,18 +103,51 @@ async function showMessage(out: Output, m: Message): Promise<void> {
   );
 }
 
-interface ListFlags {
+type Run<O> = (f: Factory, o: O) => Promise<number>;
+
+/** What `tickets messages list` was asked to do, once its flags are read. */
+export interface MessageListOptions {
   order?: string;
   ticket?: string;
   event?: string;
+  /** --to: an e-mail address or phone number. */
   to?: string;
   channel?: Channel;
   status?: MessageStatus;
   template?: TemplateName;
   limit: number;
-  all?: boolean;
+  all: boolean;
 }
 
+export interface MessageShowOptions {
+  id: string;
+}
+
+export interface MessageRetryOptions {
+  id: string;
+}
+
+export interface MessagePreviewOptions {
+  template: TemplateName;
+  channel: Channel;
+  /** --html: the e-mail's HTML instead of its subject and text. */
+  html: boolean;
+}
+
+export type TemplateListOptions = Record<string, never>;
+
+export interface TemplateSetOptions {
+  template: TemplateName;
+  /** A SendGrid dynamic template id (d-…), or `none`: back to the built-in one. */
+  sendgridTemplateId: string;
+}
+
+export interface SuppressionListOptions {
+  channel?: Channel;
+  limit: number;
+}
+
+/** `tickets messages`: the group and each of its commands. */
 export function registerMessages(program: Command): void {
   const messages = program
     .command('messages')
@@ -123,193 +158,287 @@ export function registerMessages(program: Command): void {
     'tickets messages show msg_…',
     'tickets messages preview order_confirmation',
   );
+  newMessageListCommand(messages);
+  newMessageShowCommand(messages);
+  newMessageRetryCommand(messages);
+  newMessagePreviewCommand(messages);
+  const templates = newTemplateListCommand(messages);
+  newTemplateSetCommand(templates);
+  newSuppressionListCommand(messages);
+}
 
-  examples(
-    limitOptions(messages.command('list'), 30)
-      .description('List messages, newest first')
-      .option('--order <order>', 'only messages about this order (ord_…)', idArg('ord', 'an order'))
-      .option('--ticket <ticket>', 'only messages about this ticket (tkt_…)', idArg('tkt', 'a ticket'))
-      .option('--event <event>', 'only messages about this event (evt_…)', idArg('evt', 'an event'))
-      .option('--to <recipient>', 'only messages to this e-mail address or phone number (E.164)')
-      .addOption(channelOption('only messages sent this way'))
-      .addOption(new Option('--status <status>', 'only messages in this status').choices(STATUSES))
-      .addOption(
-        new Option('--template <template>', 'only messages of this template').choices(TEMPLATE_NAMES),
-      )
-      .action(async (o: ListFlags, cmd: Command) => {
-        const ctx = Context.of(cmd);
-        const client = await ctx.client();
-        const list = await listed(
-          ctx,
-          'messages',
-          (limit) =>
-            client.messages.list({
-              order: o.order,
-              ticket: o.ticket,
-              event: o.event,
-              recipient: o.to,
-              channel: o.channel,
-              status: o.status,
-              template: o.template,
-              limit,
-            }),
-          o,
-        );
-        await ctx.out.result(list, (l) => messageTable(ctx.out, l));
-      }),
+/** `tickets messages list`: its flags become MessageListOptions for `run` (messageListRun). */
+export function newMessageListCommand(
+  messages: Command,
+  run: Run<MessageListOptions> = messageListRun,
+): Command {
+  const command = limitOptions(messages.command('list'), 30)
+    .description('List messages, newest first')
+    .option('--order <order>', 'only messages about this order (ord_…)', idArg('ord', 'an order'))
+    .option('--ticket <ticket>', 'only messages about this ticket (tkt_…)', idArg('tkt', 'a ticket'))
+    .option('--event <event>', 'only messages about this event (evt_…)', idArg('evt', 'an event'))
+    .option('--to <recipient>', 'only messages to this e-mail address or phone number (E.164)')
+    .addOption(channelOption('only messages sent this way'))
+    .addOption(new Option('--status <status>', 'only messages in this status').choices(STATUSES))
+    .addOption(new Option('--template <template>', 'only messages of this template').choices(TEMPLATE_NAMES))
+    .action(async (flags: Record<string, unknown>, cmd: Command) => {
+      const options: MessageListOptions = {
+        order: flags.order as string | undefined,
+        ticket: flags.ticket as string | undefined,
+        event: flags.event as string | undefined,
+        to: flags.to as string | undefined,
+        channel: flags.channel as Channel | undefined,
+        status: flags.status as MessageStatus | undefined,
+        template: flags.template as TemplateName | undefined,
+        limit: flags.limit as number,
+        all: Boolean(flags.all),
+      };
+      io().exitCode = await run(factoryOf(Context.of(cmd)), options);
+    });
+  return examples(
+    command,
     'tickets messages list',
     'tickets messages list --order ord_…',
     'tickets messages list --status dead --channel email --limit 100',
     'tickets messages list --to bea@example.com --template order_confirmation --json',
   );
+}
 
-  examples(
-    messages
-      .command('show')
-      .description('Show one message and every status it went through')
-      .argument('<id>', 'the message (msg_…)', idArg('msg', 'a message'))
-      .action(async (id: string, _o: unknown, cmd: Command) => {
-        const ctx = Context.of(cmd);
-        const client = await ctx.client();
-        const message = await ctx.out.spin('Loading…', client.messages.get(id));
-        await ctx.out.result(message, (m) => showMessage(ctx.out, m));
+/** Messages newest first, up to --limit (saying so when more exist). */
+export async function messageListRun(f: Factory, o: MessageListOptions): Promise<number> {
+  const client = await f.client();
+  const list = await listed(
+    f.ctx,
+    'messages',
+    (limit) =>
+      client.messages.list({
+        order: o.order,
+        ticket: o.ticket,
+        event: o.event,
+        recipient: o.to,
+        channel: o.channel,
+        status: o.status,
+        template: o.template,
+        limit,
       }),
-    'tickets messages show msg_…',
-    'tickets messages show msg_… --json',
+    o,
   );
+  await f.out.result(list, (l) => messageTable(f.out, l));
+  return EXIT.ok;
+}
 
-  examples(
-    messages
-      .command('retry')
-      .description('Send a failed, dead, bounced, suppressed or cancelled message again')
-      .argument('<id>', 'the message (msg_…)', idArg('msg', 'a message'))
-      .action(async (id: string, _o: unknown, cmd: Command) => {
-        const ctx = Context.of(cmd);
-        const client = await ctx.client();
-        const message = await ctx.out.spin('Queueing…', client.messages.retry(id));
-        await ctx.out.result(message, (m) => {
-          ctx.out.success(`Queued ${m.id} to ${m.recipient} again.`);
-          return messageTable(ctx.out, [m]);
-        });
-      }),
+/** `tickets messages show <id>`. */
+export function newMessageShowCommand(
+  messages: Command,
+  run: Run<MessageShowOptions> = messageShowRun,
+): Command {
+  const command = messages
+    .command('show')
+    .description('Show one message and every status it went through')
+    .argument('<id>', 'the message (msg_…)', idArg('msg', 'a message'))
+    .action(async (id: string, _flags: unknown, cmd: Command) => {
+      io().exitCode = await run(factoryOf(Context.of(cmd)), { id });
+    });
+  return examples(command, 'tickets messages show msg_…', 'tickets messages show msg_… --json');
+}
+
+export async function messageShowRun(f: Factory, o: MessageShowOptions): Promise<number> {
+  const client = await f.client();
+  const message = await f.out.spin('Loading…', client.messages.get(o.id));
+  await f.out.result(message, (m) => showMessage(f.out, m));
+  return EXIT.ok;
+}
+
+/** `tickets messages retry <id>`. */
+export function newMessageRetryCommand(
+  messages: Command,
+  run: Run<MessageRetryOptions> = messageRetryRun,
+): Command {
+  const command = messages
+    .command('retry')
+    .description('Send a failed, dead, bounced, suppressed or cancelled message again')
+    .argument('<id>', 'the message (msg_…)', idArg('msg', 'a message'))
+    .action(async (id: string, _flags: unknown, cmd: Command) => {
+      io().exitCode = await run(factoryOf(Context.of(cmd)), { id });
+    });
+  return examples(
+    command,
     'tickets messages retry msg_…',
     'tickets messages list --status dead --json | jq -r ".[].id" | xargs -n1 tickets messages retry',
   );
+}
 
-  examples(
-    messages
-      .command('preview')
-      .description('Render a template with sample data, exactly as it would be sent')
-      .addArgument(new Argument('<template>', 'the template').choices(TEMPLATE_NAMES))
-      .addOption(channelOption('render it for this channel').default('email'))
-      .option('--html', "print the e-mail's HTML instead of its subject and text")
-      .action(async (template: TemplateName, o: { channel: Channel; html?: boolean }, cmd: Command) => {
-        const ctx = Context.of(cmd);
-        if (o.html && o.channel !== 'email')
-          throw new UsageError('--html goes with e-mail: a WhatsApp message is text only');
-        const client = await ctx.client();
-        const preview = await ctx.out.spin(
-          'Rendering…',
-          client.messages.templates.preview(template, { channel: o.channel }),
-        );
-        await ctx.out.result(preview, (p) => {
-          if (o.html) return ctx.out.line(p.html ?? '');
-          if (p.subject !== null) ctx.out.details([['Subject', p.subject]]);
-          ctx.out.line();
-          ctx.out.line(p.text.replace(/\n+$/, ''));
-        });
-      }),
+export async function messageRetryRun(f: Factory, o: MessageRetryOptions): Promise<number> {
+  const client = await f.client();
+  const message = await f.out.spin('Queueing…', client.messages.retry(o.id));
+  await f.out.result(message, (m) => {
+    f.out.success(`Queued ${m.id} to ${m.recipient} again.`);
+    return messageTable(f.out, [m]);
+  });
+  return EXIT.ok;
+}
+
+/** `tickets messages preview <template>`. */
+export function newMessagePreviewCommand(
+  messages: Command,
+  run: Run<MessagePreviewOptions> = messagePreviewRun,
+): Command {
+  const command = messages
+    .command('preview')
+    .description('Render a template with sample data, exactly as it would be sent')
+    .addArgument(new Argument('<template>', 'the template').choices(TEMPLATE_NAMES))
+    .addOption(channelOption('render it for this channel').default('email'))
+    .option('--html', "print the e-mail's HTML instead of its subject and text")
+    .action(async (template: TemplateName, flags: { channel: Channel; html?: boolean }, cmd: Command) => {
+      const options: MessagePreviewOptions = { template, channel: flags.channel, html: Boolean(flags.html) };
+      io().exitCode = await run(factoryOf(Context.of(cmd)), options);
+    });
+  return examples(
+    command,
     'tickets messages preview order_confirmation',
     'tickets messages preview event_reminder --channel whatsapp',
     'tickets messages preview order_confirmation --html > confirmation.html',
   );
+}
 
-  const templates = messages
+export async function messagePreviewRun(f: Factory, o: MessagePreviewOptions): Promise<number> {
+  const { out } = f;
+  if (o.html && o.channel !== 'email')
+    throw new UsageError('--html goes with e-mail: a WhatsApp message is text only');
+  const client = await f.client();
+  const preview = await out.spin(
+    'Rendering…',
+    client.messages.templates.preview(o.template, { channel: o.channel }),
+  );
+  await out.result(preview, (p) => {
+    if (o.html) return out.line(p.html ?? '');
+    if (p.subject !== null) out.details([['Subject', p.subject]]);
+    out.line();
+    out.line(p.text.replace(/\n+$/, ''));
+  });
+  return EXIT.ok;
+}
+
+/** `tickets messages templates`: lists the templates, and is the group of `templates set`. */
+export function newTemplateListCommand(
+  messages: Command,
+  run: Run<TemplateListOptions> = templateListRun,
+): Command {
+  const command = messages
     .command('templates')
     .description('List the templates, with the SendGrid dynamic template each is sent with')
-    .action(async (_o: unknown, cmd: Command) => {
-      const ctx = Context.of(cmd);
-      const client = await ctx.client();
-      const list = await ctx.out.spin('Loading…', client.messages.templates.list());
-      await ctx.out.result(list, (l) =>
-        ctx.out.table(
-          ['TEMPLATE', 'CHANNELS', 'SENDGRID TEMPLATE', 'DESCRIPTION'],
-          l.map((t) => [
-            t.name,
-            t.channels.join(','),
-            t.sendgrid_template_id ?? (ctx.out.tty ? ctx.out.style.dim('built-in') : ''),
-            t.description,
-          ]),
-        ),
-      );
+    .action(async (_flags: unknown, cmd: Command) => {
+      io().exitCode = await run(factoryOf(Context.of(cmd)), {});
     });
-  examples(
-    templates,
+  return examples(
+    command,
     'tickets messages templates',
     'tickets messages templates set order_confirmation d-…',
     'tickets messages templates --json',
   );
+}
 
-  examples(
-    templates
-      .command('set')
-      .description('Send a template through a SendGrid dynamic template ("none": back to the built-in one)')
-      .addArgument(new Argument('<template>', 'the template').choices(TEMPLATE_NAMES))
-      .argument('<sendgrid-template-id>', 'the dynamic template (d-…), or none', (value: string) => {
-        if (value === NONE || SENDGRID_TEMPLATE_ID.test(value)) return value;
-        throw new InvalidArgumentError(
-          'Expected a SendGrid dynamic template id (d- and 32 hex digits) or none.',
-        );
-      })
-      .action(async (template: TemplateName, id: string, _o: unknown, cmd: Command) => {
-        const ctx = Context.of(cmd);
-        const client = await ctx.client();
-        const updated = await ctx.out.spin(
-          'Saving…',
-          client.messages.templates.update(template, { sendgrid_template_id: id === NONE ? null : id }),
-        );
-        await ctx.out.result(updated, (t) =>
-          ctx.out.success(
-            t.sendgrid_template_id
-              ? `${t.name} is sent with SendGrid template ${t.sendgrid_template_id}.`
-              : `${t.name} is sent with the built-in template.`,
-          ),
-        );
-      }),
+export async function templateListRun(f: Factory, _o: TemplateListOptions): Promise<number> {
+  const { out } = f;
+  const client = await f.client();
+  const list = await out.spin('Loading…', client.messages.templates.list());
+  await out.result(list, (l) =>
+    out.table(
+      ['TEMPLATE', 'CHANNELS', 'SENDGRID TEMPLATE', 'DESCRIPTION'],
+      l.map((t) => [
+        t.name,
+        t.channels.join(','),
+        t.sendgrid_template_id ?? (out.tty ? out.style.dim('built-in') : ''),
+        t.description,
+      ]),
+    ),
+  );
+  return EXIT.ok;
+}
+
+/** `tickets messages templates set <template> <sendgrid-template-id>`. */
+export function newTemplateSetCommand(
+  templates: Command,
+  run: Run<TemplateSetOptions> = templateSetRun,
+): Command {
+  const command = templates
+    .command('set')
+    .description('Send a template through a SendGrid dynamic template ("none": back to the built-in one)')
+    .addArgument(new Argument('<template>', 'the template').choices(TEMPLATE_NAMES))
+    .argument('<sendgrid-template-id>', 'the dynamic template (d-…), or none', (value: string) => {
+      if (value === NONE || SENDGRID_TEMPLATE_ID.test(value)) return value;
+      throw new InvalidArgumentError(
+        'Expected a SendGrid dynamic template id (d- and 32 hex digits) or none.',
+      );
+    })
+    .action(async (template: TemplateName, id: string, _flags: unknown, cmd: Command) => {
+      io().exitCode = await run(factoryOf(Context.of(cmd)), { template, sendgridTemplateId: id });
+    });
+  return examples(
+    command,
     'tickets messages templates set order_confirmation d-0123456789abcdef0123456789abcdef',
     'tickets messages templates set order_confirmation none',
   );
+}
 
-  examples(
-    messages
-      .command('suppressions')
-      .description('Addresses not written to: bounced, complained, unsubscribed or opted out')
-      .addOption(channelOption('only this channel'))
-      .option('--limit <n>', 'at most this many', parse.int(1), 1000)
-      .action(async (o: { channel?: Channel; limit: number }, cmd: Command) => {
-        const ctx = Context.of(cmd);
-        const client = await ctx.client();
-        const { formatDateTime, localZone } = await import('../time.js');
-        const list = await ctx.out.spin(
-          'Loading…',
-          client.messages.suppressions
-            .list({ channel: o.channel, limit: Math.min(o.limit, 100) })
-            .toArray({ limit: o.limit }),
-        );
-        await ctx.out.result(list, (l) =>
-          ctx.out.table(
-            ['CHANNEL', 'ADDRESS', 'REASON', 'HARD', 'SINCE'],
-            l.map((s) => [
-              s.channel,
-              s.address,
-              s.reason,
-              s.hard,
-              ctx.out.tty ? formatDateTime(s.created_at, localZone()) : s.created_at,
-            ]),
-          ),
-        );
-      }),
+export async function templateSetRun(f: Factory, o: TemplateSetOptions): Promise<number> {
+  const client = await f.client();
+  const id = o.sendgridTemplateId;
+  const updated = await f.out.spin(
+    'Saving…',
+    client.messages.templates.update(o.template, { sendgrid_template_id: id === NONE ? null : id }),
+  );
+  await f.out.result(updated, (t) =>
+    f.out.success(
+      t.sendgrid_template_id
+        ? `${t.name} is sent with SendGrid template ${t.sendgrid_template_id}.`
+        : `${t.name} is sent with the built-in template.`,
+    ),
+  );
+  return EXIT.ok;
+}
+
+/** `tickets messages suppressions`. */
+export function newSuppressionListCommand(
+  messages: Command,
+  run: Run<SuppressionListOptions> = suppressionListRun,
+): Command {
+  const command = messages
+    .command('suppressions')
+    .description('Addresses not written to: bounced, complained, unsubscribed or opted out')
+    .addOption(channelOption('only this channel'))
+    .option('--limit <n>', 'at most this many', parse.int(1), 1000)
+    .action(async (flags: { channel?: Channel; limit: number }, cmd: Command) => {
+      io().exitCode = await run(factoryOf(Context.of(cmd)), { channel: flags.channel, limit: flags.limit });
+    });
+  return examples(
+    command,
     'tickets messages suppressions',
     'tickets messages suppressions --channel whatsapp --json',
   );
+}
+
+export async function suppressionListRun(f: Factory, o: SuppressionListOptions): Promise<number> {
+  const { out } = f;
+  const client = await f.client();
+  const { formatDateTime, localZone } = await import('../time.js');
+  const list = await out.spin(
+    'Loading…',
+    client.messages.suppressions
+      .list({ channel: o.channel, limit: Math.min(o.limit, 100) })
+      .toArray({ limit: o.limit }),
+  );
+  await out.result(list, (l) =>
+    out.table(
+      ['CHANNEL', 'ADDRESS', 'REASON', 'HARD', 'SINCE'],
+      l.map((s) => [
+        s.channel,
+        s.address,
+        s.reason,
+        s.hard,
+        out.tty ? formatDateTime(s.created_at, localZone()) : s.created_at,
+      ]),
+    ),
+  );
+  return EXIT.ok;
 }

@@ -1,40 +1,54 @@
 import type { Role } from '@tickets/sdk';
 import { Argument, type Command, InvalidArgumentError, Option } from 'commander';
 import { Context } from '../context.js';
-import { NotLoggedInError, UsageError } from '../errors.js';
+import { EXIT, NotLoggedInError, UsageError } from '../errors.js';
+import { confirmFor, type Factory, factoryOf } from '../factory.js';
 import { examples, listCommand } from '../help.js';
 import { io } from '../io.js';
-import { confirmAction } from '../prompt.js';
 
 const ROLES = ['owner', 'admin', 'staff'] as const;
 const day = (iso: string | null | undefined) => (iso ? iso.slice(0, 10) : '');
 
+type Run<O> = (f: Factory, o: O) => Promise<number>;
+
+export type OrgShowOptions = Record<string, never>;
+
+export interface MemberInviteOptions {
+  email: string;
+  role: Role;
+}
+
+export interface MemberAcceptOptions {
+  token: string;
+}
+
+export interface OrgSwitchOptions {
+  /** The organization to act in (org_…). */
+  org: string;
+}
+
+export interface MemberSetRoleOptions {
+  userId: string;
+  role: Role;
+}
+
+export interface MemberRemoveOptions {
+  userId: string;
+  yes: boolean;
+}
+
+export interface InvitationRevokeOptions {
+  id: string;
+}
+
+/** `tickets orgs`: the group, its members and invitations, and each of their commands. */
 export function registerOrgs(program: Command): void {
   const orgs = program.command('orgs').description('Your organization, its members and invitations');
   examples(orgs, 'tickets orgs show', 'tickets orgs members invite sam@example.com --role staff');
-
-  examples(
-    orgs
-      .command('show')
-      .description('Show the organization you act in')
-      .action(async (_o: unknown, cmd: Command) => {
-        const ctx = Context.of(cmd);
-        const client = await ctx.client();
-        const org = await ctx.out.spin('Loading…', client.orgs.get());
-        await ctx.out.result(org, (o) =>
-          ctx.out.details([
-            ['ID', o.id],
-            ['Name', o.name],
-            ['Created', o.created_at],
-          ]),
-        );
-      }),
-    'tickets orgs show',
-  );
+  newOrgShowCommand(orgs);
 
   const members = orgs.command('members').description('People in the organization, and their roles');
   examples(members, 'tickets orgs members list', 'tickets orgs members set-role usr_… admin');
-
   examples(
     listCommand(members, {
       description: 'List members',
@@ -45,115 +59,14 @@ export function registerOrgs(program: Command): void {
     'tickets orgs members list',
     'tickets orgs members list --json',
   );
-
-  examples(
-    members
-      .command('invite')
-      .description('Invite someone: they are e-mailed the token they join with (also printed here)')
-      .argument('<email>', 'their e-mail address')
-      .addOption(new Option('--role <role>', 'their role').choices(ROLES).default('staff'))
-      .action(async (email: string, o: { role: Role }, cmd: Command) => {
-        const ctx = Context.of(cmd);
-        const client = await ctx.client();
-        const invitation = await ctx.out.spin('Inviting…', client.orgs.invite({ email, role: o.role }));
-        await ctx.out.result(invitation, (i) => {
-          ctx.out.details([
-            ['ID', i.id],
-            ['E-mail', i.email],
-            ['Role', i.role],
-            ['Expires', i.expires_at],
-            ['Token', i.token],
-          ]);
-          ctx.out.info(`\nAn invitation is on its way to ${i.email}, with this token. They join with:`);
-          ctx.out.info(`  tickets signup --invitation ${i.token}        (new to tickets)`);
-          ctx.out.info(`  tickets orgs members accept ${i.token}  (already have an account)`);
-        });
-      }),
-    'tickets orgs members invite sam@example.com',
-    'tickets orgs members invite lee@example.com --role admin --json',
-  );
-
-  examples(
-    members
-      .command('accept')
-      .description('Join the organization that invited you (log in as the invited e-mail first)')
-      .argument('<token>', 'the invitation token')
-      .action(async (token: string, _o: unknown, cmd: Command) => {
-        const ctx = Context.of(cmd);
-        const client = await ctx.client();
-        const membership = await ctx.out.spin('Joining…', client.orgs.acceptInvitation(token));
-        await ctx.out.result(membership, (m) => {
-          ctx.out.success(`Joined ${m.organization.name} (${m.organization.id}) as ${m.role}.`);
-          ctx.out.info(`To act in it: tickets orgs switch ${m.organization.id}`);
-        });
-      }),
-    'tickets orgs members accept 8Jd2…',
-  );
-
-  examples(
-    orgs
-      .command('switch')
-      .description('Act in another organization you belong to (the session moves; no password asked)')
-      .argument('<org>', 'the organization (org_…; `tickets whoami` lists yours)', (value: string) => {
-        if (!/^org_\w+$/.test(value)) throw new InvalidArgumentError('Expected an organization id (org_…).');
-        return value;
-      })
-      .action(async (orgId: string, _o: unknown, cmd: Command) => {
-        const ctx = Context.of(cmd);
-        const profile = await ctx.profile();
-        if (profile.api_key || io().env.TICKETS_API_KEY)
-          throw new UsageError('an API key belongs to one organization: log in with your e-mail to switch');
-        const client = await ctx.client();
-        if (!profile.refresh_token) throw new NotLoggedInError('no session to switch: log in first');
-        const session = await ctx.out.spin('Switching…', client.auth.refresh(profile.refresh_token, orgId));
-        const view = { user: session.user, organization: session.organization, role: session.role };
-        await ctx.out.result(view, () =>
-          ctx.out.success(
-            `Now acting in ${session.organization.name} (${session.organization.id}) as ${session.role}.`,
-          ),
-        );
-      }),
-    'tickets orgs switch org_…',
-  );
-
-  examples(
-    members
-      .command('set-role')
-      .description("Change a member's role")
-      .argument('<user-id>', 'the member (usr_…)')
-      .addArgument(new Argument('<role>', 'new role').choices(ROLES))
-      .action(async (userId: string, role: Role, _o: unknown, cmd: Command) => {
-        const ctx = Context.of(cmd);
-        const client = await ctx.client();
-        const member = await ctx.out.spin('Updating…', client.orgs.updateMember(userId, role));
-        await ctx.out.result(member, (m) =>
-          ctx.out.success(`${m.user.name} <${m.user.email}> is now ${m.role}.`),
-        );
-      }),
-    'tickets orgs members set-role usr_01jd6x3k7qf0v8c6w2x9yq4e5b admin',
-  );
-
-  examples(
-    members
-      .command('remove')
-      .description('Remove a member from the organization')
-      .argument('<user-id>', 'the member (usr_…)')
-      .option('-y, --yes', 'do not ask for confirmation')
-      .action(async (userId: string, o: { yes?: boolean }, cmd: Command) => {
-        const ctx = Context.of(cmd);
-        const client = await ctx.client();
-        await confirmAction(o.yes, `Remove ${userId} from the organization?`);
-        await ctx.out.spin('Removing…', client.orgs.removeMember(userId));
-        await ctx.out.result({ id: userId, object: 'member', deleted: true }, () =>
-          ctx.out.success(`Removed ${userId}.`),
-        );
-      }),
-    'tickets orgs members remove usr_01jd6x3k7qf0v8c6w2x9yq4e5b --yes',
-  );
+  newMemberInviteCommand(members);
+  newMemberAcceptCommand(members);
+  newOrgSwitchCommand(orgs);
+  newMemberSetRoleCommand(members);
+  newMemberRemoveCommand(members);
 
   const invitations = orgs.command('invitations').description('Invitations the organization has sent');
   examples(invitations, 'tickets orgs invitations list');
-
   examples(
     listCommand(invitations, {
       description: 'List invitations',
@@ -163,18 +76,197 @@ export function registerOrgs(program: Command): void {
     }),
     'tickets orgs invitations list --json',
   );
+  newInvitationRevokeCommand(invitations);
+}
 
-  examples(
-    invitations
-      .command('revoke')
-      .description('Revoke a pending invitation')
-      .argument('<id>', 'the invitation (inv_…)')
-      .action(async (id: string, _o: unknown, cmd: Command) => {
-        const ctx = Context.of(cmd);
-        const client = await ctx.client();
-        const invitation = await ctx.out.spin('Revoking…', client.orgs.revokeInvitation(id));
-        await ctx.out.result(invitation, (i) => ctx.out.success(`Revoked the invitation of ${i.email}.`));
-      }),
-    'tickets orgs invitations revoke inv_01jd6x3k7qf0v8c6w2x9yq4e5b',
+/** `tickets orgs show`. */
+export function newOrgShowCommand(orgs: Command, run: Run<OrgShowOptions> = orgShowRun): Command {
+  const command = orgs
+    .command('show')
+    .description('Show the organization you act in')
+    .action(async (_flags: unknown, cmd: Command) => {
+      io().exitCode = await run(factoryOf(Context.of(cmd)), {});
+    });
+  return examples(command, 'tickets orgs show');
+}
+
+export async function orgShowRun(f: Factory, _o: OrgShowOptions): Promise<number> {
+  const client = await f.client();
+  const org = await f.out.spin('Loading…', client.orgs.get());
+  await f.out.result(org, (o) =>
+    f.out.details([
+      ['ID', o.id],
+      ['Name', o.name],
+      ['Created', o.created_at],
+    ]),
   );
+  return EXIT.ok;
+}
+
+/** `tickets orgs members invite <email>`. */
+export function newMemberInviteCommand(
+  members: Command,
+  run: Run<MemberInviteOptions> = memberInviteRun,
+): Command {
+  const command = members
+    .command('invite')
+    .description('Invite someone: they are e-mailed the token they join with (also printed here)')
+    .argument('<email>', 'their e-mail address')
+    .addOption(new Option('--role <role>', 'their role').choices(ROLES).default('staff'))
+    .action(async (email: string, flags: { role: Role }, cmd: Command) => {
+      io().exitCode = await run(factoryOf(Context.of(cmd)), { email, role: flags.role });
+    });
+  return examples(
+    command,
+    'tickets orgs members invite sam@example.com',
+    'tickets orgs members invite lee@example.com --role admin --json',
+  );
+}
+
+export async function memberInviteRun(f: Factory, o: MemberInviteOptions): Promise<number> {
+  const { out } = f;
+  const client = await f.client();
+  const invitation = await out.spin('Inviting…', client.orgs.invite({ email: o.email, role: o.role }));
+  await out.result(invitation, (i) => {
+    out.details([
+      ['ID', i.id],
+      ['E-mail', i.email],
+      ['Role', i.role],
+      ['Expires', i.expires_at],
+      ['Token', i.token],
+    ]);
+    out.info(`\nAn invitation is on its way to ${i.email}, with this token. They join with:`);
+    out.info(`  tickets signup --invitation ${i.token}        (new to tickets)`);
+    out.info(`  tickets orgs members accept ${i.token}  (already have an account)`);
+  });
+  return EXIT.ok;
+}
+
+/** `tickets orgs members accept <token>`. */
+export function newMemberAcceptCommand(
+  members: Command,
+  run: Run<MemberAcceptOptions> = memberAcceptRun,
+): Command {
+  const command = members
+    .command('accept')
+    .description('Join the organization that invited you (log in as the invited e-mail first)')
+    .argument('<token>', 'the invitation token')
+    .action(async (token: string, _flags: unknown, cmd: Command) => {
+      io().exitCode = await run(factoryOf(Context.of(cmd)), { token });
+    });
+  return examples(command, 'tickets orgs members accept 8Jd2…');
+}
+
+export async function memberAcceptRun(f: Factory, o: MemberAcceptOptions): Promise<number> {
+  const client = await f.client();
+  const membership = await f.out.spin('Joining…', client.orgs.acceptInvitation(o.token));
+  await f.out.result(membership, (m) => {
+    f.out.success(`Joined ${m.organization.name} (${m.organization.id}) as ${m.role}.`);
+    f.out.info(`To act in it: tickets orgs switch ${m.organization.id}`);
+  });
+  return EXIT.ok;
+}
+
+/** `tickets orgs switch <org>`. */
+export function newOrgSwitchCommand(orgs: Command, run: Run<OrgSwitchOptions> = orgSwitchRun): Command {
+  const command = orgs
+    .command('switch')
+    .description('Act in another organization you belong to (the session moves; no password asked)')
+    .argument('<org>', 'the organization (org_…; `tickets whoami` lists yours)', (value: string) => {
+      if (!/^org_\w+$/.test(value)) throw new InvalidArgumentError('Expected an organization id (org_…).');
+      return value;
+    })
+    .action(async (org: string, _flags: unknown, cmd: Command) => {
+      io().exitCode = await run(factoryOf(Context.of(cmd)), { org });
+    });
+  return examples(command, 'tickets orgs switch org_…');
+}
+
+/** Moves the session to another organization of the user's; an API key cannot move. */
+export async function orgSwitchRun(f: Factory, o: OrgSwitchOptions): Promise<number> {
+  const profile = await f.ctx.profile();
+  if (profile.api_key || f.io.env.TICKETS_API_KEY)
+    throw new UsageError('an API key belongs to one organization: log in with your e-mail to switch');
+  const client = await f.client();
+  if (!profile.refresh_token) throw new NotLoggedInError('no session to switch: log in first');
+  const session = await f.out.spin('Switching…', client.auth.refresh(profile.refresh_token, o.org));
+  const view = { user: session.user, organization: session.organization, role: session.role };
+  await f.out.result(view, () =>
+    f.out.success(
+      `Now acting in ${session.organization.name} (${session.organization.id}) as ${session.role}.`,
+    ),
+  );
+  return EXIT.ok;
+}
+
+/** `tickets orgs members set-role <user-id> <role>`. */
+export function newMemberSetRoleCommand(
+  members: Command,
+  run: Run<MemberSetRoleOptions> = memberSetRoleRun,
+): Command {
+  const command = members
+    .command('set-role')
+    .description("Change a member's role")
+    .argument('<user-id>', 'the member (usr_…)')
+    .addArgument(new Argument('<role>', 'new role').choices(ROLES))
+    .action(async (userId: string, role: Role, _flags: unknown, cmd: Command) => {
+      io().exitCode = await run(factoryOf(Context.of(cmd)), { userId, role });
+    });
+  return examples(command, 'tickets orgs members set-role usr_01jd6x3k7qf0v8c6w2x9yq4e5b admin');
+}
+
+export async function memberSetRoleRun(f: Factory, o: MemberSetRoleOptions): Promise<number> {
+  const client = await f.client();
+  const member = await f.out.spin('Updating…', client.orgs.updateMember(o.userId, o.role));
+  await f.out.result(member, (m) => f.out.success(`${m.user.name} <${m.user.email}> is now ${m.role}.`));
+  return EXIT.ok;
+}
+
+/** `tickets orgs members remove <user-id>`. */
+export function newMemberRemoveCommand(
+  members: Command,
+  run: Run<MemberRemoveOptions> = memberRemoveRun,
+): Command {
+  const command = members
+    .command('remove')
+    .description('Remove a member from the organization')
+    .argument('<user-id>', 'the member (usr_…)')
+    .option('-y, --yes', 'do not ask for confirmation')
+    .action(async (userId: string, flags: { yes?: boolean }, cmd: Command) => {
+      io().exitCode = await run(factoryOf(Context.of(cmd)), { userId, yes: Boolean(flags.yes) });
+    });
+  return examples(command, 'tickets orgs members remove usr_01jd6x3k7qf0v8c6w2x9yq4e5b --yes');
+}
+
+/** Removes a member, once confirmed (or with --yes). */
+export async function memberRemoveRun(f: Factory, o: MemberRemoveOptions): Promise<number> {
+  const client = await f.client();
+  await confirmFor(f, o.yes, `Remove ${o.userId} from the organization?`);
+  await f.out.spin('Removing…', client.orgs.removeMember(o.userId));
+  await f.out.result({ id: o.userId, object: 'member', deleted: true }, () =>
+    f.out.success(`Removed ${o.userId}.`),
+  );
+  return EXIT.ok;
+}
+
+/** `tickets orgs invitations revoke <id>`. */
+export function newInvitationRevokeCommand(
+  invitations: Command,
+  run: Run<InvitationRevokeOptions> = invitationRevokeRun,
+): Command {
+  const command = invitations
+    .command('revoke')
+    .description('Revoke a pending invitation')
+    .argument('<id>', 'the invitation (inv_…)')
+    .action(async (id: string, _flags: unknown, cmd: Command) => {
+      io().exitCode = await run(factoryOf(Context.of(cmd)), { id });
+    });
+  return examples(command, 'tickets orgs invitations revoke inv_01jd6x3k7qf0v8c6w2x9yq4e5b');
+}
+
+export async function invitationRevokeRun(f: Factory, o: InvitationRevokeOptions): Promise<number> {
+  const client = await f.client();
+  const invitation = await f.out.spin('Revoking…', client.orgs.revokeInvitation(o.id));
+  await f.out.result(invitation, (i) => f.out.success(`Revoked the invitation of ${i.email}.`));
+  return EXIT.ok;
 }
