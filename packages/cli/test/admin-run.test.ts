@@ -34,6 +34,7 @@ import {
   newMemberRemoveCommand,
   newOrgSwitchCommand,
   orgShowRun,
+  orgUpdateRun,
 } from '../src/commands/orgs.js';
 import { CancelledError, CliError, UsageError } from '../src/errors.js';
 import type { Prompter } from '../src/factory.js';
@@ -517,5 +518,24 @@ describe('sqlite: messages, marketing, orgs, api keys and profiles, run in-proce
     expect(missing).toBeInstanceOf(CliError);
     expect(missing.message).toContain('no profile named "nowhere"');
     expect(cli.config().current_profile).not.toBe('nowhere');
+  });
+
+  it("orgs update sets the contact address buyers' replies go to, and none goes back to the owner's", async () => {
+    const nothing = await thrown(withFactory(cli, {}, (f) => orgUpdateRun(f, {})));
+    expect(nothing).toBeInstanceOf(UsageError);
+    expect(nothing.message).toContain('--name or --contact-email');
+    const set = await withFactory(cli, {}, (f) => orgUpdateRun(f, { contactEmail: 'Hello@Admin.example' }));
+    expect(set.result).toBe(0);
+    expect(set.stderr).toContain('Replies to its e-mails go to hello@admin.example');
+    const shown = await withFactory(cli, {}, (f) => orgShowRun(f, {}));
+    expect(shown.stdout).toContain('Contact: hello@admin.example');
+    const bad = await cli(['orgs', 'update', '--contact-email', 'not-an-address']);
+    expect(bad.exitCode).toBe(1);
+    expect(bad.stderr).toContain('--contact-email');
+    const reset = await cli.json(['orgs', 'update', '--contact-email', 'none']);
+    expect(reset.contact_email).toBeNull();
+    expect((await withFactory(cli, {}, (f) => orgShowRun(f, {}))).stdout).toContain(
+      "Contact: (the owner's address)",
+    );
   });
 });

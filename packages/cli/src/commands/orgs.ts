@@ -3,7 +3,7 @@ import { Argument, type Command, InvalidArgumentError, Option } from 'commander'
 import { Context } from '../context.js';
 import { EXIT, NotLoggedInError, UsageError } from '../errors.js';
 import { confirmFor, type Factory, factoryOf } from '../factory.js';
-import { examples, listCommand } from '../help.js';
+import { examples, listCommand, NONE, orNull } from '../help.js';
 import { io } from '../io.js';
 
 const ROLES = ['owner', 'admin', 'staff'] as const;
@@ -46,6 +46,7 @@ export function registerOrgs(program: Command): void {
   const orgs = program.command('orgs').description('Your organization, its members and invitations');
   examples(orgs, 'tickets orgs show', 'tickets orgs members invite sam@example.com --role staff');
   newOrgShowCommand(orgs);
+  newOrgUpdateCommand(orgs);
 
   const members = orgs.command('members').description('People in the organization, and their roles');
   examples(members, 'tickets orgs members list', 'tickets orgs members set-role usr_… admin');
@@ -97,9 +98,52 @@ export async function orgShowRun(f: Factory, _o: OrgShowOptions): Promise<number
     f.out.details([
       ['ID', o.id],
       ['Name', o.name],
+      ['Contact', o.contact_email ?? "(the owner's address)"],
       ['Created', o.created_at],
     ]),
   );
+  return EXIT.ok;
+}
+
+export interface OrgUpdateOptions {
+  name?: string;
+  /** `none` goes back to the owner's address. */
+  contactEmail?: string;
+}
+
+/** `tickets orgs update`: the organization's name, and the address buyers' replies go to. */
+export function newOrgUpdateCommand(orgs: Command, run: Run<OrgUpdateOptions> = orgUpdateRun): Command {
+  const command = orgs
+    .command('update')
+    .description(
+      'Rename the organization, or set its contact address (the Reply-To of every e-mail it sends)',
+    )
+    .option('--name <name>', 'its name')
+    .option('--contact-email <email>', `where buyers' replies go ("${NONE}": the first owner's address)`)
+    .action(async (flags: OrgUpdateOptions, cmd: Command) => {
+      io().exitCode = await run(factoryOf(Context.of(cmd)), flags);
+    });
+  return examples(
+    command,
+    'tickets orgs update --contact-email hello@bluenote.example',
+    'tickets orgs update --name "Blue Note Events" --json',
+  );
+}
+
+export async function orgUpdateRun(f: Factory, o: OrgUpdateOptions): Promise<number> {
+  if (o.name === undefined && o.contactEmail === undefined)
+    throw new UsageError('nothing to change: give --name or --contact-email');
+  const client = await f.client();
+  const org = await f.out.spin(
+    'Saving…',
+    client.orgs.update({
+      ...(o.name !== undefined ? { name: o.name } : {}),
+      ...(o.contactEmail !== undefined ? { contact_email: orNull(o.contactEmail) } : {}),
+    }),
+  );
+  await f.out.result(org, (x) => {
+    f.out.success(`Saved. Replies to its e-mails go to ${x.contact_email ?? "the owner's address"}.`);
+  });
   return EXIT.ok;
 }
 
