@@ -1,11 +1,12 @@
-import type { Order, OrderStatus, Refund, Tickets } from '@tickets/sdk';
+import type { Order, OrderStatus, Refund } from '@tickets/sdk';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { Context } from '../context.js';
-import { CliError } from '../errors.js';
+import { CliError, EXIT } from '../errors.js';
+import { confirmFor, type Factory, factoryOf } from '../factory.js';
 import { examples, limitOptions, listed } from '../help.js';
+import { io } from '../io.js';
 import { checkPrice, formatMoney, toMinorUnits } from '../money.js';
 import type { Output } from '../output.js';
-import { canPrompt, confirmAction } from '../prompt.js';
 import { messageTable } from './messages.js';
 
 const STATUSES = [
@@ -84,32 +85,46 @@ export async function showOrder(out: Output, o: Order, refunds: Refund[] = []): 
   await refundTable(out, refunds);
 }
 
-export interface RefundFlags {
+/** What `orders refund`, `tickets refund` and `refund` were asked to do, once their flags are read. */
+export interface RefundOptions {
+  /** The order (ord_…) or ticket (tkt_…). */
+  id: string;
+  /** --amount, in the order's currency's major units (e.g. "10.50"). */
   amount?: string;
   reason?: string;
-  /** Commander's `--keep-inventory` flag. */
-  keepInventory?: boolean;
-  yes?: boolean;
+  /** --keep-inventory: voided tickets stay off sale. */
+  keepInventory: boolean;
+  yes: boolean;
+}
+
+type Run<O> = (f: Factory, o: O) => Promise<number>;
+
+/** The shared flags of the refund commands, as RefundOptions. */
+export function refundFlags(id: string, flags: Record<string, unknown>): RefundOptions {
+  return {
+    id,
+    amount: flags.amount as string | undefined,
+    reason: flags.reason as string | undefined,
+    keepInventory: Boolean(flags.keepInventory),
+    yes: Boolean(flags.yes),
+  };
 }
 
 /**
  * Refunds an order or one ticket. The amount is typed in the order's currency, so the order is looked
  * up first whenever an amount is given or someone is asked to confirm.
  */
-export async function refund(
-  ctx: Context,
-  client: Tickets,
-  kind: 'order' | 'ticket',
-  target: string,
-  f: RefundFlags,
-): Promise<Refund> {
+export async function refund(f: Factory, kind: 'order' | 'ticket', o: RefundOptions): Promise<Refund> {
+  const { out } = f;
+  const client = await f.client();
+  const target = o.id;
   const isTicket = kind === 'ticket';
   let amount: number | undefined;
-  if (f.amount !== undefined || (!f.yes && canPrompt())) {
-    const ticket = isTicket ? await ctx.out.spin('Loading…', client.tickets.get(target)) : undefined;
-    const order = await ctx.out.spin('Loading…', client.orders.get(ticket?.order_id ?? target));
+  if (o.amount !== undefined || (!o.yes && f.prompter.interactive)) {
+    const ticket = isTicket ? await out.spin('Loading…', client.tickets.get(target)) : undefined;
+    const order = await out.spin('Loading…', client.orders.get(ticket?.order_id ?? target));
     const currency = order.total.currency;
-    if (f.amount !== undefined) amount = toMinorUnits(f.amount, currency, '--amount');
+    if (o.amount !== undefined) amount = toMinorUnits(o.amount, currency, '--amount');
     const left = order.total.amount - order.refunded.amount;
     // Said in the currency, as typed; the server checks again (another refund may come first).
     if (!ticket && amount !== undefined && amount > left)
@@ -124,14 +139,14 @@ export async function refund(
     const what = ticket
       ? `ticket ${ticket.id} (${ticket.holder.name}); its code stops working`
       : `order ${order.id} (${order.buyer.name})${amount === undefined ? '; its tickets stop working' : ''}`;
-    await confirmAction(f.yes, `Refund ${formatMoney({ amount: due, currency })} of ${what}?`);
-  } else await confirmAction(f.yes, `Refund ${target}?`);
+    await confirmFor(f, o.yes, `Refund ${formatMoney({ amount: due, currency })} of ${what}?`);
+  } else await confirmFor(f, o.yes, `Refund ${target}?`);
   const input = {
     amount,
-    reason: f.reason,
-    return_inventory: f.keepInventory ? false : undefined,
+    reason: o.reason,
+    return_inventory: o.keepInventory ? false : undefined,
   };
-  return ctx.out.spin(
+  return out.spin(
     'Refunding…',
     isTicket ? client.tickets.refund(target, input) : client.orders.refund(target, input),
   );
@@ -170,6 +185,29 @@ export function refundOptions(command: Command): Command {
     .option('-y, --yes', 'do not ask for confirmation');
 }
 
+export interface OrderListOptions {
+  event?: string;
+  status?: OrderStatus;
+  email?: string;
+  search?: string;
+  limit: number;
+  all: boolean;
+}
+
+export interface OrderShowOptions {
+  id: string;
+}
+
+export interface OrderCancelOptions {
+  id: string;
+  yes: boolean;
+}
+
+export interface OrderResendOptions {
+  id: string;
+}
+
+/** `tickets orders`: the group and each of its commands. */
 export function registerOrders(program: Command): void {
   const orders = program.command('orders').description('Orders: find, show, cancel, refund and resend them');
   examples(
@@ -178,130 +216,170 @@ export function registerOrders(program: Command): void {
     'tickets orders show ord_…',
     'tickets orders resend ord_…',
   );
+  newOrderListCommand(orders);
+  newOrderShowCommand(orders);
+  newOrderCancelCommand(orders);
+  newOrderResendCommand(orders);
+  newOrderRefundCommand(orders);
+}
 
-  examples(
-    limitOptions(orders.command('list'), 30)
-      .description('List orders, newest first')
-      .option('--event <event>', 'only orders for this event (evt_…)')
-      .addOption(new Option('--status <status>', 'only orders in this status').choices(STATUSES))
-      .option('--email <email>', "only orders with this buyer's e-mail")
-      .option('--search <text>', "search buyers' names and e-mails")
-      .action(
-        async (
-          o: {
-            event?: string;
-            status?: OrderStatus;
-            email?: string;
-            search?: string;
-            limit: number;
-            all?: boolean;
-          },
-          cmd: Command,
-        ) => {
-          const ctx = Context.of(cmd);
-          const client = await ctx.client();
-          const { formatDateTime, localZone } = await import('../time.js');
-          const list = await listed(
-            ctx,
-            'orders',
-            (limit) =>
-              client.orders.list({ event: o.event, status: o.status, email: o.email, q: o.search, limit }),
-            o,
-          );
-          await ctx.out.result(list, () =>
-            ctx.out.table(
-              ['ID', 'CREATED', 'STATUS', 'BUYER', 'E-MAIL', 'TICKETS', 'TOTAL', 'REFUNDED'],
-              list.map((x) => [
-                x.id,
-                ctx.out.tty ? formatDateTime(x.created_at, localZone()) : x.created_at,
-                orderStatusLabel(ctx.out, x.status),
-                x.buyer.name,
-                x.buyer.email,
-                x.items.reduce((n, i) => n + i.quantity, 0),
-                formatMoney(x.total),
-                x.refunded.amount > 0 ? formatMoney(x.refunded) : '',
-              ]),
-            ),
-          );
-        },
-      ),
+/** `tickets orders list`: its flags become OrderListOptions for `run` (orderListRun). */
+export function newOrderListCommand(orders: Command, run: Run<OrderListOptions> = orderListRun): Command {
+  const command = limitOptions(orders.command('list'), 30)
+    .description('List orders, newest first')
+    .option('--event <event>', 'only orders for this event (evt_…)')
+    .addOption(new Option('--status <status>', 'only orders in this status').choices(STATUSES))
+    .option('--email <email>', "only orders with this buyer's e-mail")
+    .option('--search <text>', "search buyers' names and e-mails")
+    .action(async (flags: Record<string, unknown>, cmd: Command) => {
+      const options: OrderListOptions = {
+        event: flags.event as string | undefined,
+        status: flags.status as OrderStatus | undefined,
+        email: flags.email as string | undefined,
+        search: flags.search as string | undefined,
+        limit: flags.limit as number,
+        all: Boolean(flags.all),
+      };
+      io().exitCode = await run(factoryOf(Context.of(cmd)), options);
+    });
+  return examples(
+    command,
     'tickets orders list',
     'tickets orders list --event evt_… --status paid --limit 100',
     'tickets orders list --search bea --json',
   );
+}
 
-  examples(
-    orders
-      .command('show')
-      .description('Show one order with its items, tickets and refunds')
-      .argument('<id>', 'the order (ord_…)')
-      .action(async (id: string, _o: unknown, cmd: Command) => {
-        const ctx = Context.of(cmd);
-        const client = await ctx.client();
-        const [order, refunds] = await ctx.out.spin(
-          'Loading…',
-          Promise.all([client.orders.get(id), client.refunds.list({ order: id, limit: 100 }).toArray()]),
-        );
-        // --json: the order as the API gives it, with its refunds (newest first) beside its tickets.
-        await ctx.out.result({ ...order, refunds }, () => showOrder(ctx.out, order, refunds));
-      }),
-    'tickets orders show ord_…',
-    'tickets orders show ord_… --json',
+/** Orders newest first, never cut short without saying so. */
+export async function orderListRun(f: Factory, o: OrderListOptions): Promise<number> {
+  const { out } = f;
+  const client = await f.client();
+  const { formatDateTime, localZone } = await import('../time.js');
+  const list = await listed(
+    f.ctx,
+    'orders',
+    (limit) => client.orders.list({ event: o.event, status: o.status, email: o.email, q: o.search, limit }),
+    o,
   );
-
-  examples(
-    orders
-      .command('cancel')
-      .description('Cancel a pending order; its held tickets go back on sale (refund a paid one)')
-      .argument('<id>', 'the order (ord_…)')
-      .option('-y, --yes', 'do not ask for confirmation')
-      .action(async (id: string, o: { yes?: boolean }, cmd: Command) => {
-        const ctx = Context.of(cmd);
-        const client = await ctx.client();
-        await confirmAction(o.yes, `Cancel order ${id}? Its held tickets go back on sale.`);
-        const order = await ctx.out.spin('Cancelling…', client.orders.cancel(id));
-        await ctx.out.result(order, (x) => ctx.out.success(`Cancelled ${x.id}.`));
-      }),
-    'tickets orders cancel ord_… --yes',
+  await out.result(list, () =>
+    out.table(
+      ['ID', 'CREATED', 'STATUS', 'BUYER', 'E-MAIL', 'TICKETS', 'TOTAL', 'REFUNDED'],
+      list.map((x) => [
+        x.id,
+        out.tty ? formatDateTime(x.created_at, localZone()) : x.created_at,
+        orderStatusLabel(out, x.status),
+        x.buyer.name,
+        x.buyer.email,
+        x.items.reduce((n, i) => n + i.quantity, 0),
+        formatMoney(x.total),
+        x.refunded.amount > 0 ? formatMoney(x.refunded) : '',
+      ]),
+    ),
   );
+  return EXIT.ok;
+}
 
-  examples(
-    orders
-      .command('resend')
-      .description(
-        "Queue a paid order's confirmation with its tickets again (e-mail, and WhatsApp with a phone)",
-      )
-      .argument('<id>', 'the order (ord_…)', (value: string) => {
-        if (!/^ord_\w+$/.test(value)) throw new InvalidArgumentError('Expected an order id (ord_…).');
-        return value;
-      })
-      .action(async (id: string, _o: unknown, cmd: Command) => {
-        const ctx = Context.of(cmd);
-        const client = await ctx.client();
-        const queued = await ctx.out.spin('Queueing…', client.orders.resend(id));
-        await ctx.out.result(queued, (list) => {
-          ctx.out.success(`Queued ${list.length} message${list.length === 1 ? '' : 's'} for ${id}.`);
-          return messageTable(ctx.out, list);
-        });
-      }),
-    'tickets orders resend ord_…',
-    'tickets orders resend ord_… --json',
+/** `tickets orders show`. */
+export function newOrderShowCommand(orders: Command, run: Run<OrderShowOptions> = orderShowRun): Command {
+  const command = orders
+    .command('show')
+    .description('Show one order with its items, tickets and refunds')
+    .argument('<id>', 'the order (ord_…)')
+    .action(async (id: string, _flags: unknown, cmd: Command) => {
+      io().exitCode = await run(factoryOf(Context.of(cmd)), { id });
+    });
+  return examples(command, 'tickets orders show ord_…', 'tickets orders show ord_… --json');
+}
+
+/** One order with its items, tickets and refunds. */
+export async function orderShowRun(f: Factory, o: OrderShowOptions): Promise<number> {
+  const client = await f.client();
+  const [order, refunds] = await f.out.spin(
+    'Loading…',
+    Promise.all([client.orders.get(o.id), client.refunds.list({ order: o.id, limit: 100 }).toArray()]),
   );
+  // --json: the order as the API gives it, with its refunds (newest first) beside its tickets.
+  await f.out.result({ ...order, refunds }, () => showOrder(f.out, order, refunds));
+  return EXIT.ok;
+}
 
-  examples(
-    refundOptions(
-      orders
-        .command('refund')
-        .description('Refund all or part of a paid order; a full refund voids its tickets')
-        .argument('<id>', 'the order (ord_…)'),
-    ).action(async (id: string, f: RefundFlags, cmd: Command) => {
-      const ctx = Context.of(cmd);
-      const client = await ctx.client();
-      const r = await refund(ctx, client, 'order', id, f);
-      await ctx.out.result(r, (x) => showRefund(ctx.out, x));
-    }),
+/** `tickets orders cancel`. */
+export function newOrderCancelCommand(
+  orders: Command,
+  run: Run<OrderCancelOptions> = orderCancelRun,
+): Command {
+  const command = orders
+    .command('cancel')
+    .description('Cancel a pending order; its held tickets go back on sale (refund a paid one)')
+    .argument('<id>', 'the order (ord_…)')
+    .option('-y, --yes', 'do not ask for confirmation')
+    .action(async (id: string, flags: { yes?: boolean }, cmd: Command) => {
+      io().exitCode = await run(factoryOf(Context.of(cmd)), { id, yes: Boolean(flags.yes) });
+    });
+  return examples(command, 'tickets orders cancel ord_… --yes');
+}
+
+/** Cancels a pending order once confirmed (--yes, or answered on a terminal). */
+export async function orderCancelRun(f: Factory, o: OrderCancelOptions): Promise<number> {
+  const client = await f.client();
+  await confirmFor(f, o.yes, `Cancel order ${o.id}? Its held tickets go back on sale.`);
+  const order = await f.out.spin('Cancelling…', client.orders.cancel(o.id));
+  await f.out.result(order, (x) => f.out.success(`Cancelled ${x.id}.`));
+  return EXIT.ok;
+}
+
+/** `tickets orders resend`. */
+export function newOrderResendCommand(
+  orders: Command,
+  run: Run<OrderResendOptions> = orderResendRun,
+): Command {
+  const command = orders
+    .command('resend')
+    .description(
+      "Queue a paid order's confirmation with its tickets again (e-mail, and WhatsApp with a phone)",
+    )
+    .argument('<id>', 'the order (ord_…)', (value: string) => {
+      if (!/^ord_\w+$/.test(value)) throw new InvalidArgumentError('Expected an order id (ord_…).');
+      return value;
+    })
+    .action(async (id: string, _flags: unknown, cmd: Command) => {
+      io().exitCode = await run(factoryOf(Context.of(cmd)), { id });
+    });
+  return examples(command, 'tickets orders resend ord_…', 'tickets orders resend ord_… --json');
+}
+
+/** Queues the order's confirmation again and lists the messages queued. */
+export async function orderResendRun(f: Factory, o: OrderResendOptions): Promise<number> {
+  const client = await f.client();
+  const queued = await f.out.spin('Queueing…', client.orders.resend(o.id));
+  await f.out.result(queued, (list) => {
+    f.out.success(`Queued ${list.length} message${list.length === 1 ? '' : 's'} for ${o.id}.`);
+    return messageTable(f.out, list);
+  });
+  return EXIT.ok;
+}
+
+/** `tickets orders refund`. */
+export function newOrderRefundCommand(orders: Command, run: Run<RefundOptions> = orderRefundRun): Command {
+  const command = refundOptions(
+    orders
+      .command('refund')
+      .description('Refund all or part of a paid order; a full refund voids its tickets')
+      .argument('<id>', 'the order (ord_…)'),
+  ).action(async (id: string, flags: Record<string, unknown>, cmd: Command) => {
+    io().exitCode = await run(factoryOf(Context.of(cmd)), refundFlags(id, flags));
+  });
+  return examples(
+    command,
     'tickets orders refund ord_…',
     'tickets orders refund ord_… --amount 10.00 --reason "Late start" --yes',
     'tickets orders refund ord_… --keep-inventory --yes --json',
   );
+}
+
+/** Refunds all or part of an order once confirmed, and shows the refund. */
+export async function orderRefundRun(f: Factory, o: RefundOptions): Promise<number> {
+  const r = await refund(f, 'order', o);
+  await f.out.result(r, (x) => showRefund(f.out, x));
+  return EXIT.ok;
 }
