@@ -33,6 +33,7 @@ const EnvSchema = z.object({
   TICKETS_LOGIN_MAX_FAILURES: z.coerce.number().int().min(1).default(5),
   TICKETS_LOGIN_MAX_FAILURES_PER_IP: z.coerce.number().int().min(1).default(50),
   TICKETS_LOGIN_LOCKOUT: seconds.default(900),
+  TICKETS_STOREFRONT_PURCHASES_PER_MINUTE: z.coerce.number().int().min(1).default(20),
   TICKETS_TRUST_PROXY: z
     .enum(['true', 'false', '1', '0'])
     .transform((v) => v === 'true' || v === '1')
@@ -98,6 +99,8 @@ export interface Config {
   accessTokenTtl: number;
   refreshTokenTtl: number;
   login: { maxFailures: number; maxFailuresPerIp: number; lockoutSeconds: number };
+  /** Purchases a publishable key may start per minute from one client address (each holds seats). */
+  storefrontPurchasesPerMinute: number;
   trustProxy: boolean;
   shutdownTimeoutMs: number;
   /**
@@ -194,6 +197,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
       maxFailuresPerIp: e.TICKETS_LOGIN_MAX_FAILURES_PER_IP,
       lockoutSeconds: e.TICKETS_LOGIN_LOCKOUT,
     },
+    storefrontPurchasesPerMinute: e.TICKETS_STOREFRONT_PURCHASES_PER_MINUTE,
     trustProxy: e.TICKETS_TRUST_PROXY,
     shutdownTimeoutMs: e.TICKETS_SHUTDOWN_TIMEOUT * 1000,
     limits: {

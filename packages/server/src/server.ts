@@ -117,7 +117,7 @@ export async function buildApp(db: Db, config: Config, log: Logger): Promise<{ a
   const sale = saleServices(db, config);
   const { payments, orders, refunds, cancellations } = sale;
   eventRoutes(app, new Events(db), cancellations);
-  orderRoutes(app, orders, refunds);
+  orderRoutes(app, orders, refunds, { db, perMinute: config.storefrontPurchasesPerMinute });
   checkinRoutes(app, new Checkin(db, orders.keys));
   messageRoutes(
     app,

@@ -341,3 +341,57 @@ describe.each(DIALECTS)('%s: publishable keys', (dialect) => {
     expect((await buy(pk)).status).toBe(401);
   });
 });
+
+describe.each(DIALECTS)("%s: a publishable key's purchases per minute", (dialect) => {
+  let stripe: FakeStripe;
+  let s: TestServer;
+
+  beforeAll(async () => {
+    stripe = await startFakeStripe();
+    s = await startTestServer(dialect, {
+      STRIPE_SECRET_KEY: stripe.secretKey,
+      STRIPE_WEBHOOK_SECRET: stripe.webhookSecret,
+      STRIPE_API_URL: stripe.url,
+      TICKETS_STOREFRONT_PURCHASES_PER_MINUTE: '3',
+    });
+  });
+  afterAll(async () => {
+    await s?.stop();
+    await stripe?.close();
+  });
+
+  it('holds seats for at most so many purchases a minute from one address; secret keys are not limited', async () => {
+    const call = http(s.url);
+    const owner = (await signUp(s.url)).token;
+    const pk = (
+      await call('POST', '/api/api-keys', { token: owner, body: { name: 'Web', scopes: ['publishable'] } })
+    ).body.secret;
+    const sale = await eventOnSale(s.url, owner, { name: 'Limited' }, [
+      { name: 'GA', amount: 2500, capacity: 50 },
+    ]);
+    const buy = (token: string) =>
+      call('POST', '/api/tickets/purchase', {
+        token,
+        body: {
+          event: sale.eventId,
+          items: [{ ticket_type: sale.typeIds[0], quantity: 1 }],
+          buyer: { name: 'Bot', email: 'bot@example.com' },
+          payment_method: 'stripe',
+        },
+      });
+    const answers = await Promise.all(Array.from({ length: 6 }, () => buy(pk)));
+    expect(answers.map((r) => r.status).sort()).toEqual([201, 201, 201, 429, 429, 429]);
+    const refused = answers.find((r) => r.status === 429)!;
+    expect(refused.body.code).toBe('too_many_purchases');
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+    // Only the three let through hold seats.
+    const held = await s.db.kysely
+      .selectFrom('orders')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('event_id', '=', sale.eventId)
+      .where('status', '=', 'pending')
+      .executeTakeFirstOrThrow();
+    expect(Number(held.n)).toBe(3);
+    for (let i = 0; i < 4; i++) expect((await buy(owner)).status).toBe(201);
+  });
+});

@@ -1,6 +1,7 @@
 import type { Config } from '../config.js';
 import type { Db } from '../db/database.js';
 import { purgeExpiredIdempotencyKeys } from '../http/idempotency.js';
+import { purgeStaleCounters } from '../modules/accounts/throttle.js';
 import type { Cancellations } from '../modules/events/cancellation.js';
 import type { Refunds } from '../modules/orders/refunds.js';
 import type { Orders } from '../modules/orders/service.js';
@@ -24,5 +25,6 @@ export function saleJobs(
     { name: 'complete invoices', everyMs: every, run: () => orders.ensureInvoices() },
     { name: 'refund cancelled events', everyMs: every, run: () => cancellations.work() },
     { name: 'purge idempotency keys', everyMs: 3600_000, run: () => purgeExpiredIdempotencyKeys(db) },
+    { name: 'purge rate-limit counters', everyMs: 3600_000, run: () => purgeStaleCounters(db) },
   ];
 }

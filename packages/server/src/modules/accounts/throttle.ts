@@ -120,3 +120,17 @@ async function countAttempt(db: Db, key: string, now: string, windowSeconds: num
     .returning(['failures', 'window_started_at'])
     .executeTakeFirstOrThrow();
 }
+
+/**
+ * Forgets counters whose window began over a day ago and that lock nothing: every key a client address
+ * or a storefront key ever used would otherwise stay for good. Returns how many went.
+ */
+export async function purgeStaleCounters(db: Db): Promise<number> {
+  const now = nowIso();
+  const res = await db.kysely
+    .deleteFrom('login_throttle')
+    .where('window_started_at', '<', addSeconds(now, -86_400))
+    .where((eb) => eb.or([eb('locked_until', 'is', null), eb('locked_until', '<', now)]))
+    .executeTakeFirst();
+  return Number(res.numDeletedRows);
+}

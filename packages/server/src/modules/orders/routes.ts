@@ -1,11 +1,30 @@
 import { routes } from '@tickets/sdk';
+import type { Db } from '../../db/database.js';
 import { type App, Reply } from '../../http/app.js';
 import { qrPng, qrSvg } from '../../render/pool.js';
+import { isPublishable } from '../accounts/permissions.js';
+import { rateLimit } from '../accounts/throttle.js';
 import type { Refunds } from './refunds.js';
 import type { Orders } from './service.js';
 
-export function orderRoutes(app: App, orders: Orders, refunds: Refunds): void {
-  app.handle(routes.orders.purchase, (ctx) => orders.purchase(ctx.principal, ctx.body));
+/**
+ * A publishable key is in every visitor's browser, and each purchase it starts holds seats until it is
+ * paid or expires: so many per minute from one client address, counted across server processes.
+ */
+export interface StorefrontLimit {
+  db: Db;
+  perMinute: number;
+}
+
+export function orderRoutes(app: App, orders: Orders, refunds: Refunds, storefront?: StorefrontLimit): void {
+  app.handle(routes.orders.purchase, async (ctx) => {
+    if (storefront && ctx.principal.kind === 'api_key' && isPublishable(ctx.principal))
+      await rateLimit(storefront.db, `pk:${ctx.principal.keyId}:${ctx.ip}`, storefront.perMinute, 60, {
+        code: 'too_many_purchases',
+        what: 'Too many purchases from this address with this key',
+      });
+    return orders.purchase(ctx.principal, ctx.body);
+  });
   app.handle(routes.orders.list, ({ principal, query }) => orders.list(principal.orgId, query));
   app.handle(routes.orders.get, ({ principal, params }) => orders.get(principal.orgId, params.id));
   app.handle(routes.orders.cancel, ({ principal, params }) => orders.cancel(principal.orgId, params.id));
