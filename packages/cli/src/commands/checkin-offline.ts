@@ -3,9 +3,11 @@ import type { CheckinBatchResult, CheckinStats, Tickets } from '@tickets/sdk';
 import type { Command } from 'commander';
 import { Context } from '../context.js';
 import { EXIT } from '../errors.js';
+import { type Factory, factoryOf } from '../factory.js';
 import { examples, parse } from '../help.js';
 import { io } from '../io.js';
 import { OfflineStore, type QueuedScan, type StoredBundle } from '../offline.js';
+import type { Output } from '../output.js';
 
 /** At most this many scans per upload request (the API's limit). */
 export const UPLOAD_BATCH = 500;
@@ -45,7 +47,7 @@ async function typeNames(client: Tickets, eventId: string): Promise<Record<strin
   }
 }
 
-interface SyncSummary {
+export interface SyncSummary {
   event_id: string;
   list_id: string;
   list_name: string;
@@ -97,7 +99,7 @@ async function clock(iso: string, ref: string): Promise<string> {
     : at.toFormat('yyyy-MM-dd HH:mm');
 }
 
-interface UploadSummary {
+export interface UploadSummary {
   event_id: string;
   uploaded: number;
   conflicts: Array<{
@@ -148,8 +150,7 @@ async function upload(client: Tickets, store: OfflineStore, eventId: string): Pr
   return summary;
 }
 
-async function showStats(ctx: Context, s: CheckinStats): Promise<void> {
-  const out = ctx.out;
+async function showStats(out: Output, s: CheckinStats): Promise<void> {
   out.details([
     ['Event', s.event_id],
     ['Admitted', s.admitted],
@@ -171,91 +172,146 @@ async function showStats(ctx: Context, s: CheckinStats): Promise<void> {
   }
 }
 
+type Run<O> = (f: Factory, o: O) => Promise<number>;
+
+/** What `tickets checkin sync` was asked to do, once its flags are read. */
+export interface CheckinSyncOptions {
+  event: string;
+  /** --list: the gate's check-in list (else the event's main list, or the one synced before). */
+  list?: string;
+}
+
+/** What `tickets checkin upload` was asked to do: one event, or (none given) every one with scans waiting. */
+export interface CheckinUploadOptions {
+  event?: string;
+}
+
+/** What `tickets checkin stats` was asked to do, once its flags are read. */
+export interface CheckinStatsOptions {
+  event: string;
+  /** --watch: redraw every 2 seconds until Ctrl-C (on a terminal, without --json). */
+  watch: boolean;
+}
+
 export function registerOfflineCheckin(checkin: Command): void {
-  examples(
-    checkin
-      .command('sync')
-      .description("Keep an event's tickets on this device for offline scanning: first all, then changes")
-      .argument('<event>', 'the event (evt_…)', eventIdArg)
-      .option('--list <list>', "the gate's check-in list (cl_…; default: the event's main list)")
-      .action(async (eventId: string, f: { list?: string }, cmd: Command) => {
-        const ctx = Context.of(cmd);
-        const client = await ctx.client();
-        const store = await offlineStore(ctx);
-        const s = await ctx.out.spin('Syncing…', sync(client, store, eventId, f.list));
-        await ctx.out.result(s, () =>
-          ctx.out.line(
-            `Synced ${s.event_id} (${s.list_name}): ${s.tickets} tickets, ${s.changes} changes${s.full ? ' (full)' : ''}`,
-          ),
+  newCheckinSyncCommand(checkin);
+  newCheckinUploadCommand(checkin);
+  newCheckinStatsCommand(checkin);
+}
+
+/** `tickets checkin sync`: its flags become CheckinSyncOptions for `run` (checkinSyncRun). */
+export function newCheckinSyncCommand(
+  checkin: Command,
+  run: Run<CheckinSyncOptions> = checkinSyncRun,
+): Command {
+  const command = checkin
+    .command('sync')
+    .description("Keep an event's tickets on this device for offline scanning: first all, then changes")
+    .argument('<event>', 'the event (evt_…)', eventIdArg)
+    .option('--list <list>', "the gate's check-in list (cl_…; default: the event's main list)")
+    .action(async (event: string, flags: { list?: string }, cmd: Command) => {
+      io().exitCode = await run(factoryOf(Context.of(cmd)), { event, list: flags.list });
+    });
+  return examples(command, 'tickets checkin sync evt_…', 'tickets checkin sync evt_… --list cl_…');
+}
+
+/** Brings the event's bundle on this device up to date: all of it the first time, then the changes. */
+export async function checkinSyncRun(f: Factory, o: CheckinSyncOptions): Promise<number> {
+  const { out } = f;
+  const client = await f.client();
+  const store = await offlineStore(f.ctx);
+  const s = await out.spin('Syncing…', sync(client, store, o.event, o.list));
+  await out.result(s, () =>
+    out.line(
+      `Synced ${s.event_id} (${s.list_name}): ${s.tickets} tickets, ${s.changes} changes${s.full ? ' (full)' : ''}`,
+    ),
+  );
+  return EXIT.ok;
+}
+
+/** `tickets checkin upload`: its argument becomes CheckinUploadOptions for `run` (checkinUploadRun). */
+export function newCheckinUploadCommand(
+  checkin: Command,
+  run: Run<CheckinUploadOptions> = checkinUploadRun,
+): Command {
+  const command = checkin
+    .command('upload')
+    .description('Send the scans made offline; reports tickets another door had admitted first (exit 1)')
+    .argument('[event]', 'the event (evt_…; default: every event with scans waiting)', eventIdArg)
+    .action(async (event: string | undefined, _flags: unknown, cmd: Command) => {
+      io().exitCode = await run(factoryOf(Context.of(cmd)), { event });
+    });
+  return examples(command, 'tickets checkin upload', 'tickets checkin upload evt_… --json');
+}
+
+/** Sends the queued offline scans; exit 1 when another door had admitted one of those tickets first. */
+export async function checkinUploadRun(f: Factory, o: CheckinUploadOptions): Promise<number> {
+  const { out } = f;
+  const client = await f.client();
+  const store = await offlineStore(f.ctx);
+  const events = o.event ? [o.event] : store.queuedEvents();
+  const results: UploadSummary[] = [];
+  for (const e of events) results.push(await out.spin('Uploading…', upload(client, store, e)));
+  await out.result(results, async () => {
+    for (const r of results) {
+      for (const c of r.conflicts) {
+        const first = c.first_used;
+        const where = first ? `${first.gate ? ` at ${first.gate}` : ''} by ${first.device_id}` : '';
+        const when = first ? ` at ${await clock(first.at, c.scanned_at)}` : '';
+        out.line(
+          `CONFLICT ${c.ticket_id ?? c.scan_id} admitted here at ${await clock(c.scanned_at, c.scanned_at)} but first used${where}${when}`,
         );
-      }),
-    'tickets checkin sync evt_…',
-    'tickets checkin sync evt_… --list cl_…',
-  );
+      }
+      out.info(
+        `Uploaded ${r.uploaded} scan${r.uploaded === 1 ? '' : 's'} for ${r.event_id}; ${r.conflicts.length} conflict${r.conflicts.length === 1 ? '' : 's'}.`,
+      );
+    }
+    if (results.length === 0) out.info('Nothing to upload.');
+  });
+  return results.some((r) => r.conflicts.length > 0) ? EXIT.failure : EXIT.ok;
+}
 
-  examples(
-    checkin
-      .command('upload')
-      .description('Send the scans made offline; reports tickets another door had admitted first (exit 1)')
-      .argument('[event]', 'the event (evt_…; default: every event with scans waiting)', eventIdArg)
-      .action(async (eventId: string | undefined, _o: unknown, cmd: Command) => {
-        const ctx = Context.of(cmd);
-        const client = await ctx.client();
-        const store = await offlineStore(ctx);
-        const events = eventId ? [eventId] : store.queuedEvents();
-        const results: UploadSummary[] = [];
-        for (const e of events) results.push(await ctx.out.spin('Uploading…', upload(client, store, e)));
-        await ctx.out.result(results, async () => {
-          for (const r of results) {
-            for (const c of r.conflicts) {
-              const first = c.first_used;
-              const where = first ? `${first.gate ? ` at ${first.gate}` : ''} by ${first.device_id}` : '';
-              const when = first ? ` at ${await clock(first.at, c.scanned_at)}` : '';
-              ctx.out.line(
-                `CONFLICT ${c.ticket_id ?? c.scan_id} admitted here at ${await clock(c.scanned_at, c.scanned_at)} but first used${where}${when}`,
-              );
-            }
-            ctx.out.info(
-              `Uploaded ${r.uploaded} scan${r.uploaded === 1 ? '' : 's'} for ${r.event_id}; ${r.conflicts.length} conflict${r.conflicts.length === 1 ? '' : 's'}.`,
-            );
-          }
-          if (results.length === 0) ctx.out.info('Nothing to upload.');
-        });
-        if (results.some((r) => r.conflicts.length > 0)) io().exitCode = EXIT.failure;
-      }),
-    'tickets checkin upload',
-    'tickets checkin upload evt_… --json',
-  );
-
-  examples(
-    checkin
-      .command('stats')
-      .description('Door figures: admitted, inside, refused, per list and gate')
-      .argument('<event>', 'the event (evt_…)', eventIdArg)
-      .option('--watch', 'redraw every 2 seconds until Ctrl-C (on a terminal)')
-      .action(async (eventId: string, f: { watch?: boolean }, cmd: Command) => {
-        const ctx = Context.of(cmd);
-        const client = await ctx.client();
-        const stats = await ctx.out.spin('Loading…', client.checkin.stats(eventId));
-        if (!f.watch || ctx.out.json || !ctx.out.tty) {
-          await ctx.out.result(stats, (s) => showStats(ctx, s));
-          return;
-        }
-        let stop = false;
-        process.once('SIGINT', () => {
-          stop = true;
-        });
-        let s = stats;
-        while (!stop) {
-          io().stdout.write('\u001b[2J\u001b[H');
-          await showStats(ctx, s);
-          ctx.out.line(ctx.out.style.dim(`\nUpdated ${new Date().toLocaleTimeString()} · Ctrl-C to stop`));
-          await new Promise((r) => setTimeout(r, 2000));
-          if (!stop) s = await client.checkin.stats(eventId);
-        }
-      }),
+/** `tickets checkin stats`: its flags become CheckinStatsOptions for `run` (checkinStatsRun). */
+export function newCheckinStatsCommand(
+  checkin: Command,
+  run: Run<CheckinStatsOptions> = checkinStatsRun,
+): Command {
+  const command = checkin
+    .command('stats')
+    .description('Door figures: admitted, inside, refused, per list and gate')
+    .argument('<event>', 'the event (evt_…)', eventIdArg)
+    .option('--watch', 'redraw every 2 seconds until Ctrl-C (on a terminal)')
+    .action(async (event: string, flags: { watch?: boolean }, cmd: Command) => {
+      io().exitCode = await run(factoryOf(Context.of(cmd)), { event, watch: Boolean(flags.watch) });
+    });
+  return examples(
+    command,
     'tickets checkin stats evt_…',
     'tickets checkin stats evt_… --watch',
     'tickets checkin stats evt_… --json | jq .admitted',
   );
+}
+
+/** The door's figures once, or (--watch on a terminal) redrawn every 2 seconds until Ctrl-C. */
+export async function checkinStatsRun(f: Factory, o: CheckinStatsOptions): Promise<number> {
+  const { out } = f;
+  const client = await f.client();
+  const stats = await out.spin('Loading…', client.checkin.stats(o.event));
+  if (!o.watch || out.json || !out.tty) {
+    await out.result(stats, (s) => showStats(out, s));
+    return EXIT.ok;
+  }
+  let stop = false;
+  process.once('SIGINT', () => {
+    stop = true;
+  });
+  let s = stats;
+  while (!stop) {
+    f.io.stdout.write('\u001b[2J\u001b[H');
+    await showStats(out, s);
+    out.line(out.style.dim(`\nUpdated ${f.now().toLocaleTimeString()} · Ctrl-C to stop`));
+    await new Promise((r) => setTimeout(r, 2000));
+    if (!stop) s = await client.checkin.stats(o.event);
+  }
+  return EXIT.ok;
 }

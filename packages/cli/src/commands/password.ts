@@ -1,10 +1,10 @@
 import type { Command } from 'commander';
 import { Context } from '../context.js';
 import { EXIT, UsageError } from '../errors.js';
-import { type Factory, factoryOf } from '../factory.js';
+import { askFor, type Factory, factoryOf } from '../factory.js';
 import { examples } from '../help.js';
 import { io } from '../io.js';
-import { ask, readStdin } from '../prompt.js';
+import { readStdin } from '../prompt.js';
 import { apiUrlFor } from './auth.js';
 
 export interface PasswordForgotOptions {
@@ -22,7 +22,7 @@ export interface PasswordResetOptions {
 /** `tickets password forgot`: asks the server to e-mail a reset token. */
 export async function passwordForgotRun(f: Factory, o: PasswordForgotOptions): Promise<number> {
   const url = await apiUrlFor(f.ctx, o.apiUrl);
-  const email = await ask(o.email, { flag: '--email', message: 'E-mail of the account' });
+  const email = await askFor(f, o.email, { flag: '--email', message: 'E-mail of the account' });
   const client = await f.ctx.newClient(url, {});
   const answer = await f.out.spin('Asking…', client.auth.requestPasswordReset(email));
   await f.out.result(answer, (a) => {
@@ -38,9 +38,9 @@ export async function passwordForgotRun(f: Factory, o: PasswordForgotOptions): P
 export async function passwordResetRun(f: Factory, o: PasswordResetOptions): Promise<number> {
   if (o.password && o.passwordStdin) throw new UsageError('use either --password or --password-stdin');
   const url = await apiUrlFor(f.ctx, o.apiUrl);
-  const token = await ask(o.token, { flag: '--token', message: 'Reset token (pwr_… from the e-mail)' });
-  const typed = o.passwordStdin ? await readStdin() : o.password;
-  const password = await ask(typed, { flag: '--password', message: 'New password', secret: true });
+  const token = await askFor(f, o.token, { flag: '--token', message: 'Reset token (pwr_… from the e-mail)' });
+  const typed = o.passwordStdin ? await readStdin(f.io.stdin) : o.password;
+  const password = await askFor(f, typed, { flag: '--password', message: 'New password', secret: true });
   const client = await f.ctx.newClient(url, {});
   await f.out.spin('Changing your password…', client.auth.resetPassword({ token, password }));
   await f.out.result({ object: 'password_reset', reset: true }, () => {

@@ -21,6 +21,13 @@ export interface RefundListOptions {
   all: boolean;
 }
 
+export interface RefundShowOptions {
+  /** The refund (ref_…). */
+  id: string;
+}
+
+type Run<O> = (f: Factory, o: O) => Promise<number>;
+
 /** The refunds of an order, or of a list, as a table (on a terminal) or tab-separated lines. */
 export async function refundTable(out: Output, refunds: Refund[]): Promise<void> {
   const { formatDateTime, localZone } = await import('../time.js');
@@ -58,35 +65,51 @@ export function registerRefunds(program: Command): void {
     .description('Refunds made: list them by event, order or status, show one');
   examples(refunds, 'tickets refunds list --event evt_…', 'tickets refunds show ref_…');
 
-  examples(
-    limitOptions(refunds.command('list'), 30)
-      .description('List refunds, newest first')
-      .option('--event <event>', "only refunds of this event's orders (evt_…)", idArg('evt', 'an event'))
-      .option('--order <order>', 'only refunds of this order (ord_…)', idArg('ord', 'an order'))
-      .addOption(new Option('--status <status>', 'only refunds in this status').choices(STATUSES))
-      .action(async (flags: Omit<RefundListOptions, 'all'> & { all?: boolean }, cmd: Command) => {
-        io().exitCode = await refundListRun(factoryOf(Context.of(cmd)), {
-          ...flags,
-          all: Boolean(flags.all),
-        });
-      }),
+  newRefundListCommand(refunds);
+  newRefundShowCommand(refunds);
+}
+
+/** `tickets refunds list`: its flags become RefundListOptions for `run` (refundListRun). */
+export function newRefundListCommand(refunds: Command, run: Run<RefundListOptions> = refundListRun): Command {
+  const command = limitOptions(refunds.command('list'), 30)
+    .description('List refunds, newest first')
+    .option('--event <event>', "only refunds of this event's orders (evt_…)", idArg('evt', 'an event'))
+    .option('--order <order>', 'only refunds of this order (ord_…)', idArg('ord', 'an order'))
+    .addOption(new Option('--status <status>', 'only refunds in this status').choices(STATUSES))
+    .action(async (flags: Record<string, unknown>, cmd: Command) => {
+      const options: RefundListOptions = {
+        event: flags.event as string | undefined,
+        order: flags.order as string | undefined,
+        status: flags.status as RefundStatus | undefined,
+        limit: flags.limit as number,
+        all: Boolean(flags.all),
+      };
+      io().exitCode = await run(factoryOf(Context.of(cmd)), options);
+    });
+  return examples(
+    command,
     'tickets refunds list --event evt_…',
     'tickets refunds list --order ord_…',
     'tickets refunds list --status pending --all --json',
   );
+}
 
-  examples(
-    refunds
-      .command('show')
-      .description('Show one refund: amount, status, the tickets it voided, its credit note')
-      .argument('<refund>', 'the refund (ref_…)', idArg('ref', 'a refund'))
-      .action(async (id: string, _o: unknown, cmd: Command) => {
-        const ctx = Context.of(cmd);
-        const client = await ctx.client();
-        const r = await ctx.out.spin('Loading…', client.refunds.get(id));
-        await ctx.out.result(r, (x) => showRefund(ctx.out, x, false));
-      }),
-    'tickets refunds show ref_…',
-    'tickets refunds show ref_… --json',
-  );
+/** `tickets refunds show`. */
+export function newRefundShowCommand(refunds: Command, run: Run<RefundShowOptions> = refundShowRun): Command {
+  const command = refunds
+    .command('show')
+    .description('Show one refund: amount, status, the tickets it voided, its credit note')
+    .argument('<refund>', 'the refund (ref_…)', idArg('ref', 'a refund'))
+    .action(async (id: string, _flags: unknown, cmd: Command) => {
+      io().exitCode = await run(factoryOf(Context.of(cmd)), { id });
+    });
+  return examples(command, 'tickets refunds show ref_…', 'tickets refunds show ref_… --json');
+}
+
+/** One refund: amount, status, the tickets it voided, its credit note. */
+export async function refundShowRun(f: Factory, o: RefundShowOptions): Promise<number> {
+  const client = await f.client();
+  const r = await f.out.spin('Loading…', client.refunds.get(o.id));
+  await f.out.result(r, (x) => showRefund(f.out, x, false));
+  return EXIT.ok;
 }

@@ -2,10 +2,9 @@ import type { PurchaseInput, TicketType } from '@tickets/sdk';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { Context } from '../context.js';
 import { EXIT, UsageError } from '../errors.js';
-import { type Factory, factoryOf } from '../factory.js';
+import { askFor, type Factory, factoryOf } from '../factory.js';
 import { examples, parse } from '../help.js';
 import { io } from '../io.js';
-import { ask } from '../prompt.js';
 import { person, showOrder } from './orders.js';
 import { drawQr, emailArg, type HolderInput, holderArg, phoneArg, resolveType } from './tickets.js';
 
@@ -114,7 +113,7 @@ async function orderLines(
   for (const line of wanted) {
     if (line.qty !== undefined && o.qty !== undefined)
       throw new UsageError(`--type ${line.type}:${line.qty} and --qty ${o.qty}: give the quantity once`);
-    const type = await f.out.spin('Loading…', resolveType(client, o.event, line.type));
+    const type = await f.out.spin('Loading…', resolveType(client, o.event, line.type, f.prompter));
     const quantity = line.qty ?? o.qty ?? (wanted.length === 1 ? Math.max(1, o.holders.length) : 1);
     const same = lines.find((l) => l.type.id === type.id);
     if (same) same.quantity += quantity;
@@ -135,8 +134,8 @@ async function orderLines(
 export async function sellRun(f: Factory, o: SellOptions): Promise<number> {
   const { out } = f;
   const lines = await orderLines(f, o);
-  const name = await ask(o.name, { flag: '--name', message: "Buyer's name" });
-  const email = emailArg(await ask(o.email, { flag: '--email', message: "Buyer's e-mail" }));
+  const name = await askFor(f, o.name, { flag: '--name', message: "Buyer's name" });
+  const email = emailArg(await askFor(f, o.email, { flag: '--email', message: "Buyer's e-mail" }));
   const input: PurchaseInput = {
     event: o.event,
     items: lines.map((l) => ({
