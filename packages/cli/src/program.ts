@@ -17,6 +17,7 @@ import { registerOrders } from './commands/orders.js';
 import { registerOrgs } from './commands/orgs.js';
 import { registerPassword } from './commands/password.js';
 import { registerRefunds } from './commands/refunds.js';
+import { newReportsCommand } from './commands/reports.js';
 import { registerServer } from './commands/server.js';
 import { registerTickets } from './commands/tickets.js';
 import { registerTypes } from './commands/types.js';
@@ -76,6 +77,7 @@ export function buildProgram(): Command {
   registerTickets(program);
   registerOrders(program);
   registerRefunds(program);
+  newReportsCommand(program);
   registerInvoices(program);
   registerAnalytics(program);
   registerMessages(program);

@@ -14,6 +14,7 @@ import { MessagesResource } from './resources/messages.js';
 import { OrdersResource } from './resources/orders.js';
 import { OrgsResource } from './resources/orgs.js';
 import { RefundsResource } from './resources/refunds.js';
+import { ReportsResource } from './resources/reports.js';
 import { TicketTypesResource } from './resources/ticket-types.js';
 import { TicketsResource } from './resources/tickets.js';
 
@@ -64,6 +65,13 @@ export interface RawResponse {
   lastResponse: ResponseMeta;
 }
 
+/** An answer read as it arrives (a report): its body as a web stream, its type, and the response metadata. */
+export interface StreamResponse {
+  body: ReadableStream<Uint8Array>;
+  contentType: string;
+  lastResponse: ResponseMeta;
+}
+
 const RETRYABLE_STATUS = new Set([429, 502, 503, 504]);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -83,6 +91,7 @@ export class Tickets {
   readonly ticketTypes = new TicketTypesResource(this);
   readonly orders = new OrdersResource(this);
   readonly refunds = new RefundsResource(this);
+  readonly reports = new ReportsResource(this);
   readonly tickets = new TicketsResource(this);
   readonly invoices = new InvoicesResource(this);
   readonly checkin = new CheckinResource(this);
@@ -138,12 +147,29 @@ export class Tickets {
     };
   }
 
-  /** One call with its retries; resolves to a success's body (parsed JSON, or bytes when `raw`). */
+  /**
+   * Sends a route whose answer is read as it arrives (a report that may be larger than memory). The
+   * timeout covers the answer's headers; the body then takes as long as it takes (cancel it to stop).
+   */
+  async requestStream(
+    route: RouteDef,
+    args: RequestArgs = {},
+    options: RequestOptions = {},
+  ): Promise<StreamResponse> {
+    const { res, body, idempotencyKey } = await this.send(route, args, options, 'stream');
+    return {
+      body: body as ReadableStream<Uint8Array>,
+      contentType: res.headers.get('content-type') ?? 'application/octet-stream',
+      lastResponse: meta(res, idempotencyKey),
+    };
+  }
+
+  /** One call with its retries; resolves to a success's body (parsed JSON, bytes when `raw`, or a stream). */
   private async send(
     route: RouteDef,
     args: RequestArgs,
     options: RequestOptions,
-    raw: boolean,
+    raw: boolean | 'stream',
   ): Promise<{ res: Response; body: unknown; idempotencyKey: string | undefined }> {
     const url = this.url(route, args);
     const idempotencyKey =
@@ -156,14 +182,17 @@ export class Tickets {
     let refreshed = false;
     for (let attempt = 0; ; attempt++) {
       let res: Response;
+      const deadline = raw === 'stream' ? headersDeadline(this.options.timeout ?? 30_000) : undefined;
       try {
         res = await this.fetchImpl(url, {
           method: route.method,
           headers: this.headers(route, args, idempotencyKey, options.headers),
           body: args.body === undefined ? undefined : JSON.stringify(args.body),
-          signal: AbortSignal.timeout(this.options.timeout ?? 30_000),
+          signal: deadline?.signal ?? AbortSignal.timeout(this.options.timeout ?? 30_000),
         });
+        deadline?.answered();
       } catch (err) {
+        deadline?.answered();
         if (safeToResend && attempt < maxRetries) {
           await sleep(backoff(attempt));
           continue;
@@ -174,6 +203,7 @@ export class Tickets {
           detail: `Could not reach ${this.baseUrl}: ${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message}`,
         });
       }
+      if (res.ok && raw === 'stream') return { res, body: res.body ?? new Blob([]).stream(), idempotencyKey };
       if (res.ok && raw) {
         // A Buffer in Node; a browser has none, and gets the same bytes as a Uint8Array.
         const bytes = await res.arrayBuffer();
@@ -253,6 +283,16 @@ export class Tickets {
     if (idempotencyKey) h['idempotency-key'] = idempotencyKey;
     return h;
   }
+}
+
+/** A timeout for an answer's headers only: the body of a streamed answer may then take its time. */
+function headersDeadline(ms: number): { signal: AbortSignal; answered(): void } {
+  const controller = new AbortController();
+  const timer = setTimeout(
+    () => controller.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError')),
+    ms,
+  );
+  return { signal: controller.signal, answered: () => clearTimeout(timer) };
 }
 
 function backoff(attempt: number): number {

@@ -2,6 +2,7 @@ export {
   type RawResponse,
   type RequestOptions,
   type ResponseMeta,
+  type StreamResponse,
   Tickets,
   type TicketsOptions,
 } from './client.js';
@@ -28,5 +29,17 @@ export type {
 export type { OrderListParams } from './resources/orders.js';
 export type { ListParams } from './resources/orgs.js';
 export type { RefundListParams } from './resources/refunds.js';
+export {
+  type AttendanceReportParams,
+  type ReportDownload,
+  type ReportDownloadOptions,
+  type ReportParams,
+  type ReportProgress,
+  ReportRowCounter,
+  type ReportStream,
+  type ReportsResource,
+  type RevenueReportParams,
+  type SalesReportParams,
+} from './resources/reports.js';
 export type { TicketListParams } from './resources/tickets.js';
 export * from './ticket-code.js';

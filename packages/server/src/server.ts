@@ -37,6 +37,9 @@ import { Refunds } from './modules/orders/refunds.js';
 import { orderRoutes } from './modules/orders/routes.js';
 import { Orders } from './modules/orders/service.js';
 import { StripeWebhooks } from './modules/payments/webhooks.js';
+import { rowCursors } from './modules/reports/cursor.js';
+import { reportRoutes } from './modules/reports/routes.js';
+import { Reports } from './modules/reports/service.js';
 import { configureRenderPool } from './render/pool.js';
 
 export const VERSION = '0.1.0';
@@ -118,6 +121,7 @@ export async function buildApp(db: Db, config: Config, log: Logger): Promise<{ a
   const { payments, orders, refunds, cancellations } = sale;
   eventRoutes(app, new Events(db), cancellations);
   orderRoutes(app, orders, refunds, { db, perMinute: config.storefrontPurchasesPerMinute });
+  reportRoutes(app, new Reports(db, rowCursors(config.databaseUrl)));
   checkinRoutes(app, new Checkin(db, orders.keys));
   messageRoutes(
     app,

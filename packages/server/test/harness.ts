@@ -112,8 +112,10 @@ export function http(base: string) {
     }
     const res = await fetch(base + path, { method, headers, body });
     const text = await res.text();
+    // Reports (CSV, JSON lines) are files, not JSON: their text as it came.
+    const file = /^(text\/csv|application\/x-ndjson)/.test(res.headers.get('content-type') ?? '');
     // biome-ignore lint/suspicious/noExplicitAny: tests inspect arbitrary JSON
-    const json: any = text ? JSON.parse(text) : null;
+    const json: any = text ? (file ? text : JSON.parse(text)) : null;
     return { status: res.status, headers: res.headers, body: json };
   };
 }

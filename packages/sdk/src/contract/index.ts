@@ -7,4 +7,5 @@ export * from './invoices.js';
 export * from './messages.js';
 export * from './openapi.js';
 export * from './orders.js';
+export * from './reports.js';
 export * from './routes.js';

@@ -121,6 +121,7 @@ import {
   TicketListQuery,
   TransferInput,
 } from './orders.js';
+import { AttendanceReportQuery, ReportFile, RevenueReportQuery, SalesReportQuery } from './reports.js';
 
 /** What a caller must hold to use a route. Roles and API-key scopes map onto these in the server. */
 export const PERMISSIONS = [
@@ -173,7 +174,7 @@ export interface RouteDef {
   /** The body is taken raw (webhooks) rather than parsed as JSON. */
   rawBody?: boolean;
   /** A non-JSON answer (image, PDF): the handler replies with a Buffer, and `response` is not checked. */
-  produces?: 'image/png' | 'image/svg+xml' | 'application/pdf' | 'text/plain' | 'text/html';
+  produces?: 'image/png' | 'image/svg+xml' | 'application/pdf' | 'text/plain' | 'text/html' | 'text/csv';
 }
 
 const route = <const T extends RouteDef>(def: T): T => def;
@@ -896,6 +897,41 @@ export const routes = {
       auth: 'orders:read',
       query: AnalyticsQuery,
       response: RevenueAnalytics,
+    }),
+  },
+  reports: {
+    sales: route({
+      method: 'GET',
+      path: '/api/reports/sales',
+      summary:
+        'One row per ticket sold: order, buyer, holder, type, price and tax, status, channel, source, paid at, refunded (CSV, or JSON lines)',
+      tag: 'reports',
+      auth: 'orders:read',
+      query: SalesReportQuery,
+      response: ReportFile,
+      produces: 'text/csv',
+    }),
+    attendance: route({
+      method: 'GET',
+      path: '/api/reports/attendance',
+      summary:
+        'One row per ticket: first admission (time, list, gate, device), re-entries, declined, no-show (CSV, or JSON lines)',
+      tag: 'reports',
+      auth: 'attendees:read',
+      query: AttendanceReportQuery,
+      response: ReportFile,
+      produces: 'text/csv',
+    }),
+    revenue: route({
+      method: 'GET',
+      path: '/api/reports/revenue',
+      summary:
+        'One row per money movement: payments, refunds, invoices and credit notes with their numbers, net, tax and gross (CSV, or JSON lines)',
+      tag: 'reports',
+      auth: 'orders:read',
+      query: RevenueReportQuery,
+      response: ReportFile,
+      produces: 'text/csv',
     }),
   },
   checkin: {

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { pipeline, Readable } from 'node:stream';
 import type { HttpMethod, RouteDef } from '@tickets/sdk';
 import FindMyWay from 'find-my-way';
 import type { Logger } from 'pino';
@@ -39,7 +40,8 @@ export type Handler<R extends RouteDef> = (
 
 /**
  * A handler may return a Reply to choose the status or add headers. A Buffer body is sent as is (images,
- * PDFs), with the content-type the headers give; anything else is sent as JSON.
+ * PDFs), with the content-type the headers give; a Readable is streamed (reports, see sendStream);
+ * anything else is sent as JSON.
  */
 export class Reply {
   constructor(
@@ -250,14 +252,17 @@ export class App {
 
     const run = async (): Promise<{
       status: number;
-      body: string | Buffer;
+      body: string | Buffer | Readable;
       headers?: Record<string, string>;
     }> => {
       const result = await handler(ctx);
       if (result instanceof Reply)
         return {
           status: result.status,
-          body: Buffer.isBuffer(result.body) ? result.body : JSON.stringify(result.body),
+          body:
+            Buffer.isBuffer(result.body) || result.body instanceof Readable
+              ? result.body
+              : JSON.stringify(result.body),
           headers: result.headers,
         };
       if (route.response === null) return { status: 204, body: '' };
@@ -283,6 +288,7 @@ export class App {
         try {
           // Replayable responses are JSON; binary ones (images, PDFs) are never POST answers.
           const o = await run();
+          if (o.body instanceof Readable) throw new Error('A streamed answer cannot be kept for replay.');
           return { status: o.status, body: o.body.toString() };
         } catch (err) {
           // Client errors are part of the outcome and replay as such; server errors may be retried.
@@ -297,7 +303,13 @@ export class App {
     }
     const out = await run();
     for (const [k, v] of Object.entries(out.headers ?? {})) res.setHeader(k, v);
-    send(res, out.status, out.body, 'application/json');
+    if (out.body instanceof Readable)
+      sendStream(res, out.status, out.body, (err) => {
+        const gone = (err as NodeJS.ErrnoException).code === 'ERR_STREAM_PREMATURE_CLOSE';
+        if (gone) this.options.log.debug({ reqId: requestId }, 'client went away mid-stream');
+        else this.options.log.error({ reqId: requestId, err }, 'streamed answer failed');
+      });
+    else send(res, out.status, out.body, 'application/json');
   }
 
   private fail(res: ServerResponse, requestId: string, err: unknown): void {
@@ -358,6 +370,28 @@ function send(res: ServerResponse, status: number, body: string | Buffer, type: 
     res.setHeader('content-type', `${type}; charset=utf-8`);
   res.setHeader('content-length', Buffer.byteLength(body));
   res.end(body);
+}
+
+/**
+ * Streams a body (a report) as fast as the client takes it: `pipeline` stops reading while the socket
+ * is full, and destroys the body (closing what it reads from, e.g. a database cursor) when the client
+ * goes away. A failure once the headers are out cuts the connection: the client sees a broken
+ * transfer, never a file that merely looks complete.
+ */
+function sendStream(
+  res: ServerResponse,
+  status: number,
+  body: Readable,
+  onError: (err: Error) => void,
+): void {
+  res.statusCode = status;
+  if (!res.hasHeader('content-type')) res.setHeader('content-type', 'application/octet-stream');
+  secure(res);
+  pipeline(body, res, (err) => {
+    if (!err) return;
+    onError(err);
+    res.destroy();
+  });
 }
 
 function drain(req: IncomingMessage): void {

@@ -14,7 +14,7 @@ import type {
 import { type Kysely, type RawBuilder, type SqlBool, sql } from 'kysely';
 import { DateTime } from 'luxon';
 import type { Database } from '../../db/schema.js';
-import { ApiError, notFound as missing } from '../../http/errors.js';
+import { notFound as missing } from '../../http/errors.js';
 import { decodeCursor, encodeCursor } from '../../http/pagination.js';
 import { nowIso } from '../../time.js';
 import { withCounts } from '../inventory/inventory.js';
