@@ -68,7 +68,11 @@ export function saleServices(db: Db, config: Config) {
 type SaleServices = ReturnType<typeof saleServices>;
 
 /** Builds the application on an open, migrated database. */
-export async function buildApp(db: Db, config: Config, log: Logger): Promise<{ app: App } & SaleServices> {
+export async function buildApp(
+  db: Db,
+  config: Config,
+  log: Logger,
+): Promise<{ app: App; release: () => Promise<void> } & SaleServices> {
   const auth = await Auth.create(db, config);
   const origins = new AllowedOrigins(db);
   const app = new App({
@@ -121,7 +125,8 @@ export async function buildApp(db: Db, config: Config, log: Logger): Promise<{ a
   const { payments, orders, refunds, cancellations } = sale;
   eventRoutes(app, new Events(db), cancellations);
   orderRoutes(app, orders, refunds, { db, perMinute: config.storefrontPurchasesPerMinute });
-  reportRoutes(app, new Reports(db, rowCursors(config.databaseUrl)));
+  const cursors = rowCursors(config.databaseUrl);
+  reportRoutes(app, new Reports(db, cursors));
   checkinRoutes(app, new Checkin(db, orders.keys));
   messageRoutes(
     app,
@@ -143,7 +148,7 @@ export async function buildApp(db: Db, config: Config, log: Logger): Promise<{ a
       typeof signature === 'string' ? signature : undefined,
     );
   });
-  return { app, ...sale };
+  return { app, release: () => cursors.close(), ...sale };
 }
 
 /** Opens the database, applies migrations, and listens. */
@@ -164,7 +169,7 @@ export async function startServer(config: Config, options: { log?: Logger } = {}
     await db.close();
     throw err;
   }
-  const { app, ...sale } = await buildApp(db, config, log);
+  const { app, release, ...sale } = await buildApp(db, config, log);
   const server = createServer(
     {
       keepAliveTimeout: 5000,
@@ -233,6 +238,7 @@ export async function startServer(config: Config, options: { log?: Logger } = {}
       server.closeAllConnections();
       await jobs.stop();
       await worker?.stop();
+      await release();
       await db.close();
       log.info('tickets server stopped');
     })();

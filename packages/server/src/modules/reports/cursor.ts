@@ -12,6 +12,8 @@ import { ApiError } from '../../http/errors.js';
  */
 export interface RowCursors {
   open(query: CompiledQuery): Promise<Readable>;
+  /** Lets go of the connections kept for reports (the server is stopping). */
+  close(): Promise<void>;
 }
 
 /** The cursors for the database a DATABASE_URL names (the one the server's Db was opened on). */
@@ -31,6 +33,9 @@ const SQLITE_BATCH = 256;
  */
 class SqliteCursors implements RowCursors {
   constructor(private readonly file: string) {}
+
+  /** Each report's connection closes with its stream: none is kept. */
+  async close(): Promise<void> {}
 
   async open(query: CompiledQuery): Promise<Readable> {
     if (this.file === ':memory:')
@@ -91,6 +96,12 @@ class PostgresCursors implements RowCursors {
   private pool: pg.Pool | undefined;
 
   constructor(private readonly url: string) {}
+
+  async close(): Promise<void> {
+    const pool = this.pool;
+    this.pool = undefined;
+    await pool?.end();
+  }
 
   private connections(): pg.Pool {
     if (!this.pool) {
