@@ -73,4 +73,51 @@ describeOnPostgres('postgres: sale transactions that meet in a deadlock', () => 
     expect(attempts.a + attempts.b).toBe(3);
     expect(await counters()).toEqual([2, 2]);
   }, 20_000);
+
+  it('sets the safety nets on every connection: a lock wait times out, an idle transaction ends', async () => {
+    const shown = await sql<{ lock_timeout: string; idle: string }>`
+      select current_setting('lock_timeout') as lock_timeout,
+        current_setting('idle_in_transaction_session_timeout') as idle`.execute(db.kysely);
+    expect(shown.rows[0]).toEqual({ lock_timeout: '10s', idle: '1min' });
+  });
+
+  it('a wait for a lock nobody lets go becomes an error (55P03), and saleTransaction tries again', async () => {
+    await reset();
+    const quick = openDatabase(database.url, { poolSize: 2, lockTimeoutMs: 200 });
+    try {
+      let release!: () => void;
+      const released = new Promise<void>((r) => {
+        release = r;
+      });
+      let held!: () => void;
+      const holding = new Promise<void>((r) => {
+        held = r;
+      });
+      // Another session holds row 1 for 700 ms.
+      const holder = db.kysely.transaction().execute(async (trx) => {
+        await sql`update counters set n = n + 10 where id = 1`.execute(trx);
+        held();
+        await released;
+      });
+      await holding;
+      const started = Date.now();
+      const plain = await quick.kysely
+        .transaction()
+        .execute((trx) => sql`update counters set n = n + 1 where id = 1`.execute(trx))
+        .catch((err: { code?: string }) => err);
+      expect((plain as { code?: string }).code).toBe('55P03');
+      expect(Date.now() - started).toBeLessThan(5_000);
+      setTimeout(release, 500);
+      let attempts = 0;
+      await saleTransaction(quick, async (trx) => {
+        attempts++;
+        await sql`update counters set n = n + 1 where id = 1`.execute(trx);
+      });
+      await holder;
+      expect(attempts).toBeGreaterThan(1);
+      expect(await counters()).toEqual([11, 0]);
+    } finally {
+      await quick.close();
+    }
+  }, 20_000);
 });

@@ -95,6 +95,8 @@ export function openDatabase(
     poolSize?: number;
     /** SQLite: checkpoint the WAL on a thread of its own (long-running servers; see checkpointer.ts). */
     backgroundCheckpoints?: boolean;
+    /** Postgres: how long a statement may wait for a lock (default LOCK_TIMEOUT_MS). */
+    lockTimeoutMs?: number;
   } = {},
 ): Db {
   if (url.startsWith('sqlite:')) {
@@ -131,10 +133,15 @@ export function openDatabase(
   const parsed = new URL(url);
   const schema = parsed.searchParams.get('schema');
   parsed.searchParams.delete('schema');
+  // Safety nets, so that a wait nobody will end becomes an error instead of a wedged server: a statement
+  // waiting for a row lock longer than LOCK_TIMEOUT_MS gives up (55P03, and a sale's transaction is run
+  // again, see retriedWhenLost), and a session left idle inside a transaction for a minute (its code
+  // stuck awaiting something else while holding locks) is ended by Postgres, releasing them.
+  const guards = `-c lock_timeout=${options.lockTimeoutMs ?? LOCK_TIMEOUT_MS} -c idle_in_transaction_session_timeout=60000`;
   const pool = new pg.Pool({
     connectionString: parsed.toString(),
     max: options.poolSize ?? 10,
-    ...(schema ? { options: `-c search_path=${schema}` } : {}),
+    options: schema ? `-c search_path=${schema} ${guards}` : guards,
   });
   const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   const listen = async (channel: string, onNotify: () => void) => {
@@ -231,8 +238,14 @@ export function prepared<A extends unknown[], R>(
   };
 }
 
-/** Postgres's codes for a transaction it failed to break a deadlock, or for a serialization failure. */
-const LOST = new Set(['40P01', '40001']);
+/** How long a Postgres statement may wait for a lock before it gives up (see openDatabase). */
+export const LOCK_TIMEOUT_MS = 10_000;
+
+/**
+ * Postgres's codes for a transaction it failed to break a deadlock, for a serialization failure, and
+ * for a lock waited on longer than lock_timeout (all roll back whole: running them again is safe).
+ */
+const LOST = new Set(['40P01', '40001', '55P03']);
 const ATTEMPTS = 5;
 
 /**
