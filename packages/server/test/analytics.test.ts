@@ -55,7 +55,7 @@ describe.each(DIALECTS)('%s: analytics', (dialect) => {
       name: string,
       event: string,
       items: [string, number][],
-      buyer: { name: string; email: string; marketing_opt_in?: boolean },
+      buyer: { name: string; email: string; phone?: string; marketing_opt_in?: boolean },
       paidAt: string,
       attribution?: Record<string, string>,
     ) => {
@@ -73,7 +73,7 @@ describe.each(DIALECTS)('%s: analytics', (dialect) => {
       await at(r.body.id, paidAt);
       orders[name] = r.body;
     };
-    const ann = { name: 'Ann', email: 'ann@example.com' };
+    const ann = { name: 'Ann', email: 'ann@example.com', phone: '+491701234567' };
     const bob = { name: 'Bob', email: 'bob@example.com' };
     // Bob bought once in January: a returning buyer in March, and outside the March range.
     await buy('old', eventA, [[ga, 1]], bob, '2026-01-10T12:00:00.000Z');
@@ -88,7 +88,7 @@ describe.each(DIALECTS)('%s: analytics', (dialect) => {
         [ga, 1],
         [vip, 1],
       ],
-      { name: 'Cy', email: 'cy@example.com', marketing_opt_in: true },
+      { name: 'Cy', email: 'cy@example.com', phone: '+14155550100', marketing_opt_in: true },
       '2026-03-29T22:30:00.000Z',
     );
     await buy('o4', eventA, [[ga, 3]], ann, '2026-03-30T10:00:00.000Z');
@@ -96,7 +96,7 @@ describe.each(DIALECTS)('%s: analytics', (dialect) => {
       'usd',
       eventB,
       [[usd.body.id, 2]],
-      { name: 'Dee', email: 'dee@example.com' },
+      { name: 'Dee', email: 'dee@example.com', phone: '+16135550100' },
       '2026-03-29T15:00:00.000Z',
     );
 
@@ -365,6 +365,13 @@ describe.each(DIALECTS)('%s: analytics', (dialect) => {
       tickets_per_buyer: 2.5,
       marketing_opt_in_rate: 0.25,
     });
+    // By their phones' countries: Ann's German mobile, Cy's San Francisco and Dee's Ottawa numbers; Bob gave none.
+    expect(u.by_country).toEqual([
+      { country: 'CA', buyers: 1 },
+      { country: 'DE', buyers: 1 },
+      { country: 'US', buyers: 1 },
+      { country: null, buyers: 1 },
+    ]);
     expect(u.top_buyers.map((b: { email: string; spent: unknown }) => [b.email, b.spent])).toEqual([
       ['ann@example.com', [{ currency: 'EUR', amount: 12500 }]],
       ['cy@example.com', [{ currency: 'EUR', amount: 12500 }]],

@@ -280,6 +280,13 @@ export async function usersRun(f: Factory, o: RangeOptions): Promise<number> {
       ['Repeat rate', percent(u.repeat_rate)],
       ['Tickets per buyer', u.tickets_per_buyer === null ? null : u.tickets_per_buyer.toFixed(2)],
       ['Marketing opt-in', percent(u.marketing_opt_in_rate)],
+      [
+        'By country',
+        u.by_country
+          .slice(0, 8)
+          .map((c) => `${c.country ?? 'unknown'} ${c.buyers}`)
+          .join(', ') || null,
+      ],
     ]);
     if (u.top_buyers.length) {
       f.out.line();

@@ -224,6 +224,11 @@ export const UsersAnalytics = z
         z.object({ email: z.string(), name: z.string(), orders: Count, tickets: Count, spent: z.array(Sum) }),
       )
       .describe('By spend (the first currency), at most 10'),
+    by_country: z
+      .array(z.object({ country: z.string().nullable(), buyers: Count }))
+      .describe(
+        'Buyers by the country of the phone number they gave (ISO 3166 code; null: no phone, or none recognised), most first',
+      ),
   })
   .meta({ id: 'UsersAnalytics' });
 export type UsersAnalytics = z.output<typeof UsersAnalytics>;

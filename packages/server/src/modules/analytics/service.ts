@@ -12,6 +12,7 @@ import type {
   UsersAnalytics,
 } from '@tickets/sdk';
 import { type Kysely, type RawBuilder, type SqlBool, sql } from 'kysely';
+import { parsePhoneNumberFromString } from 'libphonenumber-js';
 import { DateTime } from 'luxon';
 import type { Database } from '../../db/schema.js';
 import { notFound as missing } from '../../http/errors.js';
@@ -62,6 +63,37 @@ function paidWhere(
   return sql<SqlBool>`o.org_id = ${orgId} and o.status in ('paid', 'partially_refunded', 'refunded') and o.paid_at >= ${w.from} and o.paid_at < ${w.to}${
     events ? sql` and o.event_id in (${sql.join(events)})` : sql``
   }${currency ? sql` and o.currency = ${currency}` : sql``}`;
+}
+
+/** A phone number's country from its leading digits (libphonenumber's metadata), or null. */
+function countryOf(prefix: string | null): string | null {
+  if (!prefix) return null;
+  // Padded to lengths a number of most plans has, until one parses to a country.
+  for (const length of [12, 13, 11, 14, 10]) {
+    const n = parsePhoneNumberFromString(prefix.padEnd(length, '0'));
+    const country = n?.country ?? n?.getPossibleCountries()[0];
+    if (country) return country;
+  }
+  return null;
+}
+
+function byCountry(rows: { prefix: string | null; buyers: unknown }[]) {
+  const by = new Map<string | null, number>();
+  for (const r of rows) {
+    const c = countryOf(r.prefix);
+    by.set(c, (by.get(c) ?? 0) + n(r.buyers));
+  }
+  return (
+    [...by]
+      .map(([country, buyers]) => ({ country, buyers }))
+      // Most buyers first; the unknown last among equals.
+      .sort(
+        (a, b) =>
+          b.buyers - a.buyers ||
+          (a.country === null ? 1 : 0) - (b.country === null ? 1 : 0) ||
+          String(a.country).localeCompare(String(b.country)),
+      )
+  );
 }
 
 /** The buckets as a table `b(i, s, e)` to join on. */
@@ -521,7 +553,7 @@ export class Analytics {
   async users(orgId: string, query: Query): Promise<UsersAnalytics> {
     const [events, w] = await Promise.all([this.events(orgId, query.event), this.orgWindow(orgId, query)]);
     const inRange = paidWhere(orgId, w, events, query.currency);
-    const [summary, top] = await Promise.all([
+    const [summary, top, phones] = await Promise.all([
       // Every paid order of the organization before `to`: a buyer is new when their first is in range.
       sql<{ buyers: unknown; new_buyers: unknown; repeaters: unknown; tickets: unknown; opted: unknown }>`
         with buyers as (
@@ -548,6 +580,14 @@ export class Analytics {
         from orders o where ${inRange}
         group by o.buyer_email, o.currency
         order by spent desc, email limit 10`.execute(this.k),
+      // Buyers per leading digits of their phone (calling code and a few more: enough to tell a
+      // country, few enough groups), each buyer once (their latest phone in range).
+      sql<{ prefix: string | null; buyers: unknown }>`
+        with phones as (
+          select o.buyer_email, max(o.buyer_phone) as phone from orders o where ${inRange} group by o.buyer_email)
+        select substr(phone, 1, 7) as prefix, count(*) as buyers from phones group by substr(phone, 1, 7)`.execute(
+        this.k,
+      ),
     ]);
     const r = summary.rows[0]!;
     const buyers = n(r.buyers);
@@ -563,6 +603,7 @@ export class Analytics {
       repeat_rate: rate(n(r.repeaters), buyers),
       tickets_per_buyer: buyers ? n(r.tickets) / buyers : null,
       marketing_opt_in_rate: rate(n(r.opted), buyers),
+      by_country: byCountry(phones.rows),
       top_buyers: top.rows.map((b) => ({
         email: b.email,
         name: b.name,
