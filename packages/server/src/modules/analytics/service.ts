@@ -52,16 +52,20 @@ type Query = {
 
 /**
  * Orders paid in [from, to) of the organization (and of the events and currency given): the sales an
- * answer counts. `o` is the orders table.
+ * answer counts. `o` is the orders table. Given events (already checked to be the organization's), the
+ * organization is not named: the planner then takes the (event, paid_at) index rather than the
+ * organization's, which would read every order it has in the range. Without a window (`null`), the
+ * caller bounds paid_at itself (a join to buckets, which are clipped to the window).
  */
 function paidWhere(
   orgId: string,
-  w: { from: string; to: string },
+  w: { from: string; to: string } | null,
   events: string[] | null,
   currency?: string,
 ): RawBuilder<SqlBool> {
-  return sql<SqlBool>`o.org_id = ${orgId} and o.status in ('paid', 'partially_refunded', 'refunded') and o.paid_at >= ${w.from} and o.paid_at < ${w.to}${
-    events ? sql` and o.event_id in (${sql.join(events)})` : sql``
+  const whose = events ? sql`o.event_id in (${sql.join(events)})` : sql`o.org_id = ${orgId}`;
+  return sql<SqlBool>`${whose} and o.status in ('paid', 'partially_refunded', 'refunded')${
+    w ? sql` and o.paid_at >= ${w.from} and o.paid_at < ${w.to}` : sql``
   }${currency ? sql` and o.currency = ${currency}` : sql``}`;
 }
 
@@ -96,10 +100,18 @@ function byCountry(rows: { prefix: string | null; buyers: unknown }[]) {
   );
 }
 
-/** The buckets as a table `b(i, s, e)` to join on. */
-function bucketTable(buckets: Bucket[]): RawBuilder<unknown> {
+/**
+ * The buckets as a table `b(i, s, e)` to join on, the first and last clipped to the window: each join
+ * then reads the index range of its bucket alone (with the window beside it, SQLite used the window's
+ * range for every bucket).
+ */
+function bucketTable(buckets: Bucket[], clip?: { from: string; to: string }): RawBuilder<unknown> {
+  const at = (b: Bucket) => ({
+    s: clip && clip.from > b.start ? clip.from : b.start,
+    e: clip && clip.to < b.end ? clip.to : b.end,
+  });
   return sql`b(i, s, e) as (values ${sql.join(
-    buckets.map((b, i) => sql`(cast(${i} as integer), cast(${b.start} as text), cast(${b.end} as text))`),
+    buckets.map((b, i) => sql`(cast(${i} as integer), cast(${at(b).s} as text), cast(${at(b).e} as text))`),
   )})`;
 }
 
@@ -215,9 +227,9 @@ export class Analytics {
           .execute()
           .then((rows) => withCounts(this.k, rows)),
         sql<{ i: number; currency: string | null; orders: unknown; tickets: unknown; gross: unknown }>`
-          with ${bucketTable(w.buckets)}
+          with ${bucketTable(w.buckets, w)}
           select b.i, o.currency, count(o.id) as orders, sum(o.ticket_count) as tickets, sum(o.total_amount) as gross
-          from b left join orders o on ${inWindow} and o.paid_at >= b.s and o.paid_at < b.e
+          from b left join orders o on ${paidWhere(orgId, null, [eventId])} and o.paid_at >= b.s and o.paid_at < b.e
           group by b.i, o.currency`.execute(this.k),
         sql<{ orders: unknown; tickets: unknown; gross: unknown; refunded: unknown }>`
           select count(*) as orders, sum(o.ticket_count) as tickets, sum(o.total_amount) as gross, sum(o.refunded_amount) as refunded
@@ -425,12 +437,12 @@ export class Analytics {
       tickets: unknown;
       gross: unknown;
     }>`
-      with ${bucketTable(w.buckets)}
+      with ${bucketTable(w.buckets, w)}
       select b.i, ${key} as key, ${perItem ? sql`min(i.name)` : sql`null`} as name, o.currency,
-        count(distinct o.id) as orders,
+        ${perItem ? sql`count(distinct o.id)` : sql`count(o.id)`} as orders,
         sum(${perItem ? sql`i.quantity` : sql`o.ticket_count`}) as tickets,
         sum(${perItem ? sql`i.quantity * i.unit_amount` : sql`o.total_amount`}) as gross
-      from b join orders o on ${paidWhere(orgId, w, events, query.currency)} and o.paid_at >= b.s and o.paid_at < b.e
+      from b join orders o on ${paidWhere(orgId, null, events, query.currency)} and o.paid_at >= b.s and o.paid_at < b.e
       ${perItem ? sql`join order_items i on i.order_id = o.id` : sql``}
       group by b.i, ${by ? sql`${key}, ` : sql``}o.currency`.execute(this.k);
     const keys = [...new Set(rows.rows.map((r) => r.key))].sort();
@@ -477,39 +489,67 @@ export class Analytics {
     };
   }
 
-  /** One row per event: capacity, sold, sell-through, money in the range, check-in rate; sorted, paged. */
+  /**
+   * One row per event: capacity, sold, sell-through, money in the range, check-in rate; sorted, paged.
+   * The events are read and sorted first; the costly figures (money, tickets admitted) are summed for the
+   * page alone — unless the sort is by net, which needs the money of every event (one grouped query).
+   */
   async eventsList(
     orgId: string,
     query: Query & { sort?: string; limit?: number; starting_after?: string },
   ): Promise<Page<EventRow>> {
     const [events, w] = await Promise.all([this.events(orgId, query.event), this.orgWindow(orgId, query)]);
-    const rows = await sql<{
-      id: string;
-      name: string;
-      status: string;
-      starts_at: string;
-      currency: string;
-      capacity: number | null;
-      sold: number;
-      held: number;
-      slots: number;
-      gross: unknown;
-      refunded: unknown;
-      valid: unknown;
-      admitted: unknown;
-    }>`
-      select e.id, e.name, e.status, e.starts_at, e.currency, e.capacity, e.sold, e.held, e.slots,
-        (select sum(o.total_amount) from orders o where o.event_id = e.id and ${paidWhere(orgId, w, null, query.currency)}) as gross,
-        (select sum(o.refunded_amount) from orders o where o.event_id = e.id and ${paidWhere(orgId, w, null, query.currency)}) as refunded,
-        (select count(*) from tickets t where t.event_id = e.id and t.status = 'valid') as valid,
-        (select count(*) from tickets t where t.event_id = e.id and t.status = 'valid'
-          and exists (select 1 from ticket_presence p where p.ticket_id = t.id)) as admitted
-      from events e where e.org_id = ${orgId}${events ? sql` and e.id in (${sql.join(events)})` : sql``}`.execute(
+    const rows = await withCounts(
       this.k,
+      await this.k
+        .selectFrom('events')
+        .select(['id', 'name', 'status', 'starts_at', 'currency', 'capacity', 'sold', 'held', 'slots'])
+        .where('org_id', '=', orgId)
+        .$if(events !== null, (q) => q.where('id', 'in', events!))
+        .execute(),
     );
-    const counted = await withCounts(this.k, rows.rows);
-    const list: EventRow[] = counted.map((e) => {
-      const gross = n(e.gross);
+    const money = async (ids: string[] | null) => {
+      if (ids?.length === 0) return new Map<string, { gross: number; net: number }>();
+      const sums = await sql<{ event_id: string; gross: unknown; refunded: unknown }>`
+        select o.event_id, sum(o.total_amount) as gross, sum(o.refunded_amount) as refunded
+        from orders o where ${paidWhere(orgId, w, ids, query.currency)} group by o.event_id`.execute(this.k);
+      return new Map(
+        sums.rows.map((r) => [r.event_id, { gross: n(r.gross), net: n(r.gross) - n(r.refunded) }]),
+      );
+    };
+    const sort = query.sort ?? '-starts_at';
+    const field = sort.replace(/^-/, '') as 'name' | 'starts_at' | 'sold' | 'net';
+    const dir = sort.startsWith('-') ? -1 : 1;
+    const all = field === 'net' ? await money(events) : null;
+    const key = (e: (typeof rows)[number]) =>
+      field === 'net' ? (all?.get(e.id)?.net ?? 0) : field === 'sold' ? e.sold : e[field];
+    rows.sort((a, b) => {
+      const x = key(a);
+      const y = key(b);
+      return (x < y ? -1 : x > y ? 1 : 0) * dir || (a.id < b.id ? -1 : 1);
+    });
+    const limit = query.limit ?? 20;
+    let offset = 0;
+    if (query.starting_after) {
+      const [at] = decodeCursor(query.starting_after, 1);
+      offset = typeof at === 'number' && at >= 0 ? at : 0;
+    }
+    const page = rows.slice(offset, offset + limit);
+    const ids = page.map((e) => e.id);
+    const [sums, checked] = await Promise.all([
+      all ?? money(ids),
+      ids.length
+        ? sql<{ event_id: string; valid: unknown; admitted: unknown }>`
+            select t.event_id, count(*) as valid,
+              sum(case when exists (select 1 from ticket_presence p where p.ticket_id = t.id) then 1 else 0 end) as admitted
+            from tickets t where t.event_id in (${sql.join(ids)}) and t.status = 'valid'
+            group by t.event_id`.execute(this.k)
+        : Promise.resolve({ rows: [] }),
+    ]);
+    const tickets = new Map(checked.rows.map((r) => [r.event_id, r]));
+    const data: EventRow[] = page.map((e) => {
+      const m = sums.get(e.id) ?? { gross: 0, net: 0 };
+      const t = tickets.get(e.id);
       return {
         object: 'event_summary',
         event_id: e.id,
@@ -520,27 +560,12 @@ export class Analytics {
         capacity: e.capacity,
         sold: e.sold,
         sell_through: e.capacity === null ? null : rate(e.sold, e.capacity),
-        gross,
-        net: gross - n(e.refunded),
-        checkin_rate: rate(n(e.admitted), n(e.valid)),
+        gross: m.gross,
+        net: m.net,
+        checkin_rate: rate(n(t?.admitted), n(t?.valid)),
       };
     });
-    const sort = query.sort ?? '-starts_at';
-    const field = sort.replace(/^-/, '') as 'name' | 'starts_at' | 'sold' | 'net';
-    const dir = sort.startsWith('-') ? -1 : 1;
-    list.sort((a, b) => {
-      const x = a[field];
-      const y = b[field];
-      return (x < y ? -1 : x > y ? 1 : 0) * dir || (a.event_id < b.event_id ? -1 : 1);
-    });
-    const limit = query.limit ?? 20;
-    let offset = 0;
-    if (query.starting_after) {
-      const [at] = decodeCursor(query.starting_after, 1);
-      offset = typeof at === 'number' && at >= 0 ? at : 0;
-    }
-    const data = list.slice(offset, offset + limit);
-    const more = offset + limit < list.length;
+    const more = offset + limit < rows.length;
     return {
       object: 'list',
       data,
@@ -620,15 +645,14 @@ export class Analytics {
     const inRange = paidWhere(orgId, w, events, query.currency);
     const [paid, refunded, tax, methods] = await Promise.all([
       sql<{ i: unknown; currency: string; gross: unknown }>`
-        with ${bucketTable(w.buckets)}
+        with ${bucketTable(w.buckets, w)}
         select b.i, o.currency, sum(o.total_amount) as gross
-        from b join orders o on ${inRange} and o.paid_at >= b.s and o.paid_at < b.e
+        from b join orders o on ${paidWhere(orgId, null, events, query.currency)} and o.paid_at >= b.s and o.paid_at < b.e
         group by b.i, o.currency`.execute(this.k),
       sql<{ i: unknown; currency: string; amount: unknown }>`
-        with ${bucketTable(w.buckets)}
+        with ${bucketTable(w.buckets, w)}
         select b.i, r.currency, sum(r.amount) as amount
         from b join refunds r on r.org_id = ${orgId} and r.status = 'succeeded' and r.created_at >= b.s and r.created_at < b.e
-          and r.created_at >= ${w.from} and r.created_at < ${w.to}
           ${query.currency ? sql`and r.currency = ${query.currency}` : sql``}
         ${events ? sql`join orders o on o.id = r.order_id and o.event_id in (${sql.join(events)})` : sql``}
         group by b.i, r.currency`.execute(this.k),
