@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import { type Kysely, SqliteAdapter, sql } from 'kysely';
 
 // Frozen in time: never edit a migration that has landed; add a new one.
 //
@@ -11,7 +11,27 @@ export async function up(db: Kysely<any>): Promise<void> {
     .on('orders')
     .columns(['event_id', 'paid_at'])
     .execute();
-  await db.schema.createIndex('orders_org_paid_idx').on('orders').columns(['org_id', 'paid_at']).execute();
+  // Covering: an organization's year of sales is summed from the index alone, without a visit to each
+  // order's row (400,000 of them for a million tickets).
+  const covered = [
+    'status',
+    'currency',
+    'ticket_count',
+    'total_amount',
+    'refunded_amount',
+    'payment_method',
+    'event_id',
+  ];
+  if (db.getExecutor().adapter instanceof SqliteAdapter)
+    await db.schema
+      .createIndex('orders_org_paid_idx')
+      .on('orders')
+      .columns(['org_id', 'paid_at', ...covered])
+      .execute();
+  else
+    await sql
+      .raw(`create index orders_org_paid_idx on orders (org_id, paid_at) include (${covered.join(', ')})`)
+      .execute(db);
   await db.schema
     .createIndex('refunds_org_created_idx')
     .on('refunds')
