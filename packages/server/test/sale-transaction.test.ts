@@ -120,4 +120,27 @@ describeOnPostgres('postgres: sale transactions that meet in a deadlock', () => 
       await quick.close();
     }
   }, 20_000);
+
+  it('a transaction left idle too long is ended by Postgres: it fails, the process and the pool go on', async () => {
+    await reset();
+    const quick = openDatabase(database.url, { poolSize: 1, idleInTransactionMs: 300 });
+    try {
+      const stuck = await quick.kysely
+        .transaction()
+        .execute(async (trx) => {
+          await sql`update counters set n = n + 1 where id = 1`.execute(trx);
+          // Its code awaits something else, holding the row: Postgres ends the session.
+          await new Promise((r) => setTimeout(r, 1_000));
+          await sql`update counters set n = n + 1 where id = 2`.execute(trx);
+        })
+        .catch((err: Error) => err);
+      expect(stuck).toBeInstanceOf(Error);
+      // Nothing of it stayed, the row it held is free, and the pool (of one) serves the next query.
+      expect(await counters()).toEqual([0, 0]);
+      await sql`update counters set n = n + 5 where id = 1`.execute(quick.kysely);
+      expect(await counters()).toEqual([5, 0]);
+    } finally {
+      await quick.close();
+    }
+  }, 20_000);
 });

@@ -97,6 +97,8 @@ export function openDatabase(
     backgroundCheckpoints?: boolean;
     /** Postgres: how long a statement may wait for a lock (default LOCK_TIMEOUT_MS). */
     lockTimeoutMs?: number;
+    /** Postgres: how long a session may sit idle inside a transaction before Postgres ends it (60 s). */
+    idleInTransactionMs?: number;
   } = {},
 ): Db {
   if (url.startsWith('sqlite:')) {
@@ -139,12 +141,18 @@ export function openDatabase(
   // stuck awaiting something else while holding locks) is ended by Postgres, releasing them.
   // JIT is off: it pays for itself only on long queries, and on analytics' range joins, whose row counts
   // Postgres misestimates, it cost more than the query (≈ 130 ms of compiling on a 0.1 s query).
-  const guards = `-c lock_timeout=${options.lockTimeoutMs ?? LOCK_TIMEOUT_MS} -c idle_in_transaction_session_timeout=60000 -c jit=off`;
+  const guards = `-c lock_timeout=${options.lockTimeoutMs ?? LOCK_TIMEOUT_MS} -c idle_in_transaction_session_timeout=${options.idleInTransactionMs ?? 60_000} -c jit=off`;
   const pool = new pg.Pool({
     connectionString: parsed.toString(),
     max: options.poolSize ?? 10,
     options: schema ? `-c search_path=${schema} ${guards}` : guards,
   });
+  // A connection Postgres ends (the idle-in-transaction timeout above, a restart, an administrator) emits
+  // 'error' on its client: unheard, that would end the process. Heard, the client is left unusable — the
+  // transaction on it fails and rolls back, and the pool drops it when it is released (pg-pool removes a
+  // client that is no longer queryable) — while the server goes on.
+  pool.on('error', () => {});
+  pool.on('connect', (client) => client.on('error', () => {}));
   const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   const listen = async (channel: string, onNotify: () => void) => {
     const client = new pg.Client({ connectionString: parsed.toString() });
