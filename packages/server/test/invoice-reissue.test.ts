@@ -139,6 +139,18 @@ describe.each(DIALECTS)('%s: re-issuing invoices issued without the seller addre
     expect(cancelling.invoice_id).toBe(old.id);
     expect(cancelling.refund_id).toBeNull();
     for (const d of docs) expect(d.net_amount + d.tax_amount).toBe(d.gross_amount);
+    // Rate by rate: the refund took back a GA ticket at 19 %, so what is cancelled and re-issued is the
+    // other GA ticket at 19 % and the Kids ticket at 7 % — no share of the refund moves between rates.
+    const perRate = (doc: string) =>
+      (JSON.parse(doc) as { totals: { tax_rate: number; gross: number }[] }).totals.map((t) => [
+        t.tax_rate,
+        t.gross,
+      ]);
+    expect(perRate(cancelling.document)).toEqual([
+      [1900, 2380],
+      [700, 1070],
+    ]);
+    expect(perRate(replacement.document)).toEqual(perRate(cancelling.document));
     const order = await call('GET', `/api/orders/${mixed.id}`, { token });
     expect(order.body.invoice_number).toBe(replacement.number);
 

@@ -535,21 +535,14 @@ export async function reissueInvoice(trx: Trx, orgId: string, invoiceId: string)
   if (!old || !(await lockOrder(trx, old.order_id, old.number))) return null;
   const current = await currentInvoice(trx, old.order_id);
   if (current?.id !== old.id) return null;
-  const credited = await trx
-    .selectFrom('invoices')
-    .select((eb) => eb.fn.sum<number | string | null>('gross_amount').as('sum'))
-    .where('invoice_id', '=', old.id)
-    .where('kind', '=', 'credit_note')
-    .executeTakeFirstOrThrow();
-  const remaining = old.gross_amount - Number(credited.sum ?? 0);
-  if (remaining <= 0) return null;
   const {
     replaces: _r,
     corrects: _c,
     reason: _why,
     ...original
   } = JSON.parse(old.document) as InvoiceDocument;
-  const lines = remaining === original.gross ? original.lines : allocate(remaining, original.lines);
+  const lines = await standingLines(trx, old.id, original.lines);
+  if (lines.length === 0) return null;
   const { prefix, seller: from } = await seller(trx, orgId);
   const issuedAt = nowIso();
   const year = new Date(issuedAt).getUTCFullYear();
@@ -592,4 +585,30 @@ export async function reissueInvoice(trx: Trx, orgId: string, invoiceId: string)
     .where('id', '=', old.order_id)
     .execute();
   return { order_id: old.order_id, cancelled: old.number, credit_note: note.number, invoice: invoiceNumber };
+}
+
+/**
+ * What an invoice still stands for, line by line: its lines less what its credit notes took back, rate
+ * by rate (a ticket's refund takes back that ticket at its own rate; a refund of part of an order, its
+ * share of each rate). Within a rate, what is left is spread over that rate's lines. Empty when all of
+ * it was credited.
+ */
+async function standingLines(trx: Trx, invoiceId: string, lines: DocumentLine[]): Promise<DocumentLine[]> {
+  const notes = await trx
+    .selectFrom('invoices')
+    .select('document')
+    .where('invoice_id', '=', invoiceId)
+    .where('kind', '=', 'credit_note')
+    .execute();
+  const credited = new Map<number, number>();
+  for (const note of notes)
+    for (const l of (JSON.parse(note.document) as InvoiceDocument).lines)
+      credited.set(l.tax_rate, (credited.get(l.tax_rate) ?? 0) + l.gross);
+  const byRate = new Map<number, DocumentLine[]>();
+  for (const l of lines) byRate.set(l.tax_rate, [...(byRate.get(l.tax_rate) ?? []), l]);
+  return [...byRate].flatMap(([rate, mine]) => {
+    const whole = mine.reduce((sum, l) => sum + l.gross, 0);
+    const left = Math.max(0, whole - (credited.get(rate) ?? 0));
+    return left === whole ? mine : allocate(left, mine);
+  });
 }
