@@ -288,7 +288,11 @@ export class App {
         try {
           // Replayable responses are JSON; binary ones (images, PDFs) are never POST answers.
           const o = await run();
-          if (o.body instanceof Readable) throw new Error('A streamed answer cannot be kept for replay.');
+          if (o.body instanceof Readable) {
+            // Let go of what it reads from (a report's cursor holds a connection) before refusing.
+            o.body.destroy();
+            throw new Error('A streamed answer cannot be kept for replay.');
+          }
           return { status: o.status, body: o.body.toString() };
         } catch (err) {
           // Client errors are part of the outcome and replay as such; server errors may be retried.
