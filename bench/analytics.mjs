@@ -24,6 +24,9 @@
 // are noisy. Target: p95 < 200 ms; a miss is reported (FAIL), not an exit code. Postgres is VACUUM
 // ANALYZEd after the load (what autovacuum does within a minute of it); SQLite is not (the server never
 // runs ANALYZE), so its planner works without statistics, as in production.
+// Last, a full sales report (GET /api/reports/sales: CSV, a row per ticket) is read through the API as it
+// streams: rows/s, and the server process's resident memory before it and at its peak (target: under
+// 150 MB above the idle server — the report streams from a cursor, so it should barely move).
 //   BENCH_ANALYTICS_TICKETS    tickets to generate (default 1,000,000; rounded down to a multiple of 10)
 //   BENCH_ANALYTICS_REQUESTS   timed requests per route (default 30), after 3 warm-up requests
 //   BENCH_ANALYTICS_ROUTE_SECONDS  stop timing a route after this long (default 30; at least 3 requests,
@@ -514,6 +517,43 @@ function summarize(times, body) {
 
 const dateOf = (epoch) => iso(epoch).slice(0, 10);
 
+/** A process's resident memory in MB (Linux /proc), or NaN where there is none. */
+function rssMb(pid) {
+  try {
+    const kb = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    return kb ? Number(kb) / 1024 : Number.NaN;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/**
+ * A whole report through the API, read as it streams (never kept): its rows (lines less the header),
+ * bytes and time, and the server's resident memory before and at its peak (sampled every 20 ms).
+ */
+async function downloadReport(pid, url, token) {
+  const idleMb = rssMb(pid);
+  let peakMb = idleMb;
+  const sampler = setInterval(() => {
+    peakMb = Math.max(peakMb, rssMb(pid));
+  }, 20);
+  const started = performance.now();
+  let bytes = 0;
+  let lines = 0;
+  try {
+    const res = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
+    if (!res.ok) throw new Error(`${url}: ${res.status} ${await res.text()}`);
+    for await (const chunk of res.body) {
+      bytes += chunk.length;
+      for (const b of chunk) if (b === 10) lines++;
+    }
+  } finally {
+    clearInterval(sampler);
+  }
+  peakMb = Math.max(peakMb, rssMb(pid));
+  return { rows: lines - 1, bytes, seconds: seconds(started), idleMb, peakMb };
+}
+
 async function run(dialect) {
   const label = dialect === 'sqlite' ? 'SQLite' : 'Postgres';
   console.log(`${label}:`);
@@ -590,6 +630,12 @@ async function run(dialect) {
           `${name.padEnd(8)} p50 ${r.p50.toFixed(1)} ms, p95 ${r.p95.toFixed(1)} ms (${r.n} requests)  ${path}`,
         );
       }
+      const report = await downloadReport(server.child.pid, `${server.url}/api/reports/sales`, token);
+      log(
+        `report   sales CSV of every ticket: ${report.rows.toLocaleString('en')} rows, ${(report.bytes / 1e6).toFixed(0)} MB in ${report.seconds.toFixed(1)} s ` +
+          `= ${Math.round(report.rows / report.seconds).toLocaleString('en')} rows/s; server RSS ${report.idleMb.toFixed(0)} MB before, ` +
+          `peak ${report.peakMb.toFixed(0)} MB (+${(report.peakMb - report.idleMb).toFixed(0)} MB)`,
+      );
       const answer = (name) => JSON.parse(rows.find((r) => r.name === name).body);
       const sales = answer('sales');
       const event = answer('event');
@@ -598,7 +644,7 @@ async function run(dialect) {
           `${event.sales.length} buckets (${event.interval}); ` +
           `sales ${Number(sales.totals.tickets).toLocaleString('en')} tickets in ${sales.series[0].points.length} buckets`,
       );
-      return { label, made, rows, eventBody: rows[0].body };
+      return { label, made, rows, report, eventBody: rows[0].body };
     } finally {
       await stopChild(server.child);
     }
@@ -651,6 +697,13 @@ const lines = [
   ...rows.map(
     (r) =>
       `| ${r.dialect} | ${r.name} (${r.what}) | ${r.n} | ${r.p50.toFixed(1)} | ${r.p95.toFixed(1)} | ${Math.round(r.p50 / bare.p50)}× | ${r.p95 < P95_LIMIT_MS ? 'PASS' : 'FAIL'} |`,
+  ),
+  '',
+  '| database | sales report (CSV, every ticket) | rows/s | server RSS before → peak |',
+  '|---|---|---:|---|',
+  ...results.map(
+    (r) =>
+      `| ${r.label} | ${r.report.rows.toLocaleString('en')} rows, ${(r.report.bytes / 1e6).toFixed(0)} MB in ${r.report.seconds.toFixed(1)} s | ${Math.round(r.report.rows / r.report.seconds).toLocaleString('en')} | ${r.report.idleMb.toFixed(0)} → ${r.report.peakMb.toFixed(0)} MB (+${(r.report.peakMb - r.report.idleMb).toFixed(0)}; target < 150) |`,
   ),
 ];
 console.log(`\nSummary for the issue note:\n${'-'.repeat(60)}\n${lines.join('\n')}\n${'-'.repeat(60)}`);
