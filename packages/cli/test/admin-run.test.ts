@@ -1,4 +1,4 @@
-import { Command } from 'commander';
+import type { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../../server/test/harness.js';
 import {
@@ -41,22 +41,14 @@ import type { Prompter } from '../src/factory.js';
 import {
   type Cli,
   fakePrompter,
+  flagRecorder,
   makeCli,
   PASSWORD,
   signUpWithEvent,
+  thrown,
   uniqueEmail,
   withFactory,
 } from './run-cli.js';
-
-/** What a run function threw: its class and message (main() turns a UsageError into exit 2). */
-async function thrown(work: Promise<unknown>): Promise<Error> {
-  try {
-    await work;
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error('expected it to fail');
-}
 
 /** A prompter that records each yes/no question and gives one answer to all. */
 function answering(answer: boolean): { prompter: Prompter; asked: string[] } {
@@ -104,17 +96,7 @@ describe('sqlite: messages, marketing, orgs, api keys and profiles, run in-proce
   });
 
   it('reads the flags of messages, lists, campaigns, orgs, api-keys and config commands into options', async () => {
-    const seen: unknown[] = [];
-    const record = async (_f: unknown, o: unknown) => {
-      seen.push(o);
-      return 0;
-    };
-    const parse = async (build: (program: Command) => void, ...args: string[]) => {
-      const program = new Command('tickets').exitOverride().configureOutput({ writeErr: () => {} });
-      build(program);
-      await program.parseAsync(['node', 'tickets', ...args]);
-      return seen.at(-1);
-    };
+    const { record, parse } = flagRecorder();
 
     const messages = (p: Command) => p.command('messages');
     expect(

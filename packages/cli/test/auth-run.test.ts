@@ -1,4 +1,4 @@
-import { Command } from 'commander';
+import type { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { http, startTestServer, type TestServer } from '../../server/test/harness.js';
 import {
@@ -22,17 +22,16 @@ import { passwordForgotRun } from '../src/commands/password.js';
 import { newRefundListCommand, newRefundShowCommand, refundShowRun } from '../src/commands/refunds.js';
 import { type SellOptions, sellRun } from '../src/commands/sell.js';
 import { UsageError } from '../src/errors.js';
-import { type Cli, fakePrompter, makeCli, PASSWORD, signUpWithEvent, withFactory } from './run-cli.js';
-
-/** What a run function threw: its class and message (main() turns a UsageError into exit 2). */
-async function thrown(work: Promise<unknown>): Promise<Error> {
-  try {
-    await work;
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error('expected it to fail');
-}
+import {
+  type Cli,
+  fakePrompter,
+  flagRecorder,
+  makeCli,
+  PASSWORD,
+  signUpWithEvent,
+  thrown,
+  withFactory,
+} from './run-cli.js';
 
 /**
  * `tickets login`, `logout`, `whoami`, `password`, `sell`, `checkin sync|upload|stats` and `refunds
@@ -74,17 +73,7 @@ describe('sqlite: login, logout, sell, offline check-in and refunds, run in-proc
   });
 
   it('reads the flags of signup, login, logout, whoami, checkin sync, upload and stats, and refunds into options', async () => {
-    const seen: unknown[] = [];
-    const record = async (_f: unknown, o: unknown) => {
-      seen.push(o);
-      return 0;
-    };
-    const parse = async (build: (program: Command) => void, ...args: string[]) => {
-      const program = new Command('tickets').exitOverride().configureOutput({ writeErr: () => {} });
-      build(program);
-      await program.parseAsync(['node', 'tickets', ...args]);
-      return seen.at(-1);
-    };
+    const { record, parse } = flagRecorder();
 
     expect(
       await parse(

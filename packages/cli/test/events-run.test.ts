@@ -1,4 +1,4 @@
-import { Command } from 'commander';
+import type { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../../server/test/harness.js';
 import {
@@ -28,17 +28,15 @@ import {
 import { CancelledError, UsageError } from '../src/errors.js';
 import type { Prompter } from '../src/factory.js';
 import { localZone } from '../src/time.js';
-import { type Cli, fakePrompter, makeCli, signUpWithEvent, withFactory } from './run-cli.js';
-
-/** What a run function threw: its class and message (main() turns a UsageError into exit 2). */
-async function thrown(work: Promise<unknown>): Promise<Error> {
-  try {
-    await work;
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error('expected it to fail');
-}
+import {
+  type Cli,
+  fakePrompter,
+  flagRecorder,
+  makeCli,
+  signUpWithEvent,
+  thrown,
+  withFactory,
+} from './run-cli.js';
 
 /**
  * `tickets events`, `types`, `availability` and `checkin lists` as gh tests a command: flags read into
@@ -83,17 +81,7 @@ describe('sqlite: events, ticket types and check-in lists, run in-process', () =
   });
 
   it('reads the flags of events create, events cancel, types create and checkin lists create into options', async () => {
-    const seen: unknown[] = [];
-    const record = async (_f: unknown, o: unknown) => {
-      seen.push(o);
-      return 0;
-    };
-    const parse = async (build: (program: Command) => void, ...args: string[]) => {
-      const program = new Command('tickets').exitOverride().configureOutput({ writeErr: () => {} });
-      build(program);
-      await program.parseAsync(['node', 'tickets', ...args]);
-      return seen.at(-1);
-    };
+    const { record, parse } = flagRecorder();
     const events = (p: Command) => p.command('events');
     expect(
       await parse(

@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { Tickets } from '@tickets/sdk';
-import { Command } from 'commander';
+import type { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FakeStripe, startFakeStripe } from '../../server/test/fakes/stripe.js';
 import { startTestServer, type TestServer } from '../../server/test/harness.js';
@@ -27,17 +27,15 @@ import {
 } from '../src/commands/tickets.js';
 import { CancelledError, UsageError } from '../src/errors.js';
 import type { Factory } from '../src/factory.js';
-import { type Cli, fakePrompter, makeCli, signUpWithEvent, withFactory } from './run-cli.js';
-
-/** What a run function threw: its class and message (main() turns a UsageError into exit 2). */
-async function thrown(work: Promise<unknown>): Promise<Error> {
-  try {
-    await work;
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error('expected it to fail');
-}
+import {
+  type Cli,
+  fakePrompter,
+  flagRecorder,
+  makeCli,
+  signUpWithEvent,
+  thrown,
+  withFactory,
+} from './run-cli.js';
 
 /** The factory with `input` on its stdin, as a scanner would type it into `tickets door`. */
 const typing = (f: Factory, input: string): Factory => ({
@@ -94,17 +92,7 @@ describe('sqlite: orders, tickets, refunds and door mode, run in-process', () =>
   });
 
   it('reads the flags of orders list, cancel and refund, refund, tickets refund, transfer and door into options', async () => {
-    const seen: unknown[] = [];
-    const record = async (_f: unknown, o: unknown) => {
-      seen.push(o);
-      return 0;
-    };
-    const parse = async (build: (program: Command) => void, ...args: string[]) => {
-      const program = new Command('tickets').exitOverride().configureOutput({ writeErr: () => {} });
-      build(program);
-      await program.parseAsync(['node', 'tickets', ...args]);
-      return seen.at(-1);
-    };
+    const { record, parse } = flagRecorder();
     const orders = (p: Command) => p.command('orders');
     expect(
       await parse(

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import { Command } from 'commander';
 import { execa } from 'execa';
 import { Context } from '../src/context.js';
 import { type Factory, factoryOf, type Prompter } from '../src/factory.js';
@@ -151,6 +152,35 @@ export function fakePrompter(answers: Partial<Prompter>): Prompter {
     confirm: unexpected,
     ...answers,
   };
+}
+
+/** What a run function threw: its class and message (main() turns a UsageError into exit 2). */
+export async function thrown(work: Promise<unknown>): Promise<Error> {
+  try {
+    await work;
+  } catch (err) {
+    return err as Error;
+  }
+  throw new Error('expected it to fail');
+}
+
+/**
+ * Reads a command's flags into its options as gh's tests do: `record` is a run function that only keeps
+ * the options it is given; `parse` builds a program with it and returns the options the last run got.
+ */
+export function flagRecorder() {
+  const seen: unknown[] = [];
+  const record = async (_f: unknown, o: unknown) => {
+    seen.push(o);
+    return 0;
+  };
+  const parse = async (build: (program: Command) => void, ...args: string[]) => {
+    const program = new Command('tickets').exitOverride().configureOutput({ writeErr: () => {} });
+    build(program);
+    await program.parseAsync(['node', 'tickets', ...args]);
+    return seen.at(-1);
+  };
+  return { record, parse };
 }
 
 let counter = 0;
