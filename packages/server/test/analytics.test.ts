@@ -8,6 +8,7 @@ import {
   startTestServer,
   type TestServer,
 } from './harness.js';
+import { invariantViolations } from './invariants.js';
 
 /**
  * The organizer's numbers against a fixture whose every figure is computed by hand below: two events in
@@ -408,6 +409,53 @@ describe.each(DIALECTS)('%s: analytics', (dialect) => {
     expect(second.has_more).toBe(false);
     const byName = await get(`/api/analytics/events?${MARCH}&sort=name`);
     expect(byName.data.map((e: { name: string }) => e.name)).toEqual(['NYC Jam', 'Spring Gala']);
+  });
+
+  it('answers from the hourly rollups as the orders themselves would, in any zone and window', async () => {
+    // Org-wide questions are summed from the rollups (whole UTC hours) plus the orders at a window's
+    // ragged ends; naming every event makes the same question read the orders alone. They must agree:
+    // in zones half and three quarters of an hour off UTC, and windows starting and ending mid-hour.
+    const every = `&event=${eventA}&event=${eventB}`;
+    const without = (body: Record<string, unknown>) => ({ ...body, from: undefined, to: undefined });
+    for (const q of [
+      `${MARCH}&interval=day&timezone=Asia/Kolkata`,
+      `${MARCH}&interval=hour&timezone=Asia/Kathmandu`,
+      'from=2026-03-28T10:20&to=2026-03-30T10:05&interval=day&timezone=America/St_Johns',
+      'from=2026-03-29T00:10&to=2026-03-29T03:50&interval=hour&timezone=UTC',
+      'from=2026-01-01&to=2026-04-01&interval=week&timezone=Europe/Berlin',
+    ]) {
+      for (const route of ['sales', 'sales?group_by=source&', 'sales?group_by=channel&', 'revenue']) {
+        const path = route.includes('?') ? `/api/analytics/${route}${q}` : `/api/analytics/${route}?${q}`;
+        const fromRollup = await get(path);
+        const fromOrders = await get(`${path}${every}`);
+        expect(without(fromRollup), `${path}`).toEqual(without(fromOrders));
+      }
+    }
+    // Something was counted, so the comparison compared something.
+    const week = await get(`/api/analytics/revenue?from=2026-01-01&to=2026-04-01&interval=week`);
+    expect(week.totals.map((t: { gross: number }) => t.gross)).toEqual([37500, 6000]);
+  });
+
+  it('finds a rollup that drifted from its orders (the invariant every test server checks at its stop)', async () => {
+    const row = await s.db.kysely.selectFrom('sales_hourly').selectAll().limit(1).executeTakeFirstOrThrow();
+    const nudge = (by: number) =>
+      s.db.kysely
+        .updateTable('sales_hourly')
+        .set((eb) => ({ gross: eb('gross', '+', by) }))
+        .where('org_id', '=', row.org_id)
+        .where('hour', '=', row.hour)
+        .where('currency', '=', row.currency)
+        .where('payment_method', '=', row.payment_method)
+        .where('source', '=', row.source)
+        .where('spread', '=', row.spread)
+        .execute();
+    await nudge(1);
+    try {
+      expect((await invariantViolations(s.db)).join('\n')).toMatch(/^sales .* the rollup has .*"gross",\d+/m);
+    } finally {
+      await nudge(-1);
+    }
+    expect(await invariantViolations(s.db)).toEqual([]);
   });
 
   it('answers an empty range with every bucket present and zero', async () => {

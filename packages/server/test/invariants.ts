@@ -244,8 +244,67 @@ export async function invariantViolations(database: Db | Kysely<Database>): Prom
     if (c.kind !== 'credit_note' || c.invoice_id !== c.id)
       broken.push(`invoice ${c.id} is cancelled by a document that is not its credit note`);
 
+  broken.push(...(await rollupViolations(k)));
   if ('kysely' in database) broken.push(...(await bundleViolations(database)));
   return broken;
+}
+
+/**
+ * The analytics' hourly rollups (migration 0023's triggers) equal what they sum: every paid order's
+ * sale, its lines' tax, every succeeded refund, hour by hour (a hot event's spread rows added up).
+ */
+async function rollupViolations(k: Kysely<Database>): Promise<string[]> {
+  const paid = "o.status in ('paid', 'partially_refunded', 'refunded') and o.paid_at is not null";
+  const hour = (c: string) => `substr(${c}, 1, 13) || ':00:00.000Z'`;
+  const compare = async (what: string, truth: string, rollup: string) => {
+    const key = (r: Record<string, unknown>) => String(r.k);
+    const [want, have] = await Promise.all([
+      sql.raw<Record<string, unknown>>(truth).execute(k),
+      sql.raw<Record<string, unknown>>(rollup).execute(k),
+    ]);
+    const norm = (r: Record<string, unknown>) =>
+      JSON.stringify(Object.entries(r).map(([c, v]) => [c, c === 'k' ? v : Number(v ?? 0)]));
+    // Rows summing to nothing (an order counted, then not) are left in the rollup: not a difference.
+    const haveBy = new Map(
+      have.rows
+        .filter((r) => Object.entries(r).some(([c, v]) => c !== 'k' && Number(v) !== 0))
+        .map((r) => [key(r), norm(r)]),
+    );
+    const out: string[] = [];
+    for (const r of want.rows) {
+      const h = haveBy.get(key(r));
+      if (h !== norm(r)) out.push(`${what} ${key(r)}: the rollup has ${h ?? 'nothing'}, the rows ${norm(r)}`);
+      haveBy.delete(key(r));
+    }
+    for (const [kk, h] of haveBy) out.push(`${what} ${kk}: the rollup has ${h}, the rows nothing`);
+    return out;
+  };
+  const salesKey = (o: string, h: string) =>
+    `${o}.org_id || ' ' || ${h} || ' ' || ${o}.currency || ' ' || o.payment_method || ' ' || coalesce(o.utm_source, '')`;
+  return [
+    ...(await compare(
+      'sales',
+      `select ${salesKey('o', hour('o.paid_at'))} as k, count(*) as orders, sum(o.ticket_count) as tickets,
+        sum(o.total_amount) as gross from orders o where ${paid} group by 1`,
+      `select org_id || ' ' || hour || ' ' || currency || ' ' || payment_method || ' ' || source as k,
+        sum(orders) as orders, sum(tickets) as tickets, sum(gross) as gross from sales_hourly group by 1`,
+    )),
+    ...(await compare(
+      'tax',
+      `select o.org_id || ' ' || ${hour('o.paid_at')} || ' ' || o.currency || ' ' || i.tax_rate as k,
+        sum(i.quantity * i.unit_amount) as gross
+        from orders o join order_items i on i.order_id = o.id where ${paid} group by 1`,
+      `select org_id || ' ' || hour || ' ' || currency || ' ' || tax_rate as k, sum(gross) as gross
+        from tax_hourly group by 1`,
+    )),
+    ...(await compare(
+      'refunds',
+      `select ${salesKey('r', hour('r.created_at'))} as k, count(*) as refunds, sum(r.amount) as amount
+        from refunds r join orders o on o.id = r.order_id where r.status = 'succeeded' group by 1`,
+      `select org_id || ' ' || hour || ' ' || currency || ' ' || payment_method || ' ' || source as k,
+        sum(refunds) as refunds, sum(amount) as amount from refunds_hourly group by 1`,
+    )),
+  ];
 }
 
 /** The most events whose bundles are rebuilt per check (a test leaves a handful). */

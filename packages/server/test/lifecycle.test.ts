@@ -141,6 +141,7 @@ describe.each(DIALECTS)('%s: readiness and shutdown', (dialect) => {
           '0020_org_contact',
           '0021_order_attribution',
           '0022_analytics_indexes',
+          '0023_sales_rollup',
         ],
       },
     });

@@ -247,6 +247,7 @@ describe('sqlite: a migration that fails half-way leaves nothing behind', () => 
         '0020_org_contact',
         '0021_order_attribution',
         '0022_analytics_indexes',
+        '0023_sales_rollup',
       ]);
       await db.kysely.deleteFrom('ticket_presence').where('ticket_id', '=', 'tkt_gone').execute();
       expect(await migrateToLatest(db)).toEqual([
@@ -264,6 +265,7 @@ describe('sqlite: a migration that fails half-way leaves nothing behind', () => 
         '0020_org_contact',
         '0021_order_attribution',
         '0022_analytics_indexes',
+        '0023_sales_rollup',
       ]);
     } finally {
       await db.close();
@@ -329,6 +331,7 @@ describe.each(DIALECTS)('%s: 0011_sale_constraints', (dialect) => {
         '0020_org_contact',
         '0021_order_attribution',
         '0022_analytics_indexes',
+        '0023_sales_rollup',
       ]);
       const tickets = await db.kysely
         .selectFrom('tickets')
@@ -369,6 +372,7 @@ describe.each(DIALECTS)('%s: 0011_sale_constraints', (dialect) => {
           '0020_org_contact',
           '0021_order_attribution',
           '0022_analytics_indexes',
+          '0023_sales_rollup',
         ]);
       } else {
         expect(await migrateToLatest(db)).toEqual([
@@ -384,6 +388,7 @@ describe.each(DIALECTS)('%s: 0011_sale_constraints', (dialect) => {
           '0020_org_contact',
           '0021_order_attribution',
           '0022_analytics_indexes',
+          '0023_sales_rollup',
         ]);
         await expect(
           sql`update orders set refunded_amount = 6001 where id = 'ord_1'`.execute(db.kysely),

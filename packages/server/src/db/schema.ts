@@ -510,7 +510,48 @@ export interface InventorySlotsTable {
   held: number;
 }
 
+/**
+ * Hourly rollups of sales, tax and refunds per organization, kept by triggers (migration 0023) and read
+ * by the analytics. `hour` is the UTC hour's start (ISO); `spread` splits a hot event's rows (sum over
+ * it). Bigint sums: Postgres answers them as strings, so readers convert.
+ */
+export interface SalesHourlyTable {
+  org_id: string;
+  hour: Timestamp;
+  currency: string;
+  payment_method: string;
+  /** The orders' utm_source, '' for none. */
+  source: string;
+  spread: number;
+  orders: number | string;
+  tickets: number | string;
+  gross: number | string;
+}
+
+export interface TaxHourlyTable {
+  org_id: string;
+  hour: Timestamp;
+  currency: string;
+  tax_rate: number;
+  spread: number;
+  gross: number | string;
+}
+
+export interface RefundsHourlyTable {
+  org_id: string;
+  hour: Timestamp;
+  currency: string;
+  payment_method: string;
+  source: string;
+  spread: number;
+  refunds: number | string;
+  amount: number | string;
+}
+
 export interface Database {
+  sales_hourly: SalesHourlyTable;
+  tax_hourly: TaxHourlyTable;
+  refunds_hourly: RefundsHourlyTable;
   inventory_slots: InventorySlotsTable;
   event_cancellations: EventCancellationsTable;
   users: UsersTable;

@@ -100,19 +100,84 @@ function byCountry(rows: { prefix: string | null; buyers: unknown }[]) {
   );
 }
 
-/**
- * The buckets as a table `b(i, s, e)` to join on, the first and last clipped to the window: each join
- * then reads the index range of its bucket alone (with the window beside it, SQLite used the window's
- * range for every bucket).
- */
-function bucketTable(buckets: Bucket[], clip?: { from: string; to: string }): RawBuilder<unknown> {
-  const at = (b: Bucket) => ({
+/** A bucket's range `[s, e)` (UTC ISO), `i` its place in the series. */
+type Range = { i: number; s: string; e: string };
+
+/** The buckets as ranges, the first and last clipped to the window when given. */
+function rangesOf(buckets: Bucket[], clip?: { from: string; to: string }): Range[] {
+  return buckets.map((b, i) => ({
+    i,
     s: clip && clip.from > b.start ? clip.from : b.start,
     e: clip && clip.to < b.end ? clip.to : b.end,
-  });
+  }));
+}
+
+/**
+ * Ranges as a table `b(i, s, e)` to join on: each join then reads the index range of its bucket alone
+ * (with the window beside it, SQLite used the window's range for every bucket).
+ */
+function rangeTable(ranges: Range[]): RawBuilder<unknown> {
   return sql`b(i, s, e) as (values ${sql.join(
-    buckets.map((b, i) => sql`(cast(${i} as integer), cast(${at(b).s} as text), cast(${at(b).e} as text))`),
+    ranges.map((r) => sql`(cast(${r.i} as integer), cast(${r.s} as text), cast(${r.e} as text))`),
   )})`;
+}
+
+const HOUR = 3_600_000;
+
+/**
+ * Each range split into its whole UTC hours, summed from the hourly rollups (migration 0023), and what
+ * is left at either end (a zone half an hour off UTC, a window from 10:20, up to now), summed from the
+ * rows themselves. Without a rollup for the question (`rollup` false: a filter or grouping the rollups
+ * don't keep), every range is read from the rows.
+ */
+function byHours(ranges: Range[], rollup: boolean): { hours: Range[]; rest: Range[] } {
+  if (!rollup) return { hours: [], rest: ranges };
+  const hours: Range[] = [];
+  const rest: Range[] = [];
+  const at = (ms: number) => new Date(ms).toISOString();
+  for (const r of ranges) {
+    const s = Date.parse(r.s);
+    const e = Date.parse(r.e);
+    const hs = Math.ceil(s / HOUR) * HOUR;
+    const he = Math.floor(e / HOUR) * HOUR;
+    if (hs >= he) {
+      rest.push(r);
+      continue;
+    }
+    hours.push({ i: r.i, s: at(hs), e: at(he) });
+    if (s < hs) rest.push({ i: r.i, s: r.s, e: at(hs) });
+    if (he < e) rest.push({ i: r.i, s: at(he), e: r.e });
+  }
+  return { hours, rest };
+}
+
+/** Rows from the rollups for `hours` and from the rows for `rest`, each query only when it has ranges. */
+async function twoWays<T>(
+  split: { hours: Range[]; rest: Range[] },
+  fromRollup: (b: RawBuilder<unknown>) => Promise<{ rows: T[] }>,
+  fromRows: (b: RawBuilder<unknown>) => Promise<{ rows: T[] }>,
+): Promise<T[]> {
+  const [a, b] = await Promise.all([
+    split.hours.length ? fromRollup(rangeTable(split.hours)) : { rows: [] },
+    split.rest.length ? fromRows(rangeTable(split.rest)) : { rows: [] },
+  ]);
+  return [...a.rows, ...b.rows];
+}
+
+/** Rows with the same key (`keyOf`) added up, their numeric fields `fields`. */
+function merged<T extends Record<string, unknown>>(
+  rows: T[],
+  keyOf: (r: T) => string,
+  fields: (keyof T)[],
+): T[] {
+  const by = new Map<string, T>();
+  for (const r of rows) {
+    const k = keyOf(r);
+    const had = by.get(k);
+    if (!had) by.set(k, { ...r });
+    else for (const f of fields) (had as Record<keyof T, unknown>)[f] = n(had[f]) + n(r[f]);
+  }
+  return [...by.values()];
 }
 
 /** Money per currency from rows of { currency, amount }, currencies in order. */
@@ -211,6 +276,7 @@ export class Analytics {
     const w = resolveWindow(query, {
       timezone: event.timezone,
       from: event.created_at,
+      // biome-ignore lint/complexity/useMathMinMax: ISO strings, which Math.min would make NaN
       to: now < dayAfter ? now : dayAfter,
     });
     const inWindow = paidWhere(orgId, w, [eventId]);
@@ -227,7 +293,7 @@ export class Analytics {
           .execute()
           .then((rows) => withCounts(this.k, rows)),
         sql<{ i: number; currency: string | null; orders: unknown; tickets: unknown; gross: unknown }>`
-          with ${bucketTable(w.buckets, w)}
+          with ${rangeTable(rangesOf(w.buckets, w))}
           select b.i, o.currency, count(o.id) as orders, sum(o.ticket_count) as tickets, sum(o.total_amount) as gross
           from b left join orders o on ${paidWhere(orgId, null, [eventId])} and o.paid_at >= b.s and o.paid_at < b.e
           group by b.i, o.currency`.execute(this.k),
@@ -294,7 +360,7 @@ export class Analytics {
       };
     });
     const arrivals = await sql<{ i: unknown; admitted: unknown }>`
-      with ${bucketTable(arrivalBuckets)},
+      with ${rangeTable(rangesOf(arrivalBuckets))},
       firsts as (select min(p.first_entry_at) as at from ticket_presence p join tickets t on t.id = p.ticket_id
         where t.event_id = ${eventId} and t.status = 'valid' group by p.ticket_id)
       select b.i, count(f.at) as admitted from b left join firsts f on f.at >= b.s and f.at < b.e group by b.i`.execute(
@@ -428,7 +494,7 @@ export class Analytics {
               ? sql`i.ticket_type_id`
               : // Not grouped: a constant (Postgres refuses one in GROUP BY, so it is left out there).
                 sql`''`;
-    const rows = await sql<{
+    type Row = {
       i: unknown;
       key: string;
       name: string | null;
@@ -436,15 +502,34 @@ export class Analytics {
       orders: unknown;
       tickets: unknown;
       gross: unknown;
-    }>`
-      with ${bucketTable(w.buckets, w)}
-      select b.i, ${key} as key, ${perItem ? sql`min(i.name)` : sql`null`} as name, o.currency,
-        ${perItem ? sql`count(distinct o.id)` : sql`count(o.id)`} as orders,
-        sum(${perItem ? sql`i.quantity` : sql`o.ticket_count`}) as tickets,
-        sum(${perItem ? sql`i.quantity * i.unit_amount` : sql`o.total_amount`}) as gross
-      from b join orders o on ${paidWhere(orgId, null, events, query.currency)} and o.paid_at >= b.s and o.paid_at < b.e
-      ${perItem ? sql`join order_items i on i.order_id = o.id` : sql``}
-      group by b.i, ${by ? sql`${key}, ` : sql``}o.currency`.execute(this.k);
+    };
+    // The rollup keeps method and source, not events or ticket types.
+    const rollupKey =
+      by === 'channel' ? sql`r.payment_method` : by === 'source' ? sql`r.source` : by ? null : sql`''`;
+    const rows = {
+      rows: await twoWays<Row>(
+        byHours(rangesOf(w.buckets, w), events === null && rollupKey !== null),
+        (b) =>
+          sql<Row>`
+          with ${b}
+          select b.i, ${rollupKey} as key, null as name, r.currency, sum(r.orders) as orders,
+            sum(r.tickets) as tickets, sum(r.gross) as gross
+          from b join sales_hourly r on r.org_id = ${orgId} and r.hour >= b.s and r.hour < b.e
+            ${query.currency ? sql`and r.currency = ${query.currency}` : sql``}
+          group by b.i, ${by ? sql`${rollupKey}, ` : sql``}r.currency`.execute(this.k),
+        // count(*), not count(o.id): the id is not in the covering index, and reading it visits every row.
+        (b) =>
+          sql<Row>`
+          with ${b}
+          select b.i, ${key} as key, ${perItem ? sql`min(i.name)` : sql`null`} as name, o.currency,
+            ${perItem ? sql`count(distinct o.id)` : sql`count(*)`} as orders,
+            sum(${perItem ? sql`i.quantity` : sql`o.ticket_count`}) as tickets,
+            sum(${perItem ? sql`i.quantity * i.unit_amount` : sql`o.total_amount`}) as gross
+          from b join orders o on ${paidWhere(orgId, null, events, query.currency)} and o.paid_at >= b.s and o.paid_at < b.e
+          ${perItem ? sql`join order_items i on i.order_id = o.id` : sql``}
+          group by b.i, ${by ? sql`${key}, ` : sql``}o.currency`.execute(this.k),
+      ),
+    };
     const keys = [...new Set(rows.rows.map((r) => r.key))].sort();
     const names = new Map<string, string>();
     if (by === 'event' && keys.length)
@@ -642,29 +727,78 @@ export class Analytics {
   /** Money in and out per bucket and currency: paid, refunded, net; tax per rate; payments by method. */
   async revenue(orgId: string, query: Query): Promise<RevenueAnalytics> {
     const [events, w] = await Promise.all([this.events(orgId, query.event), this.orgWindow(orgId, query)]);
-    const inRange = paidWhere(orgId, w, events, query.currency);
-    const [paid, refunded, tax, methods] = await Promise.all([
-      sql<{ i: unknown; currency: string; gross: unknown }>`
-        with ${bucketTable(w.buckets, w)}
-        select b.i, o.currency, sum(o.total_amount) as gross
-        from b join orders o on ${paidWhere(orgId, null, events, query.currency)} and o.paid_at >= b.s and o.paid_at < b.e
-        group by b.i, o.currency`.execute(this.k),
-      sql<{ i: unknown; currency: string; amount: unknown }>`
-        with ${bucketTable(w.buckets, w)}
-        select b.i, r.currency, sum(r.amount) as amount
-        from b join refunds r on r.org_id = ${orgId} and r.status = 'succeeded' and r.created_at >= b.s and r.created_at < b.e
-          ${query.currency ? sql`and r.currency = ${query.currency}` : sql``}
-        ${events ? sql`join orders o on o.id = r.order_id and o.event_id in (${sql.join(events)})` : sql``}
-        group by b.i, r.currency`.execute(this.k),
-      sql<{ currency: string; tax_rate: unknown; gross: unknown }>`
-        select o.currency, i.tax_rate, sum(i.quantity * i.unit_amount) as gross
-        from orders o join order_items i on i.order_id = o.id where ${inRange}
-        group by o.currency, i.tax_rate`.execute(this.k),
-      sql<{ method: string; currency: string; orders: unknown; gross: unknown }>`
-        select o.payment_method as method, o.currency, count(*) as orders, sum(o.total_amount) as gross
-        from orders o where ${inRange}
-        group by o.payment_method, o.currency`.execute(this.k),
+    const buckets = byHours(rangesOf(w.buckets, w), events === null);
+    const whole = byHours([{ i: 0, s: w.from, e: w.to }], events === null);
+    const inCurrency = (t: string) =>
+      query.currency ? sql`and ${sql.ref(t)}.currency = ${query.currency}` : sql``;
+    const paidJoin = (b: RawBuilder<unknown>) =>
+      sql`${b} join orders o on ${paidWhere(orgId, null, events, query.currency)} and o.paid_at >= b.s and o.paid_at < b.e`;
+    const fromHours = (b: RawBuilder<unknown>, table: string) =>
+      sql`${b} join ${sql.table(table)} r on r.org_id = ${orgId} and r.hour >= b.s and r.hour < b.e ${inCurrency('r')}`;
+    const [paidRows, refundRows, taxRows, methodRows] = await Promise.all([
+      twoWays<{ i: unknown; currency: string; gross: unknown }>(
+        buckets,
+        (b) =>
+          sql<{
+            i: unknown;
+            currency: string;
+            gross: unknown;
+          }>`with ${b} select b.i, r.currency, sum(r.gross) as gross
+          from ${fromHours(sql`b`, 'sales_hourly')} group by b.i, r.currency`.execute(this.k),
+        (b) =>
+          sql<{
+            i: unknown;
+            currency: string;
+            gross: unknown;
+          }>`with ${b} select b.i, o.currency, sum(o.total_amount) as gross
+          from ${paidJoin(sql`b`)} group by b.i, o.currency`.execute(this.k),
+      ),
+      twoWays<{ i: unknown; currency: string; amount: unknown }>(
+        buckets,
+        (b) =>
+          sql<{
+            i: unknown;
+            currency: string;
+            amount: unknown;
+          }>`with ${b} select b.i, r.currency, sum(r.amount) as amount
+          from ${fromHours(sql`b`, 'refunds_hourly')} group by b.i, r.currency`.execute(this.k),
+        (b) =>
+          sql<{ i: unknown; currency: string; amount: unknown }>`
+          with ${b}
+          select b.i, r.currency, sum(r.amount) as amount
+          from b join refunds r on r.org_id = ${orgId} and r.status = 'succeeded' and r.created_at >= b.s and r.created_at < b.e
+            ${inCurrency('r')}
+          ${events ? sql`join orders o on o.id = r.order_id and o.event_id in (${sql.join(events)})` : sql``}
+          group by b.i, r.currency`.execute(this.k),
+      ),
+      twoWays<{ currency: string; tax_rate: unknown; gross: unknown }>(
+        whole,
+        (b) =>
+          sql<{ currency: string; tax_rate: unknown; gross: unknown }>`with ${b}
+          select r.currency, r.tax_rate, sum(r.gross) as gross
+          from ${fromHours(sql`b`, 'tax_hourly')} group by r.currency, r.tax_rate`.execute(this.k),
+        (b) =>
+          sql<{ currency: string; tax_rate: unknown; gross: unknown }>`with ${b}
+          select o.currency, i.tax_rate, sum(i.quantity * i.unit_amount) as gross
+          from ${paidJoin(sql`b`)} join order_items i on i.order_id = o.id
+          group by o.currency, i.tax_rate`.execute(this.k),
+      ),
+      twoWays<{ method: string; currency: string; orders: unknown; gross: unknown }>(
+        whole,
+        (b) =>
+          sql<{ method: string; currency: string; orders: unknown; gross: unknown }>`with ${b}
+          select r.payment_method as method, r.currency, sum(r.orders) as orders, sum(r.gross) as gross
+          from ${fromHours(sql`b`, 'sales_hourly')} group by r.payment_method, r.currency`.execute(this.k),
+        (b) =>
+          sql<{ method: string; currency: string; orders: unknown; gross: unknown }>`with ${b}
+          select o.payment_method as method, o.currency, count(*) as orders, sum(o.total_amount) as gross
+          from ${paidJoin(sql`b`)} group by o.payment_method, o.currency`.execute(this.k),
+      ),
     ]);
+    const paid = { rows: paidRows };
+    const refunded = { rows: refundRows };
+    const tax = { rows: merged(taxRows, (r) => `${r.currency} ${n(r.tax_rate)}`, ['gross']) };
+    const methods = { rows: merged(methodRows, (r) => `${r.method} ${r.currency}`, ['orders', 'gross']) };
     const currencies = [...new Set([...paid.rows, ...refunded.rows].map((r) => r.currency))].sort();
     const cell = new Map<string, { gross: number; refunds: number }>();
     const at = (i: unknown, c: string) => {
