@@ -141,15 +141,21 @@ async function run(processes, slots) {
 
     // The database holds what was answered (and perhaps a few sold as the load stopped mid-request),
     // and the counters, row and slots, equal the tickets.
-    const q = async (text, values) => Number((await admin.query(text, values)).rows[0].n);
+    // One statement, so one snapshot: sales still committing as the load stops (a request cut off
+    // mid-flight) land either in all three figures or in none. Read one by one, a sale committed
+    // between the reads showed up as counters ahead of the tickets.
     await admin.query(`set search_path to ${schema}`);
-    const tickets = await q('select count(*) as n from tickets where event_id = $1', [sale.eventId]);
-    const counted = async (table, id) =>
-      q(
-        `select (select sold from ${table} where id = $1) + coalesce((select sum(sold) from inventory_slots where owner_id = $1), 0) as n`,
-        [id],
-      );
-    const [typeSold, eventSold] = [await counted('ticket_types', type.id), await counted('events', event.id)];
+    const counted = (table, n) =>
+      `(select sold from ${table} where id = $${n}) + coalesce((select sum(sold) from inventory_slots where owner_id = $${n}), 0)`;
+    const figures = (
+      await admin.query(
+        `select (select count(*) from tickets where event_id = $2) as tickets, ${counted('ticket_types', 1)} as type_sold, ${counted('events', 2)} as event_sold`,
+        [type.id, sale.eventId],
+      )
+    ).rows[0];
+    const [tickets, typeSold, eventSold] = [figures.tickets, figures.type_sold, figures.event_sold].map(
+      Number,
+    );
     const failures = [];
     if (typeSold !== tickets || eventSold !== tickets)
       failures.push(`counters ${typeSold}/${eventSold}, ${tickets} tickets`);

@@ -142,6 +142,7 @@ describe.each(DIALECTS)('%s: readiness and shutdown', (dialect) => {
           '0021_order_attribution',
           '0022_analytics_indexes',
           '0023_sales_rollup',
+          '0024_event_analytics_indexes',
         ],
       },
     });

@@ -248,6 +248,7 @@ describe('sqlite: a migration that fails half-way leaves nothing behind', () => 
         '0021_order_attribution',
         '0022_analytics_indexes',
         '0023_sales_rollup',
+        '0024_event_analytics_indexes',
       ]);
       await db.kysely.deleteFrom('ticket_presence').where('ticket_id', '=', 'tkt_gone').execute();
       expect(await migrateToLatest(db)).toEqual([
@@ -266,6 +267,7 @@ describe('sqlite: a migration that fails half-way leaves nothing behind', () => 
         '0021_order_attribution',
         '0022_analytics_indexes',
         '0023_sales_rollup',
+        '0024_event_analytics_indexes',
       ]);
     } finally {
       await db.close();
@@ -332,6 +334,7 @@ describe.each(DIALECTS)('%s: 0011_sale_constraints', (dialect) => {
         '0021_order_attribution',
         '0022_analytics_indexes',
         '0023_sales_rollup',
+        '0024_event_analytics_indexes',
       ]);
       const tickets = await db.kysely
         .selectFrom('tickets')
@@ -373,6 +376,7 @@ describe.each(DIALECTS)('%s: 0011_sale_constraints', (dialect) => {
           '0021_order_attribution',
           '0022_analytics_indexes',
           '0023_sales_rollup',
+          '0024_event_analytics_indexes',
         ]);
       } else {
         expect(await migrateToLatest(db)).toEqual([
@@ -389,6 +393,7 @@ describe.each(DIALECTS)('%s: 0011_sale_constraints', (dialect) => {
           '0021_order_attribution',
           '0022_analytics_indexes',
           '0023_sales_rollup',
+          '0024_event_analytics_indexes',
         ]);
         await expect(
           sql`update orders set refunded_amount = 6001 where id = 'ord_1'`.execute(db.kysely),

@@ -39,6 +39,7 @@ import * as m0020 from './migrations/0020_org_contact.js';
 import * as m0021 from './migrations/0021_order_attribution.js';
 import * as m0022 from './migrations/0022_analytics_indexes.js';
 import * as m0023 from './migrations/0023_sales_rollup.js';
+import * as m0024 from './migrations/0024_event_analytics_indexes.js';
 import type { Database } from './schema.js';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -394,6 +395,7 @@ const migrations: Record<string, Migration> = {
   '0021_order_attribution': m0021,
   '0022_analytics_indexes': m0022,
   '0023_sales_rollup': m0023,
+  '0024_event_analytics_indexes': m0024,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -64,7 +64,10 @@ function paidWhere(
   currency?: string,
 ): RawBuilder<SqlBool> {
   const whose = events ? sql`o.event_id in (${sql.join(events)})` : sql`o.org_id = ${orgId}`;
-  return sql<SqlBool>`${whose} and o.status in ('paid', 'partially_refunded', 'refunded')${
+  // `o.status || ''`: the same test, but one no index serves, so SQLite (which has no statistics)
+  // doesn't take the (event, status) index and then visit each order; it takes (event, paid_at), which
+  // covers what the figures read (at a million tickets, 20 events' money: 244 ms → 14 ms).
+  return sql<SqlBool>`${whose} and (o.status || '') in ('paid', 'partially_refunded', 'refunded')${
     w ? sql` and o.paid_at >= ${w.from} and o.paid_at < ${w.to}` : sql``
   }${currency ? sql` and o.currency = ${currency}` : sql``}`;
 }
@@ -281,72 +284,104 @@ export class Analytics {
     });
     const inWindow = paidWhere(orgId, w, [eventId]);
 
-    const [[counted], types, series, totals, tax, byType, byOrder, checkins, refunds, holds, lists] =
-      await Promise.all([
-        withCounts(this.k, [event]),
-        this.k
-          .selectFrom('ticket_types')
-          .select(['id', 'name', 'capacity', 'sold', 'held', 'slots'])
-          .where('event_id', '=', eventId)
-          .orderBy('sort_order')
-          .orderBy('id')
-          .execute()
-          .then((rows) => withCounts(this.k, rows)),
-        sql<{ i: number; currency: string | null; orders: unknown; tickets: unknown; gross: unknown }>`
+    // `v`: the event's valid tickets; `a`: those admitted, with their first admission and whether they
+    // are inside now (over all of the event's lists).
+    const presence = sql`v as (select t.id from tickets t where t.event_id = ${eventId} and t.status = 'valid'),
+      p as (select p.ticket_id, max(p.inside) as inside, min(p.first_entry_at) as first from ticket_presence p
+        where p.list_id in (select l.id from checkin_lists l where l.event_id = ${eventId}) group by p.ticket_id),
+      a as (select p.* from p join v on v.id = p.ticket_id)`;
+    // A handful of queries over the event's orders, each read from the covering index on (event, paid)
+    // (migration 0024) or the order lines' on their ticket type, never the rows: at a million tickets
+    // an event's orders lie scattered over the whole table, and a visit to each is what was slow.
+    const [[counted], types, series, byOrder, items, checkins, refunds, holds, lists] = await Promise.all([
+      withCounts(this.k, [event]),
+      this.k
+        .selectFrom('ticket_types')
+        .select(['id', 'name', 'capacity', 'sold', 'held', 'slots'])
+        .where('event_id', '=', eventId)
+        .orderBy('sort_order')
+        .orderBy('id')
+        .execute()
+        .then((rows) => withCounts(this.k, rows)),
+      // count(o.paid_at), not count(o.id): a left join counts only the orders found, from the index.
+      sql<{ i: number; currency: string | null; orders: unknown; tickets: unknown; gross: unknown }>`
           with ${rangeTable(rangesOf(w.buckets, w))}
-          select b.i, o.currency, count(o.id) as orders, sum(o.ticket_count) as tickets, sum(o.total_amount) as gross
+          select b.i, o.currency, count(o.paid_at) as orders, sum(o.ticket_count) as tickets, sum(o.total_amount) as gross
           from b left join orders o on ${paidWhere(orgId, null, [eventId])} and o.paid_at >= b.s and o.paid_at < b.e
           group by b.i, o.currency`.execute(this.k),
-        sql<{ orders: unknown; tickets: unknown; gross: unknown; refunded: unknown }>`
-          select count(*) as orders, sum(o.ticket_count) as tickets, sum(o.total_amount) as gross, sum(o.refunded_amount) as refunded
-          from orders o where ${inWindow}`.execute(this.k),
-        sql<{ currency: string; tax_rate: unknown; gross: unknown }>`
-          select o.currency, i.tax_rate, sum(i.quantity * i.unit_amount) as gross
-          from orders o join order_items i on i.order_id = o.id where ${inWindow}
-          group by o.currency, i.tax_rate`.execute(this.k),
-        sql<{
-          key: string;
-          name: string;
-          currency: string;
-          orders: unknown;
-          tickets: unknown;
-          gross: unknown;
-        }>`
-          select i.ticket_type_id as key, min(i.name) as name, o.currency, count(distinct o.id) as orders,
-            sum(i.quantity) as tickets, sum(i.quantity * i.unit_amount) as gross
-          from orders o join order_items i on i.order_id = o.id where ${inWindow}
-          group by i.ticket_type_id, o.currency`.execute(this.k),
-        sql<{
-          method: string;
-          source: string;
-          currency: string;
-          orders: unknown;
-          tickets: unknown;
-          gross: unknown;
-        }>`
+      // Per channel and source; the totals are their sums.
+      sql<{
+        method: string;
+        source: string;
+        currency: string;
+        orders: unknown;
+        tickets: unknown;
+        gross: unknown;
+        refunded: unknown;
+      }>`
           select o.payment_method as method, coalesce(o.utm_source, '') as source, o.currency, count(*) as orders,
-            sum(o.ticket_count) as tickets, sum(o.total_amount) as gross
+            sum(o.ticket_count) as tickets, sum(o.total_amount) as gross, sum(o.refunded_amount) as refunded
           from orders o where ${inWindow}
           group by o.payment_method, coalesce(o.utm_source, ''), o.currency`.execute(this.k),
-        sql<{ valid: unknown; admitted: unknown; inside: unknown }>`
-          select count(*) as valid,
-            sum(case when exists (select 1 from ticket_presence p where p.ticket_id = t.id) then 1 else 0 end) as admitted,
-            sum(case when exists (select 1 from ticket_presence p where p.ticket_id = t.id and p.inside = 1) then 1 else 0 end) as inside
-          from tickets t where t.event_id = ${eventId} and t.status = 'valid'`.execute(this.k),
-        sql<{ count: unknown; amount: unknown; orders: unknown }>`
-          select count(r.id) as count, sum(r.amount) as amount, count(distinct r.order_id) as orders
-          from refunds r join orders o on o.id = r.order_id
-          where r.status = 'succeeded' and ${inWindow}`.execute(this.k),
-        sql<{ status: string; orders: unknown }>`
+      // Per ticket type and tax rate (a type's lines all have one rate, so an order counts once per
+      // type): by type, and tax per rate, are their sums.
+      sql<{
+        key: string;
+        currency: string;
+        tax_rate: unknown;
+        orders: unknown;
+        tickets: unknown;
+        gross: unknown;
+      }>`
+          select i.ticket_type_id as key, o.currency, i.tax_rate, count(*) as orders,
+            sum(i.quantity) as tickets, sum(i.quantity * i.unit_amount) as gross
+          from order_items i join orders o on o.id = i.order_id
+          where i.ticket_type_id in (select id from ticket_types where event_id = ${eventId}) and ${inWindow}
+          group by i.ticket_type_id, o.currency, i.tax_rate`.execute(this.k),
+      // The event's valid tickets with their first admission and whether they are inside now, read by
+      // the event's check-in lists (migration 0024's index), not ticket by ticket.
+      sql<{ valid: unknown; admitted: unknown; inside: unknown }>`
+          with ${presence}
+          select (select count(*) from v) as valid, count(*) as admitted, sum(a.inside) as inside from a`.execute(
+        this.k,
+      ),
+      sql<{ count: unknown; amount: unknown; orders: unknown }>`
+          select count(*) as count, sum(r.amount) as amount, count(distinct r.order_id) as orders
+          from refunds r where r.status = 'succeeded' and r.order_id in (select o.id from orders o where ${inWindow})`.execute(
+        this.k,
+      ),
+      sql<{ status: string; orders: unknown }>`
           select o.status, count(*) as orders from orders o
           where o.event_id = ${eventId} and o.payment_method = 'stripe' and o.created_at >= ${w.from} and o.created_at < ${w.to}
           group by o.status`.execute(this.k),
-        this.k
-          .selectFrom('checkin_lists')
-          .select(['starts_at', 'is_default'])
-          .where('event_id', '=', eventId)
-          .execute(),
-      ]);
+      this.k
+        .selectFrom('checkin_lists')
+        .select(['starts_at', 'is_default'])
+        .where('event_id', '=', eventId)
+        .execute(),
+    ]);
+    const typeName = new Map(types.map((tt) => [tt.id, tt.name]));
+    const totals = {
+      rows: [
+        byOrder.rows.reduce(
+          (a, r) => ({
+            orders: a.orders + n(r.orders),
+            tickets: a.tickets + n(r.tickets),
+            gross: a.gross + n(r.gross),
+            refunded: a.refunded + n(r.refunded),
+          }),
+          { orders: 0, tickets: 0, gross: 0, refunded: 0 },
+        ),
+      ],
+    };
+    const tax = { rows: merged(items.rows, (r) => `${r.currency} ${n(r.tax_rate)}`, ['gross']) };
+    const byType = {
+      rows: merged(
+        items.rows.map((r) => ({ ...r, name: typeName.get(r.key) ?? r.key })),
+        (r) => `${r.key} ${r.currency}`,
+        ['orders', 'tickets', 'gross'],
+      ),
+    };
 
     // Arrivals: first admissions per 15 minutes, from an hour before the doors to three hours after.
     const doors = lists.find((l) => l.is_default)?.starts_at ?? event.starts_at;
@@ -360,10 +395,8 @@ export class Analytics {
       };
     });
     const arrivals = await sql<{ i: unknown; admitted: unknown }>`
-      with ${rangeTable(rangesOf(arrivalBuckets))},
-      firsts as (select min(p.first_entry_at) as at from ticket_presence p join tickets t on t.id = p.ticket_id
-        where t.event_id = ${eventId} and t.status = 'valid' group by p.ticket_id)
-      select b.i, count(f.at) as admitted from b left join firsts f on f.at >= b.s and f.at < b.e group by b.i`.execute(
+      with ${rangeTable(rangesOf(arrivalBuckets))}, ${presence}
+      select b.i, count(a.first) as admitted from b left join a on a.first >= b.s and a.first < b.e group by b.i`.execute(
       this.k,
     );
     const admittedAt = new Map(arrivals.rows.map((r) => [n(r.i), n(r.admitted)]));
@@ -625,9 +658,11 @@ export class Analytics {
       all ?? money(ids),
       ids.length
         ? sql<{ event_id: string; valid: unknown; admitted: unknown }>`
-            select t.event_id, count(*) as valid,
-              sum(case when exists (select 1 from ticket_presence p where p.ticket_id = t.id) then 1 else 0 end) as admitted
-            from tickets t where t.event_id in (${sql.join(ids)}) and t.status = 'valid'
+            with p as (select distinct p.ticket_id from ticket_presence p
+              where p.list_id in (select l.id from checkin_lists l where l.event_id in (${sql.join(ids)})))
+            select t.event_id, count(*) as valid, count(p.ticket_id) as admitted
+            from tickets t left join p on p.ticket_id = t.id
+            where t.event_id in (${sql.join(ids)}) and t.status = 'valid'
             group by t.event_id`.execute(this.k)
         : Promise.resolve({ rows: [] }),
     ]);
