@@ -178,7 +178,8 @@ describe('tickets server', () => {
       await cli(['server', 'stop', '--data-dir', data]);
       cli.cleanup();
     }
-  });
+    // Five processes started one after another (12 s alone here): room for a busy machine.
+  }, 60_000);
 });
 
 describeOnPostgres('postgres: tickets smoke test', () => {
