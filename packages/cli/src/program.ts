@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { registerAnalytics } from './commands/analytics.js';
 import { newApiCommand } from './commands/api.js';
 import { registerApiKeys } from './commands/api-keys.js';
+import { registerAudit } from './commands/audit.js';
 import { registerAuth } from './commands/auth.js';
 import { registerCheckin } from './commands/checkin.js';
 import { newCompletionCommand } from './commands/completion.js';
@@ -77,6 +78,7 @@ export function buildProgram(): Command {
   registerTickets(program);
   registerOrders(program);
   registerRefunds(program);
+  registerAudit(program);
   newReportsCommand(program);
   registerInvoices(program);
   registerAnalytics(program);

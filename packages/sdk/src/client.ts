@@ -4,6 +4,7 @@ import { routes } from './contract/routes.js';
 import { ConnectionError, errorFromResponse, RateLimitError, type TicketsError } from './errors.js';
 import { AnalyticsResource } from './resources/analytics.js';
 import { ApiKeysResource } from './resources/api-keys.js';
+import { AuditResource, FeedbackResource } from './resources/audit.js';
 import { AuthResource } from './resources/auth.js';
 import { CheckinResource } from './resources/checkin.js';
 import { EventsResource } from './resources/events.js';
@@ -94,6 +95,8 @@ export class Tickets {
   readonly reports = new ReportsResource(this);
   readonly tickets = new TicketsResource(this);
   readonly invoices = new InvoicesResource(this);
+  readonly audit = new AuditResource(this);
+  readonly feedback = new FeedbackResource(this);
   readonly checkin = new CheckinResource(this);
   readonly messages = new MessagesResource(this);
   readonly lists = new ContactListsResource(this);

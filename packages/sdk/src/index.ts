@@ -10,6 +10,7 @@ export * from './contract/index.js';
 export * from './errors.js';
 export { AutoPaginator } from './pagination.js';
 export type { AnalyticsParams, AnalyticsResource } from './resources/analytics.js';
+export type { AuditListParams } from './resources/audit.js';
 export type { CheckinResource } from './resources/checkin.js';
 export type { EventListParams } from './resources/events.js';
 export type { InvoicesResource } from './resources/invoices.js';

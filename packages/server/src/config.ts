@@ -45,6 +45,23 @@ const EnvSchema = z.object({
   TICKETS_REGISTER_MAX_PER_IP: z.coerce.number().int().min(1).default(20),
   TICKETS_REGISTER_MAX_PER_DOMAIN: z.coerce.number().int().min(1).default(100),
   TICKETS_HOLD_SWEEP_SECONDS: seconds.default(5),
+  /** Bearer token that `GET /metrics` requires; without one, /metrics is not served at all. */
+  TICKETS_METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  /** Where a worker process (`tickets server worker`, which serves no API) serves its /metrics. */
+  TICKETS_METRICS_PORT: port.default(9464),
+  /** Names this process's metrics (`instance` label) and Sentry events (server_name); default host:pid. */
+  TICKETS_INSTANCE: z.string().min(1).optional(),
+  /** Sentry: on when a DSN is set; nothing is sent otherwise. */
+  SENTRY_DSN: z.url({ protocol: /^https?$/ }).optional(),
+  SENTRY_ENVIRONMENT: z.string().min(1).default('production'),
+  SENTRY_TRACES_SAMPLE_RATE: z.coerce.number().min(0).max(1).default(0),
+  /** 1: buyers' and users' e-mail addresses may go to Sentry with errors (off: ids only). */
+  SENTRY_SEND_PII: z
+    .enum(['true', 'false', '1', '0'])
+    .transform((v) => v === 'true' || v === '1')
+    .default(false),
+  /** Refunds above this many minor units raise a security event (audit, metric, Sentry warning). */
+  TICKETS_LARGE_REFUND_THRESHOLD: z.coerce.number().int().min(1).default(100_000),
   GOOGLE_CLIENT_ID: z.string().min(1).optional(),
   GOOGLE_JWKS_URL: url.default('https://www.googleapis.com/oauth2/v3/certs'),
   FACEBOOK_APP_ID: z.string().min(1).optional(),
@@ -112,6 +129,11 @@ export interface Config {
   registration: { maxPerIp: number; maxPerDomain: number };
   /** How often expired holds are swept back into inventory. */
   holdSweepMs: number;
+  /** GET /metrics's bearer token (unset: not served), and this process's name in metrics and Sentry. */
+  metrics: { token?: string; instance?: string; workerPort: number };
+  sentry: { dsn?: string; environment: string; tracesSampleRate: number; sendPii: boolean };
+  /** Refunds above this (minor units, any currency) raise a security event. */
+  largeRefundThreshold: number;
   /** Threads drawing PDFs and QR images; unset: one less than the cores. */
   renderThreads?: number;
   google: { clientId?: string; jwksUrl: string };
@@ -210,6 +232,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
       maxPerDomain: e.TICKETS_REGISTER_MAX_PER_DOMAIN,
     },
     holdSweepMs: e.TICKETS_HOLD_SWEEP_SECONDS * 1000,
+    metrics: {
+      token: e.TICKETS_METRICS_TOKEN,
+      instance: e.TICKETS_INSTANCE,
+      workerPort: e.TICKETS_METRICS_PORT,
+    },
+    sentry: {
+      dsn: e.SENTRY_DSN,
+      environment: e.SENTRY_ENVIRONMENT,
+      tracesSampleRate: e.SENTRY_TRACES_SAMPLE_RATE,
+      sendPii: e.SENTRY_SEND_PII,
+    },
+    largeRefundThreshold: e.TICKETS_LARGE_REFUND_THRESHOLD,
     renderThreads: e.TICKETS_RENDER_THREADS,
     google: { clientId: e.GOOGLE_CLIENT_ID, jwksUrl: e.GOOGLE_JWKS_URL },
     facebook: { appId: e.FACEBOOK_APP_ID, appSecret: e.FACEBOOK_APP_SECRET, graphUrl: e.FACEBOOK_GRAPH_URL },

@@ -4,7 +4,9 @@ import { runJobs } from './jobs/runner.js';
 import { saleJobs } from './jobs/sale.js';
 import { createLogger } from './logging.js';
 import { createWorker, describeTransports } from './modules/messaging/setup.js';
-import { type RunningServer, saleServices, startServer } from './server.js';
+import { startProcessMetrics } from './observability/metrics.js';
+import { serveMetrics } from './observability/metrics-route.js';
+import { type RunningServer, saleServices, startSentry, startServer } from './server.js';
 
 function configOrExit(env: NodeJS.ProcessEnv): Config {
   try {
@@ -26,6 +28,8 @@ function configOrExit(env: NodeJS.ProcessEnv): Config {
 export async function runWorker(env: NodeJS.ProcessEnv = process.env): Promise<{ stop(): Promise<void> }> {
   const config = configOrExit(env);
   const log = await createLogger(config, 'tickets-worker');
+  startProcessMetrics(config.metrics.instance);
+  startSentry(config);
   const db = openDatabase(config.databaseUrl, { backgroundCheckpoints: true });
   const pending = await pendingMigrations(db);
   if (pending.length) {
@@ -39,13 +43,18 @@ export async function runWorker(env: NodeJS.ProcessEnv = process.env): Promise<{
   worker.start();
   // The sale's background work too (holds, refunds, invoices, cancelled events), as every server runs it.
   const jobs = runJobs(saleJobs(db, saleServices(db, config), config), log);
+  // Its own /metrics (it serves no API): on TICKETS_METRICS_PORT, with the same bearer token.
+  const metrics = config.metrics.token
+    ? await serveMetrics(db, config.metrics.token, config.host, config.metrics.workerPort)
+    : null;
   log.info(
-    { database: db.dialect, ...describeTransports(config.messaging) },
+    { database: db.dialect, ...describeTransports(config.messaging), metrics: metrics?.url ?? 'off' },
     'tickets message worker running',
   );
   let stopping: Promise<void> | undefined;
   const stop = () => {
     stopping ??= (async () => {
+      metrics?.server.close();
       await jobs.stop();
       await worker.stop();
       await db.close();

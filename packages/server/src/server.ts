@@ -7,6 +7,7 @@ import { type Db, exposedFiles, migrateToLatest, openDatabase, pendingMigrations
 import { App, Reply } from './http/app.js';
 import { ApiError } from './http/errors.js';
 import { idempotent } from './http/idempotency.js';
+import { initSentry } from './integrations/sentry.js';
 import { paymentProvider } from './integrations/stripe.js';
 import { runJobs } from './jobs/runner.js';
 import { saleJobs } from './jobs/sale.js';
@@ -20,6 +21,7 @@ import { accountRoutes } from './modules/accounts/routes.js';
 import { FacebookVerifier, GoogleVerifier } from './modules/accounts/social.js';
 import { analyticsRoutes } from './modules/analytics/routes.js';
 import { Analytics } from './modules/analytics/service.js';
+import { auditRoutes } from './modules/audit/routes.js';
 import { checkinRoutes } from './modules/checkin/routes.js';
 import { Checkin } from './modules/checkin/service.js';
 import { Cancellations } from './modules/events/cancellation.js';
@@ -40,9 +42,13 @@ import { StripeWebhooks } from './modules/payments/webhooks.js';
 import { rowCursors } from './modules/reports/cursor.js';
 import { reportRoutes } from './modules/reports/routes.js';
 import { Reports } from './modules/reports/service.js';
+import { startProcessMetrics } from './observability/metrics.js';
+import { metricsRoute, oldestQueued } from './observability/metrics-route.js';
+import { release, VERSION } from './observability/release.js';
+import { countedWebhook } from './observability/webhooks.js';
 import { configureRenderPool } from './render/pool.js';
 
-export const VERSION = '0.1.0';
+export { VERSION };
 
 export interface RunningServer {
   url: string;
@@ -81,6 +87,7 @@ export async function buildApp(
     bodyTimeoutMs: config.limits.bodyTimeoutMs,
     trustProxy: config.trustProxy,
     validateResponses: process.env.NODE_ENV === 'test',
+    plain: config.metrics.token ? { '/metrics': metricsRoute(db, config.metrics.token) } : {},
     hooks: {
       authenticate: (header) => auth.authenticate(header),
       authorize,
@@ -102,10 +109,21 @@ export async function buildApp(
       });
     }
     const ready = pending.length === 0;
+    const oldest = ready ? await oldestQueued(db) : 0;
+    const transports = describeTransports(config.messaging);
     return new Reply(ready ? 200 : 503, {
       status: ready ? 'ready' : 'not_ready',
       database: 'ok',
       migrations: { current: ready, pending },
+      outbox: { oldest_queued_seconds: oldest },
+      providers: {
+        payments: config.stripe.secretKey ? 'stripe' : 'manual',
+        // Names only: the local outbox's folder is this machine's business.
+        email: transports.email.startsWith('local') ? 'local outbox' : transports.email,
+        whatsapp: transports.whatsapp,
+        errors: config.sentry.dsn ? 'sentry' : 'off',
+        metrics: config.metrics.token ? 'on' : 'off',
+      },
     });
   });
   app.handle(routes.health.openapi, async () => openApiDocument({ version: VERSION }));
@@ -119,12 +137,17 @@ export async function buildApp(
     facebook: new FacebookVerifier(config.facebook),
   });
   originRoutes(app, origins);
+  auditRoutes(app, db);
   invoiceRoutes(app, new Invoices(db), db);
   analyticsRoutes(app, new Analytics(db.kysely));
   const sale = saleServices(db, config);
   const { payments, orders, refunds, cancellations } = sale;
   eventRoutes(app, new Events(db), cancellations);
-  orderRoutes(app, orders, refunds, { db, perMinute: config.storefrontPurchasesPerMinute });
+  orderRoutes(app, orders, refunds, {
+    db,
+    perMinute: config.storefrontPurchasesPerMinute,
+    largeRefund: config.largeRefundThreshold,
+  });
   const cursors = rowCursors(config.databaseUrl);
   reportRoutes(app, new Reports(db, cursors));
   checkinRoutes(app, new Checkin(db, orders.keys));
@@ -139,21 +162,37 @@ export async function buildApp(
     log,
   );
   const stripeWebhooks = payments && new StripeWebhooks(db, payments, orders, refunds, log);
-  app.handle(routes.webhooks.stripe, async ({ rawBody, req }) => {
+  app.handle(routes.webhooks.stripe, async ({ rawBody, req, requestId, ip }) => {
     if (!stripeWebhooks)
       throw new ApiError(501, 'provider_not_configured', 'Stripe is not set up on this server.');
     const signature = req.headers['stripe-signature'];
-    return stripeWebhooks.receive(
-      rawBody ?? Buffer.alloc(0),
-      typeof signature === 'string' ? signature : undefined,
+    return countedWebhook(db.kysely, 'stripe', { requestId, ip }, () =>
+      stripeWebhooks.receive(
+        rawBody ?? Buffer.alloc(0),
+        typeof signature === 'string' ? signature : undefined,
+      ),
     );
   });
   return { app, release: () => cursors.close(), ...sale };
 }
 
+/** Sentry for this process, when SENTRY_DSN is set (the server's and the worker's). */
+export function startSentry(config: Config): void {
+  initSentry({
+    dsn: config.sentry.dsn,
+    environment: config.sentry.environment,
+    tracesSampleRate: config.sentry.tracesSampleRate,
+    sendPii: config.sentry.sendPii,
+    release: release(),
+    serverName: config.metrics.instance,
+  });
+}
+
 /** Opens the database, applies migrations, and listens. */
 export async function startServer(config: Config, options: { log?: Logger } = {}): Promise<RunningServer> {
   const log = options.log ?? pino({ level: config.logLevel, base: { service: 'tickets' } });
+  startProcessMetrics(config.metrics.instance);
+  startSentry(config);
   configureRenderPool({ threads: config.renderThreads });
   const db = openDatabase(config.databaseUrl, { backgroundCheckpoints: true });
   const exposed = exposedFiles(config.databaseUrl);

@@ -21,7 +21,40 @@ describe.each(DIALECTS)('%s: HTTP core', (dialect) => {
       status: 'ready',
       database: 'ok',
       migrations: { current: true, pending: [] },
+      outbox: { oldest_queued_seconds: expect.any(Number) },
+      // What runs here, by name (no local path): the embedded defaults.
+      providers: {
+        payments: 'manual',
+        email: 'local outbox',
+        whatsapp: 'local outbox',
+        errors: 'off',
+        metrics: 'off',
+      },
     });
+    // A message due an hour ago and still queued (the worker stopped): the outbox is behind by that much.
+    await s.worker?.stop();
+    const orgId = (await call('GET', '/api/org', { token })).body.id as string;
+    const hourAgo = new Date(Date.now() - 3_600_000).toISOString();
+    await s.db.kysely
+      .insertInto('outbox')
+      .values({
+        id: `msg_stuck${Date.now()}`,
+        org_id: orgId,
+        kind: 'order_confirmation',
+        payload: '{}',
+        status: 'queued',
+        attempts: 0,
+        available_at: hourAgo,
+        created_at: hourAgo,
+        updated_at: hourAgo,
+        channel: 'email',
+        recipient: 'late@example.com',
+      })
+      .execute();
+    const behind = await call('GET', '/api/health/ready');
+    expect(behind.body.outbox.oldest_queued_seconds).toBeGreaterThanOrEqual(3590);
+    await s.db.kysely.deleteFrom('outbox').where('recipient', '=', 'late@example.com').execute();
+    s.worker?.start();
   });
 
   it('answers unknown routes with a 404 problem', async () => {

@@ -143,6 +143,8 @@ describe.each(DIALECTS)('%s: readiness and shutdown', (dialect) => {
           '0022_analytics_indexes',
           '0023_sales_rollup',
           '0024_event_analytics_indexes',
+          '0025_audit_log',
+          '0026_feedback',
         ],
       },
     });

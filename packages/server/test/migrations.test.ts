@@ -249,6 +249,8 @@ describe('sqlite: a migration that fails half-way leaves nothing behind', () => 
         '0022_analytics_indexes',
         '0023_sales_rollup',
         '0024_event_analytics_indexes',
+        '0025_audit_log',
+        '0026_feedback',
       ]);
       await db.kysely.deleteFrom('ticket_presence').where('ticket_id', '=', 'tkt_gone').execute();
       expect(await migrateToLatest(db)).toEqual([
@@ -268,6 +270,8 @@ describe('sqlite: a migration that fails half-way leaves nothing behind', () => 
         '0022_analytics_indexes',
         '0023_sales_rollup',
         '0024_event_analytics_indexes',
+        '0025_audit_log',
+        '0026_feedback',
       ]);
     } finally {
       await db.close();
@@ -335,6 +339,8 @@ describe.each(DIALECTS)('%s: 0011_sale_constraints', (dialect) => {
         '0022_analytics_indexes',
         '0023_sales_rollup',
         '0024_event_analytics_indexes',
+        '0025_audit_log',
+        '0026_feedback',
       ]);
       const tickets = await db.kysely
         .selectFrom('tickets')
@@ -377,6 +383,8 @@ describe.each(DIALECTS)('%s: 0011_sale_constraints', (dialect) => {
           '0022_analytics_indexes',
           '0023_sales_rollup',
           '0024_event_analytics_indexes',
+          '0025_audit_log',
+          '0026_feedback',
         ]);
       } else {
         expect(await migrateToLatest(db)).toEqual([
@@ -394,6 +402,8 @@ describe.each(DIALECTS)('%s: 0011_sale_constraints', (dialect) => {
           '0022_analytics_indexes',
           '0023_sales_rollup',
           '0024_event_analytics_indexes',
+          '0025_audit_log',
+          '0026_feedback',
         ]);
         await expect(
           sql`update orders set refunded_amount = 6001 where id = 'ord_1'`.execute(db.kysely),

@@ -10,6 +10,8 @@ import { fileURLToPath } from 'node:url';
 import { http } from './harness.js';
 
 const MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
+/** The `tickets` command, as deployed (deploy/Procfile: `tickets server start`). */
+const CLI = fileURLToPath(new URL('../../cli/dist/bin.js', import.meta.url));
 
 export interface ServerProcess {
   url: string;
@@ -20,8 +22,13 @@ export interface ServerProcess {
 }
 
 /** Starts `node dist/main.js` on the database and resolves with the URL it prints on stderr. */
-export function startProcess(databaseUrl: string, env: Record<string, string> = {}): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [MAIN], {
+export function startProcess(
+  databaseUrl: string,
+  env: Record<string, string> = {},
+  /** `cli`: through `tickets server start`, as deploy/ runs it, rather than dist/main.js. */
+  entry: 'main' | 'cli' = 'main',
+): Promise<ServerProcess> {
+  const child = spawn(process.execPath, entry === 'cli' ? [CLI, 'server', 'start'] : [MAIN], {
     env: {
       ...process.env,
       PORT: '0',

@@ -287,10 +287,13 @@ describe.each(DIALECTS)('%s: refunds and transfers', (dialect) => {
       .execute();
     expect(audit.map((a) => a.action)).toEqual(['ticket.transferred']);
     expect(JSON.parse(audit[0]!.data)).toMatchObject({
-      from: { name: 'Rae' },
-      to: { name: 'Nia New' },
+      before: { holder: { name: 'Rae' } },
+      after: { holder: { name: 'Nia New' } },
       code_version: 2,
     });
+    // Who did it, with the request and the address it came from.
+    expect(audit[0]).toMatchObject({ actor: expect.stringMatching(/^usr_/), ip: expect.any(String) });
+    expect(audit[0]!.request_id).toBe(res.headers.get('x-request-id'));
     // The new holder is told, with the new code (messaging.test.ts follows it to the mail).
     const queued = await s.db.kysely
       .selectFrom('outbox')

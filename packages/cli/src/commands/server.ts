@@ -138,8 +138,15 @@ function serverEnv(o: ServerOptions): NodeJS.ProcessEnv {
 }
 
 // Loaded only by the server commands: the rest of the CLI starts without the server's dependencies.
+// Source maps first (Node reads a module's map only if they are on when it loads): the server's stack
+// traces, in its logs and in Sentry, then name its TypeScript sources.
+async function loadServer(): Promise<ServerIndex> {
+  process.setSourceMapsEnabled(true);
+  return import('@tickets/server');
+}
+
 async function loadRunServer(): Promise<ServerIndex['runServer']> {
-  return (await import('@tickets/server')).runServer;
+  return (await loadServer()).runServer;
 }
 
 export function registerServer(program: Command): void {
@@ -226,7 +233,7 @@ export function registerServer(program: Command): void {
       .option('--data-dir <dir>', 'where the local outbox folder lives (default: ~/.local/share/tickets)')
       .action(async (o: ServerOptions, cmd: Command) => {
         Context.of(cmd);
-        const { runWorker } = await import('@tickets/server');
+        const { runWorker } = await loadServer();
         // Resolves once running; the process then lives until SIGINT/SIGTERM.
         await runWorker(serverEnv(o));
       }),

@@ -28,6 +28,7 @@ export const ID_PREFIXES = {
   campaign: 'cmp',
   invoice: 'invc',
   passwordReset: 'pwr',
+  feedback: 'fb',
 } as const;
 
 export const UserId = idOf(ID_PREFIXES.user);

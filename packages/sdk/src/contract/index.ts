@@ -1,5 +1,6 @@
 export * from './accounts.js';
 export * from './analytics.js';
+export * from './audit.js';
 export * from './checkin.js';
 export * from './common.js';
 export * from './events.js';

@@ -35,6 +35,7 @@ import {
   SalesAnalyticsQuery,
   UsersAnalytics,
 } from './analytics.js';
+import { AuditEntry, AuditListQuery, Feedback, FeedbackInput } from './audit.js';
 import {
   CheckinBatchInput,
   CheckinBatchResult,
@@ -195,13 +196,31 @@ export const routes = {
     ready: route({
       method: 'GET',
       path: '/api/health/ready',
-      summary: 'Readiness: the database answers and its migrations are current (503 otherwise)',
+      summary:
+        'Readiness: the database answers and its migrations are current (503 otherwise); the outbox and which providers are on',
       tag: 'health',
       auth: 'public',
       response: z.object({
         status: z.enum(['ready', 'not_ready']),
         database: z.enum(['ok', 'unreachable']),
         migrations: z.object({ current: z.boolean(), pending: z.array(z.string()) }),
+        outbox: z
+          .object({
+            oldest_queued_seconds: z
+              .number()
+              .describe('How long the oldest message due has waited (0: none); a stuck worker shows here'),
+          })
+          .optional()
+          .describe('Absent when the database is unreachable'),
+        providers: z
+          .object({
+            payments: z.enum(['stripe', 'manual']),
+            email: z.string(),
+            whatsapp: z.string(),
+            errors: z.enum(['sentry', 'off']),
+            metrics: z.enum(['on', 'off']),
+          })
+          .optional(),
       }),
     }),
     openapi: route({
@@ -768,6 +787,31 @@ export const routes = {
       auth: 'any',
       params: EventParams,
       response: EventPublicKey,
+    }),
+  },
+  feedback: {
+    send: route({
+      method: 'POST',
+      path: '/api/feedback',
+      summary:
+        'Tell the organizers of this server what went wrong (linked to a failed request when its id is given)',
+      tag: 'organizations',
+      auth: 'any',
+      body: FeedbackInput,
+      response: Feedback,
+      status: 201,
+    }),
+  },
+  audit: {
+    list: route({
+      method: 'GET',
+      path: '/api/audit-log',
+      summary:
+        'Who did what, newest first: sign-ins, roles, keys, publishing, prices, refunds, transfers, billing, sends. Append-only',
+      tag: 'organizations',
+      auth: 'members:manage',
+      query: AuditListQuery,
+      response: page(AuditEntry),
     }),
   },
   invoices: {

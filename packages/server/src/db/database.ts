@@ -15,6 +15,7 @@ import {
   type Transaction,
 } from 'kysely';
 import pg from 'pg';
+import { observeStatement } from '../observability/metrics.js';
 import { type Checkpointer, startCheckpointer } from './checkpointer.js';
 import * as m0001 from './migrations/0001_initial.js';
 import * as m0002 from './migrations/0002_orders.js';
@@ -40,6 +41,8 @@ import * as m0021 from './migrations/0021_order_attribution.js';
 import * as m0022 from './migrations/0022_analytics_indexes.js';
 import * as m0023 from './migrations/0023_sales_rollup.js';
 import * as m0024 from './migrations/0024_event_analytics_indexes.js';
+import * as m0025 from './migrations/0025_audit_log.js';
+import * as m0026 from './migrations/0026_feedback.js';
 import type { Database } from './schema.js';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -119,6 +122,7 @@ export function openDatabase(
     sqlite.pragma('synchronous = NORMAL');
     const kysely = new Kysely<Database>({
       dialect: new TransactionalSqliteDialect({ database: withStatementCache(sqlite) }),
+      log: (e) => observeStatement(e, 'sqlite'),
     });
     if (!options.backgroundCheckpoints || file === ':memory:')
       return { kysely, dialect: 'sqlite', close: () => kysely.destroy() };
@@ -155,7 +159,10 @@ export function openDatabase(
   // client that is no longer queryable) — while the server goes on.
   pool.on('error', () => {});
   pool.on('connect', (client) => client.on('error', () => {}));
-  const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const kysely = new Kysely<Database>({
+    dialect: new PostgresDialect({ pool }),
+    log: (e) => observeStatement(e, 'postgresql'),
+  });
   const listen = async (channel: string, onNotify: () => void) => {
     const client = new pg.Client({ connectionString: parsed.toString() });
     await client.connect();
@@ -396,6 +403,8 @@ const migrations: Record<string, Migration> = {
   '0022_analytics_indexes': m0022,
   '0023_sales_rollup': m0023,
   '0024_event_analytics_indexes': m0024,
+  '0025_audit_log': m0025,
+  '0026_feedback': m0026,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

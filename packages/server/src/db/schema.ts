@@ -309,14 +309,18 @@ export interface RefundsTable {
 
 export interface AuditLogTable {
   id: string;
-  org_id: string;
+  /** Null for a security event that belongs to no organization (a webhook with a bad signature). */
+  org_id: string | null;
   /** usr_… or key_… of whoever caused it; null for the system (webhooks, sweeper). */
   actor: string | null;
   action: string;
   subject_id: string;
-  /** JSON. */
+  /** JSON: what changed (`before`/`after` of the changed fields) and the action's details. */
   data: string;
   created_at: Timestamp;
+  /** The request that did it, and its client's address (null: the system). */
+  request_id: Generated<string | null>;
+  ip: Generated<string | null>;
 }
 
 export interface OutboxTable {
@@ -548,7 +552,25 @@ export interface RefundsHourlyTable {
   amount: number | string;
 }
 
+export interface FeedbackTable {
+  id: string;
+  org_id: string;
+  /** usr_… or key_… of who sent it. */
+  actor: string | null;
+  message: string;
+  email: string | null;
+  event_id: string | null;
+  order_id: string | null;
+  /** The request it is about (its x-request-id), when given. */
+  request_id: string | null;
+  /** Sentry's id of the feedback, and of the error it was linked to (null: Sentry off, or no error known). */
+  sentry_event_id: string | null;
+  linked_event_id: string | null;
+  created_at: string;
+}
+
 export interface Database {
+  feedback: FeedbackTable;
   sales_hourly: SalesHourlyTable;
   tax_hourly: TaxHourlyTable;
   refunds_hourly: RefundsHourlyTable;

@@ -5,11 +5,13 @@ import type { HttpMethod, RouteDef } from '@tickets/sdk';
 import FindMyWay from 'find-my-way';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
+import { captureRequestError, traceRequest, tracingEnabled } from '../integrations/sentry.js';
+import { countAnswer, httpDuration, httpRequests } from '../observability/metrics.js';
 import { answerPreflight, applyCors, type CorsPolicy } from './cors.js';
 import { ApiError, constraintViolated, fieldErrors, validationFailed } from './errors.js';
 import { checkedKey, keyedHeaders, requestHash } from './idempotency.js';
 
-export type Principal =
+export type Principal = (
   | { kind: 'user'; userId: string; orgId: string; role: 'owner' | 'admin' | 'staff' }
   | {
       kind: 'api_key';
@@ -18,7 +20,11 @@ export type Principal =
       scopes: string[];
       /** Its creator's current role: a key may never do more than they may (null: a key from before). */
       creatorRole: 'owner' | 'admin' | 'staff' | null;
-    };
+    }
+) & {
+  /** The request it came with (set by the App): the audit log records it beside the actor. */
+  via?: { requestId: string; ip: string };
+};
 
 type Out<S> = S extends z.ZodType ? z.output<S> : undefined;
 
@@ -76,6 +82,17 @@ export interface AppOptions {
   /** Check every response against its contract schema (on in tests: a drifting handler fails loudly). */
   validateResponses: boolean;
   hooks: AppHooks;
+  /**
+   * Answers outside the API's contract, by exact path (GET only): `/metrics` in Prometheus's text
+   * format. The handler writes the whole answer itself.
+   */
+  plain?: Record<string, (req: IncomingMessage, res: ServerResponse) => Promise<void>>;
+}
+
+/** What the App has learnt of a request so far (for its metrics, and Sentry should it fail). */
+interface Seen {
+  route: string;
+  principal: Principal | null;
 }
 
 interface Registered {
@@ -111,33 +128,52 @@ export class App {
     const incoming = req.headers['x-request-id'];
     const requestId = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : nextRequestId();
     res.setHeader('x-request-id', requestId);
-    let routePath = '(unmatched)';
-    // The request log line, unless the level leaves it out (then neither the clock nor the listener).
-    if (this.options.log.isLevelEnabled('info')) this.logWhenDone(req, res, requestId, () => routePath);
-    this.dispatch(req, res, requestId, (p) => {
-      routePath = p;
-    }).catch((err: unknown) => this.fail(res, requestId, err));
+    // What is known of the request as it goes: its route once matched, who made it once authenticated.
+    const seen: Seen = { route: '(unmatched)', principal: null };
+    this.whenDone(req, res, requestId, () => seen.route);
+    const run = () =>
+      this.dispatch(req, res, requestId, seen).catch((err: unknown) =>
+        this.fail(req, res, requestId, err, seen),
+      );
+    if (!tracingEnabled()) {
+      void run();
+      return;
+    }
+    const header = (name: string) => {
+      const v = req.headers[name];
+      return typeof v === 'string' ? v : undefined;
+    };
+    void traceRequest(
+      { sentryTrace: header('sentry-trace'), baggage: header('baggage') },
+      req.method ?? 'GET',
+      () => ({ route: seen.route, status: res.statusCode }),
+      run,
+    );
   };
 
-  private logWhenDone(
-    req: IncomingMessage,
-    res: ServerResponse,
-    requestId: string,
-    route: () => string,
-  ): void {
+  /** When the answer is written: the request's metrics, and its log line unless the level leaves it out. */
+  private whenDone(req: IncomingMessage, res: ServerResponse, requestId: string, route: () => string): void {
     const started = process.hrtime.bigint();
+    const logged = this.options.log.isLevelEnabled('info');
     res.on('finish', () => {
-      const ms = Number(process.hrtime.bigint() - started) / 1e6;
-      this.options.log.info(
-        {
-          reqId: requestId,
-          method: req.method,
-          route: route(),
-          status: res.statusCode,
-          ms: Math.round(ms * 10) / 10,
-        },
-        'request',
-      );
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      const method = METHODS.includes(req.method as HttpMethod) ? (req.method as string) : 'OTHER';
+      // The route's template, never the raw path: one series per route, whatever ids are asked for.
+      const labels = { route: route(), method, status: String(res.statusCode) };
+      httpRequests.inc(labels);
+      httpDuration.observe(labels, seconds);
+      countAnswer(labels.route, res.statusCode);
+      if (logged)
+        this.options.log.info(
+          {
+            reqId: requestId,
+            method: req.method,
+            route: labels.route,
+            status: res.statusCode,
+            ms: Math.round(seconds * 1e4) / 10,
+          },
+          'request',
+        );
     });
   }
 
@@ -145,7 +181,7 @@ export class App {
     req: IncomingMessage,
     res: ServerResponse,
     requestId: string,
-    setRoute: (p: string) => void,
+    seen: Seen,
   ): Promise<void> {
     const method = (req.method ?? 'GET').toUpperCase();
     const url = req.url ?? '/';
@@ -160,6 +196,12 @@ export class App {
       }))
     )
       return;
+    const plain = method === 'GET' ? this.options.plain?.[path] : undefined;
+    if (plain) {
+      seen.route = path;
+      drain(req);
+      return plain(req, res);
+    }
     const found = this.router.find(method as HttpMethod, path);
     if (!found) {
       const allowed = METHODS.filter((m) => m !== method && this.router.find(m, path));
@@ -177,7 +219,7 @@ export class App {
       throw new ApiError(404, 'route_not_found', `No route for ${method} ${path}.`);
     }
     const { route, handler } = found.store as Registered;
-    setRoute(route.path);
+    seen.route = route.path;
 
     const badParam = badTextIn(found.params, []);
     if (badParam) {
@@ -207,7 +249,9 @@ export class App {
 
     let principal: Principal | null = null;
     if (route.auth !== 'public') {
-      principal = await this.options.hooks.authenticate(req.headers.authorization);
+      const who = await this.options.hooks.authenticate(req.headers.authorization);
+      principal = { ...who, via: { requestId, ip: clientIp(req, this.options.trustProxy) } };
+      seen.principal = principal;
       // Before the permission check, so a page allowed to use the key can read why it was refused.
       if (this.options.hooks.cors) await applyCors(this.options.hooks.cors, req, res, route, principal);
       this.options.hooks.authorize(principal, route);
@@ -316,7 +360,7 @@ export class App {
     else send(res, out.status, out.body, 'application/json');
   }
 
-  private fail(res: ServerResponse, requestId: string, err: unknown): void {
+  private fail(req: IncomingMessage, res: ServerResponse, requestId: string, err: unknown, seen: Seen): void {
     if (err instanceof ClientGone) {
       // The client went away mid-request: nothing to answer, and nothing wrong on our side.
       this.options.log.debug({ reqId: requestId, reason: err.message }, 'client went away');
@@ -331,6 +375,19 @@ export class App {
       error = refused;
     } else {
       this.options.log.error({ reqId: requestId, err }, 'unhandled error');
+      const p = seen.principal;
+      captureRequestError(err, {
+        requestId,
+        method: req.method ?? 'GET',
+        route: seen.route,
+        status: 500,
+        principal: p && {
+          kind: p.kind,
+          id: p.kind === 'user' ? p.userId : p.keyId,
+          orgId: p.orgId,
+          ...(p.kind === 'user' ? { role: p.role } : {}),
+        },
+      });
       error = new ApiError(
         500,
         'internal_error',

@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os';
 import { sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
+import { traced } from '../integrations/sentry.js';
 import { memoize } from '../memo.js';
 import type { IssuedDocument } from '../modules/invoices/pdf.js';
 import type { MessageData } from '../modules/messaging/templates.js';
@@ -44,10 +45,13 @@ export async function closeRenderPool(): Promise<void> {
 
 type Task = keyof typeof Worker;
 // Buffers cross threads as plain Uint8Arrays (copied): made Buffers again here.
+// Each drawing is a span of the request (or send) that asked for it, when tracing is on.
 const run = <T>(name: Task, input: T): Promise<Buffer> =>
-  thePool()
-    .run(input, { name })
-    .then((u8: Uint8Array) => Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength));
+  traced(name.startsWith('qr') ? 'qr.render' : name === 'eml' ? 'mime.render' : 'pdf.render', name, () =>
+    thePool()
+      .run(input, { name })
+      .then((u8: Uint8Array) => Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength)),
+  );
 
 /** One PDF of an order's tickets, a page each. */
 export const ticketsPdf = (data: MessageData): Promise<Buffer> => run('ticketsPdf', data);

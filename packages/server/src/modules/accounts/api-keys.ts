@@ -6,6 +6,7 @@ import { conflict, notFound } from '../../http/errors.js';
 import { newestFirst, toPage } from '../../http/pagination.js';
 import { newId } from '../../ids.js';
 import { nowIso } from '../../time.js';
+import { recordAudit } from '../audit/log.js';
 import { randomToken, sha256 } from './secrets.js';
 
 const view = (row: ApiKeyRow): ApiKey => ({
@@ -62,7 +63,17 @@ export class ApiKeys {
       last_used_at: null,
       revoked_at: null,
     };
-    await this.db.kysely.insertInto('api_keys').values(row).execute();
+    await this.db.kysely.transaction().execute(async (trx) => {
+      await trx.insertInto('api_keys').values(row).execute();
+      // Never the secret: its prefix is enough to recognise the key.
+      await recordAudit(trx, {
+        orgId: actor.orgId,
+        by: actor,
+        action: 'api_key.created',
+        subject: row.id,
+        data: { name: row.name, scopes: row.scopes.split(','), prefix: row.prefix },
+      });
+    });
     return { ...view(row), secret };
   }
 
@@ -79,7 +90,8 @@ export class ApiKeys {
     return toPage(rows, limit, (r) => [r.id], view);
   }
 
-  async revoke(orgId: string, id: string): Promise<ApiKey> {
+  async revoke(actor: Principal, id: string): Promise<ApiKey> {
+    const orgId = actor.orgId;
     const row = await this.db.kysely
       .selectFrom('api_keys')
       .selectAll()
@@ -89,7 +101,25 @@ export class ApiKeys {
     if (!row) throw notFound('API key');
     if (row.revoked_at) throw conflict('already_revoked', 'This API key is already revoked.');
     const revoked_at = nowIso();
-    await this.db.kysely.updateTable('api_keys').set({ revoked_at }).where('id', '=', id).execute();
+    await this.db.kysely.transaction().execute(async (trx) => {
+      const res = await trx
+        .updateTable('api_keys')
+        .set({ revoked_at })
+        .where('id', '=', id)
+        .where('revoked_at', 'is', null)
+        .executeTakeFirst();
+      if (Number(res.numUpdatedRows) !== 1)
+        throw conflict('already_revoked', 'This API key is already revoked.');
+      await recordAudit(trx, {
+        orgId,
+        by: actor,
+        action: 'api_key.revoked',
+        subject: id,
+        before: { revoked_at: null },
+        after: { revoked_at },
+        data: { name: row.name, prefix: row.prefix },
+      });
+    });
     forgetApiKey(id);
     return view({ ...row, revoked_at });
   }

@@ -9,7 +9,9 @@ import type { Database, UserRow } from '../../db/schema.js';
 import type { Principal } from '../../http/app.js';
 import { ApiError, conflict, forbidden, unauthenticated, validationFailed } from '../../http/errors.js';
 import { newId } from '../../ids.js';
+import { raiseSecurityEvent } from '../../observability/security.js';
 import { addSeconds, nowIso } from '../../time.js';
+import { recordAudit } from '../audit/log.js';
 import { API_KEY_CACHE_MS, apiKeyCache } from './api-keys.js';
 import { joinByInvitation } from './members.js';
 import { decoyHash, hashPassword, randomToken, sha256, verifyPassword } from './secrets.js';
@@ -17,6 +19,28 @@ import { LoginThrottle, rateLimit } from './throttle.js';
 import { organizationView, userView } from './views.js';
 
 type Executor = Kysely<Database> | Transaction<Database>;
+
+/** The request a sign-in came with (there is no principal yet): the audit log records it. */
+export type Via = { requestId: string; ip: string };
+
+/** The organizations a user belongs to, with their role in each (oldest membership first). */
+export function membershipsOf(db: Executor, userId: string) {
+  return db
+    .selectFrom('memberships')
+    .select(['org_id', 'role'])
+    .where('user_id', '=', userId)
+    .orderBy('created_at')
+    .execute();
+}
+
+/** The user as the actor of an entry in one of their organizations (a sign-in has no principal yet). */
+export const asMember = (userId: string, orgId: string, role: Role, via?: Via): Principal => ({
+  kind: 'user',
+  userId,
+  orgId,
+  role,
+  ...(via ? { via } : {}),
+});
 
 /** What a social provider vouches for. */
 export interface ExternalIdentity {
@@ -102,7 +126,7 @@ export class Auth {
     });
   }
 
-  async register(input: RegisterInput & { email: string }): Promise<Session> {
+  async register(input: RegisterInput & { email: string }, via?: Via): Promise<Session> {
     const password = input.password.toLowerCase();
     if (password.includes(input.email) || password === input.email.split('@')[0])
       throw validationFailed([
@@ -133,7 +157,7 @@ export class Auth {
         };
         await trx.insertInto('users').values(row).execute();
         // Invited: a member of the inviting organization only, with no organization of one's own.
-        if (input.invitation) await joinByInvitation(trx, input.invitation, row, now);
+        if (input.invitation) await joinByInvitation(trx, input.invitation, row, now, via);
         else await createOrganization(trx, row.id, input.organization_name ?? `${input.name}'s events`);
         return row;
       })
@@ -146,11 +170,12 @@ export class Auth {
     return this.issueSession(user, undefined);
   }
 
-  async login(input: LoginInput & { email: string }, ip: string): Promise<Session> {
+  async login(input: LoginInput & { email: string }, via: Via): Promise<Session> {
+    const { ip } = via;
     await this.throttle.check(input.email, ip);
     // Counted before the password is checked, so many guesses sent at once can't all be checked
     // before the first failure is recorded.
-    await this.throttle.count(input.email, ip);
+    await this.throttle.count(input.email, via);
     const user = await this.k
       .selectFrom('users')
       .selectAll()
@@ -158,8 +183,10 @@ export class Auth {
       .executeTakeFirst();
     // Unknown e-mails are checked against a decoy hash, so a failure takes as long either way.
     const ok = await verifyPassword(input.password, user?.password_hash ?? (await decoyHash()));
-    if (!user?.password_hash || !ok)
+    if (!user?.password_hash || !ok) {
+      await this.signInFailed(input.email, user?.id ?? null, via);
       throw new ApiError(401, 'invalid_credentials', 'Wrong e-mail or password.');
+    }
     // A success clears the e-mail's count and takes this attempt back off the address's.
     await this.k.deleteFrom('login_throttle').where('key', '=', `email:${input.email}`).execute();
     await this.k
@@ -168,10 +195,50 @@ export class Auth {
       .where('key', '=', `ip:${ip}`)
       .where('failures', '>', 0)
       .execute();
-    return this.issueSession(user, input.organization_id);
+    const session = await this.issueSession(user, input.organization_id);
+    await this.signedIn(user.id, session, 'password', via);
+    return session;
   }
 
-  async refresh(input: RefreshInput): Promise<Session> {
+  /** `auth.signed_in` in every organization of the user (their sessions may switch to any of them). */
+  private async signedIn(userId: string, session: Session, method: string, via?: Via): Promise<void> {
+    for (const m of await membershipsOf(this.k, userId))
+      await recordAudit(this.k, {
+        orgId: m.org_id,
+        by: asMember(userId, m.org_id, m.role, via),
+        action: 'auth.signed_in',
+        subject: userId,
+        data: { method, organization_id: session.organization.id },
+      });
+  }
+
+  /**
+   * `auth.sign_in_failed`: for an account, in each of its organizations; for an address that is no
+   * account, once with no organization, keeping only its domain (a mistyped address is someone's data).
+   */
+  private async signInFailed(email: string, userId: string | null, via: Via): Promise<void> {
+    const orgs = userId ? await membershipsOf(this.k, userId) : [];
+    if (!userId)
+      await recordAudit(this.k, {
+        orgId: null,
+        by: null,
+        via,
+        action: 'auth.sign_in_failed',
+        subject: 'unknown',
+        data: { reason: 'unknown_email', email_domain: email.slice(email.lastIndexOf('@') + 1) },
+      });
+    for (const m of orgs)
+      await recordAudit(this.k, {
+        orgId: m.org_id,
+        by: null,
+        via,
+        action: 'auth.sign_in_failed',
+        subject: userId!,
+        data: { reason: 'wrong_password' },
+      });
+  }
+
+  async refresh(input: RefreshInput, via?: Via): Promise<Session> {
     const hash = sha256(input.refresh_token);
     const token = await this.k
       .selectFrom('refresh_tokens')
@@ -203,6 +270,17 @@ export class Auth {
       .executeTakeFirst();
     if (Number(used.numUpdatedRows) !== 1) {
       await this.revokeFamily(token.family_id);
+      // Only here: the copy that lost the race below finds the family revoked by this one, one reuse.
+      await raiseSecurityEvent(this.k, {
+        kind: 'refresh_token_reuse',
+        summary:
+          'A refresh token was used twice (a stolen copy?): every session of its family was signed out',
+        orgIds: (await membershipsOf(this.k, token.user_id)).map((m) => m.org_id),
+        by: null,
+        subject: token.user_id,
+        data: { session: token.family_id },
+        ...(via ? { via } : {}),
+      });
       throw reused();
     }
     const user = await this.k
@@ -258,7 +336,7 @@ export class Auth {
   }
 
   /** Signs in with a social identity: by provider id, else by verified e-mail (linking it), else a new user. */
-  async socialLogin(identity: ExternalIdentity, organizationId?: string): Promise<Session> {
+  async socialLogin(identity: ExternalIdentity, organizationId?: string, via?: Via): Promise<Session> {
     const column = identity.provider === 'google' ? 'google_sub' : 'facebook_id';
     const now = nowIso();
     const findOrCreate = async (trx: Transaction<Database>): Promise<UserRow> => {
@@ -319,7 +397,9 @@ export class Auth {
         if (isUniqueViolation(err)) return this.k.transaction().execute(findOrCreate);
         throw err;
       });
-    return this.issueSession(user, organizationId);
+    const session = await this.issueSession(user, organizationId);
+    await this.signedIn(user.id, session, identity.provider, via);
+    return session;
   }
 
   private async issueSession(

@@ -9,9 +9,10 @@ import { conflict, forbidden, notFound } from '../../http/errors.js';
 import { DEFAULT_LIMIT, decodeCursor, newestFirst, toPage } from '../../http/pagination.js';
 import { newId } from '../../ids.js';
 import { addSeconds, nowIso } from '../../time.js';
+import { changed, recordAudit } from '../audit/log.js';
 import { notifyQueued, queueMessages } from '../messaging/outbox.js';
 import { accountToken } from './account-tokens.js';
-import { forgetMembership } from './auth.js';
+import { asMember, forgetMembership, type Via } from './auth.js';
 import { sha256 } from './secrets.js';
 import { organizationView, userView } from './views.js';
 
@@ -52,13 +53,23 @@ export class Members {
   }
 
   async updateOrganization(
-    orgId: string,
+    actor: Principal,
     patch: { name?: string; contact_email?: string | null },
   ): Promise<Organization> {
+    const orgId = actor.orgId;
     const changes: { name?: string; contact_email?: string | null } = {};
     if (patch.name !== undefined) changes.name = patch.name;
     if (patch.contact_email !== undefined) changes.contact_email = patch.contact_email;
-    await this.k.updateTable('organizations').set(changes).where('id', '=', orgId).execute();
+    await this.k.transaction().execute(async (trx) => {
+      const current = await trx
+        .selectFrom('organizations')
+        .select(['name', 'contact_email'])
+        .where('id', '=', orgId)
+        .executeTakeFirstOrThrow();
+      await trx.updateTable('organizations').set(changes).where('id', '=', orgId).execute();
+      const diff = changed(current, changes);
+      if (diff) await recordAudit(trx, { orgId, by: actor, action: 'org.updated', subject: orgId, ...diff });
+    });
     return this.organization(orgId);
   }
 
@@ -130,6 +141,16 @@ export class Members {
         .where('org_id', '=', actor.orgId)
         .where('user_id', '=', userId)
         .execute();
+      const diff = changed({ role: current.role }, { role });
+      if (diff)
+        await recordAudit(trx, {
+          orgId: actor.orgId,
+          by: actor,
+          action: 'member.role_changed',
+          subject: userId,
+          ...diff,
+          data: { email: current.email },
+        });
     });
     forgetMembership(actor.orgId, userId);
     return { object: 'member', user: userView(current), role, joined_at: current.joined_at };
@@ -146,12 +167,13 @@ export class Members {
         .where('user_id', '=', userId)
         .execute();
       // Their keys for it are revoked (the owner may issue new ones) …
-      await trx
+      const keys = await trx
         .updateTable('api_keys')
         .set({ revoked_at: nowIso() })
         .where('org_id', '=', actor.orgId)
         .where('created_by', '=', userId)
         .where('revoked_at', 'is', null)
+        .returning('id')
         .execute();
       // … and their sessions for this organization end with it.
       await trx
@@ -161,6 +183,14 @@ export class Members {
         .where('user_id', '=', userId)
         .where('revoked_at', 'is', null)
         .execute();
+      await recordAudit(trx, {
+        orgId: actor.orgId,
+        by: actor,
+        action: 'member.removed',
+        subject: userId,
+        before: { role: current.role },
+        data: { email: current.email, api_keys_revoked: keys.map((k) => k.id) },
+      });
     });
     forgetMembership(actor.orgId, userId);
     return { id: userId, object: 'member', deleted: true as const };
@@ -223,6 +253,13 @@ export class Members {
         .where('status', '=', 'pending')
         .execute();
       await trx.insertInto('invitations').values(row).execute();
+      await recordAudit(trx, {
+        orgId: actor.orgId,
+        by: actor,
+        action: 'member.invited',
+        subject: id,
+        data: { email: input.email, role: input.role },
+      });
       // The invitee is told by e-mail (with the token and who invited them), through the outbox.
       await queueMessages(trx, actor.orgId, [
         { template: 'invitation', channel: 'email', recipient: input.email, payload: { invitation_id: id } },
@@ -251,7 +288,8 @@ export class Members {
     );
   }
 
-  async revokeInvitation(orgId: string, id: string): Promise<Invitation> {
+  async revokeInvitation(actor: Principal, id: string): Promise<Invitation> {
+    const orgId = actor.orgId;
     const row = await this.k
       .selectFrom('invitations')
       .selectAll()
@@ -261,11 +299,30 @@ export class Members {
     if (!row) throw notFound('invitation');
     if (row.status !== 'pending')
       throw conflict('invitation_not_pending', `The invitation is already ${row.status}.`);
-    await this.k.updateTable('invitations').set({ status: 'revoked' }).where('id', '=', id).execute();
+    await this.k.transaction().execute(async (trx) => {
+      const res = await trx
+        .updateTable('invitations')
+        .set({ status: 'revoked' })
+        .where('id', '=', id)
+        .where('status', '=', 'pending')
+        .executeTakeFirst();
+      // Accepted (or revoked) meanwhile.
+      if (Number(res.numUpdatedRows) !== 1)
+        throw conflict('invitation_not_pending', 'The invitation is no longer pending.');
+      await recordAudit(trx, {
+        orgId,
+        by: actor,
+        action: 'invitation.revoked',
+        subject: id,
+        before: { status: 'pending' },
+        after: { status: 'revoked' },
+        data: { email: row.email, role: row.role },
+      });
+    });
     return invitationView({ ...row, status: 'revoked' }, nowIso());
   }
 
-  async accept(userId: string, token: string): Promise<Membership> {
+  async accept(userId: string, token: string, via?: Via): Promise<Membership> {
     const now = nowIso();
     const user = await this.k
       .selectFrom('users')
@@ -274,7 +331,7 @@ export class Members {
       .executeTakeFirstOrThrow();
     const invitation = await this.k
       .transaction()
-      .execute((trx) => joinByInvitation(trx, token, user, now))
+      .execute((trx) => joinByInvitation(trx, token, user, now, via))
       .catch((err: unknown) => {
         if (isUniqueViolation(err))
           throw conflict('already_member', 'You are already a member of this organization.');
@@ -297,13 +354,15 @@ export function maskedEmail(email: string): string {
 /**
  * Joins a user to the organization that invited them, in the caller's transaction: the invitation must
  * be pending, unexpired and for the user's address; it is claimed once (a second use finds nothing).
- * Returns the invitation. Used by accepting an invitation and by signing up with one.
+ * Returns the invitation. Used by accepting an invitation and by signing up with one. Recorded as
+ * `member.joined`, by the user who joined.
  */
 export async function joinByInvitation(
   trx: Transaction<Database>,
   token: string,
   user: { id: string; email: string },
   now: string,
+  via?: Via,
 ): Promise<InvitationRow> {
   const invitation = await trx
     .selectFrom('invitations')
@@ -328,5 +387,13 @@ export async function joinByInvitation(
     .insertInto('memberships')
     .values({ org_id: invitation.org_id, user_id: user.id, role: invitation.role, created_at: now })
     .execute();
+  await recordAudit(trx, {
+    orgId: invitation.org_id,
+    by: asMember(user.id, invitation.org_id, invitation.role, via),
+    action: 'member.joined',
+    subject: user.id,
+    after: { role: invitation.role },
+    data: { invitation_id: invitation.id, email: user.email },
+  });
   return invitation;
 }

@@ -3,8 +3,10 @@ import type { Db } from '../../db/database.js';
 import { validationFailed } from '../../http/errors.js';
 import { newId } from '../../ids.js';
 import { addSeconds, nowIso } from '../../time.js';
+import { recordAudit } from '../audit/log.js';
 import { notifyQueued, queueMessages } from '../messaging/outbox.js';
 import { accountToken } from './account-tokens.js';
+import { asMember, membershipsOf, type Via } from './auth.js';
 import { hashPassword, sha256 } from './secrets.js';
 import { rateLimit } from './throttle.js';
 
@@ -74,7 +76,7 @@ export class PasswordResets {
     return answer;
   }
 
-  async reset(token: string, password: string): Promise<void> {
+  async reset(token: string, password: string, via?: Via): Promise<void> {
     const now = nowIso();
     const pending = await this.k
       .selectFrom('password_resets')
@@ -112,6 +114,15 @@ export class PasswordResets {
         .where('user_id', '=', claimed.user_id)
         .where('used_at', 'is', null)
         .execute();
+      // By the account's holder (whoever has the token), in each of its organizations.
+      for (const m of await membershipsOf(trx, claimed.user_id))
+        await recordAudit(trx, {
+          orgId: m.org_id,
+          by: asMember(claimed.user_id, m.org_id, m.role, via),
+          action: 'auth.password_reset',
+          subject: claimed.user_id,
+          data: { sessions_ended: true },
+        });
       return claimed.user_id;
     });
     await this.endSessions(userId);

@@ -38,6 +38,7 @@ export async function resetFromForm(
   resets: PasswordResets,
   token: string,
   raw: Buffer | null,
+  via?: { requestId: string; ip: string },
 ): Promise<Reply> {
   const fields = new URLSearchParams(raw?.toString('utf8') ?? '');
   const password = fields.get('password') ?? '';
@@ -46,7 +47,7 @@ export async function resetFromForm(
   const checked = Password.safeParse(password);
   if (!checked.success) return form(`The password ${checked.error.issues[0]?.message ?? 'is not valid'}.`);
   try {
-    await resets.reset(token, password);
+    await resets.reset(token, password, via);
   } catch (err) {
     if (!(err instanceof ApiError)) throw err;
     const why = err.errors?.[0];

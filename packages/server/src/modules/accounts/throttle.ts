@@ -1,6 +1,7 @@
 import type { Config } from '../../config.js';
 import type { Db } from '../../db/database.js';
 import { ApiError } from '../../http/errors.js';
+import { raiseSecurityEvent } from '../../observability/security.js';
 import { addSeconds, nowIso } from '../../time.js';
 
 /**
@@ -42,8 +43,12 @@ export class LoginThrottle {
     }
   }
 
-  /** Counts a sign-in attempt for the e-mail and the address; past either limit, locks it and answers 429. */
-  async count(email: string, ip: string): Promise<void> {
+  /**
+   * Counts a sign-in attempt for the e-mail and the address; past either limit, locks it and answers 429.
+   * The attempt that starts a lockout raises a security event (login_burst).
+   */
+  async count(email: string, via: { requestId: string; ip: string }): Promise<void> {
+    const { ip } = via;
     const { maxFailures, maxFailuresPerIp, lockoutSeconds } = this.limits;
     const now = nowIso();
     for (const [key, max] of [
@@ -58,6 +63,8 @@ export class LoginThrottle {
           .set({ locked_until: addSeconds(now, lockoutSeconds) })
           .where('key', '=', key)
           .execute();
+        // The attempt that passes the limit starts the lockout; those already past the check count on.
+        if (row.failures === max + 1) await this.lockoutStarted(key, email, via, row.failures);
         throw new ApiError(
           429,
           'too_many_login_attempts',
@@ -67,6 +74,40 @@ export class LoginThrottle {
         );
       }
     }
+  }
+
+  private async lockoutStarted(
+    key: string,
+    email: string,
+    via: { requestId: string; ip: string },
+    failures: number,
+  ): Promise<void> {
+    const byEmail = key.startsWith('email:');
+    const user = byEmail
+      ? await this.k.selectFrom('users').select('id').where('email', '=', email).executeTakeFirst()
+      : undefined;
+    const orgIds = user
+      ? (
+          await this.k.selectFrom('memberships').select('org_id').where('user_id', '=', user.id).execute()
+        ).map((m) => m.org_id)
+      : [];
+    await raiseSecurityEvent(this.k, {
+      kind: 'login_burst',
+      summary: `Sign-ins locked for ${this.limits.lockoutSeconds} s after ${failures} attempts ${
+        byEmail ? 'for one account' : 'from one address'
+      }`,
+      orgIds,
+      by: null,
+      // Never the raw address of an unknown account: only its domain.
+      subject: user ? user.id : byEmail ? 'unknown' : key,
+      data: {
+        key: byEmail ? 'email' : 'ip',
+        failures,
+        lockout_seconds: this.limits.lockoutSeconds,
+        ...(byEmail && !user ? { email_domain: email.slice(email.lastIndexOf('@') + 1) } : {}),
+      },
+      via,
+    });
   }
 }
 

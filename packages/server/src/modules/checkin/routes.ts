@@ -1,5 +1,6 @@
 import { routes } from '@tickets/sdk';
 import type { App } from '../../http/app.js';
+import { offlineConflicts, offlineScans, validations } from '../../observability/metrics.js';
 import { OfflineCheckin } from './offline.js';
 import type { Checkin } from './service.js';
 
@@ -8,11 +9,20 @@ export function checkinRoutes(app: App, checkin: Checkin): void {
   app.handle(routes.checkin.bundle, ({ principal, params, query }) =>
     offline.bundle(principal.orgId, params.id, query),
   );
-  app.handle(routes.checkin.uploadBatch, ({ principal, body }) => offline.uploadBatch(principal.orgId, body));
+  app.handle(routes.checkin.uploadBatch, async ({ principal, body }) => {
+    const batch = await offline.uploadBatch(principal.orgId, body);
+    offlineScans.inc(batch.results.length);
+    offlineConflicts.inc(batch.conflicts);
+    return batch;
+  });
   app.handle(routes.checkin.conflicts, ({ principal, params, query }) =>
     offline.conflicts(principal.orgId, params.id, query),
   );
-  app.handle(routes.checkin.validate, ({ principal, body }) => checkin.validate(principal, body));
+  app.handle(routes.checkin.validate, async ({ principal, body }) => {
+    const validation = await checkin.validate(principal, body);
+    if (!body.dry_run) validations.inc({ result: validation.result });
+    return validation;
+  });
   app.handle(routes.checkin.lists, ({ principal, params }) => checkin.lists.list(principal.orgId, params.id));
   app.handle(routes.checkin.createList, ({ principal, params, body }) =>
     checkin.lists.create(principal.orgId, params.id, body),

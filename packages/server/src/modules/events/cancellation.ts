@@ -6,6 +6,7 @@ import type { EventCancellationsTable } from '../../db/schema.js';
 import type { Principal } from '../../http/app.js';
 import { ApiError, notFound } from '../../http/errors.js';
 import { addSeconds, nowIso } from '../../time.js';
+import { recordAudit } from '../audit/log.js';
 import { notifyQueued, queueForEventOrders } from '../messaging/outbox.js';
 import { REFUNDABLE, type Refunds } from '../orders/refunds.js';
 import type { Orders } from '../orders/service.js';
@@ -71,12 +72,12 @@ export class Cancellations {
         ...(input.message ? { message: input.message } : {}),
         refund: input.refund,
       });
-      await trx
+      const voided = await trx
         .updateTable('tickets')
         .set({ status: 'void', void_reason: 'cancelled', seat_kept: 1, updated_at: now })
         .where('event_id', '=', eventId)
         .where('status', '=', 'valid')
-        .execute();
+        .executeTakeFirst();
       const pending = await trx
         .selectFrom('orders')
         .select('id')
@@ -113,6 +114,20 @@ export class Cancellations {
           finished_at: toRefund > 0 ? null : now,
         })
         .execute();
+      await recordAudit(trx, {
+        orgId: principal.orgId,
+        by: principal,
+        action: 'event.cancelled',
+        subject: eventId,
+        after: { status: 'cancelled' },
+        data: {
+          refund: input.refund,
+          message: input.message ?? null,
+          tickets_voided: Number(voided.numUpdatedRows),
+          holds_released: pending.length,
+          orders_to_refund: toRefund,
+        },
+      });
       return row;
     });
     notifyQueued(this.db);

@@ -23,14 +23,14 @@ export function eventRoutes(app: App, events: Events, cancellations: Cancellatio
       return { object: 'list' as const, data: [], has_more: false, next_cursor: null };
     return events.list(principal.orgId, { ...query, status: 'published' });
   });
-  app.handle(routes.events.create, ({ principal, body }) => events.create(principal.orgId, body));
+  app.handle(routes.events.create, ({ principal, body }) => events.create(principal, body));
   app.handle(routes.events.get, ({ principal, params }) => storefrontEvent(events, principal, params.id));
   app.handle(routes.events.update, ({ principal, params, body }) =>
-    events.update(principal.orgId, params.id, body),
+    events.update(principal, params.id, body),
   );
-  app.handle(routes.events.delete, ({ principal, params }) => events.delete(principal.orgId, params.id));
+  app.handle(routes.events.delete, ({ principal, params }) => events.delete(principal, params.id));
   app.handle(routes.events.publish, ({ principal, params }) =>
-    events.transition(principal.orgId, params.id, 'publish'),
+    events.transition(principal, params.id, 'publish'),
   );
   app.handle(routes.events.cancel, ({ principal, params, body }) =>
     cancellations.cancel(principal, params.id, body),
@@ -39,7 +39,7 @@ export function eventRoutes(app: App, events: Events, cancellations: Cancellatio
     cancellations.get(principal.orgId, params.id),
   );
   app.handle(routes.events.complete, ({ principal, params }) =>
-    events.transition(principal.orgId, params.id, 'complete'),
+    events.transition(principal, params.id, 'complete'),
   );
 
   // A door device (a `checkin` key) chooses its event from these; it may read nothing else of them.
@@ -58,7 +58,7 @@ export function eventRoutes(app: App, events: Events, cancellations: Cancellatio
     return events.listTypes(principal.orgId, query.event, false);
   });
   app.handle(routes.ticketTypes.create, ({ principal, params, body }) =>
-    events.createType(principal.orgId, params.id, body),
+    events.createType(principal, params.id, body),
   );
   app.handle(routes.ticketTypes.get, async ({ principal, params }) => {
     const type = await events.getType(principal.orgId, params.id);
@@ -71,11 +71,9 @@ export function eventRoutes(app: App, events: Events, cancellations: Cancellatio
     return type;
   });
   app.handle(routes.ticketTypes.update, ({ principal, params, body }) =>
-    events.updateType(principal.orgId, params.id, body),
+    events.updateType(principal, params.id, body),
   );
-  app.handle(routes.ticketTypes.delete, ({ principal, params }) =>
-    events.deleteType(principal.orgId, params.id),
-  );
+  app.handle(routes.ticketTypes.delete, ({ principal, params }) => events.deleteType(principal, params.id));
   app.handle(routes.ticketTypes.availability, async ({ principal, query }) => {
     const availability = await events.availability(principal.orgId, query.event);
     if (!isPublishable(principal)) return availability;

@@ -19,10 +19,12 @@ import { type Db, prepared, saleTransaction } from '../../db/database.js';
 import { isForeignKeyViolation, isUniqueViolation } from '../../db/errors.js';
 import type { Database, EventRow, EventUpdate, TicketTypeRow } from '../../db/schema.js';
 import { containsAny } from '../../db/text-search.js';
+import type { Principal } from '../../http/app.js';
 import { ApiError, conflict, notFound, validationFailed } from '../../http/errors.js';
 import { DEFAULT_LIMIT, decodeCursor, toPage } from '../../http/pagination.js';
 import { newId } from '../../ids.js';
 import { nowIso, toUtc, toUtcOrNull } from '../../time.js';
+import { changed, recordAudit } from '../audit/log.js';
 import { createDefaultList } from '../checkin/lists.js';
 import {
   followEvent,
@@ -50,6 +52,18 @@ const TRANSITIONS: Record<'publish' | 'complete', { from: EventStatus[]; to: Eve
   publish: { from: ['draft'], to: 'published' },
   complete: { from: ['published'], to: 'completed' },
 };
+
+/** What an event's audit entries compare: its view, without the timestamps every write moves. */
+function auditedEvent(e: EventRow) {
+  const { created_at: _c, updated_at: _u, ...fields } = eventView(e);
+  return fields;
+}
+
+/** What a ticket type's audit entries compare: its view, without the timestamps. */
+function auditedType(t: TicketTypeRow, currency: string) {
+  const { created_at: _c, updated_at: _u, ...fields } = ticketTypeView(t, currency);
+  return fields;
+}
 
 /** "Berlin Jazz Night — 2026!" → "berlin-jazz-night-2026" */
 export function slugify(name: string): string {
@@ -134,7 +148,8 @@ export class Events {
     return toPage(rows, limit, (r) => [r.starts_at, r.id], eventView);
   }
 
-  async create(orgId: string, input: EventCreate): Promise<Event> {
+  async create(by: Principal, input: EventCreate): Promise<Event> {
+    const orgId = by.orgId;
     const now = nowIso();
     // Almost always a typo (a wrong year, a date read in the wrong time zone): refused unless asked for.
     if (!input.allow_past && toUtc(input.starts_at) < now)
@@ -181,6 +196,15 @@ export class Events {
           await createDefaultList(trx, row);
           if (input.inventory_slots && input.inventory_slots > 1)
             await setSlots(trx, row.id, input.inventory_slots);
+          const {
+            id: _id,
+            object: _o,
+            ...fields
+          } = auditedEvent({
+            ...row,
+            slots: input.inventory_slots ?? 1,
+          });
+          await recordAudit(trx, { orgId, by, action: 'event.created', subject: row.id, after: fields });
         });
         return eventView({ ...row, slots: input.inventory_slots ?? 1 });
       } catch (err) {
@@ -191,7 +215,8 @@ export class Events {
     }
   }
 
-  async update(orgId: string, id: string, patch: EventPatch): Promise<Event> {
+  async update(by: Principal, id: string, patch: EventPatch): Promise<Event> {
+    const orgId = by.orgId;
     const current = await this.row(orgId, id);
     const changes: EventUpdate = {};
     if (patch.name !== undefined) changes.name = patch.name;
@@ -283,6 +308,8 @@ export class Events {
           await queueForEventOrders(trx, orgId, id, 'event_rescheduled', {
             previous_starts_at: current.starts_at,
           });
+        const diff = changed(auditedEvent(current), auditedEvent(merged));
+        if (diff) await recordAudit(trx, { orgId, by, action: 'event.updated', subject: id, ...diff });
       });
     } catch (err) {
       if (isUniqueViolation(err))
@@ -293,7 +320,8 @@ export class Events {
     return eventView(merged);
   }
 
-  async delete(orgId: string, id: string) {
+  async delete(by: Principal, id: string) {
+    const orgId = by.orgId;
     const current = await this.row(orgId, id);
     const hasOrders = () =>
       conflict('event_has_orders', 'This event has orders and cannot be deleted; cancel it instead.');
@@ -316,6 +344,13 @@ export class Events {
           .executeTakeFirst();
         if (Number(deleted.numDeletedRows) !== 1) throw hasOrders();
         await forgetSlots(trx, [id, ...types.map((t) => t.id)]);
+        await recordAudit(trx, {
+          orgId,
+          by,
+          action: 'event.deleted',
+          subject: id,
+          data: { name: current.name, status: current.status, ticket_types: types.map((t) => t.id) },
+        });
       });
     } catch (err) {
       // An order placed between the check and the delete: its foreign key refuses the delete.
@@ -325,7 +360,8 @@ export class Events {
     return { id, object: 'event', deleted: true as const };
   }
 
-  async transition(orgId: string, id: string, action: keyof typeof TRANSITIONS): Promise<Event> {
+  async transition(by: Principal, id: string, action: keyof typeof TRANSITIONS): Promise<Event> {
+    const orgId = by.orgId;
     const { from, to } = TRANSITIONS[action];
     const current = await this.row(orgId, id);
     const updated_at = nowIso();
@@ -338,7 +374,17 @@ export class Events {
         .where('org_id', '=', orgId)
         .where('status', 'in', from)
         .executeTakeFirst();
-      return Number(res.numUpdatedRows) === 1;
+      if (Number(res.numUpdatedRows) !== 1) return false;
+      await recordAudit(trx, {
+        orgId,
+        by,
+        action: action === 'publish' ? 'event.published' : 'event.completed',
+        subject: id,
+        // `from` has one status per action: the one the conditional write found.
+        before: { status: from[0] },
+        after: { status: to },
+      });
+      return true;
     });
     if (!changed)
       throw new ApiError(
@@ -386,7 +432,8 @@ export class Events {
     };
   }
 
-  async createType(orgId: string, eventId: string, input: TypeCreate): Promise<TicketType> {
+  async createType(by: Principal, eventId: string, input: TypeCreate): Promise<TicketType> {
+    const orgId = by.orgId;
     const event = await this.row(orgId, eventId);
     assertCurrency(input.price.currency, event.currency);
     const now = nowIso();
@@ -413,11 +460,14 @@ export class Events {
     await saleTransaction(this.db, async (trx) => {
       await trx.insertInto('ticket_types').values(row).execute();
       await followEvent(trx, row.id, eventId);
+      const { id: _id, object: _o, ...fields } = auditedType(row, event.currency);
+      await recordAudit(trx, { orgId, by, action: 'ticket_type.created', subject: row.id, after: fields });
     });
     return ticketTypeView(row, event.currency);
   }
 
-  async updateType(orgId: string, id: string, patch: TypePatch): Promise<TicketType> {
+  async updateType(by: Principal, id: string, patch: TypePatch): Promise<TicketType> {
+    const orgId = by.orgId;
     const current = await this.typeRow(orgId, id);
     const event = await this.row(orgId, current.event_id);
     const changes: Partial<TicketTypeRow> = {};
@@ -449,7 +499,12 @@ export class Events {
     if (errors.length) throw validationFailed(errors);
     // The capacity check is part of the write, so a sale racing this change cannot slip past it (with
     // slots, setCapacity checks the slots' sums, locked).
-    const updated = await saleTransaction(this.db, async (trx) => {
+    const belowSales = () =>
+      conflict(
+        'capacity_below_sales',
+        `Capacity ${merged.capacity} is less than the ${current.sold + current.held} tickets already sold or held.`,
+      );
+    await saleTransaction(this.db, async (trx) => {
       const res = await trx
         .updateTable('ticket_types')
         .set({ ...changes, updated_at: merged.updated_at })
@@ -457,23 +512,31 @@ export class Events {
         .where('org_id', '=', orgId)
         .where((eb) => eb(eb('sold', '+', eb.ref('held')), '<=', merged.capacity))
         .executeTakeFirst();
-      if (Number(res.numUpdatedRows) !== 1) return false;
-      return (
-        current.slots === 1 ||
-        changes.capacity === undefined ||
-        setCapacity(trx, { type: id }, merged.capacity)
-      );
+      if (Number(res.numUpdatedRows) !== 1) throw belowSales();
+      // Thrown inside, so a capacity the slots refuse rolls the row's change back with it.
+      if (
+        current.slots > 1 &&
+        changes.capacity !== undefined &&
+        !(await setCapacity(trx, { type: id }, merged.capacity))
+      )
+        throw belowSales();
+      const diff = changed(auditedType(current, event.currency), auditedType(merged, event.currency));
+      if (diff)
+        await recordAudit(trx, {
+          orgId,
+          by,
+          action: 'ticket_type.updated',
+          subject: id,
+          ...diff,
+          data: { event_id: current.event_id },
+        });
     });
-    if (!updated)
-      throw conflict(
-        'capacity_below_sales',
-        `Capacity ${merged.capacity} is less than the ${current.sold + current.held} tickets already sold or held.`,
-      );
     return ticketTypeView(merged, event.currency);
   }
 
-  async deleteType(orgId: string, id: string) {
-    await this.typeRow(orgId, id);
+  async deleteType(by: Principal, id: string) {
+    const orgId = by.orgId;
+    const current = await this.typeRow(orgId, id);
     let deleted = 0;
     try {
       deleted = await this.k.transaction().execute(async (trx) => {
@@ -485,6 +548,19 @@ export class Events {
           .where('held', '=', 0)
           .executeTakeFirst();
         await forgetSlots(trx, [id]);
+        if (Number(res.numDeletedRows) === 1)
+          await recordAudit(trx, {
+            orgId,
+            by,
+            action: 'ticket_type.deleted',
+            subject: id,
+            data: {
+              event_id: current.event_id,
+              name: current.name,
+              price_amount: current.price_amount,
+              capacity: current.capacity,
+            },
+          });
         return Number(res.numDeletedRows);
       });
     } catch (err) {

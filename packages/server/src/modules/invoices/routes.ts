@@ -1,7 +1,6 @@
 import { routes } from '@tickets/sdk';
 import type { Db } from '../../db/database.js';
 import { type App, Reply } from '../../http/app.js';
-import { actorOf } from '../orders/refunds.js';
 import { failedInvoices } from './failures.js';
 import type { Invoices } from './service.js';
 
@@ -14,9 +13,7 @@ const pdfReply = ({ number, pdf }: { number: string; pdf: Buffer }) =>
 
 export function invoiceRoutes(app: App, invoices: Invoices, db: Db): void {
   app.handle(routes.invoices.getBilling, ({ principal }) => invoices.billing(principal.orgId));
-  app.handle(routes.invoices.updateBilling, ({ principal, body }) =>
-    invoices.updateBilling(principal.orgId, body),
-  );
+  app.handle(routes.invoices.updateBilling, ({ principal, body }) => invoices.updateBilling(principal, body));
   app.handle(routes.invoices.invoicePdf, async ({ principal, params }) =>
     pdfReply(await invoices.invoicePdf(principal.orgId, params.id)),
   );
@@ -28,7 +25,7 @@ export function invoiceRoutes(app: App, invoices: Invoices, db: Db): void {
     pdfReply(await invoices.documentPdf(principal.orgId, params.id)),
   );
   app.handle(routes.invoices.reissue, ({ principal, body }) =>
-    invoices.reissue(principal.orgId, actorOf(principal), body),
+    invoices.reissue(principal.orgId, principal, body),
   );
   app.handle(routes.invoices.creditNotePdf, async ({ principal, params }) =>
     pdfReply(await invoices.creditNotePdf(principal.orgId, params.id)),

@@ -3,10 +3,11 @@ import { type ExpressionBuilder, type Selectable, sql, type Updateable } from 'k
 import type { z } from 'zod';
 import { type Db, saleTransaction } from '../../db/database.js';
 import type { Database, InvoicesTable, OrganizationRow, OrganizationsTable } from '../../db/schema.js';
+import type { Principal } from '../../http/app.js';
 import { conflict, notFound } from '../../http/errors.js';
 import { newestFirst, toPage } from '../../http/pagination.js';
 import { invoicePdf } from '../../render/pool.js';
-import { audit } from '../orders/refunds.js';
+import { changed, recordAudit } from '../audit/log.js';
 import type { InvoiceDocument } from './documents.js';
 import { type Reissued, reissueInvoice } from './ledger.js';
 
@@ -106,11 +107,21 @@ export class Invoices {
     return billingView(org, Number(missing.n));
   }
 
-  async updateBilling(orgId: string, patch: BillingPatch): Promise<BillingDetails> {
+  async updateBilling(by: Principal, patch: BillingPatch): Promise<BillingDetails> {
+    const orgId = by.orgId;
     const changes: Updateable<OrganizationsTable> = {};
     for (const f of FIELDS) if (patch[f] !== undefined) Object.assign(changes, { [f]: patch[f] });
     if (Object.keys(changes).length)
-      await this.k.updateTable('organizations').set(changes).where('id', '=', orgId).execute();
+      await this.k.transaction().execute(async (trx) => {
+        const current = await trx
+          .selectFrom('organizations')
+          .select([...FIELDS])
+          .where('id', '=', orgId)
+          .executeTakeFirstOrThrow();
+        await trx.updateTable('organizations').set(changes).where('id', '=', orgId).execute();
+        const diff = changed(current, changes as Partial<typeof current>);
+        if (diff) await recordAudit(trx, { orgId, by, action: 'billing.updated', subject: orgId, ...diff });
+      });
     return this.billing(orgId);
   }
 
@@ -119,7 +130,7 @@ export class Invoices {
    * (oldest first). Each takes two numbers from the series, so sales of the organization wait for one
    * re-issue at a time, not for all of them.
    */
-  async reissue(orgId: string, actor: string | null, input: { limit?: number }): Promise<InvoiceReissue> {
+  async reissue(orgId: string, by: Principal | null, input: { limit?: number }): Promise<InvoiceReissue> {
     const org = await this.org(orgId);
     const missing = (['address_line1', 'city', 'country'] as const).filter((f) => !org[f]);
     if (missing.length)
@@ -140,7 +151,14 @@ export class Invoices {
     for (const { id } of candidates.slice(0, limit)) {
       const done = await saleTransaction(this.db, async (trx) => {
         const r = await reissueInvoice(trx, orgId, id);
-        if (r) await audit(trx, orgId, actor, 'invoice.reissued', r.order_id, r);
+        if (r)
+          await recordAudit(trx, {
+            orgId,
+            by,
+            action: 'invoice.reissued',
+            subject: r.order_id,
+            data: { ...r },
+          });
         return r;
       });
       if (done) reissued.push(done);

@@ -10,11 +10,13 @@ import type {
 import { type Kysely, type Selectable, sql } from 'kysely';
 import type { Db } from '../../db/database.js';
 import type { CampaignsTable, ContactListsTable, Database, OutboxTable } from '../../db/schema.js';
+import type { Principal } from '../../http/app.js';
 import { ApiError, conflict, notFound, validationFailed } from '../../http/errors.js';
 import { DEFAULT_LIMIT, decodeCursor, newestFirst, toPage, toPageAsync } from '../../http/pagination.js';
 import { newId } from '../../ids.js';
 import type { SendGridMarketing } from '../../integrations/sendgrid.js';
 import { nowIso, toUtc } from '../../time.js';
+import { recordAudit } from '../audit/log.js';
 import { MERGE_FIELDS, mergeValues, unknownMergeFields } from './merge-fields.js';
 import { notifyQueued, queueMessages } from './outbox.js';
 import { campaignData } from './render.js';
@@ -364,19 +366,21 @@ export class Marketing {
   }
 
   /** Queues one message per address on the list now; a campaign is sent once (the status change is conditional). */
-  async sendCampaign(orgId: string, id: string): Promise<Campaign> {
+  async sendCampaign(by: Principal, id: string): Promise<Campaign> {
+    const orgId = by.orgId;
     const campaign = await this.campaignRow(orgId, id);
     if (campaign.status !== 'draft' && campaign.status !== 'scheduled')
       throw conflict(
         'campaign_not_sendable',
         `Only draft or scheduled campaigns can be sent; this one is ${campaign.status}.`,
       );
-    await this.queueCampaign(campaign);
+    await this.queueCampaign(campaign, by);
     notifyQueued(this.db);
     return this.getCampaign(orgId, id);
   }
 
-  private async queueCampaign(campaign: CampaignRow): Promise<boolean> {
+  /** `by`: who sent it now; null for a scheduled campaign the worker sends (recorded as the system's). */
+  private async queueCampaign(campaign: CampaignRow, by: Principal | null): Promise<boolean> {
     const list = await this.k
       .selectFrom('contact_lists')
       .selectAll()
@@ -405,6 +409,20 @@ export class Marketing {
             payload: { name: c.name },
           })),
         );
+      await recordAudit(trx, {
+        orgId: campaign.org_id,
+        by,
+        action: 'campaign.sent',
+        subject: campaign.id,
+        before: { status: campaign.status },
+        after: { status: 'sent' },
+        data: {
+          recipients: contacts.length,
+          template: campaign.sendgrid_template_id ?? 'campaign',
+          list_id: campaign.list_id,
+          subject: campaign.subject,
+        },
+      });
       return true;
     });
   }
@@ -419,7 +437,7 @@ export class Marketing {
       .limit(10)
       .execute();
     let sent = 0;
-    for (const campaign of due) if (await this.queueCampaign(campaign)) sent++;
+    for (const campaign of due) if (await this.queueCampaign(campaign, null)) sent++;
     return sent;
   }
 

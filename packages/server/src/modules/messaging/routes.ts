@@ -11,6 +11,7 @@ import {
   verifyWhatsAppHandshake,
   verifyWhatsAppSignature,
 } from '../../integrations/whatsapp.js';
+import { countedWebhook } from '../../observability/webhooks.js';
 import { nowIso } from '../../time.js';
 import type { Marketing } from './marketing.js';
 import { type Messages, messageView, suppress } from './service.js';
@@ -85,7 +86,7 @@ export function messageRoutes(
     return new Reply(201, messageView(await marketing.testCampaign(principal.orgId, params.id, to)));
   });
   app.handle(routes.marketing.sendCampaign, ({ principal, params }) =>
-    marketing.sendCampaign(principal.orgId, params.id),
+    marketing.sendCampaign(principal, params.id),
   );
   app.handle(routes.marketing.cancelCampaign, ({ principal, params }) =>
     marketing.cancelCampaign(principal.orgId, params.id),
@@ -130,23 +131,25 @@ export function messageRoutes(
     messages.suppressions(principal.orgId, query),
   );
 
-  app.handle(routes.webhooks.sendgrid, async ({ req, rawBody }) => {
-    const key = config.sendgrid.webhookPublicKey;
-    if (!key) throw notConfigured('The SendGrid Event Webhook (SENDGRID_WEBHOOK_PUBLIC_KEY)');
-    const header = (name: string) => {
-      const v = req.headers[name];
-      return typeof v === 'string' ? v : undefined;
-    };
-    const ok = verifySendGridWebhook(
-      key,
-      rawBody ?? Buffer.alloc(0),
-      header('x-twilio-email-event-webhook-signature'),
-      header('x-twilio-email-event-webhook-timestamp'),
-    );
-    if (!ok) throw badSignature();
-    const applied = await messages.applyProviderEvents('sendgrid', parseSendGridEvents(parseJson(rawBody)));
-    return { received: true as const, applied };
-  });
+  app.handle(routes.webhooks.sendgrid, ({ req, rawBody, requestId, ip }) =>
+    countedWebhook(db.kysely, 'sendgrid', { requestId, ip }, async () => {
+      const key = config.sendgrid.webhookPublicKey;
+      if (!key) throw notConfigured('The SendGrid Event Webhook (SENDGRID_WEBHOOK_PUBLIC_KEY)');
+      const header = (name: string) => {
+        const v = req.headers[name];
+        return typeof v === 'string' ? v : undefined;
+      };
+      const ok = verifySendGridWebhook(
+        key,
+        rawBody ?? Buffer.alloc(0),
+        header('x-twilio-email-event-webhook-signature'),
+        header('x-twilio-email-event-webhook-timestamp'),
+      );
+      if (!ok) throw badSignature();
+      const applied = await messages.applyProviderEvents('sendgrid', parseSendGridEvents(parseJson(rawBody)));
+      return { received: true as const, applied };
+    }),
+  );
 
   app.handle(routes.webhooks.whatsappVerify, async ({ req }) => {
     const token = config.whatsapp.verifyToken;
@@ -158,65 +161,67 @@ export function messageRoutes(
     return new Reply(200, Buffer.from(challenge), { 'content-type': 'text/plain; charset=utf-8' });
   });
 
-  app.handle(routes.webhooks.whatsapp, async ({ req, rawBody }) => {
-    const secret = config.whatsapp.appSecret;
-    if (!secret) throw notConfigured('WhatsApp (WHATSAPP_APP_SECRET)');
-    const signature = req.headers['x-hub-signature-256'];
-    if (
-      !verifyWhatsAppSignature(
-        rawBody ?? Buffer.alloc(0),
-        typeof signature === 'string' ? signature : undefined,
-        secret,
+  app.handle(routes.webhooks.whatsapp, ({ req, rawBody, requestId, ip }) =>
+    countedWebhook(db.kysely, 'whatsapp', { requestId, ip }, async () => {
+      const secret = config.whatsapp.appSecret;
+      if (!secret) throw notConfigured('WhatsApp (WHATSAPP_APP_SECRET)');
+      const signature = req.headers['x-hub-signature-256'];
+      if (
+        !verifyWhatsAppSignature(
+          rawBody ?? Buffer.alloc(0),
+          typeof signature === 'string' ? signature : undefined,
+          secret,
+        )
       )
-    )
-      throw badSignature();
-    const { events, replies } = parseWhatsAppWebhook(parseJson(rawBody));
-    let applied = await messages.applyProviderEvents('whatsapp', events);
-    for (const reply of replies) {
-      if (reply.kind === 'text' && isOptOut(reply.text)) {
-        // One business number serves every organization here: STOP means no more from any of them.
-        const orgs = await db.kysely
+        throw badSignature();
+      const { events, replies } = parseWhatsAppWebhook(parseJson(rawBody));
+      let applied = await messages.applyProviderEvents('whatsapp', events);
+      for (const reply of replies) {
+        if (reply.kind === 'text' && isOptOut(reply.text)) {
+          // One business number serves every organization here: STOP means no more from any of them.
+          const orgs = await db.kysely
+            .selectFrom('outbox')
+            .select('org_id')
+            .distinct()
+            .where('channel', '=', 'whatsapp')
+            .where('recipient', '=', reply.from)
+            .execute();
+          for (const { org_id } of orgs)
+            await suppress(db.kysely, org_id, 'whatsapp', reply.from, 'opt_out', true);
+          applied += orgs.length ? 1 : 0;
+          continue;
+        }
+        const [action, ticketId] = (reply.buttonId ?? '').split(':');
+        if (action !== 'decline' || !ticketId) continue;
+        // Only the person the message went to, about the ticket that message was about.
+        const message = await db.kysely
           .selectFrom('outbox')
-          .select('org_id')
-          .distinct()
+          .select(['org_id', 'ticket_id'])
           .where('channel', '=', 'whatsapp')
           .where('recipient', '=', reply.from)
+          .where('ticket_id', '=', ticketId)
+          .$if(reply.contextMessageId !== undefined, (q) =>
+            q.where('provider_message_id', '=', reply.contextMessageId as string),
+          )
+          .executeTakeFirst();
+        if (!message) {
+          log.info(
+            { from: reply.from, ticketId },
+            'whatsapp reply about a ticket not sent to this number, ignored',
+          );
+          continue;
+        }
+        // Recorded on the ticket once, for the organizer to see; the ticket stays valid (they may change their mind).
+        await db.kysely
+          .updateTable('tickets')
+          .set({ declined_at: reply.at.toISOString(), updated_at: nowIso() })
+          .where('id', '=', ticketId)
+          .where('org_id', '=', message.org_id)
+          .where('declined_at', 'is', null)
           .execute();
-        for (const { org_id } of orgs)
-          await suppress(db.kysely, org_id, 'whatsapp', reply.from, 'opt_out', true);
-        applied += orgs.length ? 1 : 0;
-        continue;
+        applied++;
       }
-      const [action, ticketId] = (reply.buttonId ?? '').split(':');
-      if (action !== 'decline' || !ticketId) continue;
-      // Only the person the message went to, about the ticket that message was about.
-      const message = await db.kysely
-        .selectFrom('outbox')
-        .select(['org_id', 'ticket_id'])
-        .where('channel', '=', 'whatsapp')
-        .where('recipient', '=', reply.from)
-        .where('ticket_id', '=', ticketId)
-        .$if(reply.contextMessageId !== undefined, (q) =>
-          q.where('provider_message_id', '=', reply.contextMessageId as string),
-        )
-        .executeTakeFirst();
-      if (!message) {
-        log.info(
-          { from: reply.from, ticketId },
-          'whatsapp reply about a ticket not sent to this number, ignored',
-        );
-        continue;
-      }
-      // Recorded on the ticket once, for the organizer to see; the ticket stays valid (they may change their mind).
-      await db.kysely
-        .updateTable('tickets')
-        .set({ declined_at: reply.at.toISOString(), updated_at: nowIso() })
-        .where('id', '=', ticketId)
-        .where('org_id', '=', message.org_id)
-        .where('declined_at', 'is', null)
-        .execute();
-      applied++;
-    }
-    return { received: true as const, applied };
-  });
+      return { received: true as const, applied };
+    }),
+  );
 }

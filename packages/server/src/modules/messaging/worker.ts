@@ -4,6 +4,8 @@ import { type Db, groupedWrites } from '../../db/database.js';
 import type { MessageStatus, OutboxTable } from '../../db/schema.js';
 import { byDialect, storeOf } from '../../db/store.js';
 import { newId } from '../../ids.js';
+import { backgroundTransaction, captureProblem } from '../../integrations/sentry.js';
+import { messageSends } from '../../observability/metrics.js';
 import { nowIso } from '../../time.js';
 import type { Marketing } from './marketing.js';
 import { onQueued, queueDueReminders, queuedChannel } from './outbox.js';
@@ -240,7 +242,12 @@ export class MessageWorker {
     return true;
   }
 
-  private async deliver(row: OutboxRow): Promise<void> {
+  private deliver(row: OutboxRow): Promise<void> {
+    // Each send is a transaction of its own in Sentry's tracing (when on): the work off any request.
+    return backgroundTransaction(`send ${row.kind}`, 'queue.process', () => this.deliverNow(row));
+  }
+
+  private async deliverNow(row: OutboxRow): Promise<void> {
     if (!(await this.stillMine(row))) return;
     const suppressed = await this.suppressed(row);
     if (suppressed) return this.finish(row, 'suppressed', { detail: suppressed });
@@ -339,6 +346,16 @@ export class MessageWorker {
     },
   ): Promise<void> {
     const now = nowIso();
+    const provider = r.provider ?? row.provider ?? row.channel ?? 'none';
+    messageSends.inc({ provider, outcome: status === 'queued' ? 'retry' : status });
+    // Given up on after its last attempt: someone must look (deploy/sentry alerts on this message).
+    if (status === 'dead')
+      captureProblem('message dead-lettered', null, {
+        'message.kind': row.kind,
+        'message.channel': row.channel ?? 'none',
+        'message.id': row.id,
+        provider,
+      });
     const changes = {
       status,
       lease_until: null,

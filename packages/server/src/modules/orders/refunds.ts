@@ -9,6 +9,7 @@ import { newestFirst, toPage } from '../../http/pagination.js';
 import { newId } from '../../ids.js';
 import { type PaymentProvider, PaymentProviderError } from '../../integrations/stripe.js';
 import { nowIso } from '../../time.js';
+import { actorId, recordAudit } from '../audit/log.js';
 import { linesOf, restoreSeats } from '../inventory/inventory.js';
 import { creditNoteNumber, issueCreditNote } from '../invoices/ledger.js';
 import { formatMoney } from '../invoices/pdf.js';
@@ -27,29 +28,7 @@ type RefundRequest = { amount?: number; reason?: string; return_inventory: boole
 /** The statuses of an order that has been paid and has money left to refund. */
 export const REFUNDABLE = ['paid', 'partially_refunded'] as const;
 
-export const actorOf = (p: Principal) => (p.kind === 'user' ? p.userId : p.keyId);
-
-export function audit(
-  trx: Trx,
-  orgId: string,
-  actor: string | null,
-  action: string,
-  subjectId: string,
-  data: object,
-) {
-  return trx
-    .insertInto('audit_log')
-    .values({
-      id: newId('audit'),
-      org_id: orgId,
-      actor,
-      action,
-      subject_id: subjectId,
-      data: JSON.stringify(data),
-      created_at: nowIso(),
-    })
-    .execute();
-}
+export const actorOf = actorId;
 
 /**
  * Refunds and transfers. Money is guarded by one conditional write per refund — the order's
@@ -346,7 +325,13 @@ export class Refunds {
       updated_at: now,
     };
     await trx.insertInto('refunds').values(row).execute();
-    await audit(trx, order.org_id, null, 'refund.automatic', order.id, { refund: row.id, reason });
+    await recordAudit(trx, {
+      orgId: order.org_id,
+      by: null,
+      action: 'refund.automatic',
+      subject: order.id,
+      data: { refund: row.id, amount: row.amount, currency: row.currency, reason },
+    });
     return row.id;
   }
 
@@ -444,11 +429,14 @@ export class Refunds {
         payload: { refund_id: row.id },
       },
     ]);
-    await audit(trx, order.org_id, actorOf(principal), 'refund.created', ticketId ?? order.id, {
-      refund: row.id,
-      order: order.id,
-      amount,
-      voided,
+    await recordAudit(trx, {
+      orgId: order.org_id,
+      by: principal,
+      action: 'refund.created',
+      subject: ticketId ?? order.id,
+      data: { refund: row.id, order: order.id, amount, currency: order.currency, voided },
+      before: { refunded_amount: order.refunded_amount },
+      after: { refunded_amount: order.refunded_amount + amount },
     });
     return {
       id: row.id,
@@ -518,10 +506,14 @@ export class Refunds {
         .executeTakeFirst();
       if (!res)
         throw conflict('ticket_changed', 'The ticket changed while transferring it; look at it again.');
-      await audit(trx, principal.orgId, actorOf(principal), 'ticket.transferred', ticket.id, {
-        from: { name: ticket.holder_name, email: ticket.holder_email },
-        to,
-        code_version: version,
+      await recordAudit(trx, {
+        orgId: principal.orgId,
+        by: principal,
+        action: 'ticket.transferred',
+        subject: ticket.id,
+        before: { holder: { name: ticket.holder_name, email: ticket.holder_email } },
+        after: { holder: to },
+        data: { code_version: version },
       });
       // The new holder gets the ticket with its new code.
       await queueMessages(trx, principal.orgId, [

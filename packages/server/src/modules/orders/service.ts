@@ -10,6 +10,7 @@ import { afterCommit } from '../../http/idempotency.js';
 import { newestFirst, toPage } from '../../http/pagination.js';
 import { newId } from '../../ids.js';
 import type { PaymentProvider } from '../../integrations/stripe.js';
+import { channelOf, ordersPlaced, ticketsSold } from '../../observability/metrics.js';
 import { addSeconds, nowIso } from '../../time.js';
 import { isPublishable } from '../accounts/permissions.js';
 import { eventNotOnSale, windowReason } from '../events/service.js';
@@ -74,7 +75,11 @@ export class Orders {
   async purchase(principal: Principal, input: Purchase): Promise<Order> {
     if (isPublishable(principal)) await this.storefrontOnly(principal.orgId, input);
     const sell = byDialect(this.db, { sqlite: this.purchaseOnSqlite, postgres: this.purchaseOnPostgres });
-    return sell.call(this, principal, input, nowIso());
+    const order = await sell.call(this, principal, input, nowIso());
+    ordersPlaced.inc({ payment_method: order.payment_method, status: order.status });
+    if (order.status === 'paid')
+      ticketsSold.inc({ channel: channelOf(order.payment_method) }, order.tickets.length);
+    return order;
   }
 
   /**

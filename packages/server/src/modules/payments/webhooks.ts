@@ -4,14 +4,15 @@ import type Stripe from 'stripe';
 import { type Db, saleTransaction } from '../../db/database.js';
 import type { Database, OrderRow } from '../../db/schema.js';
 import type { PaymentProvider } from '../../integrations/stripe.js';
+import { ticketsSold } from '../../observability/metrics.js';
 import { nowIso } from '../../time.js';
+import { recordAudit } from '../audit/log.js';
 import { eventNotOnSale } from '../events/service.js';
 import { confirm, linesOf, restoreSeats, sell } from '../inventory/inventory.js';
 import { issueInvoice } from '../invoices/ledger.js';
 import { notifyQueued } from '../messaging/outbox.js';
 import { ticketsHeldBy } from '../orders/purchase-store.js';
 import type { Refunds } from '../orders/refunds.js';
-import { audit } from '../orders/refunds.js';
 import type { Orders } from '../orders/service.js';
 import { issueTickets } from '../orders/tickets.js';
 
@@ -20,6 +21,8 @@ type Trx = Transaction<Database>;
 /** What applying an event decided; `refund` asks for money back after the transaction commits. */
 interface Outcome {
   text: string;
+  /** Tickets this event sold (a payment applied), for the metrics once committed. */
+  sold?: number;
   refund?: { refundId: string; orderId: string; paymentIntentId: string; amount: number };
 }
 
@@ -78,6 +81,7 @@ export class StripeWebhooks {
         .execute();
       return { duplicate: false, outcome };
     });
+    if (result.outcome.sold) ticketsSold.inc({ channel: 'online' }, result.outcome.sold);
     if (result.outcome.refund) await this.refunds.sendToProvider(result.outcome.refund);
     // A payment may have queued its order's confirmation (or a refund its notice).
     if (!result.duplicate) notifyQueued(this.db);
@@ -211,7 +215,7 @@ export class StripeWebhooks {
         await confirm(trx, order.event_id, linesOf(items));
         await issueTickets(trx, order, key);
         await issueInvoice(trx, order);
-        return { text: `paid ${order.id}` };
+        return { text: `paid ${order.id}`, sold: order.ticket_count };
       }
     }
     // Paid after the hold ended (expired or failed): sell again if there is still room. A cancelled
@@ -232,8 +236,15 @@ export class StripeWebhooks {
         .execute();
       await issueTickets(trx, order, key);
       await issueInvoice(trx, order);
-      await audit(trx, order.org_id, null, 'order.paid_late', order.id, { previous_status: order.status });
-      return { text: `paid ${order.id} after its hold ended` };
+      await recordAudit(trx, {
+        orgId: order.org_id,
+        by: null,
+        action: 'order.paid_late',
+        subject: order.id,
+        before: { status: order.status },
+        after: { status: 'paid' },
+      });
+      return { text: `paid ${order.id} after its hold ended`, sold: order.ticket_count };
     }
     // No room left: never oversell. The money goes back and the organizer is told.
     if (!intentId) return { text: `flagged ${order.id}: paid late, sold out, no payment intent to refund` };
