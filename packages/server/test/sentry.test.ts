@@ -4,6 +4,7 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { captureProblem, flushSentry } from '../src/integrations/sentry.js';
 import { type SentryFake, startSentryFake } from './fakes/sentry.js';
+import { type FakeStripe, startFakeStripe } from './fakes/stripe.js';
 import {
   createTestDatabase,
   eventOnSale,
@@ -26,6 +27,8 @@ const SECRET_CLIENT = ['pi', '123', 'secret', '456'].join('_');
  */
 describe('sqlite: Sentry', () => {
   let fake: SentryFake;
+  let stripe: FakeStripe;
+  let typeId: string;
   let s: TestServer;
   let call: ReturnType<typeof http>;
   let token: string;
@@ -46,7 +49,11 @@ describe('sqlite: Sentry', () => {
 
   beforeAll(async () => {
     fake = await startSentryFake();
+    stripe = await startFakeStripe();
     s = await startTestServer('sqlite', {
+      STRIPE_SECRET_KEY: stripe.secretKey,
+      STRIPE_WEBHOOK_SECRET: stripe.webhookSecret,
+      STRIPE_API_URL: stripe.url,
       SENTRY_DSN: fake.dsn,
       SENTRY_ENVIRONMENT: 'test',
       SENTRY_TRACES_SAMPLE_RATE: '1',
@@ -57,6 +64,7 @@ describe('sqlite: Sentry', () => {
       { name: 'GA', amount: 2500, capacity: 10 },
     ]);
     eventId = e.eventId;
+    typeId = e.typeIds[0]!;
     const sold = await call('POST', '/api/tickets/purchase', {
       token,
       body: {
@@ -71,6 +79,7 @@ describe('sqlite: Sentry', () => {
   afterAll(async () => {
     await s.stop();
     await fake.close();
+    await stripe.close();
   });
 
   it('sends an unexpected 500 once, with its request, route, user and release; a 4xx not at all', async () => {
@@ -163,6 +172,27 @@ describe('sqlite: Sentry', () => {
     });
     const qr = await fake.waitFor('transaction', (t) => t.transaction === 'GET /api/tickets/:id/qr.png');
     expect(qr.spans.some((sp: { op: string }) => sp.op === 'qr.render')).toBe(true);
+    // An online purchase asks Stripe for a PaymentIntent: an outgoing HTTP span of the purchase's.
+    const online = await call('POST', '/api/tickets/purchase', {
+      token,
+      body: {
+        event: eventId,
+        items: [{ ticket_type: typeId, quantity: 1 }],
+        buyer: { name: 'Oli', email: 'oli@example.com' },
+        payment_method: 'stripe',
+      },
+    });
+    expect(online.status, JSON.stringify(online.body)).toBe(201);
+    const purchase = await fake.waitFor(
+      'transaction',
+      (t) =>
+        t.transaction === 'POST /api/tickets/purchase' &&
+        t.spans.some((sp: { op: string }) => sp.op === 'http.client'),
+    );
+    const out = purchase.spans.find((sp: { op: string }) => sp.op === 'http.client');
+    expect(out.description).toMatch(
+      new RegExp(`^POST ${stripe.url.replace(/[.]/g, '\\.')}/v1/payment_intents`),
+    );
   });
 
   it('raises a webhook with a bad signature as a security event, and sends no secret anywhere', async () => {
@@ -170,9 +200,18 @@ describe('sqlite: Sentry', () => {
       raw: JSON.stringify({ id: 'evt_x', type: 'payment_intent.succeeded' }),
       headers: { 'stripe-signature': 't=1,v1=deadbeef', 'content-type': 'application/json' },
     });
-    // Stripe is not configured here: refused before any signature is read (501), so try a provider
-    // whose secret is unset the same way and check the counter through the security path instead.
-    expect([400, 501]).toContain(res.status);
+    expect(res.status).toBe(400);
+    const warning = await fake.waitFor('event', (e) => e.tags?.security === 'webhook_bad_signature');
+    expect(warning).toMatchObject({
+      level: 'warning',
+      message: expect.stringMatching(/^security: a stripe webhook/),
+    });
+    const entry = await s.db.kysely
+      .selectFrom('audit_log')
+      .selectAll()
+      .where('action', '=', 'security.webhook_bad_signature')
+      .executeTakeFirst();
+    expect(entry).toMatchObject({ org_id: null, request_id: res.headers.get('x-request-id') });
     // A secret-laden failure: the headers, body and error text carry every kind of secret.
     const secrets = [token, SECRET_PASSWORD, SECRET_KEY, SECRET_WEBHOOK, ticketCode, SECRET_CLIENT];
     const r = await broken(() =>
