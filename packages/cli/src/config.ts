@@ -20,12 +20,16 @@ export interface Profile {
 interface StoredConfig {
   current_profile: string;
   profiles: Record<string, Profile>;
+  /** Crash reports of the CLI itself (off unless the user turns them on; this machine, every profile). */
+  telemetry?: 'on' | 'off';
 }
 
 export const DEFAULT_PROFILE = 'default';
 export const DEFAULT_API_URL = 'http://127.0.0.1:3000';
 export const PROFILE_KEYS = ['api_url', 'api_key', 'door_event'] as const;
-export type SettableKey = (typeof PROFILE_KEYS)[number];
+/** Settings of the machine rather than of a profile. */
+export const GLOBAL_KEYS = ['telemetry'] as const;
+export type SettableKey = (typeof PROFILE_KEYS)[number] | (typeof GLOBAL_KEYS)[number];
 
 /**
  * Profiles on disk, like stripe-cli's: `~/.config/tickets/config.json` (XDG), or `$TICKETS_CONFIG_DIR`.
@@ -51,6 +55,15 @@ export class ConfigStore {
 
   get path(): string {
     return this.conf.path;
+  }
+
+  /** Whether the user opted in to crash reports (`tickets config set telemetry on`). */
+  get telemetry(): boolean {
+    return this.conf.get('telemetry') === 'on';
+  }
+
+  set telemetry(on: boolean) {
+    this.conf.set('telemetry', on ? 'on' : 'off');
   }
 
   get currentName(): string {

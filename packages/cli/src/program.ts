@@ -98,6 +98,9 @@ export function buildProgram(): Command {
 export function main(argv: string[] = process.argv, streams: IO = processIO()): Promise<number> {
   return withIO(streams, async () => {
     try {
+      // To try crash reporting end to end (`TICKETS_DEBUG_CRASH=1 tickets …`): a bug on purpose.
+      if (io().env.TICKETS_DEBUG_CRASH)
+        throw new Error(`a crash on purpose (TICKETS_DEBUG_CRASH=${io().env.TICKETS_DEBUG_CRASH})`);
       await buildProgram().parseAsync(argv);
       // A command whose answer is a refusal (`tickets validate`) sets the code without an error.
       return Number(io().exitCode ?? EXIT.ok);
@@ -174,7 +177,31 @@ async function report(err: unknown): Promise<number> {
   // A bug in the CLI: still no stack trace unless asked for.
   error(err instanceof Error ? err.message : String(err));
   if (io().env.TICKETS_DEBUG && err instanceof Error && err.stack) say(err.stack);
+  const sent = await reportCrashIfAllowed(err, ctx?.commandPath);
+  if (sent) say(style.dim(`A crash report was sent (${sent}); thank you.`));
   return EXIT.failure;
+}
+
+/**
+ * Sends a crash of the CLI to Sentry when the user opted in (`tickets config set telemetry on`) and
+ * TICKETS_TELEMETRY_DSN names where; scrubbed of secrets by the server package's reporter. Never fails
+ * the command: a report that cannot be sent is not reported.
+ */
+async function reportCrashIfAllowed(err: unknown, command: string | undefined): Promise<string | null> {
+  const dsn = io().env.TICKETS_TELEMETRY_DSN;
+  if (!dsn) return null;
+  try {
+    const { ConfigStore } = await import('./config.js');
+    if (!(await ConfigStore.open()).telemetry) return null;
+    const { reportCrash } = await import('@tickets/server');
+    return await reportCrash(err, {
+      dsn,
+      release: `tickets-cli@${version()}`,
+      tags: { command: command ?? 'tickets', node: process.version },
+    });
+  } catch {
+    return null;
+  }
 }
 
 /** API fields whose flag is not simply their name in kebab case. */

@@ -1,5 +1,5 @@
 import { Argument, type Command } from 'commander';
-import { PROFILE_KEYS, type Profile, redact, type SettableKey } from '../config.js';
+import { GLOBAL_KEYS, PROFILE_KEYS, type Profile, redact, type SettableKey } from '../config.js';
 import { Context } from '../context.js';
 import { CliError, EXIT, UsageError } from '../errors.js';
 import { type Factory, factoryOf } from '../factory.js';
@@ -121,7 +121,7 @@ export function newConfigSetCommand(config: Command, run: Run<ConfigSetOptions> 
   const command = config
     .command('set')
     .description('Set a value in the profile in use (created if new)')
-    .addArgument(new Argument('<key>', 'setting').choices(PROFILE_KEYS))
+    .addArgument(new Argument('<key>', 'setting').choices([...PROFILE_KEYS, ...GLOBAL_KEYS]))
     .argument('<value>', 'new value')
     .action(async (key: SettableKey, value: string, _flags: unknown, cmd: Command) => {
       io().exitCode = await run(factoryOf(Context.of(cmd)), { key, value });
@@ -131,12 +131,29 @@ export function newConfigSetCommand(config: Command, run: Run<ConfigSetOptions> 
     'tickets config set api_url https://tickets.example.com',
     'tickets --profile door config set api_key tk_…',
     'tickets --profile door config set door_event evt_…',
+    'tickets config set telemetry on      # send the CLI’s own crash reports (off by default)',
   );
 }
 
 export async function configSetRun(f: Factory, o: ConfigSetOptions): Promise<number> {
   const { key, value } = o;
   const store = await f.ctx.store();
+  if (key === 'telemetry') {
+    if (value !== 'on' && value !== 'off')
+      throw new UsageError(`telemetry: "${value}" is neither on nor off`);
+    store.telemetry = value === 'on';
+    const dsn = io().env.TICKETS_TELEMETRY_DSN;
+    await f.out.result({ telemetry: value, dsn: dsn ?? null }, () =>
+      f.out.success(
+        value === 'off'
+          ? 'Crash reports are off.'
+          : dsn
+            ? 'Crash reports of the CLI itself (never API or usage errors) will be sent, with secrets removed, to TICKETS_TELEMETRY_DSN.'
+            : 'Crash reports are on, but TICKETS_TELEMETRY_DSN is not set, so none can be sent yet.',
+      ),
+    );
+    return EXIT.ok;
+  }
   const name = await f.ctx.profileName();
   if (key === 'api_url' && !/^https?:\/\/[^/]/.test(value))
     throw new UsageError(`api_url: "${value}" is not an http(s) URL`);

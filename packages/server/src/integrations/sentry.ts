@@ -266,3 +266,34 @@ export function scrub<E extends Sentry.Event>(event: E): E {
   if (e.spans) for (const s of e.spans) if (s.description) s.description = scrubText(s.description);
   return event;
 }
+
+/**
+ * A crash of the `tickets` CLI (a bug: not an API error, not a usage error), sent once the user opted in
+ * (`tickets config set telemetry on`). Its own client, on no global state, scrubbed like the server's
+ * events; no host name. Returns the event id, or null when it could not be sent.
+ */
+export async function reportCrash(
+  err: unknown,
+  o: { dsn: string; release: string; tags?: Record<string, string> },
+): Promise<string | null> {
+  const client = new Sentry.NodeClient({
+    dsn: o.dsn,
+    release: o.release,
+    environment: 'cli',
+    serverName: 'cli',
+    transport: Sentry.makeNodeTransport,
+    stackParser: Sentry.defaultStackParser,
+    integrations: [],
+    sendDefaultPii: false,
+    beforeSend: (event) => scrub(event),
+    beforeBreadcrumb: (crumb) => scrubValue(crumb) as Sentry.Breadcrumb,
+  });
+  const scope = new Sentry.Scope();
+  scope.setClient(client);
+  client.init();
+  scope.setTags(o.tags ?? {});
+  const id = scope.captureException(err);
+  const sent = await client.flush(3000);
+  await client.close();
+  return sent ? id : null;
+}
