@@ -3,6 +3,7 @@ import SQLite from 'better-sqlite3';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { captureProblem, flushSentry } from '../src/integrations/sentry.js';
+import { type FakeSendGrid, startFakeSendGrid } from './fakes/sendgrid.js';
 import { type SentryFake, startSentryFake } from './fakes/sentry.js';
 import { type FakeStripe, startFakeStripe } from './fakes/stripe.js';
 import {
@@ -28,6 +29,7 @@ const SECRET_CLIENT = ['pi', '123', 'secret', '456'].join('_');
 describe('sqlite: Sentry', () => {
   let fake: SentryFake;
   let stripe: FakeStripe;
+  let sg: FakeSendGrid;
   let typeId: string;
   let s: TestServer;
   let call: ReturnType<typeof http>;
@@ -50,11 +52,16 @@ describe('sqlite: Sentry', () => {
   beforeAll(async () => {
     fake = await startSentryFake();
     stripe = await startFakeStripe();
+    sg = await startFakeSendGrid();
     s = await startTestServer('sqlite', {
+      SENDGRID_API_KEY: sg.apiKey,
+      SENDGRID_API_URL: sg.url,
       STRIPE_SECRET_KEY: stripe.secretKey,
       STRIPE_WEBHOOK_SECRET: stripe.webhookSecret,
       STRIPE_API_URL: stripe.url,
       SENTRY_DSN: fake.dsn,
+      // A message that cannot be sent is given up on at once (the dead-letter test below).
+      TICKETS_MESSAGE_MAX_ATTEMPTS: '1',
       SENTRY_ENVIRONMENT: 'test',
       SENTRY_TRACES_SAMPLE_RATE: '1',
     });
@@ -80,6 +87,7 @@ describe('sqlite: Sentry', () => {
     await s.stop();
     await fake.close();
     await stripe.close();
+    await sg.close();
   });
 
   it('sends an unexpected 500 once, with its request, route, user and release; a 4xx not at all', async () => {
@@ -193,6 +201,32 @@ describe('sqlite: Sentry', () => {
     expect(out.description).toMatch(
       new RegExp(`^POST ${stripe.url.replace(/[.]/g, '\\.')}/v1/payment_intents`),
     );
+  });
+
+  it('reports a message given up on (dead-lettered), by kind and channel', async () => {
+    // SendGrid fails (503, worth retrying), and one attempt is all a message gets here.
+    sg.failNext(503, 503, 503);
+    const sold = await call('POST', '/api/tickets/purchase', {
+      token,
+      body: {
+        event: eventId,
+        items: [{ ticket_type: typeId, quantity: 1 }],
+        buyer: { name: 'Dee', email: 'dee@example.com' },
+        payment_method: 'manual',
+      },
+    });
+    expect(sold.status).toBe(201);
+    const dead = await fake.waitFor('event', (e) => e.message === 'message dead-lettered', 15_000);
+    expect(dead).toMatchObject({
+      level: 'error',
+      tags: { 'message.kind': 'order_confirmation', 'message.channel': 'email', provider: 'sendgrid' },
+    });
+    const row = await s.db.kysely
+      .selectFrom('outbox')
+      .select('status')
+      .where('id', '=', dead.tags['message.id'])
+      .executeTakeFirst();
+    expect(row?.status).toBe('dead');
   });
 
   it('raises a webhook with a bad signature as a security event, and sends no secret anywhere', async () => {

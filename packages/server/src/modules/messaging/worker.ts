@@ -277,8 +277,8 @@ export class MessageWorker {
       () => void this.renewLease(row).catch(() => {}),
       Math.max(50, Math.floor(this.options.leaseMs / 3)),
     );
+    const transport = rendered.channel === 'email' ? this.deps.email : this.deps.whatsapp;
     try {
-      const transport = rendered.channel === 'email' ? this.deps.email : this.deps.whatsapp;
       const result =
         rendered.channel === 'email'
           ? await this.deps.email.send(rendered.email, controller.signal)
@@ -296,7 +296,7 @@ export class MessageWorker {
           : controller.signal.aborted
             ? new DeliveryError(`timed out after ${this.options.sendTimeoutMs} ms`, true)
             : new DeliveryError((err as Error).message ?? String(err), true, { cause: err });
-      await this.failed(row, failure);
+      await this.failed(row, failure, transport.name);
     } finally {
       clearTimeout(timer);
       clearInterval(heartbeat);
@@ -318,17 +318,25 @@ export class MessageWorker {
     });
   }
 
-  private async failed(row: OutboxRow, err: DeliveryError): Promise<void> {
+  /** A failed attempt; `provider`: the transport that failed it (none when rendering did). */
+  private async failed(row: OutboxRow, err: DeliveryError, provider?: string): Promise<void> {
     const detail = err.options.status ? `${err.options.status}: ${err.message}` : err.message;
-    if (!err.retryable) return this.finish(row, 'failed', { detail });
+    if (!err.retryable) return this.finish(row, 'failed', { detail, provider });
     if (row.attempts >= this.options.maxAttempts)
-      return this.finish(row, 'dead', { detail: `gave up after ${row.attempts} attempts; last: ${detail}` });
+      return this.finish(row, 'dead', {
+        detail: `gave up after ${row.attempts} attempts; last: ${detail}`,
+        provider,
+      });
     const wait = Math.max(err.options.retryAfterMs ?? 0, backoffMs(row.attempts, this.options.retryBaseMs));
     this.deps.log.warn(
       { message: row.id, attempt: row.attempts, wait, err: detail },
       'message delivery will be retried',
     );
-    await this.finish(row, 'queued', { detail, retryAt: new Date(Date.now() + wait).toISOString() });
+    await this.finish(row, 'queued', {
+      detail,
+      provider,
+      retryAt: new Date(Date.now() + wait).toISOString(),
+    });
   }
 
   /** Records an attempt's outcome, if this worker still holds the message (its lease was not taken over). */
