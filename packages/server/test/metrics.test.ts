@@ -35,7 +35,12 @@ describe.each(DIALECTS)('%s: GET /metrics', (dialect) => {
   let typeId: string;
 
   beforeAll(async () => {
-    s = await startTestServer(dialect, { TICKETS_METRICS_TOKEN: TOKEN, TICKETS_INSTANCE: 'test-1' });
+    s = await startTestServer(dialect, {
+      TICKETS_METRICS_TOKEN: TOKEN,
+      TICKETS_INSTANCE: 'test-1',
+      // The test's refund of a 25.00 ticket is "large" here: a security event.
+      TICKETS_LARGE_REFUND_THRESHOLD: '2000',
+    });
     call = http(s.url);
     token = (await signUp(s.url)).token;
     const e = await eventOnSale(s.url, token, { name: 'Metered' }, [
@@ -97,6 +102,19 @@ describe.each(DIALECTS)('%s: GET /metrics', (dialect) => {
     expect(d('tickets_validations_total{result="already_used"}')).toBe(1);
     expect(d('tickets_refunds_total{provider="manual",status="succeeded"}')).toBe(1);
     expect(d('tickets_login_failures_total')).toBe(1);
+    // The refund was over the threshold: a security event, counted and in the audit log.
+    expect(d('tickets_security_events_total{kind="large_refund"}')).toBe(1);
+    const raised = await s.db.kysely
+      .selectFrom('audit_log')
+      .selectAll()
+      .where('action', '=', 'security.large_refund')
+      .where('subject_id', '=', refund.body.id)
+      .executeTakeFirst();
+    expect(raised).toMatchObject({
+      actor: expect.stringMatching(/^usr_/),
+      request_id: refund.headers.get('x-request-id'),
+    });
+    expect(JSON.parse(raised!.data)).toMatchObject({ amount: 2500, currency: 'EUR' });
     // By the route's template, never the raw path: both GETs of an event are one series.
     expect(d('tickets_http_requests_total{method="GET",route="/api/events/:id",status="200"}')).toBe(1);
     expect(d('tickets_http_requests_total{method="GET",route="/api/events/:id",status="404"}')).toBe(1);
