@@ -36,16 +36,24 @@ export function initSentry(o: SentryOptions): boolean {
     release: o.release,
     environment: o.environment,
     serverName: o.serverName,
-    tracesSampleRate: o.tracesSampleRate,
+    // Unset, not 0, when off: any rate (0 too) turns on the span machinery for every request, which
+    // cost ~100 µs a request here (bench/observability.mjs) for traces that are then all dropped.
+    tracesSampleRate: tracing ? o.tracesSampleRate : undefined,
     sendDefaultPii: false,
     // Requests are transactions named by their route (traceRequest), not by their URL; outgoing HTTP
     // (Stripe, SendGrid, WhatsApp) is still traced by the integration.
     // Nor is a request's data attached to events (headers, cookies, body: RequestData): the tags of
     // captureRequestError say what a bug needs, and nothing there has to be scrubbed away again.
     integrations: (defaults) => [
-      ...defaults.filter((i) => i.name !== 'RequestData' && i.name !== 'Http'),
-      Sentry.httpIntegration({ disableIncomingRequestSpans: true }),
+      ...defaults.filter((i) => !['RequestData', 'Http', 'NodeFetch'].includes(i.name)),
+      ...(tracing
+        ? [Sentry.httpIntegration({ disableIncomingRequestSpans: true }), Sentry.nativeNodeFetchIntegration()]
+        : []),
     ],
+    // Without tracing, no OpenTelemetry: its context follows every promise of every request (async
+    // hooks on Node 20), ~100 µs a request in bench/observability.mjs, for nothing when no span is
+    // kept. Errors are captured in a scope of their own (withScope), which needs none of it.
+    skipOpenTelemetrySetup: !tracing,
     // The server answers 4xx as the client's mistake: only what we did not expect is an error.
     beforeSend: (event) => scrub(event),
     beforeSendTransaction: (event) => scrub(event),
