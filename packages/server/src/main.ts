@@ -41,6 +41,9 @@ export async function runWorker(env: NodeJS.ProcessEnv = process.env): Promise<{
   }
   const worker = createWorker(db, config.messaging, log, `http://${config.host}:${config.port}`);
   worker.start();
+  // To try error reporting end to end: one rejection nothing handles (Sentry's handler reports it).
+  if (env.TICKETS_DEBUG_UNHANDLED_REJECTION)
+    void Promise.reject(new Error('an unhandled rejection on purpose (TICKETS_DEBUG_UNHANDLED_REJECTION)'));
   // The sale's background work too (holds, refunds, invoices, cancelled events), as every server runs it.
   const jobs = runJobs(saleJobs(db, saleServices(db, config), config), log);
   // Its own /metrics (it serves no API): on TICKETS_METRICS_PORT, with the same bearer token.

@@ -1,7 +1,13 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import * as Sentry from '@sentry/node';
 import SQLite from 'better-sqlite3';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { migrateToLatest, openDatabase } from '../src/db/database.js';
 import { captureProblem, flushSentry } from '../src/integrations/sentry.js';
 import { type FakeSendGrid, startFakeSendGrid } from './fakes/sendgrid.js';
 import { type SentryFake, startSentryFake } from './fakes/sentry.js';
@@ -197,6 +203,10 @@ describe('sqlite: Sentry', () => {
         t.transaction === 'POST /api/tickets/purchase' &&
         t.spans.some((sp: { op: string }) => sp.op === 'http.client'),
     );
+    // The worker's sends are transactions of their own, with the PDF drawn and SendGrid called inside.
+    const send = await fake.waitFor('transaction', (t) => t.transaction === 'send order_confirmation');
+    expect(send.contexts.trace.op).toBe('queue.process');
+    expect(send.spans.some((sp: { op: string }) => sp.op === 'http.client')).toBe(true);
     const out = purchase.spans.find((sp: { op: string }) => sp.op === 'http.client');
     expect(out.description).toMatch(
       new RegExp(`^POST ${stripe.url.replace(/[.]/g, '\\.')}/v1/payment_intents`),
@@ -227,6 +237,32 @@ describe('sqlite: Sentry', () => {
       .where('id', '=', dead.tags['message.id'])
       .executeTakeFirst();
     expect(row?.status).toBe('dead');
+  });
+
+  it('reports a webhook that could not be applied, tagged by its provider', async () => {
+    const payload = JSON.stringify({
+      id: `evt_fail${Date.now()}`,
+      object: 'event',
+      type: 'payment_intent.succeeded',
+      data: {
+        object: { id: 'pi_x', object: 'payment_intent', amount_received: 100, currency: 'eur', metadata: {} },
+      },
+    });
+    // Signed as Stripe would; the table it is recorded in is gone, so applying it fails (500, retried by Stripe).
+    await sql`alter table webhook_events rename to webhook_events_away`.execute(s.db.kysely);
+    let res: Awaited<ReturnType<typeof call>>;
+    try {
+      res = await call('POST', '/api/webhooks/stripe', {
+        raw: payload,
+        headers: { 'stripe-signature': stripe.sign(payload), 'content-type': 'application/json' },
+      });
+    } finally {
+      await sql`alter table webhook_events_away rename to webhook_events`.execute(s.db.kysely);
+    }
+    expect(res.status).toBe(500);
+    const event = await fake.waitFor('event', (e) => e.tags?.request_id === res.headers.get('x-request-id'));
+    expect(event.tags).toMatchObject({ 'webhook.provider': 'stripe', route: '/api/webhooks/stripe' });
+    expect(event.user).toBeUndefined();
   });
 
   it('raises a webhook with a bad signature as a security event, and sends no secret anywhere', async () => {
@@ -327,6 +363,49 @@ describe('sqlite: Sentry from the built server (`tickets server start`)', () => 
       expect(files.some((f) => /packages\/server\/dist\//.test(f))).toBe(false);
     } finally {
       server.child.kill('SIGTERM');
+      await fake.close();
+      await database.drop();
+    }
+  });
+});
+
+describe('sqlite: Sentry in a worker process (`tickets server worker`)', () => {
+  it('reports a rejection nothing handled, as unhandled, with the release', async () => {
+    const fake = await startSentryFake();
+    const database = await createTestDatabase('sqlite');
+    const db = openDatabase(database.url);
+    await migrateToLatest(db);
+    await db.close();
+    const child = spawn(
+      process.execPath,
+      [fileURLToPath(new URL('../../cli/dist/bin.js', import.meta.url)), 'server', 'worker'],
+      {
+        env: {
+          ...process.env,
+          DATABASE_URL: database.url,
+          LOG_LEVEL: 'silent',
+          TICKETS_DATA_DIR: mkdtempSync(join(tmpdir(), 'tickets-worker-')),
+          SENTRY_DSN: fake.dsn,
+          TICKETS_DEBUG_UNHANDLED_REJECTION: '1',
+        },
+        stdio: 'ignore',
+      },
+    );
+    try {
+      const event = await fake.waitFor(
+        'event',
+        (e) => /unhandled rejection on purpose/.test(e.exception?.values?.[0]?.value ?? ''),
+        15_000,
+      );
+      expect(event.exception.values[0].mechanism).toMatchObject({
+        handled: false,
+        type: expect.stringMatching(/unhandledrejection/i),
+      });
+      expect(event.release).toMatch(/^tickets@/);
+      // Reported, not fatal: the worker keeps running.
+      expect(child.exitCode).toBeNull();
+    } finally {
+      child.kill('SIGTERM');
       await fake.close();
       await database.drop();
     }
