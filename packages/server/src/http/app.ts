@@ -6,7 +6,7 @@ import FindMyWay from 'find-my-way';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
 import { captureRequestError, traceRequest, tracingEnabled } from '../integrations/sentry.js';
-import { countAnswer, httpDuration, httpRequests } from '../observability/metrics.js';
+import { httpDuration, httpRequests } from '../observability/metrics.js';
 import { answerPreflight, applyCors, type CorsPolicy } from './cors.js';
 import { ApiError, constraintViolated, fieldErrors, validationFailed } from './errors.js';
 import { checkedKey, keyedHeaders, requestHash } from './idempotency.js';
@@ -162,7 +162,6 @@ export class App {
       const labels = { route: route(), method, status: String(res.statusCode) };
       httpRequests.inc(labels);
       httpDuration.observe(labels, seconds);
-      countAnswer(labels.route, res.statusCode);
       if (logged)
         this.options.log.info(
           {

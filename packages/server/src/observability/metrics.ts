@@ -142,16 +142,6 @@ export const securityEvents = new Counter({
   registers: [registry],
 });
 
-/**
- * Counters read off an answer: a sign-in refused as wrong (401) is a failure, one refused as locked
- * out (429) a lockout. Counted where every answer passes (the App), whatever refused it.
- */
-export function countAnswer(route: string, status: number): void {
-  if (route !== '/api/auth/login') return;
-  if (status === 401) loginFailures.inc();
-  else if (status === 429) loginLockouts.inc();
-}
-
 /** Every metric name this process can serve (the deploy files' test checks theirs against it). */
 export async function metricNames(): Promise<string[]> {
   const names = new Set<string>();

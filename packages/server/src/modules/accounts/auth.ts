@@ -9,6 +9,7 @@ import type { Database, UserRow } from '../../db/schema.js';
 import type { Principal } from '../../http/app.js';
 import { ApiError, conflict, forbidden, unauthenticated, validationFailed } from '../../http/errors.js';
 import { newId } from '../../ids.js';
+import { loginFailures } from '../../observability/metrics.js';
 import { raiseSecurityEvent } from '../../observability/security.js';
 import { addSeconds, nowIso } from '../../time.js';
 import { recordAudit } from '../audit/log.js';
@@ -184,6 +185,7 @@ export class Auth {
     // Unknown e-mails are checked against a decoy hash, so a failure takes as long either way.
     const ok = await verifyPassword(input.password, user?.password_hash ?? (await decoyHash()));
     if (!user?.password_hash || !ok) {
+      loginFailures.inc();
       await this.signInFailed(input.email, user?.id ?? null, via);
       throw new ApiError(401, 'invalid_credentials', 'Wrong e-mail or password.');
     }

@@ -1,6 +1,7 @@
 import type { Config } from '../../config.js';
 import type { Db } from '../../db/database.js';
 import { ApiError } from '../../http/errors.js';
+import { loginLockouts } from '../../observability/metrics.js';
 import { raiseSecurityEvent } from '../../observability/security.js';
 import { addSeconds, nowIso } from '../../time.js';
 
@@ -31,6 +32,7 @@ export class LoginThrottle {
       .executeTakeFirst();
     if (locked?.locked_until) {
       const retryAfter = Math.max(1, Math.ceil((Date.parse(locked.locked_until) - Date.parse(now)) / 1000));
+      loginLockouts.inc();
       throw new ApiError(
         429,
         'too_many_login_attempts',
@@ -65,6 +67,7 @@ export class LoginThrottle {
           .execute();
         // The attempt that passes the limit starts the lockout; those already past the check count on.
         if (row.failures === max + 1) await this.lockoutStarted(key, email, via, row.failures);
+        loginLockouts.inc();
         throw new ApiError(
           429,
           'too_many_login_attempts',
