@@ -102,6 +102,30 @@ const EnvSchema = z.object({
   TICKETS_SEND_TIMEOUT_SECONDS: seconds.default(20),
   TICKETS_REMINDER_HOURS: z.coerce.number().int().min(0).default(24),
   TICKETS_PUBLIC_URL: url.optional(),
+  /** cloudinary://key:secret@cloud: media goes to Cloudinary; unset: the local store under the data dir. */
+  CLOUDINARY_URL: z
+    .string()
+    .regex(/^cloudinary:\/\/[^:]+:[^@]+@[\w-]+/, 'must look like cloudinary://API_KEY:API_SECRET@CLOUD_NAME')
+    .optional(),
+  /** Delivery URLs' base instead of https://res.cloudinary.com (a custom CDN domain; a test's fake). */
+  TICKETS_CLOUDINARY_DELIVERY_URL: url.optional(),
+  TICKETS_MEDIA_MAX_IMAGE_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(20 * 1024 * 1024),
+  TICKETS_MEDIA_MAX_VIDEO_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(200 * 1024 * 1024),
+  /** Width × height an image may have (a small file can decode to gigabytes: a decompression bomb). */
+  TICKETS_MEDIA_MAX_PIXELS: z.coerce.number().int().min(1).default(50_000_000),
+  /** from-url may fetch from loopback and private addresses (tests, a trusted intranet); never in production. */
+  TICKETS_MEDIA_ALLOW_PRIVATE_URLS: z
+    .enum(['true', 'false', '1', '0'])
+    .transform((v) => v === 'true' || v === '1')
+    .default(false),
 });
 
 export interface Config {
@@ -140,6 +164,21 @@ export interface Config {
   facebook: { appId?: string; appSecret?: string; graphUrl: string };
   stripe: { secretKey?: string; webhookSecret?: string; apiUrl: string };
   messaging: MessagingConfig;
+  media: MediaConfig;
+}
+
+export interface MediaConfig {
+  /** Cloudinary's URL (cloudinary://key:secret@cloud?…); unset: the local store. */
+  cloudinaryUrl?: string;
+  cloudinaryDeliveryUrl?: string;
+  /** The local store's directory (originals and the transformed copies it caches). */
+  dir: string;
+  maxImageBytes: number;
+  maxVideoBytes: number;
+  maxPixels: number;
+  allowPrivateUrls: boolean;
+  /** Base URL of this server as browsers reach it (the local store's delivery URLs); unset: where it listens. */
+  publicUrl?: string;
 }
 
 export interface MessagingConfig {
@@ -278,6 +317,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
       leaseMs: e.TICKETS_MESSAGE_LEASE_SECONDS * 1000,
       sendTimeoutMs: e.TICKETS_SEND_TIMEOUT_SECONDS * 1000,
       reminderHours: e.TICKETS_REMINDER_HOURS,
+      publicUrl: e.TICKETS_PUBLIC_URL,
+    },
+    media: {
+      cloudinaryUrl: e.CLOUDINARY_URL,
+      cloudinaryDeliveryUrl: e.TICKETS_CLOUDINARY_DELIVERY_URL,
+      dir: join(dataDir, 'media'),
+      maxImageBytes: e.TICKETS_MEDIA_MAX_IMAGE_BYTES,
+      maxVideoBytes: e.TICKETS_MEDIA_MAX_VIDEO_BYTES,
+      maxPixels: e.TICKETS_MEDIA_MAX_PIXELS,
+      allowPrivateUrls: e.TICKETS_MEDIA_ALLOW_PRIVATE_URLS,
       publicUrl: e.TICKETS_PUBLIC_URL,
     },
     ...overrides,

@@ -29,6 +29,8 @@ import { eventRoutes } from './modules/events/routes.js';
 import { Events } from './modules/events/service.js';
 import { invoiceRoutes } from './modules/invoices/routes.js';
 import { Invoices } from './modules/invoices/service.js';
+import { mediaRoutes } from './modules/media/routes.js';
+import { createMedia, type MediaSetup } from './modules/media/setup.js';
 import { Marketing } from './modules/messaging/marketing.js';
 import { messageRoutes } from './modules/messaging/routes.js';
 import { Messages } from './modules/messaging/service.js';
@@ -78,9 +80,11 @@ export async function buildApp(
   db: Db,
   config: Config,
   log: Logger,
-): Promise<{ app: App; release: () => Promise<void> } & SaleServices> {
+): Promise<{ app: App; release: () => Promise<void>; media: MediaSetup } & SaleServices> {
   const auth = await Auth.create(db, config);
   const origins = new AllowedOrigins(db);
+  const mediaSetup = await createMedia(db, config.media, log);
+  const { media, local } = mediaSetup;
   const app = new App({
     log,
     bodyLimit: config.bodyLimit,
@@ -88,6 +92,7 @@ export async function buildApp(
     trustProxy: config.trustProxy,
     validateResponses: process.env.NODE_ENV === 'test',
     plain: config.metrics.token ? { '/metrics': metricsRoute(db, config.metrics.token) } : {},
+    files: local ? { prefix: '/media/', serve: (req, res, path) => local.serve(req, res, path) } : undefined,
     hooks: {
       authenticate: (header) => auth.authenticate(header),
       authorize,
@@ -142,7 +147,8 @@ export async function buildApp(
   analyticsRoutes(app, new Analytics(db.kysely));
   const sale = saleServices(db, config);
   const { payments, orders, refunds, cancellations } = sale;
-  eventRoutes(app, new Events(db), cancellations);
+  eventRoutes(app, new Events(db), cancellations, media);
+  mediaRoutes(app, media);
   orderRoutes(app, orders, refunds, {
     db,
     perMinute: config.storefrontPurchasesPerMinute,
@@ -173,7 +179,7 @@ export async function buildApp(
       ),
     );
   });
-  return { app, release: () => cursors.close(), ...sale };
+  return { app, release: () => cursors.close(), media: mediaSetup, ...sale };
 }
 
 /** Sentry for this process, when SENTRY_DSN is set (the server's and the worker's). */
@@ -208,7 +214,7 @@ export async function startServer(config: Config, options: { log?: Logger } = {}
     await db.close();
     throw err;
   }
-  const { app, release, ...sale } = await buildApp(db, config, log);
+  const { app, release, media, ...sale } = await buildApp(db, config, log);
   const server = createServer(
     {
       keepAliveTimeout: 5000,
@@ -247,6 +253,7 @@ export async function startServer(config: Config, options: { log?: Logger } = {}
   const { port } = server.address() as AddressInfo;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
   const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
+  media.listening(url);
   log.info(
     {
       url,

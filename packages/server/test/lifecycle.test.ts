@@ -145,6 +145,7 @@ describe.each(DIALECTS)('%s: readiness and shutdown', (dialect) => {
           '0024_event_analytics_indexes',
           '0025_audit_log',
           '0026_feedback',
+          '0027_media',
         ],
       },
     });

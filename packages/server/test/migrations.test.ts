@@ -251,6 +251,7 @@ describe('sqlite: a migration that fails half-way leaves nothing behind', () => 
         '0024_event_analytics_indexes',
         '0025_audit_log',
         '0026_feedback',
+        '0027_media',
       ]);
       await db.kysely.deleteFrom('ticket_presence').where('ticket_id', '=', 'tkt_gone').execute();
       expect(await migrateToLatest(db)).toEqual([
@@ -272,6 +273,7 @@ describe('sqlite: a migration that fails half-way leaves nothing behind', () => 
         '0024_event_analytics_indexes',
         '0025_audit_log',
         '0026_feedback',
+        '0027_media',
       ]);
     } finally {
       await db.close();
@@ -341,6 +343,7 @@ describe.each(DIALECTS)('%s: 0011_sale_constraints', (dialect) => {
         '0024_event_analytics_indexes',
         '0025_audit_log',
         '0026_feedback',
+        '0027_media',
       ]);
       const tickets = await db.kysely
         .selectFrom('tickets')
@@ -385,6 +388,7 @@ describe.each(DIALECTS)('%s: 0011_sale_constraints', (dialect) => {
           '0024_event_analytics_indexes',
           '0025_audit_log',
           '0026_feedback',
+          '0027_media',
         ]);
       } else {
         expect(await migrateToLatest(db)).toEqual([
@@ -404,6 +408,7 @@ describe.each(DIALECTS)('%s: 0011_sale_constraints', (dialect) => {
           '0024_event_analytics_indexes',
           '0025_audit_log',
           '0026_feedback',
+          '0027_media',
         ]);
         await expect(
           sql`update orders set refunded_amount = 6001 where id = 'ord_1'`.execute(db.kysely),

@@ -29,6 +29,7 @@ export const ID_PREFIXES = {
   invoice: 'invc',
   passwordReset: 'pwr',
   feedback: 'fb',
+  media: 'med',
 } as const;
 
 export const UserId = idOf(ID_PREFIXES.user);

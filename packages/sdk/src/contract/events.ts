@@ -11,6 +11,7 @@ import {
   TimeZone,
 } from './common.js';
 import { TaxRate } from './invoices.js';
+import { MediaAsset } from './media.js';
 
 export const EventStatus = z.enum(['draft', 'published', 'cancelled', 'completed']);
 export type EventStatus = z.output<typeof EventStatus>;
@@ -65,6 +66,8 @@ export const Event = z
       .number()
       .int()
       .describe('Counter rows the inventory is spread over (1: one; more lets many servers sell it at once)'),
+    cover: MediaAsset.nullable().describe("The event's poster, with its preset URLs and srcset"),
+    gallery: z.array(MediaAsset).describe('Its gallery images and videos, in order'),
     created_at: Timestamp,
     updated_at: Timestamp,
   })

@@ -5,6 +5,7 @@ export * from './checkin.js';
 export * from './common.js';
 export * from './events.js';
 export * from './invoices.js';
+export * from './media.js';
 export * from './messages.js';
 export * from './openapi.js';
 export * from './orders.js';

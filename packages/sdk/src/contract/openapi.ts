@@ -83,6 +83,19 @@ export function openApiDocument(info: { version: string; serverUrl?: string }) {
         required: true,
         content: { 'application/json': { schema: schema(route.body, 'input') } },
       };
+    if (route.streamBody)
+      operation.requestBody = {
+        required: true,
+        content: {
+          [route.streamBody]: {
+            schema: {
+              type: 'object',
+              required: ['file'],
+              properties: { file: { type: 'string', format: 'binary' } },
+            },
+          },
+        },
+      };
     paths[path] ??= {};
     paths[path][route.method.toLowerCase()] = operation;
   }

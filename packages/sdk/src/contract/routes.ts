@@ -80,6 +80,19 @@ import {
   ReissueInput,
 } from './invoices.js';
 import {
+  MediaAsset,
+  MediaConfirmInput,
+  MediaFromUrlInput,
+  MediaId,
+  MediaListQuery,
+  MediaPresets,
+  MediaUpdateInput,
+  MediaUploadQuery,
+  MediaUsage,
+  UploadSignature,
+  UploadSignatureInput,
+} from './media.js';
+import {
   Campaign,
   CampaignCreateInput,
   CampaignId,
@@ -174,6 +187,11 @@ export interface RouteDef {
   storefront?: true;
   /** The body is taken raw (webhooks) rather than parsed as JSON. */
   rawBody?: boolean;
+  /**
+   * The body is read by the handler as it arrives (multipart uploads), never gathered in memory first:
+   * the App leaves the request stream alone, and its size limit is the handler's to enforce.
+   */
+  streamBody?: 'multipart/form-data';
   /** A non-JSON answer (image, PDF): the handler replies with a Buffer, and `response` is not checked. */
   produces?: 'image/png' | 'image/svg+xml' | 'application/pdf' | 'text/plain' | 'text/html' | 'text/csv';
 }
@@ -182,6 +200,7 @@ const route = <const T extends RouteDef>(def: T): T => def;
 
 const EventParams = z.object({ id: EventId });
 const TicketTypeParams = z.object({ id: TicketTypeId });
+const MediaParams = z.object({ id: MediaId });
 
 export const routes = {
   health: {
@@ -789,6 +808,105 @@ export const routes = {
       response: EventPublicKey,
     }),
   },
+  media: {
+    upload: route({
+      method: 'POST',
+      path: '/api/media',
+      summary:
+        'Upload an image or video (multipart/form-data, field `file`), streamed to the provider; its type is read from its bytes',
+      tag: 'media',
+      auth: 'events:write',
+      query: MediaUploadQuery,
+      streamBody: 'multipart/form-data',
+      idempotent: false,
+      response: MediaAsset,
+      status: 201,
+    }),
+    fromUrl: route({
+      method: 'POST',
+      path: '/api/media/from-url',
+      summary: 'Add an image or video the provider fetches from a URL',
+      tag: 'media',
+      auth: 'events:write',
+      body: MediaFromUrlInput,
+      response: MediaAsset,
+      status: 201,
+    }),
+    uploadSignature: route({
+      method: 'POST',
+      path: '/api/media/upload-signature',
+      summary:
+        'Signed parameters for a browser or app to upload straight to Cloudinary (the API secret never leaves the server)',
+      tag: 'media',
+      auth: 'events:write',
+      body: UploadSignatureInput,
+      response: UploadSignature,
+      idempotent: false,
+    }),
+    confirm: route({
+      method: 'POST',
+      path: '/api/media/confirm',
+      summary: "Register a direct upload once Cloudinary's Admin API shows it is there and acceptable",
+      tag: 'media',
+      auth: 'events:write',
+      body: MediaConfirmInput,
+      response: MediaAsset,
+      status: 201,
+    }),
+    presets: route({
+      method: 'GET',
+      path: '/api/media/presets',
+      summary: 'The delivery presets every image answers with, and the srcset widths',
+      tag: 'media',
+      auth: 'events:read',
+      response: MediaPresets,
+    }),
+    usage: route({
+      method: 'GET',
+      path: '/api/media/usage',
+      summary: "Storage used: assets and bytes, per event, and the Cloudinary account's usage when it is on",
+      tag: 'media',
+      auth: 'events:read',
+      response: MediaUsage,
+    }),
+    list: route({
+      method: 'GET',
+      path: '/api/media',
+      summary: "The organization's media, newest first; by event and role",
+      tag: 'media',
+      auth: 'events:read',
+      query: MediaListQuery,
+      response: page(MediaAsset),
+    }),
+    get: route({
+      method: 'GET',
+      path: '/api/media/:id',
+      summary: 'One asset, with its delivery URLs',
+      tag: 'media',
+      auth: 'events:read',
+      params: MediaParams,
+      response: MediaAsset,
+    }),
+    update: route({
+      method: 'PUT',
+      path: '/api/media/:id',
+      summary: 'Change its alt text, role or position (a new cover replaces the old one)',
+      tag: 'media',
+      auth: 'events:write',
+      params: MediaParams,
+      body: MediaUpdateInput,
+      response: MediaAsset,
+    }),
+    delete: route({
+      method: 'DELETE',
+      path: '/api/media/:id',
+      summary: 'Delete an asset, at the provider too (its CDN copies invalidated)',
+      tag: 'media',
+      auth: 'events:write',
+      params: MediaParams,
+      response: Deleted,
+    }),
+  },
   feedback: {
     send: route({
       method: 'POST',
@@ -1343,6 +1461,17 @@ export const routes = {
       method: 'POST',
       path: '/api/webhooks/whatsapp',
       summary: 'WhatsApp Cloud API webhook (X-Hub-Signature-256): statuses, button replies, opt-outs',
+      tag: 'webhooks',
+      auth: 'public',
+      rawBody: true,
+      idempotent: false,
+      response: z.object({ received: z.literal(true), applied: z.number().int() }),
+    }),
+    cloudinary: route({
+      method: 'POST',
+      path: '/api/webhooks/cloudinary',
+      summary:
+        "Cloudinary notifications (X-Cld-Signature, X-Cld-Timestamp): a video's renditions are ready or failed",
       tag: 'webhooks',
       auth: 'public',
       rawBody: true,

@@ -43,6 +43,7 @@ import * as m0023 from './migrations/0023_sales_rollup.js';
 import * as m0024 from './migrations/0024_event_analytics_indexes.js';
 import * as m0025 from './migrations/0025_audit_log.js';
 import * as m0026 from './migrations/0026_feedback.js';
+import * as m0027 from './migrations/0027_media.js';
 import type { Database } from './schema.js';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -405,6 +406,7 @@ const migrations: Record<string, Migration> = {
   '0024_event_analytics_indexes': m0024,
   '0025_audit_log': m0025,
   '0026_feedback': m0026,
+  '0027_media': m0027,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

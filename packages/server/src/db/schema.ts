@@ -569,7 +569,37 @@ export interface FeedbackTable {
   created_at: string;
 }
 
+export interface MediaAssetsTable {
+  id: string;
+  org_id: string;
+  event_id: string | null;
+  role: 'cover' | 'gallery' | 'logo' | 'video';
+  alt: string;
+  position: number;
+  status: 'processing' | 'ready' | 'failed';
+  failure_reason: string | null;
+  resource_type: 'image' | 'video';
+  format: string;
+  width: number | null;
+  height: number | null;
+  /** bigint: Postgres answers it as a string. */
+  bytes: number | string;
+  duration: number | null;
+  hash: string;
+  provider: 'local' | 'cloudinary';
+  provider_id: string;
+  version: string;
+  /** JSON: a video's renditions once made ({ mp4, hls, poster }). */
+  renditions: string | null;
+  /** JSON array of strings. */
+  notes: string;
+  created_by: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
 export interface Database {
+  media_assets: MediaAssetsTable;
   feedback: FeedbackTable;
   sales_hourly: SalesHourlyTable;
   tax_hourly: TaxHourlyTable;

@@ -87,6 +87,14 @@ export interface AppOptions {
    * format. The handler writes the whole answer itself.
    */
   plain?: Record<string, (req: IncomingMessage, res: ServerResponse) => Promise<void>>;
+  /**
+   * Answers outside the contract under a path prefix (GET and HEAD): the local media store's files at
+   * `/media/…`. The handler answers and resolves true, or resolves false for a 404.
+   */
+  files?: {
+    prefix: string;
+    serve: (req: IncomingMessage, res: ServerResponse, path: string) => Promise<boolean>;
+  };
 }
 
 /** What the App has learnt of a request so far (for its metrics, and Sentry should it fail). */
@@ -201,6 +209,17 @@ export class App {
       drain(req);
       return plain(req, res);
     }
+    const files = this.options.files;
+    if (files && path.startsWith(files.prefix)) {
+      seen.route = `${files.prefix}*`;
+      drain(req);
+      if (method !== 'GET' && method !== 'HEAD')
+        throw new ApiError(405, 'method_not_allowed', `${method} is not allowed here; use GET.`, undefined, {
+          allow: 'GET, HEAD',
+        });
+      if (await files.serve(req, res, path)) return;
+      throw new ApiError(404, 'not_found', 'No such file.');
+    }
     const found = this.router.find(method as HttpMethod, path);
     if (!found) {
       const allowed = METHODS.filter((m) => m !== method && this.router.find(m, path));
@@ -257,7 +276,8 @@ export class App {
     }
 
     const needsBody = route.body !== undefined || route.rawBody === true;
-    if (!needsBody) drain(req);
+    // A streamed body (an upload) is the handler's to read, as it arrives.
+    if (!needsBody && !route.streamBody) drain(req);
     const rawBody = needsBody
       ? await readBody(req, this.options.bodyLimit, this.options.bodyTimeoutMs ?? 30_000)
       : null;

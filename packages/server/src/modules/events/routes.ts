@@ -1,7 +1,8 @@
-import { routes } from '@tickets/sdk';
+import { type Event, routes } from '@tickets/sdk';
 import type { App, Principal } from '../../http/app.js';
 import { notFound } from '../../http/errors.js';
 import { isPublishable } from '../accounts/permissions.js';
+import type { Media } from '../media/service.js';
 import type { Cancellations } from './cancellation.js';
 import type { Events } from './service.js';
 import { doorEventView } from './views.js';
@@ -16,30 +17,44 @@ async function storefrontEvent(events: Events, principal: Principal, eventId: st
   return event;
 }
 
-export function eventRoutes(app: App, events: Events, cancellations: Cancellations): void {
+export function eventRoutes(app: App, events: Events, cancellations: Cancellations, media: Media): void {
+  // Every event answered carries its cover and gallery (one query per page).
+  const page = async (p: Awaited<ReturnType<Events['list']>>) => ({
+    ...p,
+    data: await media.decorate(p.data),
+  });
+  const one = (e: Promise<Event>) => e.then((x) => media.decorateOne(x));
   app.handle(routes.events.list, async ({ principal, query }) => {
-    if (!isPublishable(principal)) return events.list(principal.orgId, query);
+    if (!isPublishable(principal)) return page(await events.list(principal.orgId, query));
     if (query.status !== undefined && query.status !== 'published')
       return { object: 'list' as const, data: [], has_more: false, next_cursor: null };
-    return events.list(principal.orgId, { ...query, status: 'published' });
+    return page(await events.list(principal.orgId, { ...query, status: 'published' }));
   });
   app.handle(routes.events.create, ({ principal, body }) => events.create(principal, body));
-  app.handle(routes.events.get, ({ principal, params }) => storefrontEvent(events, principal, params.id));
-  app.handle(routes.events.update, ({ principal, params, body }) =>
-    events.update(principal, params.id, body),
+  app.handle(routes.events.get, ({ principal, params }) =>
+    one(storefrontEvent(events, principal, params.id)),
   );
-  app.handle(routes.events.delete, ({ principal, params }) => events.delete(principal, params.id));
+  app.handle(routes.events.update, ({ principal, params, body }) =>
+    one(events.update(principal, params.id, body)),
+  );
+  app.handle(routes.events.delete, async ({ principal, params }) => {
+    // Its media rows go with it (a cascade); their files are removed at the provider afterwards.
+    const assets = await media.ofEvent(principal.orgId, params.id);
+    const deleted = await events.delete(principal, params.id);
+    await media.removeAtProvider(assets);
+    return deleted;
+  });
   app.handle(routes.events.publish, ({ principal, params }) =>
-    events.transition(principal, params.id, 'publish'),
+    one(events.transition(principal, params.id, 'publish')),
   );
   app.handle(routes.events.cancel, ({ principal, params, body }) =>
-    cancellations.cancel(principal, params.id, body),
+    one(cancellations.cancel(principal, params.id, body)),
   );
   app.handle(routes.events.cancellation, ({ principal, params }) =>
     cancellations.get(principal.orgId, params.id),
   );
   app.handle(routes.events.complete, ({ principal, params }) =>
-    events.transition(principal, params.id, 'complete'),
+    one(events.transition(principal, params.id, 'complete')),
   );
 
   // A door device (a `checkin` key) chooses its event from these; it may read nothing else of them.

@@ -25,6 +25,9 @@ export function eventView(e: EventRow): Event {
     max_per_buyer: e.max_per_buyer,
     hold_minutes: e.hold_minutes ?? DEFAULT_HOLD_MINUTES,
     inventory_slots: e.slots,
+    // The routes fill these in (Media.decorate): one query for a whole page of events.
+    cover: null,
+    gallery: [],
     created_at: e.created_at,
     updated_at: e.updated_at,
   };
