@@ -13,6 +13,7 @@ import { registerDoor } from './commands/door.js';
 import { registerEvents } from './commands/events.js';
 import { registerInvoices } from './commands/invoices.js';
 import { registerMarketing } from './commands/marketing.js';
+import { registerMedia } from './commands/media.js';
 import { registerMessages } from './commands/messages.js';
 import { registerOrders } from './commands/orders.js';
 import { registerOrgs } from './commands/orgs.js';
@@ -75,6 +76,7 @@ export function buildProgram(): Command {
   registerApiKeys(program);
   registerEvents(program);
   registerTypes(program);
+  registerMedia(program);
   registerTickets(program);
   registerOrders(program);
   registerRefunds(program);

@@ -11,6 +11,7 @@ import { EventsResource } from './resources/events.js';
 import { InvoicesResource } from './resources/invoices.js';
 import { CampaignsResource, ContactListsResource } from './resources/marketing.js';
 import { MeResource } from './resources/me.js';
+import { MediaResource } from './resources/media.js';
 import { MessagesResource } from './resources/messages.js';
 import { OrdersResource } from './resources/orders.js';
 import { OrgsResource } from './resources/orgs.js';
@@ -59,6 +60,27 @@ export interface ResponseMeta {
   headers: Headers;
 }
 
+/**
+ * A request body sent as it is read (an upload): `open` makes it, once per attempt. It calls `touch`
+ * whenever bytes go out, so a slow but moving upload is never cut off by the timeout, and `fail` with
+ * the error when its source cannot be read (that error is thrown as it is, never as a ConnectionError).
+ */
+export interface UploadBody {
+  open(hooks: {
+    touch(): void;
+    fail(err: unknown): void;
+  }): ReadableStream<Uint8Array> | Blob | Promise<ReadableStream<Uint8Array> | Blob>;
+  /** e.g. `multipart/form-data; boundary=…`. */
+  contentType: string;
+  /** Every byte of the body, when known: sent as Content-Length so the server can refuse early. */
+  length: number | null;
+  /**
+   * Whether `open` can make the body again (a file, a Buffer, a Blob): then a connection error, a
+   * 429/502/503/504 or an expired token is retried. A stream is read once and never retried.
+   */
+  replayable: boolean;
+}
+
 /** A non-JSON answer: its bytes, their type, and the response metadata. */
 export interface RawResponse {
   body: Buffer;
@@ -102,6 +124,7 @@ export class Tickets {
   readonly lists = new ContactListsResource(this);
   readonly campaigns = new CampaignsResource(this);
   readonly analytics = new AnalyticsResource(this);
+  readonly media = new MediaResource(this);
 
   private token: string | undefined;
   private refreshToken: string | undefined;
@@ -165,6 +188,117 @@ export class Tickets {
       contentType: res.headers.get('content-type') ?? 'application/octet-stream',
       lastResponse: meta(res, idempotencyKey),
     };
+  }
+
+  /**
+   * Sends a route whose body is streamed (an upload, `streamBody` routes): the body is made by `upload.open`
+   * and sent as it is read, with Content-Length when its size is known. The timeout is for a stall: it
+   * runs again whenever bytes go out, then covers the wait for the answer. A body that cannot be made
+   * again (a stream) is sent once, with no retry; a replayable one is retried like other calls.
+   */
+  async requestUpload<R extends RouteDef>(
+    route: R,
+    args: Omit<RequestArgs, 'body'>,
+    upload: UploadBody,
+    options: RequestOptions = {},
+  ): Promise<RouteResponse<R>> {
+    const url = this.url(route, args);
+    const idempotencyKey =
+      route.method === 'POST' && route.idempotent !== false
+        ? (options.idempotencyKey ?? crypto.randomUUID())
+        : undefined;
+    const maxRetries = upload.replayable ? (this.options.maxRetries ?? 2) : 0;
+    const timeout = this.options.timeout ?? 30_000;
+    let refreshed = false;
+    // A stream is sent once: renew an access token about to expire before, rather than fail after.
+    if (!upload.replayable && this.refreshToken && route.auth !== 'public' && expiresWithin(this.token, 60)) {
+      refreshed = true;
+      await this.refresh();
+    }
+    for (let attempt = 0; ; attempt++) {
+      const stall = stallDeadline(timeout);
+      let sourceError: { error: unknown } | undefined;
+      let body: ReadableStream<Uint8Array> | Blob;
+      try {
+        body = await upload.open({
+          touch: stall.touch,
+          fail: (error) => {
+            sourceError ??= { error };
+          },
+        });
+      } catch (err) {
+        stall.done();
+        throw err;
+      }
+      // A Blob (a browser's upload) goes out unseen: nothing tells that it still moves, so no stall timeout.
+      const isBlob = typeof Blob !== 'undefined' && body instanceof Blob;
+      if (isBlob) stall.done();
+      let res: Response;
+      try {
+        const headers = this.headers(route, args, idempotencyKey, options.headers);
+        headers['content-type'] = upload.contentType;
+        if (upload.length !== null) headers['content-length'] = String(upload.length);
+        res = await this.fetchImpl(url, {
+          method: route.method,
+          headers,
+          body,
+          signal: stall.signal,
+          // A stream body must be sent "half duplex" (the answer is read once the body is sent).
+          ...(isBlob ? {} : { duplex: 'half' }),
+        } as RequestInit);
+      } catch (err) {
+        stall.done();
+        // The file or stream could not be read (ENOENT, a stream that errored): that error, as it is.
+        if (sourceError) throw sourceError.error;
+        if (attempt < maxRetries) {
+          await sleep(backoff(attempt));
+          continue;
+        }
+        const cause =
+          (err as Error).cause instanceof Error ? ((err as Error).cause as Error) : (err as Error);
+        throw new ConnectionError({
+          status: 0,
+          code: 'connection_failed',
+          detail: `Could not send the upload to ${this.baseUrl}: ${cause.message}`,
+        });
+      }
+      let text: string;
+      try {
+        text = await res.text();
+      } finally {
+        stall.done();
+      }
+      let answer: unknown = null;
+      if (text) {
+        try {
+          answer = JSON.parse(text);
+        } catch {
+          answer = text;
+        }
+      }
+      if (res.ok) return withMeta(answer, res, idempotencyKey) as RouteResponse<R>;
+      const error: TicketsError = errorFromResponse(res.status, answer, res.headers);
+      if (
+        error.code === 'token_expired' &&
+        upload.replayable &&
+        this.refreshToken &&
+        !refreshed &&
+        route.auth !== 'public'
+      ) {
+        refreshed = true;
+        await this.refresh();
+        attempt--;
+        continue;
+      }
+      if (RETRYABLE_STATUS.has(res.status) && attempt < maxRetries) {
+        const wait = error instanceof RateLimitError ? error.retryAfter : undefined;
+        if (wait === undefined || wait <= (this.options.maxRetryAfter ?? 10)) {
+          await sleep(wait !== undefined ? wait * 1000 : backoff(attempt));
+          continue;
+        }
+      }
+      throw error;
+    }
   }
 
   /** One call with its retries; resolves to a success's body (parsed JSON, bytes when `raw`, or a stream). */
@@ -296,6 +430,51 @@ function headersDeadline(ms: number): { signal: AbortSignal; answered(): void } 
     ms,
   );
   return { signal: controller.signal, answered: () => clearTimeout(timer) };
+}
+
+/**
+ * A timeout for an upload that stops moving: `touch()` restarts it whenever bytes go out, so a large
+ * file on a slow line takes as long as it needs; after the last byte it covers the wait for the answer.
+ */
+function stallDeadline(ms: number): { signal: AbortSignal; touch(): void; done(): void } {
+  const controller = new AbortController();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const arm = () => {
+    clearTimeout(timer);
+    timer = setTimeout(
+      () =>
+        controller.abort(
+          new DOMException('The upload stalled: nothing was sent or answered', 'TimeoutError'),
+        ),
+      ms,
+    );
+  };
+  arm();
+  return {
+    signal: controller.signal,
+    touch: () => {
+      if (!controller.signal.aborted) arm();
+    },
+    done: () => clearTimeout(timer),
+  };
+}
+
+/** Whether an access token (a JWT) expires within `seconds`; false for an API key or an unreadable token. */
+function expiresWithin(token: string | undefined, seconds: number): boolean {
+  const payload = token?.split('.')[1];
+  if (!payload) return false;
+  try {
+    const json = atob(
+      payload
+        .replace(/-/g, '+')
+        .replace(/_/g, '/')
+        .padEnd(Math.ceil(payload.length / 4) * 4, '='),
+    );
+    const exp = (JSON.parse(json) as { exp?: unknown }).exp;
+    return typeof exp === 'number' && exp * 1000 < Date.now() + seconds * 1000;
+  } catch {
+    return false;
+  }
 }
 
 function backoff(attempt: number): number {

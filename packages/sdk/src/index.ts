@@ -5,6 +5,7 @@ export {
   type StreamResponse,
   Tickets,
   type TicketsOptions,
+  type UploadBody,
 } from './client.js';
 export * from './contract/index.js';
 export * from './errors.js';
@@ -20,6 +21,13 @@ export type {
   CampaignsResource,
   ContactListsResource,
 } from './resources/marketing.js';
+export type {
+  MediaListParams,
+  MediaResource,
+  MediaUploadOptions,
+  MediaUploadParams,
+  MediaUploadSource,
+} from './resources/media.js';
 export type {
   MessageListParams,
   MessagesResource,

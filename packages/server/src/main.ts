@@ -3,6 +3,7 @@ import { openDatabase, pendingMigrations } from './db/database.js';
 import { runJobs } from './jobs/runner.js';
 import { saleJobs } from './jobs/sale.js';
 import { createLogger } from './logging.js';
+import { createMedia } from './modules/media/setup.js';
 import { createWorker, describeTransports } from './modules/messaging/setup.js';
 import { startProcessMetrics } from './observability/metrics.js';
 import { serveMetrics } from './observability/metrics-route.js';
@@ -39,7 +40,9 @@ export async function runWorker(env: NodeJS.ProcessEnv = process.env): Promise<{
     );
     process.exit(1);
   }
-  const worker = createWorker(db, config.messaging, log, `http://${config.host}:${config.port}`);
+  // The media provider too: confirmations show the event's cover (banner, PDF, WhatsApp header).
+  const { media } = await createMedia(db, config.media, log);
+  const worker = createWorker(db, config.messaging, log, `http://${config.host}:${config.port}`, media);
   worker.start();
   // To try error reporting end to end: one rejection nothing handles (Sentry's handler reports it).
   if (env.TICKETS_DEBUG_UNHANDLED_REJECTION)

@@ -267,7 +267,9 @@ export async function startServer(config: Config, options: { log?: Logger } = {}
   );
 
   const jobs = runJobs(saleJobs(db, sale, config), log);
-  const worker = config.messaging.inProcessWorker ? createWorker(db, config.messaging, log, url) : null;
+  const worker = config.messaging.inProcessWorker
+    ? createWorker(db, config.messaging, log, url, media.media)
+    : null;
   worker?.start();
 
   let closing: Promise<void> | undefined;

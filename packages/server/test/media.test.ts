@@ -1,10 +1,21 @@
 import { existsSync, readdirSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { simpleParser } from 'mailparser';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DIALECTS, http, sampleEvent, signUp, startTestServer, type TestServer } from './harness.js';
+import {
+  DIALECTS,
+  eventOnSale,
+  http,
+  sampleEvent,
+  signUp,
+  startTestServer,
+  type TestServer,
+  waitFor,
+} from './harness.js';
 import {
   elf,
   form,
@@ -63,7 +74,9 @@ describe.each(DIALECTS)('%s: media on the local store', (dialect) => {
       headers: { authorization: `Bearer ${opts.as ?? token}` },
       body: form(file, opts.name, opts.type, opts.fields),
     });
-    return { status: res.status, headers: res.headers, body: await res.json() };
+    // biome-ignore lint/suspicious/noExplicitAny: tests inspect arbitrary JSON
+    const body: any = await res.json();
+    return { status: res.status, headers: res.headers, body };
   };
   const mediaDir = () => join(s.config.dataDir, 'media', 'originals');
   const storedFiles = () =>
@@ -333,6 +346,53 @@ describe.each(DIALECTS)('%s: media on the local store', (dialect) => {
     expect((await call('GET', `/api/media/${ids[2]}`, { token })).status).toBe(404);
     const listed = await call('GET', '/api/events', { token });
     expect(listed.body.data.find((e: { id: string }) => e.id === ev).gallery).toHaveLength(3);
+  });
+
+  it('shows the cover to buyers: the e-mail banner, the PDF, the WhatsApp header', async () => {
+    const {
+      eventId: ev,
+      typeIds: [typeId],
+    } = await eventOnSale(s.url, token, { name: 'Poster Night' }, [
+      { name: 'GA', amount: 1000, capacity: 10 },
+    ]);
+    const cover = await upload(
+      await image('jpeg', 1600, 900),
+      `event=${ev}&role=cover&alt=The band on stage`,
+    );
+    expect(cover.status).toBe(201);
+    const sold = await call('POST', '/api/tickets/purchase', {
+      token,
+      body: {
+        event: ev,
+        items: [{ ticket_type: typeId, quantity: 1 }],
+        buyer: { name: 'Pia Poster', email: 'pia@example.com', phone: '+441632960962' },
+        payment_method: 'manual',
+      },
+    });
+    expect(sold.status).toBe(201);
+    const sent = await waitFor(
+      async () =>
+        (await call('GET', `/api/messages?order=${sold.body.id}`, { token })).body.data as {
+          id: string;
+          channel: string;
+          status: string;
+        }[],
+      (m) => m.length === 2 && m.every((x) => x.status === 'sent'),
+    );
+    const outbox = join(s.config.dataDir, 'outbox');
+    const email = sent.find((m) => m.channel === 'email')!;
+    const mail = await simpleParser(await readFile(join(outbox, `${email.id}.eml`)), { keepCidLinks: true });
+    expect(mail.html).toContain(`cid:cover-${ev}`);
+    expect(mail.html).toContain('alt="The band on stage"');
+    const banner = mail.attachments.find((a) => a.cid === `cover-${ev}`)!;
+    const b = await sharp(banner.content).metadata();
+    expect([banner.contentType, b.width, b.height]).toEqual(['image/jpeg', 600, 240]);
+    const pdf = mail.attachments.find((a) => a.contentType === 'application/pdf')!;
+    expect(pdf.content.includes(Buffer.from('/Subtype /Image'))).toBe(true);
+    const wa = sent.find((m) => m.channel === 'whatsapp')!;
+    const header = await sharp(await readFile(join(outbox, `${wa.id}.whatsapp.png`))).metadata();
+    // The cover above the ticket's QR code, in one header image.
+    expect([header.width, header.height]).toEqual([600, 640]);
   });
 
   it("answers 404 for another organization's media and events", async () => {

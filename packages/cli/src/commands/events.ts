@@ -5,7 +5,8 @@ import { EXIT, UsageError } from '../errors.js';
 import { askFor, confirmFor, type Factory, factoryOf } from '../factory.js';
 import { examples, limitOptions, listed, NONE, orNull, parse } from '../help.js';
 import { io } from '../io.js';
-import type { Output } from '../output.js';
+import { type Output, printable } from '../output.js';
+import { checkUploadFile, shellWord, uploadFile } from './media.js';
 
 const STATUSES = ['draft', 'published', 'cancelled', 'completed'] as const;
 
@@ -147,6 +148,11 @@ export async function showEvent(out: Output, e: Event): Promise<void> {
     ...(e.inventory_slots > 1 ? [['Inventory slots', e.inventory_slots] as [string, number]] : []),
     ['Transfers', e.transferable ? 'allowed' : 'not allowed'],
     ['Sales', sales],
+    [
+      'Cover',
+      e.cover ? `${e.cover.id} ${e.cover.urls?.card ?? e.cover.video?.original ?? ''}`.trim() : undefined,
+    ],
+    ['Gallery', e.gallery?.length ? `${e.gallery.length} (tickets media list --event ${e.id})` : undefined],
     ['Description', e.description],
   ]);
 }
@@ -155,6 +161,8 @@ export async function showEvent(out: Output, e: Event): Promise<void> {
 export interface EventCreateOptions extends EventFields {
   /** --allow-past: accept a start in the past. */
   allowPast: boolean;
+  /** --cover: a file to upload as the event's cover once it is created. */
+  cover?: string;
 }
 
 export interface EventListOptions {
@@ -240,14 +248,20 @@ export function newEventCreateCommand(
 ): Command {
   const command = eventOptions(events.command('create').description('Create an event, as a draft'), false)
     .option('--allow-past', 'accept a start in the past (importing past events)')
+    .option('--cover <file>', "upload this image as the event's cover (its poster) once it is created")
     .action(async (flags: Record<string, unknown>, cmd: Command) => {
-      const options: EventCreateOptions = { ...eventFields(flags), allowPast: Boolean(flags.allowPast) };
+      const options: EventCreateOptions = {
+        ...eventFields(flags),
+        allowPast: Boolean(flags.allowPast),
+        cover: flags.cover as string | undefined,
+      };
       io().exitCode = await run(factoryOf(Context.of(cmd)), options);
     });
   return examples(
     command,
     'tickets events create --name "Jazz Night" --timezone Europe/Berlin --currency EUR \\\n      --starts "2026-12-31 20:00" --ends "2027-01-01 02:00" --venue "Blue Note" --city Berlin --country DE',
     'tickets events create --name Expo --timezone Asia/Tokyo --currency JPY --starts 2027-05-01T10:00+09:00 \\\n      --ends "2027-05-01 18:00" --capacity 500 --no-transfers --json',
+    'tickets events create --name "Jazz Night" --timezone Europe/Berlin --currency EUR \\\n      --starts "2026-12-31 20:00" --ends "2027-01-01 02:00" --cover poster.jpg',
   );
 }
 
@@ -255,6 +269,8 @@ export function newEventCreateCommand(
 export async function eventCreateRun(f: Factory, o: EventCreateOptions): Promise<number> {
   const { out } = f;
   const client = await f.client();
+  // A cover that cannot be read is said before an event exists without it.
+  if (o.cover !== undefined) await checkUploadFile(f, o.cover, '--cover');
   const { checkTimeZone, localZone } = await import('../time.js');
   const name = await askFor(f, o.name, { flag: '--name', message: 'Event name' });
   const timezone = checkTimeZone(
@@ -265,7 +281,19 @@ export async function eventCreateRun(f: Factory, o: EventCreateOptions): Promise
   const currency = await askFor(f, o.currency, { flag: '--currency', message: 'Currency (e.g. EUR)' });
   const body = await eventBody({ ...o, name, timezone, starts, ends, currency }, timezone);
   if (o.allowPast) (body as EventCreateInput).allow_past = true;
-  const event = await out.spin('Creating the event…', client.events.create(body as EventCreateInput));
+  let event = await out.spin('Creating the event…', client.events.create(body as EventCreateInput));
+  if (o.cover !== undefined) {
+    try {
+      event = { ...event, cover: await uploadFile(f, client, o.cover, { event: event.id, role: 'cover' }) };
+    } catch (err) {
+      // The event exists: say so (its id on stdout, for a script), then why the cover did not make it.
+      await out.result(event, (e) => showEvent(out, e));
+      out.warn(
+        `Created "${printable(event.name)}" (${event.id}), but its cover was not uploaded; try again with:  tickets media upload ${shellWord(o.cover)} --event ${event.id} --role cover`,
+      );
+      throw err;
+    }
+  }
   await out.result(event, async (e) => {
     await showEvent(out, e);
     out.info(`\nNext: add ticket types with  tickets types create ${e.id} --name … --price … --capacity …`);

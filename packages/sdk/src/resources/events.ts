@@ -8,9 +8,11 @@ import type {
   EventListQuery,
   EventUpdateInput,
 } from '../contract/events.js';
+import type { MediaAsset } from '../contract/media.js';
 import type { EventPublicKey } from '../contract/orders.js';
 import { routes } from '../contract/routes.js';
 import { AutoPaginator } from '../pagination.js';
+import type { MediaUploadOptions, MediaUploadParams, MediaUploadSource } from './media.js';
 
 export type EventListParams = Omit<EventListQuery, 'starting_after'>;
 
@@ -68,6 +70,22 @@ export class EventsResource {
 
   complete(id: string, options?: RequestOptions): Promise<Event> {
     return this.client.request(routes.events.complete, { params: { id } }, options);
+  }
+
+  /**
+   * Uploads the event's cover (its poster), replacing the one it had: `media.upload` with `role: 'cover'`.
+   * The event's `cover` then shows it, with its preset URLs and srcset.
+   * @example
+   * const cover = await tickets.events.setCover(event.id, 'poster.jpg', { alt: 'The band on stage' })
+   * console.log(cover.urls?.og)
+   */
+  setCover(
+    eventId: string,
+    file: MediaUploadSource,
+    params: Omit<MediaUploadParams, 'event' | 'role' | 'position'> = {},
+    options?: MediaUploadOptions,
+  ): Promise<MediaAsset> {
+    return this.client.media.upload(file, { ...params, event: eventId, role: 'cover' }, options);
   }
 
   /**

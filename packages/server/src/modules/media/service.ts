@@ -571,26 +571,22 @@ export class Media {
     return (await this.decorate([event]))[0]!;
   }
 
-  /** The event's cover, for e-mails, PDFs and WhatsApp: its row and a delivery URL per preset. */
-  async coverOf(eventId: string): Promise<MediaAsset | null> {
+  /** The event's cover for messages: its alt text and JPEG bytes at the `email` and `card` presets. */
+  async forMessages(
+    eventId: string,
+  ): Promise<{ alt: string; email: Buffer | null; card: Buffer | null } | null> {
     const row = await this.db.kysely
       .selectFrom('media_assets')
       .selectAll()
       .where('event_id', '=', eventId)
       .where('role', '=', 'cover')
       .executeTakeFirst();
-    return row ? this.view(row) : null;
-  }
-
-  /** The cover's bytes at a preset as JPEG (a PDF embeds them); null without a cover or when unavailable. */
-  async coverBytes(eventId: string, preset: 'card' | 'email'): Promise<Buffer | null> {
-    const row = await this.db.kysely
-      .selectFrom('media_assets')
-      .selectAll()
-      .where('event_id', '=', eventId)
-      .where('role', '=', 'cover')
-      .executeTakeFirst();
-    return row ? this.provider.render(row, preset) : null;
+    if (!row) return null;
+    const [email, card] = await Promise.all([
+      this.provider.render(row, 'email'),
+      this.provider.render(row, 'card'),
+    ]);
+    return { alt: row.alt, email, card };
   }
 
   /**

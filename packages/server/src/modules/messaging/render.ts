@@ -1,5 +1,6 @@
 import type { TemplateName } from '@tickets/sdk';
 import type { Selectable } from 'kysely';
+import sharp from 'sharp';
 import type { Db } from '../../db/database.js';
 import { FIRST_CODE_VERSION, type OutboxTable } from '../../db/schema.js';
 import { memoize } from '../../memo.js';
@@ -18,6 +19,11 @@ import {
 } from './templates.js';
 import type { Attachment, EmailMessage, WhatsAppRequest } from './transport.js';
 import type { Unsubscribes } from './unsubscribe.js';
+
+/** An event's cover as messages show it: JPEG at the `email` preset (a banner) and at the `card` preset. */
+export interface Covers {
+  forMessages(eventId: string): Promise<{ alt: string; email: Buffer | null; card: Buffer | null } | null>;
+}
 
 /** Orders of more tickets than this get their codes in the PDF only, not as inline images too. */
 export const INLINE_CODES = 10;
@@ -117,6 +123,8 @@ export class Renderer {
       unsubscribes: Unsubscribes;
       /** Where links in e-mails point (TICKETS_PUBLIC_URL, or the server's own address). */
       baseUrl: string;
+      /** Events' covers (the media provider): the confirmation's banner, the PDF's, WhatsApp's header. */
+      covers?: Covers;
     },
   ) {}
 
@@ -148,8 +156,24 @@ export class Renderer {
     // 500-ticket e-mail 7 MB, rendered on the server's main thread.
     if ((data.tickets?.length ?? 0) > INLINE_CODES)
       data = { ...data, tickets: data.tickets!.map((t) => ({ ...t, qr_cid: '' })) };
-    const { subject, html, text } = renderEmail(template, data);
     const attachments: Attachment[] = [];
+    if (template === 'order_confirmation') {
+      // The cover as the banner, attached inline (shown without "load remote images", and from a
+      // server on a private network too), and on the PDF's pages.
+      const cover = await this.options.covers?.forMessages(data.event.id);
+      if (cover?.email) {
+        const cid = `cover-${data.event.id}`;
+        attachments.push({
+          filename: 'cover.jpg',
+          contentType: 'image/jpeg',
+          content: cover.email,
+          contentId: cid,
+        });
+        data = { ...data, event: { ...data.event, banner: { cid, alt: cover.alt || data.event.name } } };
+      }
+      if (cover?.card) data = { ...data, event: { ...data.event, cover: cover.card } };
+    }
+    const { subject, html, text } = renderEmail(template, data);
     for (const ticket of (data.tickets ?? []).filter((t) => t.qr_cid)) {
       const png = await qrPng(ticket.code, QR_SIZE);
       attachments.push({
@@ -195,7 +219,15 @@ export class Renderer {
       text,
       attachments,
       categories: [template],
-      ...(mapped ? { dynamicTemplate: { id: mapped.sendgrid_template_id, data: { ...data, subject } } } : {}),
+      ...(mapped
+        ? {
+            dynamicTemplate: {
+              id: mapped.sendgrid_template_id,
+              // The PDF's cover bytes are no template's business.
+              data: { ...data, event: { ...data.event, cover: undefined }, subject },
+            },
+          }
+        : {}),
     };
   }
 
@@ -374,7 +406,7 @@ export class Renderer {
             image: {
               filename: `${ticket.id}.png`,
               contentType: 'image/png',
-              content: await qrPng(ticket.code, QR_SIZE),
+              content: await this.headerImage(data.event.id, await qrPng(ticket.code, QR_SIZE)),
             },
           }
         : {}),
@@ -382,6 +414,23 @@ export class Renderer {
         ? { buttons: def.buttons.map((b) => ({ id: `${b.id}:${ticket.id}`, title: b.title })) }
         : {}),
     };
+  }
+
+  /**
+   * WhatsApp's header image: the ticket's QR code, under the event's cover when it has one (one image:
+   * a template has one header, and the code is what the door needs).
+   */
+  private async headerImage(eventId: string, qr: Buffer): Promise<Buffer> {
+    const cover = await this.options.covers?.forMessages(eventId);
+    if (!cover?.email) return qr;
+    const banner = await sharp(cover.email).resize(600, 240, { fit: 'cover' }).toBuffer();
+    return sharp({ create: { width: 600, height: 240 + QR_SIZE + 40, channels: 3, background: '#ffffff' } })
+      .composite([
+        { input: banner, top: 0, left: 0 },
+        { input: qr, top: 240 + 20, left: (600 - QR_SIZE) / 2 },
+      ])
+      .png()
+      .toBuffer();
   }
 
   private async load(

@@ -5,7 +5,7 @@ import { FileEmail, SmtpEmail } from '../../integrations/email.js';
 import { SendGridEmail, SendGridMarketing } from '../../integrations/sendgrid.js';
 import { WhatsAppCloud } from '../../integrations/whatsapp.js';
 import { Marketing } from './marketing.js';
-import { Renderer } from './render.js';
+import { type Covers, Renderer } from './render.js';
 import type { EmailTransport, WhatsAppTransport } from './transport.js';
 import { Unsubscribes } from './unsubscribe.js';
 import { CloudWhatsApp, FileWhatsApp } from './whatsapp-transport.js';
@@ -61,13 +61,20 @@ export function describeTransports(config: MessagingConfig): { email: string; wh
 }
 
 /** `baseUrl`: where unsubscribe links point when TICKETS_PUBLIC_URL is not set. */
-export function createWorker(db: Db, config: MessagingConfig, log: Logger, baseUrl: string): MessageWorker {
+export function createWorker(
+  db: Db,
+  config: MessagingConfig,
+  log: Logger,
+  baseUrl: string,
+  covers?: Covers,
+): MessageWorker {
   const { email, whatsapp } = transports(config);
   const renderer = new Renderer(db, {
     from: config.from,
     language: config.whatsapp.language,
     unsubscribes: new Unsubscribes(db, config.publicUrl ?? baseUrl),
     baseUrl: config.publicUrl ?? baseUrl,
+    ...(covers ? { covers } : {}),
   });
   return new MessageWorker(
     db,

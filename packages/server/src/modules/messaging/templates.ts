@@ -17,7 +17,17 @@ export interface TicketData {
 
 export interface MessageData {
   org: { name: string };
-  event: { id: string; name: string; starts: string; venue: string | null; cancelled: boolean };
+  event: {
+    id: string;
+    name: string;
+    starts: string;
+    venue: string | null;
+    cancelled: boolean;
+    /** The event's cover as the e-mail's banner (its `email` preset, attached inline under this cid). */
+    banner?: { cid: string; alt: string };
+    /** The cover at its `card` preset, as JPEG, for the ticket PDF. */
+    cover?: Uint8Array;
+  };
   buyer: { name: string };
   order?: { id: string; total: string; ticket_count: number };
   tickets?: TicketData[];
@@ -66,7 +76,8 @@ export const TEMPLATES: Record<TemplateName, TemplateDef> = {
     description: 'Order paid: the tickets, each with its QR code, and a PDF to print',
     channels: ['email', 'whatsapp'],
     subject: 'Your tickets for {{event.name}}',
-    html: layout(`<h1>Your tickets for {{event.name}}</h1>
+    html: layout(`{{#if event.banner}}<img src="cid:{{event.banner.cid}}" width="600" alt="{{event.banner.alt}}" style="display:block;width:100%;max-width:600px;height:auto;border-radius:8px">
+{{/if}}<h1>Your tickets for {{event.name}}</h1>
 <p>Hello {{buyer.name}}, thank you for your order {{order.id}} ({{order.total}}).</p>
 <p><strong>{{event.starts}}</strong>{{#if event.venue}} · {{event.venue}}{{/if}}</p>
 <p>Show the code at the entrance, on your phone or printed (the PDF is attached).</p>

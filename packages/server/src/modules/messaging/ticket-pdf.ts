@@ -35,13 +35,19 @@ export function ticketsPdf(data: MessageData): Promise<Buffer> {
   const done = pdfBytes(doc);
   (data.tickets ?? []).forEach((ticket, n) => {
     if (n > 0) doc.addPage();
+    if (data.event.cover) {
+      // The event's cover (its 16:9 card), across the top of every ticket.
+      doc.image(Buffer.from(data.event.cover), 50, 50, { fit: [495, 220], align: 'center' });
+      doc.y = 50 + 220 + 12;
+    }
     doc.font('bold').fontSize(22).text(data.event.name);
     doc.font('body').fontSize(12).text(data.event.starts);
     if (data.event.venue) doc.text(data.event.venue);
     doc.moveDown();
     doc.font('bold').fontSize(16).text(ticket.holder_name);
     doc.font('body').fontSize(12).text(ticket.type_name);
-    drawQr(doc, ticket.code, 50, doc.y + 20, 300);
+    // A little smaller under a cover, so the page still holds it all above the footer.
+    drawQr(doc, ticket.code, 50, doc.y + 20, data.event.cover ? 280 : 300);
     doc.font('body').fontSize(8).text(ticket.id, 50, 720);
     doc.text(`${data.org.name}${data.order ? ` · order ${data.order.id}` : ''}`);
   });
