@@ -203,10 +203,7 @@ export class Tickets {
     options: RequestOptions = {},
   ): Promise<RouteResponse<R>> {
     const url = this.url(route, args);
-    const idempotencyKey =
-      route.method === 'POST' && route.idempotent !== false
-        ? (options.idempotencyKey ?? crypto.randomUUID())
-        : undefined;
+    const idempotencyKey = idempotencyKeyFor(route, options);
     const maxRetries = upload.replayable ? (this.options.maxRetries ?? 2) : 0;
     const timeout = this.options.timeout ?? 30_000;
     let refreshed = false;
@@ -268,14 +265,7 @@ export class Tickets {
       } finally {
         stall.done();
       }
-      let answer: unknown = null;
-      if (text) {
-        try {
-          answer = JSON.parse(text);
-        } catch {
-          answer = text;
-        }
-      }
+      const answer = parsed(text);
       if (res.ok) return withMeta(answer, res, idempotencyKey) as RouteResponse<R>;
       const error: TicketsError = errorFromResponse(res.status, answer, res.headers);
       if (
@@ -290,14 +280,9 @@ export class Tickets {
         attempt--;
         continue;
       }
-      if (RETRYABLE_STATUS.has(res.status) && attempt < maxRetries) {
-        const wait = error instanceof RateLimitError ? error.retryAfter : undefined;
-        if (wait === undefined || wait <= (this.options.maxRetryAfter ?? 10)) {
-          await sleep(wait !== undefined ? wait * 1000 : backoff(attempt));
-          continue;
-        }
-      }
-      throw error;
+      const wait = this.retryWait(error, res.status, attempt, maxRetries);
+      if (wait === null) throw error;
+      await sleep(wait);
     }
   }
 
@@ -309,10 +294,7 @@ export class Tickets {
     raw: boolean | 'stream',
   ): Promise<{ res: Response; body: unknown; idempotencyKey: string | undefined }> {
     const url = this.url(route, args);
-    const idempotencyKey =
-      route.method === 'POST' && route.idempotent !== false
-        ? (options.idempotencyKey ?? crypto.randomUUID())
-        : undefined;
+    const idempotencyKey = idempotencyKeyFor(route, options);
     // A POST without an idempotency key must not be resent after a failure we can't see the end of.
     const safeToResend = route.method !== 'POST' || idempotencyKey !== undefined;
     const maxRetries = this.options.maxRetries ?? 2;
@@ -347,15 +329,7 @@ export class Tickets {
         const body = typeof Buffer === 'function' ? Buffer.from(bytes) : new Uint8Array(bytes);
         return { res, body, idempotencyKey };
       }
-      const text = await res.text();
-      let body: unknown = null;
-      if (text) {
-        try {
-          body = JSON.parse(text);
-        } catch {
-          body = text;
-        }
-      }
+      const body = parsed(await res.text());
       if (res.ok) return { res, body, idempotencyKey };
       const error: TicketsError = errorFromResponse(res.status, body, res.headers);
       if (error.code === 'token_expired' && this.refreshToken && !refreshed && route.auth !== 'public') {
@@ -364,15 +338,18 @@ export class Tickets {
         attempt--;
         continue;
       }
-      if (RETRYABLE_STATUS.has(res.status) && attempt < maxRetries) {
-        const wait = error instanceof RateLimitError ? error.retryAfter : undefined;
-        if (wait === undefined || wait <= (this.options.maxRetryAfter ?? 10)) {
-          await sleep(wait !== undefined ? wait * 1000 : backoff(attempt));
-          continue;
-        }
-      }
-      throw error;
+      const wait = this.retryWait(error, res.status, attempt, maxRetries);
+      if (wait === null) throw error;
+      await sleep(wait);
     }
+  }
+
+  /** How long to wait before trying a failed call again (429, 502–504: Retry-After or backoff); null: don't. */
+  private retryWait(error: TicketsError, status: number, attempt: number, maxRetries: number): number | null {
+    if (!RETRYABLE_STATUS.has(status) || attempt >= maxRetries) return null;
+    const wait = error instanceof RateLimitError ? error.retryAfter : undefined;
+    if (wait !== undefined && wait > (this.options.maxRetryAfter ?? 10)) return null;
+    return wait !== undefined ? wait * 1000 : backoff(attempt);
   }
 
   /** Renews the access token once, however many requests found it expired at the same time. */
@@ -474,6 +451,23 @@ function expiresWithin(token: string | undefined, seconds: number): boolean {
     return typeof exp === 'number' && exp * 1000 < Date.now() + seconds * 1000;
   } catch {
     return false;
+  }
+}
+
+/** A POST's Idempotency-Key: the caller's, else one made for this call (its retries reuse it). */
+function idempotencyKeyFor(route: RouteDef, options: RequestOptions): string | undefined {
+  return route.method === 'POST' && route.idempotent !== false
+    ? (options.idempotencyKey ?? crypto.randomUUID())
+    : undefined;
+}
+
+/** An answer's body: JSON when it parses, else its text (null when empty). */
+function parsed(text: string): unknown {
+  if (!text) return null;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
   }
 }
 

@@ -1,10 +1,8 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FakeCloudinary, startFakeCloudinary } from './fakes/cloudinary.js';
 import { DIALECTS, http, sampleEvent, signUp, startTestServer, type TestServer } from './harness.js';
-import { form, image, isoVideo, SVG } from './media-files.js';
+import { form, image, isoVideo, SVG, startOrigin } from './media-files.js';
 
 // The real `cloudinary` SDK, inside the server, against a local fake of Cloudinary's Upload, Admin and
 // delivery APIs. The SDK picks http or https when first loaded: CLOUDINARY_URL (with the fake's http
@@ -15,7 +13,7 @@ describe.each(DIALECTS)('%s: media on Cloudinary', (dialect) => {
   let call: ReturnType<typeof http>;
   let token: string;
   let eventId: string;
-  let origin: Server;
+  let origin: Awaited<ReturnType<typeof startOrigin>>;
   let originUrl: string;
 
   beforeAll(async () => {
@@ -32,13 +30,9 @@ describe.each(DIALECTS)('%s: media on Cloudinary', (dialect) => {
     call = http(s.url);
     token = (await signUp(s.url)).token;
     eventId = (await call('POST', '/api/events', { token, body: sampleEvent() })).body.id;
-    const png = await image('png', 640, 360);
-    origin = createServer((req, res) => {
-      if (req.url === '/poster.png') res.writeHead(200, { 'content-type': 'image/png' }).end(png);
-      else res.writeHead(404).end();
-    });
-    await new Promise<void>((r) => origin.listen(0, '127.0.0.1', r));
-    originUrl = `http://127.0.0.1:${(origin.address() as AddressInfo).port}`;
+    // A web server to fetch from (from-url).
+    origin = await startOrigin();
+    originUrl = origin.url;
   });
   afterAll(async () => {
     delete process.env.CLOUDINARY_URL;
@@ -163,6 +157,17 @@ describe.each(DIALECTS)('%s: media on Cloudinary', (dialect) => {
     expect(del.status).toBe(200);
     expect(fake.assets.has(second.body.provider_id)).toBe(false);
     expect(fake.invalidations).toContain(second.body.provider_id);
+  });
+
+  it("deletes an event's media at Cloudinary with the event", async () => {
+    const ev = (await call('POST', '/api/events', { token, body: sampleEvent({ name: 'Gone' }) })).body.id;
+    const a = await upload(await image('jpeg', 400, 300), `event=${ev}&role=cover`);
+    const b = await upload(await image('png', 400, 300), `event=${ev}&role=gallery`);
+    expect((await call('DELETE', `/api/events/${ev}`, { token })).status).toBe(200);
+    for (const asset of [a, b]) {
+      expect(fake.assets.has(asset.body.provider_id)).toBe(false);
+      expect(fake.invalidations).toContain(asset.body.provider_id);
+    }
   });
 
   it('signs a direct upload, then confirms it with the Admin API', async () => {

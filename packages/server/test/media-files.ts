@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { deflateSync } from 'node:zlib';
 import sharp from 'sharp';
 
@@ -154,4 +156,15 @@ export function heicSkeleton(width = 4032, height = 3024): Buffer {
     ]),
   );
   return Buffer.concat([ftyp, meta, box('mdat', Buffer.alloc(2048, 1))]);
+}
+
+/** A web server on loopback answering a 640×360 PNG at /poster.png (for from-url), 404 elsewhere. */
+export async function startOrigin(): Promise<{ url: string; close(): void }> {
+  const png = await image('png', 640, 360);
+  const server = createServer((req, res) => {
+    if (req.url === '/poster.png') res.writeHead(200, { 'content-type': 'image/png' }).end(png);
+    else res.writeHead(404).end();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => server.close() };
 }

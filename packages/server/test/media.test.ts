@@ -1,7 +1,5 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { simpleParser } from 'mailparser';
 import sharp from 'sharp';
@@ -26,6 +24,7 @@ import {
   largeJpeg,
   pixelBomb,
   SVG,
+  startOrigin,
   webm,
 } from './media-files.js';
 
@@ -36,7 +35,7 @@ describe.each(DIALECTS)('%s: media on the local store', (dialect) => {
   let call: ReturnType<typeof http>;
   let token: string;
   let eventId: string;
-  let origin: Server;
+  let origin: Awaited<ReturnType<typeof startOrigin>>;
   let originUrl: string;
 
   beforeAll(async () => {
@@ -51,13 +50,8 @@ describe.each(DIALECTS)('%s: media on the local store', (dialect) => {
     const created = await call('POST', '/api/events', { token, body: sampleEvent() });
     eventId = created.body.id;
     // A web server to fetch from (from-url).
-    const poster = await image('png', 640, 360);
-    origin = createServer((req, res) => {
-      if (req.url === '/poster.png') res.writeHead(200, { 'content-type': 'image/png' }).end(poster);
-      else res.writeHead(404).end();
-    });
-    await new Promise<void>((r) => origin.listen(0, '127.0.0.1', r));
-    originUrl = `http://127.0.0.1:${(origin.address() as AddressInfo).port}`;
+    origin = await startOrigin();
+    originUrl = origin.url;
   });
   afterAll(async () => {
     origin?.close();
