@@ -2,8 +2,10 @@
 //   node bench/servers.mjs bare <get.json> <post.json>   a bare node:http server: GET answers the first
 //       file; POST reads and parses the JSON body, then answers 201 with the second file
 //   node bench/servers.mjs tickets <DATABASE_URL>   the tickets API
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const [kind, arg, postArg] = process.argv.slice(2);
 if (kind === 'bare') {
@@ -39,6 +41,8 @@ if (kind === 'bare') {
   const config = loadConfig({
     PORT: '0',
     DATABASE_URL: arg,
+    // Its own data folder (outbox files, media), never the user's ~/.local/share/tickets.
+    TICKETS_DATA_DIR: process.env.TICKETS_DATA_DIR ?? mkdtempSync(join(tmpdir(), 'tickets-bench-')),
     LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info',
     // To measure the request paths alone: TICKETS_WORKER=off keeps the message worker out of the process.
     ...(process.env.TICKETS_WORKER ? { TICKETS_WORKER: process.env.TICKETS_WORKER } : {}),

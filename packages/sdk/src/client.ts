@@ -194,7 +194,8 @@ export class Tickets {
    * Sends a route whose body is streamed (an upload, `streamBody` routes): the body is made by `upload.open`
    * and sent as it is read, with Content-Length when its size is known. The timeout is for a stall: it
    * runs again whenever bytes go out, then covers the wait for the answer. A body that cannot be made
-   * again (a stream) is sent once, with no retry; a replayable one is retried like other calls.
+   * again (a stream) is sent once, with no retry; a replayable one (a path, bytes) is sent again only after
+   * an answer that says it was not taken (429, 503), never after a lost connection (it may have been).
    */
   async requestUpload<R extends RouteDef>(
     route: R,
@@ -247,10 +248,8 @@ export class Tickets {
         stall.done();
         // The file or stream could not be read (ENOENT, a stream that errored): that error, as it is.
         if (sourceError) throw sourceError.error;
-        if (attempt < maxRetries) {
-          await sleep(backoff(attempt));
-          continue;
-        }
+        // An upload is not idempotent: after a lost connection or a timeout nobody knows whether the
+        // server kept it, so it is not sent again (only answers that say nothing was kept are retried).
         const cause =
           (err as Error).cause instanceof Error ? ((err as Error).cause as Error) : (err as Error);
         throw new ConnectionError({
@@ -280,7 +279,11 @@ export class Tickets {
         attempt--;
         continue;
       }
-      const wait = this.retryWait(error, res.status, attempt, maxRetries);
+      // 429 and 503 say the upload was not taken (too many, or the provider busy): safe to send again.
+      const wait =
+        res.status === 429 || res.status === 503
+          ? this.retryWait(error, res.status, attempt, maxRetries)
+          : null;
       if (wait === null) throw error;
       await sleep(wait);
     }

@@ -129,6 +129,15 @@ describe.each(DIALECTS)('%s: media on Cloudinary', (dialect) => {
     expect(failed.body).toMatchObject({ status: 'failed', failure_reason: 'Video is corrupt' });
   });
 
+  it('asks Cloudinary to send again a notification about an asset not registered yet', async () => {
+    const sent = await fake.notify(`${s.url}/api/webhooks/cloudinary`, {
+      notification_type: 'eager',
+      public_id: 'tickets/org_x/med_not_yet',
+      eager: [],
+    });
+    expect(sent.status).toBe(404);
+  });
+
   it('refuses notifications that are unsigned, wrongly signed or stale', async () => {
     const url = `${s.url}/api/webhooks/cloudinary`;
     const payload = { notification_type: 'eager', public_id: 'tickets/x/y', eager: [] };
@@ -204,7 +213,16 @@ describe.each(DIALECTS)('%s: media on Cloudinary', (dialect) => {
       alt: 'Direct',
       provider: 'cloudinary',
     });
-    // Confirming again answers the same asset; another organization can't.
+    // Confirming again (twice at once, as a double click does) answers the same asset, still there.
+    const twice = await Promise.all(
+      [1, 2].map(() => call('POST', '/api/media/confirm', { token, body: { id: signed.body.id } })),
+    );
+    expect(twice.map((r) => [r.status, r.body.id])).toEqual([
+      [201, signed.body.id],
+      [201, signed.body.id],
+    ]);
+    expect(fake.assets.has(signed.body.fields.public_id)).toBe(true);
+    // Another organization can't.
     expect((await call('POST', '/api/media/confirm', { token, body: { id: signed.body.id } })).body.id).toBe(
       signed.body.id,
     );

@@ -1,5 +1,6 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { simpleParser } from 'mailparser';
 import sharp from 'sharp';
@@ -245,6 +246,60 @@ describe.each(DIALECTS)('%s: media on the local store', (dialect) => {
     }
   });
 
+  it('keeps nothing of an upload the client abandons, or whose body breaks after the file', async () => {
+    const before = { files: storedFiles(), rows: await rows() };
+    const jpeg = await image('jpeg', 1200, 800);
+    const boundary = 'x-tickets-test-boundary';
+    const head = Buffer.from(
+      `--${boundary}\r\ncontent-disposition: form-data; name="file"; filename="a.jpg"\r\ncontent-type: image/jpeg\r\n\r\n`,
+    );
+    // Gone mid-file: half the bytes, then the connection closed.
+    await new Promise<void>((resolve) => {
+      const req = httpRequest(`${s.url}/api/media?event=${eventId}`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${token}`,
+          'content-type': `multipart/form-data; boundary=${boundary}`,
+          'content-length': String(head.length + jpeg.length + 100),
+        },
+      });
+      req.on('error', () => resolve());
+      req.write(Buffer.concat([head, jpeg.subarray(0, jpeg.length / 2)]));
+      setTimeout(() => {
+        req.destroy();
+        resolve();
+      }, 200);
+    });
+    const tmp = join(s.config.dataDir, 'media', 'tmp');
+    await waitFor(
+      async () => (existsSync(tmp) ? readdirSync(tmp).length : 0),
+      (n) => n === 0,
+    );
+    // The whole file, then a body that ends inside the next part's headers.
+    const broken = Buffer.concat([
+      head,
+      jpeg,
+      Buffer.from(`\r\n--${boundary}\r\ncontent-disposition: form-da`),
+    ]);
+    const res = await fetch(`${s.url}/api/media?event=${eventId}&role=cover`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${token}`,
+        'content-type': `multipart/form-data; boundary=${boundary}`,
+      },
+      body: broken,
+    });
+    expect(res.status).toBe(400);
+    // A JPEG cut short passes a header check; it is refused as what it is, not served as errors later.
+    const cut = await upload(jpeg.subarray(0, Math.floor(jpeg.length * 0.6)), `event=${eventId}`);
+    expect(cut.status).toBe(415);
+    expect(cut.body.code).toBe('unreadable_image');
+    await waitFor(
+      async () => ({ files: storedFiles(), rows: await rows() }),
+      (now) => now.files === before.files && now.rows === before.rows,
+    );
+  });
+
   it('serves a video as uploaded, with ranges', async () => {
     const clip = isoVideo('isom', 100_000);
     const up = await upload(clip, `event=${eventId}&role=video`, { name: 'trailer.mp4', type: 'video/mp4' });
@@ -259,6 +314,12 @@ describe.each(DIALECTS)('%s: media on the local store', (dialect) => {
     const tail = await fetch(url, { headers: { range: 'bytes=-10' } });
     expect(Buffer.from(await tail.arrayBuffer()).equals(clip.subarray(clip.length - 10))).toBe(true);
     expect((await fetch(url, { headers: { range: `bytes=${clip.length}-` } })).status).toBe(416);
+    expect((await fetch(url, { headers: { range: 'bytes=-0' } })).status).toBe(416);
+    // Several ranges, or one that makes no sense: ignored, the whole file answered.
+    for (const range of ['bytes=0-1,4-5', 'bytes=9-3', 'items=0-1']) {
+      const whole = await fetch(url, { headers: { range } });
+      expect([whole.status, Number(whole.headers.get('content-length'))]).toEqual([200, clip.length]);
+    }
   });
 
   it('replaces a cover: the event shows the new one, the old one is gone with its cached copies', async () => {

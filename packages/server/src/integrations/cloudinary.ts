@@ -202,20 +202,36 @@ export class CloudinaryProvider implements MediaProvider {
     } catch (err) {
       throw failure(err, `fetching ${url}`);
     }
+    await this.check(result);
     if (result.resource_type === 'video')
       // Uploaded as auto, so the video's renditions were not asked for: ask now.
-      await this.sdk.uploader.explicit(
-        result.public_id,
-        this.options({
-          type: 'upload',
-          resource_type: 'video',
-          eager: VIDEO_EAGER,
-          eager_async: true,
-          eager_notification_url: this.settings.notificationUrl(),
-        }),
-      );
-    await this.check(result);
+      await this.askRenditions(result.public_id).catch(async (err: unknown) => {
+        await this.destroy(result.public_id, 'video');
+        throw failure(err, 'asking for the video renditions');
+      });
     return this.stored(result, result.etag, result.bytes);
+  }
+
+  /** Asks Cloudinary to make a video's renditions (asynchronously; its notification says when). */
+  private async askRenditions(publicId: string): Promise<void> {
+    await this.sdk.uploader.explicit(
+      publicId,
+      this.options({
+        type: 'upload',
+        resource_type: 'video',
+        eager: VIDEO_EAGER,
+        eager_async: true,
+        eager_notification_url: this.settings.notificationUrl(),
+      }),
+    );
+  }
+
+  private async destroy(publicId: string, resourceType: string): Promise<void> {
+    await this.sdk.uploader
+      .destroy(publicId, this.options({ resource_type: resourceType, invalidate: true }))
+      .catch((e: unknown) =>
+        this.settings.log.warn({ err: e, publicId }, 'could not destroy a refused upload'),
+      );
   }
 
   /** Refuses (and destroys) an asset Cloudinary took that this server would not have. */
@@ -241,14 +257,7 @@ export class CloudinaryProvider implements MediaProvider {
           : this.settings.limits.maxVideoBytes;
       if (result.bytes > limit) throw tooLarge(known.resourceType, limit);
     } catch (err) {
-      await this.sdk.uploader
-        .destroy(result.public_id, this.options({ resource_type: result.resource_type, invalidate: true }))
-        .catch((e: unknown) =>
-          this.settings.log.warn(
-            { err: e, publicId: result.public_id },
-            'could not destroy a refused upload',
-          ),
-        );
+      await this.destroy(result.public_id, result.resource_type);
       throw err;
     }
   }
@@ -281,7 +290,11 @@ export class CloudinaryProvider implements MediaProvider {
     at: Placement,
   ): { uploadUrl: string; fields: Record<string, string>; expiresAt: Date } {
     const timestamp = Math.floor(Date.now() / 1000);
-    const params: Record<string, string> = { timestamp: String(timestamp) };
+    // Signed with the rest: a browser can't send Cloudinary another kind of file under this signature.
+    const params: Record<string, string> = {
+      timestamp: String(timestamp),
+      allowed_formats: resourceType === 'image' ? 'jpg,png,webp,avif,gif,heic' : 'mp4,mov,webm',
+    };
     for (const [k, v] of Object.entries(this.uploadParams(resourceType, at)))
       params[k] =
         k === 'eager'
@@ -317,7 +330,12 @@ export class CloudinaryProvider implements MediaProvider {
     }
     await this.check(found);
     const stored = this.stored(found, found.etag, found.bytes);
-    // The renditions may already be made (their notification came before this confirmation).
+    // The renditions may already be made (their notification came before this confirmation); if none
+    // were asked for (uploaded without the signature's eager), ask now.
+    if (stored.resourceType === 'video' && (found.derived?.length ?? 0) === 0)
+      await this.askRenditions(found.public_id).catch((err: unknown) => {
+        throw failure(err, 'asking for the video renditions');
+      });
     if (stored.resourceType === 'video' && (found.derived?.length ?? 0) >= VIDEO_EAGER.length) {
       stored.status = 'ready';
       stored.renditions = this.renditionsOf(
@@ -458,9 +476,16 @@ export class CloudinaryProvider implements MediaProvider {
         { quality: 'auto' },
       ],
     });
-    const res = await fetch(jpeg, { headers: { accept: 'image/jpeg' } }).catch(() => null);
-    if (!res?.ok) return null;
-    return Buffer.from(await res.arrayBuffer());
+    try {
+      // A slow CDN must not hold up the message worker: without the image, the message goes without it.
+      const res = await fetch(jpeg, {
+        headers: { accept: 'image/jpeg' },
+        signal: AbortSignal.timeout(10_000),
+      });
+      return res.ok ? Buffer.from(await res.arrayBuffer()) : null;
+    } catch {
+      return null;
+    }
   }
 }
 

@@ -123,7 +123,15 @@ export async function intake(source: AsyncIterable<Buffer>, limits: MediaLimits)
   let width: number | null = null;
   let height: number | null = null;
   if (known?.resourceType === 'image') {
+    // Tried again only once the head has doubled: a header sent in tiny pieces costs no more than
+    // a few parses (never one per piece).
+    let triedAt = 0;
     for (;;) {
+      if (size < triedAt * 2 && !ended && size < DIMENSION_BYTES) {
+        await pull();
+        continue;
+      }
+      triedAt = size;
       try {
         const dims = imageSize(Buffer.concat(chunks));
         width = dims.width ?? null;

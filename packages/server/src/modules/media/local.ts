@@ -15,6 +15,8 @@ import { PRESET_LIST, parseVariant, SIZES, SRCSET_WIDTHS, type Variant } from '.
 import type { Delivery, Incoming, MediaProvider, Placement, Renditions, Stored } from './provider.js';
 
 const run = promisify(execFile);
+/** ffprobe and ffmpeg on an uploaded file: a file made to stall them is given up on. */
+const TOOL_LIMIT = { timeout: 30_000, killSignal: 'SIGKILL' as const };
 
 /** Whether a program is on the PATH (asked once: ffmpeg for video poster frames). */
 const onPath = (() => {
@@ -93,6 +95,12 @@ export class LocalStore implements MediaProvider {
       if (up.sniffed.resourceType === 'image' && up.sniffed.format !== 'heic') {
         // The header said what it is; now ask the decoder (a file that only starts like an image fails).
         try {
+          // A whole decode (to a thumbnail's size): an image cut short passes a header check, then
+          // fails every request for it.
+          await sharp(tmp, { limitInputPixels: this.limits.maxPixels, failOn: 'truncated' })
+            .resize(200, 200, { fit: 'inside' })
+            .raw()
+            .toBuffer();
           const meta = await sharp(tmp, { limitInputPixels: this.limits.maxPixels }).metadata();
           if (meta.width && meta.height) {
             const turned = (meta.orientation ?? 1) >= 5;
@@ -151,6 +159,14 @@ export class LocalStore implements MediaProvider {
     try {
       const checked = await intake(body, this.limits);
       return await this.put({ ...at, ...checked });
+    } catch (err) {
+      // The origin failing mid-body is the URL's fault, not ours.
+      if (err instanceof ApiError) throw err;
+      throw new ApiError(
+        422,
+        'url_unavailable',
+        `${url} could not be read to its end: ${(err as Error).message}`,
+      );
     } finally {
       body.destroy();
     }
@@ -173,17 +189,21 @@ export class LocalStore implements MediaProvider {
     let height: number | null = null;
     if (onPath('ffprobe')) {
       try {
-        const { stdout } = await run('ffprobe', [
-          '-v',
-          'error',
-          '-select_streams',
-          'v:0',
-          '-show_entries',
-          'stream=width,height:format=duration',
-          '-of',
-          'json',
-          file,
-        ]);
+        const { stdout } = await run(
+          'ffprobe',
+          [
+            '-v',
+            'error',
+            '-select_streams',
+            'v:0',
+            '-show_entries',
+            'stream=width,height:format=duration',
+            '-of',
+            'json',
+            file,
+          ],
+          TOOL_LIMIT,
+        );
         const out = JSON.parse(stdout) as {
           streams?: { width?: number; height?: number }[];
           format?: { duration?: string };
@@ -198,11 +218,15 @@ export class LocalStore implements MediaProvider {
     let poster = false;
     if (onPath('ffmpeg')) {
       try {
-        await run('ffmpeg', ['-v', 'error', '-y', '-ss', '1', '-i', file, '-frames:v', '1', posterFile]);
+        await run(
+          'ffmpeg',
+          ['-v', 'error', '-y', '-ss', '1', '-i', file, '-frames:v', '1', posterFile],
+          TOOL_LIMIT,
+        );
         poster = true;
       } catch {
         try {
-          await run('ffmpeg', ['-v', 'error', '-y', '-i', file, '-frames:v', '1', posterFile]);
+          await run('ffmpeg', ['-v', 'error', '-y', '-i', file, '-frames:v', '1', posterFile], TOOL_LIMIT);
           poster = true;
         } catch {
           notes.push('ffmpeg could not take a poster frame from the video.');
@@ -332,10 +356,20 @@ export class LocalStore implements MediaProvider {
       const source = this.source(asset);
       if (!source) return false;
       const format = pickFormat(accept, asset.format);
+      const etag = `"${version}-${name}-${format}"`;
+      if (req.headers['if-none-match'] === etag) {
+        // The browser has it: nothing to make.
+        res.setHeader('cache-control', IMMUTABLE);
+        res.setHeader('etag', etag);
+        res.setHeader('vary', 'Accept');
+        res.statusCode = 304;
+        res.end();
+        return true;
+      }
       const made = await this.make(asset, variant, format, source);
       const entry: Cached = {
         ...made,
-        etag: `"${version}-${name}-${format}"`,
+        etag,
         checked: Date.now(),
       };
       this.remember(memoKey, entry);
@@ -353,14 +387,13 @@ export class LocalStore implements MediaProvider {
       return true;
     }
     if (name !== `original.${asset.format}`) return false;
-    await this.sendFile(
+    return this.sendFile(
       req,
       res,
       this.original(asset),
       VIDEO_TYPE[asset.format] ?? 'application/octet-stream',
       `"${version}-original"`,
     );
-    return true;
   }
 
   private remember(key: string, entry: Cached): void {
@@ -403,8 +436,12 @@ export class LocalStore implements MediaProvider {
     file: string,
     type: string,
     etag: string,
-  ): Promise<void> {
-    const { size } = await stat(file);
+  ): Promise<boolean> {
+    const size = await stat(file).then(
+      (st) => st.size,
+      () => null,
+    );
+    if (size === null) return false;
     res.setHeader('cache-control', IMMUTABLE);
     res.setHeader('etag', etag);
     res.setHeader('accept-ranges', 'bytes');
@@ -413,30 +450,28 @@ export class LocalStore implements MediaProvider {
     if (req.headers['if-none-match'] === etag) {
       res.statusCode = 304;
       res.end();
-      return;
+      return true;
     }
+    // One range (what players ask for); anything else is ignored and the whole file answered (RFC 9110).
     let start = 0;
     let end = size - 1;
-    const range = req.headers.range;
-    if (range) {
-      const r = /^bytes=(\d*)-(\d*)$/.exec(range.trim());
-      const from = r?.[1] ? Number(r[1]) : null;
-      const to = r?.[2] ? Number(r[2]) : null;
-      if (
-        !r ||
-        (from === null && to === null) ||
-        (from !== null && from >= size) ||
-        (from !== null && to !== null && to < from)
-      ) {
-        res.statusCode = 416;
-        res.setHeader('content-range', `bytes */${size}`);
-        res.end();
-        return;
-      }
-      if (from === null) start = Math.max(0, size - (to ?? 0));
+    const r = /^bytes=(\d*)-(\d*)$/.exec(req.headers.range?.trim() ?? '');
+    const from = r?.[1] ? Number(r[1]) : null;
+    const to = r?.[2] ? Number(r[2]) : null;
+    const asked =
+      r !== null && (from !== null || to !== null) && (from === null || to === null || to >= from);
+    if (asked) {
+      if (from === null) start = Math.max(0, size - (to as number));
       else {
         start = from;
         end = to === null ? size - 1 : Math.min(to, size - 1);
+      }
+      // Past the end, or the last 0 bytes: nothing of it can be sent.
+      if (start >= size || (from === null && to === 0)) {
+        res.statusCode = 416;
+        res.setHeader('content-range', `bytes */${size}`);
+        res.end();
+        return true;
       }
       res.statusCode = 206;
       res.setHeader('content-range', `bytes ${start}-${end}/${size}`);
@@ -444,9 +479,10 @@ export class LocalStore implements MediaProvider {
     res.setHeader('content-length', end - start + 1);
     if (req.method === 'HEAD' || size === 0) {
       res.end();
-      return;
+      return true;
     }
     await pipeline(createReadStream(file, { start, end }), res).catch(() => res.destroy());
+    return true;
   }
 }
 

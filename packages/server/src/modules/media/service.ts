@@ -234,12 +234,15 @@ export class Media {
       const fields: Record<string, unknown> = { ...query };
       let taken = false;
       let settled = false;
+      let file: Readable | undefined;
       const fail = (err: unknown) => {
         if (settled) return;
         settled = true;
         // Stop reading the body: the answer goes now, and the connection closes after it.
         req.unpipe(parser);
         req.resume();
+        // Whatever still reads the file (the provider's upload) stops too, and cleans up after itself.
+        file?.destroy(err instanceof Error ? err : new Error(String(err)));
         reject(
           err instanceof ApiError && !req.complete
             ? new ApiError(err.status, err.code, err.detail, err.errors, {
@@ -249,6 +252,13 @@ export class Media {
             : err,
         );
       };
+      // The whole body read and parsed: only then is an upload registered (a body that breaks after
+      // its file part must not leave an asset behind a 400).
+      const parsed = new Promise<void>((done, broke) => {
+        parser.once('close', done);
+        parser.once('error', broke);
+      });
+      parsed.catch(() => {});
       parser.on('field', (name, value) => {
         if (!taken) fields[name] = value;
       });
@@ -258,16 +268,31 @@ export class Media {
           return;
         }
         taken = true;
-        const parsed = MediaUploadQuery.safeParse(fields);
-        if (!parsed.success) {
+        file = stream;
+        // Its failures reach the answer through fail() and store(); destroying it must not throw too.
+        stream.on('error', () => {});
+        const input = MediaUploadQuery.safeParse(fields);
+        if (!input.success) {
           stream.resume();
-          fail(validationFailed(fieldErrors(parsed.error)));
+          fail(validationFailed(fieldErrors(input.error)));
           return;
         }
-        this.take(by, parsed.data, stream).then((asset) => {
-          settled = true;
-          resolve(asset);
-        }, fail);
+        this.store(by, input.data, stream)
+          .then(async ({ id, stored }) => {
+            try {
+              await parsed;
+            } catch {
+              // The parser's error has answered already.
+            }
+            if (settled) {
+              await this.removeStored(by.orgId, id, stored);
+              return;
+            }
+            const asset = await this.register(by, input.data, id, stored, 'upload');
+            settled = true;
+            resolve(asset);
+          })
+          .catch(fail);
       });
       parser.on('close', () => {
         if (!taken)
@@ -276,18 +301,27 @@ export class Media {
       parser.on('error', (err: Error) =>
         fail(new ApiError(400, 'invalid_multipart', `The multipart body can't be read: ${err.message}`)),
       );
+      // A client gone mid-upload: nothing more will come, so nothing may wait for it.
+      req.on('close', () => {
+        if (!req.complete)
+          fail(new ApiError(400, 'upload_incomplete', 'The upload ended before its last byte arrived.'));
+      });
       req.pipe(parser);
     });
   }
 
-  private async take(by: Principal, input: Input, stream: Readable): Promise<MediaAsset> {
+  /** Checks an upload's placement and type, and streams it to the provider (not yet registered). */
+  private async store(
+    by: Principal,
+    input: Input,
+    stream: Readable,
+  ): Promise<{ id: string; stored: Stored }> {
     try {
       await this.checkPlacement(by.orgId, input);
       const checked = await intake(stream, this.limits);
       this.checkRole(input.role, checked.sniffed.resourceType);
       const id = newId('media');
-      const stored = await this.provider.put({ id, orgId: by.orgId, ...checked });
-      return await this.register(by, input, id, stored, 'upload');
+      return { id, stored: await this.provider.put({ id, orgId: by.orgId, ...checked }) };
     } finally {
       // Whatever is left of the file (after a refusal) is read and dropped, so the parser goes on.
       stream.resume();
@@ -647,6 +681,19 @@ export class Media {
       .executeTakeFirst();
     const applied = Number(result.numUpdatedRows);
     if (applied) this.log.info({ publicId: payload.public_id, ok: !failed }, 'video renditions notified');
+    else {
+      // Not (yet) ours: the notification may come before the upload's row is committed. Saying so
+      // makes Cloudinary send it again (a deleted asset's too, until Cloudinary gives up); one already
+      // ready or failed is answered as done.
+      const known = await this.db.kysely
+        .selectFrom('media_assets')
+        .select('id')
+        .where('provider', '=', 'cloudinary')
+        .where('provider_id', '=', payload.public_id)
+        .executeTakeFirst();
+      if (!known && payload.public_id.startsWith('tickets/'))
+        throw new ApiError(404, 'unknown_asset', `No asset ${payload.public_id} is registered (yet).`);
+    }
     return { received: true, applied };
   }
 }

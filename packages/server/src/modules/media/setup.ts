@@ -25,6 +25,10 @@ export async function createMedia(db: Db, config: MediaConfig, log: Logger): Pro
     if (!config.publicUrl) base = url;
   };
   if (config.cloudinaryUrl) {
+    if (!config.publicUrl)
+      log.warn(
+        'CLOUDINARY_URL without TICKETS_PUBLIC_URL: Cloudinary will be told to notify this server at the address it listens on, which it likely cannot reach; videos would stay processing',
+      );
     const provider = await CloudinaryProvider.create({
       url: config.cloudinaryUrl,
       limits,
