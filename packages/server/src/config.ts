@@ -109,6 +109,12 @@ const EnvSchema = z.object({
     .optional(),
   /** Delivery URLs' base instead of https://res.cloudinary.com (a custom CDN domain; a test's fake). */
   TICKETS_CLOUDINARY_DELIVERY_URL: url.optional(),
+  /** Video goes to Cloudinary in chunks of this many bytes (Cloudinary wants at least 5 MB but for the last). */
+  TICKETS_CLOUDINARY_CHUNK_BYTES: z.coerce
+    .number()
+    .int()
+    .min(5 * 1024 * 1024)
+    .default(20_000_000),
   TICKETS_MEDIA_MAX_IMAGE_BYTES: z.coerce
     .number()
     .int()
@@ -171,6 +177,7 @@ export interface MediaConfig {
   /** Cloudinary's URL (cloudinary://key:secret@cloud?…); unset: the local store. */
   cloudinaryUrl?: string;
   cloudinaryDeliveryUrl?: string;
+  cloudinaryChunkBytes: number;
   /** The local store's directory (originals and the transformed copies it caches). */
   dir: string;
   maxImageBytes: number;
@@ -322,6 +329,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     media: {
       cloudinaryUrl: e.CLOUDINARY_URL,
       cloudinaryDeliveryUrl: e.TICKETS_CLOUDINARY_DELIVERY_URL,
+      cloudinaryChunkBytes: e.TICKETS_CLOUDINARY_CHUNK_BYTES,
       dir: join(dataDir, 'media'),
       maxImageBytes: e.TICKETS_MEDIA_MAX_IMAGE_BYTES,
       maxVideoBytes: e.TICKETS_MEDIA_MAX_VIDEO_BYTES,

@@ -10,7 +10,7 @@ import { idempotent } from './http/idempotency.js';
 import { initSentry } from './integrations/sentry.js';
 import { paymentProvider } from './integrations/stripe.js';
 import { runJobs } from './jobs/runner.js';
-import { saleJobs } from './jobs/sale.js';
+import { mediaJobs, saleJobs } from './jobs/sale.js';
 import { ApiKeys } from './modules/accounts/api-keys.js';
 import { Auth } from './modules/accounts/auth.js';
 import { Members } from './modules/accounts/members.js';
@@ -30,6 +30,7 @@ import { Events } from './modules/events/service.js';
 import { invoiceRoutes } from './modules/invoices/routes.js';
 import { Invoices } from './modules/invoices/service.js';
 import { mediaRoutes } from './modules/media/routes.js';
+import type { Media } from './modules/media/service.js';
 import { createMedia, type MediaSetup } from './modules/media/setup.js';
 import { Marketing } from './modules/messaging/marketing.js';
 import { messageRoutes } from './modules/messaging/routes.js';
@@ -60,6 +61,8 @@ export interface RunningServer {
   log: Logger;
   /** The in-process message worker, unless TICKETS_WORKER=off. */
   worker: MessageWorker | null;
+  /** Media (its provider, its upkeep). */
+  media: Media;
   /** Stops accepting, lets in-flight requests finish (up to the shutdown timeout), closes the database. */
   close(): Promise<void>;
 }
@@ -266,7 +269,7 @@ export async function startServer(config: Config, options: { log?: Logger } = {}
     'tickets server listening',
   );
 
-  const jobs = runJobs(saleJobs(db, sale, config), log);
+  const jobs = runJobs([...saleJobs(db, sale, config), ...mediaJobs(media.media)], log);
   const worker = config.messaging.inProcessWorker
     ? createWorker(db, config.messaging, log, url, media.media)
     : null;
@@ -292,7 +295,7 @@ export async function startServer(config: Config, options: { log?: Logger } = {}
     })();
     return closing;
   };
-  return { url, server, app, db, log, worker, close };
+  return { url, server, app, db, log, worker, media: media.media, close };
 }
 
 /**

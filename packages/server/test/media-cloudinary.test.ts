@@ -237,6 +237,22 @@ describe.each(DIALECTS)('%s: media on Cloudinary', (dialect) => {
     );
   });
 
+  it('sweeps away direct uploads never confirmed', async () => {
+    const signed = await call('POST', '/api/media/upload-signature', { token, body: {} });
+    const direct = new FormData();
+    for (const [k, v] of Object.entries(signed.body.fields as Record<string, string>)) direct.append(k, v);
+    direct.append('file', new Blob([await image('png', 50, 50)]), 'x.png');
+    expect((await fetch(signed.body.upload_url, { method: 'POST', body: direct })).status).toBe(200);
+    const kept = await upload(await image('jpeg', 60, 40), `event=${eventId}`);
+    // Everything counts as a day old (a cutoff a minute ahead): only what no asset names goes.
+    const removed = await s.media.sweep(-60_000);
+    expect(removed).toBeGreaterThanOrEqual(1);
+    expect(fake.assets.has(signed.body.fields.public_id)).toBe(false);
+    expect(fake.assets.has(kept.body.provider_id)).toBe(true);
+    const rows = await s.db.kysely.selectFrom('media_assets').select('provider_id').execute();
+    expect(rows.every((r) => fake.assets.has(r.provider_id))).toBe(true);
+  });
+
   it('refuses (and destroys) a direct upload of a type it does not take', async () => {
     const signed = await call('POST', '/api/media/upload-signature', { token, body: {} });
     const direct = new FormData();

@@ -1,5 +1,5 @@
 import { existsSync, readdirSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { simpleParser } from 'mailparser';
@@ -448,6 +448,31 @@ describe.each(DIALECTS)('%s: media on the local store', (dialect) => {
     const header = await sharp(await readFile(join(outbox, `${wa.id}.whatsapp.png`))).metadata();
     // The cover above the ticket's QR code, in one header image.
     expect([header.width, header.height]).toEqual([600, 640]);
+  });
+
+  it('sweeps away files no asset names, a day on', async () => {
+    const kept = await upload(await image('jpeg', 300, 200), `event=${eventId}`);
+    const orgId = (
+      await s.db.kysely
+        .selectFrom('media_assets')
+        .select('org_id')
+        .where('id', '=', kept.body.id)
+        .executeTakeFirstOrThrow()
+    ).org_id;
+    const dir = join(s.config.dataDir, 'media');
+    const orphan = join(dir, 'originals', orgId, 'med_01jd6x3k7qf0v8c6w2x9yq4e5b');
+    const young = join(dir, 'originals', orgId, 'med_01jd6x3k7qf0v8c6w2x9yq4e5c');
+    const crashed = join(dir, 'tmp', 'med_01jd6x3k7qf0v8c6w2x9yq4e5d.part');
+    await mkdir(join(dir, 'tmp'), { recursive: true });
+    for (const f of [orphan, young, crashed]) await writeFile(f, 'x');
+    const dayAgo = new Date(Date.now() - 25 * 3600_000);
+    for (const f of [orphan, crashed, join(dir, 'originals', orgId, kept.body.id)])
+      await utimes(f, dayAgo, dayAgo);
+    expect(await s.media.sweep()).toBe(2);
+    expect([existsSync(orphan), existsSync(crashed), existsSync(young)]).toEqual([false, false, true]);
+    // The asset's own file, as old, is kept and still served.
+    expect((await fetch(kept.body.urls.thumbnail)).status).toBe(200);
+    await rm(young);
   });
 
   it("answers 404 for another organization's media and events", async () => {

@@ -64,6 +64,8 @@ export interface CloudinarySettings {
   notificationUrl: () => string;
   /** The CDN base of delivery URLs instead of https://res.cloudinary.com (a custom domain; a test's fake). */
   deliveryUrl?: string;
+  /** Video is sent in chunks of this size (Cloudinary's SDK default is 20 MB; at least 5 MB). */
+  chunkBytes?: number;
   log: Logger;
 }
 
@@ -170,14 +172,24 @@ export class CloudinaryProvider implements MediaProvider {
 
   async put(up: Incoming): Promise<Stored> {
     const params = this.uploadParams(up.sniffed.resourceType, up);
+    // Video in chunks: Cloudinary takes at most 100 MB in one request, and the server's video limit is
+    // larger. Each chunk (20 MB by default) is held in memory while it is sent: bounded, whatever the file's size.
+    const chunked = up.sniffed.resourceType === 'video';
     const result = await new Promise<UploadApiResponse>((resolve, reject) => {
-      const target = this.sdk.uploader.upload_stream(
-        this.options({ ...params, resource_type: up.sniffed.resourceType }),
-        (error, res) => (error || !res ? reject(error ?? new Error('no answer')) : resolve(res)),
-      ) as unknown as Writable;
+      const options = this.options({
+        ...params,
+        resource_type: up.sniffed.resourceType,
+        ...(chunked ? { chunk_size: this.settings.chunkBytes ?? 20_000_000 } : {}),
+      });
+      const done = (error: unknown, res: UploadApiResponse | undefined) =>
+        error || !res ? reject(error ?? new Error('no answer')) : resolve(res);
+      const target = (chunked
+        ? this.sdk.uploader.upload_chunked_stream(options, done)
+        : this.sdk.uploader.upload_stream(options, done)) as unknown as Writable;
       pipeline(up.stream, target).catch((err: unknown) => {
         // The SDK gives no handle on its request: a failed upload (too large) must not leave it
         // waiting for the rest of a body that will never come. Its stream pipes into the request.
+        // (A chunked upload's chunks are whole requests: the one in flight ends; none follow it.)
         const request = (target as unknown as { _readableState?: { pipes?: Writable[] } })._readableState
           ?.pipes?.[0];
         request?.destroy();
@@ -380,6 +392,53 @@ export class CloudinaryProvider implements MediaProvider {
     } catch (err) {
       throw failure(err, 'deleting');
     }
+  }
+
+  async sweep(
+    before: Date,
+    orgIds: string[],
+    registered: (providerIds: string[]) => Promise<Set<string>>,
+  ): Promise<number> {
+    let removed = 0;
+    for (const orgId of orgIds)
+      for (const resourceType of ['image', 'video'] as const)
+        removed += await this.sweepFolder(`tickets/${orgId}/`, resourceType, before, registered);
+    return removed;
+  }
+
+  private async sweepFolder(
+    prefix: string,
+    resourceType: 'image' | 'video',
+    before: Date,
+    registered: (providerIds: string[]) => Promise<Set<string>>,
+  ): Promise<number> {
+    let removed = 0;
+    let cursor: string | undefined;
+    do {
+      const page = (await this.sdk.api.resources(
+        this.options({
+          type: 'upload',
+          prefix,
+          resource_type: resourceType,
+          max_results: 500,
+          ...(cursor ? { next_cursor: cursor } : {}),
+        }),
+      )) as { resources: { public_id: string; created_at: string }[]; next_cursor?: string };
+      cursor = page.next_cursor;
+      const old = page.resources
+        .filter((r) => Date.parse(r.created_at) < before.getTime())
+        .map((r) => r.public_id);
+      if (old.length === 0) continue;
+      const known = await registered(old);
+      const orphans = old.filter((id) => !known.has(id));
+      if (orphans.length === 0) continue;
+      await this.sdk.api.delete_resources(
+        orphans,
+        this.options({ resource_type: resourceType, invalidate: true }),
+      );
+      removed += orphans.length;
+    } while (cursor);
+    return removed;
   }
 
   /** Delivery URLs point at Cloudinary's CDN (or the configured base): nothing is fetched to make them. */

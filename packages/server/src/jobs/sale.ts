@@ -3,6 +3,7 @@ import type { Db } from '../db/database.js';
 import { purgeExpiredIdempotencyKeys } from '../http/idempotency.js';
 import { purgeStaleCounters } from '../modules/accounts/throttle.js';
 import type { Cancellations } from '../modules/events/cancellation.js';
+import type { Media } from '../modules/media/service.js';
 import type { Refunds } from '../modules/orders/refunds.js';
 import type { Orders } from '../modules/orders/service.js';
 import type { Job } from './runner.js';
@@ -27,4 +28,9 @@ export function saleJobs(
     { name: 'purge idempotency keys', everyMs: 3600_000, run: () => purgeExpiredIdempotencyKeys(db) },
     { name: 'purge rate-limit counters', everyMs: 3600_000, run: () => purgeStaleCounters(db) },
   ];
+}
+
+/** Media's upkeep: what the provider holds that no asset names, removed a day on (see Media.sweep). */
+export function mediaJobs(media: Media): Job[] {
+  return [{ name: 'sweep unregistered media', everyMs: 3600_000, run: () => media.sweep() }];
 }

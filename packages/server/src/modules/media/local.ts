@@ -1,7 +1,7 @@
 import { execFile, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -271,6 +271,40 @@ export class LocalStore implements MediaProvider {
             }
           : null,
     };
+  }
+
+  async sweep(
+    before: Date,
+    orgIds: string[],
+    registered: (providerIds: string[]) => Promise<Set<string>>,
+  ): Promise<number> {
+    let removed = 0;
+    const old = async (file: string) => {
+      const st = await stat(file).catch(() => null);
+      return st !== null && st.mtime < before;
+    };
+    // Uploads a crash cut short.
+    const tmp = join(this.dir, 'tmp');
+    for (const name of await readdir(tmp).catch(() => [] as string[]))
+      if (await old(join(tmp, name))) {
+        await rm(join(tmp, name), { force: true });
+        removed++;
+      }
+    // Originals no asset names (stored, then the process died before the row was written).
+    const originals = join(this.dir, 'originals');
+    for (const org of orgIds) {
+      const files = (await readdir(join(originals, org)).catch(() => [] as string[])).filter((f) =>
+        /^med_\w+$/.test(f),
+      );
+      if (files.length === 0) continue;
+      const known = await registered(files.map((f) => `${org}/${f}`));
+      for (const f of files)
+        if (!known.has(`${org}/${f}`) && (await old(join(originals, org, f)))) {
+          await this.remove({ id: f, org_id: org } as MediaAssetsTable);
+          removed++;
+        }
+    }
+    return removed;
   }
 
   async usage(): Promise<null> {

@@ -67,6 +67,17 @@ export interface MediaProvider {
   delivery(asset: MediaAssetsTable): Delivery;
   /** The account's usage at the provider (null: the local store has no account). */
   usage(): Promise<ProviderUsage | null>;
+  /**
+   * Removes what the provider holds that no asset names and that is older than `before`: direct
+   * uploads never confirmed, files of uploads a crash cut short. Only within these organizations'
+   * folders (another database's organizations, say a staging server's on the same Cloudinary account,
+   * are not this one's to judge). `registered` says which ids are assets. Resolves with how many it removed.
+   */
+  sweep(
+    before: Date,
+    orgIds: string[],
+    registered: (providerIds: string[]) => Promise<Set<string>>,
+  ): Promise<number>;
   /** Bytes of an image rendered at a preset, as JPEG or PNG (for PDFs); null when it can't be had. */
   render(asset: MediaAssetsTable, preset: 'card' | 'email'): Promise<Buffer | null>;
 }

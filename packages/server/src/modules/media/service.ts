@@ -565,6 +565,32 @@ export class Media {
     return { id, object: 'media', deleted: true };
   }
 
+  /**
+   * Removes from the provider what no asset names, a day after it was stored (unconfirmed direct
+   * uploads; files of uploads a crash cut short). Run hourly by every server and worker (idempotent).
+   */
+  async sweep(olderThanMs = 24 * 3600_000): Promise<number> {
+    const orgs = await this.db.kysely.selectFrom('organizations').select('id').execute();
+    const before = new Date(Date.now() - olderThanMs);
+    return this.provider.sweep(
+      before,
+      orgs.map((o) => o.id),
+      async (ids) => {
+        const found = new Set<string>();
+        for (let i = 0; i < ids.length; i += 500) {
+          const rows = await this.db.kysely
+            .selectFrom('media_assets')
+            .select('provider_id')
+            .where('provider', '=', this.provider.kind)
+            .where('provider_id', 'in', ids.slice(i, i + 500))
+            .execute();
+          for (const r of rows) found.add(r.provider_id);
+        }
+        return found;
+      },
+    );
+  }
+
   /** An event's assets (before the event is deleted: its rows go with it, their files are removed after). */
   ofEvent(orgId: string, eventId: string): Promise<MediaAssetsTable[]> {
     return this.db.kysely

@@ -34,6 +34,7 @@ export async function createMedia(db: Db, config: MediaConfig, log: Logger): Pro
       limits,
       notificationUrl: () => `${base}/api/webhooks/cloudinary`,
       deliveryUrl: config.cloudinaryDeliveryUrl,
+      chunkBytes: config.cloudinaryChunkBytes,
       log,
     });
     // The presets' named transformations, created when missing. Cloudinary being away is no reason not
