@@ -102,6 +102,16 @@ const EnvSchema = z.object({
   TICKETS_SEND_TIMEOUT_SECONDS: seconds.default(20),
   TICKETS_REMINDER_HOURS: z.coerce.number().int().min(0).default(24),
   TICKETS_PUBLIC_URL: url.optional(),
+  /** Webhook endpoints may be http:// (development only). */
+  TICKETS_WEBHOOK_ALLOW_HTTP: z
+    .enum(['true', 'false', '1', '0'])
+    .transform((v) => v === 'true' || v === '1')
+    .default(false),
+  /** Webhook endpoints may be on loopback and private addresses (tests, an intranet). */
+  TICKETS_WEBHOOK_ALLOW_PRIVATE: z
+    .enum(['true', 'false', '1', '0'])
+    .transform((v) => v === 'true' || v === '1')
+    .default(false),
   /** cloudinary://key:secret@cloud: media goes to Cloudinary; unset: the local store under the data dir. */
   CLOUDINARY_URL: z
     .string()
@@ -171,6 +181,8 @@ export interface Config {
   stripe: { secretKey?: string; webhookSecret?: string; apiUrl: string };
   messaging: MessagingConfig;
   media: MediaConfig;
+  /** Organizers' webhook endpoints: which URLs they may have. */
+  webhooks: { allowHttp: boolean; allowPrivate: boolean };
 }
 
 export interface MediaConfig {
@@ -326,6 +338,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
       reminderHours: e.TICKETS_REMINDER_HOURS,
       publicUrl: e.TICKETS_PUBLIC_URL,
     },
+    webhooks: { allowHttp: e.TICKETS_WEBHOOK_ALLOW_HTTP, allowPrivate: e.TICKETS_WEBHOOK_ALLOW_PRIVATE },
     media: {
       cloudinaryUrl: e.CLOUDINARY_URL,
       cloudinaryDeliveryUrl: e.TICKETS_CLOUDINARY_DELIVERY_URL,

@@ -42,7 +42,14 @@ export async function runWorker(env: NodeJS.ProcessEnv = process.env): Promise<{
   }
   // The media provider too: confirmations show the event's cover (banner, PDF, WhatsApp header).
   const { media } = await createMedia(db, config.media, log);
-  const worker = createWorker(db, config.messaging, log, `http://${config.host}:${config.port}`, media);
+  const worker = createWorker(
+    db,
+    config.messaging,
+    log,
+    `http://${config.host}:${config.port}`,
+    media,
+    config.webhooks,
+  );
   worker.start();
   // To try error reporting end to end: one rejection nothing handles (Sentry's handler reports it).
   if (env.TICKETS_DEBUG_UNHANDLED_REJECTION)

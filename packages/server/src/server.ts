@@ -45,6 +45,8 @@ import { StripeWebhooks } from './modules/payments/webhooks.js';
 import { rowCursors } from './modules/reports/cursor.js';
 import { reportRoutes } from './modules/reports/routes.js';
 import { Reports } from './modules/reports/service.js';
+import { WebhookEndpoints } from './modules/webhooks/endpoints.js';
+import { webhookRoutes } from './modules/webhooks/routes.js';
 import { startProcessMetrics } from './observability/metrics.js';
 import { metricsRoute, oldestQueued } from './observability/metrics-route.js';
 import { release, VERSION } from './observability/release.js';
@@ -152,6 +154,7 @@ export async function buildApp(
   const { payments, orders, refunds, cancellations } = sale;
   eventRoutes(app, new Events(db), cancellations, media);
   mediaRoutes(app, media);
+  webhookRoutes(app, new WebhookEndpoints(db, config.webhooks));
   orderRoutes(app, orders, refunds, {
     db,
     perMinute: config.storefrontPurchasesPerMinute,
@@ -271,7 +274,7 @@ export async function startServer(config: Config, options: { log?: Logger } = {}
 
   const jobs = runJobs([...saleJobs(db, sale, config), ...mediaJobs(media.media)], log);
   const worker = config.messaging.inProcessWorker
-    ? createWorker(db, config.messaging, log, url, media.media)
+    ? createWorker(db, config.messaging, log, url, media.media, config.webhooks)
     : null;
   worker?.start();
 

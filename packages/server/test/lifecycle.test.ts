@@ -146,6 +146,7 @@ describe.each(DIALECTS)('%s: readiness and shutdown', (dialect) => {
           '0025_audit_log',
           '0026_feedback',
           '0027_media',
+          '0028_webhook_endpoints',
         ],
       },
     });

@@ -252,6 +252,7 @@ describe('sqlite: a migration that fails half-way leaves nothing behind', () => 
         '0025_audit_log',
         '0026_feedback',
         '0027_media',
+        '0028_webhook_endpoints',
       ]);
       await db.kysely.deleteFrom('ticket_presence').where('ticket_id', '=', 'tkt_gone').execute();
       expect(await migrateToLatest(db)).toEqual([
@@ -274,6 +275,7 @@ describe('sqlite: a migration that fails half-way leaves nothing behind', () => 
         '0025_audit_log',
         '0026_feedback',
         '0027_media',
+        '0028_webhook_endpoints',
       ]);
     } finally {
       await db.close();
@@ -344,6 +346,7 @@ describe.each(DIALECTS)('%s: 0011_sale_constraints', (dialect) => {
         '0025_audit_log',
         '0026_feedback',
         '0027_media',
+        '0028_webhook_endpoints',
       ]);
       const tickets = await db.kysely
         .selectFrom('tickets')
@@ -389,6 +392,7 @@ describe.each(DIALECTS)('%s: 0011_sale_constraints', (dialect) => {
           '0025_audit_log',
           '0026_feedback',
           '0027_media',
+          '0028_webhook_endpoints',
         ]);
       } else {
         expect(await migrateToLatest(db)).toEqual([
@@ -409,6 +413,7 @@ describe.each(DIALECTS)('%s: 0011_sale_constraints', (dialect) => {
           '0025_audit_log',
           '0026_feedback',
           '0027_media',
+          '0028_webhook_endpoints',
         ]);
         await expect(
           sql`update orders set refunded_amount = 6001 where id = 'ord_1'`.execute(db.kysely),

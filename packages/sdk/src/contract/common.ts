@@ -30,6 +30,7 @@ export const ID_PREFIXES = {
   passwordReset: 'pwr',
   feedback: 'fb',
   media: 'med',
+  webhookEndpoint: 'we',
 } as const;
 
 export const UserId = idOf(ID_PREFIXES.user);

@@ -11,3 +11,4 @@ export * from './openapi.js';
 export * from './orders.js';
 export * from './reports.js';
 export * from './routes.js';
+export * from './webhooks.js';

@@ -51,7 +51,18 @@ import {
   ValidateInput,
   Validation,
 } from './checkin.js';
-import { ApiKeyId, Deleted, EventId, InvitationId, ListQuery, page, TicketTypeId, UserId } from './common.js';
+import {
+  ApiKeyId,
+  Deleted,
+  EventId,
+  ID_PREFIXES,
+  InvitationId,
+  idOf,
+  ListQuery,
+  page,
+  TicketTypeId,
+  UserId,
+} from './common.js';
 import {
   Availability,
   AvailabilityQuery,
@@ -136,6 +147,14 @@ import {
   TransferInput,
 } from './orders.js';
 import { AttendanceReportQuery, ReportFile, RevenueReportQuery, SalesReportQuery } from './reports.js';
+import {
+  WebhookDelivery,
+  WebhookDeliveryListQuery,
+  WebhookEndpoint,
+  WebhookEndpointCreateInput,
+  WebhookEndpointId,
+  WebhookEndpointUpdateInput,
+} from './webhooks.js';
 
 /** What a caller must hold to use a route. Roles and API-key scopes map onto these in the server. */
 export const PERMISSIONS = [
@@ -201,6 +220,7 @@ const route = <const T extends RouteDef>(def: T): T => def;
 const EventParams = z.object({ id: EventId });
 const TicketTypeParams = z.object({ id: TicketTypeId });
 const MediaParams = z.object({ id: MediaId });
+const WebhookEndpointParams = z.object({ id: WebhookEndpointId });
 
 export const routes = {
   health: {
@@ -905,6 +925,87 @@ export const routes = {
       auth: 'events:write',
       params: MediaParams,
       response: Deleted,
+    }),
+  },
+  webhookEndpoints: {
+    create: route({
+      method: 'POST',
+      path: '/api/webhook-endpoints',
+      summary:
+        'Subscribe a URL to events (order.paid, …, or *); the answer holds its signing secret, shown this once',
+      tag: 'webhooks',
+      auth: 'api_keys:manage',
+      body: WebhookEndpointCreateInput,
+      response: WebhookEndpoint,
+      status: 201,
+      idempotent: false,
+    }),
+    list: route({
+      method: 'GET',
+      path: '/api/webhook-endpoints',
+      summary: "The organization's webhook endpoints",
+      tag: 'webhooks',
+      auth: 'api_keys:manage',
+      query: ListQuery,
+      response: page(WebhookEndpoint),
+    }),
+    get: route({
+      method: 'GET',
+      path: '/api/webhook-endpoints/:id',
+      summary: 'One webhook endpoint (without its secret)',
+      tag: 'webhooks',
+      auth: 'api_keys:manage',
+      params: WebhookEndpointParams,
+      response: WebhookEndpoint,
+    }),
+    update: route({
+      method: 'PUT',
+      path: '/api/webhook-endpoints/:id',
+      summary: 'Change its URL, events or description; enable or disable it',
+      tag: 'webhooks',
+      auth: 'api_keys:manage',
+      params: WebhookEndpointParams,
+      body: WebhookEndpointUpdateInput,
+      response: WebhookEndpoint,
+    }),
+    delete: route({
+      method: 'DELETE',
+      path: '/api/webhook-endpoints/:id',
+      summary: 'Delete an endpoint; its undelivered deliveries are cancelled',
+      tag: 'webhooks',
+      auth: 'api_keys:manage',
+      params: WebhookEndpointParams,
+      response: Deleted,
+    }),
+    rotateSecret: route({
+      method: 'POST',
+      path: '/api/webhook-endpoints/:id/rotate-secret',
+      summary: 'A new signing secret (shown once); deliveries are signed with the old one too for 24 hours',
+      tag: 'webhooks',
+      auth: 'api_keys:manage',
+      params: WebhookEndpointParams,
+      response: WebhookEndpoint,
+      idempotent: false,
+    }),
+    deliveries: route({
+      method: 'GET',
+      path: '/api/webhook-endpoints/:id/deliveries',
+      summary:
+        "An endpoint's deliveries, newest first: status, attempts, its last answer and how long it took",
+      tag: 'webhooks',
+      auth: 'api_keys:manage',
+      params: WebhookEndpointParams,
+      query: WebhookDeliveryListQuery,
+      response: page(WebhookDelivery),
+    }),
+    retry: route({
+      method: 'POST',
+      path: '/api/webhook-deliveries/:id/retry',
+      summary: 'Send a failed or dead delivery again, now',
+      tag: 'webhooks',
+      auth: 'api_keys:manage',
+      params: z.object({ id: idOf(ID_PREFIXES.outbox) }),
+      response: WebhookDelivery,
     }),
   },
   feedback: {

@@ -336,7 +336,8 @@ export interface OutboxTable {
   available_at: Timestamp;
   created_at: Timestamp;
   updated_at: Timestamp;
-  channel: 'email' | 'whatsapp' | null;
+  /** `webhook`: a delivery to an organizer's endpoint (the recipient is the endpoint's id). */
+  channel: 'email' | 'whatsapp' | 'webhook' | null;
   recipient: string | null;
   subject: string | null;
   order_id: string | null;
@@ -396,6 +397,9 @@ export interface MessageEventsTable {
   detail: string | null;
   provider_event_id: string | null;
   at: Timestamp;
+  /** What the attempt got back: the HTTP status (a webhook endpoint's answer), and how long it took. */
+  response_code?: number | null;
+  duration_ms?: number | null;
 }
 
 export interface SuppressionsTable {
@@ -598,7 +602,24 @@ export interface MediaAssetsTable {
   updated_at: string;
 }
 
+export interface WebhookEndpointsTable {
+  id: string;
+  org_id: string;
+  url: string;
+  description: string;
+  /** JSON array of event types, or ["*"]. */
+  events: string;
+  status: 'enabled' | 'disabled';
+  disabled_reason: string | null;
+  secret: string;
+  previous_secret: string | null;
+  previous_secret_until: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
 export interface Database {
+  webhook_endpoints: WebhookEndpointsTable;
   media_assets: MediaAssetsTable;
   feedback: FeedbackTable;
   sales_hourly: SalesHourlyTable;

@@ -10,6 +10,7 @@ import { recordAudit } from '../audit/log.js';
 import { notifyQueued, queueForEventOrders } from '../messaging/outbox.js';
 import { REFUNDABLE, type Refunds } from '../orders/refunds.js';
 import type { Orders } from '../orders/service.js';
+import { queueWebhook } from '../webhooks/queue.js';
 import { eventView } from './views.js';
 
 type CancelInput = z.output<typeof EventCancelInput>;
@@ -72,6 +73,7 @@ export class Cancellations {
         ...(input.message ? { message: input.message } : {}),
         refund: input.refund,
       });
+      await queueWebhook(trx, principal.orgId, 'event.cancelled', { event_id: eventId });
       const voided = await trx
         .updateTable('tickets')
         .set({ status: 'void', void_reason: 'cancelled', seat_kept: 1, updated_at: now })

@@ -35,6 +35,7 @@ import {
   withCounts,
 } from '../inventory/inventory.js';
 import { notifyQueued, queueForEventOrders } from '../messaging/outbox.js';
+import { queueWebhook } from '../webhooks/queue.js';
 import { eventView, ticketTypeView } from './views.js';
 
 type EventCreate = z.output<typeof EventCreateInput>;
@@ -384,6 +385,7 @@ export class Events {
         before: { status: from[0] },
         after: { status: to },
       });
+      if (action === 'publish') await queueWebhook(trx, orgId, 'event.published', { event_id: id });
       return true;
     });
     if (!changed)
@@ -392,6 +394,7 @@ export class Events {
         'invalid_transition',
         `Cannot ${action} an event that is ${current.status === 'draft' ? 'a draft' : current.status}; it must be ${from.join(' or ')}.`,
       );
+    notifyQueued(this.db);
     return eventView({ ...current, status: to, updated_at });
   }
 

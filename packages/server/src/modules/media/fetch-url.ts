@@ -1,8 +1,7 @@
-import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import type { Readable } from 'node:stream';
 import got from 'got';
-import ipaddr from 'ipaddr.js';
 import { ApiError } from '../../http/errors.js';
+import { checkLiteral, publicLookup } from '../../http/public-address.js';
 
 /**
  * Fetches a URL a user gave, for the local store's from-url: refusing, at connection time (so a DNS
@@ -11,34 +10,12 @@ import { ApiError } from '../../http/errors.js';
  * multicast. Redirects are followed (at most 3), each checked the same way.
  */
 export function fetchPublic(url: string, allowPrivate: boolean, timeoutMs = 30_000): Promise<Readable> {
-  // An address written in the URL is connected to without a lookup: check it here (and on redirects).
-  const literal = (target: URL) => {
-    const host = target.hostname.replace(/^\[|\]$/g, '');
-    if (!allowPrivate && ipaddr.isValid(host) && ipaddr.process(host).range() !== 'unicast')
-      throw new ApiError(400, 'url_not_allowed', `${host} is a private or local address; give a public URL.`);
-  };
   try {
-    literal(new URL(url));
+    checkLiteral(new URL(url), allowPrivate);
   } catch (err) {
     return Promise.reject(err);
   }
-  const lookup = (hostname: string, options: object, callback: (...args: unknown[]) => void) => {
-    dnsLookup(hostname, { ...options, all: true }, (err, addresses: LookupAddress[]) => {
-      if (err) return callback(err);
-      const bad = addresses.find((a) => !allowPrivate && ipaddr.process(a.address).range() !== 'unicast');
-      if (bad)
-        return callback(
-          new ApiError(
-            400,
-            'url_not_allowed',
-            `${hostname} resolves to ${bad.address}, a private or local address; give a public URL.`,
-          ),
-        );
-      const all = (options as { all?: boolean }).all;
-      if (all) callback(null, addresses);
-      else callback(null, addresses[0]?.address, addresses[0]?.family);
-    });
-  };
+  const lookup = publicLookup(allowPrivate);
   return new Promise((resolve, reject) => {
     const stream = got.stream(url, {
       dnsLookup: lookup as never,
@@ -46,7 +23,7 @@ export function fetchPublic(url: string, allowPrivate: boolean, timeoutMs = 30_0
       maxRedirects: 3,
       retry: { limit: 0 },
       headers: { 'user-agent': 'tickets-media/1' },
-      hooks: { beforeRedirect: [(options) => literal(options.url as URL)] },
+      hooks: { beforeRedirect: [(options) => checkLiteral(options.url as URL, allowPrivate)] },
     });
     stream.once('response', (res: { statusCode: number }) => {
       if (res.statusCode >= 400) {

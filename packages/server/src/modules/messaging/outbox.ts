@@ -1,7 +1,7 @@
 import type { Channel, TemplateName } from '@tickets/sdk';
 import { type Kysely, sql, type Transaction } from 'kysely';
 import type { Db } from '../../db/database.js';
-import { type Database, FIRST_CODE_VERSION, type OrdersTable } from '../../db/schema.js';
+import { type Database, FIRST_CODE_VERSION, type OrdersTable, type OutboxTable } from '../../db/schema.js';
 import { storeOf } from '../../db/store.js';
 import { newId } from '../../ids.js';
 import { nowIso } from '../../time.js';
@@ -68,7 +68,7 @@ export async function queueMessages(
 }
 
 /** The outbox rows for messages, for callers that insert them in a statement of their own. */
-export function outboxRows(orgId: string, messages: QueuedMessage[]) {
+export function outboxRows(orgId: string, messages: QueuedMessage[]): OutboxTable[] {
   const now = nowIso();
   return messages.map((m) => ({
     id: newId('outbox'),

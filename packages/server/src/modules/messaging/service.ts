@@ -66,7 +66,7 @@ export class Messages {
       .selectFrom('outbox')
       .selectAll()
       .where('org_id', '=', orgId)
-      .where('channel', 'is not', null)
+      .where('channel', 'in', ['email', 'whatsapp'])
       .$if(query.order !== undefined, (q) => q.where('order_id', '=', query.order as string))
       .$if(query.ticket !== undefined, (q) => q.where('ticket_id', '=', query.ticket as string))
       .$if(query.event !== undefined, (q) => q.where('event_id', '=', query.event as string))
@@ -335,7 +335,7 @@ export class Messages {
               .where('status', 'in', below)
               .execute();
           const reason = suppressionReason(event);
-          if (reason && message.channel && message.recipient)
+          if (reason && (message.channel === 'email' || message.channel === 'whatsapp') && message.recipient)
             await suppress(
               trx,
               message.org_id,
@@ -360,7 +360,7 @@ export class Messages {
       .selectAll()
       .where('org_id', '=', orgId)
       .where('id', '=', id)
-      .where('channel', 'is not', null)
+      .where('channel', 'in', ['email', 'whatsapp'])
       .executeTakeFirst();
     if (!row) throw notFound('message');
     return row;

@@ -4,6 +4,7 @@ import type { Db } from '../../db/database.js';
 import { FileEmail, SmtpEmail } from '../../integrations/email.js';
 import { SendGridEmail, SendGridMarketing } from '../../integrations/sendgrid.js';
 import { WhatsAppCloud } from '../../integrations/whatsapp.js';
+import { WebhookSender } from '../webhooks/deliver.js';
 import { Marketing } from './marketing.js';
 import { type Covers, Renderer } from './render.js';
 import type { EmailTransport, WhatsAppTransport } from './transport.js';
@@ -67,6 +68,7 @@ export function createWorker(
   log: Logger,
   baseUrl: string,
   covers?: Covers,
+  webhooks: { allowPrivate: boolean } = { allowPrivate: false },
 ): MessageWorker {
   const { email, whatsapp } = transports(config);
   const renderer = new Renderer(db, {
@@ -78,7 +80,17 @@ export function createWorker(
   });
   return new MessageWorker(
     db,
-    { renderer, email, whatsapp, log, marketing: new Marketing(db, null) },
+    {
+      renderer,
+      email,
+      whatsapp,
+      log,
+      marketing: new Marketing(db, null),
+      webhooks: new WebhookSender(db, {
+        allowPrivate: webhooks.allowPrivate,
+        timeoutMs: config.sendTimeoutMs,
+      }),
+    },
     {
       concurrency: config.concurrency,
       pollMs: config.pollMs,

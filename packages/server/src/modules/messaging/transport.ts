@@ -43,7 +43,13 @@ export class DeliveryError extends Error {
   constructor(
     message: string,
     readonly retryable: boolean,
-    readonly options: { status?: number; retryAfterMs?: number; cause?: unknown } = {},
+    readonly options: {
+      status?: number;
+      retryAfterMs?: number;
+      cause?: unknown;
+      /** How long the attempt took (a webhook's history shows it). */
+      durationMs?: number;
+    } = {},
   ) {
     super(message, { cause: options.cause });
     this.name = 'DeliveryError';

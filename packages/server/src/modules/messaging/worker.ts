@@ -1,12 +1,15 @@
-import { sql, type Updateable } from 'kysely';
+import { type Kysely, sql, type Updateable } from 'kysely';
 import type { Logger } from 'pino';
 import { type Db, groupedWrites } from '../../db/database.js';
-import type { MessageStatus, OutboxTable } from '../../db/schema.js';
+import type { Database, MessageStatus, OutboxTable } from '../../db/schema.js';
 import { byDialect, storeOf } from '../../db/store.js';
 import { newId } from '../../ids.js';
 import { backgroundTransaction, captureProblem } from '../../integrations/sentry.js';
 import { messageSends } from '../../observability/metrics.js';
 import { nowIso } from '../../time.js';
+import { recordAudit } from '../audit/log.js';
+import { WEBHOOK_GIVE_UP_MS, type WebhookSender, webhookBackoffMs } from '../webhooks/deliver.js';
+import { forgetEndpoints } from '../webhooks/queue.js';
 import type { Marketing } from './marketing.js';
 import { onQueued, queueDueReminders, queuedChannel } from './outbox.js';
 import type { OutboxRow, Renderer } from './render.js';
@@ -62,6 +65,8 @@ export class MessageWorker {
       email: EmailTransport;
       whatsapp: WhatsAppTransport;
       log: Logger;
+      /** Organizers' webhook endpoints (outbox rows of channel `webhook`). */
+      webhooks?: WebhookSender;
     },
     private readonly options: WorkerOptions,
   ) {}
@@ -249,6 +254,7 @@ export class MessageWorker {
 
   private async deliverNow(row: OutboxRow): Promise<void> {
     if (!(await this.stillMine(row))) return;
+    if (row.channel === 'webhook') return this.deliverWebhook(row);
     const suppressed = await this.suppressed(row);
     if (suppressed) return this.finish(row, 'suppressed', { detail: suppressed });
     let rendered: Awaited<ReturnType<Renderer['render']>>;
@@ -267,22 +273,13 @@ export class MessageWorker {
     if ('defer' in rendered) return this.defer(row, rendered.defer);
     if (!(await this.stillMine(row))) return;
 
-    const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(), this.options.sendTimeoutMs);
-    // While the send is in flight the lease is kept alive (a third of it at a time): a send longer than
-    // what was left of the lease — 700 ms with 510 ms left of a 1 s lease — let another worker take the
-    // row over mid-send and send it again. A worker that dies stops renewing, and its row is taken over
-    // when the lease ends, as before.
-    const heartbeat = setInterval(
-      () => void this.renewLease(row).catch(() => {}),
-      Math.max(50, Math.floor(this.options.leaseMs / 3)),
-    );
     const transport = rendered.channel === 'email' ? this.deps.email : this.deps.whatsapp;
     try {
-      const result =
+      const result = await this.sending(row, (signal) =>
         rendered.channel === 'email'
-          ? await this.deps.email.send(rendered.email, controller.signal)
-          : await this.deps.whatsapp.send(rendered.whatsapp, controller.signal);
+          ? this.deps.email.send(rendered.email, signal)
+          : this.deps.whatsapp.send(rendered.whatsapp, signal),
+      );
       const subject = rendered.channel === 'email' ? rendered.email.subject : rendered.whatsapp.template.name;
       await this.finish(row, 'sent', {
         provider: transport.name,
@@ -290,16 +287,52 @@ export class MessageWorker {
         subject,
       });
     } catch (err) {
-      const failure =
-        err instanceof DeliveryError
-          ? err
-          : controller.signal.aborted
-            ? new DeliveryError(`timed out after ${this.options.sendTimeoutMs} ms`, true)
-            : new DeliveryError((err as Error).message ?? String(err), true, { cause: err });
-      await this.failed(row, failure, transport.name);
+      await this.failed(row, err as DeliveryError, transport.name);
+    }
+  }
+
+  /**
+   * Runs a send under the send timeout, keeping the row's lease alive while it is in flight (a third of
+   * it at a time): a send longer than what was left of the lease — 700 ms with 510 ms left of a 1 s
+   * lease — let another worker take the row over mid-send and send it again. A worker that dies stops
+   * renewing, and its row is taken over when the lease ends, as before. Failures come out as DeliveryErrors.
+   */
+  private async sending<T>(row: OutboxRow, send: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), this.options.sendTimeoutMs);
+    const heartbeat = setInterval(
+      () => void this.renewLease(row).catch(() => {}),
+      Math.max(50, Math.floor(this.options.leaseMs / 3)),
+    );
+    try {
+      return await send(controller.signal);
+    } catch (err) {
+      throw err instanceof DeliveryError
+        ? err
+        : controller.signal.aborted
+          ? new DeliveryError(`timed out after ${this.options.sendTimeoutMs} ms`, true)
+          : new DeliveryError((err as Error).message ?? String(err), true, { cause: err });
     } finally {
       clearTimeout(timer);
       clearInterval(heartbeat);
+    }
+  }
+
+  /** A delivery to an organizer's webhook endpoint: its answer's status and time go on the history. */
+  private async deliverWebhook(row: OutboxRow): Promise<void> {
+    const sender = this.deps.webhooks;
+    if (!sender) return this.finish(row, 'cancelled', { detail: 'this worker does not deliver webhooks' });
+    try {
+      const out = await this.sending(row, (signal) => sender.send(row, signal));
+      if ('cancel' in out) return this.finish(row, 'cancelled', { detail: out.cancel });
+      await this.finish(row, 'sent', {
+        provider: sender.name,
+        detail: `answered ${out.status} in ${out.durationMs} ms`,
+        responseCode: out.status,
+        durationMs: out.durationMs,
+      });
+    } catch (err) {
+      await this.failed(row, err as DeliveryError, sender.name);
     }
   }
 
@@ -321,13 +354,29 @@ export class MessageWorker {
   /** A failed attempt; `provider`: the transport that failed it (none when rendering did). */
   private async failed(row: OutboxRow, err: DeliveryError, provider?: string): Promise<void> {
     const detail = err.options.status ? `${err.options.status}: ${err.message}` : err.message;
-    if (!err.retryable) return this.finish(row, 'failed', { detail, provider });
-    if (row.attempts >= this.options.maxAttempts)
-      return this.finish(row, 'dead', {
+    const outcome = { responseCode: err.options.status ?? null, durationMs: err.options.durationMs ?? null };
+    if (!err.retryable) return this.finish(row, 'failed', { detail, provider, ...outcome });
+    // Webhooks are tried for three days (endpoints go down for a deploy, a weekend); messages for their
+    // number of attempts.
+    const webhook = row.channel === 'webhook';
+    const spent = webhook
+      ? Date.now() - Date.parse(row.created_at) >= WEBHOOK_GIVE_UP_MS
+      : row.attempts >= this.options.maxAttempts;
+    if (spent) {
+      await this.finish(row, 'dead', {
         detail: `gave up after ${row.attempts} attempts; last: ${detail}`,
         provider,
+        ...outcome,
       });
-    const wait = Math.max(err.options.retryAfterMs ?? 0, backoffMs(row.attempts, this.options.retryBaseMs));
+      if (webhook) await disableFailingEndpoint(this.k, row, detail, this.deps.log);
+      return;
+    }
+    const wait = Math.max(
+      err.options.retryAfterMs ?? 0,
+      webhook
+        ? webhookBackoffMs(row.attempts, this.options.retryBaseMs)
+        : backoffMs(row.attempts, this.options.retryBaseMs),
+    );
     this.deps.log.warn(
       { message: row.id, attempt: row.attempts, wait, err: detail },
       'message delivery will be retried',
@@ -336,6 +385,7 @@ export class MessageWorker {
       detail,
       provider,
       retryAt: new Date(Date.now() + wait).toISOString(),
+      ...outcome,
     });
   }
 
@@ -351,6 +401,9 @@ export class MessageWorker {
       retryAt?: string;
       /** This attempt does not count (a deferral). */
       keepAttempt?: boolean;
+      /** What the attempt got back: an HTTP status, and how long it took. */
+      responseCode?: number | null;
+      durationMs?: number | null;
     },
   ): Promise<void> {
     const now = nowIso();
@@ -386,6 +439,8 @@ export class MessageWorker {
       detail:
         r.detail ?? (r.providerMessageId ? `${r.provider} ${r.providerMessageId}` : (r.provider ?? null)),
       at: now,
+      response_code: r.responseCode ?? null,
+      duration_ms: r.durationMs ?? null,
     };
     // Conditional on this worker still holding the message: one whose lease ran out belongs to another now.
     await byDialect(this.db, { postgres: finishInOneStatement, sqlite: finishGrouped })(
@@ -415,7 +470,14 @@ export class MessageWorker {
 }
 
 type Changes = Updateable<OutboxTable>;
-type HistoryRow = { id: string; status: string; detail: string | null; at: string };
+type HistoryRow = {
+  id: string;
+  status: string;
+  detail: string | null;
+  at: string;
+  response_code: number | null;
+  duration_ms: number | null;
+};
 
 /** Postgres: one statement (no BEGIN/COMMIT round trips); the history row is written only if the update matched. */
 async function finishInOneStatement(db: Db, row: OutboxRow, changes: Changes, event: HistoryRow) {
@@ -430,7 +492,16 @@ async function finishInOneStatement(db: Db, row: OutboxRow, changes: Changes, ev
         .returning('id'),
     )
     .insertInto('message_events')
-    .columns(['id', 'message_id', 'status', 'detail', 'provider_event_id', 'at'])
+    .columns([
+      'id',
+      'message_id',
+      'status',
+      'detail',
+      'provider_event_id',
+      'at',
+      'response_code',
+      'duration_ms',
+    ])
     .expression((eb) =>
       eb
         .selectFrom('u')
@@ -441,6 +512,8 @@ async function finishInOneStatement(db: Db, row: OutboxRow, changes: Changes, ev
           sql.val(event.detail).as('detail'),
           sql.val<string | null>(null).as('provider_event_id'),
           sql.val(event.at).as('at'),
+          sql.val(event.response_code).as('response_code'),
+          sql.val(event.duration_ms).as('duration_ms'),
         ]),
     )
     .execute();
@@ -464,5 +537,41 @@ async function finishGrouped(db: Db, row: OutboxRow, changes: Changes, event: Hi
       .insertInto('message_events')
       .values({ ...event, message_id: row.id, provider_event_id: null })
       .execute();
+  });
+}
+
+/**
+ * An endpoint whose delivery failed for three days is disabled (its later deliveries are cancelled as
+ * they come up); the audit log says so, and an organizer enables it again with PUT … { status: enabled }.
+ */
+async function disableFailingEndpoint(
+  k: Kysely<Database>,
+  row: OutboxRow,
+  lastError: string,
+  log: Logger,
+): Promise<void> {
+  const reason = `deliveries failed for 3 days (last: ${lastError})`;
+  const changed = await k
+    .updateTable('webhook_endpoints')
+    .set({ status: 'disabled', disabled_reason: reason, updated_at: nowIso() })
+    .where('id', '=', row.recipient ?? '')
+    .where('status', '=', 'enabled')
+    .executeTakeFirst();
+  if (Number(changed.numUpdatedRows) === 0) return;
+  forgetEndpoints(row.org_id);
+  log.warn(
+    { endpoint: row.recipient, org: row.org_id },
+    'webhook endpoint disabled: deliveries failed for 3 days',
+  );
+  captureProblem('webhook endpoint disabled', null, {
+    'endpoint.id': row.recipient ?? '',
+    'org.id': row.org_id,
+  });
+  await recordAudit(k, {
+    orgId: row.org_id,
+    by: null,
+    action: 'webhook_endpoint.disabled',
+    subject: row.recipient ?? '',
+    data: { reason },
   });
 }

@@ -16,6 +16,7 @@ import { conflict } from '../../http/errors.js';
 import { SQL, takeSeats } from '../inventory/inventory.js';
 import { invoiceForSaleOnSqlite } from '../invoices/ledger.js';
 import { orderPaidMessages, outboxRows } from '../messaging/outbox.js';
+import { webhookRows } from '../webhooks/queue.js';
 import { orderView } from './views.js';
 
 type Purchase = z.output<typeof PurchaseInput>;
@@ -194,18 +195,17 @@ export async function sellOnSqlite(
   await insertRows(trx, 'sqlite', 'tickets', tickets);
   // The buyer's confirmation with the tickets, written with them: it exists exactly when the sale does.
   if (!sale.pending)
-    await insertRows(
-      trx,
-      'sqlite',
-      'outbox',
-      outboxRows(
+    await insertRows(trx, 'sqlite', 'outbox', [
+      ...outboxRows(
         order.org_id,
         orderPaidMessages(
           order,
           tickets.map((t) => t.id),
         ),
       ),
-    );
+      // Organizers' endpoints subscribed to order.paid (cached: none, for most, at no cost).
+      ...(await webhookRows(trx, order.org_id, 'order.paid', { order_id: order.id })),
+    ]);
   if (invoice) await insertRows(trx, 'sqlite', 'invoices', [invoice]);
   if (event.max_per_buyer !== null) {
     const held = await ticketsHeldBy(trx, event.id, order.buyer_email);

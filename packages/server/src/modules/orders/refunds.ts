@@ -15,6 +15,7 @@ import { creditNoteNumber, issueCreditNote } from '../invoices/ledger.js';
 import { formatMoney } from '../invoices/pdf.js';
 import { notifyQueued, queueMessages } from '../messaging/outbox.js';
 import { paymentRules } from '../payments/methods.js';
+import { queueWebhook } from '../webhooks/queue.js';
 import { EventKeys } from './keys.js';
 import type { Orders } from './service.js';
 import { ticketView } from './views.js';
@@ -429,6 +430,7 @@ export class Refunds {
         payload: { refund_id: row.id },
       },
     ]);
+    await queueWebhook(trx, order.org_id, 'order.refunded', { order_id: order.id });
     await recordAudit(trx, {
       orgId: order.org_id,
       by: principal,

@@ -1,7 +1,15 @@
 import type { Order, OrderListQuery, Page, PurchaseInput } from '@tickets/sdk';
+import type { Kysely } from 'kysely';
 import type { z } from 'zod';
 import { type Db, groupedWrites } from '../../db/database.js';
-import type { EventRow, OrderItemRow, OrderRow, TicketRow, TicketTypeRow } from '../../db/schema.js';
+import type {
+  Database,
+  EventRow,
+  OrderItemRow,
+  OrderRow,
+  TicketRow,
+  TicketTypeRow,
+} from '../../db/schema.js';
 import { byDialect, locksOf } from '../../db/store.js';
 import { containsAny } from '../../db/text-search.js';
 import type { Principal } from '../../http/app.js';
@@ -21,6 +29,7 @@ import { invoiceOrder } from '../invoices/ledger.js';
 import { InvoiceQueue } from '../invoices/queue.js';
 import { notifyQueued, orderPaidMessages, outboxRows } from '../messaging/outbox.js';
 import { paymentRules } from '../payments/methods.js';
+import { webhookRows } from '../webhooks/queue.js';
 import { Holds } from './holds.js';
 import { EventKeys } from './keys.js';
 import {
@@ -143,13 +152,16 @@ export class Orders {
     // The buyer's confirmation with the tickets, written with them: it exists exactly when the sale does.
     const messages = pending
       ? []
-      : outboxRows(
-          principal.orgId,
-          orderPaidMessages(
-            order,
-            tickets.map((t) => t.id),
+      : [
+          ...outboxRows(
+            principal.orgId,
+            orderPaidMessages(
+              order,
+              tickets.map((t) => t.id),
+            ),
           ),
-        );
+          ...(await webhookRows(this.k, principal.orgId, 'order.paid', { order_id: order.id })),
+        ];
     const slots = event!.slots;
     let sold = false;
     if (wanted.length === 1 && event!.max_per_buyer === null) {
@@ -487,24 +499,8 @@ export class Orders {
       .execute();
   }
 
-  async get(orgId: string, id: string): Promise<Order> {
-    const order = await this.k
-      .selectFrom('orders')
-      .selectAll()
-      .where('org_id', '=', orgId)
-      .where('id', '=', id)
-      .executeTakeFirst();
-    if (!order) throw notFound('order');
-    const [items, tickets] = await Promise.all([
-      this.k
-        .selectFrom('order_items')
-        .selectAll()
-        .where('order_id', '=', id)
-        .orderBy('ticket_type_id')
-        .execute(),
-      this.k.selectFrom('tickets').selectAll().where('order_id', '=', id).orderBy('id').execute(),
-    ]);
-    return orderView(order, items, tickets);
+  get(orgId: string, id: string): Promise<Order> {
+    return readOrder(this.k, orgId, id);
   }
 
   async list(orgId: string, query: OrderQuery): Promise<Page<Order>> {
@@ -564,4 +560,20 @@ export class Orders {
       );
     return this.get(orgId, id);
   }
+}
+
+/** An order as the API answers it (also what an `order.*` webhook carries). */
+export async function readOrder(k: Kysely<Database>, orgId: string, id: string): Promise<Order> {
+  const order = await k
+    .selectFrom('orders')
+    .selectAll()
+    .where('org_id', '=', orgId)
+    .where('id', '=', id)
+    .executeTakeFirst();
+  if (!order) throw notFound('order');
+  const [items, tickets] = await Promise.all([
+    k.selectFrom('order_items').selectAll().where('order_id', '=', id).orderBy('ticket_type_id').execute(),
+    k.selectFrom('tickets').selectAll().where('order_id', '=', id).orderBy('id').execute(),
+  ]);
+  return orderView(order, items, tickets);
 }

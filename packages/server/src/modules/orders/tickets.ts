@@ -16,6 +16,7 @@ import { newId } from '../../ids.js';
 import { nowIso } from '../../time.js';
 import { orgEvent } from '../events/service.js';
 import { queueOrderPaid } from '../messaging/outbox.js';
+import { queueWebhook } from '../webhooks/queue.js';
 import { type EventKey, EventKeys, publicKeyPem } from './keys.js';
 import { attendeeView, ticketView } from './views.js';
 
@@ -43,6 +44,7 @@ export async function issueTickets(
     order,
     tickets.map((t) => t.id),
   );
+  await queueWebhook(trx, order.org_id, 'order.paid', { order_id: order.id });
 }
 
 /** The rows of an order's tickets, one per admitted person, each with its signed code. */

@@ -1,0 +1,94 @@
+import type { WebhookEventType } from '@tickets/sdk';
+import type { Kysely, Transaction } from 'kysely';
+import type { Database } from '../../db/schema.js';
+import { newId } from '../../ids.js';
+import { nowIso } from '../../time.js';
+
+type Executor = Kysely<Database> | Transaction<Database>;
+
+/**
+ * An organization's enabled endpoints and what each subscribes to, kept for two seconds: the sale
+ * asks on every paid order, and almost every organization has none. An endpoint created in this
+ * process is seen at once (forgetEndpoints); one created by another server within two seconds.
+ */
+const TTL_MS = 2000;
+const known = new Map<string, { at: number; endpoints: Promise<{ id: string; events: string[] }[]> }>();
+
+export function forgetEndpoints(orgId: string): void {
+  known.delete(orgId);
+}
+
+function endpointsOf(k: Executor, orgId: string) {
+  const hit = known.get(orgId);
+  if (hit && Date.now() - hit.at < TTL_MS) return hit.endpoints;
+  const endpoints = k
+    .selectFrom('webhook_endpoints')
+    .select(['id', 'events'])
+    .where('org_id', '=', orgId)
+    .where('status', '=', 'enabled')
+    .execute()
+    .then((rows) => rows.map((r) => ({ id: r.id, events: JSON.parse(r.events) as string[] })));
+  if (known.size > 10_000) known.clear();
+  known.set(orgId, { at: Date.now(), endpoints });
+  endpoints.catch(() => known.delete(orgId));
+  return endpoints;
+}
+
+/** What a delivery carries: the resource's id (the object itself is read when it is sent). */
+export interface WebhookSubject {
+  order_id?: string;
+  event_id?: string;
+}
+
+/**
+ * The outbox rows delivering one event to every endpoint subscribed to it (none, mostly), for the
+ * caller to insert in the transaction that made the change: a delivery exists exactly when the change
+ * committed. Not tied to an order or event column, so they stay out of the buyer's messages.
+ */
+export async function webhookRows(
+  k: Executor,
+  orgId: string,
+  type: WebhookEventType,
+  subject: WebhookSubject,
+): Promise<Database['outbox'][]> {
+  const endpoints = (await endpointsOf(k, orgId)).filter(
+    (e) => e.events.includes('*') || e.events.includes(type),
+  );
+  if (endpoints.length === 0) return [];
+  const now = nowIso();
+  return endpoints.map((e) => ({
+    id: newId('outbox'),
+    org_id: orgId,
+    kind: type,
+    payload: JSON.stringify({ ...subject, occurred_at: now }),
+    status: 'queued' as const,
+    attempts: 0,
+    available_at: now,
+    created_at: now,
+    updated_at: now,
+    channel: 'webhook' as const,
+    recipient: e.id,
+    subject: null,
+    order_id: null,
+    ticket_id: null,
+    event_id: null,
+    provider: null,
+    provider_message_id: null,
+    last_error: null,
+    lease_until: null,
+    sent_at: null,
+    campaign_id: null,
+  }));
+}
+
+/** Queues an event's deliveries in the caller's transaction (call notifyQueued after it commits). */
+export async function queueWebhook(
+  trx: Executor,
+  orgId: string,
+  type: WebhookEventType,
+  subject: WebhookSubject,
+): Promise<number> {
+  const rows = await webhookRows(trx, orgId, type, subject);
+  if (rows.length) await trx.insertInto('outbox').values(rows).execute();
+  return rows.length;
+}
