@@ -201,6 +201,26 @@ describe.each(DIALECTS)('%s: webhooks for organizers', (dialect) => {
     const second = JSON.parse(refunded[1]!.body);
     expect(second.type).toBe('order.refunded');
     expect(second.data.object).toMatchObject({ id: order.body.id, status: 'partially_refunded' });
+
+    // A transfer, to an endpoint that asked for everything.
+    const all = (
+      await call('POST', '/api/webhook-endpoints', { token, body: { url: `${receiver.url}/all`, events: ['*'] } })
+    ).body;
+    const ticketId = order.body.tickets[0].id;
+    const moved = await call('PUT', `/api/tickets/${ticketId}/transfer`, {
+      token,
+      body: { name: 'Tom Transfer', email: 'tom@example.com' },
+    });
+    expect(moved.status).toBe(200);
+    const [transfer] = await waitFor(
+      async () => receiver.received.filter((r) => r.path === '/all'),
+      (r) => r.length === 1,
+    );
+    expect(JSON.parse(transfer!.body)).toMatchObject({
+      type: 'ticket.transferred',
+      data: { object: { id: ticketId, holder: { name: 'Tom Transfer', email: 'tom@example.com' }, code_version: 2 } },
+    });
+    expect(transfer!.headers['webhook-signature']).toBe(signaturesFor(transfer!, all.secret));
   });
 
   it('retries a failing endpoint with backoff, keeps the id, and signs with both secrets after a rotation', async () => {

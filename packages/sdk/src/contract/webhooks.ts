@@ -7,6 +7,7 @@ export const WebhookEndpointId = idOf(ID_PREFIXES.webhookEndpoint);
 export const WEBHOOK_EVENT_TYPES = [
   'order.paid',
   'order.refunded',
+  'ticket.transferred',
   'event.published',
   'event.cancelled',
 ] as const;

@@ -529,6 +529,7 @@ export class Refunds {
           payload: { from_name: ticket.holder_name },
         },
       ]);
+      await queueWebhook(trx, principal.orgId, 'ticket.transferred', { ticket_id: ticket.id });
       return res;
     });
     notifyQueued(this.db);

@@ -1,5 +1,5 @@
 import type { Attendee, EventPublicKey, Page, Ticket, TicketListQuery } from '@tickets/sdk';
-import type { Transaction } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import type { z } from 'zod';
 import type { Db } from '../../db/database.js';
 import {
@@ -99,17 +99,8 @@ export class Tickets {
     return this.db.kysely;
   }
 
-  async ticket(orgId: string, id: string): Promise<Ticket> {
-    const row = await this.k
-      .selectFrom('tickets')
-      .innerJoin('ticket_types', 'ticket_types.id', 'tickets.ticket_type_id')
-      .selectAll('tickets')
-      .select('ticket_types.name as type_name')
-      .where('tickets.org_id', '=', orgId)
-      .where('tickets.id', '=', id)
-      .executeTakeFirst();
-    if (!row) throw notFound('ticket');
-    return ticketView(row, row.type_name);
+  ticket(orgId: string, id: string): Promise<Ticket> {
+    return readTicket(this.k, orgId, id);
   }
 
   private attendeeQuery(orgId: string, eventId: string, query: TicketQuery) {
@@ -174,4 +165,18 @@ export class Tickets {
       pem: publicKeyPem(key.publicKey),
     };
   }
+}
+
+/** A ticket as the API answers it (also what a `ticket.*` webhook carries). */
+export async function readTicket(k: Kysely<Database>, orgId: string, id: string): Promise<Ticket> {
+  const row = await k
+    .selectFrom('tickets')
+    .innerJoin('ticket_types', 'ticket_types.id', 'tickets.ticket_type_id')
+    .selectAll('tickets')
+    .select('ticket_types.name as type_name')
+    .where('tickets.org_id', '=', orgId)
+    .where('tickets.id', '=', id)
+    .executeTakeFirst();
+  if (!row) throw notFound('ticket');
+  return ticketView(row, row.type_name);
 }

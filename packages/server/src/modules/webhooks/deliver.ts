@@ -8,6 +8,7 @@ import { orgEvent } from '../events/service.js';
 import { eventView } from '../events/views.js';
 import { DeliveryError } from '../messaging/transport.js';
 import { readOrder } from '../orders/service.js';
+import { readTicket } from '../orders/tickets.js';
 import type { WebhookSubject } from './queue.js';
 import { signedHeaders } from './signing.js';
 
@@ -49,6 +50,7 @@ export class WebhookSender {
     let object: unknown;
     try {
       if (subject.order_id) object = await readOrder(this.db.kysely, row.org_id, subject.order_id);
+      else if (subject.ticket_id) object = await readTicket(this.db.kysely, row.org_id, subject.ticket_id);
       else if (subject.event_id)
         object = eventView(await orgEvent(this.db.kysely, row.org_id, subject.event_id));
     } catch (err) {

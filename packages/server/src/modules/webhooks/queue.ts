@@ -38,6 +38,7 @@ function endpointsOf(k: Executor, orgId: string) {
 export interface WebhookSubject {
   order_id?: string;
   event_id?: string;
+  ticket_id?: string;
 }
 
 /**
