@@ -204,7 +204,10 @@ describe.each(DIALECTS)('%s: webhooks for organizers', (dialect) => {
 
     // A transfer, to an endpoint that asked for everything.
     const all = (
-      await call('POST', '/api/webhook-endpoints', { token, body: { url: `${receiver.url}/all`, events: ['*'] } })
+      await call('POST', '/api/webhook-endpoints', {
+        token,
+        body: { url: `${receiver.url}/all`, events: ['*'] },
+      })
     ).body;
     const ticketId = order.body.tickets[0].id;
     const moved = await call('PUT', `/api/tickets/${ticketId}/transfer`, {
@@ -218,7 +221,9 @@ describe.each(DIALECTS)('%s: webhooks for organizers', (dialect) => {
     );
     expect(JSON.parse(transfer!.body)).toMatchObject({
       type: 'ticket.transferred',
-      data: { object: { id: ticketId, holder: { name: 'Tom Transfer', email: 'tom@example.com' }, code_version: 2 } },
+      data: {
+        object: { id: ticketId, holder: { name: 'Tom Transfer', email: 'tom@example.com' }, code_version: 2 },
+      },
     });
     expect(transfer!.headers['webhook-signature']).toBe(signaturesFor(transfer!, all.secret));
   });
