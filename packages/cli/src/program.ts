@@ -23,6 +23,7 @@ import { newReportsCommand } from './commands/reports.js';
 import { registerServer } from './commands/server.js';
 import { registerTickets } from './commands/tickets.js';
 import { registerTypes } from './commands/types.js';
+import { registerWebhooks } from './commands/webhooks.js';
 import { Context } from './context.js';
 import { CancelledError, CliError, EXIT, NotLoggedInError, UsageError } from './errors.js';
 import { examples } from './help.js';
@@ -74,6 +75,7 @@ export function buildProgram(): Command {
   registerConfig(program);
   registerOrgs(program);
   registerApiKeys(program);
+  registerWebhooks(program);
   registerEvents(program);
   registerTypes(program);
   registerMedia(program);

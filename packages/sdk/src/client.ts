@@ -19,6 +19,7 @@ import { RefundsResource } from './resources/refunds.js';
 import { ReportsResource } from './resources/reports.js';
 import { TicketTypesResource } from './resources/ticket-types.js';
 import { TicketsResource } from './resources/tickets.js';
+import { WebhookEndpointsResource } from './resources/webhooks.js';
 
 export interface TicketsOptions {
   /** Where the API lives, e.g. `http://127.0.0.1:3000`. */
@@ -125,6 +126,7 @@ export class Tickets {
   readonly campaigns = new CampaignsResource(this);
   readonly analytics = new AnalyticsResource(this);
   readonly media = new MediaResource(this);
+  readonly webhookEndpoints = new WebhookEndpointsResource(this);
 
   private token: string | undefined;
   private refreshToken: string | undefined;

@@ -51,4 +51,17 @@ export {
   type SalesReportParams,
 } from './resources/reports.js';
 export type { TicketListParams } from './resources/tickets.js';
+export type {
+  WebhookDeliveryListParams,
+  WebhookEndpointListParams,
+  WebhookEndpointsResource,
+} from './resources/webhooks.js';
 export * from './ticket-code.js';
+export {
+  signWebhook,
+  type VerifyWebhookOptions,
+  verifyWebhook,
+  type WebhookHeaders,
+  WebhookVerificationError,
+  type WebhookVerificationErrorCode,
+} from './webhook-signature.js';

@@ -272,8 +272,9 @@ describe.each(DIALECTS)('%s: webhooks for organizers', (dialect) => {
     ]);
   });
 
-  it('gives up after three days, disables the endpoint, and sends a delivery again on request', async () => {
-    const { token } = await signUp(s.url);
+  it('gives up after three days, disables the endpoint, tells the owner, and sends a delivery again on request', async () => {
+    const owner = await signUp(s.url);
+    const { token } = owner;
     const endpoint = (
       await call('POST', '/api/webhook-endpoints', {
         token,
@@ -303,6 +304,16 @@ describe.each(DIALECTS)('%s: webhooks for organizers', (dialect) => {
       (e) => e.status === 'disabled',
     );
     expect(disabled.disabled_reason).toMatch(/failed for 3 days/);
+    // The owner is told.
+    const told = await waitFor(
+      async () =>
+        (await call('GET', '/api/messages?template=webhook_disabled', { token })).body.data as {
+          recipient: string;
+          status: string;
+        }[],
+      (m) => m.length === 1 && m[0]!.status === 'sent',
+    );
+    expect(told[0]!.recipient).toBe(owner.email.toLowerCase());
     // Up and enabled again, and the delivery retried: it goes.
     receiver.down.delete('/down');
     await call('PUT', `/api/webhook-endpoints/${endpoint.id}`, { token, body: { status: 'enabled' } });

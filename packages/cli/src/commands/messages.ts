@@ -35,6 +35,7 @@ const TEMPLATE_NAMES = Object.keys({
   campaign: true,
   invitation: true,
   password_reset: true,
+  webhook_disabled: true,
 } satisfies Record<TemplateName, true>) as TemplateName[];
 
 const CHANNELS: Channel[] = ['email', 'whatsapp'];

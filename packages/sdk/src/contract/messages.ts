@@ -39,6 +39,7 @@ export const TEMPLATE_NAMES = [
   'campaign',
   'invitation',
   'password_reset',
+  'webhook_disabled',
 ] as const;
 export const TemplateName = z.enum(TEMPLATE_NAMES);
 export type TemplateName = z.output<typeof TemplateName>;

@@ -138,6 +138,7 @@ export class Renderer {
       return { cancel: `unknown message kind ${row.kind}` };
     if (template === 'campaign') return this.campaign(row);
     if (template === 'invitation' || template === 'password_reset') return this.account(row, template);
+    if (template === 'webhook_disabled') return this.webhookDisabled(row);
     const loaded = await this.load(row, template);
     if ('cancel' in loaded || 'defer' in loaded) return loaded;
     const { data, orgName } = loaded;
@@ -319,6 +320,37 @@ export class Renderer {
         .then((r) => r?.contact_email ?? r?.owner_email ?? null),
     { ttlMs: 60_000 },
   );
+
+  /** To an owner: one of the organization's webhook endpoints was disabled (its URL and why, from the payload). */
+  private async webhookDisabled(row: OutboxRow): Promise<Rendered> {
+    const payload = JSON.parse(row.payload) as { url?: string; reason?: string };
+    const org = await this.k
+      .selectFrom('organizations')
+      .select('name')
+      .where('id', '=', row.org_id)
+      .executeTakeFirst();
+    if (!org) return { cancel: 'organization deleted' };
+    const data: MessageData = {
+      org: { name: org.name },
+      event: NO_EVENT,
+      buyer: { name: '' },
+      webhook: { url: payload.url ?? '', reason: payload.reason ?? '' },
+    };
+    const { subject, html, text } = renderEmail('webhook_disabled', data);
+    return {
+      channel: 'email',
+      email: {
+        messageId: row.id,
+        to: { email: row.recipient as string },
+        from: { email: this.options.from, name: 'tickets' },
+        subject,
+        html,
+        text,
+        attachments: [],
+        categories: ['webhook_disabled'],
+      },
+    };
+  }
 
   /**
    * An account e-mail (an invitation, a password reset): its token is derived again from the row's id

@@ -38,6 +38,7 @@ export interface MessageData {
   campaign?: { subject: string; paragraphs: string[]; unsubscribe_url: string };
   invitation?: { inviter: string; role: string; token: string; expires: string };
   reset?: { token: string; expires: string; url: string };
+  webhook?: { url: string; reason: string };
 }
 
 /** The `event` of a message that is not about one (a campaign, an account e-mail). */
@@ -219,6 +220,25 @@ Not expecting this? Ignore it: nothing happens unless the token is used.
 -- {{org.name}}`,
     whatsapp: { body: [], qrHeader: false },
   },
+  webhook_disabled: {
+    description: "To the organization's owners: a webhook endpoint failed for three days and was disabled",
+    channels: ['email'],
+    subject: 'Webhook endpoint disabled: {{webhook.url}}',
+    html: layout(`<h1>A webhook endpoint was disabled</h1>
+<p>Deliveries to <strong>{{webhook.url}}</strong> failed for three days, so {{org.name}}'s endpoint was disabled: nothing more is sent to it.</p>
+<p>The last failure: {{webhook.reason}}</p>
+<p>Once it answers again, enable it (<code>tickets webhooks update … --enable</code>) and send again what it missed
+(<code>tickets webhooks deliveries … --status dead</code>, then <code>tickets webhooks retry msg_…</code>).</p>`),
+    text: `Deliveries to {{webhook.url}} failed for three days, so {{org.name}}'s endpoint was disabled: nothing
+more is sent to it.
+
+The last failure: {{webhook.reason}}
+
+Once it answers again, enable it (tickets webhooks update … --enable) and send again what it missed
+(tickets webhooks deliveries … --status dead, then tickets webhooks retry msg_…).
+-- tickets`,
+    whatsapp: { body: [], qrHeader: false },
+  },
   password_reset: {
     description: 'A password reset: a single-use token, valid for an hour',
     channels: ['email'],
@@ -334,6 +354,7 @@ export function sampleData(): MessageData {
       token: 'inv_SAMPLE',
       expires: 'Sat 19 Dec 2026, 20:00 (UTC)',
     },
+    webhook: { url: 'https://crm.example.com/tickets', reason: 'the endpoint answered 503' },
     reset: {
       token: 'pwr_SAMPLE',
       expires: 'Sat 12 Dec 2026, 21:00 (UTC)',

@@ -11,7 +11,7 @@ import { recordAudit } from '../audit/log.js';
 import { WEBHOOK_GIVE_UP_MS, type WebhookSender, webhookBackoffMs } from '../webhooks/deliver.js';
 import { forgetEndpoints } from '../webhooks/queue.js';
 import type { Marketing } from './marketing.js';
-import { onQueued, queueDueReminders, queuedChannel } from './outbox.js';
+import { onQueued, queueDueReminders, queuedChannel, queueMessages } from './outbox.js';
 import type { OutboxRow, Renderer } from './render.js';
 import { DeliveryError, type EmailTransport, type WhatsAppTransport } from './transport.js';
 
@@ -567,6 +567,31 @@ async function disableFailingEndpoint(
     'endpoint.id': row.recipient ?? '',
     'org.id': row.org_id,
   });
+  // The owners are told (by e-mail, through this outbox).
+  const [endpoint, owners] = await Promise.all([
+    k
+      .selectFrom('webhook_endpoints')
+      .select('url')
+      .where('id', '=', row.recipient ?? '')
+      .executeTakeFirst(),
+    k
+      .selectFrom('memberships')
+      .innerJoin('users', 'users.id', 'memberships.user_id')
+      .select('users.email')
+      .where('memberships.org_id', '=', row.org_id)
+      .where('memberships.role', '=', 'owner')
+      .execute(),
+  ]);
+  await queueMessages(
+    k,
+    row.org_id,
+    owners.map((o) => ({
+      template: 'webhook_disabled' as const,
+      channel: 'email' as const,
+      recipient: o.email,
+      payload: { endpoint_id: row.recipient, url: endpoint?.url ?? '', reason: lastError },
+    })),
+  );
   await recordAudit(k, {
     orgId: row.org_id,
     by: null,
