@@ -306,6 +306,54 @@ describe('sqlite: tickets webhooks, deliveries end to end', () => {
   const at = (path: string) => received.filter((r) => r.path === path);
   const deliveries = (id: string) => cli.json<WebhookDelivery[]>(['webhooks', 'deliveries', id]);
 
+  it('listen relays deliveries to a local URL, signed with the secret it prints, and removes its endpoint', async () => {
+    const other = await cli.json<{ id: string }>([
+      'events',
+      'create',
+      '--name',
+      'Listened',
+      '--timezone',
+      'Europe/Berlin',
+      '--starts',
+      '2031-05-01 20:00',
+      '--ends',
+      '2031-05-01 23:00',
+      '--currency',
+      'EUR',
+    ]);
+    const listening = cli([
+      'webhooks',
+      'listen',
+      '--forward-to',
+      `${base}/listen`,
+      '--events',
+      'event.published',
+      '--max',
+      '1',
+    ]);
+    // Its temporary endpoint appears; then an event happens.
+    await waitFor(
+      async () =>
+        (await cli.json<{ mode: string }[]>(['webhooks', 'list'])).filter((e) => e.mode === 'poll').length,
+      (n) => n === 1,
+    );
+    await cli.json(['events', 'publish', other.id]);
+    const done = await listening;
+    expect(done.exitCode, done.stderr).toBe(0);
+    const secret = /Signing secret: (whsec_\S+)/.exec(done.stderr)?.[1];
+    expect(secret).toBeDefined();
+    const [hit] = at('/listen');
+    expect(await verifyWebhook(hit!.body, hit!.headers, secret!)).toMatchObject({
+      type: 'event.published',
+      data: { object: { id: other.id } },
+    });
+    expect(done.stdout).toMatch(/event\.published\s+msg_\w+\s+→ 204/);
+    // Gone when it stops.
+    expect(
+      (await cli.json<{ mode: string }[]>(['webhooks', 'list'])).filter((e) => e.mode === 'poll'),
+    ).toEqual([]);
+  });
+
   it('signs what it sends: verifyWebhook takes it with the secret shown at creation, and after a rotation with either', async () => {
     const endpoint = await cli.json(['webhooks', 'create', '--url', `${base}/all`, '--events', '*']);
     await cli.json(['events', 'publish', eventId]);

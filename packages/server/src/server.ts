@@ -10,7 +10,7 @@ import { idempotent } from './http/idempotency.js';
 import { initSentry } from './integrations/sentry.js';
 import { paymentProvider } from './integrations/stripe.js';
 import { runJobs } from './jobs/runner.js';
-import { mediaJobs, saleJobs } from './jobs/sale.js';
+import { mediaJobs, saleJobs, webhookJobs } from './jobs/sale.js';
 import { ApiKeys } from './modules/accounts/api-keys.js';
 import { Auth } from './modules/accounts/auth.js';
 import { Members } from './modules/accounts/members.js';
@@ -45,6 +45,7 @@ import { StripeWebhooks } from './modules/payments/webhooks.js';
 import { rowCursors } from './modules/reports/cursor.js';
 import { reportRoutes } from './modules/reports/routes.js';
 import { Reports } from './modules/reports/service.js';
+import { WebhookSender } from './modules/webhooks/deliver.js';
 import { WebhookEndpoints } from './modules/webhooks/endpoints.js';
 import { webhookRoutes } from './modules/webhooks/routes.js';
 import { startProcessMetrics } from './observability/metrics.js';
@@ -154,7 +155,12 @@ export async function buildApp(
   const { payments, orders, refunds, cancellations } = sale;
   eventRoutes(app, new Events(db), cancellations, media);
   mediaRoutes(app, media);
-  webhookRoutes(app, new WebhookEndpoints(db, config.webhooks));
+  const webhookEndpoints = new WebhookEndpoints(db, config.webhooks);
+  webhookRoutes(
+    app,
+    webhookEndpoints,
+    new WebhookSender(db, { allowPrivate: config.webhooks.allowPrivate, timeoutMs: 10_000 }),
+  );
   orderRoutes(app, orders, refunds, {
     db,
     perMinute: config.storefrontPurchasesPerMinute,
@@ -272,7 +278,10 @@ export async function startServer(config: Config, options: { log?: Logger } = {}
     'tickets server listening',
   );
 
-  const jobs = runJobs([...saleJobs(db, sale, config), ...mediaJobs(media.media)], log);
+  const jobs = runJobs(
+    [...saleJobs(db, sale, config), ...mediaJobs(media.media), ...webhookJobs(db, config)],
+    log,
+  );
   const worker = config.messaging.inProcessWorker
     ? createWorker(db, config.messaging, log, url, media.media, config.webhooks)
     : null;

@@ -327,6 +327,62 @@ describe.each(DIALECTS)('%s: webhooks for organizers', (dialect) => {
     expect(again.status).toBe(409);
   });
 
+  it("holds a poll endpoint's deliveries for it to fetch, signed, once; sweeps it when nobody polls", async () => {
+    const { token } = await signUp(s.url);
+    expect((await call('POST', '/api/webhook-endpoints', { token, body: { events: ['*'] } })).status).toBe(
+      422,
+    );
+    expect(
+      (
+        await call('POST', '/api/webhook-endpoints', {
+          token,
+          body: { mode: 'poll', url: `${receiver.url}/x`, events: ['*'] },
+        })
+      ).status,
+    ).toBe(422);
+    const push = (
+      await call('POST', '/api/webhook-endpoints', {
+        token,
+        body: { url: `${receiver.url}/p`, events: ['*'] },
+      })
+    ).body;
+    expect((await call('GET', `/api/webhook-endpoints/${push.id}/poll?wait=0`, { token })).status).toBe(409);
+    const poll = (
+      await call('POST', '/api/webhook-endpoints', {
+        token,
+        body: { mode: 'poll', events: ['event.published'] },
+      })
+    ).body;
+    expect(poll).toMatchObject({ mode: 'poll', url: null });
+    const ev = (await call('POST', '/api/events', { token, body: sampleEvent({ name: 'Polled' }) })).body.id;
+    // A poll waiting when the event happens gets it.
+    const waiting = call('GET', `/api/webhook-endpoints/${poll.id}/poll?wait=10`, { token });
+    await new Promise((r) => setTimeout(r, 100));
+    await call('POST', `/api/events/${ev}/publish`, { token });
+    const got = (await waiting).body.data;
+    expect(got).toHaveLength(1);
+    const item = { path: '', headers: got[0].headers, body: got[0].body };
+    expect(got[0].headers['webhook-signature']).toBe(signaturesFor(item, poll.secret));
+    expect(JSON.parse(got[0].body)).toMatchObject({ type: 'event.published', data: { object: { id: ev } } });
+    // Handed out once.
+    expect((await call('GET', `/api/webhook-endpoints/${poll.id}/poll?wait=0`, { token })).body.data).toEqual(
+      [],
+    );
+    const [delivery] = await deliveriesOf(token, poll.id);
+    expect(delivery).toMatchObject({ status: 'sent', type: 'event.published' });
+    // Nobody polls for ten minutes: it goes.
+    await s.db.kysely
+      .updateTable('webhook_endpoints')
+      .set({ last_polled_at: new Date(Date.now() - 11 * 60_000).toISOString() })
+      .where('id', '=', poll.id)
+      .execute();
+    const { WebhookEndpoints } = await import('../src/modules/webhooks/endpoints.js');
+    expect(
+      await new WebhookEndpoints(s.db, { allowHttp: true, allowPrivate: true }).sweepPollEndpoints(),
+    ).toBe(1);
+    expect((await call('GET', `/api/webhook-endpoints/${poll.id}`, { token })).status).toBe(404);
+  });
+
   it('delivers nothing to a disabled or deleted endpoint, and nothing of an event it did not ask for', async () => {
     const { token } = await signUp(s.url);
     const before = receiver.received.length;

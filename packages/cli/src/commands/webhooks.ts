@@ -120,7 +120,7 @@ export async function showEndpoint(out: Output, e: WebhookEndpoint): Promise<voi
   const when = (iso: string) => (out.tty ? formatDateTime(iso, localZone()) : iso);
   out.details([
     ['ID', e.id],
-    ['URL', e.url],
+    ['URL', e.url ?? '(none: polled by tickets webhooks listen)'],
     ['Description', e.description],
     ['Events', e.events.join(',')],
     ['Status', statusLabel(out, e.status)],
@@ -164,6 +164,95 @@ export function registerWebhooks(program: Command): void {
   newWebhookRotateSecretCommand(webhooks);
   newWebhookDeliveriesCommand(webhooks);
   newWebhookRetryCommand(webhooks);
+  newWebhookListenCommand(webhooks);
+}
+
+export interface WebhookListenOptions {
+  forwardTo: string;
+  events: EndpointEvents;
+  /** Stop after relaying this many (scripts, tests); none: until Ctrl-C. */
+  max?: number;
+}
+
+/** `tickets webhooks listen`: relays deliveries to a local URL, like `stripe listen`. */
+export function newWebhookListenCommand(
+  webhooks: Command,
+  run: Run<WebhookListenOptions> = webhookListenRun,
+): Command {
+  const command = webhooks
+    .command('listen')
+    .description(
+      'Relay deliveries to a URL on this machine: a temporary endpoint, polled (works behind NAT), deleted on Ctrl-C',
+    )
+    .requiredOption('--forward-to <url>', 'where each delivery is POSTed, e.g. http://localhost:4000/hook')
+    .option('--events <types>', "what to relay: comma-separated event types, or '*'", eventsArg, [
+      '*',
+    ] as EndpointEvents)
+    .addOption(new Option('--max <n>', 'stop after relaying this many').argParser(parse.int(1)).hideHelp())
+    .action(async (flags: { forwardTo: string; events: EndpointEvents; max?: number }, cmd: Command) => {
+      io().exitCode = await run(factoryOf(Context.of(cmd)), flags);
+    });
+  return examples(
+    command,
+    'tickets webhooks listen --forward-to http://localhost:4000/hook',
+    'tickets webhooks listen --forward-to http://localhost:4000/hook --events order.paid',
+  );
+}
+
+export async function webhookListenRun(f: Factory, o: WebhookListenOptions): Promise<number> {
+  let target: URL;
+  try {
+    target = new URL(o.forwardTo);
+    if (!/^https?:$/.test(target.protocol)) throw new Error();
+  } catch {
+    throw new UsageError(`--forward-to must be an http(s) URL, not ${JSON.stringify(o.forwardTo)}`);
+  }
+  const client = await f.client();
+  const endpoint = await f.out.spin(
+    'Starting…',
+    client.webhookEndpoints.create({
+      mode: 'poll',
+      events: o.events,
+      description: `tickets webhooks listen → ${target.href}`,
+    }),
+  );
+  let stopping = false;
+  const stop = () => {
+    stopping = true;
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  f.out.info(`Ready: relaying ${o.events.join(', ')} to ${target.href} (Ctrl-C to stop).`);
+  f.out.info(`Signing secret: ${endpoint.secret} (verify with it as with a real endpoint's)`);
+  let relayed = 0;
+  try {
+    while (!stopping && (o.max === undefined || relayed < o.max)) {
+      const { data } = await client.webhookEndpoints.poll(endpoint.id, { wait: 5 });
+      for (const d of data) {
+        const at = f.now().toISOString().slice(11, 19);
+        let answer: string;
+        try {
+          const res = await fetch(target, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', ...d.headers },
+            body: d.body,
+            signal: AbortSignal.timeout(30_000),
+          });
+          answer = String(res.status);
+        } catch (err) {
+          answer = `failed: ${(err as Error).message}`;
+        }
+        relayed++;
+        if (f.out.json) f.out.printJson({ id: d.id, type: d.type, forwarded_to: target.href, answer });
+        else f.out.line(`${at}  ${d.type.padEnd(18)} ${d.id}  → ${answer}`);
+      }
+    }
+  } finally {
+    process.removeListener('SIGINT', stop);
+    process.removeListener('SIGTERM', stop);
+    await client.webhookEndpoints.delete(endpoint.id).catch(() => {});
+  }
+  return EXIT.ok;
 }
 
 /** `tickets webhooks create`: its flags become WebhookCreateOptions for `run` (webhookCreateRun). */
@@ -246,7 +335,7 @@ export async function webhookListRun(f: Factory, o: WebhookListOptions): Promise
   await f.out.result(list, () =>
     f.out.table(
       ['ID', 'URL', 'EVENTS', 'STATUS'],
-      list.map((e) => [e.id, e.url, e.events.join(','), statusLabel(f.out, e.status)]),
+      list.map((e) => [e.id, e.url ?? '(listen)', e.events.join(','), statusLabel(f.out, e.status)]),
     ),
   );
   return EXIT.ok;
@@ -358,7 +447,7 @@ export async function webhookDeleteRun(f: Factory, o: WebhookDeleteOptions): Pro
   let label = o.id;
   if (!o.yes && f.prompter.interactive) {
     const e = await f.out.spin('Loading…', client.webhookEndpoints.get(o.id));
-    label = `${e.id} (${printable(e.url)})`;
+    label = `${e.id} (${printable(e.url ?? 'listen')})`;
   }
   await confirmFor(
     f,
@@ -396,7 +485,7 @@ export async function webhookRotateSecretRun(f: Factory, o: WebhookShowOptions):
     f.out.success(`New signing secret for ${e.id}.`);
     f.out.details([
       ['ID', e.id],
-      ['URL', e.url],
+      ['URL', e.url ?? '(none: polled by tickets webhooks listen)'],
       ['Secret', e.secret],
     ]);
     secretShown(f.out, true);

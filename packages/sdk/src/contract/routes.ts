@@ -154,6 +154,8 @@ import {
   WebhookEndpointCreateInput,
   WebhookEndpointId,
   WebhookEndpointUpdateInput,
+  WebhookPolled,
+  WebhookPollQuery,
 } from './webhooks.js';
 
 /** What a caller must hold to use a route. Roles and API-key scopes map onto these in the server. */
@@ -997,6 +999,17 @@ export const routes = {
       params: WebhookEndpointParams,
       query: WebhookDeliveryListQuery,
       response: page(WebhookDelivery),
+    }),
+    poll: route({
+      method: 'GET',
+      path: '/api/webhook-endpoints/:id/poll',
+      summary:
+        "A poll endpoint's waiting deliveries, signed as they would be pushed (waits up to `wait` seconds for one)",
+      tag: 'webhooks',
+      auth: 'api_keys:manage',
+      params: WebhookEndpointParams,
+      query: WebhookPollQuery,
+      response: WebhookPolled,
     }),
     retry: route({
       method: 'POST',

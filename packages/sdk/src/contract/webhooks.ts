@@ -21,7 +21,10 @@ export const WebhookEndpoint = z
   .object({
     id: WebhookEndpointId,
     object: z.literal('webhook_endpoint'),
-    url: z.string(),
+    mode: z
+      .enum(['push', 'poll'])
+      .describe('push: POSTed to its URL; poll: fetched by `tickets webhooks listen` (no URL, temporary)'),
+    url: z.string().nullable(),
     description: z.string(),
     events: z.array(z.union([WebhookEventType, z.literal('*')])),
     status: z.enum(['enabled', 'disabled']),
@@ -47,11 +50,21 @@ const events = z
   .transform((e) => [...new Set(e)])
   .describe('The event types it receives, or ["*"] for all');
 
-export const WebhookEndpointCreateInput = z.strictObject({
-  url,
-  events,
-  description: z.string().trim().max(500).default(''),
-});
+export const WebhookEndpointCreateInput = z
+  .strictObject({
+    url: url.optional(),
+    events,
+    description: z.string().trim().max(500).default(''),
+    mode: z
+      .enum(['push', 'poll'])
+      .default('push')
+      .describe('poll: no URL; deliveries are fetched with GET …/poll (what `tickets webhooks listen` does)'),
+  })
+  .superRefine((v, ctx) => {
+    if (v.mode === 'push' && !v.url) ctx.addIssue({ code: 'custom', path: ['url'], message: 'is required' });
+    if (v.mode === 'poll' && v.url)
+      ctx.addIssue({ code: 'custom', path: ['url'], message: 'a poll endpoint has no URL' });
+  });
 export type WebhookEndpointCreateInput = z.input<typeof WebhookEndpointCreateInput>;
 
 export const WebhookEndpointUpdateInput = z.strictObject({
@@ -98,3 +111,26 @@ export interface WebhookEvent<T = unknown> {
   created_at: string;
   data: { object: T };
 }
+
+export const WebhookPollQuery = z.object({
+  wait: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(30)
+    .default(25)
+    .describe('Seconds to wait for a delivery when none is waiting (long polling)'),
+});
+
+export const WebhookPolled = z.object({
+  object: z.literal('list'),
+  data: z.array(
+    z.object({
+      id: z.string(),
+      type: WebhookEventType,
+      headers: z.record(z.string(), z.string()).describe('webhook-id, webhook-timestamp, webhook-signature'),
+      body: z.string().describe('Exactly the bytes a pushed delivery would carry'),
+    }),
+  ),
+});
+export type WebhookPolled = z.output<typeof WebhookPolled>;

@@ -7,6 +7,7 @@ import type {
   WebhookEndpoint,
   WebhookEndpointCreateInput,
   WebhookEndpointUpdateInput,
+  WebhookPolled,
 } from '../contract/webhooks.js';
 import { AutoPaginator } from '../pagination.js';
 import type { ListParams } from './orgs.js';
@@ -90,5 +91,14 @@ export class WebhookEndpointsResource {
    */
   retry(deliveryId: string, options?: RequestOptions): Promise<WebhookDelivery> {
     return this.client.request(routes.webhookEndpoints.retry, { params: { id: deliveryId } }, options);
+  }
+
+  /**
+   * A poll endpoint's waiting deliveries, each as a push would carry it (headers and the exact body),
+   * waiting up to `wait` seconds (default 25) for one. What `tickets webhooks listen` does.
+   * @example const { data } = await tickets.webhookEndpoints.poll('we_…', { wait: 25 })
+   */
+  poll(id: string, params: { wait?: number } = {}): Promise<WebhookPolled> {
+    return this.client.request(routes.webhookEndpoints.poll, { params: { id }, query: params });
   }
 }

@@ -336,8 +336,11 @@ export interface OutboxTable {
   available_at: Timestamp;
   created_at: Timestamp;
   updated_at: Timestamp;
-  /** `webhook`: a delivery to an organizer's endpoint (the recipient is the endpoint's id). */
-  channel: 'email' | 'whatsapp' | 'webhook' | null;
+  /**
+   * `webhook`: a delivery to an organizer's endpoint (the recipient is the endpoint's id), sent by the
+   * worker; `webhook_poll`: one that waits for `tickets webhooks listen` to fetch it.
+   */
+  channel: 'email' | 'whatsapp' | 'webhook' | 'webhook_poll' | null;
   recipient: string | null;
   subject: string | null;
   order_id: string | null;
@@ -605,7 +608,10 @@ export interface MediaAssetsTable {
 export interface WebhookEndpointsTable {
   id: string;
   org_id: string;
-  url: string;
+  mode: 'push' | 'poll';
+  /** Null for a poll endpoint. */
+  url: string | null;
+  last_polled_at: string | null;
   description: string;
   /** JSON array of event types, or ["*"]. */
   events: string;

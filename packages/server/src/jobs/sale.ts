@@ -6,6 +6,7 @@ import type { Cancellations } from '../modules/events/cancellation.js';
 import type { Media } from '../modules/media/service.js';
 import type { Refunds } from '../modules/orders/refunds.js';
 import type { Orders } from '../modules/orders/service.js';
+import { WebhookEndpoints } from '../modules/webhooks/endpoints.js';
 import type { Job } from './runner.js';
 
 /**
@@ -33,4 +34,10 @@ export function saleJobs(
 /** Media's upkeep: what the provider holds that no asset names, removed a day on (see Media.sweep). */
 export function mediaJobs(media: Media): Job[] {
   return [{ name: 'sweep unregistered media', everyMs: 3600_000, run: () => media.sweep() }];
+}
+
+/** Webhooks' upkeep: poll endpoints whose `tickets webhooks listen` went away are deleted. */
+export function webhookJobs(db: Db, config: Pick<Config, 'webhooks'>): Job[] {
+  const endpoints = new WebhookEndpoints(db, config.webhooks);
+  return [{ name: 'sweep idle listeners', everyMs: 60_000, run: () => endpoints.sweepPollEndpoints() }];
 }

@@ -12,7 +12,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     .createTable('webhook_endpoints')
     .addColumn('id', 'text', (c) => c.primaryKey())
     .addColumn('org_id', 'text', (c) => c.notNull().references('organizations.id').onDelete('cascade'))
-    .addColumn('url', 'text', (c) => c.notNull())
+    // push: POSTed to url; poll: no url, fetched by `tickets webhooks listen` (temporary: swept when
+    // not polled for a while).
+    .addColumn('mode', 'text', (c) => c.notNull().defaultTo('push'))
+    .addColumn('url', 'text')
+    .addColumn('last_polled_at', 'text')
     .addColumn('description', 'text', (c) => c.notNull().defaultTo(''))
     // JSON array of event types, or ["*"].
     .addColumn('events', 'text', (c) => c.notNull())

@@ -191,7 +191,7 @@ export class MessageWorker {
     const due = this.k
       .selectFrom('outbox')
       .select('id')
-      .where('channel', 'is not', null)
+      .where('channel', 'in', ['email', 'whatsapp', 'webhook'])
       .where((eb) =>
         eb.or([
           eb.and([eb('status', '=', 'queued'), eb('available_at', '<=', now)]),

@@ -1,7 +1,7 @@
 import { WEBHOOK_API_VERSION, type WebhookEvent, type WebhookEventType } from '@tickets/sdk';
 import got from 'got';
 import type { Db } from '../../db/database.js';
-import type { OutboxTable } from '../../db/schema.js';
+import type { OutboxTable, WebhookEndpointsTable } from '../../db/schema.js';
 import { ApiError } from '../../http/errors.js';
 import { checkLiteral, publicLookup } from '../../http/public-address.js';
 import { orgEvent } from '../events/service.js';
@@ -77,12 +77,11 @@ export class WebhookSender {
       .executeTakeFirst();
     if (!endpoint) return { cancel: 'the endpoint was deleted' };
     if (endpoint.status !== 'enabled') return { cancel: 'the endpoint is disabled' };
+    if (!endpoint.url) return { cancel: 'the endpoint has no URL (it is polled)' };
     const event = await this.body(row);
     if (!event) return { cancel: 'what it was about no longer exists' };
     const body = JSON.stringify(event);
-    const secrets = [endpoint.secret];
-    if (endpoint.previous_secret && (endpoint.previous_secret_until ?? '') > new Date().toISOString())
-      secrets.push(endpoint.previous_secret);
+    const secrets = secretsOf(endpoint);
     const url = new URL(endpoint.url);
     try {
       checkLiteral(url, this.settings.allowPrivate);
@@ -120,4 +119,14 @@ export class WebhookSender {
       throw new DeliveryError(`the endpoint answered ${status}`, true, { status, durationMs });
     return { status, durationMs };
   }
+}
+
+/** The secrets a delivery is signed with: the endpoint's, and for a day after a rotation the one before. */
+export function secretsOf(
+  endpoint: Pick<WebhookEndpointsTable, 'secret' | 'previous_secret' | 'previous_secret_until'>,
+): string[] {
+  const secrets = [endpoint.secret];
+  if (endpoint.previous_secret && (endpoint.previous_secret_until ?? '') > new Date().toISOString())
+    secrets.push(endpoint.previous_secret);
+  return secrets;
 }

@@ -18,8 +18,9 @@ import { newId } from '../../ids.js';
 import { nowIso } from '../../time.js';
 import { recordAudit } from '../audit/log.js';
 import { notifyQueued } from '../messaging/outbox.js';
+import { secretsOf, type WebhookSender } from './deliver.js';
 import { forgetEndpoints } from './queue.js';
-import { newSecret } from './signing.js';
+import { newSecret, signedHeaders } from './signing.js';
 
 export interface WebhookSettings {
   /** http:// endpoints (development only). */
@@ -35,6 +36,7 @@ export function endpointView(row: WebhookEndpointsTable, secret?: string): Webho
   return {
     id: row.id,
     object: 'webhook_endpoint',
+    mode: row.mode,
     url: row.url,
     description: row.description,
     events: JSON.parse(row.events) as WebhookEndpoint['events'],
@@ -108,12 +110,14 @@ export class WebhookEndpoints {
   }
 
   async create(by: Principal, input: z.output<typeof WebhookEndpointCreateInput>): Promise<WebhookEndpoint> {
-    await this.checkUrl(input.url);
+    if (input.url) await this.checkUrl(input.url);
     const now = nowIso();
     const row: WebhookEndpointsTable = {
       id: newId('webhookEndpoint'),
       org_id: by.orgId,
-      url: input.url,
+      mode: input.mode,
+      url: input.url ?? null,
+      last_polled_at: input.mode === 'poll' ? now : null,
       description: input.description ?? '',
       events: JSON.stringify(input.events),
       status: 'enabled',
@@ -169,6 +173,8 @@ export class WebhookEndpoints {
     patch: z.output<typeof WebhookEndpointUpdateInput>,
   ): Promise<WebhookEndpoint> {
     const current = await this.row(by.orgId, id);
+    if (patch.url !== undefined && current.mode === 'poll')
+      throw new ApiError(422, 'poll_endpoint', 'A poll endpoint has no URL; create a push endpoint instead.');
     if (patch.url !== undefined) await this.checkUrl(patch.url);
     const changes: Partial<WebhookEndpointsTable> = {
       ...(patch.url !== undefined ? { url: patch.url } : {}),
@@ -204,7 +210,7 @@ export class WebhookEndpoints {
       await trx
         .updateTable('outbox')
         .set({ status: 'cancelled', last_error: 'the endpoint was deleted', updated_at: nowIso() })
-        .where('channel', '=', 'webhook')
+        .where('channel', 'in', ['webhook', 'webhook_poll'])
         .where('recipient', '=', id)
         .where('status', 'in', ['queued', 'failed'])
         .execute();
@@ -243,7 +249,7 @@ export class WebhookEndpoints {
       .selectFrom('outbox')
       .selectAll()
       .where('org_id', '=', orgId)
-      .where('channel', '=', 'webhook')
+      .where('channel', 'in', ['webhook', 'webhook_poll'])
       .where('recipient', '=', endpointId)
       .$if(query.status !== undefined, (q) => q.where('status', '=', query.status as OutboxTable['status']))
       .$if(before !== null, (q) => q.where('id', '<', before as string))
@@ -275,13 +281,93 @@ export class WebhookEndpoints {
     return found;
   }
 
+  /**
+   * A poll endpoint's waiting deliveries (what `tickets webhooks listen` relays), each signed as a push
+   * would be, taken as sent as they are handed out. With none waiting, waits up to `waitSeconds` for one.
+   */
+  async poll(orgId: string, id: string, waitSeconds: number, sender: WebhookSender) {
+    const endpoint = await this.row(orgId, id);
+    if (endpoint.mode !== 'poll')
+      throw new ApiError(
+        409,
+        'not_a_poll_endpoint',
+        'This endpoint is pushed to its URL; only a poll endpoint is polled.',
+      );
+    const deadline = Date.now() + waitSeconds * 1000;
+    for (;;) {
+      const now = nowIso();
+      await this.k
+        .updateTable('webhook_endpoints')
+        .set({ last_polled_at: now })
+        .where('id', '=', id)
+        .execute();
+      const due = this.k
+        .selectFrom('outbox')
+        .select('id')
+        .where('channel', '=', 'webhook_poll')
+        .where('recipient', '=', id)
+        .where('status', '=', 'queued')
+        .orderBy('id')
+        .limit(50);
+      // Taken by one poll only: conditional on still being queued.
+      const rows = await this.k
+        .updateTable('outbox')
+        .set({ status: 'sent', sent_at: now, updated_at: now, attempts: 1, provider: 'poll' })
+        .where('id', 'in', due)
+        .where('status', '=', 'queued')
+        .returningAll()
+        .execute();
+      if (rows.length > 0 || Date.now() >= deadline) {
+        const data = [];
+        for (const row of rows.sort((a, b) => (a.id < b.id ? -1 : 1))) {
+          const event = await sender.body(row);
+          if (!event) continue;
+          const body = JSON.stringify(event);
+          data.push({
+            id: row.id,
+            type: event.type,
+            headers: signedHeaders(row.id, body, secretsOf(endpoint)),
+            body,
+          });
+        }
+        return { object: 'list' as const, data };
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+
+  /** Poll endpoints nobody has polled for ten minutes (a `listen` that went away) are deleted. */
+  async sweepPollEndpoints(idleMs = 10 * 60_000): Promise<number> {
+    const before = new Date(Date.now() - idleMs).toISOString();
+    const stale = await this.k
+      .selectFrom('webhook_endpoints')
+      .select(['id', 'org_id'])
+      .where('mode', '=', 'poll')
+      .where('last_polled_at', '<', before)
+      .execute();
+    for (const e of stale) {
+      await this.k.transaction().execute(async (trx) => {
+        await trx
+          .updateTable('outbox')
+          .set({ status: 'cancelled', last_error: 'the listener went away', updated_at: nowIso() })
+          .where('channel', '=', 'webhook_poll')
+          .where('recipient', '=', e.id)
+          .where('status', '=', 'queued')
+          .execute();
+        await trx.deleteFrom('webhook_endpoints').where('id', '=', e.id).execute();
+      });
+      forgetEndpoints(e.org_id);
+    }
+    return stale.length;
+  }
+
   /** Sends a delivery that failed or was given up on again, now (its attempts count on from there). */
   async retry(by: Principal, deliveryId: string): Promise<WebhookDelivery> {
     const row = await this.k
       .selectFrom('outbox')
       .selectAll()
       .where('org_id', '=', by.orgId)
-      .where('channel', '=', 'webhook')
+      .where('channel', 'in', ['webhook', 'webhook_poll'])
       .where('id', '=', deliveryId)
       .executeTakeFirst();
     if (!row) throw notFound('webhook delivery');

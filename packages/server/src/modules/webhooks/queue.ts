@@ -12,7 +12,10 @@ type Executor = Kysely<Database> | Transaction<Database>;
  * process is seen at once (forgetEndpoints); one created by another server within two seconds.
  */
 const TTL_MS = 2000;
-const known = new Map<string, { at: number; endpoints: Promise<{ id: string; events: string[] }[]> }>();
+const known = new Map<
+  string,
+  { at: number; endpoints: Promise<{ id: string; events: string[]; mode: 'push' | 'poll' }[]> }
+>();
 
 export function forgetEndpoints(orgId: string): void {
   known.delete(orgId);
@@ -23,11 +26,11 @@ function endpointsOf(k: Executor, orgId: string) {
   if (hit && Date.now() - hit.at < TTL_MS) return hit.endpoints;
   const endpoints = k
     .selectFrom('webhook_endpoints')
-    .select(['id', 'events'])
+    .select(['id', 'events', 'mode'])
     .where('org_id', '=', orgId)
     .where('status', '=', 'enabled')
     .execute()
-    .then((rows) => rows.map((r) => ({ id: r.id, events: JSON.parse(r.events) as string[] })));
+    .then((rows) => rows.map((r) => ({ id: r.id, mode: r.mode, events: JSON.parse(r.events) as string[] })));
   if (known.size > 10_000) known.clear();
   known.set(orgId, { at: Date.now(), endpoints });
   endpoints.catch(() => known.delete(orgId));
@@ -67,7 +70,8 @@ export async function webhookRows(
     available_at: now,
     created_at: now,
     updated_at: now,
-    channel: 'webhook' as const,
+    // A poll endpoint's wait to be fetched; the worker sends the others.
+    channel: e.mode === 'poll' ? ('webhook_poll' as const) : ('webhook' as const),
     recipient: e.id,
     subject: null,
     order_id: null,

@@ -1,8 +1,9 @@
 import { routes } from '@tickets/sdk';
 import type { App } from '../../http/app.js';
+import type { WebhookSender } from './deliver.js';
 import type { WebhookEndpoints } from './endpoints.js';
 
-export function webhookRoutes(app: App, endpoints: WebhookEndpoints): void {
+export function webhookRoutes(app: App, endpoints: WebhookEndpoints, sender: WebhookSender): void {
   const r = routes.webhookEndpoints;
   app.handle(r.create, ({ principal, body }) => endpoints.create(principal, body));
   app.handle(r.list, ({ principal, query }) => endpoints.list(principal.orgId, query));
@@ -12,6 +13,9 @@ export function webhookRoutes(app: App, endpoints: WebhookEndpoints): void {
   app.handle(r.rotateSecret, ({ principal, params }) => endpoints.rotateSecret(principal, params.id));
   app.handle(r.deliveries, ({ principal, params, query }) =>
     endpoints.deliveries(principal.orgId, params.id, query),
+  );
+  app.handle(r.poll, ({ principal, params, query }) =>
+    endpoints.poll(principal.orgId, params.id, query.wait, sender),
   );
   app.handle(r.retry, ({ principal, params }) => endpoints.retry(principal, params.id));
 }
