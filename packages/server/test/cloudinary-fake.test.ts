@@ -1,9 +1,17 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { deflateSync } from 'node:zlib';
-import type { v2 as CloudinaryV2, UploadApiOptions, UploadApiResponse } from 'cloudinary';
+import type {
+  v2 as CloudinaryV2,
+  UploadApiErrorResponse,
+  UploadApiOptions,
+  UploadApiResponse,
+} from 'cloudinary';
 import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FakeCloudinary, startFakeCloudinary } from './fakes/cloudinary.js';
@@ -154,6 +162,60 @@ describe('Cloudinary fake, with the real cloudinary SDK', () => {
       // In several chunks, so the body really is streamed.
       Readable.from([bytes.subarray(0, 8), bytes.subarray(8, 20), bytes.subarray(20)]).pipe(stream);
     });
+  }
+
+  /** Splits bytes into pieces of `size` (the last one shorter). */
+  const pieces = (bytes: Buffer, size: number) =>
+    Array.from({ length: Math.ceil(bytes.length / size) }, (_, i) =>
+      bytes.subarray(i * size, (i + 1) * size),
+    );
+
+  /**
+   * A callback for the SDK's chunked uploads, which return a stream, not a promise. The v1 uploader calls back
+   * with ONE argument (the last chunk's result, or `{ error }`); the v2 one used here wraps that callback
+   * (`v1_result_adapter`) into `(error, result)`, as its types say. It is called once, after the last chunk or
+   * the first refused one.
+   */
+  const settle =
+    (resolve: (r: UploadApiResponse) => void, reject: (e: unknown) => void) =>
+    (error?: UploadApiErrorResponse, result?: UploadApiResponse) => {
+      if (error) reject(error);
+      else if (result) resolve(result);
+      else reject(new Error('a chunked upload called back with neither an error nor a result'));
+    };
+
+  /** The SDK's `upload_chunked_stream`, fed `bytes` in pieces of `pieceSize`. */
+  function uploadChunked(
+    bytes: Buffer,
+    options: UploadApiOptions,
+    pieceSize: number,
+  ): Promise<UploadApiResponse> {
+    return new Promise((resolve, reject) => {
+      const stream = cld.uploader.upload_chunked_stream(options, settle(resolve, reject));
+      // Pieces that do not line up with chunk_size, as a file read would give them.
+      Readable.from(pieces(bytes, pieceSize)).pipe(stream);
+    });
+  }
+
+  /** One chunk as the SDK posts it (signed multipart, the two headers), built by hand to post what it never would. */
+  async function postChunk(
+    bytes: Buffer,
+    headers: { uploadId: string; contentRange: string },
+    params: Record<string, string>,
+    resourceType = 'video',
+  ): Promise<{ status: number; body: Record<string, unknown> }> {
+    const signed = { ...params, timestamp: String(unixNow()) };
+    const form = new FormData();
+    for (const [k, v] of Object.entries(signed)) form.append(k, v);
+    form.append('signature', cld.utils.api_sign_request(signed, fake.apiSecret));
+    form.append('api_key', fake.apiKey);
+    form.append('file', new Blob([bytes]), 'file');
+    const res = await fetch(`${fake.url}/v1_1/${fake.cloud}/${resourceType}/upload`, {
+      method: 'POST',
+      headers: { 'X-Unique-Upload-Id': headers.uploadId, 'Content-Range': headers.contentRange },
+      body: form,
+    });
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
   }
 
   it('is what CLOUDINARY_URL points the SDK at', () => {
@@ -538,5 +600,186 @@ describe('Cloudinary fake, with the real cloudinary SDK', () => {
     const ok = await cld.uploader.upload(dataUri(POSTER), { folder: 'limited' });
     expect(ok.width).toBe(3);
     expect(fake.requests.slice(-4).map((r) => r.status)).toEqual([420, 420, 503, 200]);
+  });
+
+  it('assembles a chunked upload_chunked_stream video, answering the last chunk as a whole eager_async upload', async () => {
+    const notificationUrl = `${receiver.url}/hooks/cloudinary`;
+    const video = Buffer.concat([VIDEO, randomBytes(300_000 - VIDEO.length)]);
+    const chunkSize = 64 * 1024;
+    const requestsBefore = fake.requests.length;
+    const pendingBefore = fake.pendingChunked;
+
+    const res = await uploadChunked(
+      video,
+      {
+        resource_type: 'video',
+        public_id: 'chunked-teaser',
+        folder: 'events/42/videos',
+        chunk_size: chunkSize,
+        eager: [{ streaming_profile: 'hd', format: 'm3u8' }],
+        eager_async: true,
+        eager_notification_url: notificationUrl,
+      },
+      50_000,
+    );
+
+    expect(res).toMatchObject({
+      public_id: 'events/42/videos/chunked-teaser',
+      resource_type: 'video',
+      format: 'mp4',
+      bytes: video.length,
+      pending: true,
+      eager: [{ transformation: 'sp_hd/m3u8', status: 'processing' }],
+    });
+    expect(res.etag).toBe(createHash('md5').update(video).digest('hex'));
+    expect(res.signature).toBe(
+      cld.utils.api_sign_request({ public_id: res.public_id, version: res.version }, fake.apiSecret),
+    );
+    expect(fake.assets.get(res.public_id)?.bytes.equals(video)).toBe(true);
+    expect(fake.pendingChunked).toBe(pendingBefore);
+
+    // One signed POST per chunk, all with the same unique id, in order; total -1 until the last.
+    const chunks = fake.requests.slice(requestsBefore);
+    const sizes = pieces(video, chunkSize).map((p) => p.length);
+    expect(sizes).toEqual([chunkSize, chunkSize, chunkSize, chunkSize, 300_000 - 4 * chunkSize]);
+    expect(chunks).toHaveLength(sizes.length);
+    const uploadId = chunks[0]?.chunk?.uploadId;
+    expect(uploadId).toEqual(expect.any(String));
+    let start = 0;
+    for (const [i, request] of chunks.entries()) {
+      const size = sizes[i] as number;
+      const last = i === sizes.length - 1;
+      expect(request).toMatchObject({
+        method: 'POST',
+        path: '/v1_1/tickets-test/video/upload',
+        status: 200,
+        chunk: { uploadId, contentRange: `bytes ${start}-${start + size - 1}/${last ? video.length : -1}` },
+        params: {
+          public_id: 'chunked-teaser',
+          folder: 'events/42/videos',
+          eager: 'sp_hd/m3u8',
+          eager_async: '1',
+          file: `<${size} bytes: file>`,
+        },
+      });
+      expect(request.params.signature).toMatch(/^[0-9a-f]{40}$/);
+      start += size;
+    }
+
+    // The eager batch of the assembled upload completes and notifies as any other.
+    const posted = await fake.completeEager(res.public_id);
+    expect(posted?.url).toBe(notificationUrl);
+    expect(posted?.payload).toMatchObject({ notification_type: 'eager', public_id: res.public_id });
+  });
+
+  it('uploads a file with upload_large in chunks, as raw by default', async () => {
+    const bytes = randomBytes(150_000);
+    const dir = await mkdtemp(join(tmpdir(), 'cld-fake-'));
+    const path = join(dir, 'export.bin');
+    await writeFile(path, bytes);
+    try {
+      const res = await new Promise<UploadApiResponse>((resolve, reject) => {
+        cld.uploader.upload_large(path, { chunk_size: 100_000, folder: 'exports' }, settle(resolve, reject));
+      });
+      expect(res).toMatchObject({ resource_type: 'raw', bytes: bytes.length, original_filename: 'export' });
+      expect(fake.assets.get(res.public_id)?.bytes.equals(bytes)).toBe(true);
+      expect(fake.requests.slice(-2).map((r) => r.chunk?.contentRange)).toEqual([
+        'bytes 0-99999/-1',
+        'bytes 100000-149999/150000',
+      ]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('holds each request to the size limit: a whole upload over it is refused, the same bytes in chunks are not', async () => {
+    const limit = 10_485_760; // image, Free plan
+    const big = Buffer.concat([POSTER, Buffer.alloc(limit + 1_000_000 - POSTER.length)]);
+
+    const whole = await rejection(uploadStream(big, { public_id: 'too-big', folder: 'limits' }));
+    expect(whole).toMatchObject({
+      http_code: 400,
+      message: `File size too large. Got ${big.length}. Maximum is ${limit}.`,
+    });
+    expect(fake.assets.has('limits/too-big')).toBe(false);
+
+    const chunked = await uploadChunked(
+      big,
+      { public_id: 'big-enough', folder: 'limits', chunk_size: 5_000_000 },
+      1_000_000,
+    );
+    expect(chunked).toMatchObject({ public_id: 'limits/big-enough', bytes: big.length, width: 3, height: 2 });
+    expect(fake.assets.get('limits/big-enough')?.bytes.equals(big)).toBe(true);
+    expect(fake.requests.slice(-3).map((r) => r.chunk?.contentRange)).toEqual([
+      'bytes 0-4999999/-1',
+      'bytes 5000000-9999999/-1',
+      `bytes 10000000-${big.length - 1}/${big.length}`,
+    ]);
+
+    // A single chunk over the limit is refused like a whole upload.
+    const oversized = await postChunk(
+      big.subarray(0, limit + 1),
+      { uploadId: 'oversized-chunk', contentRange: `bytes 0-${limit}/-1` },
+      { public_id: 'limits/oversized' },
+      'image',
+    );
+    expect(oversized).toEqual({
+      status: 400,
+      body: { error: { message: `File size too large. Got ${limit + 1}. Maximum is ${limit}.` } },
+    });
+    expect(fake.pendingChunked).toBe(0);
+  });
+
+  it('refuses an out-of-order, mis-sized or mis-totalled chunk with 400, creating nothing until the right ones come', async () => {
+    const video = Buffer.concat([VIDEO, randomBytes(300 - VIDEO.length)]);
+    const params = { public_id: 'chunks/out-of-order' };
+    const uploadId = 'a1b2c3d4e5f6';
+    const at = (contentRange: string) => ({ uploadId, contentRange });
+    const pendingBefore = fake.pendingChunked;
+
+    const first = await postChunk(video.subarray(0, 100), at('bytes 0-99/-1'), params);
+    expect(first).toEqual({ status: 200, body: { done: false, bytes: 100, upload_id: uploadId } });
+    expect(fake.pendingChunked).toBe(pendingBefore + 1);
+    expect(fake.assets.has('chunks/out-of-order')).toBe(false);
+
+    // A gap: the last chunk, starting past the 100 bytes received.
+    const gap = await postChunk(video.subarray(200), at('bytes 200-299/300'), params);
+    expect(gap.status).toBe(400);
+    expect(gap.body).toEqual({
+      error: {
+        message: `Chunk out of order for upload ${uploadId}: Content-Range starts at 200, 100 bytes received so far`,
+      },
+    });
+    // The first chunk again.
+    expect((await postChunk(video.subarray(0, 100), at('bytes 0-99/-1'), params)).status).toBe(400);
+    // A range declaring 100 bytes, with 50.
+    const misSized = await postChunk(video.subarray(100, 150), at('bytes 100-199/-1'), params);
+    expect(misSized.status).toBe(400);
+    expect(misSized.body).toMatchObject({
+      error: { message: expect.stringMatching(/^Chunk size mismatch/) },
+    });
+    // A last chunk not ending at its total.
+    expect((await postChunk(video.subarray(100), at('bytes 100-299/400'), params)).status).toBe(400);
+    // A new upload whose first chunk does not start at 0.
+    const orphan = await postChunk(
+      video.subarray(100, 200),
+      { uploadId: 'never-started', contentRange: 'bytes 100-199/-1' },
+      params,
+    );
+    expect(orphan.status).toBe(400);
+    expect(fake.assets.has('chunks/out-of-order')).toBe(false);
+    expect(fake.pendingChunked).toBe(pendingBefore + 1);
+
+    // The refusals left the pending upload as it was: the right chunks still complete it.
+    const second = await postChunk(video.subarray(100, 200), at('bytes 100-199/-1'), params);
+    expect(second).toEqual({ status: 200, body: { done: false, bytes: 200, upload_id: uploadId } });
+    const last = await postChunk(video.subarray(200), at('bytes 200-299/300'), params);
+    expect(last).toMatchObject({
+      status: 200,
+      body: { public_id: 'chunks/out-of-order', resource_type: 'video', bytes: 300 },
+    });
+    expect(fake.assets.get('chunks/out-of-order')?.bytes.equals(video)).toBe(true);
+    expect(fake.pendingChunked).toBe(pendingBefore);
+    expect(fake.requests.slice(-8).map((r) => r.status)).toEqual([200, 400, 400, 400, 400, 400, 200, 200]);
   });
 });

@@ -26,6 +26,7 @@ describe.each(DIALECTS)('%s: media on Cloudinary', (dialect) => {
     s = await startTestServer(dialect, {
       CLOUDINARY_URL: fake.cloudinaryUrl,
       TICKETS_CLOUDINARY_DELIVERY_URL: fake.url,
+      TICKETS_CLOUDINARY_CHUNK_BYTES: String(5 * 1024 * 1024),
     });
     call = http(s.url);
     token = (await signUp(s.url)).token;
@@ -136,6 +137,21 @@ describe.each(DIALECTS)('%s: media on Cloudinary', (dialect) => {
       eager: [],
     });
     expect(sent.status).toBe(404);
+  });
+
+  it('sends video to Cloudinary in chunks (it takes 100 MB at most in one request)', async () => {
+    const clip = isoVideo('isom', 12 * 1024 * 1024);
+    const res = await upload(clip, `event=${eventId}&role=video`, 'long.mp4', 'video/mp4');
+    expect(res.status, JSON.stringify(res.body)).toBe(201);
+    const chunks = fake.requests.filter((r) => r.chunk && r.params.public_id === res.body.provider_id);
+    expect(chunks.map((r) => r.chunk!.contentRange)).toEqual([
+      `bytes 0-${5 * 1024 * 1024 - 1}/-1`,
+      `bytes ${5 * 1024 * 1024}-${10 * 1024 * 1024 - 1}/-1`,
+      `bytes ${10 * 1024 * 1024}-${clip.length - 1}/${clip.length}`,
+    ]);
+    expect(new Set(chunks.map((r) => r.chunk!.uploadId)).size).toBe(1);
+    expect(fake.assets.get(res.body.provider_id)?.bytes.equals(clip)).toBe(true);
+    expect(res.body).toMatchObject({ bytes: clip.length, status: 'processing' });
   });
 
   it('refuses notifications that are unsigned, wrongly signed or stale', async () => {

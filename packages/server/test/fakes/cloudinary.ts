@@ -24,8 +24,20 @@
  *   (unsigned). Refusals: 401 `Invalid Signature <sig>. String to sign - '<params>'.`, 400 `Stale request -
  *   reported time is <time> which is more than 1 hour ago`, 401 `Invalid api_key <key>`, 401
  *   `Invalid cloud_name <cloud>`, 400 `Missing required parameter - file`, 400 `Invalid image file`, 400
- *   `File size too large. Got N. Maximum is M.` (Free-plan limits: image/raw 10 MB, video 100 MB). Every error
- *   body is `{ error: { message } }`.
+ *   `File size too large. Got N. Maximum is M.` (Free-plan limits per request: image/raw 10 MB, video 100 MB;
+ *   a chunked upload is held to them chunk by chunk, not as a whole). Every error body is `{ error: { message } }`.
+ * - Chunked uploads, as the SDK's `upload_chunked_stream` / `upload_chunked` / `upload_large` send them: each chunk
+ *   (20 MB by default, `chunk_size`) is a separate, normally signed `…/upload` POST carrying the same params (a new
+ *   `timestamp` and signature each time) and the chunk as `file`, with `X-Unique-Upload-Id` (one random id per
+ *   upload) and `Content-Range: bytes <start>-<end>/<total>` (total `-1` on every chunk but the last). Each chunk
+ *   is authenticated as usual and appended to a pending upload kept by that id. Refused with 400, leaving the
+ *   pending upload as it was: a malformed `Content-Range`, a chunk whose range length is not its byte count, one
+ *   that does not start at the bytes received so far (out of order, a gap, or a first chunk not at 0), one posted
+ *   to another resource type than the first, a last chunk not ending at the total, and a chunk over the size
+ *   limit (of the URL's resource type; for `auto`, of the type sniffed from the first chunk). A non-last chunk
+ *   answers `{ done: false, bytes: <received so far>, upload_id }` and creates nothing; the last one uploads the
+ *   assembled bytes with its own params exactly as a whole upload (same public id, eager, notification URL
+ *   handling and answer; `file`'s name from the last chunk), and the pending upload is forgotten.
  * - Upload params: `file` (bytes, an http(s) URL the fake fetches, or a base64 data URI), `public_id`,
  *   `folder`, `use_filename`, `unique_filename`, `filename_override`, `tags`, `context` (`k=v|k2=v2`, `\=`
  *   and `\|` escaped), `eager` (`sp_hd/m3u8|c_scale,w_1280/mp4`), `eager_async`, `eager_notification_url`,
@@ -88,6 +100,8 @@
  * - Timestamps more than 1 hour in the future are refused too (`… which is more than 1 hour in the future` is
  *   this fake's wording), which catches millisecond timestamps. Error wordings other than the signature,
  *   stale and not-found ones are illustrative; the statuses are the ones Cloudinary uses.
+ * - Chunked uploads: the answer to a non-last chunk is this fake's (Cloudinary's is not documented); pending
+ *   chunked uploads never expire; the assembled total is not held to any plan maximum.
  * - `failNext` answers carry only the headers given, except that 420/429 get `X-FeatureRateLimit-*` by default.
  *   Remember the uploader parses JSON only for 200/400/401/404/420/429/500 (the Admin client also 403/409):
  *   other statuses reject with `Server returned unexpected status code - N`.
@@ -98,8 +112,9 @@
  * `url` (`http://127.0.0.1:PORT`, the `upload_prefix` and delivery host), `cloud`, `apiKey`, `apiSecret`,
  * `cloudinaryUrl` (`cloudinary://key:secret@cloud?upload_prefix=…`), `assets` (public id → `FakeAsset`),
  * `transformations` (named transformations by name), `requests` (every API request: method, path, params —
- * file bytes summarised — and the status answered), `invalidations` (public ids), `notifications` (posted,
- * with the receiver's answer), `completeEager(publicId, opts?)`, `notify(url, payload, opts?)`,
+ * file bytes summarised —, the status answered and, for a chunk, its `chunk` headers), `invalidations` (public
+ * ids), `notifications` (posted, with the receiver's answer), `pendingChunked` (chunked uploads begun and not
+ * finished), `completeEager(publicId, opts?)`, `notify(url, payload, opts?)`,
  * `signNotification(body, timestamp)`, `failNext(n, status, body?, headers?)` (the next n API requests, not
  * delivery), `close()`.
  */
@@ -175,6 +190,8 @@ export interface FakeCloudinaryRequest {
   params: Record<string, string | string[]>;
   /** The status the fake answered with (undefined until answered). */
   status?: number;
+  /** A chunk of a chunked upload: its `X-Unique-Upload-Id` and `Content-Range` headers, as sent. */
+  chunk?: { uploadId: string; contentRange: string };
 }
 
 export interface FakeCloudinaryNotification {
@@ -223,6 +240,8 @@ export interface FakeCloudinary {
   readonly invalidations: string[];
   /** Notifications posted, oldest first. */
   readonly notifications: FakeCloudinaryNotification[];
+  /** Chunked uploads begun (some chunks received) and not yet finished by their last chunk. */
+  readonly pendingChunked: number;
   /**
    * Finishes the oldest processing eager batch of `publicId` (from an upload or explicit with `eager_async`) and
    * posts the eager notification to its notification URL; resolves with what was posted, or null when the
@@ -605,6 +624,25 @@ interface PendingFailure {
   headers: Record<string, string>;
 }
 
+/** A chunked upload whose last chunk has not arrived yet, keyed by its `X-Unique-Upload-Id`. */
+interface PendingChunked {
+  /** The resource type of the URL its first chunk was posted to (`auto` included). */
+  requested: string;
+  /** The resource type whose size limit each chunk is held to (`auto`: sniffed from the first chunk). */
+  limitType: FakeResourceType;
+  parts: Buffer[];
+  received: number;
+}
+
+/** `bytes <start>-<end>/<total>` (total `-1` while more chunks are to come), as the SDK's `Content-Range`. */
+function parseContentRange(header: string): { start: number; end: number; total: number } | undefined {
+  const m = /^bytes (\d+)-(\d+)\/(-1|\d+)$/.exec(header.trim());
+  if (!m) return undefined;
+  const [start, end, total] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  if (![start, end, total].every(Number.isSafeInteger) || end < start) return undefined;
+  return { start, end, total };
+}
+
 interface EagerBatch {
   batchId: string;
   publicId: string;
@@ -649,6 +687,8 @@ export async function startFakeCloudinary(opts: StartFakeCloudinaryOptions = {})
   const notifications: FakeCloudinaryNotification[] = [];
   const failures: PendingFailure[] = [];
   const batches: EagerBatch[] = [];
+  /** Chunked uploads in progress, by `X-Unique-Upload-Id`. */
+  const chunkedUploads = new Map<string, PendingChunked>();
   /** Unnamed transformation strings eager has produced (listed by `GET /transformations`). */
   const usedUnnamed = new Set<string>();
   let lastVersion = 0;
@@ -854,7 +894,17 @@ export async function startFakeCloudinary(opts: StartFakeCloudinaryOptions = {})
     throw fail(400, `Unsupported source URL: ${source.slice(0, 100)}`);
   }
 
-  async function upload(requested: string, params: Params, file: UploadedFile | undefined, signed: boolean) {
+  /**
+   * An upload, from one request or assembled from chunks; `sizeChecked` says the size limit was already applied
+   * (per chunk), so the assembled total is not held to it.
+   */
+  async function upload(
+    requested: string,
+    params: Params,
+    file: UploadedFile | undefined,
+    signed: boolean,
+    sizeChecked = false,
+  ) {
     const source = await readSource(params, file);
     const filename = str(params.filename_override) || source.filename;
     const dot = filename.lastIndexOf('.');
@@ -865,11 +915,7 @@ export async function startFakeCloudinary(opts: StartFakeCloudinaryOptions = {})
     if (requested === 'auto') resourceType = sniffed?.kind ?? 'raw';
     else resourceType = requested as FakeResourceType;
     if (resourceType === 'image' && sniffed?.kind !== 'image') throw fail(400, 'Invalid image file');
-    if (source.bytes.length > MAX_BYTES[resourceType])
-      throw fail(
-        400,
-        `File size too large. Got ${source.bytes.length}. Maximum is ${MAX_BYTES[resourceType]}.`,
-      );
+    if (!sizeChecked) checkSize(source.bytes.length, resourceType);
     const mimeFormat = source.mime ? (MIME_FORMATS[source.mime] ?? source.mime.split('/')[1]) : undefined;
     const format =
       resourceType === 'raw'
@@ -944,6 +990,70 @@ export async function startFakeCloudinary(opts: StartFakeCloudinaryOptions = {})
       ...(eager ? { eager } : {}),
       ...(eager && truthy(params.eager_async) ? { pending: true } : {}),
     };
+  }
+
+  function checkSize(size: number, resourceType: FakeResourceType) {
+    if (size > MAX_BYTES[resourceType])
+      throw fail(400, `File size too large. Got ${size}. Maximum is ${MAX_BYTES[resourceType]}.`);
+  }
+
+  /**
+   * One chunk of a chunked upload (`X-Unique-Upload-Id` + `Content-Range`), already authenticated. Appends it to
+   * its pending upload; the last chunk (the one with the real total) turns the assembled bytes into an upload.
+   * Each chunk is held to the single-request size limit, the total is not. A refused chunk leaves the pending
+   * upload as it was, so the right chunk can still be sent.
+   */
+  async function uploadChunk(
+    requested: string,
+    params: Params,
+    file: UploadedFile | undefined,
+    signed: boolean,
+    uploadId: string,
+    contentRange: string,
+  ) {
+    const range = parseContentRange(contentRange);
+    if (!range) throw fail(400, `Invalid Content-Range header ${contentRange}`);
+    if (!file) throw fail(400, 'Missing required parameter - file');
+    const { start, end, total } = range;
+    const length = end - start + 1;
+    if (length !== file.bytes.length)
+      throw fail(
+        400,
+        `Chunk size mismatch: Content-Range ${contentRange} declares ${length} bytes, got ${file.bytes.length}`,
+      );
+    // From here to the hand-over to upload(), nothing awaits: concurrent chunks of one upload cannot interleave.
+    const pending = chunkedUploads.get(uploadId);
+    const received = pending?.received ?? 0;
+    if (start !== received)
+      throw fail(
+        400,
+        `Chunk out of order for upload ${uploadId}: Content-Range starts at ${start}, ${received} bytes received so far`,
+      );
+    if (pending && pending.requested !== requested)
+      throw fail(
+        400,
+        `Chunk resource type ${requested} differs from the upload's ${pending.requested} (upload ${uploadId})`,
+      );
+    const limitType =
+      pending?.limitType ??
+      (requested === 'auto' ? (sniff(file.bytes)?.kind ?? 'raw') : (requested as FakeResourceType));
+    checkSize(file.bytes.length, limitType);
+    const last = total !== -1;
+    if (last && start + length !== total)
+      throw fail(
+        400,
+        `Chunk size mismatch: Content-Range ${contentRange} ends at ${start + length} bytes, not the total ${total}`,
+      );
+    const entry: PendingChunked = pending ?? { requested, limitType, parts: [], received: 0 };
+    entry.parts.push(file.bytes);
+    entry.received += file.bytes.length;
+    if (!last) {
+      chunkedUploads.set(uploadId, entry);
+      return { done: false, bytes: entry.received, upload_id: uploadId };
+    }
+    chunkedUploads.delete(uploadId);
+    const whole = { bytes: Buffer.concat(entry.parts, entry.received), filename: file.filename };
+    return upload(requested, params, whole, signed, true);
   }
 
   function findAsset(publicId: string, resourceType: string, type: string): FakeAsset | undefined {
@@ -1294,6 +1404,10 @@ export async function startFakeCloudinary(opts: StartFakeCloudinaryOptions = {})
 
     const raw = await readBody(req);
     const record: FakeCloudinaryRequest = { method, path: url.pathname, params: {} };
+    const uploadId = req.headers['x-unique-upload-id'];
+    const contentRange = req.headers['content-range'];
+    if (typeof uploadId === 'string' && uploadId && typeof contentRange === 'string' && contentRange)
+      record.chunk = { uploadId, contentRange };
     requests.push(record);
     const answer = (status: number, body: unknown, headers: Record<string, string> = {}) => {
       record.status = status;
@@ -1323,11 +1437,13 @@ export async function startFakeCloudinary(opts: StartFakeCloudinaryOptions = {})
         if (first === 'auto' && action !== 'upload') throw fail(400, 'Invalid resource type auto');
         const signed = await authenticateUpload(req, action, params);
         const body =
-          action === 'upload'
-            ? await upload(first, params, file, signed)
-            : action === 'destroy'
-              ? destroy(first, params)
-              : explicit(first, params);
+          action === 'upload' && record.chunk
+            ? await uploadChunk(first, params, file, signed, record.chunk.uploadId, record.chunk.contentRange)
+            : action === 'upload'
+              ? await upload(first, params, file, signed)
+              : action === 'destroy'
+                ? destroy(first, params)
+                : explicit(first, params);
         return answer(200, body);
       }
 
@@ -1445,6 +1561,9 @@ export async function startFakeCloudinary(opts: StartFakeCloudinaryOptions = {})
     requests,
     invalidations,
     notifications,
+    get pendingChunked() {
+      return chunkedUploads.size;
+    },
     completeEager,
     notify,
     signNotification: (body, timestamp) => signNotification(body, timestamp),
