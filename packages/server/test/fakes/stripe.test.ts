@@ -406,3 +406,372 @@ describe('fake Stripe failure injection', () => {
     expect(fake.paymentIntents.has(pi.id)).toBe(true);
   });
 });
+
+describe('fake Stripe balance transactions and payouts', () => {
+  const fee = (amount: number) => Math.round(amount * 0.029) + 30;
+
+  it("books a payment's charge with Stripe's fee, readable from the PaymentIntent by expanding", async () => {
+    const pi = await paidIntent(5000);
+    const got = await stripe.paymentIntents.retrieve(pi.id, {
+      expand: ['latest_charge.balance_transaction'],
+    });
+    const charge = got.latest_charge as Stripe.Charge;
+    const txn = charge.balance_transaction as Stripe.BalanceTransaction;
+    expect(txn.id).toMatch(/^txn_\w{24}$/);
+    expect(txn).toMatchObject({
+      object: 'balance_transaction',
+      type: 'charge',
+      reporting_category: 'charge',
+      source: charge.id,
+      amount: 5000,
+      currency: 'eur',
+      fee: 175, // 2.9% of 5000 = 145, + 30
+      net: 4825,
+      exchange_rate: null,
+      status: 'pending',
+      balance_type: 'payments',
+    });
+    expect(fee(5000)).toBe(txn.fee);
+    expect(txn.fee_details).toEqual([
+      {
+        amount: 175,
+        application: null,
+        currency: 'eur',
+        description: 'Stripe processing fees',
+        type: 'stripe_fee',
+      },
+    ]);
+    expect(txn.available_on).toBeGreaterThan(txn.created);
+    expect(txn.available_on % 86_400).toBe(0);
+
+    // The same object by id, from the charge, and with its source expanded.
+    const byId = await stripe.balanceTransactions.retrieve(txn.id, { expand: ['source'] });
+    expect((byId.source as Stripe.Charge).payment_intent).toBe(pi.id);
+    const fromCharge = await stripe.charges.retrieve(charge.id, { expand: ['balance_transaction'] });
+    expect((fromCharge.balance_transaction as Stripe.BalanceTransaction).net).toBe(4825);
+    // Without expand it stays an id, as before.
+    expect((await stripe.charges.retrieve(charge.id)).balance_transaction).toBe(txn.id);
+
+    const bad = await stripe.paymentIntents
+      .retrieve(pi.id, { expand: ['latest_charge.nope'] })
+      .catch((e: unknown) => e);
+    expect(bad).toMatchObject({ statusCode: 400, param: 'expand' });
+    const missing = await stripe.balanceTransactions.retrieve('txn_nope').catch((e: unknown) => e);
+    expect(missing).toMatchObject({ statusCode: 404, code: 'resource_missing' });
+  });
+
+  it('takes the fee from the options or per charge, and makes funds available when told', async () => {
+    fake.setBalanceOptions({ feeFor: (amount) => Math.round(amount * 0.015) + 25, availableAfterDays: 0 });
+    const pi = await stripe.paymentIntents.create({ amount: 2000, currency: 'eur' });
+    await fake.succeedPaymentIntent(pi.id);
+    const charge = fake.charges.get(fake.paymentIntents.get(pi.id)!.latest_charge!)!;
+    expect(fake.balanceTransactions.get(charge.balance_transaction!)).toMatchObject({
+      fee: 55,
+      net: 1945,
+      status: 'available',
+    });
+
+    fake.setBalanceOptions({ availableAfterDays: 2 });
+    const other = await stripe.paymentIntents.create({ amount: 2000, currency: 'eur' });
+    await fake.succeedPaymentIntent(other.id, { fee: 0 });
+    const txnId = fake.charges.get(fake.paymentIntents.get(other.id)!.latest_charge!)!.balance_transaction!;
+    const txn = await stripe.balanceTransactions.retrieve(txnId);
+    expect(txn).toMatchObject({ fee: 0, fee_details: [], net: 2000, status: 'pending' });
+    fake.makeAvailable([txnId]);
+    const now = await stripe.balanceTransactions.retrieve(txnId);
+    expect(now.status).toBe('available');
+    expect(now.available_on).toBeLessThanOrEqual(Math.floor(Date.now() / 1000));
+  });
+
+  it("books refunds as negative transactions, and a failed refund's money coming back", async () => {
+    const pi = await paidIntent(5000);
+    const refund = await stripe.refunds.create({ payment_intent: pi.id, amount: 2000 });
+    expect(refund.balance_transaction).toMatch(/^txn_/);
+    const expanded = await stripe.refunds.retrieve(refund.id, { expand: ['balance_transaction'] });
+    expect(expanded.balance_transaction).toMatchObject({
+      type: 'refund',
+      reporting_category: 'refund',
+      source: refund.id,
+      amount: -2000,
+      fee: 0,
+      net: -2000,
+      currency: 'eur',
+      exchange_rate: null,
+    });
+
+    fake.setRefundStatus('pending');
+    const pending = await stripe.refunds.create({ payment_intent: pi.id, amount: 1000 });
+    await fake.refundEvent(pending.id, 'failed');
+    const failed = await stripe.refunds.retrieve(pending.id, { expand: ['failure_balance_transaction'] });
+    expect(failed.failure_balance_transaction).toMatchObject({
+      type: 'refund_failure',
+      reporting_category: 'refund_failure',
+      source: pending.id,
+      amount: 1000,
+      net: 1000,
+    });
+
+    const bySource = await stripe.balanceTransactions.list({ source: refund.id });
+    expect(bySource.data.map((t) => t.id)).toEqual([refund.balance_transaction]);
+  });
+
+  it('settles in another currency with the exchange rate', async () => {
+    const usd = await startFakeStripe({ settlementCurrency: 'eur', exchangeRate: 0.9 });
+    try {
+      const client = new Stripe(usd.secretKey, usd.config);
+      const pi = await client.paymentIntents.create({ amount: 10000, currency: 'usd' });
+      await usd.succeedPaymentIntent(pi.id);
+      const charge = (
+        await client.paymentIntents.retrieve(pi.id, { expand: ['latest_charge.balance_transaction'] })
+      ).latest_charge as Stripe.Charge;
+      expect(charge).toMatchObject({ amount: 10000, currency: 'usd' });
+      expect(charge.balance_transaction).toMatchObject({
+        amount: 9000,
+        currency: 'eur',
+        exchange_rate: 0.9,
+        fee: fee(9000), // 291, on the settled amount
+        net: 9000 - fee(9000),
+        fee_details: [{ amount: 291, currency: 'eur', type: 'stripe_fee' }],
+      });
+      const refund = await client.refunds.create(
+        { payment_intent: pi.id, amount: 3333 },
+        { idempotencyKey: 'r1' },
+      );
+      const txn = await client.balanceTransactions.retrieve(refund.balance_transaction as string);
+      expect(txn).toMatchObject({ amount: -3000, net: -3000, currency: 'eur', exchange_rate: 0.9 });
+
+      // A charge already in the settlement currency is not converted.
+      const eur = await usd.createCharge({ amount: 1000, currency: 'EUR' });
+      expect(eur.balanceTransaction).toMatchObject({ amount: 1000, currency: 'eur', exchange_rate: null });
+    } finally {
+      await usd.close();
+    }
+  });
+
+  it('lists newest first with filters and cursor pagination the SDK auto-paginates', async () => {
+    const made: string[] = [];
+    for (let i = 0; i < 12; i++) {
+      const { balanceTransaction } = await fake.createCharge({ amount: 1000 + i, currency: 'eur' });
+      made.push(balanceTransaction.id);
+    }
+    const refund = await fake.refundOutOfBand(fake.balanceTransactions.get(made[0]!)!.source, 500);
+    made.push(refund.balanceTransaction.id);
+
+    const first = await stripe.balanceTransactions.list();
+    expect(first).toMatchObject({ object: 'list', has_more: true, url: '/v1/balance_transactions' });
+    expect(first.data).toHaveLength(10);
+    expect(first.data[0]!.id).toBe(made.at(-1));
+
+    const before = fake.requests.length;
+    const all = await stripe.balanceTransactions.list({ limit: 5 }).autoPagingToArray({ limit: 100 });
+    expect(all.map((t) => t.id)).toEqual([...made].reverse());
+    const pages = fake.requests.slice(before).filter((r) => r.path === '/v1/balance_transactions');
+    expect(pages.map((r) => r.query.starting_after ?? null)).toEqual([null, made[8], made[3]]);
+
+    const seen: string[] = [];
+    for await (const t of stripe.balanceTransactions.list({ type: 'charge', limit: 4 })) seen.push(t.id);
+    expect(seen).toEqual(made.slice(0, 12).reverse());
+
+    // Backwards from the oldest: still pages of the ones just newer, listed newest first.
+    const back = await stripe.balanceTransactions.list({ ending_before: made[0], limit: 3 });
+    expect(back.data.map((t) => t.id)).toEqual([made[3], made[2], made[1]]);
+    expect(back.has_more).toBe(true);
+    const backAll = await stripe.balanceTransactions
+      .list({ ending_before: made[0], limit: 5 })
+      .autoPagingToArray({ limit: 100 });
+    expect(backAll.map((t) => t.id)).toEqual(made.slice(1));
+
+    const created = fake.balanceTransactions.get(made[0]!)!.created;
+    expect(
+      (await stripe.balanceTransactions.list({ created: { gte: created, lte: created + 60 }, limit: 100 }))
+        .data,
+    ).toHaveLength(13);
+    expect((await stripe.balanceTransactions.list({ created: { gt: created + 60 } })).data).toEqual([]);
+    expect((await stripe.balanceTransactions.list({ type: 'refund' })).data.map((t) => t.id)).toEqual([
+      refund.balanceTransaction.id,
+    ]);
+
+    const sourced = await stripe.balanceTransactions.list({ limit: 1, expand: ['data.source'] });
+    expect((sourced.data[0]!.source as Stripe.Refund).object).toBe('refund');
+
+    const tooMany = await stripe.balanceTransactions.list({ limit: 101 }).catch((e: unknown) => e);
+    expect(tooMany).toMatchObject({ statusCode: 400, param: 'limit' });
+    const unknownCursor = await stripe.balanceTransactions
+      .list({ starting_after: 'txn_nope' })
+      .catch((e: unknown) => e);
+    expect(unknownCursor).toMatchObject({ statusCode: 400, code: 'resource_missing' });
+  });
+
+  it('pays out what is in the balance, and lists the transactions of a payout', async () => {
+    const a = await paidIntent(5000);
+    await paidIntent(3000);
+    const refund = await stripe.refunds.create({ payment_intent: a.id, amount: 1000 });
+    const txns = [...fake.balanceTransactions.values()];
+    expect(txns.map((t) => t.type)).toEqual(['charge', 'charge', 'refund']);
+    const expected = 5000 - fee(5000) + 3000 - fee(3000) - 1000;
+
+    const { payout, deliveries } = await fake.createPayout();
+    expect(deliveries).toEqual([]);
+    expect(payout.id).toMatch(/^po_\w{24}$/);
+    expect(payout).toMatchObject({
+      object: 'payout',
+      amount: expected,
+      currency: 'eur',
+      status: 'paid',
+      automatic: true,
+      failure_code: null,
+      reconciliation_status: 'completed',
+    });
+    expect(payout.arrival_date).toBeGreaterThan(payout.created);
+
+    const listed = await stripe.balanceTransactions
+      .list({ payout: payout.id })
+      .autoPagingToArray({ limit: 100 });
+    expect(listed.map((t) => t.type).sort()).toEqual(['charge', 'charge', 'payout', 'refund']);
+    expect(listed.filter((t) => t.type !== 'payout').every((t) => t.status === 'available')).toBe(true);
+    const own = listed.find((t) => t.type === 'payout')!;
+    expect(own).toMatchObject({
+      id: payout.balance_transaction,
+      amount: -expected,
+      net: -expected,
+      fee: 0,
+      source: payout.id,
+      reporting_category: 'payout',
+    });
+    // What a reconciliation adds up: the payout equals the nets of what it paid out.
+    expect(listed.filter((t) => t.type !== 'payout').reduce((s, t) => s + t.net, 0)).toBe(payout.amount);
+    expect(fake.payoutOf(refund.balance_transaction as string)?.id).toBe(payout.id);
+
+    // Nothing is left to pay out; a later payment goes into the next payout only.
+    await expect(fake.createPayout()).rejects.toThrow(/positive amount/);
+    await paidIntent(2000);
+    const next = await fake.createPayout({ amount: 1, arrivalDate: 1_900_000_000 });
+    expect(next.payout).toMatchObject({ amount: 1, arrival_date: 1_900_000_000 }); // a deliberate mismatch
+    expect(
+      (await stripe.balanceTransactions.list({ payout: next.payout.id })).data.map((t) => t.type).sort(),
+    ).toEqual(['charge', 'payout']);
+    const unknown = await stripe.balanceTransactions.list({ payout: 'po_nope' }).catch((e: unknown) => e);
+    expect(unknown).toMatchObject({ statusCode: 400, code: 'resource_missing', param: 'payout' });
+  });
+
+  it('lists and retrieves payouts, including failed ones whose money goes into the next payout', async () => {
+    await paidIntent(5000);
+    const paid = (await fake.createPayout()).payout;
+    await paidIntent(4000);
+    const failed = (await fake.createPayout({ status: 'failed', failureCode: 'account_closed' })).payout;
+    expect(failed).toMatchObject({
+      status: 'failed',
+      failure_code: 'account_closed',
+      failure_message: 'The bank account has been closed.',
+    });
+    const back = await stripe.balanceTransactions.retrieve(failed.failure_balance_transaction!);
+    expect(back).toMatchObject({
+      type: 'payout_failure',
+      reporting_category: 'payout_reversal',
+      amount: failed.amount,
+    });
+    const retry = (await fake.createPayout({ status: 'in_transit' })).payout;
+    expect(retry.amount).toBe(failed.amount);
+    expect(
+      (await stripe.balanceTransactions.list({ payout: retry.id })).data.map((t) => t.type).sort(),
+    ).toEqual(['payout', 'payout_failure']);
+
+    const got = await stripe.payouts.retrieve(paid.id, { expand: ['balance_transaction'] });
+    expect(got).toMatchObject({ id: paid.id, amount: 5000 - fee(5000), status: 'paid' });
+    expect((got.balance_transaction as Stripe.BalanceTransaction).amount).toBe(-(5000 - fee(5000)));
+    const missing = await stripe.payouts.retrieve('po_nope').catch((e: unknown) => e);
+    expect(missing).toMatchObject({ statusCode: 404, code: 'resource_missing' });
+
+    const all = await stripe.payouts.list();
+    expect(all.data.map((p) => p.id)).toEqual([retry.id, failed.id, paid.id]);
+    expect((await stripe.payouts.list({ status: 'failed' })).data.map((p) => p.id)).toEqual([failed.id]);
+    expect(
+      (await stripe.payouts.list({ created: { gte: paid.created } }).autoPagingToArray({ limit: 10 })).length,
+    ).toBe(3);
+    expect((await stripe.payouts.list({ created: { lt: paid.created } })).data).toEqual([]);
+    const paged = await stripe.payouts.list({ limit: 1 }).autoPagingToArray({ limit: 10 });
+    expect(paged.map((p) => p.id)).toEqual([retry.id, failed.id, paid.id]);
+
+    await fake.settlePayout(retry.id, 'paid');
+    expect((await stripe.payouts.retrieve(retry.id)).status).toBe('paid');
+    expect(() => fake.settlePayout(retry.id, 'failed')).toThrow(/is paid/);
+  });
+
+  it('sends payout.paid and payout.failed, signed like every webhook', async () => {
+    await paidIntent(5000);
+    await fake.settled();
+    receiver.received.length = 0;
+    const { payout, deliveries } = await fake.createPayout({ deliver: true });
+    expect(deliveries.map((d) => [d.type, d.status])).toEqual([['payout.paid', 200]]);
+    const { raw, header } = receiver.received[0]!;
+    const event = stripe.webhooks.constructEvent(raw, header, fake.webhookSecret);
+    expect(event.type).toBe('payout.paid');
+    expect(event.data.object).toMatchObject({ id: payout.id, object: 'payout', amount: payout.amount });
+
+    await paidIntent(3000);
+    const pending = (await fake.createPayout({ status: 'pending' })).payout;
+    const [failed] = await fake.settlePayout(pending.id, 'failed', { failureCode: 'no_account' });
+    const parsed = stripe.webhooks.constructEvent(failed!.raw, failed!.header, fake.webhookSecret);
+    expect(parsed.type).toBe('payout.failed');
+    expect(parsed.data.object).toMatchObject({
+      id: pending.id,
+      status: 'failed',
+      failure_code: 'no_account',
+    });
+  });
+
+  it('books disputes as adjustments, and a won dispute as their reversal', async () => {
+    const pi = await paidIntent(5000);
+    const [created] = await fake.dispute(pi.id);
+    const dispute = created!.event!.data.object as Stripe.Dispute;
+    expect(dispute.balance_transactions).toMatchObject([
+      {
+        type: 'adjustment',
+        reporting_category: 'dispute',
+        amount: -5000,
+        fee: 1500,
+        net: -6500,
+        source: dispute.id,
+      },
+    ]);
+    await fake.closeDispute(dispute.id, 'won');
+    const closed = await stripe.disputes.retrieve(dispute.id);
+    expect(closed.balance_transactions.map((t) => [t.reporting_category, t.amount, t.net])).toEqual([
+      ['dispute', -5000, -6500],
+      ['dispute_reversal', 5000, 5000],
+    ]);
+    expect((await stripe.balanceTransactions.list({ type: 'adjustment' })).data).toHaveLength(2);
+  });
+
+  it('makes charges and refunds out of band (no order, no webhook unless asked) that show in the lists', async () => {
+    await fake.settled();
+    const sent = fake.lastEvents.length;
+    const { charge, paymentIntent, balanceTransaction } = await fake.createCharge({
+      amount: 7000,
+      currency: 'eur',
+      metadata: { note: 'dashboard' },
+    });
+    expect(charge).toMatchObject({ status: 'succeeded', amount: 7000, metadata: { note: 'dashboard' } });
+    expect(paymentIntent).toMatchObject({ status: 'succeeded', latest_charge: charge.id });
+    expect(balanceTransaction).toMatchObject({ source: charge.id, amount: 7000, fee: fee(7000) });
+
+    const { refund, balanceTransaction: refundTxn } = await fake.refundOutOfBand(charge.id, 2500);
+    expect(refund).toMatchObject({ amount: 2500, charge: charge.id, payment_intent: paymentIntent.id });
+    expect(refundTxn).toMatchObject({ source: refund.id, amount: -2500, type: 'refund' });
+    expect((await stripe.charges.retrieve(charge.id)).amount_refunded).toBe(2500);
+    await fake.settled();
+    expect(fake.lastEvents.length).toBe(sent);
+
+    const listed = await stripe.balanceTransactions.list();
+    expect(listed.data.map((t) => t.id)).toEqual([refundTxn.id, balanceTransaction.id]);
+    expect((await stripe.refunds.list({ charge: charge.id })).data.map((r) => r.id)).toEqual([refund.id]);
+
+    // Asked to, they send what Stripe sends for such a payment and refund.
+    const rest = await fake.refundOutOfBand(charge.id, undefined, { deliver: true });
+    expect(rest.refund.amount).toBe(4500);
+    expect(rest.deliveries.map((d) => d.type)).toEqual(['refund.created', 'charge.refunded']);
+    const other = await fake.createCharge({ amount: 1000, currency: 'eur', deliver: true });
+    expect(other.deliveries.map((d) => d.type)).toEqual(['payment_intent.succeeded']);
+    await expect(fake.refundOutOfBand(charge.id, 1)).rejects.toThrow(/0 is refundable/);
+  });
+});

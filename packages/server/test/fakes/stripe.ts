@@ -11,6 +11,17 @@
  * - Idempotency keys (replay with `Idempotent-Replayed: true`, `idempotency_error` on reuse with other params).
  * - Payment intents, refunds, checkout sessions (mode=payment), charges, disputes and events, with the state rules
  *   an integration trips over (over-refunds, refunds of disputed charges, cancelling a succeeded intent, …).
+ * - The money side (groundwork for reading fees and payouts and reconciling): balance transactions (`txn_…`) for
+ *   every succeeded charge (type `charge`, Stripe-like fee 2.9% + 30 by default, `net`, optional settlement in
+ *   another currency with `exchange_rate`), every refund (type `refund`, negative), refund failures
+ *   (`refund_failure`), disputes (type `adjustment`, reporting category `dispute` / `dispute_reversal`) and payouts
+ *   (`payout` / `payout_failure`); `GET /v1/balance_transactions[/:id]` and `GET /v1/payouts[/:id]` with Stripe's
+ *   list filters and cursor pagination; nested `expand[]` such as `latest_charge.balance_transaction` and
+ *   `data.source`. Payouts are made by tests (`createPayout`), as are "dashboard" charges and refunds that no order
+ *   knows about (`createCharge`, `refundOutOfBand`). Where it differs: fees are one `stripe_fee` line (no separate
+ *   tax or FX fee), the fee is computed on the settled amount, the exchange rate is fixed per fake, and balance
+ *   transactions become `available` by the clock (`availableAfterDays`, default 2) or when a test says so
+ *   (`makeAvailable`, `createPayout`) — no balance holds, reserves or payout schedules.
  * - Webhooks signed exactly like Stripe (`Stripe-Signature: t=…,v1=…`, signed by the SDK's own helper), sent as
  *   pretty-printed JSON, one attempt each, in order; tests drive duplicates, reordering and bad signatures.
  * Nothing here is a mock of the SDK: it is a real HTTP server on 127.0.0.1.
@@ -111,6 +122,8 @@ export interface FakeRefund {
   charge: string;
   created: number;
   currency: string;
+  /** Set when the refund failed: the `refund_failure` balance transaction that gave the money back. */
+  failure_balance_transaction?: string;
   failure_reason?: string;
   metadata: Metadata;
   payment_intent: string;
@@ -171,6 +184,8 @@ export interface FakeDispute {
   id: string;
   object: 'dispute';
   amount: number;
+  /** The funds withdrawn (and, when won, reinstated), as full objects — as Stripe embeds them. */
+  balance_transactions: FakeBalanceTransaction[];
   charge: string;
   created: number;
   currency: string;
@@ -180,6 +195,124 @@ export interface FakeDispute {
   payment_intent: string;
   reason: string;
   status: 'needs_response' | 'under_review' | 'won' | 'lost';
+}
+
+export type BalanceTransactionType =
+  | 'charge'
+  | 'refund'
+  | 'refund_failure'
+  | 'adjustment'
+  | 'payout'
+  | 'payout_failure';
+
+export interface FakeFeeDetail {
+  amount: number;
+  application: string | null;
+  currency: string;
+  description: string | null;
+  type: 'stripe_fee' | 'application_fee' | 'tax';
+}
+
+/** https://docs.stripe.com/api/balance_transactions/object — amounts in the settlement currency, minor units. */
+export interface FakeBalanceTransaction {
+  id: string;
+  object: 'balance_transaction';
+  /** Gross, signed: positive for charges, negative for refunds, dispute withdrawals and payouts. */
+  amount: number;
+  /** Unix seconds (midnight UTC) when the funds become available. */
+  available_on: number;
+  balance_type: 'payments';
+  created: number;
+  currency: string;
+  description: string | null;
+  /** Presentment → settlement rate; null when the charge was in the settlement currency. */
+  exchange_rate: number | null;
+  fee: number;
+  fee_details: FakeFeeDetail[];
+  /** `amount - fee`. */
+  net: number;
+  reporting_category:
+    | 'charge'
+    | 'refund'
+    | 'refund_failure'
+    | 'dispute'
+    | 'dispute_reversal'
+    | 'payout'
+    | 'payout_reversal';
+  /** The charge, refund, dispute or payout id (expandable). */
+  source: string;
+  status: 'pending' | 'available';
+  type: BalanceTransactionType;
+}
+
+export type PayoutStatus = 'pending' | 'in_transit' | 'paid' | 'failed' | 'canceled';
+
+/** https://docs.stripe.com/api/payouts/object — an automatic payout to the (fake) bank account. */
+export interface FakePayout {
+  id: string;
+  object: 'payout';
+  amount: number;
+  application_fee: null;
+  application_fee_amount: null;
+  arrival_date: number;
+  automatic: boolean;
+  /** The payout's own balance transaction (type `payout`, negative). */
+  balance_transaction: string;
+  created: number;
+  currency: string;
+  description: string | null;
+  destination: string;
+  /** For a failed payout: the `payout_failure` transaction that put the money back into the balance. */
+  failure_balance_transaction: string | null;
+  failure_code: string | null;
+  failure_message: string | null;
+  livemode: false;
+  metadata: Metadata;
+  method: 'standard' | 'instant';
+  original_payout: null;
+  payout_method: null;
+  reconciliation_status: 'completed' | 'in_progress' | 'not_applicable';
+  reversed_by: null;
+  source_type: 'card';
+  statement_descriptor: string | null;
+  status: PayoutStatus;
+  trace_id: null;
+  type: 'bank_account';
+}
+
+/** How the fake books money. All optional; can be changed later with `setBalanceOptions`. */
+export interface BalanceOptions {
+  /**
+   * Stripe's fee for a charge, in minor units of the settlement currency, given the settled amount. Default
+   * `defaultStripeFee`: 2.9% + 30, rounded. A per-charge `fee` (on `succeedPaymentIntent`/`createCharge`) wins.
+   */
+  feeFor?: (amount: number, currency: string) => number;
+  /** The account's balance currency. Default: each charge settles in its own currency (no conversion). */
+  settlementCurrency?: string;
+  /** Presentment → settlement rate when they differ (a number, or per pair). Default 1. */
+  exchangeRate?: number | ((from: string, to: string) => number);
+  /** Days until a transaction's funds are available (`available_on`, midnight UTC). Default 2; 0 = at once. */
+  availableAfterDays?: number;
+  /** Stripe's fee for a dispute, in minor units of the settlement currency. Default 1500. */
+  disputeFee?: number;
+}
+
+export interface CreatePayoutOptions {
+  /** Default: the sum of the included transactions' `net` (a different amount makes a mismatch). */
+  amount?: number;
+  /** Default: the settlement currency, else the currency of the oldest transaction not yet paid out. */
+  currency?: string;
+  /** Unix seconds. Default: midnight UTC two days after creation. */
+  arrivalDate?: number;
+  /** Default 'paid'. 'pending'/'in_transit' can be settled later with `settlePayout`. */
+  status?: 'pending' | 'in_transit' | 'paid' | 'failed';
+  /** For a failed payout. Default 'could_not_process'. */
+  failureCode?: string;
+  /** The transactions paid out. Default: every transaction in that currency not yet paid out (pending or not). */
+  transactions?: string[];
+  metadata?: Metadata;
+  /** Send `payout.paid` / `payout.failed` (`payout.created` for pending/in_transit). Default false. */
+  deliver?: boolean;
 }
 
 /** A Stripe event as sent to webhooks and served by `GET /v1/events/:id`. */
@@ -254,7 +387,8 @@ export interface FailOptions {
   path?: string;
 }
 
-export interface StartFakeStripeOptions {
+/** Also takes `BalanceOptions`: fees, settlement currency and exchange rate, availability. */
+export interface StartFakeStripeOptions extends BalanceOptions {
   /** Where events are posted. Without it, events are only recorded in `lastEvents`. */
   webhookUrl?: string;
   webhookSecret?: string;
@@ -291,6 +425,9 @@ export interface FakeStripe {
   readonly refunds: Map<string, FakeRefund>;
   readonly checkoutSessions: Map<string, FakeCheckoutSession>;
   readonly disputes: Map<string, FakeDispute>;
+  /** Every balance transaction, by id, oldest first. */
+  readonly balanceTransactions: Map<string, FakeBalanceTransaction>;
+  readonly payouts: Map<string, FakePayout>;
   /** Every event created (sent or not), by id. */
   readonly events: Map<string, FakeEvent>;
   /** Every webhook delivery attempt, in order, with its raw body and signature header. */
@@ -302,13 +439,17 @@ export interface FakeStripe {
   /**
    * The customer paid: marks the intent succeeded with a charge and sends `payment_intent.succeeded`; for a
    * checkout session's intent also completes the session and sends `checkout.session.completed`.
-   * `amount`/`currency` override what was paid (to test mismatches against the order).
+   * `amount`/`currency` override what was paid (to test mismatches against the order); `fee` overrides Stripe's fee
+   * on its balance transaction.
    */
-  succeedPaymentIntent(id: string, opts?: { amount?: number; currency?: string }): Promise<WebhookDelivery[]>;
+  succeedPaymentIntent(
+    id: string,
+    opts?: { amount?: number; currency?: string; fee?: number },
+  ): Promise<WebhookDelivery[]>;
   /** `succeedPaymentIntent` for the intent behind a checkout session. */
   completeCheckoutSession(
     id: string,
-    opts?: { amount?: number; currency?: string },
+    opts?: { amount?: number; currency?: string; fee?: number },
   ): Promise<WebhookDelivery[]>;
   /** The card was declined: back to `requires_payment_method` with `last_payment_error`; `payment_intent.payment_failed`. */
   failPaymentIntent(
@@ -329,6 +470,58 @@ export interface FakeStripe {
   refundEvent(refundId: string, status: RefundStatus, opts?: { type?: string }): Promise<WebhookDelivery[]>;
   /** Status of refunds created from now on. */
   setRefundStatus(status: 'succeeded' | 'pending'): void;
+
+  /** Changes how money is booked from now on (merged into the current options; existing transactions stay). */
+  setBalanceOptions(opts: BalanceOptions): void;
+  /**
+   * A payment made outside the integration (the Dashboard, another system): a succeeded payment intent and charge
+   * with its balance transaction, tied to no order. No webhook unless `deliver` (then `payment_intent.succeeded`,
+   * as for any payment).
+   */
+  createCharge(opts: {
+    amount: number;
+    currency: string;
+    metadata?: Metadata;
+    description?: string;
+    fee?: number;
+    deliver?: boolean;
+  }): Promise<{
+    paymentIntent: FakePaymentIntent;
+    charge: FakeCharge;
+    balanceTransaction: FakeBalanceTransaction;
+    deliveries: WebhookDelivery[];
+  }>;
+  /**
+   * A refund made in the Dashboard (default: the whole unrefunded amount), with its balance transaction and the
+   * same checks as the API. Status as `setRefundStatus`. No webhook unless `deliver`; then what an API refund sends:
+   * `refund.created` and `charge.refunded`.
+   */
+  refundOutOfBand(
+    chargeId: string,
+    amount?: number,
+    opts?: { reason?: string; metadata?: Metadata; fee?: number; deliver?: boolean },
+  ): Promise<{
+    refund: FakeRefund;
+    balanceTransaction: FakeBalanceTransaction;
+    deliveries: WebhookDelivery[];
+  }>;
+  /**
+   * Stripe paid out (or tried to pay out) the balance: a payout of the given transactions (default: all not yet paid
+   * out in that currency), each marked with it and made available, plus the payout's own `payout` transaction
+   * (negative). A failed payout also gets a `payout_failure` transaction (positive, not paid out: the next payout
+   * takes it, as Stripe does).
+   */
+  createPayout(opts?: CreatePayoutOptions): Promise<{ payout: FakePayout; deliveries: WebhookDelivery[] }>;
+  /** A pending/in-transit payout arrived or failed: `payout.paid` / `payout.failed` (`payout.updated` for in_transit) unless `deliver: false`. */
+  settlePayout(
+    payoutId: string,
+    status: 'in_transit' | 'paid' | 'failed',
+    opts?: { failureCode?: string; deliver?: boolean },
+  ): Promise<WebhookDelivery[]>;
+  /** The payout a balance transaction was paid out in, if any. */
+  payoutOf(balanceTransactionId: string): FakePayout | null;
+  /** Makes transactions (default: all) `available` now, as if their `available_on` had passed. */
+  makeAvailable(balanceTransactionIds?: string[]): void;
   /** The next `n` API requests fail with `status` (500, 503, 429, 409, …) or a dropped connection. */
   failNext(n: number, status: number | 'disconnect', opts?: FailOptions): void;
   setWebhookUrl(url: string | null): void;
@@ -603,6 +796,98 @@ function checkAmount(amount: number, currency: string, param: string): void {
   }
 }
 
+/** Stripe's standard card pricing, 2.9% + 30 minor units, rounded: the fake's default fee for a charge. */
+export function defaultStripeFee(amount: number, _currency?: string): number {
+  return Math.round(amount * 0.029) + 30;
+}
+
+/** `created=123` (exact) or `created[gte]=…&created[lt]=…`, as a predicate. */
+function rangeParam(params: FormObject, key: string): ((value: number) => boolean) | undefined {
+  const v = params[key];
+  if (v === undefined || v === '') return undefined;
+  if (typeof v === 'string') {
+    const exact = int(params, key)!;
+    return (x) => x === exact;
+  }
+  if (Array.isArray(v)) throw invalid('Invalid object', { param: key });
+  allowOnly(v, ['gt', 'gte', 'lt', 'lte'], key);
+  const gt = int(v, 'gt', `${key}[gt]`);
+  const gte = int(v, 'gte', `${key}[gte]`);
+  const lt = int(v, 'lt', `${key}[lt]`);
+  const lte = int(v, 'lte', `${key}[lte]`);
+  return (x) =>
+    (gt === undefined || x > gt) &&
+    (gte === undefined || x >= gte) &&
+    (lt === undefined || x < lt) &&
+    (lte === undefined || x <= lte);
+}
+
+interface ListPage<T> {
+  object: 'list';
+  data: T[];
+  has_more: boolean;
+  url: string;
+}
+
+/**
+ * Stripe's cursor pagination over `all` (newest first): `limit` (1–100, default 10), `starting_after` (older than
+ * that object) or `ending_before` (newer than it; still listed newest first, as the SDK's backwards auto-pagination
+ * expects). The cursors must be objects of that kind; `keep` applies the list's filters.
+ */
+function paginate<T extends { id: string }>(
+  all: T[],
+  keep: (item: T) => boolean,
+  params: FormObject,
+  url: string,
+  kind: string,
+): ListPage<T> {
+  const limit = int(params, 'limit') ?? 10;
+  if (limit < 1 || limit > 100) {
+    throw invalid(
+      limit < 1
+        ? 'This value must be greater than or equal to 1.'
+        : 'This value must be less than or equal to 100.',
+      { code: 'parameter_invalid_integer', param: 'limit' },
+    );
+  }
+  const after = str(params, 'starting_after');
+  const before = str(params, 'ending_before');
+  if (after && before) {
+    throw invalid('You may only specify one of these parameters: ending_before, starting_after.', {
+      param: 'ending_before',
+    });
+  }
+  const position = (id: string, param: string) => {
+    const i = all.findIndex((x) => x.id === id);
+    if (i < 0) throw noSuch(kind, id, param);
+    return i;
+  };
+  if (before) {
+    const newer = all.slice(0, position(before, 'ending_before')).filter(keep);
+    return {
+      object: 'list',
+      data: newer.slice(Math.max(0, newer.length - limit)),
+      has_more: newer.length > limit,
+      url,
+    };
+  }
+  const rest = (after ? all.slice(position(after, 'starting_after') + 1) : all).filter(keep);
+  return { object: 'list', data: rest.slice(0, limit), has_more: rest.length > limit, url };
+}
+
+/** Stripe's payout failure codes (https://docs.stripe.com/api/payouts/failures) and their messages. */
+const PAYOUT_FAILURES: Record<string, string> = {
+  account_closed: 'The bank account has been closed.',
+  account_frozen: 'The bank account has been frozen.',
+  bank_account_restricted:
+    'The bank account has restrictions on either the type, or the number, of payouts allowed.',
+  could_not_process: 'The bank could not process this payout.',
+  insufficient_funds: 'Your Stripe account has insufficient funds to cover the payout.',
+  invalid_account_number: 'The routing number seems correct, but the account number is invalid.',
+  no_account:
+    'The bank account details on file are probably incorrect. No bank account could be located with those details.',
+};
+
 /**
  * Stripe metadata: up to 50 keys, keys ≤ 40 characters, values ≤ 500 characters, all strings. On update a key set
  * to '' is removed, and `metadata=''` clears everything.
@@ -731,6 +1016,24 @@ export async function startFakeStripe(opts: StartFakeStripeOptions = {}): Promis
   const sessionIntent = new Map<string, string>();
   const intentSession = new Map<string, string>();
   const disputes = new Map<string, FakeDispute>();
+  const balanceTransactions = new Map<string, FakeBalanceTransaction>();
+  const payouts = new Map<string, FakePayout>();
+  /** Balance transaction id → the payout it was paid out in (Stripe keeps this off the object; `?payout=` reads it). */
+  const txnPayout = new Map<string, string>();
+  const bankAccount = newId('ba');
+  const balance: BalanceOptions = {};
+  const setBalance = (o: BalanceOptions) => {
+    for (const key of [
+      'feeFor',
+      'settlementCurrency',
+      'exchangeRate',
+      'availableAfterDays',
+      'disputeFee',
+    ] as const) {
+      if (o[key] !== undefined) Object.assign(balance, { [key]: o[key] });
+    }
+  };
+  setBalance(opts);
   const events = new Map<string, FakeEvent>();
   const eventRaw = new Map<string, string>();
   const lastEvents: WebhookDelivery[] = [];
@@ -857,6 +1160,170 @@ export async function startFakeStripe(opts: StartFakeStripeOptions = {}): Promis
     return Promise.all(list.filter((e) => subscribed(e.type)).map((e) => deliver(e)));
   }
 
+  // --- balance: transactions and payouts ------------------------------------------------------------------------
+
+  const DAY = 86_400;
+  const midnight = (t: number) => Math.floor(t / DAY) * DAY;
+
+  /** An amount in the presentment currency, in the balance's currency (a fixed rate; rounded half away from 0). */
+  function settle(
+    amount: number,
+    currency: string,
+  ): { amount: number; currency: string; rate: number | null } {
+    const to = balance.settlementCurrency?.toLowerCase();
+    if (!to || to === currency) return { amount, currency, rate: null };
+    const rate =
+      typeof balance.exchangeRate === 'function'
+        ? balance.exchangeRate(currency, to)
+        : (balance.exchangeRate ?? 1);
+    return { amount: Math.sign(amount) * Math.round(Math.abs(amount) * rate), currency: to, rate };
+  }
+
+  function newTxn(p: {
+    id?: string;
+    type: BalanceTransactionType;
+    category: FakeBalanceTransaction['reporting_category'];
+    source: string;
+    /** Already in the settlement currency. */
+    amount: number;
+    currency: string;
+    rate: number | null;
+    fee: number;
+    feeDescription?: string;
+    description: string | null;
+    /** Payouts and their failures move available funds: available at once. */
+    availableNow?: boolean;
+  }): FakeBalanceTransaction {
+    const created = now();
+    const availableOn = p.availableNow
+      ? created
+      : midnight(created + (balance.availableAfterDays ?? 2) * DAY);
+    const txn: FakeBalanceTransaction = {
+      id: p.id ?? newId('txn'),
+      object: 'balance_transaction',
+      amount: p.amount,
+      available_on: availableOn,
+      balance_type: 'payments',
+      created,
+      currency: p.currency,
+      description: p.description,
+      exchange_rate: p.rate,
+      fee: p.fee,
+      fee_details:
+        p.fee === 0
+          ? []
+          : [
+              {
+                amount: p.fee,
+                application: null,
+                currency: p.currency,
+                description: p.feeDescription ?? 'Stripe processing fees',
+                type: 'stripe_fee',
+              },
+            ],
+      net: p.amount - p.fee,
+      reporting_category: p.category,
+      source: p.source,
+      status: availableOn <= created ? 'available' : 'pending',
+      type: p.type,
+    };
+    balanceTransactions.set(txn.id, txn);
+    return txn;
+  }
+
+  /** The charge's `balance_transaction` id (set when it succeeded) becomes a real transaction. */
+  function bookCharge(charge: FakeCharge, description: string | null, fee?: number): FakeBalanceTransaction {
+    const s = settle(charge.amount, charge.currency);
+    return newTxn({
+      id: charge.balance_transaction ?? undefined,
+      type: 'charge',
+      category: 'charge',
+      source: charge.id,
+      amount: s.amount,
+      currency: s.currency,
+      rate: s.rate,
+      fee: fee ?? (balance.feeFor ?? defaultStripeFee)(s.amount, s.currency),
+      description,
+    });
+  }
+
+  /** Stripe books a refund when it is created (pending ones too); a failure is booked back separately. */
+  function bookRefund(refund: FakeRefund, fee = 0): FakeBalanceTransaction {
+    const s = settle(-refund.amount, refund.currency);
+    return newTxn({
+      id: refund.balance_transaction ?? undefined,
+      type: 'refund',
+      category: 'refund',
+      source: refund.id,
+      amount: s.amount,
+      currency: s.currency,
+      rate: s.rate,
+      fee,
+      feeDescription: 'Stripe refund fees',
+      description: 'REFUND FOR CHARGE',
+    });
+  }
+
+  function bookRefundFailure(refund: FakeRefund): void {
+    if (refund.failure_balance_transaction) return;
+    const original = refund.balance_transaction
+      ? balanceTransactions.get(refund.balance_transaction)
+      : undefined;
+    const s = original
+      ? { amount: -original.amount, currency: original.currency, rate: original.exchange_rate }
+      : settle(refund.amount, refund.currency);
+    refund.failure_balance_transaction = newTxn({
+      type: 'refund_failure',
+      category: 'refund_failure',
+      source: refund.id,
+      amount: s.amount,
+      currency: s.currency,
+      rate: s.rate,
+      fee: 0,
+      description: 'REFUND FAILURE',
+    }).id;
+  }
+
+  /** Pending transactions whose `available_on` has passed become available (checked on every request). */
+  function refreshBalance(): void {
+    const t = now();
+    for (const txn of balanceTransactions.values()) {
+      if (txn.status === 'pending' && txn.available_on <= t) txn.status = 'available';
+    }
+  }
+
+  function makeTxnAvailable(txn: FakeBalanceTransaction): void {
+    txn.status = 'available';
+    txn.available_on = Math.min(txn.available_on, now());
+  }
+
+  function failPayout(po: FakePayout, code = 'could_not_process'): void {
+    po.status = 'failed';
+    po.failure_code = code;
+    po.failure_message = PAYOUT_FAILURES[code] ?? 'The payout failed.';
+    po.reconciliation_status = 'not_applicable';
+    // The money comes back into the balance; that transaction is not part of this payout, so the next one takes it.
+    po.failure_balance_transaction = newTxn({
+      type: 'payout_failure',
+      category: 'payout_reversal',
+      source: po.id,
+      amount: po.amount,
+      currency: po.currency,
+      rate: null,
+      fee: 0,
+      description: 'STRIPE PAYOUT FAILURE',
+      availableNow: true,
+    }).id;
+  }
+
+  const PAYOUT_EVENTS: Record<PayoutStatus, string> = {
+    pending: 'payout.created',
+    in_transit: 'payout.updated',
+    paid: 'payout.paid',
+    failed: 'payout.failed',
+    canceled: 'payout.canceled',
+  };
+
   // --- objects --------------------------------------------------------------------------------------------------
 
   function findIntent(id: string, param?: string): FakePaymentIntent {
@@ -908,7 +1375,12 @@ export async function startFakeStripe(opts: StartFakeStripeOptions = {}): Promis
     return pi;
   }
 
-  function newCharge(pi: FakePaymentIntent, status: FakeCharge['status'], paymentMethod: string): FakeCharge {
+  function newCharge(
+    pi: FakePaymentIntent,
+    status: FakeCharge['status'],
+    paymentMethod: string,
+    fee?: number,
+  ): FakeCharge {
     const charge: FakeCharge = {
       id: newId('ch'),
       object: 'charge',
@@ -931,12 +1403,13 @@ export async function startFakeStripe(opts: StartFakeStripeOptions = {}): Promis
       status,
     };
     charges.set(charge.id, charge);
+    if (status === 'succeeded') bookCharge(charge, pi.description, fee);
     return charge;
   }
 
   /** Payment succeeded: a charge, `payment_intent.succeeded`, and for Checkout `checkout.session.completed`. */
-  function succeed(pi: FakePaymentIntent, paymentMethod: string, call?: Call): FakeEvent[] {
-    const charge = newCharge(pi, 'succeeded', paymentMethod);
+  function succeed(pi: FakePaymentIntent, paymentMethod: string, call?: Call, fee?: number): FakeEvent[] {
+    const charge = newCharge(pi, 'succeeded', paymentMethod, fee);
     pi.status = 'succeeded';
     pi.amount_received = pi.amount;
     pi.latest_charge = charge.id;
@@ -999,11 +1472,18 @@ export async function startFakeStripe(opts: StartFakeStripeOptions = {}): Promis
     call.emitted.push(...succeed(pi, paymentMethod, call));
   }
 
-  /** `expand[]=latest_charge` and friends: replaces an id field by the object (one level deep). */
+  /**
+   * `expand[]=latest_charge` and friends: replaces an id field by the object. Dotted paths go deeper, e.g.
+   * `latest_charge.balance_transaction` (Stripe allows up to four levels).
+   */
   function expand(object: object, params: FormObject): object {
     const paths = list(params, 'expand');
     const copy = structuredClone(object) as Record<string, unknown>;
     for (const p of paths ?? []) {
+      if (typeof p === 'string' && p.includes('.')) {
+        expandPath(copy, p.split('.'), p);
+        continue;
+      }
       const value = typeof p === 'string' ? copy[p] : undefined;
       const target = typeof value === 'string' ? lookup(value) : undefined;
       if (typeof p !== 'string' || !(p in copy) || (value !== null && !target)) {
@@ -1014,6 +1494,39 @@ export async function startFakeStripe(opts: StartFakeStripeOptions = {}): Promis
     return copy;
   }
 
+  function expandPath(node: Record<string, unknown>, segments: string[], path: string): void {
+    const cannot = () => invalid(`This property cannot be expanded (${path}).`, { param: 'expand' });
+    const [head, ...rest] = segments;
+    if (segments.length > 4 || !head || !(head in node)) throw cannot();
+    let value = node[head];
+    if (typeof value === 'string') {
+      const target = lookup(value);
+      if (!target) throw cannot();
+      value = structuredClone(target);
+      node[head] = value;
+    }
+    if (value === null || rest.length === 0) return;
+    if (typeof value !== 'object' || Array.isArray(value)) throw cannot();
+    expandPath(value as Record<string, unknown>, rest, path);
+  }
+
+  /** `expand[]=data.source` on a list: expands each item. */
+  function expandList<T extends object>(page: ListPage<T>, params: FormObject): object {
+    const paths = (list(params, 'expand') ?? []).map((p) => {
+      if (typeof p !== 'string' || !p.startsWith('data.')) {
+        throw invalid(`This property cannot be expanded (${String(p)}).`, { param: 'expand' });
+      }
+      return p;
+    });
+    if (paths.length === 0) return page;
+    const data = page.data.map((item) => {
+      const copy = structuredClone(item) as Record<string, unknown>;
+      for (const p of paths) expandPath(copy, p.slice(5).split('.'), p);
+      return copy;
+    });
+    return { ...page, data };
+  }
+
   function lookup(id: string): object | undefined {
     return (
       paymentIntents.get(id) ??
@@ -1021,7 +1534,9 @@ export async function startFakeStripe(opts: StartFakeStripeOptions = {}): Promis
       refunds.get(id) ??
       checkoutSessions.get(id) ??
       disputes.get(id) ??
-      events.get(id)
+      events.get(id) ??
+      balanceTransactions.get(id) ??
+      payouts.get(id)
     );
   }
 
@@ -1189,6 +1704,20 @@ export async function startFakeStripe(opts: StartFakeStripeOptions = {}): Promis
       );
     }
     const reason = oneOf(p, 'reason', ['duplicate', 'fraudulent', 'requested_by_customer']);
+    const refund = newRefund(charge, amount, reason ?? null, metadataParam(p, 'metadata') ?? {});
+    call.emitted.push(createEvent('refund.created', refund, undefined, call));
+    call.emitted.push(createEvent('charge.refunded', charge, undefined, call));
+    return expand(refund, p);
+  };
+
+  /** A refund (checked by the caller) and its balance transaction. */
+  function newRefund(
+    charge: FakeCharge,
+    amount: number,
+    reason: string | null,
+    metadata: Metadata,
+    fee?: number,
+  ): FakeRefund {
     const refund: FakeRefund = {
       id: newId('re'),
       object: 'refund',
@@ -1197,20 +1726,19 @@ export async function startFakeStripe(opts: StartFakeStripeOptions = {}): Promis
       charge: charge.id,
       created: now(),
       currency: charge.currency,
-      metadata: metadataParam(p, 'metadata') ?? {},
+      metadata,
       payment_intent: charge.payment_intent,
-      reason: reason ?? null,
+      reason,
       receipt_number: null,
       status: refundStatus,
     };
     refunds.set(refund.id, refund);
+    bookRefund(refund, fee);
     // Pending refunds count against the charge straight away; a failed refund gives the amount back.
     charge.amount_refunded += amount;
     charge.refunded = charge.amount_refunded === charge.amount;
-    call.emitted.push(createEvent('refund.created', refund, undefined, call));
-    call.emitted.push(createEvent('charge.refunded', charge, undefined, call));
-    return expand(refund, p);
-  };
+    return refund;
+  }
 
   const retrieveRefund: Handler = (call, id) => {
     allowOnly(call.params, ['expand']);
@@ -1433,6 +1961,84 @@ export async function startFakeStripe(opts: StartFakeStripeOptions = {}): Promis
     return event;
   };
 
+  const retrieveBalanceTransaction: Handler = (call, id) => {
+    allowOnly(call.params, ['expand']);
+    const txn = balanceTransactions.get(id);
+    if (!txn) throw noSuch('balance_transaction', id);
+    return expand(txn, call.params);
+  };
+
+  const listBalanceTransactions: Handler = (call) => {
+    const p = call.params;
+    allowOnly(p, [
+      'created',
+      'currency',
+      'ending_before',
+      'expand',
+      'limit',
+      'payout',
+      'source',
+      'starting_after',
+      'type',
+    ]);
+    const created = rangeParam(p, 'created');
+    const currency = currencyParam(p, 'currency');
+    const type = str(p, 'type');
+    const source = str(p, 'source');
+    const payout = str(p, 'payout');
+    if (payout && !payouts.has(payout)) throw noSuch('payout', payout, 'payout');
+    const page = paginate(
+      [...balanceTransactions.values()].reverse(),
+      (t) =>
+        (!created || created(t.created)) &&
+        (!currency || t.currency === currency) &&
+        (!type || t.type === type) &&
+        (!source || t.source === source) &&
+        (!payout || txnPayout.get(t.id) === payout),
+      p,
+      '/v1/balance_transactions',
+      'balance_transaction',
+    );
+    return expandList(page, p);
+  };
+
+  const retrievePayout: Handler = (call, id) => {
+    allowOnly(call.params, ['expand']);
+    const po = payouts.get(id);
+    if (!po) throw noSuch('payout', id);
+    return expand(po, call.params);
+  };
+
+  const listPayouts: Handler = (call) => {
+    const p = call.params;
+    allowOnly(p, [
+      'arrival_date',
+      'created',
+      'destination',
+      'ending_before',
+      'expand',
+      'limit',
+      'starting_after',
+      'status',
+    ]);
+    const created = rangeParam(p, 'created');
+    const arrival = rangeParam(p, 'arrival_date');
+    const destination = str(p, 'destination');
+    const status = oneOf(p, 'status', ['pending', 'paid', 'failed', 'canceled']);
+    const page = paginate(
+      [...payouts.values()].reverse(),
+      (po) =>
+        (!created || created(po.created)) &&
+        (!arrival || arrival(po.arrival_date)) &&
+        (!destination || po.destination === destination) &&
+        (!status || po.status === status),
+      p,
+      '/v1/payouts',
+      'payout',
+    );
+    return expandList(page, p);
+  };
+
   const routes: Array<[string, RegExp, Handler]> = [
     ['POST', /^\/v1\/payment_intents$/, createPaymentIntent],
     ['GET', /^\/v1\/payment_intents\/([^/]+)$/, retrievePaymentIntent],
@@ -1449,6 +2055,10 @@ export async function startFakeStripe(opts: StartFakeStripeOptions = {}): Promis
     ['GET', /^\/v1\/charges\/([^/]+)$/, retrieveCharge],
     ['GET', /^\/v1\/disputes\/([^/]+)$/, retrieveDispute],
     ['GET', /^\/v1\/events\/([^/]+)$/, retrieveEvent],
+    ['GET', /^\/v1\/balance_transactions$/, listBalanceTransactions],
+    ['GET', /^\/v1\/balance_transactions\/([^/]+)$/, retrieveBalanceTransaction],
+    ['GET', /^\/v1\/payouts$/, listPayouts],
+    ['GET', /^\/v1\/payouts\/([^/]+)$/, retrievePayout],
   ];
 
   // --- HTTP -------------------------------------------------------------------------------------------------
@@ -1627,6 +2237,7 @@ export async function startFakeStripe(opts: StartFakeStripeOptions = {}): Promis
       });
     }
 
+    refreshBalance();
     const call: Call = { method, params, requestId, idempotencyKey, emitted: [] };
     let status = 200;
     let body: string;
@@ -1706,6 +2317,8 @@ export async function startFakeStripe(opts: StartFakeStripeOptions = {}): Promis
     refunds,
     checkoutSessions,
     disputes,
+    balanceTransactions,
+    payouts,
     events,
     lastEvents,
     paymentIntentOf,
@@ -1717,7 +2330,7 @@ export async function startFakeStripe(opts: StartFakeStripeOptions = {}): Promis
       }
       if (o.amount !== undefined) pi.amount = o.amount;
       if (o.currency !== undefined) pi.currency = o.currency.toLowerCase();
-      return send(succeed(pi, 'pm_card_visa'));
+      return send(succeed(pi, 'pm_card_visa', undefined, o.fee));
     },
 
     completeCheckoutSession(id, o) {
@@ -1761,6 +2374,7 @@ export async function startFakeStripe(opts: StartFakeStripeOptions = {}): Promis
         charge: charge.id,
         created: now(),
         currency: charge.currency,
+        balance_transactions: [],
         is_charge_refundable: false,
         livemode: false,
         metadata: {},
@@ -1769,6 +2383,21 @@ export async function startFakeStripe(opts: StartFakeStripeOptions = {}): Promis
         status: 'needs_response',
       };
       disputes.set(d.id, d);
+      // The disputed amount and Stripe's dispute fee leave the balance at once.
+      const s = settle(-d.amount, d.currency);
+      d.balance_transactions.push(
+        newTxn({
+          type: 'adjustment',
+          category: 'dispute',
+          source: d.id,
+          amount: s.amount,
+          currency: s.currency,
+          rate: s.rate,
+          fee: balance.disputeFee ?? 1500,
+          feeDescription: 'Dispute fee',
+          description: `Chargeback withdrawal for ${charge.id}`,
+        }),
+      );
       return send([createEvent('charge.dispute.created', d)]);
     },
 
@@ -1776,6 +2405,22 @@ export async function startFakeStripe(opts: StartFakeStripeOptions = {}): Promis
       const d = disputes.get(disputeId);
       if (!d) throw new Error(`fake Stripe: no dispute ${disputeId}`);
       const previous = { status: d.status };
+      const withdrawal = d.balance_transactions.find((t) => t.reporting_category === 'dispute');
+      if (outcome === 'won' && d.status !== 'won' && withdrawal) {
+        // Winning gives the disputed amount back (the dispute fee stays with Stripe).
+        d.balance_transactions.push(
+          newTxn({
+            type: 'adjustment',
+            category: 'dispute_reversal',
+            source: d.id,
+            amount: -withdrawal.amount,
+            currency: withdrawal.currency,
+            rate: withdrawal.exchange_rate,
+            fee: 0,
+            description: `Chargeback reversal for ${d.charge}`,
+          }),
+        );
+      }
       d.status = outcome;
       return send([createEvent('charge.dispute.closed', d, previous)]);
     },
@@ -1791,6 +2436,7 @@ export async function startFakeStripe(opts: StartFakeStripeOptions = {}): Promis
       if (!wasCounted && counts) charge.amount_refunded += refund.amount;
       charge.refunded = charge.amount_refunded === charge.amount;
       refund.status = status;
+      if (status === 'failed' && wasCounted) bookRefundFailure(refund);
       if (status === 'failed') refund.failure_reason = 'lost_or_stolen_card';
       else delete refund.failure_reason;
       if (o.type) {
@@ -1804,6 +2450,164 @@ export async function startFakeStripe(opts: StartFakeStripeOptions = {}): Promis
 
     setRefundStatus(status) {
       refundStatus = status;
+    },
+
+    setBalanceOptions: setBalance,
+
+    async createCharge(o) {
+      const currency = o.currency.toLowerCase();
+      checkAmount(o.amount, currency, 'amount');
+      const pi = newIntent({
+        amount: o.amount,
+        currency,
+        metadata: { ...(o.metadata ?? {}) },
+        description: o.description ?? null,
+        receiptEmail: null,
+        automatic: null,
+        paymentMethodTypes: ['card'],
+        customer: null,
+      });
+      const emitted = succeed(pi, 'pm_card_visa', undefined, o.fee);
+      const charge = charges.get(pi.latest_charge!)!;
+      return {
+        paymentIntent: pi,
+        charge,
+        balanceTransaction: balanceTransactions.get(charge.balance_transaction!)!,
+        deliveries: o.deliver ? await send(emitted) : [],
+      };
+    },
+
+    async refundOutOfBand(chargeId, amount, o = {}) {
+      const charge = charges.get(chargeId);
+      if (!charge) throw new Error(`fake Stripe: no charge ${chargeId}`);
+      if (charge.status !== 'succeeded') throw new Error(`fake Stripe: charge ${chargeId} has not succeeded`);
+      if (charge.disputed) throw new Error(`fake Stripe: charge ${chargeId} is disputed`);
+      const remaining = charge.amount - charge.amount_refunded;
+      const value = amount ?? remaining;
+      if (!Number.isInteger(value) || value < 1 || value > remaining) {
+        throw new Error(`fake Stripe: cannot refund ${value} of ${chargeId}; ${remaining} is refundable`);
+      }
+      const refund = newRefund(charge, value, o.reason ?? null, { ...(o.metadata ?? {}) }, o.fee);
+      const deliveries = o.deliver
+        ? await send([createEvent('refund.created', refund), createEvent('charge.refunded', charge)])
+        : [];
+      return {
+        refund,
+        balanceTransaction: balanceTransactions.get(refund.balance_transaction!)!,
+        deliveries,
+      };
+    },
+
+    async createPayout(o = {}) {
+      refreshBalance();
+      const unpaid = [...balanceTransactions.values()].filter((t) => !txnPayout.has(t.id));
+      const currency = (
+        o.currency ??
+        balance.settlementCurrency ??
+        unpaid[0]?.currency ??
+        'eur'
+      ).toLowerCase();
+      const included = o.transactions
+        ? o.transactions.map((id) => {
+            const t = balanceTransactions.get(id);
+            if (!t) throw new Error(`fake Stripe: no balance transaction ${id}`);
+            const paidIn = txnPayout.get(id);
+            if (paidIn) throw new Error(`fake Stripe: ${id} was already paid out in ${paidIn}`);
+            if (t.currency !== currency) {
+              throw new Error(`fake Stripe: ${id} is in ${t.currency}, the payout in ${currency}`);
+            }
+            return t;
+          })
+        : unpaid.filter((t) => t.currency === currency);
+      const amount = o.amount ?? included.reduce((sum, t) => sum + t.net, 0);
+      if (!Number.isInteger(amount) || amount < 1) {
+        throw new Error(
+          `fake Stripe: a payout needs a positive amount (its transactions add up to ${amount} ${currency})`,
+        );
+      }
+      const status = o.status ?? 'paid';
+      const created = now();
+      const id = newId('po');
+      const own = newTxn({
+        type: 'payout',
+        category: 'payout',
+        source: id,
+        amount: -amount,
+        currency,
+        rate: null,
+        fee: 0,
+        description: 'STRIPE PAYOUT',
+        availableNow: true,
+      });
+      const po: FakePayout = {
+        id,
+        object: 'payout',
+        amount,
+        application_fee: null,
+        application_fee_amount: null,
+        arrival_date: o.arrivalDate ?? midnight(created + 2 * DAY),
+        automatic: true,
+        balance_transaction: own.id,
+        created,
+        currency,
+        description: 'STRIPE PAYOUT',
+        destination: bankAccount,
+        failure_balance_transaction: null,
+        failure_code: null,
+        failure_message: null,
+        livemode: false,
+        metadata: { ...(o.metadata ?? {}) },
+        method: 'standard',
+        original_payout: null,
+        payout_method: null,
+        reconciliation_status: status === 'paid' ? 'completed' : 'in_progress',
+        reversed_by: null,
+        source_type: 'card',
+        statement_descriptor: null,
+        status,
+        trace_id: null,
+        type: 'bank_account',
+      };
+      payouts.set(id, po);
+      for (const t of included) {
+        txnPayout.set(t.id, id);
+        makeTxnAvailable(t);
+      }
+      // Stripe lists the payout's own transaction under `?payout=` too.
+      txnPayout.set(own.id, id);
+      if (status === 'failed') failPayout(po, o.failureCode);
+      const deliveries = o.deliver ? await send([createEvent(PAYOUT_EVENTS[status], po)]) : [];
+      return { payout: po, deliveries };
+    },
+
+    settlePayout(payoutId, status, o = {}) {
+      const po = payouts.get(payoutId);
+      if (!po) throw new Error(`fake Stripe: no payout ${payoutId}`);
+      if (po.status !== 'pending' && po.status !== 'in_transit') {
+        throw new Error(`fake Stripe: payout ${payoutId} is ${po.status}`);
+      }
+      const previous = { status: po.status };
+      if (status === 'failed') {
+        failPayout(po, o.failureCode);
+      } else {
+        po.status = status;
+        po.reconciliation_status = status === 'paid' ? 'completed' : 'in_progress';
+      }
+      if (o.deliver === false) return Promise.resolve([]);
+      return send([createEvent(PAYOUT_EVENTS[status], po, status === 'in_transit' ? previous : undefined)]);
+    },
+
+    payoutOf(balanceTransactionId) {
+      const id = txnPayout.get(balanceTransactionId);
+      return id ? (payouts.get(id) ?? null) : null;
+    },
+
+    makeAvailable(ids) {
+      for (const id of ids ?? [...balanceTransactions.keys()]) {
+        const txn = balanceTransactions.get(id);
+        if (!txn) throw new Error(`fake Stripe: no balance transaction ${id}`);
+        makeTxnAvailable(txn);
+      }
     },
 
     failNext(n, status, o = {}) {
