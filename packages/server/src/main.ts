@@ -1,7 +1,7 @@
 import { type Config, ConfigError, loadConfig } from './config.js';
 import { openDatabase, pendingMigrations } from './db/database.js';
 import { runJobs } from './jobs/runner.js';
-import { mediaJobs, saleJobs, webhookJobs } from './jobs/sale.js';
+import { mediaJobs, paymentJobs, saleJobs, webhookJobs } from './jobs/sale.js';
 import { createLogger } from './logging.js';
 import { createMedia } from './modules/media/setup.js';
 import { createWorker, describeTransports } from './modules/messaging/setup.js';
@@ -55,8 +55,14 @@ export async function runWorker(env: NodeJS.ProcessEnv = process.env): Promise<{
   if (env.TICKETS_DEBUG_UNHANDLED_REJECTION)
     void Promise.reject(new Error('an unhandled rejection on purpose (TICKETS_DEBUG_UNHANDLED_REJECTION)'));
   // The sale's background work too (holds, refunds, invoices, cancelled events), as every server runs it.
+  const sale = saleServices(db, config);
   const jobs = runJobs(
-    [...saleJobs(db, saleServices(db, config), config), ...mediaJobs(media), ...webhookJobs(db, config)],
+    [
+      ...saleJobs(db, sale, config),
+      ...paymentJobs(db, sale.payments, config, log),
+      ...mediaJobs(media),
+      ...webhookJobs(db, config),
+    ],
     log,
   );
   // Its own /metrics (it serves no API): on TICKETS_METRICS_PORT, with the same bearer token.

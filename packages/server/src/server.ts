@@ -10,7 +10,7 @@ import { idempotent } from './http/idempotency.js';
 import { initSentry } from './integrations/sentry.js';
 import { paymentProvider } from './integrations/stripe.js';
 import { runJobs } from './jobs/runner.js';
-import { mediaJobs, saleJobs, webhookJobs } from './jobs/sale.js';
+import { mediaJobs, paymentJobs, saleJobs, webhookJobs } from './jobs/sale.js';
 import { ApiKeys } from './modules/accounts/api-keys.js';
 import { Auth } from './modules/accounts/auth.js';
 import { Members } from './modules/accounts/members.js';
@@ -279,7 +279,12 @@ export async function startServer(config: Config, options: { log?: Logger } = {}
   );
 
   const jobs = runJobs(
-    [...saleJobs(db, sale, config), ...mediaJobs(media.media), ...webhookJobs(db, config)],
+    [
+      ...saleJobs(db, sale, config),
+      ...paymentJobs(db, sale.payments, config, log),
+      ...mediaJobs(media.media),
+      ...webhookJobs(db, config),
+    ],
     log,
   );
   const worker = config.messaging.inProcessWorker

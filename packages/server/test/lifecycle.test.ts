@@ -147,6 +147,7 @@ describe.each(DIALECTS)('%s: readiness and shutdown', (dialect) => {
           '0026_feedback',
           '0027_media',
           '0028_webhook_endpoints',
+          '0029_payment_fees',
         ],
       },
     });

@@ -253,6 +253,7 @@ describe('sqlite: a migration that fails half-way leaves nothing behind', () => 
         '0026_feedback',
         '0027_media',
         '0028_webhook_endpoints',
+        '0029_payment_fees',
       ]);
       await db.kysely.deleteFrom('ticket_presence').where('ticket_id', '=', 'tkt_gone').execute();
       expect(await migrateToLatest(db)).toEqual([
@@ -276,6 +277,7 @@ describe('sqlite: a migration that fails half-way leaves nothing behind', () => 
         '0026_feedback',
         '0027_media',
         '0028_webhook_endpoints',
+        '0029_payment_fees',
       ]);
     } finally {
       await db.close();
@@ -347,6 +349,7 @@ describe.each(DIALECTS)('%s: 0011_sale_constraints', (dialect) => {
         '0026_feedback',
         '0027_media',
         '0028_webhook_endpoints',
+        '0029_payment_fees',
       ]);
       const tickets = await db.kysely
         .selectFrom('tickets')
@@ -393,6 +396,7 @@ describe.each(DIALECTS)('%s: 0011_sale_constraints', (dialect) => {
           '0026_feedback',
           '0027_media',
           '0028_webhook_endpoints',
+          '0029_payment_fees',
         ]);
       } else {
         expect(await migrateToLatest(db)).toEqual([
@@ -414,6 +418,7 @@ describe.each(DIALECTS)('%s: 0011_sale_constraints', (dialect) => {
           '0026_feedback',
           '0027_media',
           '0028_webhook_endpoints',
+          '0029_payment_fees',
         ]);
         await expect(
           sql`update orders set refunded_amount = 6001 where id = 'ord_1'`.execute(db.kysely),

@@ -128,6 +128,18 @@ export const OrderItem = z.object({
   tax_rate: z.number().int().describe('Basis points (1900 = 19 %), included in the price; as sold'),
 });
 
+/** Stripe's balance transaction of a payment or refund: what it kept and what it pays out. */
+export const StripeBalance = z
+  .object({
+    balance_transaction: z.string().describe('txn_…'),
+    fee: z.number().int().describe("Stripe's fee, in the settlement currency's minor units"),
+    net: z.number().int().describe('What reaches the bank account (negative for a refund)'),
+    currency: z.string().describe('The settlement currency'),
+    exchange_rate: z.number().nullable().describe('From the charge currency; null when the same'),
+  })
+  .meta({ id: 'StripeBalance' });
+export type StripeBalance = z.output<typeof StripeBalance>;
+
 export const Order = z
   .object({
     id: OrderId,
@@ -167,6 +179,9 @@ export const Order = z
       .nullable()
       .describe('Where the purchase came from, as it said (null: it said nothing)'),
     tickets: z.array(Ticket).describe('Issued when the order is paid'),
+    stripe: StripeBalance.nullable().describe(
+      "Stripe's side, once its balance transaction is read (a moment after it succeeded): the fee and the net paid out",
+    ),
     created_at: Timestamp,
     updated_at: Timestamp,
   })
@@ -253,6 +268,9 @@ export const Refund = z
       .string()
       .nullable()
       .describe('The credit note this refund issued (e.g. INV-CN-2026-000004), when the order was invoiced'),
+    stripe: StripeBalance.nullable().describe(
+      "Stripe's side, once its balance transaction is read (a moment after it succeeded): the fee and the net paid out",
+    ),
     created_at: Timestamp,
   })
   .meta({ id: 'Refund' });

@@ -45,6 +45,7 @@ import * as m0025 from './migrations/0025_audit_log.js';
 import * as m0026 from './migrations/0026_feedback.js';
 import * as m0027 from './migrations/0027_media.js';
 import * as m0028 from './migrations/0028_webhook_endpoints.js';
+import * as m0029 from './migrations/0029_payment_fees.js';
 import type { Database } from './schema.js';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -409,6 +410,7 @@ const migrations: Record<string, Migration> = {
   '0026_feedback': m0026,
   '0027_media': m0027,
   '0028_webhook_endpoints': m0028,
+  '0029_payment_fees': m0029,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

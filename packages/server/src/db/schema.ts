@@ -243,6 +243,12 @@ export interface OrdersTable {
   invoice_number: Generated<string | null>;
   /** Why the invoice could not be issued (the last attempt), while it has none; see Orders.invoice. */
   invoice_error: Generated<string | null>;
+  /** Stripe's balance transaction, once read: the fee it kept and the net, in the settlement currency. */
+  balance_transaction_id?: string | null;
+  stripe_fee?: number | null;
+  stripe_net?: number | null;
+  settlement_currency?: string | null;
+  exchange_rate?: number | null;
   payment_intent_id: string | null;
   client_secret: string | null;
   checkout_session_id: string | null;
@@ -305,6 +311,12 @@ export interface RefundsTable {
   created_by: string | null;
   created_at: Timestamp;
   updated_at: Timestamp;
+  /** Stripe's balance transaction, once read: the fee it kept and the net, in the settlement currency. */
+  balance_transaction_id?: string | null;
+  stripe_fee?: number | null;
+  stripe_net?: number | null;
+  settlement_currency?: string | null;
+  exchange_rate?: number | null;
 }
 
 export interface AuditLogTable {
@@ -676,12 +688,17 @@ export type ApiKeyRow = Selectable<ApiKeysTable>;
 export type InvitationRow = Selectable<InvitationsTable>;
 /** `invoice_number` may be left out of a row built in code: the ledger writes it once the order is paid. */
 type Attribution = 'utm_source' | 'utm_medium' | 'utm_campaign' | 'referrer';
-export type OrderRow = Omit<Selectable<OrdersTable>, 'invoice_number' | 'invoice_error' | Attribution> & {
+/** Stripe's figures of a payment or refund: filled in later (see payments/fees.ts), never when written. */
+type Fees = 'balance_transaction_id' | 'stripe_fee' | 'stripe_net' | 'settlement_currency' | 'exchange_rate';
+export type OrderRow = Omit<
+  Selectable<OrdersTable>,
+  'invoice_number' | 'invoice_error' | Attribution | Fees
+> & {
   invoice_number?: string | null;
-} & Partial<Pick<Selectable<OrdersTable>, Attribution>>;
+} & Partial<Pick<Selectable<OrdersTable>, Attribution | Fees>>;
 export type OrderItemRow = Selectable<OrderItemsTable>;
 export type TicketRow = Selectable<TicketsTable>;
-export type RefundRow = Selectable<RefundsTable>;
+export type RefundRow = Omit<Selectable<RefundsTable>, Fees> & Partial<Pick<Selectable<RefundsTable>, Fees>>;
 export type CheckinListRow = Selectable<CheckinListsTable>;
 
 /** A new ticket's code version; a transfer raises it, so a higher one marks a transferred ticket. */

@@ -26,6 +26,31 @@ export interface PaymentProvider {
   }>;
   /** Checks the signature on a webhook's raw body and parses it; throws a 400 ApiError if it is bad or stale. */
   parseWebhook(rawBody: Buffer, signature: string | undefined): Stripe.Event;
+  /**
+   * The balance transaction of a payment (its PaymentIntent's latest charge) or a refund: null while
+   * there is none yet.
+   */
+  balanceOf(kind: 'payment' | 'refund', id: string): Promise<Balance | null>;
+}
+
+/** What Stripe kept of a payment or refund, and what it pays out, in the settlement currency. */
+export interface Balance {
+  id: string;
+  fee: number;
+  net: number;
+  currency: string;
+  exchangeRate: number | null;
+}
+
+function balanceFrom(bt: string | Stripe.BalanceTransaction | null | undefined): Balance | null {
+  if (!bt || typeof bt === 'string') return null;
+  return {
+    id: bt.id,
+    fee: bt.fee,
+    net: bt.net,
+    currency: bt.currency,
+    exchangeRate: bt.exchange_rate ?? null,
+  };
 }
 
 /** Stripe through its real SDK. `STRIPE_API_URL` points it elsewhere (tests use a local fake). */
@@ -127,6 +152,18 @@ export class StripePayments implements PaymentProvider {
     } catch (err) {
       throw providerError(err);
     }
+  }
+
+  async balanceOf(kind: 'payment' | 'refund', id: string): Promise<Balance | null> {
+    if (kind === 'payment') {
+      const intent = await this.stripe.paymentIntents.retrieve(id, {
+        expand: ['latest_charge.balance_transaction'],
+      });
+      const charge = intent.latest_charge;
+      return typeof charge === 'object' && charge ? balanceFrom(charge.balance_transaction) : null;
+    }
+    const refund = await this.stripe.refunds.retrieve(id, { expand: ['balance_transaction'] });
+    return balanceFrom(refund.balance_transaction);
   }
 
   parseWebhook(rawBody: Buffer, signature: string | undefined): Stripe.Event {

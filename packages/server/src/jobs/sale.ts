@@ -1,11 +1,14 @@
+import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import type { Db } from '../db/database.js';
 import { purgeExpiredIdempotencyKeys } from '../http/idempotency.js';
+import type { PaymentProvider } from '../integrations/stripe.js';
 import { purgeStaleCounters } from '../modules/accounts/throttle.js';
 import type { Cancellations } from '../modules/events/cancellation.js';
 import type { Media } from '../modules/media/service.js';
 import type { Refunds } from '../modules/orders/refunds.js';
 import type { Orders } from '../modules/orders/service.js';
+import { recordStripeFees } from '../modules/payments/fees.js';
 import { WebhookEndpoints } from '../modules/webhooks/endpoints.js';
 import type { Job } from './runner.js';
 
@@ -40,4 +43,21 @@ export function mediaJobs(media: Media): Job[] {
 export function webhookJobs(db: Db, config: Pick<Config, 'webhooks'>): Job[] {
   const endpoints = new WebhookEndpoints(db, config.webhooks);
   return [{ name: 'sweep idle listeners', everyMs: 60_000, run: () => endpoints.sweepPollEndpoints() }];
+}
+
+/** Stripe's fees of payments and refunds, read after the fact (see payments/fees.ts); none without Stripe. */
+export function paymentJobs(
+  db: Db,
+  payments: PaymentProvider | null,
+  config: Pick<Config, 'holdSweepMs'>,
+  log: Logger,
+): Job[] {
+  if (!payments) return [];
+  return [
+    {
+      name: 'record Stripe fees',
+      everyMs: config.holdSweepMs,
+      run: () => recordStripeFees(db, payments, log),
+    },
+  ];
 }

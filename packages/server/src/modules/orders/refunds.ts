@@ -18,7 +18,7 @@ import { paymentRules } from '../payments/methods.js';
 import { queueWebhook } from '../webhooks/queue.js';
 import { EventKeys } from './keys.js';
 import type { Orders } from './service.js';
-import { ticketView } from './views.js';
+import { stripeBalanceView, ticketView } from './views.js';
 
 type Trx = Transaction<Database>;
 type RefundRequest = { amount?: number; reason?: string; return_inventory: boolean } & Omit<
@@ -443,6 +443,7 @@ export class Refunds {
     return {
       id: row.id,
       object: 'refund',
+      stripe: null,
       order_id: order.id,
       ticket_id: ticketId,
       amount: { amount, currency: order.currency },
@@ -663,6 +664,7 @@ async function refundViews(k: Kysely<Database>, rows: RefundRow[]): Promise<Map<
     views.set(r.id, {
       id: r.id,
       object: 'refund',
+      stripe: stripeBalanceView(r),
       order_id: r.order_id,
       ticket_id: r.ticket_id,
       amount: { amount: r.amount, currency: r.currency },

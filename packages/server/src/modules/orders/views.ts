@@ -1,4 +1,4 @@
-import type { Attendee, Order, Ticket } from '@tickets/sdk';
+import type { Attendee, Order, StripeBalance, Ticket } from '@tickets/sdk';
 import type { OrderItemRow, OrderRow, TicketRow } from '../../db/schema.js';
 
 export function ticketView(t: TicketRow, typeName: string): Ticket {
@@ -64,8 +64,27 @@ export function orderView(o: OrderRow, items: OrderItemRow[], tickets: TicketRow
           }
         : null,
     tickets: tickets.map((t) => ticketView(t, names.get(t.ticket_type_id) ?? '')),
+    stripe: stripeBalanceView(o),
     created_at: o.created_at,
     updated_at: o.updated_at,
+  };
+}
+
+/** Stripe's figures of a payment or refund row, once read (null before, and without Stripe). */
+export function stripeBalanceView(r: {
+  balance_transaction_id?: string | null;
+  stripe_fee?: number | null;
+  stripe_net?: number | null;
+  settlement_currency?: string | null;
+  exchange_rate?: number | null;
+}): StripeBalance | null {
+  if (!r.balance_transaction_id) return null;
+  return {
+    balance_transaction: r.balance_transaction_id,
+    fee: r.stripe_fee ?? 0,
+    net: r.stripe_net ?? 0,
+    currency: (r.settlement_currency ?? '').toUpperCase(),
+    exchange_rate: r.exchange_rate === null || r.exchange_rate === undefined ? null : Number(r.exchange_rate),
   };
 }
 

@@ -20,7 +20,7 @@ const orderNet = sql<
  * One row per money movement, oldest first: payments (money in, when an order was paid), refunds
  * (money out; their status says whether it has gone), and the documents an accountant books —
  * invoices and credit notes with their numbers. Money in is positive, money out and credit negative.
- * (Stripe's fees are not stored, so there are no fee rows.)
+ * Stripe's fees are rows of their own (type `fee`), in the settlement currency, once read.
  */
 export function revenueReport(k: Kysely<Database>, scope: ReportScope): Report {
   // biome-ignore lint/suspicious/noExplicitAny: each branch of the union has its own tables
@@ -133,9 +133,54 @@ export function revenueReport(k: Kysely<Database>, scope: ReportScope): Report {
       'i.issued_at',
     );
 
+  // Stripe's fee of each payment (once read: payments/fees.ts), money out in the settlement currency,
+  // dated with the payment. Refunds' fees are rare (Stripe keeps none on a refund) and shown when there.
+  // (A union matches columns by position: these are in the order of the payments' above.)
+  const feeColumns = (table: 'o' | 'r', rank: number) =>
+    [
+      sql.ref<string>(`${table === 'o' ? 'o.paid_at' : 'r.created_at'}`).as('date_utc'),
+      sql<number>`${sql.lit(rank)}`.as('rank'),
+      sql<string>`${sql.ref(`${table}.id`)} || ':fee'`.as('seq'),
+      text('fee').as('type'),
+      text('succeeded').as('status'),
+      noText.as('document_number'),
+      sql.ref<string | null>(`${table}.balance_transaction_id`).as('related_document'),
+      'o.id as order_id',
+      (table === 'r' ? sql.ref<string | null>('r.id') : noText).as('refund_id'),
+      'o.event_id',
+      'e.name as event_name',
+      'e.timezone',
+      'o.buyer_name',
+      'o.buyer_email',
+      sql<'stripe'>`'stripe'`.as('method'),
+      sql<string>`upper(${sql.ref(`${table}.settlement_currency`)})`.as('currency'),
+      minus(sql.ref(`${table}.stripe_fee`)).as('net'),
+      sql<number | null>`cast(null as integer)`.as('tax'),
+      minus(sql.ref(`${table}.stripe_fee`)).as('gross'),
+    ] as const;
+  const paymentFees = within(
+    k
+      .selectFrom('orders as o')
+      .innerJoin('events as e', 'e.id', 'o.event_id')
+      .select(feeColumns('o', 1))
+      .where('o.stripe_fee', 'is not', null),
+    'o.paid_at',
+  );
+  const refundFees = within(
+    k
+      .selectFrom('refunds as r')
+      .innerJoin('orders as o', 'o.id', 'r.order_id')
+      .innerJoin('events as e', 'e.id', 'o.event_id')
+      .select(feeColumns('r', 3))
+      .where('r.stripe_fee', '>', 0),
+    'r.created_at',
+  );
+
   const movements = payments
+    .unionAll(paymentFees)
     .unionAll(documents('invoice'))
     .unionAll(refunds)
+    .unionAll(refundFees)
     .unionAll(documents('credit_note'));
   const query = k
     .selectFrom(movements.as('m'))
