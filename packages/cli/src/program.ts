@@ -18,6 +18,7 @@ import { registerMessages } from './commands/messages.js';
 import { registerOrders } from './commands/orders.js';
 import { registerOrgs } from './commands/orgs.js';
 import { registerPassword } from './commands/password.js';
+import { registerPayments } from './commands/payments.js';
 import { registerRefunds } from './commands/refunds.js';
 import { newReportsCommand } from './commands/reports.js';
 import { registerServer } from './commands/server.js';
@@ -76,6 +77,7 @@ export function buildProgram(): Command {
   registerOrgs(program);
   registerApiKeys(program);
   registerWebhooks(program);
+  registerPayments(program);
   registerEvents(program);
   registerTypes(program);
   registerMedia(program);

@@ -41,6 +41,7 @@ import type { MessageWorker } from './modules/messaging/worker.js';
 import { Refunds } from './modules/orders/refunds.js';
 import { orderRoutes } from './modules/orders/routes.js';
 import { Orders } from './modules/orders/service.js';
+import { Payouts } from './modules/payments/payouts.js';
 import { StripeWebhooks } from './modules/payments/webhooks.js';
 import { rowCursors } from './modules/reports/cursor.js';
 import { reportRoutes } from './modules/reports/routes.js';
@@ -179,6 +180,9 @@ export async function buildApp(
     config.messaging,
     log,
   );
+  const payouts = new Payouts(db);
+  app.handle(routes.payouts.list, ({ principal, query }) => payouts.list(principal.orgId, query));
+  app.handle(routes.payouts.get, ({ principal, params }) => payouts.get(principal.orgId, params.id));
   const stripeWebhooks = payments && new StripeWebhooks(db, payments, orders, refunds, log);
   app.handle(routes.webhooks.stripe, async ({ rawBody, req, requestId, ip }) => {
     if (!stripeWebhooks)

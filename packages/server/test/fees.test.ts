@@ -106,6 +106,75 @@ describe.each(DIALECTS)('%s: Stripe fees', (dialect) => {
     }
   });
 
+  it("records Stripe's payouts and links their transactions to each organization's orders and refunds", async () => {
+    // Another organization selling through the same Stripe account.
+    const other = (await signUp(s.url, 'Otto Other')).token;
+    const ev = (await call('POST', '/api/events', { token: other, body: sampleEvent({ name: 'Other' }) }))
+      .body.id;
+    const tt = (
+      await call('POST', `/api/events/${ev}/ticket-types`, {
+        token: other,
+        body: { name: 'GA', price: { amount: 5000, currency: 'EUR' }, capacity: 5 },
+      })
+    ).body.id;
+    await call('POST', `/api/events/${ev}/publish`, { token: other });
+    const theirs = await call('POST', '/api/tickets/purchase', {
+      token: other,
+      body: {
+        event: ev,
+        items: [{ ticket_type: tt, quantity: 1 }],
+        buyer: { name: 'O', email: 'o@example.com' },
+        payment_method: 'stripe',
+      },
+    });
+    await stripe.succeedPaymentIntent(theirs.body.payment.payment_intent_id);
+    const mine = await payOnline(1);
+    await waitFor(
+      () => order(mine),
+      (o) => o.stripe !== null,
+    );
+    const { payout } = await stripe.createPayout({ currency: 'eur', deliver: true });
+    const shown = await waitFor(
+      async () =>
+        (await call('GET', '/api/payouts', { token })).body.data as { id: string; lines_loaded: boolean }[],
+      (d) => d.some((p) => p.id === payout.id && p.lines_loaded),
+    );
+    const listed = shown.find((p) => p.id === payout.id)!;
+    expect(listed).toMatchObject({ status: 'paid', currency: 'EUR', amount: payout.amount });
+    const one = (await call('GET', `/api/payouts/${payout.id}`, { token })).body;
+    // Ours: every payment and refund of this organization in it, with their fees, adding up.
+    const lines = one.lines as {
+      type: string;
+      order_id: string | null;
+      refund_id: string | null;
+      amount: number;
+      fee: number;
+      net: number;
+    }[];
+    expect(lines.some((l) => l.order_id === mine && l.type === 'charge')).toBe(true);
+    expect(lines.some((l) => l.type === 'refund' && l.refund_id !== null)).toBe(true);
+    expect(lines.every((l) => l.order_id !== theirs.body.id)).toBe(true);
+    expect(one.totals).toEqual({
+      gross: lines.reduce((n, l) => n + l.amount, 0),
+      fees: lines.reduce((n, l) => n + l.fee, 0),
+      net: lines.reduce((n, l) => n + l.net, 0),
+      lines: lines.length,
+    });
+    const theirView = (await call('GET', `/api/payouts/${payout.id}`, { token: other })).body;
+    expect(theirView.lines.map((l: { order_id: string }) => l.order_id)).toEqual([theirs.body.id]);
+    // An organization with nothing in it does not see it.
+    const none = (await signUp(s.url, 'Nina None')).token;
+    expect((await call('GET', `/api/payouts/${payout.id}`, { token: none })).status).toBe(404);
+    expect((await call('GET', '/api/payouts', { token: none })).body.data).toEqual([]);
+    // In the database: each transaction linked once.
+    const rows = await s.db.kysely
+      .selectFrom('payout_lines')
+      .select('balance_transaction_id')
+      .where('payout_id', '=', payout.id)
+      .execute();
+    expect(new Set(rows.map((r) => r.balance_transaction_id)).size).toBe(rows.length);
+  });
+
   it('shows each fee as a row of the revenue report, money out in the settlement currency', async () => {
     const id = await payOnline(1);
     await waitFor(

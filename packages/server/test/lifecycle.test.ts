@@ -148,6 +148,7 @@ describe.each(DIALECTS)('%s: readiness and shutdown', (dialect) => {
           '0027_media',
           '0028_webhook_endpoints',
           '0029_payment_fees',
+          '0030_payouts',
         ],
       },
     });

@@ -254,6 +254,7 @@ describe('sqlite: a migration that fails half-way leaves nothing behind', () => 
         '0027_media',
         '0028_webhook_endpoints',
         '0029_payment_fees',
+        '0030_payouts',
       ]);
       await db.kysely.deleteFrom('ticket_presence').where('ticket_id', '=', 'tkt_gone').execute();
       expect(await migrateToLatest(db)).toEqual([
@@ -278,6 +279,7 @@ describe('sqlite: a migration that fails half-way leaves nothing behind', () => 
         '0027_media',
         '0028_webhook_endpoints',
         '0029_payment_fees',
+        '0030_payouts',
       ]);
     } finally {
       await db.close();
@@ -350,6 +352,7 @@ describe.each(DIALECTS)('%s: 0011_sale_constraints', (dialect) => {
         '0027_media',
         '0028_webhook_endpoints',
         '0029_payment_fees',
+        '0030_payouts',
       ]);
       const tickets = await db.kysely
         .selectFrom('tickets')
@@ -397,6 +400,7 @@ describe.each(DIALECTS)('%s: 0011_sale_constraints', (dialect) => {
           '0027_media',
           '0028_webhook_endpoints',
           '0029_payment_fees',
+          '0030_payouts',
         ]);
       } else {
         expect(await migrateToLatest(db)).toEqual([
@@ -419,6 +423,7 @@ describe.each(DIALECTS)('%s: 0011_sale_constraints', (dialect) => {
           '0027_media',
           '0028_webhook_endpoints',
           '0029_payment_fees',
+          '0030_payouts',
         ]);
         await expect(
           sql`update orders set refunded_amount = 6001 where id = 'ord_1'`.execute(db.kysely),

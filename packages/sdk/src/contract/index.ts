@@ -9,6 +9,7 @@ export * from './media.js';
 export * from './messages.js';
 export * from './openapi.js';
 export * from './orders.js';
+export * from './payouts.js';
 export * from './reports.js';
 export * from './routes.js';
 export * from './webhooks.js';

@@ -146,6 +146,7 @@ import {
   TicketListQuery,
   TransferInput,
 } from './orders.js';
+import { Payout, PayoutId, PayoutListQuery } from './payouts.js';
 import { AttendanceReportQuery, ReportFile, RevenueReportQuery, SalesReportQuery } from './reports.js';
 import {
   WebhookDelivery,
@@ -927,6 +928,27 @@ export const routes = {
       auth: 'events:write',
       params: MediaParams,
       response: Deleted,
+    }),
+  },
+  payouts: {
+    list: route({
+      method: 'GET',
+      path: '/api/payouts',
+      summary:
+        "Stripe's payouts that paid out this organization's money, newest first, with its part of each",
+      tag: 'payments',
+      auth: 'orders:read',
+      query: PayoutListQuery,
+      response: page(Payout),
+    }),
+    get: route({
+      method: 'GET',
+      path: '/api/payouts/:id',
+      summary: "One payout with this organization's orders and refunds in it, and their fees",
+      tag: 'payments',
+      auth: 'orders:read',
+      params: z.object({ id: PayoutId }),
+      response: Payout,
     }),
   },
   webhookEndpoints: {

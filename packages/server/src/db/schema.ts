@@ -636,7 +636,37 @@ export interface WebhookEndpointsTable {
   updated_at: string;
 }
 
+export interface PayoutsTable {
+  id: string;
+  status: string;
+  /** bigint: Postgres answers it as a string. */
+  amount: number | string;
+  currency: string;
+  arrival_date: string;
+  failure_code: string | null;
+  failure_message: string | null;
+  created_at: string;
+  updated_at: string;
+  lines_loaded_at: string | null;
+}
+
+export interface PayoutLinesTable {
+  payout_id: string;
+  balance_transaction_id: string;
+  type: string;
+  source: string | null;
+  org_id: string | null;
+  order_id: string | null;
+  refund_id: string | null;
+  amount: number | string;
+  fee: number | string;
+  net: number | string;
+  currency: string;
+}
+
 export interface Database {
+  payouts: PayoutsTable;
+  payout_lines: PayoutLinesTable;
   webhook_endpoints: WebhookEndpointsTable;
   media_assets: MediaAssetsTable;
   feedback: FeedbackTable;

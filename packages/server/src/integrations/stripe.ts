@@ -31,6 +31,21 @@ export interface PaymentProvider {
    * there is none yet.
    */
   balanceOf(kind: 'payment' | 'refund', id: string): Promise<Balance | null>;
+  /** The balance transactions a payout paid out (all pages), with what each came from. */
+  payoutTransactions(payoutId: string): AsyncIterable<PayoutTransaction>;
+}
+
+/** One balance transaction of a payout, and what it came from (a charge's PaymentIntent, a refund). */
+export interface PayoutTransaction {
+  id: string;
+  type: string;
+  amount: number;
+  fee: number;
+  net: number;
+  currency: string;
+  source: string | null;
+  paymentIntentId: string | null;
+  refundId: string | null;
 }
 
 /** What Stripe kept of a payment or refund, and what it pays out, in the settlement currency. */
@@ -151,6 +166,32 @@ export class StripePayments implements PaymentProvider {
       return { id: refund.id, status } as const;
     } catch (err) {
       throw providerError(err);
+    }
+  }
+
+  async *payoutTransactions(payoutId: string): AsyncIterable<PayoutTransaction> {
+    // The SDK pages through them (auto-pagination), 100 at a time, each with its source expanded.
+    for await (const t of this.stripe.balanceTransactions.list({
+      payout: payoutId,
+      limit: 100,
+      expand: ['data.source'],
+    })) {
+      const source = t.source;
+      const sourceId = typeof source === 'string' ? source : (source?.id ?? null);
+      const charge =
+        typeof source === 'object' && source?.object === 'charge' ? (source as Stripe.Charge) : null;
+      const intent = charge?.payment_intent;
+      yield {
+        id: t.id,
+        type: t.type,
+        amount: t.amount,
+        fee: t.fee,
+        net: t.net,
+        currency: t.currency,
+        source: sourceId,
+        paymentIntentId: typeof intent === 'string' ? intent : (intent?.id ?? null),
+        refundId: sourceId?.startsWith('re_') ? sourceId : null,
+      };
     }
   }
 

@@ -9,6 +9,7 @@ import type { Media } from '../modules/media/service.js';
 import type { Refunds } from '../modules/orders/refunds.js';
 import type { Orders } from '../modules/orders/service.js';
 import { recordStripeFees } from '../modules/payments/fees.js';
+import { linkPayouts } from '../modules/payments/payouts.js';
 import { WebhookEndpoints } from '../modules/webhooks/endpoints.js';
 import type { Job } from './runner.js';
 
@@ -59,5 +60,6 @@ export function paymentJobs(
       everyMs: config.holdSweepMs,
       run: () => recordStripeFees(db, payments, log),
     },
+    { name: 'link Stripe payouts', everyMs: config.holdSweepMs, run: () => linkPayouts(db, payments, log) },
   ];
 }

@@ -113,6 +113,12 @@ export class StripeWebhooks {
             : (session.payment_intent?.id ?? null);
         return this.paid(trx, orderId, key, intentId, session.amount_total ?? 0, session.currency ?? '');
       }
+      case 'payout.created':
+      case 'payout.updated':
+      case 'payout.paid':
+      case 'payout.failed':
+      case 'payout.canceled':
+        return recordPayout(trx, event.data.object as Stripe.Payout);
       case 'payment_intent.payment_failed':
         // A declined card is not the end: the buyer may pay the same PaymentIntent with another one.
         // The hold stands until it expires or the payment is cancelled.
@@ -305,4 +311,37 @@ async function flag(
     .returning(['id'])
     .execute();
   return rows[0]?.id ?? null;
+}
+
+/** How far along a payout is: a later event never takes it back (events come in any order). */
+const PAYOUT_STAGE: Record<string, number> = { pending: 0, in_transit: 1, paid: 2, failed: 2, canceled: 2 };
+
+/**
+ * Records a payout as Stripe reports it; its transactions are listed and linked to orders and
+ * refunds afterwards, by a job (payments/payouts.ts), when it has arrived or failed.
+ */
+async function recordPayout(trx: Trx, payout: Stripe.Payout): Promise<Outcome> {
+  const now = nowIso();
+  const row = {
+    id: payout.id,
+    status: payout.status,
+    amount: payout.amount,
+    currency: payout.currency,
+    arrival_date: new Date(payout.arrival_date * 1000).toISOString(),
+    failure_code: payout.failure_code ?? null,
+    failure_message: payout.failure_message ?? null,
+    created_at: new Date(payout.created * 1000).toISOString(),
+    updated_at: now,
+    lines_loaded_at: null,
+  };
+  const had = await trx.selectFrom('payouts').select('status').where('id', '=', payout.id).executeTakeFirst();
+  if (!had) {
+    await trx.insertInto('payouts').values(row).execute();
+    return { text: `payout ${payout.id} ${payout.status}` };
+  }
+  if ((PAYOUT_STAGE[payout.status] ?? 0) < (PAYOUT_STAGE[had.status] ?? 0))
+    return { text: `payout ${payout.id}: ${payout.status} is older news than ${had.status}` };
+  const { id: _id, lines_loaded_at: _l, created_at: _c, ...changes } = row;
+  await trx.updateTable('payouts').set(changes).where('id', '=', payout.id).execute();
+  return { text: `payout ${payout.id} ${payout.status}` };
 }

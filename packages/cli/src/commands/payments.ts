@@ -1,0 +1,114 @@
+import type { Payout } from '@tickets/sdk';
+import { type Command, InvalidArgumentError } from 'commander';
+import { Context } from '../context.js';
+import { EXIT } from '../errors.js';
+import { type Factory, factoryOf } from '../factory.js';
+import { examples, limitOptions, listed } from '../help.js';
+import { io } from '../io.js';
+import { formatMoney } from '../money.js';
+
+type Run<O> = (f: Factory, o: O) => Promise<number>;
+
+export interface PayoutsOptions {
+  from?: string;
+  to?: string;
+  limit: number;
+  all: boolean;
+}
+
+const day = (v: string) => {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(v))
+    throw new InvalidArgumentError(`Expected a day such as 2026-11-01, got "${v}".`);
+  return v;
+};
+const payoutId = (v: string) => {
+  if (!/^po_\w+$/.test(v)) throw new InvalidArgumentError(`Expected a Stripe payout id (po_…), got "${v}".`);
+  return v;
+};
+
+const money = (amount: number, currency: string) => formatMoney({ amount, currency: currency.toUpperCase() });
+
+/** `tickets payments payouts`: Stripe's payouts with this organization's part of each. */
+export async function payoutsRun(f: Factory, o: PayoutsOptions): Promise<number> {
+  const client = await f.client();
+  const list = await listed(
+    f.ctx,
+    'payouts',
+    (limit) => client.payouts.list({ from: o.from, to: o.to, limit }),
+    o,
+  );
+  await f.out.result(list, () =>
+    f.out.table(
+      ['PAYOUT', 'ARRIVAL', 'STATUS', 'PAYOUT AMOUNT', 'OURS GROSS', 'FEES', 'OURS NET', 'LINES'],
+      list.map((p: Payout) => [
+        p.id,
+        p.arrival_date.slice(0, 10),
+        p.status,
+        money(p.amount, p.currency),
+        money(p.totals.gross, p.currency),
+        money(p.totals.fees, p.currency),
+        money(p.totals.net, p.currency),
+        String(p.totals.lines),
+      ]),
+    ),
+  );
+  return EXIT.ok;
+}
+
+/** `tickets payments payout po_…`: one payout and this organization's orders and refunds in it. */
+export async function payoutRun(f: Factory, o: { id: string }): Promise<number> {
+  const client = await f.client();
+  const p = await f.out.spin('Loading…', client.payouts.get(o.id));
+  await f.out.result(p, async () => {
+    f.out.details([
+      ['Payout', p.id],
+      ['Status', p.failure_code ? `${p.status} (${p.failure_code})` : p.status],
+      ['Arrival', p.arrival_date.slice(0, 10)],
+      ['Amount', money(p.amount, p.currency)],
+      [
+        'Ours',
+        `${money(p.totals.gross, p.currency)} − fees ${money(p.totals.fees, p.currency)} = ${money(p.totals.net, p.currency)}`,
+      ],
+    ]);
+    await f.out.table(
+      ['TRANSACTION', 'TYPE', 'ORDER', 'REFUND', 'AMOUNT', 'FEE', 'NET'],
+      (p.lines ?? []).map((l) => [
+        l.balance_transaction,
+        l.type,
+        l.order_id ?? '',
+        l.refund_id ?? '',
+        money(l.amount, l.currency),
+        money(l.fee, l.currency),
+        money(l.net, l.currency),
+      ]),
+    );
+  });
+  return EXIT.ok;
+}
+
+export function registerPayments(program: Command, run = { payouts: payoutsRun, payout: payoutRun }): void {
+  const payments = program
+    .command('payments')
+    .description("Stripe's side of the money: payouts and their fees");
+  const list = limitOptions(payments.command('payouts'), 20)
+    .description("Stripe's payouts with this organization's money in them, newest first")
+    .option('--from <day>', 'arriving on or after this day (UTC), e.g. 2026-11-01', day)
+    .option('--to <day>', 'arriving before this day (UTC)', day)
+    .action(async (flags: Record<string, unknown>, cmd: Command) => {
+      io().exitCode = await (run.payouts as Run<PayoutsOptions>)(factoryOf(Context.of(cmd)), {
+        from: flags.from as string | undefined,
+        to: flags.to as string | undefined,
+        limit: flags.limit as number,
+        all: Boolean(flags.all),
+      });
+    });
+  examples(list, 'tickets payments payouts', 'tickets payments payouts --from 2026-11-01 --json');
+  const one = payments
+    .command('payout')
+    .description('One payout: its status, and the orders, refunds and fees of this organization in it')
+    .argument('<id>', 'the payout (po_…)', payoutId)
+    .action(async (id: string, _flags: unknown, cmd: Command) => {
+      io().exitCode = await run.payout(factoryOf(Context.of(cmd)), { id });
+    });
+  examples(one, 'tickets payments payout po_…', 'tickets payments payout po_… --json');
+}
