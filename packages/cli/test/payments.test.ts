@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FakeStripe, startFakeStripe } from '../../server/test/fakes/stripe.js';
 import { startTestServer, type TestServer, waitFor } from '../../server/test/harness.js';
@@ -70,6 +72,19 @@ describe('sqlite: tickets payments', () => {
     const one = await cli(['payments', 'payout', payout.id]);
     expect(one.exitCode, one.stderr).toBe(0);
     expect(one.stdout).toMatch(/charge\s+ord_\w+\s+€50\.00\s+€1\.75\s+€48\.25/);
+    // Reconciled: everything matches (exit 0); a charge made outside tickets does not (exit 1, CSV).
+    const today = new Date().toISOString().slice(0, 10);
+    const clean = await cli(['payments', 'reconcile', '--from', today, '--to', today]);
+    expect(clean.exitCode, clean.stderr).toBe(0);
+    expect(clean.stderr).toMatch(/1 matched, 0 not/);
+    const foreign = await stripe.createCharge({ amount: 999, currency: 'eur' });
+    const out = join(cli.configDir, 'mismatches.csv');
+    const dirty = await cli(['payments', 'reconcile', '--from', today, '--to', today, '--out', out]);
+    expect(dirty.exitCode).toBe(1);
+    expect(dirty.stdout).toMatch(new RegExp(`charge_without_order.*${foreign.charge.id}.*€9\\.99`));
+    expect(readFileSync(out, 'utf8').split('\n')[0]).toBe('kind,order,refund,stripe,at_stripe,here,detail');
+    const json = await cli(['payments', 'reconcile', '--from', today, '--to', today, '--json']);
+    expect(JSON.parse(json.stdout)).toMatchObject({ object: 'reconciliation', mismatches: 1 });
     const bad = await cli(['payments', 'payout', 'ord_123']);
     expect(bad.exitCode).not.toBe(0);
     expect(bad.stderr).toMatch(/po_/);

@@ -15,7 +15,7 @@ import { MediaResource } from './resources/media.js';
 import { MessagesResource } from './resources/messages.js';
 import { OrdersResource } from './resources/orders.js';
 import { OrgsResource } from './resources/orgs.js';
-import { PayoutsResource } from './resources/payouts.js';
+import { PayoutsResource, ReconciliationsResource } from './resources/payouts.js';
 import { RefundsResource } from './resources/refunds.js';
 import { ReportsResource } from './resources/reports.js';
 import { TicketTypesResource } from './resources/ticket-types.js';
@@ -117,6 +117,7 @@ export class Tickets {
   readonly orders = new OrdersResource(this);
   readonly refunds = new RefundsResource(this);
   readonly payouts = new PayoutsResource(this);
+  readonly reconciliations = new ReconciliationsResource(this);
   readonly reports = new ReportsResource(this);
   readonly tickets = new TicketsResource(this);
   readonly invoices = new InvoicesResource(this);

@@ -37,7 +37,7 @@ export type {
 } from './resources/messages.js';
 export type { OrderListParams } from './resources/orders.js';
 export type { ListParams } from './resources/orgs.js';
-export type { PayoutListParams, PayoutsResource } from './resources/payouts.js';
+export type { PayoutListParams, PayoutsResource, ReconciliationsResource } from './resources/payouts.js';
 export type { RefundListParams } from './resources/refunds.js';
 export {
   type AttendanceReportParams,

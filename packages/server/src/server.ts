@@ -42,6 +42,7 @@ import { Refunds } from './modules/orders/refunds.js';
 import { orderRoutes } from './modules/orders/routes.js';
 import { Orders } from './modules/orders/service.js';
 import { Payouts } from './modules/payments/payouts.js';
+import { Reconciliations } from './modules/payments/reconcile.js';
 import { StripeWebhooks } from './modules/payments/webhooks.js';
 import { rowCursors } from './modules/reports/cursor.js';
 import { reportRoutes } from './modules/reports/routes.js';
@@ -179,6 +180,11 @@ export async function buildApp(
     db,
     config.messaging,
     log,
+  );
+  const reconciliations = new Reconciliations(db, payments);
+  app.handle(routes.reconciliations.create, ({ principal, body }) => reconciliations.run(principal, body));
+  app.handle(routes.reconciliations.get, ({ principal, params }) =>
+    reconciliations.get(principal.orgId, params.id),
   );
   const payouts = new Payouts(db);
   app.handle(routes.payouts.list, ({ principal, query }) => payouts.list(principal.orgId, query));

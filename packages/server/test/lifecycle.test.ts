@@ -149,6 +149,7 @@ describe.each(DIALECTS)('%s: readiness and shutdown', (dialect) => {
           '0028_webhook_endpoints',
           '0029_payment_fees',
           '0030_payouts',
+          '0031_reconciliations',
         ],
       },
     });

@@ -255,6 +255,7 @@ describe('sqlite: a migration that fails half-way leaves nothing behind', () => 
         '0028_webhook_endpoints',
         '0029_payment_fees',
         '0030_payouts',
+        '0031_reconciliations',
       ]);
       await db.kysely.deleteFrom('ticket_presence').where('ticket_id', '=', 'tkt_gone').execute();
       expect(await migrateToLatest(db)).toEqual([
@@ -280,6 +281,7 @@ describe('sqlite: a migration that fails half-way leaves nothing behind', () => 
         '0028_webhook_endpoints',
         '0029_payment_fees',
         '0030_payouts',
+        '0031_reconciliations',
       ]);
     } finally {
       await db.close();
@@ -353,6 +355,7 @@ describe.each(DIALECTS)('%s: 0011_sale_constraints', (dialect) => {
         '0028_webhook_endpoints',
         '0029_payment_fees',
         '0030_payouts',
+        '0031_reconciliations',
       ]);
       const tickets = await db.kysely
         .selectFrom('tickets')
@@ -401,6 +404,7 @@ describe.each(DIALECTS)('%s: 0011_sale_constraints', (dialect) => {
           '0028_webhook_endpoints',
           '0029_payment_fees',
           '0030_payouts',
+          '0031_reconciliations',
         ]);
       } else {
         expect(await migrateToLatest(db)).toEqual([
@@ -424,6 +428,7 @@ describe.each(DIALECTS)('%s: 0011_sale_constraints', (dialect) => {
           '0028_webhook_endpoints',
           '0029_payment_fees',
           '0030_payouts',
+          '0031_reconciliations',
         ]);
         await expect(
           sql`update orders set refunded_amount = 6001 where id = 'ord_1'`.execute(db.kysely),

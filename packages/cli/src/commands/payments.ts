@@ -1,7 +1,7 @@
 import type { Payout } from '@tickets/sdk';
 import { type Command, InvalidArgumentError } from 'commander';
 import { Context } from '../context.js';
-import { EXIT } from '../errors.js';
+import { EXIT, UsageError } from '../errors.js';
 import { type Factory, factoryOf } from '../factory.js';
 import { examples, limitOptions, listed } from '../help.js';
 import { io } from '../io.js';
@@ -86,7 +86,57 @@ export async function payoutRun(f: Factory, o: { id: string }): Promise<number> 
   return EXIT.ok;
 }
 
-export function registerPayments(program: Command, run = { payouts: payoutsRun, payout: payoutRun }): void {
+export interface ReconcileOptions {
+  from: string;
+  to: string;
+  out?: string;
+}
+
+/**
+ * `tickets payments reconcile`: this organization's payments and refunds against Stripe's, a line per
+ * mismatch; exits 1 when there is any (a script's alarm), 0 when everything matched.
+ */
+export async function reconcileRun(f: Factory, o: ReconcileOptions): Promise<number> {
+  const client = await f.client();
+  const rec = await f.out.spin(
+    'Comparing with Stripe…',
+    client.reconciliations.create({ from: o.from, to: o.to }),
+  );
+  const rows = rec.lines.map((l) => [
+    l.kind,
+    l.order_id ?? '',
+    l.refund_id ?? '',
+    l.stripe_id ?? '',
+    l.amount === null || l.currency === null ? '' : money(l.amount, l.currency),
+    l.expected_amount === null || l.expected_currency === null
+      ? ''
+      : money(l.expected_amount, l.expected_currency),
+    l.detail,
+  ]);
+  const head = ['KIND', 'ORDER', 'REFUND', 'STRIPE', 'AT STRIPE', 'HERE', 'DETAIL'];
+  if (o.out) {
+    const { stringify } = await import('csv-stringify/sync');
+    const { writeFile } = await import('node:fs/promises');
+    await writeFile(o.out, stringify([head.map((h) => h.toLowerCase().replace(' ', '_')), ...rows]), {
+      flag: 'wx',
+    }).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'EEXIST') throw new UsageError(`${o.out} exists already; choose another --out`);
+      throw err;
+    });
+  }
+  await f.out.result(rec, async () => {
+    if (rows.length) await f.out.table(head, rows);
+    const summary = `${rec.id}: ${rec.matched} matched, ${rec.mismatches} not (${o.from} to ${o.to}, UTC).`;
+    if (rec.mismatches) f.out.warn(summary);
+    else f.out.success(summary);
+  });
+  return rec.mismatches ? EXIT.failure : EXIT.ok;
+}
+
+export function registerPayments(
+  program: Command,
+  run = { payouts: payoutsRun, payout: payoutRun, reconcile: reconcileRun },
+): void {
   const payments = program
     .command('payments')
     .description("Stripe's side of the money: payouts and their fees");
@@ -111,4 +161,20 @@ export function registerPayments(program: Command, run = { payouts: payoutsRun, 
       io().exitCode = await run.payout(factoryOf(Context.of(cmd)), { id });
     });
   examples(one, 'tickets payments payout po_…', 'tickets payments payout po_… --json');
+  const reconcile = payments
+    .command('reconcile')
+    .description(
+      "Compare this organization's payments and refunds with Stripe's; exit 1 if anything does not match",
+    )
+    .requiredOption('--from <day>', 'first day (UTC), e.g. 2026-11-01', day)
+    .requiredOption('--to <day>', 'last day (UTC), included', day)
+    .option('--out <file>', 'also write the mismatches as CSV to this file')
+    .action(async (flags: { from: string; to: string; out?: string }, cmd: Command) => {
+      io().exitCode = await run.reconcile(factoryOf(Context.of(cmd)), flags);
+    });
+  examples(
+    reconcile,
+    'tickets payments reconcile --from 2026-11-01 --to 2026-11-30',
+    'tickets payments reconcile --from 2026-11-01 --to 2026-11-30 --out mismatches.csv',
+  );
 }

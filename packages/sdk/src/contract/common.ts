@@ -31,6 +31,7 @@ export const ID_PREFIXES = {
   feedback: 'fb',
   media: 'med',
   webhookEndpoint: 'we',
+  reconciliation: 'rec',
 } as const;
 
 export const UserId = idOf(ID_PREFIXES.user);

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ListQuery, Timestamp } from './common.js';
+import { ID_PREFIXES, idOf, ListQuery, Timestamp } from './common.js';
 
 export const PayoutId = z
   .string()
@@ -48,3 +48,50 @@ export const PayoutListQuery = ListQuery.extend({
   to: z.iso.date().optional().describe('Arriving before this day (UTC)'),
 });
 export type PayoutListQuery = z.input<typeof PayoutListQuery>;
+
+export const RECONCILIATION_KINDS = [
+  'charge_without_order',
+  'order_without_charge',
+  'amount_mismatch',
+  'currency_mismatch',
+  'refund_not_recorded',
+  'refund_not_in_stripe',
+  'disputed',
+] as const;
+
+export const ReconciliationLine = z.object({
+  kind: z.enum(RECONCILIATION_KINDS),
+  order_id: z.string().nullable(),
+  refund_id: z.string().nullable(),
+  stripe_id: z.string().nullable().describe('The charge (ch_…), refund (re_…) or dispute at Stripe'),
+  amount: z.number().int().nullable().describe("Stripe's amount, minor units"),
+  currency: z.string().nullable(),
+  expected_amount: z.number().int().nullable().describe('What tickets recorded'),
+  expected_currency: z.string().nullable(),
+  detail: z.string(),
+});
+export type ReconciliationLine = z.output<typeof ReconciliationLine>;
+
+export const ReconciliationId = idOf(ID_PREFIXES.reconciliation);
+
+export const Reconciliation = z
+  .object({
+    id: ReconciliationId,
+    object: z.literal('reconciliation'),
+    from: z.iso.date(),
+    to: z.iso.date(),
+    matched: z.number().int().describe('Payments and refunds found on both sides, alike'),
+    mismatches: z.number().int(),
+    lines: z.array(ReconciliationLine).describe('One per mismatch'),
+    created_at: Timestamp,
+  })
+  .meta({ id: 'Reconciliation' });
+export type Reconciliation = z.output<typeof Reconciliation>;
+
+export const ReconciliationInput = z
+  .strictObject({
+    from: z.iso.date().describe('First day (UTC)'),
+    to: z.iso.date().describe('Last day (UTC), included'),
+  })
+  .refine((v) => v.from <= v.to, { path: ['to'], message: 'must not be before from' });
+export type ReconciliationInput = z.input<typeof ReconciliationInput>;

@@ -146,7 +146,14 @@ import {
   TicketListQuery,
   TransferInput,
 } from './orders.js';
-import { Payout, PayoutId, PayoutListQuery } from './payouts.js';
+import {
+  Payout,
+  PayoutId,
+  PayoutListQuery,
+  Reconciliation,
+  ReconciliationId,
+  ReconciliationInput,
+} from './payouts.js';
 import { AttendanceReportQuery, ReportFile, RevenueReportQuery, SalesReportQuery } from './reports.js';
 import {
   WebhookDelivery,
@@ -949,6 +956,28 @@ export const routes = {
       auth: 'orders:read',
       params: z.object({ id: PayoutId }),
       response: Payout,
+    }),
+  },
+  reconciliations: {
+    create: route({
+      method: 'POST',
+      path: '/api/reconciliations',
+      summary:
+        "Compare this organization's payments and refunds with Stripe's over a range of days; each mismatch with its kind",
+      tag: 'payments',
+      auth: 'orders:read',
+      body: ReconciliationInput,
+      response: Reconciliation,
+      status: 201,
+    }),
+    get: route({
+      method: 'GET',
+      path: '/api/reconciliations/:id',
+      summary: 'A reconciliation and its lines',
+      tag: 'payments',
+      auth: 'orders:read',
+      params: z.object({ id: ReconciliationId }),
+      response: Reconciliation,
     }),
   },
   webhookEndpoints: {

@@ -1,5 +1,5 @@
 import type { RequestOptions, Tickets } from '../client.js';
-import type { Payout, PayoutListQuery } from '../contract/payouts.js';
+import type { Payout, PayoutListQuery, Reconciliation, ReconciliationInput } from '../contract/payouts.js';
 import { routes } from '../contract/routes.js';
 import { AutoPaginator } from '../pagination.js';
 
@@ -25,5 +25,22 @@ export class PayoutsResource {
    */
   get(id: string, options?: RequestOptions): Promise<Payout> {
     return this.client.request(routes.payouts.get, { params: { id } }, options);
+  }
+}
+
+/** Comparisons of this organization's payments and refunds with Stripe's, over days. */
+export class ReconciliationsResource {
+  constructor(private readonly client: Tickets) {}
+
+  /**
+   * Compares a range of days (UTC, both included); each mismatch is a line with its kind.
+   * @example const rec = await tickets.reconciliations.create({ from: '2026-11-01', to: '2026-11-30' })
+   */
+  create(input: ReconciliationInput, options?: RequestOptions): Promise<Reconciliation> {
+    return this.client.request(routes.reconciliations.create, { body: input }, options);
+  }
+
+  get(id: string, options?: RequestOptions): Promise<Reconciliation> {
+    return this.client.request(routes.reconciliations.get, { params: { id } }, options);
   }
 }

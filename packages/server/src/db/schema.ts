@@ -664,7 +664,34 @@ export interface PayoutLinesTable {
   currency: string;
 }
 
+export interface ReconciliationsTable {
+  id: string;
+  org_id: string;
+  from_date: string;
+  to_date: string;
+  matched: number;
+  mismatches: number;
+  created_by: string | null;
+  created_at: string;
+}
+
+export interface ReconciliationLinesTable {
+  reconciliation_id: string;
+  n: number;
+  kind: string;
+  order_id: string | null;
+  refund_id: string | null;
+  stripe_id: string | null;
+  amount: number | string | null;
+  currency: string | null;
+  expected_amount: number | string | null;
+  expected_currency: string | null;
+  detail: string;
+}
+
 export interface Database {
+  reconciliations: ReconciliationsTable;
+  reconciliation_lines: ReconciliationLinesTable;
   payouts: PayoutsTable;
   payout_lines: PayoutLinesTable;
   webhook_endpoints: WebhookEndpointsTable;

@@ -33,6 +33,8 @@ export interface PaymentProvider {
   balanceOf(kind: 'payment' | 'refund', id: string): Promise<Balance | null>;
   /** The balance transactions a payout paid out (all pages), with what each came from. */
   payoutTransactions(payoutId: string): AsyncIterable<PayoutTransaction>;
+  /** Every balance transaction created in [from, to) (all pages), with what each came from. */
+  transactionsBetween(from: Date, to: Date): AsyncIterable<PayoutTransaction>;
 }
 
 /** One balance transaction of a payout, and what it came from (a charge's PaymentIntent, a refund). */
@@ -46,6 +48,8 @@ export interface PayoutTransaction {
   source: string | null;
   paymentIntentId: string | null;
   refundId: string | null;
+  /** A charge's own amount and currency (before conversion), and whether it is disputed. */
+  charge: { amount: number; currency: string; disputed: boolean } | null;
 }
 
 /** What Stripe kept of a payment or refund, and what it pays out, in the settlement currency. */
@@ -169,10 +173,20 @@ export class StripePayments implements PaymentProvider {
     }
   }
 
-  async *payoutTransactions(payoutId: string): AsyncIterable<PayoutTransaction> {
+  payoutTransactions(payoutId: string): AsyncIterable<PayoutTransaction> {
+    return this.transactions({ payout: payoutId });
+  }
+
+  transactionsBetween(from: Date, to: Date): AsyncIterable<PayoutTransaction> {
+    return this.transactions({
+      created: { gte: Math.floor(from.getTime() / 1000), lt: Math.floor(to.getTime() / 1000) },
+    });
+  }
+
+  private async *transactions(filter: Stripe.BalanceTransactionListParams): AsyncIterable<PayoutTransaction> {
     // The SDK pages through them (auto-pagination), 100 at a time, each with its source expanded.
     for await (const t of this.stripe.balanceTransactions.list({
-      payout: payoutId,
+      ...filter,
       limit: 100,
       expand: ['data.source'],
     })) {
@@ -180,7 +194,9 @@ export class StripePayments implements PaymentProvider {
       const sourceId = typeof source === 'string' ? source : (source?.id ?? null);
       const charge =
         typeof source === 'object' && source?.object === 'charge' ? (source as Stripe.Charge) : null;
-      const intent = charge?.payment_intent;
+      const refund =
+        typeof source === 'object' && source?.object === 'refund' ? (source as Stripe.Refund) : null;
+      const intent = charge?.payment_intent ?? refund?.payment_intent;
       yield {
         id: t.id,
         type: t.type,
@@ -191,6 +207,9 @@ export class StripePayments implements PaymentProvider {
         source: sourceId,
         paymentIntentId: typeof intent === 'string' ? intent : (intent?.id ?? null),
         refundId: sourceId?.startsWith('re_') ? sourceId : null,
+        charge: charge
+          ? { amount: charge.amount, currency: charge.currency, disputed: charge.disputed }
+          : null,
       };
     }
   }
