@@ -309,6 +309,21 @@ describe.each(DIALECTS)('%s: reconciling with Stripe', (dialect) => {
       body: { from: today, to: '2020-01-01' },
     });
     expect(backwards.status).toBe(422);
+    // The nightly run, for the day just reconciled: once, and the owner is told.
+    const { Reconciliations } = await import('../src/modules/payments/reconcile.js');
+    const { paymentProvider } = await import('../src/integrations/stripe.js');
+    const nightly = new Reconciliations(s.db, paymentProvider(s.config));
+    const tomorrow = new Date(Date.now() + 24 * 3600_000);
+    expect(await nightly.nightly(tomorrow)).toBe(1);
+    expect(await nightly.nightly(tomorrow)).toBe(0);
+    const told = await waitFor(
+      async () =>
+        (await call('GET', '/api/messages?template=reconciliation_mismatches', { token })).body.data as {
+          status: string;
+        }[],
+      (m) => m.length === 1 && m[0]!.status === 'sent',
+    );
+    expect(told).toHaveLength(1);
     // The records changed by hand are put back (the server's invariants are checked when it stops).
     await s.db.kysely
       .updateTable('orders')

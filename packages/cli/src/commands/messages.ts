@@ -36,6 +36,7 @@ const TEMPLATE_NAMES = Object.keys({
   invitation: true,
   password_reset: true,
   webhook_disabled: true,
+  reconciliation_mismatches: true,
 } satisfies Record<TemplateName, true>) as TemplateName[];
 
 const CHANNELS: Channel[] = ['email', 'whatsapp'];

@@ -140,6 +140,11 @@ export function registerPayments(
   const payments = program
     .command('payments')
     .description("Stripe's side of the money: payouts and their fees");
+  examples(
+    payments,
+    'tickets payments payouts --from 2026-11-01',
+    'tickets payments reconcile --from 2026-11-01 --to 2026-11-30',
+  );
   const list = limitOptions(payments.command('payouts'), 20)
     .description("Stripe's payouts with this organization's money in them, newest first")
     .option('--from <day>', 'arriving on or after this day (UTC), e.g. 2026-11-01', day)

@@ -40,6 +40,7 @@ export const TEMPLATE_NAMES = [
   'invitation',
   'password_reset',
   'webhook_disabled',
+  'reconciliation_mismatches',
 ] as const;
 export const TemplateName = z.enum(TEMPLATE_NAMES);
 export type TemplateName = z.output<typeof TemplateName>;

@@ -10,6 +10,7 @@ import type { Refunds } from '../modules/orders/refunds.js';
 import type { Orders } from '../modules/orders/service.js';
 import { recordStripeFees } from '../modules/payments/fees.js';
 import { linkPayouts } from '../modules/payments/payouts.js';
+import { Reconciliations } from '../modules/payments/reconcile.js';
 import { WebhookEndpoints } from '../modules/webhooks/endpoints.js';
 import type { Job } from './runner.js';
 
@@ -61,5 +62,11 @@ export function paymentJobs(
       run: () => recordStripeFees(db, payments, log),
     },
     { name: 'link Stripe payouts', everyMs: config.holdSweepMs, run: () => linkPayouts(db, payments, log) },
+    // Yesterday's reconciliation, once per organization (an hourly look: a server down at midnight still does it).
+    {
+      name: 'reconcile yesterday',
+      everyMs: 3600_000,
+      run: () => new Reconciliations(db, payments).nightly(),
+    },
   ];
 }

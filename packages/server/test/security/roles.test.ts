@@ -70,7 +70,15 @@ function cells(table: string): string[][] {
 /** A value the schema takes: a real id of this organization where one is known, else a fresh one of each kind. */
 function sample(schema: z.ZodType, real: Partial<Record<IdKind, string>>): string | undefined {
   const kinds = Object.keys(ID_PREFIXES) as IdKind[];
-  const candidates = [...kinds.map((k) => real[k] ?? newId(k)), 'order_confirmation', 'x', '1'];
+  // An id that is not ours to make (a Stripe payout's, po_…) is taken from the schema's example.
+  const example = (schema.meta() as { example?: unknown } | undefined)?.example;
+  const candidates = [
+    ...kinds.map((k) => real[k] ?? newId(k)),
+    ...(typeof example === 'string' ? [example] : []),
+    'order_confirmation',
+    'x',
+    '1',
+  ];
   return candidates.find((c) => schema.safeParse(c).success);
 }
 

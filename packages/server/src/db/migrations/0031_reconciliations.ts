@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 
 // Frozen in time: never edit a migration that has landed; add a new one.
 //
@@ -21,6 +21,14 @@ export async function up(db: Kysely<any>): Promise<void> {
     .createIndex('reconciliations_org_idx')
     .on('reconciliations')
     .columns(['org_id', 'id'])
+    .execute();
+  // The nightly run (created by nobody) happens once per organization and day, however many servers run it.
+  await db.schema
+    .createIndex('reconciliations_nightly_idx')
+    .unique()
+    .on('reconciliations')
+    .columns(['org_id', 'from_date'])
+    .where(sql.ref('created_by'), 'is', null)
     .execute();
   await db.schema
     .createTable('reconciliation_lines')

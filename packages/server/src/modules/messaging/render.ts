@@ -138,7 +138,8 @@ export class Renderer {
       return { cancel: `unknown message kind ${row.kind}` };
     if (template === 'campaign') return this.campaign(row);
     if (template === 'invitation' || template === 'password_reset') return this.account(row, template);
-    if (template === 'webhook_disabled') return this.webhookDisabled(row);
+    if (template === 'webhook_disabled' || template === 'reconciliation_mismatches')
+      return this.notice(row, template);
     const loaded = await this.load(row, template);
     if ('cancel' in loaded || 'defer' in loaded) return loaded;
     const { data, orgName } = loaded;
@@ -321,9 +322,22 @@ export class Renderer {
     { ttlMs: 60_000 },
   );
 
-  /** To an owner: one of the organization's webhook endpoints was disabled (its URL and why, from the payload). */
-  private async webhookDisabled(row: OutboxRow): Promise<Rendered> {
-    const payload = JSON.parse(row.payload) as { url?: string; reason?: string };
+  /**
+   * A notice to an owner, its facts in the payload: a webhook endpoint disabled (its URL and why), or
+   * last night's reconciliation's mismatches.
+   */
+  private async notice(
+    row: OutboxRow,
+    template: 'webhook_disabled' | 'reconciliation_mismatches',
+  ): Promise<Rendered> {
+    const payload = JSON.parse(row.payload) as {
+      url?: string;
+      reason?: string;
+      reconciliation_id?: string;
+      day?: string;
+      mismatches?: number;
+      kinds?: string;
+    };
     const org = await this.k
       .selectFrom('organizations')
       .select('name')
@@ -335,8 +349,14 @@ export class Renderer {
       event: NO_EVENT,
       buyer: { name: '' },
       webhook: { url: payload.url ?? '', reason: payload.reason ?? '' },
+      reconciliation: {
+        id: payload.reconciliation_id ?? '',
+        day: payload.day ?? '',
+        mismatches: payload.mismatches ?? 0,
+        kinds: payload.kinds ?? '',
+      },
     };
-    const { subject, html, text } = renderEmail('webhook_disabled', data);
+    const { subject, html, text } = renderEmail(template, data);
     return {
       channel: 'email',
       email: {
@@ -347,7 +367,7 @@ export class Renderer {
         html,
         text,
         attachments: [],
-        categories: ['webhook_disabled'],
+        categories: [template],
       },
     };
   }

@@ -39,6 +39,7 @@ export interface MessageData {
   invitation?: { inviter: string; role: string; token: string; expires: string };
   reset?: { token: string; expires: string; url: string };
   webhook?: { url: string; reason: string };
+  reconciliation?: { id: string; day: string; mismatches: number; kinds: string };
 }
 
 /** The `event` of a message that is not about one (a campaign, an account e-mail). */
@@ -220,6 +221,24 @@ Not expecting this? Ignore it: nothing happens unless the token is used.
 -- {{org.name}}`,
     whatsapp: { body: [], qrHeader: false },
   },
+  reconciliation_mismatches: {
+    description: "To the organization's owners: last night's reconciliation with Stripe found mismatches",
+    channels: ['email'],
+    subject:
+      'Stripe and tickets disagree on {{reconciliation.mismatches}} payment(s) of {{reconciliation.day}}',
+    html: layout(`<h1>Payments to look at</h1>
+<p>Comparing {{org.name}}'s payments and refunds of {{reconciliation.day}} (UTC) with Stripe's found
+<strong>{{reconciliation.mismatches}}</strong> that do not match: {{reconciliation.kinds}}.</p>
+<p>See each one: <code>tickets payments reconcile --from {{reconciliation.day}} --to {{reconciliation.day}}</code>
+(or <code>GET /api/reconciliations/{{reconciliation.id}}</code>).</p>`),
+    text: `Comparing {{org.name}}'s payments and refunds of {{reconciliation.day}} (UTC) with Stripe's found
+{{reconciliation.mismatches}} that do not match: {{reconciliation.kinds}}.
+
+See each one: tickets payments reconcile --from {{reconciliation.day}} --to {{reconciliation.day}}
+(or GET /api/reconciliations/{{reconciliation.id}}).
+-- tickets`,
+    whatsapp: { body: [], qrHeader: false },
+  },
   webhook_disabled: {
     description: "To the organization's owners: a webhook endpoint failed for three days and was disabled",
     channels: ['email'],
@@ -355,6 +374,12 @@ export function sampleData(): MessageData {
       expires: 'Sat 19 Dec 2026, 20:00 (UTC)',
     },
     webhook: { url: 'https://crm.example.com/tickets', reason: 'the endpoint answered 503' },
+    reconciliation: {
+      id: 'rec_01jd6x3k7qf0v8c6w2x9yq4e5b',
+      day: '2026-12-03',
+      mismatches: 2,
+      kinds: 'refund_not_recorded, disputed',
+    },
     reset: {
       token: 'pwr_SAMPLE',
       expires: 'Sat 12 Dec 2026, 21:00 (UTC)',

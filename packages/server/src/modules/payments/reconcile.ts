@@ -1,10 +1,11 @@
 import type { Reconciliation, ReconciliationLine } from '@tickets/sdk';
 import type { Db } from '../../db/database.js';
 import type { Principal } from '../../http/app.js';
-import { ApiError, notFound } from '../../http/errors.js';
+import { ApiError, constraintViolated, notFound } from '../../http/errors.js';
 import { newId } from '../../ids.js';
 import type { PaymentProvider } from '../../integrations/stripe.js';
 import { nowIso } from '../../time.js';
+import { notifyQueued, queueMessages } from '../messaging/outbox.js';
 
 const DAY = 24 * 3600_000;
 /** A reconciliation reads every Stripe transaction of its range: at most this many days at once. */
@@ -25,7 +26,84 @@ export class Reconciliations {
     private readonly stripe: PaymentProvider | null,
   ) {}
 
-  async run(by: Principal, input: { from: string; to: string }): Promise<Reconciliation> {
+  run(by: Principal, input: { from: string; to: string }): Promise<Reconciliation> {
+    return this.compare(by.orgId, by.kind === 'user' ? by.userId : by.keyId, input);
+  }
+
+  /**
+   * Yesterday (UTC), for every organization that took Stripe payments or made Stripe refunds then; the
+   * owners are e-mailed when anything does not match. Once per organization and day, whichever server
+   * runs it first (a unique index on the nightly runs).
+   */
+  async nightly(now = new Date()): Promise<number> {
+    if (!this.stripe) return 0;
+    const day = new Date(now.getTime() - DAY).toISOString().slice(0, 10);
+    const from = `${day}T00:00:00.000Z`;
+    const to = new Date(Date.parse(from) + DAY).toISOString();
+    const k = this.db.kysely;
+    const orgs = await k
+      .selectFrom('orders')
+      .select('org_id')
+      .distinct()
+      .where('payment_method', '=', 'stripe')
+      .where('paid_at', '>=', from)
+      .where('paid_at', '<', to)
+      .union(
+        k
+          .selectFrom('refunds')
+          .select('org_id')
+          .where('provider', '=', 'stripe')
+          .where('created_at', '>=', from)
+          .where('created_at', '<', to),
+      )
+      .execute();
+    let ran = 0;
+    for (const { org_id } of orgs) {
+      const done = await k
+        .selectFrom('reconciliations')
+        .select('id')
+        .where('org_id', '=', org_id)
+        .where('from_date', '=', day)
+        .where('created_by', 'is', null)
+        .executeTakeFirst();
+      if (done) continue;
+      const rec = await this.compare(org_id, null, { from: day, to: day }).catch((err: unknown) => {
+        // Another server's run got there first (the unique index), or Stripe failed: next hour.
+        if (constraintViolated(err)) return null;
+        throw err;
+      });
+      if (!rec) continue;
+      ran++;
+      if (rec.mismatches === 0) continue;
+      const owners = await k
+        .selectFrom('memberships')
+        .innerJoin('users', 'users.id', 'memberships.user_id')
+        .select('users.email')
+        .where('memberships.org_id', '=', org_id)
+        .where('memberships.role', '=', 'owner')
+        .execute();
+      const kinds = [...new Set(rec.lines.map((l) => l.kind))].join(', ');
+      await queueMessages(
+        k,
+        org_id,
+        owners.map((o) => ({
+          template: 'reconciliation_mismatches' as const,
+          channel: 'email' as const,
+          recipient: o.email,
+          payload: { reconciliation_id: rec.id, day, mismatches: rec.mismatches, kinds },
+        })),
+      );
+      notifyQueued(this.db);
+    }
+    return ran;
+  }
+
+  private async compare(
+    orgId: string,
+    createdBy: string | null,
+    input: { from: string; to: string },
+  ): Promise<Reconciliation> {
+    const by = { orgId };
     if (!this.stripe)
       throw new ApiError(501, 'provider_not_configured', 'Stripe is not set up on this server.');
     const from = new Date(`${input.from}T00:00:00.000Z`);
@@ -189,7 +267,7 @@ export class Reconciliations {
           to_date: input.to,
           matched,
           mismatches: lines.length,
-          created_by: by.kind === 'user' ? by.userId : by.keyId,
+          created_by: createdBy,
           created_at: createdAt,
         })
         .execute();
