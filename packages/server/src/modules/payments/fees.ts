@@ -15,39 +15,18 @@ const BATCH = 50;
  */
 export async function recordStripeFees(db: Db, stripe: PaymentProvider, log: Logger): Promise<number> {
   const k = db.kysely;
-  let recorded = 0;
   const orders = await k
     .selectFrom('orders')
-    .select(['id', 'payment_intent_id'])
+    .select(['id', 'payment_intent_id as ref'])
     .where('balance_transaction_id', 'is', null)
     .where('payment_intent_id', 'is not', null)
     .where('paid_at', 'is not', null)
     .orderBy('paid_at')
     .limit(BATCH)
     .execute();
-  for (const o of orders) {
-    const balance = await stripe.balanceOf('payment', o.payment_intent_id as string).catch((err: unknown) => {
-      log.warn({ err, order: o.id }, 'could not read the balance transaction of a payment');
-      return null;
-    });
-    if (!balance) continue;
-    const done = await k
-      .updateTable('orders')
-      .set({
-        balance_transaction_id: balance.id,
-        stripe_fee: balance.fee,
-        stripe_net: balance.net,
-        settlement_currency: balance.currency,
-        exchange_rate: balance.exchangeRate,
-      })
-      .where('id', '=', o.id)
-      .where('balance_transaction_id', 'is', null)
-      .executeTakeFirst();
-    recorded += Number(done.numUpdatedRows);
-  }
   const refunds = await k
     .selectFrom('refunds')
-    .select(['id', 'provider_ref'])
+    .select(['id', 'provider_ref as ref'])
     .where('balance_transaction_id', 'is', null)
     .where('provider', '=', 'stripe')
     .where('status', '=', 'succeeded')
@@ -55,14 +34,30 @@ export async function recordStripeFees(db: Db, stripe: PaymentProvider, log: Log
     .orderBy('created_at')
     .limit(BATCH)
     .execute();
-  for (const r of refunds) {
-    const balance = await stripe.balanceOf('refund', r.provider_ref as string).catch((err: unknown) => {
-      log.warn({ err, refund: r.id }, 'could not read the balance transaction of a refund');
+  return (
+    (await record(db, stripe, log, 'orders', 'payment', orders)) +
+    (await record(db, stripe, log, 'refunds', 'refund', refunds))
+  );
+}
+
+/** Reads and records the balance transaction of each row (a payment's or a refund's), once. */
+async function record(
+  db: Db,
+  stripe: PaymentProvider,
+  log: Logger,
+  table: 'orders' | 'refunds',
+  kind: 'payment' | 'refund',
+  rows: { id: string; ref: string | null }[],
+): Promise<number> {
+  let recorded = 0;
+  for (const row of rows) {
+    const balance = await stripe.balanceOf(kind, row.ref as string).catch((err: unknown) => {
+      log.warn({ err, [kind]: row.id }, `could not read the balance transaction of a ${kind}`);
       return null;
     });
     if (!balance) continue;
-    const done = await k
-      .updateTable('refunds')
+    const done = await db.kysely
+      .updateTable(table)
       .set({
         balance_transaction_id: balance.id,
         stripe_fee: balance.fee,
@@ -70,7 +65,7 @@ export async function recordStripeFees(db: Db, stripe: PaymentProvider, log: Log
         settlement_currency: balance.currency,
         exchange_rate: balance.exchangeRate,
       })
-      .where('id', '=', r.id)
+      .where('id', '=', row.id)
       .where('balance_transaction_id', 'is', null)
       .executeTakeFirst();
     recorded += Number(done.numUpdatedRows);
