@@ -324,6 +324,21 @@ describe.each(DIALECTS)('%s: online payments with Stripe', (dialect) => {
 
   it('refunds through Stripe, with the status from Stripe', async () => {
     const { eventId, typeId } = await onSale();
+    // Organizers' webhooks hear of a refund once Stripe has made it (a poll endpoint: no URL to reach).
+    const hook = await call('POST', '/api/webhook-endpoints', {
+      token,
+      body: { mode: 'poll', events: ['order.refunded'] },
+    });
+    expect(hook.status).toBe(201);
+    const refundedHooks = async () =>
+      (
+        await s.db.kysely
+          .selectFrom('outbox')
+          .select('id')
+          .where('recipient', '=', hook.body.id)
+          .where('kind', '=', 'order.refunded')
+          .execute()
+      ).length;
     const res = await buyOnline(eventId, typeId, 2);
     await stripe.succeedPaymentIntent(res.body.payment.payment_intent_id);
     const paid = await order(res.body.id);
@@ -341,6 +356,7 @@ describe.each(DIALECTS)('%s: online payments with Stripe', (dialect) => {
     stripe.setRefundStatus('pending');
     const rest = await call('POST', `/api/orders/${res.body.id}/refund`, { token, body: {} });
     expect(rest.body).toMatchObject({ provider: 'stripe', status: 'pending', amount: { amount: 3000 } });
+    expect(await refundedHooks()).toBe(1);
     const remoteRest = [...stripe.refunds.values()].find((r) => r.metadata?.refund_id === rest.body.id)!;
     await stripe.refundEvent(remoteRest.id, 'succeeded');
     const row = await s.db.kysely
@@ -349,6 +365,7 @@ describe.each(DIALECTS)('%s: online payments with Stripe', (dialect) => {
       .where('id', '=', rest.body.id)
       .executeTakeFirstOrThrow();
     expect(row.status).toBe('succeeded');
+    expect(await refundedHooks()).toBe(2);
     // The credit note comes when Stripe confirms the refund, not before.
     const note = await s.db.kysely
       .selectFrom('invoices')
@@ -357,6 +374,7 @@ describe.each(DIALECTS)('%s: online payments with Stripe', (dialect) => {
       .executeTakeFirst();
     expect(note?.number).toMatch(/^INV-CN-/);
     stripe.setRefundStatus('succeeded');
+    await call('DELETE', `/api/webhook-endpoints/${hook.body.id}`, { token });
   });
 
   it('gives the money back to the order when Stripe fails a refund, and flags it', async () => {

@@ -35,6 +35,14 @@ async function startReceiver() {
     });
     req.on('end', () => {
       received.push({ path: req.url ?? '', headers: req.headers, body });
+      if (req.url === '/endless') {
+        // An endpoint that answers 200 and then never stops talking.
+        res.writeHead(200);
+        const chunk = Buffer.alloc(16 * 1024, 'x');
+        const timer = setInterval(() => res.write(chunk), 5);
+        res.on('close', () => clearInterval(timer));
+        return;
+      }
       res.writeHead(down.has(req.url ?? '') ? 500 : (answers.shift() ?? 200)).end('ok');
     });
   });
@@ -314,11 +322,17 @@ describe.each(DIALECTS)('%s: webhooks for organizers', (dialect) => {
       (m) => m.length === 1 && m[0]!.status === 'sent',
     );
     expect(told[0]!.recipient).toBe(owner.email.toLowerCase());
-    // Up and enabled again, and the delivery retried: it goes.
-    receiver.down.delete('/down');
+    // Enabled again and the delivery retried while the endpoint is still down: its three days start
+    // again (it is retried, not given up on at once for being old)…
     await call('PUT', `/api/webhook-endpoints/${endpoint.id}`, { token, body: { status: 'enabled' } });
     const retried = await call('POST', `/api/webhook-deliveries/${dead!.id}/retry`, { token });
     expect(retried.body).toMatchObject({ status: 'queued', attempts: 0 });
+    await waitFor(
+      () => deliveriesOf(token, endpoint.id),
+      (d) => d[0]?.status === 'queued' && d[0].attempts >= 2,
+    );
+    // …and once it is up, it goes.
+    receiver.down.delete('/down');
     await waitFor(
       () => deliveriesOf(token, endpoint.id),
       (d) => d[0]?.status === 'sent',
@@ -364,12 +378,45 @@ describe.each(DIALECTS)('%s: webhooks for organizers', (dialect) => {
     const item = { path: '', headers: got[0].headers, body: got[0].body };
     expect(got[0].headers['webhook-signature']).toBe(signaturesFor(item, poll.secret));
     expect(JSON.parse(got[0].body)).toMatchObject({ type: 'event.published', data: { object: { id: ev } } });
-    // Handed out once.
+    // Handed out once while the listener relays it…
     expect((await call('GET', `/api/webhook-endpoints/${poll.id}/poll?wait=0`, { token })).body.data).toEqual(
       [],
     );
+    expect((await deliveriesOf(token, poll.id))[0]).toMatchObject({ status: 'sending', attempts: 1 });
+    // …and again when the listener never acknowledged it (it died mid-relay): the lease lapsed.
+    await s.db.kysely
+      .updateTable('outbox')
+      .set({ lease_until: new Date(Date.now() - 1000).toISOString() })
+      .where('id', '=', got[0].id)
+      .execute();
+    const again = (await call('GET', `/api/webhook-endpoints/${poll.id}/poll?wait=0`, { token })).body.data;
+    expect(again.map((d: { id: string }) => d.id)).toEqual([got[0].id]);
+    expect(again[0].body).toBe(got[0].body);
+    // Acknowledged with the next poll: done, and not handed out again.
+    const bad = await call('GET', `/api/webhook-endpoints/${poll.id}/poll?wait=0&ack=nope`, { token });
+    expect(bad.status).toBe(400);
+    expect(
+      (await call('GET', `/api/webhook-endpoints/${poll.id}/poll?wait=0&ack=${got[0].id}`, { token })).body
+        .data,
+    ).toEqual([]);
     const [delivery] = await deliveriesOf(token, poll.id);
-    expect(delivery).toMatchObject({ status: 'sent', type: 'event.published' });
+    expect(delivery).toMatchObject({ status: 'sent', type: 'event.published', attempts: 2 });
+    // A listener that hangs up ends its long poll (nothing keeps looking for it).
+    const gone = new AbortController();
+    const hungUp = fetch(`${s.url}/api/webhook-endpoints/${poll.id}/poll?wait=30`, {
+      headers: { authorization: `Bearer ${token}` },
+      signal: gone.signal,
+    }).catch(() => 'aborted');
+    await new Promise((r) => setTimeout(r, 100));
+    gone.abort();
+    expect(await hungUp).toBe('aborted');
+    // Had it gone on looking, it would take (and lose) the next delivery: this poll gets it instead.
+    await new Promise((r) => setTimeout(r, 300));
+    const ev2 = (await call('POST', '/api/events', { token, body: sampleEvent({ name: 'Later' }) })).body.id;
+    await call('POST', `/api/events/${ev2}/publish`, { token });
+    await new Promise((r) => setTimeout(r, 400));
+    const later = (await call('GET', `/api/webhook-endpoints/${poll.id}/poll?wait=0`, { token })).body.data;
+    expect(later.map((d: { body: string }) => JSON.parse(d.body).data.object.id)).toEqual([ev2]);
     // Nobody polls for ten minutes: it goes.
     await s.db.kysely
       .updateTable('webhook_endpoints')
@@ -381,6 +428,23 @@ describe.each(DIALECTS)('%s: webhooks for organizers', (dialect) => {
       await new WebhookEndpoints(s.db, { allowHttp: true, allowPrivate: true }).sweepPollEndpoints(),
     ).toBe(1);
     expect((await call('GET', `/api/webhook-endpoints/${poll.id}`, { token })).status).toBe(404);
+  });
+
+  it("takes an endpoint's 2xx without reading an endless answer to its end", async () => {
+    const { token } = await signUp(s.url);
+    const endpoint = (
+      await call('POST', '/api/webhook-endpoints', {
+        token,
+        body: { url: `${receiver.url}/endless`, events: ['event.published'] },
+      })
+    ).body;
+    const ev = (await call('POST', '/api/events', { token, body: sampleEvent({ name: 'Chatty' }) })).body.id;
+    await call('POST', `/api/events/${ev}/publish`, { token });
+    const [delivery] = await waitFor(
+      () => deliveriesOf(token, endpoint.id),
+      (d) => d[0]?.status !== undefined && d[0].status !== 'queued' && d[0].status !== 'sending',
+    );
+    expect(delivery).toMatchObject({ status: 'sent', attempts: 1, response_code: 200 });
   });
 
   it('delivers nothing to a disabled or deleted endpoint, and nothing of an event it did not ask for', async () => {

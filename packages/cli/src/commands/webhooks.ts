@@ -225,9 +225,12 @@ export async function webhookListenRun(f: Factory, o: WebhookListenOptions): Pro
   f.out.info(`Ready: relaying ${o.events.join(', ')} to ${target.href} (Ctrl-C to stop).`);
   f.out.info(`Signing secret: ${endpoint.secret} (verify with it as with a real endpoint's)`);
   let relayed = 0;
+  // What was relayed since the last poll, acknowledged by the next one (else the server hands it out again).
+  let ack: string[] = [];
   try {
     while (!stopping && (o.max === undefined || relayed < o.max)) {
-      const { data } = await client.webhookEndpoints.poll(endpoint.id, { wait: 5 });
+      const { data } = await client.webhookEndpoints.poll(endpoint.id, { wait: 5, ack });
+      ack = [];
       for (const d of data) {
         const at = f.now().toISOString().slice(11, 19);
         let answer: string;
@@ -243,6 +246,7 @@ export async function webhookListenRun(f: Factory, o: WebhookListenOptions): Pro
           answer = `failed: ${(err as Error).message}`;
         }
         relayed++;
+        ack.push(d.id);
         if (f.out.json) f.out.printJson({ id: d.id, type: d.type, forwarded_to: target.href, answer });
         else f.out.line(`${at}  ${d.type.padEnd(18)} ${d.id}  → ${answer}`);
       }
@@ -250,6 +254,7 @@ export async function webhookListenRun(f: Factory, o: WebhookListenOptions): Pro
   } finally {
     process.removeListener('SIGINT', stop);
     process.removeListener('SIGTERM', stop);
+    if (ack.length) await client.webhookEndpoints.poll(endpoint.id, { wait: 0, ack }).catch(() => {});
     await client.webhookEndpoints.delete(endpoint.id).catch(() => {});
   }
   return EXIT.ok;

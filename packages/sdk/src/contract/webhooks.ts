@@ -120,6 +120,19 @@ export const WebhookPollQuery = z.object({
     .max(30)
     .default(25)
     .describe('Seconds to wait for a delivery when none is waiting (long polling)'),
+  ack: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      const ids = v ? v.split(',').filter(Boolean) : [];
+      const bad = ids.find((id) => !idOf(ID_PREFIXES.outbox).safeParse(id).success);
+      if (bad) ctx.addIssue({ code: 'custom', message: `${bad} is not a delivery id (msg_…)` });
+      if (ids.length > 100) ctx.addIssue({ code: 'custom', message: 'at most 100 deliveries at once' });
+      return ids;
+    })
+    .describe(
+      'Comma-separated ids of deliveries relayed since the last poll: those are done. One handed out and not acknowledged within a minute is handed out again',
+    ),
 });
 
 export const WebhookPolled = z.object({

@@ -95,10 +95,15 @@ export class WebhookEndpointsResource {
 
   /**
    * A poll endpoint's waiting deliveries, each as a push would carry it (headers and the exact body),
-   * waiting up to `wait` seconds (default 25) for one. What `tickets webhooks listen` does.
-   * @example const { data } = await tickets.webhookEndpoints.poll('we_…', { wait: 25 })
+   * waiting up to `wait` seconds (default 25) for one. What `tickets webhooks listen` does. Pass the ids
+   * relayed since the last poll as `ack`; one not acknowledged within a minute is handed out again.
+   * @example const { data } = await tickets.webhookEndpoints.poll('we_…', { wait: 25, ack: ['msg_…'] })
    */
-  poll(id: string, params: { wait?: number } = {}): Promise<WebhookPolled> {
-    return this.client.request(routes.webhookEndpoints.poll, { params: { id }, query: params });
+  poll(id: string, params: { wait?: number; ack?: string[] } = {}): Promise<WebhookPolled> {
+    const { ack, ...rest } = params;
+    return this.client.request(routes.webhookEndpoints.poll, {
+      params: { id },
+      query: { ...rest, ...(ack?.length ? { ack: ack.join(',') } : {}) },
+    });
   }
 }

@@ -181,6 +181,10 @@ export class MessageWorker {
       .where('status', '=', 'sending')
       .where('lease_until', '<', now)
       .where('attempts', '>=', this.options.maxAttempts)
+      // What this worker sends (a polled webhook's lease is its listener's: see WebhookEndpoints.poll).
+      .where('channel', 'in', ['email', 'whatsapp', 'webhook'])
+      // Webhooks are tried for days, not a number of times: theirs is buried only once that is over.
+      .where((eb) => eb.or([eb('channel', '<>', 'webhook'), eb('created_at', '<', webhookGiveUpBefore())]))
       .execute();
   }
 
@@ -200,7 +204,10 @@ export class MessageWorker {
           eb.and([
             eb('status', '=', 'sending'),
             eb('lease_until', '<', now),
-            eb('attempts', '<', this.options.maxAttempts),
+            eb.or([
+              eb('attempts', '<', this.options.maxAttempts),
+              eb.and([eb('channel', '=', 'webhook'), eb('created_at', '>=', webhookGiveUpBefore())]),
+            ]),
           ]),
         ]),
       )
@@ -360,7 +367,7 @@ export class MessageWorker {
     // number of attempts.
     const webhook = row.channel === 'webhook';
     const spent = webhook
-      ? Date.now() - Date.parse(row.created_at) >= WEBHOOK_GIVE_UP_MS
+      ? Date.now() - Date.parse(triedSince(row)) >= WEBHOOK_GIVE_UP_MS
       : row.attempts >= this.options.maxAttempts;
     if (spent) {
       await this.finish(row, 'dead', {
@@ -467,6 +474,16 @@ export class MessageWorker {
       return `${row.recipient} is suppressed (${s.reason})`;
     return null;
   }
+}
+
+/** Webhook deliveries created before this have had their three days (buried when abandoned). */
+function webhookGiveUpBefore(): string {
+  return new Date(Date.now() - WEBHOOK_GIVE_UP_MS).toISOString();
+}
+
+/** Since when a webhook delivery has been tried: its creation, or the organizer's last manual retry. */
+function triedSince(row: Pick<OutboxRow, 'payload' | 'created_at'>): string {
+  return (JSON.parse(row.payload) as { retried_at?: string }).retried_at ?? row.created_at;
 }
 
 type Changes = Updateable<OutboxTable>;

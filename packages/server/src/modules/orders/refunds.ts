@@ -246,7 +246,10 @@ export class Refunds {
     if (next === 'failed' && refund.status === 'succeeded')
       why = `${why ? `${why}; ` : ''}it had succeeded before, and its credit note stands: correct it by hand`;
     if (Number(res.numUpdatedRows) !== 1) return `ignored: refund ${refund.id} already ${refund.status}`;
-    if (next === 'succeeded') await issueCreditNote(trx, refund);
+    if (next === 'succeeded') {
+      await issueCreditNote(trx, refund);
+      await queueWebhook(trx, refund.org_id, 'order.refunded', { order_id: refund.order_id });
+    }
     if (next === 'failed') {
       const order = await trx
         .selectFrom('orders')
@@ -430,7 +433,10 @@ export class Refunds {
         payload: { refund_id: row.id },
       },
     ]);
-    await queueWebhook(trx, order.org_id, 'order.refunded', { order_id: order.id });
+    // Like the buyer's message, organizers hear of a refund once the money is on its way back: an
+    // online refund when its provider says it succeeded (applyProviderStatus), not while it may still fail.
+    if (row.status === 'succeeded')
+      await queueWebhook(trx, order.org_id, 'order.refunded', { order_id: order.id });
     await recordAudit(trx, {
       orgId: order.org_id,
       by: principal,

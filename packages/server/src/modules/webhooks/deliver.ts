@@ -91,21 +91,30 @@ export class WebhookSender {
     const started = performance.now();
     let status: number;
     try {
-      const res = await got.post(url, {
-        body,
-        headers: {
-          'content-type': 'application/json',
-          'user-agent': 'tickets-webhooks/1',
-          ...signedHeaders(row.id, body, secrets),
-        },
-        dnsLookup: publicLookup(this.settings.allowPrivate) as never,
-        followRedirect: false,
-        throwHttpErrors: false,
-        retry: { limit: 0 },
-        timeout: { request: this.settings.timeoutMs },
-        signal,
+      // Only the status matters: the answer's body is not read (an endpoint may answer a large or an
+      // endless one), the connection is dropped once the status line and headers are in.
+      status = await new Promise<number>((resolve, reject) => {
+        const stream = got.stream.post(url, {
+          body,
+          headers: {
+            'content-type': 'application/json',
+            'user-agent': 'tickets-webhooks/1',
+            ...signedHeaders(row.id, body, secrets),
+          },
+          dnsLookup: publicLookup(this.settings.allowPrivate) as never,
+          followRedirect: false,
+          throwHttpErrors: false,
+          retry: { limit: 0 },
+          timeout: { request: this.settings.timeoutMs },
+          signal,
+        });
+        stream.once('response', (res: { statusCode: number }) => {
+          resolve(res.statusCode);
+          stream.destroy();
+        });
+        stream.once('error', reject);
+        stream.resume();
       });
-      status = res.statusCode;
     } catch (err) {
       const ms = Math.round(performance.now() - started);
       const refused = (err as { cause?: unknown }).cause instanceof ApiError;

@@ -7,9 +7,10 @@ import type {
   WebhookEndpointUpdateInput,
   WebhookEventType,
 } from '@tickets/sdk';
+import type { ExpressionBuilder } from 'kysely';
 import type { z } from 'zod';
 import type { Db } from '../../db/database.js';
-import type { OutboxTable, WebhookEndpointsTable } from '../../db/schema.js';
+import type { Database, OutboxTable, WebhookEndpointsTable } from '../../db/schema.js';
 import type { Principal } from '../../http/app.js';
 import { ApiError, conflict, notFound } from '../../http/errors.js';
 import { newestFirst, toPage } from '../../http/pagination.js';
@@ -21,6 +22,9 @@ import { notifyQueued } from '../messaging/outbox.js';
 import { secretsOf, type WebhookSender } from './deliver.js';
 import { forgetEndpoints } from './queue.js';
 import { newSecret, signedHeaders } from './signing.js';
+
+/** How long a polled delivery waits for the listener's acknowledgement before it is handed out again. */
+const POLL_LEASE_MS = 60_000;
 
 export interface WebhookSettings {
   /** http:// endpoints (development only). */
@@ -283,9 +287,18 @@ export class WebhookEndpoints {
 
   /**
    * A poll endpoint's waiting deliveries (what `tickets webhooks listen` relays), each signed as a push
-   * would be, taken as sent as they are handed out. With none waiting, waits up to `waitSeconds` for one.
+   * would be. Handed out under a minute's lease: the listener acknowledges what it relayed on its next
+   * poll (`ack`), and a delivery not acknowledged by then (the listener died mid-relay) is handed out
+   * again — at least once, as pushes are. With none waiting, waits up to `waitSeconds` for one, looking
+   * every 200 ms with a read (no write until something is there), and stops when the client goes away.
    */
-  async poll(orgId: string, id: string, waitSeconds: number, sender: WebhookSender) {
+  async poll(
+    orgId: string,
+    id: string,
+    query: { wait: number; ack: string[] },
+    sender: WebhookSender,
+    gone: () => boolean = () => false,
+  ) {
     const endpoint = await this.row(orgId, id);
     if (endpoint.mode !== 'poll')
       throw new ApiError(
@@ -293,31 +306,54 @@ export class WebhookEndpoints {
         'not_a_poll_endpoint',
         'This endpoint is pushed to its URL; only a poll endpoint is polled.',
       );
-    const deadline = Date.now() + waitSeconds * 1000;
-    for (;;) {
-      const now = nowIso();
+    const now = nowIso();
+    await this.k.updateTable('webhook_endpoints').set({ last_polled_at: now }).where('id', '=', id).execute();
+    if (query.ack.length)
       await this.k
-        .updateTable('webhook_endpoints')
-        .set({ last_polled_at: now })
-        .where('id', '=', id)
+        .updateTable('outbox')
+        .set({ status: 'sent', sent_at: now, updated_at: now, lease_until: null, provider: 'poll' })
+        .where('channel', '=', 'webhook_poll')
+        .where('recipient', '=', id)
+        .where('id', 'in', query.ack)
+        .where('status', '=', 'sending')
         .execute();
-      const due = this.k
+    const deadline = Date.now() + query.wait * 1000;
+    for (;;) {
+      const at = nowIso();
+      const handOut = (eb: ExpressionBuilder<Database, 'outbox'>) =>
+        eb.or([
+          eb('status', '=', 'queued'),
+          eb.and([eb('status', '=', 'sending'), eb('lease_until', '<', at)]),
+        ]);
+      const due = await this.k
         .selectFrom('outbox')
         .select('id')
         .where('channel', '=', 'webhook_poll')
         .where('recipient', '=', id)
-        .where('status', '=', 'queued')
+        .where(handOut)
         .orderBy('id')
-        .limit(50);
-      // Taken by one poll only: conditional on still being queued.
-      const rows = await this.k
-        .updateTable('outbox')
-        .set({ status: 'sent', sent_at: now, updated_at: now, attempts: 1, provider: 'poll' })
-        .where('id', 'in', due)
-        .where('status', '=', 'queued')
-        .returningAll()
+        .limit(50)
         .execute();
-      if (rows.length > 0 || Date.now() >= deadline) {
+      // Taken by one poll only: conditional on still being there to hand out.
+      const rows = due.length
+        ? await this.k
+            .updateTable('outbox')
+            .set((eb) => ({
+              status: 'sending',
+              lease_until: new Date(Date.now() + POLL_LEASE_MS).toISOString(),
+              attempts: eb('attempts', '+', 1),
+              updated_at: at,
+            }))
+            .where(
+              'id',
+              'in',
+              due.map((d) => d.id),
+            )
+            .where(handOut)
+            .returningAll()
+            .execute()
+        : [];
+      if (rows.length > 0 || Date.now() >= deadline || gone()) {
         const data = [];
         for (const row of rows.sort((a, b) => (a.id < b.id ? -1 : 1))) {
           const event = await sender.body(row);
@@ -379,7 +415,14 @@ export class WebhookEndpoints {
     const now = nowIso();
     const updated = await this.k
       .updateTable('outbox')
-      .set({ status: 'queued', available_at: now, attempts: 0, updated_at: now })
+      .set({
+        status: 'queued',
+        available_at: now,
+        attempts: 0,
+        updated_at: now,
+        // Its three days of tries start again now (the worker reads this rather than created_at).
+        payload: JSON.stringify({ ...JSON.parse(row.payload), retried_at: now }),
+      })
       .where('id', '=', deliveryId)
       .where('status', '=', row.status)
       .executeTakeFirst();

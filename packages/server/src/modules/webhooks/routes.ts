@@ -14,8 +14,9 @@ export function webhookRoutes(app: App, endpoints: WebhookEndpoints, sender: Web
   app.handle(r.deliveries, ({ principal, params, query }) =>
     endpoints.deliveries(principal.orgId, params.id, query),
   );
-  app.handle(r.poll, ({ principal, params, query }) =>
-    endpoints.poll(principal.orgId, params.id, query.wait, sender),
+  app.handle(r.poll, ({ principal, params, query, req }) =>
+    // A listener that hung up stops the long poll (its socket closed).
+    endpoints.poll(principal.orgId, params.id, query, sender, () => req.socket.destroyed),
   );
   app.handle(r.retry, ({ principal, params }) => endpoints.retry(principal, params.id));
 }
