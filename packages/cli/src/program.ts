@@ -11,6 +11,7 @@ import { newCompletionCommand } from './commands/completion.js';
 import { registerConfig } from './commands/config.js';
 import { registerDoor } from './commands/door.js';
 import { registerEvents } from './commands/events.js';
+import { registerIntegrations } from './commands/integrations.js';
 import { registerInvoices } from './commands/invoices.js';
 import { registerMarketing } from './commands/marketing.js';
 import { registerMedia } from './commands/media.js';
@@ -78,6 +79,7 @@ export function buildProgram(): Command {
   registerApiKeys(program);
   registerWebhooks(program);
   registerPayments(program);
+  registerIntegrations(program);
   registerEvents(program);
   registerTypes(program);
   registerMedia(program);

@@ -8,6 +8,7 @@ import { AuditResource, FeedbackResource } from './resources/audit.js';
 import { AuthResource } from './resources/auth.js';
 import { CheckinResource } from './resources/checkin.js';
 import { EventsResource } from './resources/events.js';
+import { IntegrationsResource } from './resources/integrations.js';
 import { InvoicesResource } from './resources/invoices.js';
 import { CampaignsResource, ContactListsResource } from './resources/marketing.js';
 import { MeResource } from './resources/me.js';
@@ -130,6 +131,7 @@ export class Tickets {
   readonly analytics = new AnalyticsResource(this);
   readonly media = new MediaResource(this);
   readonly webhookEndpoints = new WebhookEndpointsResource(this);
+  readonly integrations = new IntegrationsResource(this);
 
   private token: string | undefined;
   private refreshToken: string | undefined;

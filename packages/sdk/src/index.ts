@@ -14,6 +14,7 @@ export type { AnalyticsParams, AnalyticsResource } from './resources/analytics.j
 export type { AuditListParams } from './resources/audit.js';
 export type { CheckinResource } from './resources/checkin.js';
 export type { EventListParams } from './resources/events.js';
+export type { GoogleAnalyticsResource, IntegrationsResource } from './resources/integrations.js';
 export type { InvoicesResource } from './resources/invoices.js';
 export type {
   CampaignListParams,

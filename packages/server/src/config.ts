@@ -89,6 +89,8 @@ const EnvSchema = z.object({
   WHATSAPP_APP_SECRET: z.string().min(1).optional(),
   WHATSAPP_VERIFY_TOKEN: z.string().min(1).optional(),
   WHATSAPP_API_URL: url.default('https://graph.facebook.com/v21.0'),
+  /** Google Analytics' Measurement Protocol host (…/mp/collect, …/debug/mp/collect); a test's fake. */
+  TICKETS_GA4_URL: url.default('https://www.google-analytics.com'),
   WHATSAPP_LANGUAGE: z.string().min(2).default('en'),
   WHATSAPP_RATE_PER_SECOND: z.coerce.number().int().min(1).default(20),
   TICKETS_WORKER: z.enum(['on', 'off']).default('on'),
@@ -227,6 +229,8 @@ export interface MessagingConfig {
   reminderHours: number;
   /** Base URL of this server as readers reach it (unsubscribe links); unset: the URL the server listens on. */
   publicUrl?: string;
+  /** Google Analytics' Measurement Protocol host (server-side e-commerce events go through the outbox). */
+  ga4Url: string;
 }
 
 export class ConfigError extends Error {
@@ -327,6 +331,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
         language: e.WHATSAPP_LANGUAGE,
         perSecond: e.WHATSAPP_RATE_PER_SECOND,
       },
+      ga4Url: e.TICKETS_GA4_URL,
       outboxDir: join(dataDir, 'outbox'),
       inProcessWorker: e.TICKETS_WORKER === 'on',
       concurrency: e.TICKETS_WORKER_CONCURRENCY,

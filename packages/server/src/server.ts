@@ -7,6 +7,7 @@ import { type Db, exposedFiles, migrateToLatest, openDatabase, pendingMigrations
 import { App, Reply } from './http/app.js';
 import { ApiError } from './http/errors.js';
 import { idempotent } from './http/idempotency.js';
+import { Ga4Client } from './integrations/ga4.js';
 import { initSentry } from './integrations/sentry.js';
 import { paymentProvider } from './integrations/stripe.js';
 import { runJobs } from './jobs/runner.js';
@@ -27,6 +28,8 @@ import { Checkin } from './modules/checkin/service.js';
 import { Cancellations } from './modules/events/cancellation.js';
 import { eventRoutes } from './modules/events/routes.js';
 import { Events } from './modules/events/service.js';
+import { ga4Routes } from './modules/ga4/routes.js';
+import { GoogleAnalytics } from './modules/ga4/settings.js';
 import { invoiceRoutes } from './modules/invoices/routes.js';
 import { Invoices } from './modules/invoices/service.js';
 import { mediaRoutes } from './modules/media/routes.js';
@@ -157,6 +160,7 @@ export async function buildApp(
   const { payments, orders, refunds, cancellations } = sale;
   eventRoutes(app, new Events(db), cancellations, media);
   mediaRoutes(app, media);
+  ga4Routes(app, new GoogleAnalytics(db, new Ga4Client(config.messaging.ga4Url)));
   const webhookEndpoints = new WebhookEndpoints(db, config.webhooks);
   webhookRoutes(
     app,

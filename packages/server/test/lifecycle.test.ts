@@ -150,6 +150,7 @@ describe.each(DIALECTS)('%s: readiness and shutdown', (dialect) => {
           '0029_payment_fees',
           '0030_payouts',
           '0031_reconciliations',
+          '0032_google_analytics',
         ],
       },
     });

@@ -256,6 +256,7 @@ describe('sqlite: a migration that fails half-way leaves nothing behind', () => 
         '0029_payment_fees',
         '0030_payouts',
         '0031_reconciliations',
+        '0032_google_analytics',
       ]);
       await db.kysely.deleteFrom('ticket_presence').where('ticket_id', '=', 'tkt_gone').execute();
       expect(await migrateToLatest(db)).toEqual([
@@ -282,6 +283,7 @@ describe('sqlite: a migration that fails half-way leaves nothing behind', () => 
         '0029_payment_fees',
         '0030_payouts',
         '0031_reconciliations',
+        '0032_google_analytics',
       ]);
     } finally {
       await db.close();
@@ -356,6 +358,7 @@ describe.each(DIALECTS)('%s: 0011_sale_constraints', (dialect) => {
         '0029_payment_fees',
         '0030_payouts',
         '0031_reconciliations',
+        '0032_google_analytics',
       ]);
       const tickets = await db.kysely
         .selectFrom('tickets')
@@ -405,6 +408,7 @@ describe.each(DIALECTS)('%s: 0011_sale_constraints', (dialect) => {
           '0029_payment_fees',
           '0030_payouts',
           '0031_reconciliations',
+          '0032_google_analytics',
         ]);
       } else {
         expect(await migrateToLatest(db)).toEqual([
@@ -429,6 +433,7 @@ describe.each(DIALECTS)('%s: 0011_sale_constraints', (dialect) => {
           '0029_payment_fees',
           '0030_payouts',
           '0031_reconciliations',
+          '0032_google_analytics',
         ]);
         await expect(
           sql`update orders set refunded_amount = 6001 where id = 'ord_1'`.execute(db.kysely),

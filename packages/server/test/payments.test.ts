@@ -433,7 +433,8 @@ describe.each(DIALECTS)('%s: online payments with Stripe', (dialect) => {
 
   it('answers 502 and returns the hold when Stripe cannot be reached', async () => {
     const { eventId, typeId } = await onSale();
-    stripe.failNext(3, 500);
+    // Only the PaymentIntent's creation: the fee and payout jobs talk to Stripe in the background too.
+    stripe.failNext(3, 500, { path: '/v1/payment_intents' });
     const res = await buyOnline(eventId, typeId, 2);
     expect(res.status).toBe(502);
     expect(res.body.code).toBe('payment_provider_unavailable');

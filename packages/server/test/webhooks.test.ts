@@ -430,6 +430,54 @@ describe.each(DIALECTS)('%s: webhooks for organizers', (dialect) => {
     expect((await call('GET', `/api/webhook-endpoints/${poll.id}`, { token })).status).toBe(404);
   });
 
+  it('delivers ticket.checked_in once for a first entry, however many doors scan it at once', async () => {
+    const { token } = await signUp(s.url);
+    const endpoint = (
+      await call('POST', '/api/webhook-endpoints', {
+        token,
+        body: { url: `${receiver.url}/door`, events: ['ticket.checked_in'] },
+      })
+    ).body;
+    const { eventId, typeIds } = await eventOnSale(s.url, token, { name: 'Door night' }, [
+      { name: 'GA', amount: 1000, capacity: 10 },
+    ]);
+    const order = await call('POST', '/api/tickets/purchase', {
+      token,
+      body: {
+        event: eventId,
+        items: [{ ticket_type: typeIds[0], quantity: 1 }],
+        buyer: { name: 'Dora Door', email: 'dora@example.com' },
+        payment_method: 'manual',
+      },
+    });
+    const ticket = order.body.tickets[0];
+    const scans = await Promise.all(
+      Array.from({ length: 12 }, (_, i) =>
+        call('POST', '/api/tickets/validate', { token, body: { code: ticket.code, device_id: `door-${i}` } }),
+      ),
+    );
+    expect(scans.filter((r) => r.body.result === 'admitted')).toHaveLength(1);
+    const got = await waitFor(
+      async () => receiver.received.filter((r) => r.path === '/door'),
+      (r) => r.length >= 1,
+    );
+    const event = JSON.parse(got[0]!.body);
+    expect(event).toMatchObject({ type: 'ticket.checked_in', data: { object: { id: ticket.id } } });
+    // One delivery in the database, not one per scan; a dry run and a refused scan make none.
+    await call('POST', '/api/tickets/validate', {
+      token,
+      body: { code: ticket.code, device_id: 'door-x', dry_run: true },
+    });
+    await new Promise((r) => setTimeout(r, 200));
+    const rows = await s.db.kysely
+      .selectFrom('outbox')
+      .select('id')
+      .where('recipient', '=', endpoint.id)
+      .execute();
+    expect(rows).toHaveLength(1);
+    expect(receiver.received.filter((r) => r.path === '/door')).toHaveLength(1);
+  });
+
   it("takes an endpoint's 2xx without reading an endless answer to its end", async () => {
     const { token } = await signUp(s.url);
     const endpoint = (

@@ -16,6 +16,7 @@ export const EVENT_TYPES = [
   'order.paid',
   'order.refunded',
   'ticket.transferred',
+  'ticket.checked_in',
   'event.published',
   'event.cancelled',
 ] as const satisfies readonly WebhookEventType[];

@@ -4,6 +4,7 @@ export * from './audit.js';
 export * from './checkin.js';
 export * from './common.js';
 export * from './events.js';
+export * from './integrations.js';
 export * from './invoices.js';
 export * from './media.js';
 export * from './messages.js';

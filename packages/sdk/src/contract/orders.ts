@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { Email, EventId, idOf, ListQuery, Money, TicketTypeId, Timestamp } from './common.js';
+import { PurchaseAnalytics } from './integrations.js';
 
 export const OrderId = idOf('ord');
 export const TicketId = idOf('tkt');
@@ -75,6 +76,13 @@ export const PurchaseInput = z.strictObject({
   attribution: Attribution.optional().describe(
     "Where the buyer came from, as the storefront's URL said (utm_source, utm_medium, utm_campaign) and the referring page: the `source` of analytics and reports",
   ),
+  analytics: PurchaseAnalytics.optional().describe(
+    "The buyer's Google Analytics session in the browser, so the server's purchase joins it (without one, a pseudonymous id derived from the order is used)",
+  ),
+  analytics_consent: z
+    .boolean()
+    .optional()
+    .describe('false: the buyer declined analytics; nothing about this order is sent to Google Analytics'),
 });
 export type PurchaseInput = z.input<typeof PurchaseInput>;
 

@@ -78,6 +78,11 @@ import {
   TicketTypeUpdateInput,
 } from './events.js';
 import {
+  GoogleAnalyticsSettings,
+  GoogleAnalyticsSettingsInput,
+  GoogleAnalyticsTestResult,
+} from './integrations.js';
+import {
   BillingDetails,
   BillingDetailsInput,
   CreditNoteParams,
@@ -433,6 +438,42 @@ export const routes = {
       auth: 'members:manage',
       body: CorsSettingsInput,
       response: CorsSettings,
+    }),
+    googleAnalytics: route({
+      method: 'GET',
+      path: '/api/org/integrations/google-analytics',
+      summary:
+        'The Google Analytics 4 stream server-side e-commerce events go to (the API secret is not shown)',
+      tag: 'organizations',
+      auth: 'org:read',
+      response: GoogleAnalyticsSettings,
+    }),
+    setGoogleAnalytics: route({
+      method: 'PUT',
+      path: '/api/org/integrations/google-analytics',
+      summary:
+        'Send purchases, refunds, checkouts and check-ins to a GA4 stream (its measurement id and Measurement Protocol API secret)',
+      tag: 'organizations',
+      auth: 'members:manage',
+      body: GoogleAnalyticsSettingsInput,
+      response: GoogleAnalyticsSettings,
+    }),
+    deleteGoogleAnalytics: route({
+      method: 'DELETE',
+      path: '/api/org/integrations/google-analytics',
+      summary: 'Stop sending to Google Analytics and forget the settings (events not sent yet are dropped)',
+      tag: 'organizations',
+      auth: 'members:manage',
+      response: GoogleAnalyticsSettings,
+    }),
+    testGoogleAnalytics: route({
+      method: 'POST',
+      path: '/api/org/integrations/google-analytics/test',
+      summary:
+        "Send a sample purchase to GA4's validation server and answer its validation messages (nothing is recorded)",
+      tag: 'organizations',
+      auth: 'members:manage',
+      response: GoogleAnalyticsTestResult,
     }),
     listMembers: route({
       method: 'GET',

@@ -8,6 +8,7 @@ export const WEBHOOK_EVENT_TYPES = [
   'order.paid',
   'order.refunded',
   'ticket.transferred',
+  'ticket.checked_in',
   'event.published',
   'event.cancelled',
 ] as const;

@@ -48,6 +48,7 @@ import * as m0028 from './migrations/0028_webhook_endpoints.js';
 import * as m0029 from './migrations/0029_payment_fees.js';
 import * as m0030 from './migrations/0030_payouts.js';
 import * as m0031 from './migrations/0031_reconciliations.js';
+import * as m0032 from './migrations/0032_google_analytics.js';
 import type { Database } from './schema.js';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -415,6 +416,7 @@ const migrations: Record<string, Migration> = {
   '0029_payment_fees': m0029,
   '0030_payouts': m0030,
   '0031_reconciliations': m0031,
+  '0032_google_analytics': m0032,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

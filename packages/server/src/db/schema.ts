@@ -261,6 +261,8 @@ export interface OrdersTable {
   utm_medium: Generated<string | null>;
   utm_campaign: Generated<string | null>;
   referrer: Generated<string | null>;
+  /** JSON { client_id?, session_id?, user_id?, consent? }: the buyer's GA4 session, as the checkout said. */
+  analytics: Generated<string | null>;
 }
 
 export interface OrderItemsTable {
@@ -352,7 +354,7 @@ export interface OutboxTable {
    * `webhook`: a delivery to an organizer's endpoint (the recipient is the endpoint's id), sent by the
    * worker; `webhook_poll`: one that waits for `tickets webhooks listen` to fetch it.
    */
-  channel: 'email' | 'whatsapp' | 'webhook' | 'webhook_poll' | null;
+  channel: 'email' | 'whatsapp' | 'webhook' | 'webhook_poll' | 'ga4' | null;
   recipient: string | null;
   subject: string | null;
   order_id: string | null;
@@ -617,6 +619,16 @@ export interface MediaAssetsTable {
   updated_at: string;
 }
 
+/** An organization's Google Analytics 4 web stream (migration 0033): where its e-commerce events go. */
+export interface Ga4SettingsTable {
+  org_id: string;
+  measurement_id: string;
+  api_secret: string;
+  enabled: number;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
 export interface WebhookEndpointsTable {
   id: string;
   org_id: string;
@@ -695,6 +707,7 @@ export interface Database {
   payouts: PayoutsTable;
   payout_lines: PayoutLinesTable;
   webhook_endpoints: WebhookEndpointsTable;
+  ga4_settings: Ga4SettingsTable;
   media_assets: MediaAssetsTable;
   feedback: FeedbackTable;
   sales_hourly: SalesHourlyTable;
@@ -744,7 +757,7 @@ export type TicketTypeRow = Selectable<TicketTypesTable>;
 export type ApiKeyRow = Selectable<ApiKeysTable>;
 export type InvitationRow = Selectable<InvitationsTable>;
 /** `invoice_number` may be left out of a row built in code: the ledger writes it once the order is paid. */
-type Attribution = 'utm_source' | 'utm_medium' | 'utm_campaign' | 'referrer';
+type Attribution = 'utm_source' | 'utm_medium' | 'utm_campaign' | 'referrer' | 'analytics';
 /** Stripe's figures of a payment or refund: filled in later (see payments/fees.ts), never when written. */
 type Fees = 'balance_transaction_id' | 'stripe_fee' | 'stripe_net' | 'settlement_currency' | 'exchange_rate';
 export type OrderRow = Omit<

@@ -9,13 +9,16 @@ import {
 import { type Kysely, sql, type Transaction } from 'kysely';
 import type { z } from 'zod';
 import { type Db, groupedWrites, prepared } from '../../db/database.js';
-import type { CheckinListRow, Database } from '../../db/schema.js';
+import type { CheckinListRow, Database, OutboxTable } from '../../db/schema.js';
 import { storeOf } from '../../db/store.js';
 import type { Principal } from '../../http/app.js';
 import { notFound } from '../../http/errors.js';
 import { newId } from '../../ids.js';
 import { nowIso } from '../../time.js';
+import { ga4Rows } from '../ga4/queue.js';
+import { notifyQueued } from '../messaging/outbox.js';
 import type { EventKeys } from '../orders/keys.js';
+import { webhookRows } from '../webhooks/queue.js';
 import { CheckinLists, createDefaultList, defaultList, findDefaultList } from './lists.js';
 import { checkinStats } from './stats.js';
 
@@ -60,6 +63,7 @@ const ticketForScan = prepared((k, ticketId: string, orgId: string) =>
       'tickets.code_version',
       'tickets.code',
       'orders.status as order_status',
+      'orders.analytics as order_analytics',
       'ticket_types.name as type_name',
       'events.name as event_name',
     ])
@@ -115,6 +119,27 @@ const logScan = prepared(
       first_used: null,
     }),
 );
+
+/**
+ * What a ticket's first entry tells the organizer's systems: `ticket.checked_in` webhooks and GA4's
+ * `ticket_checked_in` (each a cached lookup when the organization has none, so the door stays fast).
+ */
+async function checkedInSignals(
+  db: Executor,
+  orgId: string,
+  ticket: { id: string; order_id: string; order_analytics: string | null },
+): Promise<OutboxTable[]> {
+  return [
+    ...(await webhookRows(db, orgId, 'ticket.checked_in', { ticket_id: ticket.id })),
+    ...(await ga4Rows(
+      db,
+      orgId,
+      'ticket_checked_in',
+      { order_id: ticket.order_id, ticket_id: ticket.id },
+      ticket.order_analytics,
+    )),
+  ];
+}
 
 /** Thrown by `check` when a scan needs a transaction around it after all (see `validate`). */
 const NEEDS_TRANSACTION = Symbol('needs a transaction');
@@ -367,7 +392,15 @@ export class Checkin {
       input.device_id,
       changedAt,
     );
-    if (Number(first.numAffectedRows ?? 0) === 1) return refuse('admitted');
+    if (Number(first.numAffectedRows ?? 0) === 1) {
+      // The first entry: the organizer's systems hear of it, committed with it (the caller's transaction).
+      const signals = await checkedInSignals(db, orgId, ticket);
+      if (signals.length) {
+        await db.insertInto('outbox').values(signals).execute();
+        notifyQueued(this.db);
+      }
+      return refuse('admitted');
+    }
     if (list.allow_reentry === 1) {
       // Back in after a scan out: again a write only one scan can win.
       const back = await db
@@ -391,13 +424,30 @@ export class Checkin {
   private async admitAndLog(
     db: Executor,
     scan: ScanLog,
-    ticket: { id: string; event_id: string },
+    ticket: { id: string; event_id: string; order_id: string; order_analytics: string | null },
     listId: string,
     input: Validate,
     now: string,
     changedAt: string,
   ): Promise<boolean> {
     const gate = input.gate ?? null;
+    // Its webhooks and GA4 event, written by the same statement only if it admits (none, mostly: then
+    // the statement is the one it always was).
+    const signals = await checkedInSignals(db, scan.orgId, ticket);
+    const signalled = signals.length
+      ? sql`, o as (
+        insert into outbox (id, org_id, kind, payload, status, attempts, available_at, created_at,
+          updated_at, channel, recipient)
+        ${sql.join(
+          signals.map(
+            (r) => sql`select ${r.id}::text, ${r.org_id}::text, ${r.kind}::text, ${r.payload}::text,
+              'queued', 0, ${r.available_at}::text, ${r.created_at}::text, ${r.updated_at}::text,
+              ${r.channel}::text, ${r.recipient}::text where exists (select 1 from p)`,
+          ),
+          sql` union all `,
+        )}
+      )`
+      : sql``;
     const { rows } = await sql<{ admitted: boolean }>`
       with p as (
         insert into ticket_presence
@@ -412,9 +462,11 @@ export class Checkin {
           ${ticket.id}::text, ${input.device_id}::text, ${gate}::text, ${input.direction}::text,
           case when exists (select 1 from p) then 'admitted' else 'already_used' end,
           0, ${now}::text, ${now}::text, null, null, null
-      )
+      )${signalled}
       select exists (select 1 from p) as admitted`.execute(db);
-    return rows[0]!.admitted === true;
+    const admitted = rows[0]!.admitted === true;
+    if (admitted && signals.length) notifyQueued(this.db);
+    return admitted;
   }
 
   /** `defaultList`, remembered for a moment (see DEFAULT_LIST_MS). */

@@ -95,6 +95,45 @@ export function outboxRows(orgId: string, messages: QueuedMessage[]): OutboxTabl
   }));
 }
 
+/**
+ * An outbox row that is not a buyer's message (a webhook delivery, a Google Analytics event): tied to
+ * no order, ticket or event column, so it stays out of GET /api/messages; sent as soon as possible.
+ */
+export function sideEffectRow(
+  orgId: string,
+  r: {
+    kind: string;
+    payload: object;
+    channel: NonNullable<OutboxTable['channel']>;
+    recipient: string | null;
+  },
+): OutboxTable {
+  const now = nowIso();
+  return {
+    id: newId('outbox'),
+    org_id: orgId,
+    kind: r.kind,
+    payload: JSON.stringify({ ...r.payload, occurred_at: now }),
+    status: 'queued',
+    attempts: 0,
+    available_at: now,
+    created_at: now,
+    updated_at: now,
+    channel: r.channel,
+    recipient: r.recipient,
+    subject: null,
+    order_id: null,
+    ticket_id: null,
+    event_id: null,
+    provider: null,
+    provider_message_id: null,
+    last_error: null,
+    lease_until: null,
+    sent_at: null,
+    campaign_id: null,
+  };
+}
+
 type OrderForMessages = Pick<OrdersTable, 'id' | 'event_id' | 'buyer_email' | 'buyer_phone'>;
 
 /**

@@ -2,8 +2,10 @@ import type { Logger } from 'pino';
 import type { MessagingConfig } from '../../config.js';
 import type { Db } from '../../db/database.js';
 import { FileEmail, SmtpEmail } from '../../integrations/email.js';
+import { Ga4Client } from '../../integrations/ga4.js';
 import { SendGridEmail, SendGridMarketing } from '../../integrations/sendgrid.js';
 import { WhatsAppCloud } from '../../integrations/whatsapp.js';
+import { Ga4Sender } from '../ga4/settings.js';
 import { WebhookSender } from '../webhooks/deliver.js';
 import { Marketing } from './marketing.js';
 import { type Covers, Renderer } from './render.js';
@@ -90,6 +92,7 @@ export function createWorker(
         allowPrivate: webhooks.allowPrivate,
         timeoutMs: config.sendTimeoutMs,
       }),
+      ga4: new Ga4Sender(db, new Ga4Client(config.ga4Url)),
     },
     {
       concurrency: config.concurrency,

@@ -8,6 +8,7 @@ import { backgroundTransaction, captureProblem } from '../../integrations/sentry
 import { messageSends } from '../../observability/metrics.js';
 import { nowIso } from '../../time.js';
 import { recordAudit } from '../audit/log.js';
+import type { Ga4Sender } from '../ga4/settings.js';
 import { WEBHOOK_GIVE_UP_MS, type WebhookSender, webhookBackoffMs } from '../webhooks/deliver.js';
 import { forgetEndpoints } from '../webhooks/queue.js';
 import type { Marketing } from './marketing.js';
@@ -31,6 +32,9 @@ export interface WorkerOptions {
 }
 
 const MAX_BACKOFF_MS = 3600_000;
+
+/** The outbox channels this worker sends (a polled webhook waits for its listener instead). */
+const SENT_HERE = ['email', 'whatsapp', 'webhook', 'ga4'] as const;
 
 /** Exponential backoff with full jitter (AWS architecture blog): spreads retries of a provider outage out. */
 export function backoffMs(attempt: number, baseMs: number, random = Math.random): number {
@@ -67,6 +71,8 @@ export class MessageWorker {
       log: Logger;
       /** Organizers' webhook endpoints (outbox rows of channel `webhook`). */
       webhooks?: WebhookSender;
+      /** Organizations' Google Analytics streams (channel `ga4`). */
+      ga4?: Ga4Sender;
     },
     private readonly options: WorkerOptions,
   ) {}
@@ -182,7 +188,7 @@ export class MessageWorker {
       .where('lease_until', '<', now)
       .where('attempts', '>=', this.options.maxAttempts)
       // What this worker sends (a polled webhook's lease is its listener's: see WebhookEndpoints.poll).
-      .where('channel', 'in', ['email', 'whatsapp', 'webhook'])
+      .where('channel', 'in', SENT_HERE)
       // Webhooks are tried for days, not a number of times: theirs is buried only once that is over.
       .where((eb) => eb.or([eb('channel', '<>', 'webhook'), eb('created_at', '<', webhookGiveUpBefore())]))
       .execute();
@@ -195,7 +201,7 @@ export class MessageWorker {
     const due = this.k
       .selectFrom('outbox')
       .select('id')
-      .where('channel', 'in', ['email', 'whatsapp', 'webhook'])
+      .where('channel', 'in', SENT_HERE)
       .where((eb) =>
         eb.or([
           eb.and([eb('status', '=', 'queued'), eb('available_at', '<=', now)]),
@@ -262,6 +268,7 @@ export class MessageWorker {
   private async deliverNow(row: OutboxRow): Promise<void> {
     if (!(await this.stillMine(row))) return;
     if (row.channel === 'webhook') return this.deliverWebhook(row);
+    if (row.channel === 'ga4') return this.deliverGa4(row);
     const suppressed = await this.suppressed(row);
     if (suppressed) return this.finish(row, 'suppressed', { detail: suppressed });
     let rendered: Awaited<ReturnType<Renderer['render']>>;
@@ -338,6 +345,20 @@ export class MessageWorker {
         responseCode: out.status,
         durationMs: out.durationMs,
       });
+    } catch (err) {
+      await this.failed(row, err as DeliveryError, sender.name);
+    }
+  }
+
+  /** An event for the organization's Google Analytics stream. */
+  private async deliverGa4(row: OutboxRow): Promise<void> {
+    const sender = this.deps.ga4;
+    if (!sender)
+      return this.finish(row, 'cancelled', { detail: 'this worker does not send to Google Analytics' });
+    try {
+      const out = await this.sending(row, (signal) => sender.send(row, signal));
+      if ('cancel' in out) return this.finish(row, 'cancelled', { detail: out.cancel });
+      await this.finish(row, 'sent', { provider: sender.name, responseCode: out.status });
     } catch (err) {
       await this.failed(row, err as DeliveryError, sender.name);
     }

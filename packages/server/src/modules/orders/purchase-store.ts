@@ -1,4 +1,5 @@
 // The purchase's statements and the rows it reads, one implementation per database (chosen in service.ts).
+
 import type { Order, PurchaseInput } from '@tickets/sdk';
 import { CompiledQuery, type Kysely, sql, type Transaction } from 'kysely';
 import type { z } from 'zod';
@@ -16,7 +17,7 @@ import { conflict } from '../../http/errors.js';
 import { SQL, takeSeats } from '../inventory/inventory.js';
 import { invoiceForSaleOnSqlite } from '../invoices/ledger.js';
 import { orderPaidMessages, outboxRows } from '../messaging/outbox.js';
-import { webhookRows } from '../webhooks/queue.js';
+import { checkoutSignals, paidOrderSignals } from './signals.js';
 import { orderView } from './views.js';
 
 type Purchase = z.output<typeof PurchaseInput>;
@@ -194,6 +195,9 @@ export async function sellOnSqlite(
   await insertRows(trx, 'sqlite', 'order_items', items);
   await insertRows(trx, 'sqlite', 'tickets', tickets);
   // The buyer's confirmation with the tickets, written with them: it exists exactly when the sale does.
+  // An online payment's hold: the checkout has begun (Google Analytics, when the organization sends to it).
+  const checkout = sale.pending ? await checkoutSignals(trx, order) : [];
+  if (checkout.length) await insertRows(trx, 'sqlite', 'outbox', checkout);
   if (!sale.pending)
     await insertRows(trx, 'sqlite', 'outbox', [
       ...outboxRows(
@@ -203,8 +207,8 @@ export async function sellOnSqlite(
           tickets.map((t) => t.id),
         ),
       ),
-      // Organizers' endpoints subscribed to order.paid (cached: none, for most, at no cost).
-      ...(await webhookRows(trx, order.org_id, 'order.paid', { order_id: order.id })),
+      // Organizers' endpoints subscribed to order.paid, their GA4 stream (cached: none, for most, at no cost).
+      ...(await paidOrderSignals(trx, order)),
     ]);
   if (invoice) await insertRows(trx, 'sqlite', 'invoices', [invoice]);
   if (event.max_per_buyer !== null) {

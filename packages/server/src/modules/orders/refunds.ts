@@ -18,6 +18,7 @@ import { paymentRules } from '../payments/methods.js';
 import { queueWebhook } from '../webhooks/queue.js';
 import { EventKeys } from './keys.js';
 import type { Orders } from './service.js';
+import { queueRefundSignals } from './signals.js';
 import { stripeBalanceView, ticketView } from './views.js';
 
 type Trx = Transaction<Database>;
@@ -248,7 +249,7 @@ export class Refunds {
     if (Number(res.numUpdatedRows) !== 1) return `ignored: refund ${refund.id} already ${refund.status}`;
     if (next === 'succeeded') {
       await issueCreditNote(trx, refund);
-      await queueWebhook(trx, refund.org_id, 'order.refunded', { order_id: refund.order_id });
+      await queueRefundSignals(trx, refund);
     }
     if (next === 'failed') {
       const order = await trx
@@ -435,8 +436,7 @@ export class Refunds {
     ]);
     // Like the buyer's message, organizers hear of a refund once the money is on its way back: an
     // online refund when its provider says it succeeded (applyProviderStatus), not while it may still fail.
-    if (row.status === 'succeeded')
-      await queueWebhook(trx, order.org_id, 'order.refunded', { order_id: order.id });
+    if (row.status === 'succeeded') await queueRefundSignals(trx, row);
     await recordAudit(trx, {
       orgId: order.org_id,
       by: principal,

@@ -29,7 +29,6 @@ import { invoiceOrder } from '../invoices/ledger.js';
 import { InvoiceQueue } from '../invoices/queue.js';
 import { notifyQueued, orderPaidMessages, outboxRows } from '../messaging/outbox.js';
 import { paymentRules } from '../payments/methods.js';
-import { webhookRows } from '../webhooks/queue.js';
 import { Holds } from './holds.js';
 import { EventKeys } from './keys.js';
 import {
@@ -46,6 +45,7 @@ import {
   ticketsHeldBy,
   viewOf,
 } from './purchase-store.js';
+import { checkoutSignals, paidOrderSignals } from './signals.js';
 import { buildTickets, Tickets } from './tickets.js';
 import { orderView } from './views.js';
 
@@ -151,7 +151,7 @@ export class Orders {
     // groups (see InvoiceQueue).
     // The buyer's confirmation with the tickets, written with them: it exists exactly when the sale does.
     const messages = pending
-      ? []
+      ? await checkoutSignals(this.k, order)
       : [
           ...outboxRows(
             principal.orgId,
@@ -160,7 +160,7 @@ export class Orders {
               tickets.map((t) => t.id),
             ),
           ),
-          ...(await webhookRows(this.k, principal.orgId, 'order.paid', { order_id: order.id })),
+          ...(await paidOrderSignals(this.k, order)),
         ];
     const slots = event!.slots;
     let sold = false;
@@ -412,6 +412,15 @@ export class Orders {
             utm_medium: input.attribution.medium ?? null,
             utm_campaign: input.attribution.campaign ?? null,
             referrer: input.attribution.referrer ?? null,
+          }
+        : {}),
+      // The buyer's GA4 session, or that the buyer declined analytics (nothing about the order is sent).
+      ...(input.analytics || input.analytics_consent === false
+        ? {
+            analytics: JSON.stringify({
+              ...input.analytics,
+              ...(input.analytics_consent === false ? { consent: false } : {}),
+            }),
           }
         : {}),
     };

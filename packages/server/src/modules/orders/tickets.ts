@@ -16,8 +16,8 @@ import { newId } from '../../ids.js';
 import { nowIso } from '../../time.js';
 import { orgEvent } from '../events/service.js';
 import { queueOrderPaid } from '../messaging/outbox.js';
-import { queueWebhook } from '../webhooks/queue.js';
 import { type EventKey, EventKeys, publicKeyPem } from './keys.js';
+import { paidOrderSignals } from './signals.js';
 import { attendeeView, ticketView } from './views.js';
 
 type TicketQuery = z.output<typeof TicketListQuery>;
@@ -44,7 +44,8 @@ export async function issueTickets(
     order,
     tickets.map((t) => t.id),
   );
-  await queueWebhook(trx, order.org_id, 'order.paid', { order_id: order.id });
+  const signals = await paidOrderSignals(trx, order);
+  if (signals.length) await trx.insertInto('outbox').values(signals).execute();
 }
 
 /** The rows of an order's tickets, one per admitted person, each with its signed code. */

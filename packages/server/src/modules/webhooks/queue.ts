@@ -1,8 +1,7 @@
 import type { WebhookEventType } from '@tickets/sdk';
 import type { Kysely, Transaction } from 'kysely';
 import type { Database } from '../../db/schema.js';
-import { newId } from '../../ids.js';
-import { nowIso } from '../../time.js';
+import { sideEffectRow } from '../messaging/outbox.js';
 
 type Executor = Kysely<Database> | Transaction<Database>;
 
@@ -59,31 +58,15 @@ export async function webhookRows(
     (e) => e.events.includes('*') || e.events.includes(type),
   );
   if (endpoints.length === 0) return [];
-  const now = nowIso();
-  return endpoints.map((e) => ({
-    id: newId('outbox'),
-    org_id: orgId,
-    kind: type,
-    payload: JSON.stringify({ ...subject, occurred_at: now }),
-    status: 'queued' as const,
-    attempts: 0,
-    available_at: now,
-    created_at: now,
-    updated_at: now,
-    // A poll endpoint's wait to be fetched; the worker sends the others.
-    channel: e.mode === 'poll' ? ('webhook_poll' as const) : ('webhook' as const),
-    recipient: e.id,
-    subject: null,
-    order_id: null,
-    ticket_id: null,
-    event_id: null,
-    provider: null,
-    provider_message_id: null,
-    last_error: null,
-    lease_until: null,
-    sent_at: null,
-    campaign_id: null,
-  }));
+  return endpoints.map((e) =>
+    sideEffectRow(orgId, {
+      kind: type,
+      payload: subject,
+      // A poll endpoint's wait to be fetched; the worker sends the others.
+      channel: e.mode === 'poll' ? 'webhook_poll' : 'webhook',
+      recipient: e.id,
+    }),
+  );
 }
 
 /** Queues an event's deliveries in the caller's transaction (call notifyQueued after it commits). */
