@@ -91,7 +91,7 @@ describe('sqlite: tickets analytics', () => {
     const users = await cli(['analytics', 'users']);
     expect(users.stdout).toContain('Buyers: 3');
     const revenue = await withFactory(cli, { tty: true }, (f) => revenueRun(f, { interval: 'month' }));
-    expect(revenue.stdout).toMatch(/EUR\s+paid €205\.00, refunded €0\.00, net €205\.00/);
+    expect(revenue.stdout).toMatch(/EUR\s+paid €205\.00, refunded €0\.00, Stripe fees €0\.00, net €205\.00/);
   });
 
   it('names the flag of a bad range, once, on stderr', async () => {

@@ -186,7 +186,7 @@ describe.each(DIALECTS)('%s: analytics', (dialect) => {
         { currency: 'EUR', rate: 1900, gross: 15000, net: 12605, tax: 2395 },
         { currency: 'EUR', rate: 700, gross: 20000, net: 18692, tax: 1308 },
       ],
-      fees: null,
+      fees: 0,
     });
     // Berlin days: the 28th, the 29th (23 hours) and the 30th; o3 counts on the 30th there.
     expect(
@@ -330,8 +330,8 @@ describe.each(DIALECTS)('%s: analytics', (dialect) => {
   it('answers revenue per currency and bucket, with refunds by when they were made', async () => {
     const r = await get(`/api/analytics/revenue?${MARCH}&interval=day&timezone=Europe/Berlin`);
     expect(r.totals).toEqual([
-      { currency: 'EUR', gross: 35000, refunds: 2500, fees: null, net: 32500 },
-      { currency: 'USD', gross: 6000, refunds: 0, fees: null, net: 6000 },
+      { currency: 'EUR', gross: 35000, refunds: 2500, fees: 0, net: 32500 },
+      { currency: 'USD', gross: 6000, refunds: 0, fees: 0, net: 6000 },
     ]);
     expect(r.series).toHaveLength(6);
     expect(

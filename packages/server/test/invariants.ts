@@ -304,8 +304,29 @@ async function rollupViolations(k: Kysely<Database>): Promise<string[]> {
       `select org_id || ' ' || hour || ' ' || currency || ' ' || payment_method || ' ' || source as k,
         sum(refunds) as refunds, sum(amount) as amount from refunds_hourly group by 1`,
     )),
+    // Stripe's fees (migration 0034), in the order's currency at the payment's exchange rate.
+    ...(await compare(
+      'fees',
+      `select k, sum(payments) as payments, sum(fees) as fees from (
+        select o.org_id || ' ' || ${hour('o.paid_at')} || ' ' || o.currency as k, 1 as payments,
+          ${feeIn('o', 'o')} as fees
+        from orders o where o.stripe_fee is not null and ${paid}
+        union all
+        select r.org_id || ' ' || ${hour('r.created_at')} || ' ' || o.currency as k, 0 as payments,
+          ${feeIn('r', 'o')} as fees
+        from refunds r join orders o on o.id = r.order_id where r.stripe_fee is not null
+      ) f group by k`,
+      `select org_id || ' ' || hour || ' ' || currency as k, sum(payments) as payments, sum(fees) as fees
+        from fees_hourly group by 1`,
+    )),
   ];
 }
+
+/** A fee in its order's currency, as migration 0034 converts it. */
+const feeIn = (t: string, o: string) => `case
+    when ${t}.settlement_currency is null or lower(${t}.settlement_currency) = lower(${o}.currency)
+      or ${t}.exchange_rate is null or ${t}.exchange_rate = 0 then ${t}.stripe_fee
+    else cast(round(${t}.stripe_fee / ${t}.exchange_rate) as integer) end`;
 
 /** The most events whose bundles are rebuilt per check (a test leaves a handful). */
 const BUNDLE_EVENTS = 50;

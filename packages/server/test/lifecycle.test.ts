@@ -151,6 +151,7 @@ describe.each(DIALECTS)('%s: readiness and shutdown', (dialect) => {
           '0030_payouts',
           '0031_reconciliations',
           '0032_google_analytics',
+          '0034_fee_rollup',
         ],
       },
     });

@@ -257,6 +257,7 @@ describe('sqlite: a migration that fails half-way leaves nothing behind', () => 
         '0030_payouts',
         '0031_reconciliations',
         '0032_google_analytics',
+        '0034_fee_rollup',
       ]);
       await db.kysely.deleteFrom('ticket_presence').where('ticket_id', '=', 'tkt_gone').execute();
       expect(await migrateToLatest(db)).toEqual([
@@ -284,6 +285,7 @@ describe('sqlite: a migration that fails half-way leaves nothing behind', () => 
         '0030_payouts',
         '0031_reconciliations',
         '0032_google_analytics',
+        '0034_fee_rollup',
       ]);
     } finally {
       await db.close();
@@ -359,6 +361,7 @@ describe.each(DIALECTS)('%s: 0011_sale_constraints', (dialect) => {
         '0030_payouts',
         '0031_reconciliations',
         '0032_google_analytics',
+        '0034_fee_rollup',
       ]);
       const tickets = await db.kysely
         .selectFrom('tickets')
@@ -409,6 +412,7 @@ describe.each(DIALECTS)('%s: 0011_sale_constraints', (dialect) => {
           '0030_payouts',
           '0031_reconciliations',
           '0032_google_analytics',
+          '0034_fee_rollup',
         ]);
       } else {
         expect(await migrateToLatest(db)).toEqual([
@@ -434,6 +438,7 @@ describe.each(DIALECTS)('%s: 0011_sale_constraints', (dialect) => {
           '0030_payouts',
           '0031_reconciliations',
           '0032_google_analytics',
+          '0034_fee_rollup',
         ]);
         await expect(
           sql`update orders set refunded_amount = 6001 where id = 'ord_1'`.execute(db.kysely),

@@ -96,6 +96,10 @@ async function dashboard(out: Output, name: string, a: EventAnalytics): Promise<
       `${money(a.money.refunded)} (${a.refunds.count} refunds, ${percent(a.refunds.rate)} of orders)`,
     ],
     ['Net', money(a.money.net)],
+    [
+      'Stripe fees',
+      a.money.fees === null ? 'pending (read a moment after each payment)' : money(a.money.fees),
+    ],
     ['Tax', a.money.tax.map((t) => `${money(t.tax)} at ${t.rate / 100}%`).join(', ') || null],
     [
       'Orders',
@@ -306,17 +310,19 @@ export async function revenueRun(f: Factory, o: RangeOptions): Promise<number> {
     if (f.out.tty) {
       for (const t of r.totals)
         f.out.line(
-          `${f.out.style.bold(t.currency)}  paid ${formatMoney({ amount: t.gross, currency: t.currency })}, refunded ${formatMoney({ amount: t.refunds, currency: t.currency })}, net ${f.out.style.bold(formatMoney({ amount: t.net, currency: t.currency }))}`,
+          `${f.out.style.bold(t.currency)}  paid ${formatMoney({ amount: t.gross, currency: t.currency })}, refunded ${formatMoney({ amount: t.refunds, currency: t.currency })}, Stripe fees ${t.fees === null ? 'pending' : formatMoney({ amount: t.fees, currency: t.currency })}, net ${f.out.style.bold(formatMoney({ amount: t.net, currency: t.currency }))}`,
         );
       f.out.line();
     }
     await f.out.table(
-      ['BUCKET', 'CURRENCY', 'PAID', 'REFUNDED', 'NET'],
+      ['BUCKET', 'CURRENCY', 'PAID', 'REFUNDED', 'STRIPE FEES', 'NET'],
       (f.out.tty ? r.series.filter((p) => p.gross || p.refunds) : r.series).map((p) => [
         p.label,
         p.currency,
         formatMoney({ amount: p.gross, currency: p.currency }),
         formatMoney({ amount: p.refunds, currency: p.currency }),
+        // Not recorded yet: Stripe's fee is read a moment after the payment.
+        p.fees === null ? 'pending' : formatMoney({ amount: p.fees, currency: p.currency }),
         formatMoney({ amount: p.net, currency: p.currency }),
       ]),
     );

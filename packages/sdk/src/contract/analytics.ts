@@ -134,7 +134,9 @@ export const EventAnalytics = z
       refunded: Count.describe('Refunded of those orders'),
       net: Count,
       tax: z.array(TaxLine).describe('Per rate, on the gross (computed on the totals per rate)'),
-      fees: Count.nullable().describe('Payment provider fees; null: not known (not recorded yet)'),
+      fees: Count.nullable().describe(
+        "Stripe's fees on these payments, in the event's currency; null: a payment's fee is not recorded yet",
+      ),
     }),
     sales: z.array(SalesPoint),
     by_ticket_type: z.array(Breakdown),
@@ -238,8 +240,10 @@ export const RevenuePoint = z.object({
   currency: z.string(),
   gross: Count.describe('Paid'),
   refunds: Count.describe('Refunded (refunds that succeeded, by when they were made)'),
-  fees: Count.nullable(),
-  net: Count,
+  fees: Count.nullable().describe(
+    "Stripe's fees, in this currency (a payment's when it was paid, a refund's when it was made; converted at the payment's exchange rate when it settled in another); null: a payment's fee is not recorded yet",
+  ),
+  net: Count.describe('Gross − refunds − the fees known'),
 });
 
 export const RevenueAnalytics = z

@@ -619,6 +619,16 @@ export interface MediaAssetsTable {
   updated_at: string;
 }
 
+/** Stripe's fees per hour and order currency (migration 0034, kept by triggers): see the analytics. */
+export interface FeesHourlyTable {
+  org_id: string;
+  hour: string;
+  currency: string;
+  /** Payments whose fee is recorded (refunds' fees count in `fees` only). */
+  payments: number | string;
+  fees: number | string;
+}
+
 /** An organization's Google Analytics 4 web stream (migration 0033): where its e-commerce events go. */
 export interface Ga4SettingsTable {
   org_id: string;
@@ -708,6 +718,7 @@ export interface Database {
   payout_lines: PayoutLinesTable;
   webhook_endpoints: WebhookEndpointsTable;
   ga4_settings: Ga4SettingsTable;
+  fees_hourly: FeesHourlyTable;
   media_assets: MediaAssetsTable;
   feedback: FeedbackTable;
   sales_hourly: SalesHourlyTable;

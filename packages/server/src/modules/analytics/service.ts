@@ -72,6 +72,19 @@ function paidWhere(
   }${currency ? sql` and o.currency = ${currency}` : sql``}`;
 }
 
+/**
+ * A Stripe fee (of `t`: an order, or a refund of order `o`) in the order's currency: Stripe keeps it in
+ * the settlement currency, converted back here at the payment's own exchange rate when they differ
+ * (migration 0034's rollup holds the same figure).
+ */
+function feeIn(t: string, o: string): RawBuilder<number> {
+  const [tr, or] = [sql.ref(t), sql.ref(o)];
+  return sql<number>`case
+    when ${tr}.settlement_currency is null or lower(${tr}.settlement_currency) = lower(${or}.currency)
+      or ${tr}.exchange_rate is null or ${tr}.exchange_rate = 0 then ${tr}.stripe_fee
+    else cast(round(${tr}.stripe_fee / ${tr}.exchange_rate) as integer) end`;
+}
+
 /** A phone number's country from its leading digits (libphonenumber's metadata), or null. */
 function countryOf(prefix: string | null): string | null {
   if (!prefix) return null;
@@ -318,9 +331,12 @@ export class Analytics {
         tickets: unknown;
         gross: unknown;
         refunded: unknown;
+        fees: unknown;
+        with_fee: unknown;
       }>`
           select o.payment_method as method, coalesce(o.utm_source, '') as source, o.currency, count(*) as orders,
-            sum(o.ticket_count) as tickets, sum(o.total_amount) as gross, sum(o.refunded_amount) as refunded
+            sum(o.ticket_count) as tickets, sum(o.total_amount) as gross, sum(o.refunded_amount) as refunded,
+            coalesce(sum(${feeIn('o', 'o')}), 0) as fees, count(o.stripe_fee) as with_fee
           from orders o where ${inWindow}
           group by o.payment_method, coalesce(o.utm_source, ''), o.currency`.execute(this.k),
       // Per ticket type and tax rate (a type's lines all have one rate, so an order counts once per
@@ -369,8 +385,11 @@ export class Analytics {
             tickets: a.tickets + n(r.tickets),
             gross: a.gross + n(r.gross),
             refunded: a.refunded + n(r.refunded),
+            fees: a.fees + n(r.fees),
+            // Stripe payments whose fee is not recorded yet (the fees job reads it a moment later).
+            unknownFees: a.unknownFees + (r.method === 'stripe' ? n(r.orders) - n(r.with_fee) : 0),
           }),
-          { orders: 0, tickets: 0, gross: 0, refunded: 0 },
+          { orders: 0, tickets: 0, gross: 0, refunded: 0, fees: 0, unknownFees: 0 },
         ),
       ],
     };
@@ -464,7 +483,7 @@ export class Analytics {
         refunded,
         net: gross - refunded,
         tax: taxLines(tax.rows),
-        fees: null,
+        fees: t.unknownFees > 0 ? null : t.fees,
       },
       sales: points(w, series.rows),
       by_ticket_type: breakdown(byType.rows),
@@ -773,7 +792,8 @@ export class Analytics {
     // Sales per bucket, currency and method in one read: the series sums the methods, `by_method` the
     // buckets (which tile the window).
     type Paid = { i: unknown; currency: string; method: string; orders: unknown; gross: unknown };
-    const [paidRows, refundRows, taxRows] = await Promise.all([
+    type Fees = { i: unknown; currency: string; payments: unknown; fees: unknown };
+    const [paidRows, refundRows, taxRows, feeRows] = await Promise.all([
       twoWays<Paid>(
         buckets,
         (b) =>
@@ -817,35 +837,69 @@ export class Analytics {
           from ${paidJoin(sql`b`)} join order_items i on i.order_id = o.id
           group by o.currency, i.tax_rate`.execute(this.k),
       ),
+      // Stripe's fees: a payment's in the hour it was paid, a refund's in the hour it was made.
+      twoWays<Fees>(
+        buckets,
+        (b) =>
+          sql<Fees>`with ${b} select b.i, r.currency, sum(r.payments) as payments, sum(r.fees) as fees
+          from ${fromHours(sql`b`, 'fees_hourly')} group by b.i, r.currency`.execute(this.k),
+        (b) =>
+          sql<Fees>`with ${b}
+          select i, currency, sum(payments) as payments, sum(fees) as fees from (
+            select b.i, o.currency, count(*) as payments, sum(${feeIn('o', 'o')}) as fees
+            from ${paidJoin(sql`b`)} and o.stripe_fee is not null group by b.i, o.currency
+            union all
+            select b.i, o.currency, 0 as payments, sum(${feeIn('r', 'o')}) as fees
+            from b join refunds r on r.org_id = ${orgId} and r.stripe_fee is not null
+              and r.created_at >= b.s and r.created_at < b.e
+            join orders o on o.id = r.order_id ${inCurrency('o')}
+              ${events ? sql`and o.event_id in (${sql.join(events)})` : sql``}
+            group by b.i, o.currency
+          ) f group by i, currency`.execute(this.k),
+      ),
     ]);
     const paid = { rows: paidRows };
     const refunded = { rows: refundRows };
     const tax = { rows: merged(taxRows, (r) => `${r.currency} ${n(r.tax_rate)}`, ['gross']) };
     const methods = { rows: merged(paidRows, (r) => `${r.method} ${r.currency}`, ['orders', 'gross']) };
     const currencies = [...new Set([...paid.rows, ...refunded.rows].map((r) => r.currency))].sort();
-    const cell = new Map<string, { gross: number; refunds: number }>();
+    type Cell = { gross: number; refunds: number; fees: number; stripe: number; feesKnown: number };
+    const empty = (): Cell => ({ gross: 0, refunds: 0, fees: 0, stripe: 0, feesKnown: 0 });
+    const cell = new Map<string, Cell>();
     const at = (i: unknown, c: string) => {
       const key = `${n(i)} ${c}`;
-      const v = cell.get(key) ?? { gross: 0, refunds: 0 };
+      const v = cell.get(key) ?? empty();
       cell.set(key, v);
       return v;
     };
-    for (const r of paid.rows) at(r.i, r.currency).gross += n(r.gross);
+    for (const r of paid.rows) {
+      const v = at(r.i, r.currency);
+      v.gross += n(r.gross);
+      if (r.method === 'stripe') v.stripe += n(r.orders);
+    }
     for (const r of refunded.rows) at(r.i, r.currency).refunds += n(r.amount);
+    for (const r of feeRows) {
+      const v = at(r.i, r.currency);
+      v.fees += n(r.fees);
+      v.feesKnown += n(r.payments);
+    }
     const series = w.buckets.flatMap((b, i) =>
       currencies.map((currency) => {
-        const v = cell.get(`${i} ${currency}`) ?? { gross: 0, refunds: 0 };
+        const v = cell.get(`${i} ${currency}`) ?? empty();
+        // Null while a Stripe payment's fee is still to be read; the net then leaves out only those known.
         return {
           start: b.start,
           label: b.label,
           currency,
           gross: v.gross,
           refunds: v.refunds,
-          fees: null,
-          net: v.gross - v.refunds,
+          fees: v.feesKnown < v.stripe ? null : v.fees,
+          net: v.gross - v.refunds - v.fees,
         };
       }),
     );
+    const feesOf = (points: typeof series) =>
+      points.some((p) => p.fees === null) ? null : points.reduce((s, p) => s + (p.fees ?? 0), 0);
     return {
       object: 'revenue_analytics',
       timezone: w.timezone,
@@ -856,7 +910,8 @@ export class Analytics {
         const mine = series.filter((p) => p.currency === currency);
         const gross = mine.reduce((s, p) => s + p.gross, 0);
         const refunds = mine.reduce((s, p) => s + p.refunds, 0);
-        return { currency, gross, refunds, fees: null, net: gross - refunds };
+        const net = mine.reduce((s, p) => s + p.net, 0);
+        return { currency, gross, refunds, fees: feesOf(mine), net };
       }),
       series,
       tax: taxLines(tax.rows),
