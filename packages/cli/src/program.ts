@@ -25,6 +25,7 @@ import { newReportsCommand } from './commands/reports.js';
 import { registerServer } from './commands/server.js';
 import { registerTickets } from './commands/tickets.js';
 import { registerTypes } from './commands/types.js';
+import { registerVouchers } from './commands/vouchers.js';
 import { registerWebhooks } from './commands/webhooks.js';
 import { Context } from './context.js';
 import { CancelledError, CliError, EXIT, NotLoggedInError, UsageError } from './errors.js';
@@ -80,6 +81,7 @@ export function buildProgram(): Command {
   registerWebhooks(program);
   registerPayments(program);
   registerIntegrations(program);
+  registerVouchers(program);
   registerEvents(program);
   registerTypes(program);
   registerMedia(program);

@@ -21,6 +21,7 @@ import { RefundsResource } from './resources/refunds.js';
 import { ReportsResource } from './resources/reports.js';
 import { TicketTypesResource } from './resources/ticket-types.js';
 import { TicketsResource } from './resources/tickets.js';
+import { VouchersResource } from './resources/vouchers.js';
 import { WebhookEndpointsResource } from './resources/webhooks.js';
 
 export interface TicketsOptions {
@@ -132,6 +133,7 @@ export class Tickets {
   readonly media = new MediaResource(this);
   readonly webhookEndpoints = new WebhookEndpointsResource(this);
   readonly integrations = new IntegrationsResource(this);
+  readonly vouchers = new VouchersResource(this);
 
   private token: string | undefined;
   private refreshToken: string | undefined;

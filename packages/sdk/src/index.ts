@@ -53,6 +53,7 @@ export {
   type SalesReportParams,
 } from './resources/reports.js';
 export type { TicketListParams } from './resources/tickets.js';
+export type { VoucherListParams, VouchersResource } from './resources/vouchers.js';
 export type {
   WebhookDeliveryListParams,
   WebhookEndpointListParams,

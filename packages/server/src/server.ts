@@ -50,6 +50,8 @@ import { StripeWebhooks } from './modules/payments/webhooks.js';
 import { rowCursors } from './modules/reports/cursor.js';
 import { reportRoutes } from './modules/reports/routes.js';
 import { Reports } from './modules/reports/service.js';
+import { voucherRoutes } from './modules/vouchers/routes.js';
+import { Vouchers } from './modules/vouchers/service.js';
 import { WebhookSender } from './modules/webhooks/deliver.js';
 import { WebhookEndpoints } from './modules/webhooks/endpoints.js';
 import { webhookRoutes } from './modules/webhooks/routes.js';
@@ -161,6 +163,7 @@ export async function buildApp(
   eventRoutes(app, new Events(db), cancellations, media);
   mediaRoutes(app, media);
   ga4Routes(app, new GoogleAnalytics(db, new Ga4Client(config.messaging.ga4Url)));
+  voucherRoutes(app, db, new Vouchers(db));
   const webhookEndpoints = new WebhookEndpoints(db, config.webhooks);
   webhookRoutes(
     app,

@@ -209,6 +209,32 @@ describe.each(DIALECTS)('%s: Google Analytics 4 e-commerce events', (dialect) =>
     ]);
   });
 
+  it('sends a purchase with a discount code: the coupon, and per item the price paid and the discount', async () => {
+    const { eventId, typeIds } = await onSale([{ name: 'Club', amount: 5000, tax_rate: 1900 }]);
+    const code = `GA${Date.now()}`;
+    const v = await call('POST', '/api/vouchers', {
+      token,
+      body: { code, event: eventId, discount: { percent: 20 } },
+    });
+    expect(v.status).toBe(201);
+    const order = await buy({
+      event: eventId,
+      items: [{ ticket_type: typeIds[0], quantity: 2 }],
+      voucher: code,
+    });
+    expect(order.status, JSON.stringify(order.body)).toBe(201);
+    const purchase = await ga.waitForEvent('purchase', (e) => e.params?.transaction_id === order.body.id);
+    // 2 × 40.00 paid (50.00 less 10.00), tax 19 % of 80.00 = 12.77.
+    expect(purchase.params).toMatchObject({ value: 80, tax: 12.77, coupon: code, currency: 'EUR' });
+    expect(purchase.params.items).toEqual([
+      expect.objectContaining({ item_id: typeIds[0], price: 40, discount: 10, quantity: 2, coupon: code }),
+    ]);
+    expect(purchase.problems).toEqual([]);
+    const refund = await call('POST', `/api/orders/${order.body.id}/refund`, { token, body: {} });
+    const back = await ga.waitForEvent('refund', (e) => e.params?.refund_id === refund.body.id);
+    expect(back.params).toMatchObject({ value: 80, coupon: code });
+  });
+
   it('sends nothing about a buyer who declined analytics', async () => {
     const { eventId, typeIds } = await onSale([{ name: 'Quiet', amount: 2000 }]);
     const order = await buy({

@@ -244,6 +244,46 @@ export async function invariantViolations(database: Db | Kysely<Database>): Prom
     if (c.kind !== 'credit_note' || c.invoice_id !== c.id)
       broken.push(`invoice ${c.id} is cancelled by a document that is not its credit note`);
 
+  // A discount code's uses are its redemptions that stand, never more than it may have; an order that
+  // redeemed one names it, and a pending or paid order's redemption stands.
+  const vouchers = await k
+    .selectFrom('vouchers as v')
+    .select([
+      'v.id',
+      'v.uses',
+      'v.max_uses',
+      (eb) =>
+        eb
+          .selectFrom('voucher_redemptions as r')
+          .select(eb.fn.countAll<number>().as('n'))
+          .whereRef('r.voucher_id', '=', 'v.id')
+          .where('r.status', '=', 'active')
+          .as('standing'),
+    ])
+    .execute();
+  for (const v of vouchers) {
+    if (n(v.uses) !== n(v.standing))
+      broken.push(`voucher ${v.id}: uses ${v.uses}, redemptions standing ${v.standing}`);
+    if (v.max_uses !== null && n(v.uses) > v.max_uses)
+      broken.push(`voucher ${v.id}: ${v.uses} uses of ${v.max_uses}`);
+  }
+  const unnamed = await k
+    .selectFrom('voucher_redemptions as r')
+    .innerJoin('orders as o', 'o.id', 'r.order_id')
+    .select(['r.id', 'o.status', 'r.status as use'])
+    .where((eb) =>
+      eb.or([
+        eb('o.voucher_id', 'is', null),
+        eb.and([
+          eb('o.status', 'in', ['pending', 'paid', 'partially_refunded']),
+          eb('r.status', '<>', 'active'),
+        ]),
+        eb.and([eb('o.status', 'in', ['expired', 'failed', 'cancelled']), eb('r.status', '=', 'active')]),
+      ]),
+    )
+    .execute();
+  for (const r of unnamed) broken.push(`redemption ${r.id}: ${r.use} for an order that is ${r.status}`);
+
   broken.push(...(await rollupViolations(k)));
   if ('kysely' in database) broken.push(...(await bundleViolations(database)));
   return broken;

@@ -152,6 +152,7 @@ describe.each(DIALECTS)('%s: readiness and shutdown', (dialect) => {
           '0031_reconciliations',
           '0032_google_analytics',
           '0034_fee_rollup',
+          '0035_vouchers',
         ],
       },
     });

@@ -258,6 +258,7 @@ describe('sqlite: a migration that fails half-way leaves nothing behind', () => 
         '0031_reconciliations',
         '0032_google_analytics',
         '0034_fee_rollup',
+        '0035_vouchers',
       ]);
       await db.kysely.deleteFrom('ticket_presence').where('ticket_id', '=', 'tkt_gone').execute();
       expect(await migrateToLatest(db)).toEqual([
@@ -286,6 +287,7 @@ describe('sqlite: a migration that fails half-way leaves nothing behind', () => 
         '0031_reconciliations',
         '0032_google_analytics',
         '0034_fee_rollup',
+        '0035_vouchers',
       ]);
     } finally {
       await db.close();
@@ -362,6 +364,7 @@ describe.each(DIALECTS)('%s: 0011_sale_constraints', (dialect) => {
         '0031_reconciliations',
         '0032_google_analytics',
         '0034_fee_rollup',
+        '0035_vouchers',
       ]);
       const tickets = await db.kysely
         .selectFrom('tickets')
@@ -413,6 +416,7 @@ describe.each(DIALECTS)('%s: 0011_sale_constraints', (dialect) => {
           '0031_reconciliations',
           '0032_google_analytics',
           '0034_fee_rollup',
+          '0035_vouchers',
         ]);
       } else {
         expect(await migrateToLatest(db)).toEqual([
@@ -439,6 +443,7 @@ describe.each(DIALECTS)('%s: 0011_sale_constraints', (dialect) => {
           '0031_reconciliations',
           '0032_google_analytics',
           '0034_fee_rollup',
+          '0035_vouchers',
         ]);
         await expect(
           sql`update orders set refunded_amount = 6001 where id = 'ord_1'`.execute(db.kysely),

@@ -234,4 +234,43 @@ describeOnPostgres('postgres: two server processes sharing one database', () => 
     expect(l.types[0]).toMatchObject({ sold: rounds * 2, held: 0, tickets: rounds * 2 });
     expect(l.event).toMatchObject({ sold: rounds * 2, held: 0 });
   });
+  it('redeems a code with 10 uses exactly 10 times when 200 buyers race for it across both processes', async () => {
+    const { eventId, typeIds } = await onSale({ name: 'Voucher race' }, [1000]);
+    const v = await a.call('POST', '/api/vouchers', {
+      token,
+      body: { code: `RACE${Date.now()}`, event: eventId, discount: { percent: 50 }, max_uses: 10 },
+    });
+    expect(v.status).toBe(201);
+    const code = v.body.data[0].code as string;
+    const answers = await Promise.all(
+      Array.from({ length: 200 }, (_, i) =>
+        (i % 2 ? a : b).call('POST', '/api/tickets/purchase', {
+          token,
+          body: { ...order(eventId, typeIds[0]!, `voucher${i}@example.com`), voucher: code },
+        }),
+      ),
+    );
+    expect(answers.filter((r) => r.status === 201)).toHaveLength(10);
+    expect(answers.filter((r) => r.status === 409 && r.body.code === 'voucher_used_up')).toHaveLength(190);
+    // The database, not the answers: 10 uses, 10 redemptions, 10 half-price orders.
+    const row = await db.kysely
+      .selectFrom('vouchers')
+      .select('uses')
+      .where('id', '=', v.body.data[0].id)
+      .executeTakeFirstOrThrow();
+    expect(Number(row.uses)).toBe(10);
+    const redeemed = await db.kysely
+      .selectFrom('voucher_redemptions')
+      .select('order_id')
+      .where('voucher_id', '=', v.body.data[0].id)
+      .where('status', '=', 'active')
+      .execute();
+    expect(redeemed).toHaveLength(10);
+    const orders = await db.kysely
+      .selectFrom('orders')
+      .select('total_amount')
+      .where('event_id', '=', eventId)
+      .execute();
+    expect(orders.map((o) => o.total_amount)).toEqual(Array(10).fill(1250));
+  });
 });

@@ -94,6 +94,8 @@ export interface RefundOptions {
   reason?: string;
   /** --keep-inventory: voided tickets stay off sale. */
   keepInventory: boolean;
+  /** --release-voucher: the order's discount code gets its use back. */
+  releaseVoucher?: boolean;
   yes: boolean;
 }
 
@@ -106,6 +108,7 @@ export function refundFlags(id: string, flags: Record<string, unknown>): RefundO
     amount: flags.amount as string | undefined,
     reason: flags.reason as string | undefined,
     keepInventory: Boolean(flags.keepInventory),
+    ...(flags.releaseVoucher ? { releaseVoucher: true } : {}),
     yes: Boolean(flags.yes),
   };
 }
@@ -145,6 +148,7 @@ export async function refund(f: Factory, kind: 'order' | 'ticket', o: RefundOpti
     amount,
     reason: o.reason,
     return_inventory: o.keepInventory ? false : undefined,
+    ...(o.releaseVoucher ? { release_voucher: true } : {}),
   };
   return out.spin(
     'Refunding…',
@@ -182,6 +186,7 @@ export function refundOptions(command: Command): Command {
     )
     .option('--reason <text>', 'why, for the records')
     .option('--keep-inventory', 'keep voided tickets off sale (default: they go back on sale)')
+    .option('--release-voucher', "give the order's discount code its use back (a whole order's refund)")
     .option('-y, --yes', 'do not ask for confirmation');
 }
 

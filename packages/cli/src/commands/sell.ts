@@ -29,6 +29,8 @@ export interface SellOptions {
   marketingOptIn: boolean;
   /** Draw QR codes: undefined draws them on a terminal only. */
   qr?: boolean;
+  /** A discount code. */
+  voucher?: string;
 }
 
 /** `--type GA:2` (repeatable); a name that itself ends in ":<digits>" can be given by its id. */
@@ -73,6 +75,7 @@ export function newSellCommand(
       holderArg,
     )
     .option('--marketing-opt-in', "the buyer agrees to the organizer's marketing e-mail")
+    .option('--voucher <code>', 'a discount code (its discount, and its hidden ticket types)')
     .option('--qr', 'draw the QR codes even when stdout is not a terminal')
     .option('--no-qr', 'do not draw the QR codes')
     .action(async (event: string, flags: Record<string, unknown>, cmd: Command) => {
@@ -87,6 +90,7 @@ export function newSellCommand(
         holders: (flags.holder as HolderInput[] | undefined) ?? [],
         marketingOptIn: Boolean(flags.marketingOptIn),
         qr: flags.qr as boolean | undefined,
+        voucher: flags.voucher as string | undefined,
       };
       io().exitCode = await run(factoryOf(Context.of(cmd)), options);
     });
@@ -97,6 +101,7 @@ export function newSellCommand(
     'tickets sell evt_… --type "General admission" --name "Bea Buyer" --email bea@example.com \\\n      --holder "Bea Buyer <bea@example.com>" --holder "Hal Holder <hal@example.com>"',
     'tickets sell evt_… --type tt_… --name Bea --email bea@example.com --json | jq -r ".tickets[].id"',
     'tickets sell evt_… --name "Bea Buyer" --email bea@example.com --marketing-opt-in',
+    'tickets sell evt_… --type GA:2 --name "Bea Buyer" --email bea@example.com --voucher JAZZ-7K2M9Q4R',
   );
 }
 
@@ -150,6 +155,7 @@ export async function sellRun(f: Factory, o: SellOptions): Promise<number> {
       ...(o.marketingOptIn ? { marketing_opt_in: true } : {}),
     },
     payment_method: o.method,
+    ...(o.voucher ? { voucher: o.voucher } : {}),
   };
   const client = await f.client();
   const order = await out.spin('Selling…', client.orders.purchase(input));

@@ -32,6 +32,8 @@ export const ID_PREFIXES = {
   media: 'med',
   webhookEndpoint: 'we',
   reconciliation: 'rec',
+  voucher: 'vch',
+  redemption: 'vrd',
 } as const;
 
 export const UserId = idOf(ID_PREFIXES.user);

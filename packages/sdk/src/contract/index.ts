@@ -13,4 +13,5 @@ export * from './orders.js';
 export * from './payouts.js';
 export * from './reports.js';
 export * from './routes.js';
+export * from './vouchers.js';
 export * from './webhooks.js';

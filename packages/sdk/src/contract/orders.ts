@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { Email, EventId, idOf, ListQuery, Money, TicketTypeId, Timestamp } from './common.js';
 import { PurchaseAnalytics } from './integrations.js';
+import { VoucherCode } from './vouchers.js';
 
 export const OrderId = idOf('ord');
 export const TicketId = idOf('tkt');
@@ -76,6 +77,9 @@ export const PurchaseInput = z.strictObject({
   attribution: Attribution.optional().describe(
     "Where the buyer came from, as the storefront's URL said (utm_source, utm_medium, utm_campaign) and the referring page: the `source` of analytics and reports",
   ),
+  voucher: VoucherCode.optional().describe(
+    'A discount code: its discount on the tickets it is valid for, and its hidden ticket types',
+  ),
   analytics: PurchaseAnalytics.optional().describe(
     "The buyer's Google Analytics session in the browser, so the server's purchase joins it (without one, a pseudonymous id derived from the order is used)",
   ),
@@ -131,7 +135,8 @@ export const OrderItem = z.object({
   ticket_type_id: TicketTypeId,
   name: z.string(),
   quantity: z.number().int(),
-  unit_price: Money,
+  unit_price: Money.describe('What each ticket cost (after a code’s discount)'),
+  original_unit_price: Money.nullable().describe('Its price before a code’s discount (null: no discount)'),
   total: Money,
   tax_rate: z.number().int().describe('Basis points (1900 = 19 %), included in the price; as sold'),
 });
@@ -186,6 +191,10 @@ export const Order = z
       })
       .nullable()
       .describe('Where the purchase came from, as it said (null: it said nothing)'),
+    voucher: z
+      .object({ id: z.string(), code: z.string(), discount: Money })
+      .nullable()
+      .describe('The discount code used, and what it took off'),
     tickets: z.array(Ticket).describe('Issued when the order is paid'),
     stripe: StripeBalance.nullable().describe(
       "Stripe's side, once its balance transaction is read (a moment after it succeeded): the fee and the net paid out",
@@ -254,6 +263,10 @@ export const RefundInput = z.strictObject({
     .boolean()
     .default(true)
     .describe('Put the voided tickets back on sale (false: keep them out, e.g. a seat that is no more)'),
+  release_voucher: z
+    .boolean()
+    .default(false)
+    .describe('Give the order’s discount code its use back (only when the whole order is refunded)'),
 });
 export type RefundInput = z.input<typeof RefundInput>;
 

@@ -50,6 +50,7 @@ import * as m0030 from './migrations/0030_payouts.js';
 import * as m0031 from './migrations/0031_reconciliations.js';
 import * as m0032 from './migrations/0032_google_analytics.js';
 import * as m0034 from './migrations/0034_fee_rollup.js';
+import * as m0035 from './migrations/0035_vouchers.js';
 import type { Database } from './schema.js';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -419,6 +420,7 @@ const migrations: Record<string, Migration> = {
   '0031_reconciliations': m0031,
   '0032_google_analytics': m0032,
   '0034_fee_rollup': m0034,
+  '0035_vouchers': m0035,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -263,6 +263,10 @@ export interface OrdersTable {
   referrer: Generated<string | null>;
   /** JSON { client_id?, session_id?, user_id?, consent? }: the buyer's GA4 session, as the checkout said. */
   analytics: Generated<string | null>;
+  /** The discount code used (its id and code as typed then), and what it took off the order. */
+  voucher_id: Generated<string | null>;
+  voucher_code: Generated<string | null>;
+  discount_amount: Generated<number | null>;
 }
 
 export interface OrderItemsTable {
@@ -275,6 +279,8 @@ export interface OrderItemsTable {
   tax_rate: number;
   /** JSON array of { name, email? }, one per ticket, given at purchase. */
   holders: string | null;
+  /** The price before a code's discount (null: none); `unit_amount` is what was charged. */
+  list_amount?: number | null;
 }
 
 export interface TicketsTable {
@@ -619,6 +625,44 @@ export interface MediaAssetsTable {
   updated_at: string;
 }
 
+/** A discount code (migration 0035). */
+export interface VouchersTable {
+  id: string;
+  org_id: string;
+  code: string;
+  event_id: string | null;
+  ticket_type_ids: string | null;
+  kind: 'percent' | 'amount' | 'price' | 'none';
+  /** percent: basis points; amount and price: minor units. */
+  value: number;
+  per: 'ticket' | 'order';
+  currency: string | null;
+  unlocks_hidden: number;
+  max_uses: number | null;
+  max_uses_per_email: number | null;
+  uses: number;
+  valid_from: Timestamp | null;
+  valid_until: Timestamp | null;
+  active: number;
+  comment: string | null;
+  created_by: string | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface VoucherRedemptionsTable {
+  id: string;
+  org_id: string;
+  voucher_id: string;
+  order_id: string;
+  email: string;
+  discount: number;
+  currency: string;
+  status: 'active' | 'released';
+  created_at: Timestamp;
+  released_at: Timestamp | null;
+}
+
 /** Stripe's fees per hour and order currency (migration 0034, kept by triggers): see the analytics. */
 export interface FeesHourlyTable {
   org_id: string;
@@ -719,6 +763,8 @@ export interface Database {
   webhook_endpoints: WebhookEndpointsTable;
   ga4_settings: Ga4SettingsTable;
   fees_hourly: FeesHourlyTable;
+  vouchers: VouchersTable;
+  voucher_redemptions: VoucherRedemptionsTable;
   media_assets: MediaAssetsTable;
   feedback: FeedbackTable;
   sales_hourly: SalesHourlyTable;
@@ -768,7 +814,15 @@ export type TicketTypeRow = Selectable<TicketTypesTable>;
 export type ApiKeyRow = Selectable<ApiKeysTable>;
 export type InvitationRow = Selectable<InvitationsTable>;
 /** `invoice_number` may be left out of a row built in code: the ledger writes it once the order is paid. */
-type Attribution = 'utm_source' | 'utm_medium' | 'utm_campaign' | 'referrer' | 'analytics';
+type Attribution =
+  | 'utm_source'
+  | 'utm_medium'
+  | 'utm_campaign'
+  | 'referrer'
+  | 'analytics'
+  | 'voucher_id'
+  | 'voucher_code'
+  | 'discount_amount';
 /** Stripe's figures of a payment or refund: filled in later (see payments/fees.ts), never when written. */
 type Fees = 'balance_transaction_id' | 'stripe_fee' | 'stripe_net' | 'settlement_currency' | 'exchange_rate';
 export type OrderRow = Omit<
@@ -777,7 +831,8 @@ export type OrderRow = Omit<
 > & {
   invoice_number?: string | null;
 } & Partial<Pick<Selectable<OrdersTable>, Attribution | Fees>>;
-export type OrderItemRow = Selectable<OrderItemsTable>;
+/** `list_amount` only where a code changed the price (so a sale without one keeps its statement's shape). */
+export type OrderItemRow = Omit<Selectable<OrderItemsTable>, 'list_amount'> & { list_amount?: number | null };
 export type TicketRow = Selectable<TicketsTable>;
 export type RefundRow = Omit<Selectable<RefundsTable>, Fees> & Partial<Pick<Selectable<RefundsTable>, Fees>>;
 export type CheckinListRow = Selectable<CheckinListsTable>;

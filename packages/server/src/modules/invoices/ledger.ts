@@ -3,6 +3,7 @@ import type { Database, InvoicesTable, OrganizationsTable } from '../../db/schem
 import { newId } from '../../ids.js';
 import { nowIso } from '../../time.js';
 import { allocate, type DocumentLine, type InvoiceDocument, line, totals } from './documents.js';
+import { formatMoney } from './pdf.js';
 
 type Trx = Transaction<Database>;
 type Series = 'invoice' | 'credit_note';
@@ -174,7 +175,7 @@ export async function issueInvoice(trx: Trx, order: { id: string; org_id: string
     .where('order_id', '=', order.id)
     .orderBy('ticket_type_id')
     .execute();
-  const lines = items.map((i) => line(i.name, i.quantity, i.unit_amount, i.tax_rate));
+  const lines = items.map((i) => saleLine(i, row.voucher_code, row.currency));
   const { prefix, seller: from } = await seller(trx, order.org_id);
   const number = await issue(
     trx,
@@ -224,6 +225,23 @@ async function creditEarlierRefunds(trx: Trx, orderIds: string[]): Promise<void>
   for (const r of refunds) await issueCreditNote(trx, r);
 }
 
+/**
+ * An order line on its invoice: what was charged (tax on the discounted price), and where a code
+ * changed the price, the price before it and the discount in the description.
+ */
+function saleLine(
+  i: { name: string; quantity: number; unit_amount: number; tax_rate: number; list_amount?: number | null },
+  code: string | null,
+  currency: string,
+): DocumentLine {
+  const off = i.list_amount !== null && i.list_amount !== undefined ? i.list_amount - i.unit_amount : 0;
+  const description =
+    off > 0
+      ? `${i.name} (${formatMoney(i.list_amount!, currency)} less ${formatMoney(off, currency)}${code ? `, code ${code}` : ''})`
+      : i.name;
+  return line(description, i.quantity, i.unit_amount, i.tax_rate);
+}
+
 /** `issueInvoice`, then the credit notes of refunds recorded before the invoice existed. */
 export async function invoiceOrder(trx: Trx, order: { id: string; org_id: string }): Promise<string | null> {
   const number = await issueInvoice(trx, order);
@@ -240,9 +258,16 @@ export interface PaidOrder {
     payment_method: string;
     paid_at: string | null;
     currency: string;
+    voucher_code?: string | null;
   };
   /** In ticket type id order, as `issueInvoice` lists them. */
-  items: { name: string; quantity: number; unit_amount: number; tax_rate: number }[];
+  items: {
+    name: string;
+    quantity: number;
+    unit_amount: number;
+    tax_rate: number;
+    list_amount?: number | null;
+  }[];
   event: {
     name: string;
     starts_at: string;
@@ -262,7 +287,7 @@ function invoiceRows(
   issuedAt: string,
 ): InvoicesTable[] {
   return paid.map(({ order, items, event }, i) => {
-    const lines = items.map((l) => line(l.name, l.quantity, l.unit_amount, l.tax_rate));
+    const lines = items.map((l) => saleLine(l, order.voucher_code ?? null, order.currency));
     const document: InvoiceDocument = {
       seller: from,
       buyer: { name: order.buyer_name, email: order.buyer_email },

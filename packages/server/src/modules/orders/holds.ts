@@ -3,6 +3,7 @@ import { type Db, saleTransaction } from '../../db/database.js';
 import type { Database } from '../../db/schema.js';
 import { nowIso } from '../../time.js';
 import { linesOf, release } from '../inventory/inventory.js';
+import { releaseRedemption } from '../vouchers/pricing.js';
 
 type Trx = Transaction<Database>;
 
@@ -42,6 +43,8 @@ export class Holds {
       .where('order_id', '=', orderId)
       .execute();
     await release(trx, order.event_id, linesOf(items));
+    // A discount code's use comes back with the seats (the order never happened).
+    await releaseRedemption(trx, orderId);
     return true;
   }
 

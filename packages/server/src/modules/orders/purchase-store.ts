@@ -17,6 +17,7 @@ import { conflict } from '../../http/errors.js';
 import { SQL, takeSeats } from '../inventory/inventory.js';
 import { invoiceForSaleOnSqlite } from '../invoices/ledger.js';
 import { orderPaidMessages, outboxRows } from '../messaging/outbox.js';
+import { redeem, type VoucherRow } from '../vouchers/pricing.js';
 import { checkoutSignals, paidOrderSignals } from './signals.js';
 import { orderView } from './views.js';
 
@@ -143,6 +144,9 @@ export interface Sale {
   wanted: { typeId: string; name: string; quantity: number }[];
   pending: boolean;
   column: 'sold' | 'held';
+  /** What a discount code took off (0 without one), and the code, redeemed with the sale. */
+  discount: number;
+  voucher?: VoucherRow;
 }
 
 /** Plans a sale from the rows (throwing why it cannot be), see Orders.plan. */
@@ -187,6 +191,8 @@ export async function sellOnSqlite(
       throw conflict('sold_out', `The event is sold out, or fewer than ${count} places are left.`);
   } else ({ sale, event } = await takeAndPlan(trx, how.plan, how.input, how.orgId));
   const { order, items } = sale;
+  // The code's use, after the seats (inventory, then the code, as on Postgres).
+  if (sale.voucher) await redeem(trx, sale.voucher, order, sale.discount);
   const invoice =
     order.status === 'paid' && order.total_amount > 0
       ? await invoiceForSaleOnSqlite(trx, order.org_id, { order, items, event }, order.created_at)

@@ -15,6 +15,7 @@ import { creditNoteNumber, issueCreditNote } from '../invoices/ledger.js';
 import { formatMoney } from '../invoices/pdf.js';
 import { notifyQueued, queueMessages } from '../messaging/outbox.js';
 import { paymentRules } from '../payments/methods.js';
+import { releaseRedemption } from '../vouchers/pricing.js';
 import { queueWebhook } from '../webhooks/queue.js';
 import { EventKeys } from './keys.js';
 import type { Orders } from './service.js';
@@ -402,6 +403,18 @@ export class Refunds {
       ? 'refunded'
       : 'partially_refunded';
     await trx.updateTable('orders').set({ status, updated_at: now }).where('id', '=', order.id).execute();
+    // The code's use comes back only when the organizer says so, and only with the whole order.
+    if (input.release_voucher) {
+      if (status !== 'refunded')
+        throw validationFailed([
+          {
+            path: 'release_voucher',
+            message: 'gives a code its use back only when the whole order is refunded',
+            code: 'order_not_fully_refunded',
+          },
+        ]);
+      await releaseRedemption(trx, order.id);
+    }
     const { refundsThrough } = paymentRules(order.payment_method);
     const row: RefundRow = {
       id: newId('refund'),

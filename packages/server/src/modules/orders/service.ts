@@ -29,6 +29,14 @@ import { invoiceOrder } from '../invoices/ledger.js';
 import { InvoiceQueue } from '../invoices/queue.js';
 import { notifyQueued, orderPaidMessages, outboxRows } from '../messaging/outbox.js';
 import { paymentRules } from '../payments/methods.js';
+import {
+  priceLines,
+  redeem,
+  typesOf,
+  type VoucherRow,
+  voucherProblem,
+  voucherRefused,
+} from '../vouchers/pricing.js';
 import { Holds } from './holds.js';
 import { EventKeys } from './keys.js';
 import {
@@ -82,9 +90,11 @@ export class Orders {
    * is refused as sold out.
    */
   async purchase(principal: Principal, input: Purchase): Promise<Order> {
-    if (isPublishable(principal)) await this.storefrontOnly(principal.orgId, input);
+    const now = nowIso();
+    const voucher = input.voucher ? await this.voucherFor(principal.orgId, input, now) : null;
+    if (isPublishable(principal)) await this.storefrontOnly(principal.orgId, input, voucher);
     const sell = byDialect(this.db, { sqlite: this.purchaseOnSqlite, postgres: this.purchaseOnPostgres });
-    const order = await sell.call(this, principal, input, nowIso());
+    const order = await sell.call(this, principal, input, now, voucher);
     ordersPlaced.inc({ payment_method: order.payment_method, status: order.status });
     if (order.status === 'paid')
       ticketsSold.inc({ channel: channelOf(order.payment_method) }, order.tickets.length);
@@ -97,7 +107,24 @@ export class Orders {
    * the total is known: whoever holds the page could take every free ticket). Hidden types are not for
    * sale to the public: to the key they do not exist.
    */
-  private async storefrontOnly(orgId: string, input: Purchase): Promise<void> {
+  /**
+   * The code a purchase gives, usable at its event now (422 why not). Whether a use is left is decided
+   * by the redemption's conditional write in the selling transaction, not here.
+   */
+  private async voucherFor(orgId: string, input: Purchase, now: string): Promise<VoucherRow> {
+    const v = await this.k
+      .selectFrom('vouchers')
+      .selectAll()
+      .where('org_id', '=', orgId)
+      .where('code', '=', input.voucher!)
+      .executeTakeFirst();
+    if (!v) throw voucherRefused({ code: 'voucher_not_found', detail: `No such code: ${input.voucher}.` });
+    const problem = voucherProblem(v, input.event, now);
+    if (problem) throw voucherRefused(problem);
+    return v;
+  }
+
+  private async storefrontOnly(orgId: string, input: Purchase, voucher: VoucherRow | null): Promise<void> {
     if (input.payment_method !== 'stripe')
       throw forbidden(
         'A publishable key can only start an online payment: use payment_method stripe. Box-office sales need a secret key.',
@@ -114,7 +141,12 @@ export class Orders {
       )
       .where('hidden', '=', 1)
       .execute();
-    const index = input.items.findIndex((i) => hidden.some((h) => h.id === i.ticket_type));
+    // A code may unlock hidden types (those it is valid for).
+    const unlocked = (typeId: string) =>
+      voucher !== null && voucher.unlocks_hidden === 1 && (typesOf(voucher)?.includes(typeId) ?? true);
+    const index = input.items.findIndex(
+      (i) => hidden.some((h) => h.id === i.ticket_type) && !unlocked(i.ticket_type),
+    );
     if (index !== -1)
       throw validationFailed([
         {
@@ -129,15 +161,21 @@ export class Orders {
    * A purchase on Postgres: the rows read and the order planned first, then (for one ticket type) the
    * whole sale as one statement (see sellAtOnce), so buyers queue on the counters' rows for one round trip.
    */
-  private async purchaseOnPostgres(principal: Principal, input: Purchase, now: string): Promise<Order> {
+  private async purchaseOnPostgres(
+    principal: Principal,
+    input: Purchase,
+    now: string,
+    voucher: VoucherRow | null,
+  ): Promise<Order> {
     const [event, types] = await this.readSale(principal.orgId, input);
-    const { order, items, wanted, pending, column } = this.plan(
+    const { order, items, wanted, pending, column, discount } = this.plan(
       principal,
       input,
       event,
       types,
       now,
       newId('order'),
+      voucher,
     );
     const key = await this.keys.forEvent(order.event_id);
     // Signed before the transaction: it is the costly part, and needs no lock.
@@ -164,7 +202,8 @@ export class Orders {
         ];
     const slots = event!.slots;
     let sold = false;
-    if (wanted.length === 1 && event!.max_per_buyer === null) {
+    // A code's use is another conditional write: the general path, in one transaction with the seats.
+    if (wanted.length === 1 && event!.max_per_buyer === null && !voucher) {
       const short = await sellAtOnce(this.k, order, items, tickets, wanted[0]!, column, messages, slots);
       // With slots, no slot with room at once: the last tickets, split over slots, or all busy.
       if (short && slots === 1) throw conflict('sold_out', short);
@@ -179,6 +218,8 @@ export class Orders {
         if (messages.length) await trx.insertInto('outbox').values(messages).execute();
         const short = await takeSeats(trx, order.event_id, wanted, column);
         if (short) throw conflict('sold_out', short);
+        // After the seats, as everywhere (inventory, then the code): no two sales wait on each other.
+        if (voucher) await redeem(trx, voucher, order, discount);
         // Checked once the event row is locked by the write above, so a buyer's parallel orders queue
         // here and each sees the ones before it (and this one's own tickets).
         if (limit !== null) {
@@ -211,14 +252,25 @@ export class Orders {
    * event's first sale here, online payments, large orders, whose signing should not be spent on a
    * request that may be refused) read and check the rows first, as on Postgres.
    */
-  private async purchaseOnSqlite(principal: Principal, input: Purchase, now: string): Promise<Order> {
+  private async purchaseOnSqlite(
+    principal: Principal,
+    input: Purchase,
+    now: string,
+    voucher: VoucherRow | null,
+  ): Promise<Order> {
     const orderId = newId('order');
     const count = input.items.reduce((n, i) => n + i.quantity, 0);
-    const plan: Planner = (event, types) => this.plan(principal, input, event, types, now, orderId);
+    const plan: Planner = (event, types) => this.plan(principal, input, event, types, now, orderId, voucher);
     let key = this.keys.cached(input.event);
     let how: Parameters<typeof sellOnSqlite>[1];
     let tickets: TicketRow[];
-    if (key && paymentRules(input.payment_method ?? 'free').paidAtOnce && count <= SIGNED_UNREAD) {
+    // Unread only at list prices: a code's prices are planned from the rows read first.
+    if (
+      key &&
+      paymentRules(input.payment_method ?? 'free').paidAtOnce &&
+      count <= SIGNED_UNREAD &&
+      !voucher
+    ) {
       tickets = await buildTickets(
         {
           id: orderId,
@@ -290,6 +342,7 @@ export class Orders {
     types: SaleType[],
     now: string,
     orderId: string,
+    voucher: VoucherRow | null = null,
   ): Sale {
     if (!eventRow) throw notFound('event');
     const event = eventRow;
@@ -347,7 +400,24 @@ export class Orders {
       lines.push({ type, quantity: item.quantity, holders: item.holders ?? [] });
     });
 
-    const total = lines.reduce((sum, l) => sum + l.type.price_amount * l.quantity, 0);
+    // With a code: each line's price as it makes it (the list price where it does not apply).
+    const prices = voucher
+      ? priceLines(
+          voucher,
+          lines.map((l) => ({ typeId: l.type.id, price: l.type.price_amount, quantity: l.quantity })),
+        )
+      : null;
+    if (voucher) {
+      const only = typesOf(voucher);
+      if (only && !lines.some((l) => only.includes(l.type.id)))
+        throw voucherRefused({
+          code: 'voucher_not_applicable',
+          detail: `The code ${voucher.code} is not valid for the ticket types of this order.`,
+        });
+    }
+    const priceOf = (l: (typeof lines)[number]) => prices?.get(l.type.id) ?? l.type.price_amount;
+    const total = lines.reduce((sum, l) => sum + priceOf(l) * l.quantity, 0);
+    const discount = lines.reduce((sum, l) => sum + (l.type.price_amount - priceOf(l)) * l.quantity, 0);
     if (total > 2_147_483_647)
       throw validationFailed([
         {
@@ -423,6 +493,7 @@ export class Orders {
             }),
           }
         : {}),
+      ...(voucher ? { voucher_id: voucher.id, voucher_code: voucher.code, discount_amount: discount } : {}),
     };
 
     const items: OrderItemRow[] = lines
@@ -431,13 +502,23 @@ export class Orders {
         ticket_type_id: l.type.id,
         name: l.type.name,
         quantity: l.quantity,
-        unit_amount: l.type.price_amount,
+        unit_amount: priceOf(l),
+        // Only with a code (every line then has the key: the rows are written with one column list).
+        ...(voucher ? { list_amount: priceOf(l) === l.type.price_amount ? null : l.type.price_amount } : {}),
         tax_rate: l.type.tax_rate,
         holders: l.holders.length ? JSON.stringify(l.holders) : null,
       }))
       .sort((a, b) => (a.ticket_type_id < b.ticket_type_id ? -1 : 1));
     const wanted = lines.map((l) => ({ typeId: l.type.id, name: l.type.name, quantity: l.quantity }));
-    return { order, items, wanted, pending, column: pending ? 'held' : 'sold' };
+    return {
+      order,
+      items,
+      wanted,
+      pending,
+      column: pending ? 'held' : 'sold',
+      discount,
+      ...(voucher ? { voucher } : {}),
+    };
   }
 
   /**

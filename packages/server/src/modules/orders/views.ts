@@ -35,6 +35,8 @@ export function orderView(o: OrderRow, items: OrderItemRow[], tickets: TicketRow
       name: i.name,
       quantity: i.quantity,
       unit_price: money(i.unit_amount),
+      original_unit_price:
+        i.list_amount === null || i.list_amount === undefined ? null : money(i.list_amount),
       total: money(i.unit_amount * i.quantity),
       tax_rate: i.tax_rate,
     })),
@@ -62,6 +64,10 @@ export function orderView(o: OrderRow, items: OrderItemRow[], tickets: TicketRow
             campaign: o.utm_campaign ?? null,
             referrer: o.referrer ?? null,
           }
+        : null,
+    voucher:
+      o.voucher_id && o.voucher_code
+        ? { id: o.voucher_id, code: o.voucher_code, discount: money(o.discount_amount ?? 0) }
         : null,
     tickets: tickets.map((t) => ticketView(t, names.get(t.ticket_type_id) ?? '')),
     stripe: stripeBalanceView(o),
