@@ -111,6 +111,21 @@ describe('tickets vouchers', () => {
     expect(refund.exitCode, refund.stderr).toBe(0);
     expect((await cli.json(['vouchers', 'show', made[0].id, '--json'])).uses).toBe(0);
 
+    const crew = await cli.json([
+      'vouchers',
+      'create',
+      '--code',
+      'crew',
+      '--event',
+      eventId,
+      '--type',
+      typeId,
+      '--reserve',
+      '3',
+    ]);
+    expect(crew[0]).toMatchObject({ code: 'CREW', reserved: 3, reserved_left: 3 });
+    const shown = await cli(['vouchers', 'show', crew[0].id]);
+    expect(shown.stdout).toMatch(/3 of 3 tickets still held/);
     const off = await cli.json([
       'vouchers',
       'update',

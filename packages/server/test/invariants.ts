@@ -23,7 +23,8 @@ export async function invariantViolations(database: Db | Kysely<Database>): Prom
   const n = (v: unknown) => Number(v ?? 0);
 
   // A ticket type's `sold` counts the tickets that take a seat: valid ones, and void ones whose seat was
-  // kept off sale (a refund with return_inventory: false). `held` counts the tickets of pending orders.
+  // kept off sale (a refund with return_inventory: false). `held` counts the tickets of pending orders
+  // and those discount codes hold for their holders.
   const types = await k
     .selectFrom('ticket_types as t')
     .select([
@@ -48,6 +49,14 @@ export async function invariantViolations(database: Db | Kysely<Database>): Prom
           .whereRef('order_items.ticket_type_id', '=', 't.id')
           .where('orders.status', '=', 'pending')
           .as('pending'),
+      // A discount code's reservation is held too (migration 0035): its one type's tickets, still held.
+      (eb) =>
+        eb
+          .selectFrom('vouchers')
+          .select((s) => s.fn.coalesce(s.fn.sum<number>('vouchers.reserved_left'), sql<number>`0`).as('n'))
+          .where('vouchers.reserved_left', '>', 0)
+          .where(sql<boolean>`vouchers.ticket_type_ids = '["' || t.id || '"]'`)
+          .as('reserved'),
     ])
     .execute();
   // Slots (a hot event's counters, spread): an owner with k > 1 slots has exactly k, its own counters
@@ -95,8 +104,10 @@ export async function invariantViolations(database: Db | Kysely<Database>): Prom
     owners.add(t.id);
     if (n(t.sold) !== n(t.seats))
       broken.push(`ticket type ${t.id}: sold ${t.sold} but ${t.seats} tickets hold a seat`);
-    if (n(t.held) !== n(t.pending))
-      broken.push(`ticket type ${t.id}: held ${t.held} but pending orders hold ${t.pending}`);
+    if (n(t.held) !== n(t.pending) + n(t.reserved))
+      broken.push(
+        `ticket type ${t.id}: held ${t.held} but pending orders hold ${t.pending} and codes ${t.reserved}`,
+      );
     if (t.sold < 0 || t.held < 0 || t.sold + t.held > t.capacity)
       broken.push(`ticket type ${t.id}: sold ${t.sold} + held ${t.held} outside 0..${t.capacity}`);
   }

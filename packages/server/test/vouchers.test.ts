@@ -406,6 +406,128 @@ describe.each(DIALECTS)('%s: vouchers', (dialect) => {
     ).toBe(201);
   });
 
+  it("holds a code's reserved tickets for its holders: the public races for the rest, holders still get theirs", async () => {
+    const { eventId, typeIds } = await onSale([{ name: 'Small room', amount: 2000, capacity: 10 }]);
+    const [type] = typeIds as [string];
+    const refused = await call('POST', '/api/vouchers', {
+      token,
+      body: { code: `BAD${Date.now()}`, event: eventId, reserve: 2 },
+    });
+    expect(refused.status).toBe(422);
+    const tooMany = await call('POST', '/api/vouchers', {
+      token,
+      body: { code: `BIG${Date.now()}`, event: eventId, ticket_types: [type], reserve: 11 },
+    });
+    expect(tooMany.status).toBe(409);
+    expect(tooMany.body.code).toBe('sold_out');
+    const v = await voucher({ code: `CREW${Date.now()}`, event: eventId, ticket_types: [type], reserve: 4 });
+    expect(v).toMatchObject({ reserved: 4, reserved_left: 4 });
+    const availability = async () =>
+      (await call('GET', `/api/tickets/availability?event=${eventId}`, { token })).body.ticket_types[0];
+    expect(await availability()).toMatchObject({ held: 4, available: 6 });
+    // 20 buyers without the code race for the 6 on sale.
+    const publicSales = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        call('POST', '/api/tickets/purchase', {
+          token,
+          body: {
+            event: eventId,
+            items: [{ ticket_type: type, quantity: 1 }],
+            buyer: { name: `Fan ${i}`, email: `fan${i}@example.com` },
+            payment_method: 'manual',
+          },
+        }),
+      ),
+    );
+    expect(publicSales.filter((r) => r.status === 201)).toHaveLength(6);
+    // The code's holders still get the 4 held for them, racing among themselves.
+    const holders = await Promise.all(
+      Array.from({ length: 4 }, (_, i) =>
+        call('POST', '/api/tickets/purchase', {
+          token,
+          body: {
+            event: eventId,
+            items: [{ ticket_type: type, quantity: 1 }],
+            buyer: { name: `Crew ${i}`, email: `crew${i}@example.com` },
+            payment_method: 'manual',
+            voucher: v.code,
+          },
+        }),
+      ),
+    );
+    expect(holders.map((r) => r.status)).toEqual([201, 201, 201, 201]);
+    const fifth = await buy(eventId, [{ ticket_type: type, quantity: 1 }], { voucher: v.code });
+    expect(fifth.status).toBe(409);
+    expect(fifth.body.code).toBe('sold_out');
+    const row = await s.db.kysely
+      .selectFrom('ticket_types')
+      .select(['sold', 'held'])
+      .where('id', '=', type)
+      .executeTakeFirstOrThrow();
+    expect(row).toEqual({ sold: 10, held: 0 });
+    expect((await call('GET', `/api/vouchers/${v.id}`, { token })).body).toMatchObject({
+      reserved_left: 0,
+      uses: 4,
+    });
+  });
+
+  it("gives an ended hold's reserved tickets back to the code, and the code's to the public when it is deactivated", async () => {
+    const { eventId, typeIds } = await onSale([{ name: 'Loft', amount: 3000, capacity: 5 }]);
+    const [type] = typeIds as [string];
+    const v = await voucher({
+      code: `L${Date.now()}`,
+      event: eventId,
+      ticket_types: [type],
+      reserve: 2,
+      discount: { percent: 50 },
+    });
+    const held = await buy(eventId, [{ ticket_type: type, quantity: 2 }], {
+      voucher: v.code,
+      payment_method: 'stripe',
+    });
+    expect(held.status, JSON.stringify(held.body)).toBe(201);
+    const counts = async () => ({
+      type: await s.db.kysely
+        .selectFrom('ticket_types')
+        .select(['sold', 'held'])
+        .where('id', '=', type)
+        .executeTakeFirstOrThrow(),
+      code: (await call('GET', `/api/vouchers/${v.id}`, { token })).body.reserved_left,
+    });
+    expect(await counts()).toEqual({ type: { sold: 0, held: 2 }, code: 0 });
+    expect((await call('POST', `/api/orders/${held.body.id}/cancel`, { token })).status).toBe(200);
+    // Back to the code, still held for its holders.
+    expect(await counts()).toEqual({ type: { sold: 0, held: 2 }, code: 2 });
+    // Deactivated: back on sale.
+    await call('PUT', `/api/vouchers/${v.id}`, { token, body: { active: false } });
+    expect(await counts()).toEqual({ type: { sold: 0, held: 0 }, code: 0 });
+    const all = await buy(eventId, [{ ticket_type: type, quantity: 5 }]);
+    expect(all.status).toBe(201);
+  });
+
+  it("gives an expired code's reserved tickets back on sale (the sweep), once", async () => {
+    const { eventId, typeIds } = await onSale([{ name: 'Late', amount: 1000, capacity: 3 }]);
+    const [type] = typeIds as [string];
+    const v = await voucher({ code: `X${Date.now()}`, event: eventId, ticket_types: [type], reserve: 3 });
+    await s.db.kysely
+      .updateTable('vouchers')
+      .set({ valid_until: new Date(Date.now() - 1000).toISOString() })
+      .where('id', '=', v.id)
+      .execute();
+    const { dropExpiredReservations } = await import('../src/modules/vouchers/pricing.js');
+    const [first, second] = await Promise.all([dropExpiredReservations(s.db), dropExpiredReservations(s.db)]);
+    // Given back once, whoever sweeps (the server's own sweep may have got there first).
+    expect(first + second).toBeLessThanOrEqual(3);
+    expect((await call('GET', `/api/vouchers/${v.id}`, { token })).body.reserved_left).toBe(0);
+    const row = await s.db.kysely
+      .selectFrom('ticket_types')
+      .select(['held'])
+      .where('id', '=', type)
+      .executeTakeFirstOrThrow();
+    expect(row.held).toBe(0);
+    expect((await buy(eventId, [{ ticket_type: type, quantity: 3 }])).status).toBe(201);
+  });
+
   it('tells a checkout what a code does, without credentials, 404 for anything not valid there, and rate-limits guessing', async () => {
     const { eventId, typeIds } = await onSale([
       { name: 'Open', amount: 2000 },

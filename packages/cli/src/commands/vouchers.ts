@@ -31,6 +31,8 @@ export interface VoucherCreateOptions extends VoucherFlags {
   code?: string;
   count?: number;
   prefix?: string;
+  /** Tickets of its one --type held for each code's holders. */
+  reserve?: number;
 }
 
 const percentArg = (v: string): number => {
@@ -120,6 +122,10 @@ function showVoucher(f: Factory, v: Voucher): void {
     ['Discount', describeDiscount(v)],
     ['Hidden types', v.unlocks_hidden ? 'unlocked' : 'not unlocked'],
     [
+      'Reserved',
+      v.reserved ? `${v.reserved_left} of ${v.reserved} tickets still held for its holders` : null,
+    ],
+    [
       'Uses',
       `${uses(v)}${v.max_uses_per_email === null ? '' : ` (at most ${v.max_uses_per_email} per buyer)`}`,
     ],
@@ -136,6 +142,7 @@ export async function voucherCreateRun(f: Factory, o: VoucherCreateOptions): Pro
   const client = await f.client();
   const input = {
     ...(o.code ? { code: o.code } : { count: o.count, ...(o.prefix ? { prefix: o.prefix } : {}) }),
+    ...(o.reserve ? { reserve: o.reserve } : {}),
     ...(await fieldsOf(f, o)),
   } as VoucherCreateInput;
   const made = await f.out.spin('Creating…', client.vouchers.create(input));
@@ -301,18 +308,25 @@ export function registerVouchers(program: Command, run: { create?: Run<VoucherCr
         .description('Make a code, or --count generated ones (8 characters, no 0/O or 1/I/L)')
         .option('--code <code>', 'the code, as buyers type it (any case)', codeArg)
         .option('--count <n>', 'generate this many codes', parse.int(1))
-        .option('--prefix <text>', 'generated codes start with it: JAZZ-7K2M9Q4R'),
+        .option('--prefix <text>', 'generated codes start with it: JAZZ-7K2M9Q4R')
+        .option(
+          '--reserve <n>',
+          "hold this many tickets of its one --type for each code's holders (nobody else can buy them)",
+          parse.int(1),
+        ),
     ).action(async (flags: Record<string, unknown>, cmd: Command) => {
       io().exitCode = await (run.create ?? voucherCreateRun)(factoryOf(Context.of(cmd)), {
         ...flagsOf(flags),
         code: flags.code as string | undefined,
         count: flags.count as number | undefined,
         prefix: flags.prefix as string | undefined,
+        reserve: flags.reserve as number | undefined,
       });
     }),
     'tickets vouchers create --code SUMMER20 --event evt_… --percent 20',
     'tickets vouchers create --event evt_… --percent 20 --max-uses 1 --count 50 --prefix JAZZ --json',
     'tickets vouchers create --code CREW --event evt_… --type tt_… --price 0 --max-per-email 2',
+    'tickets vouchers create --code PRESS --event evt_… --type tt_… --reserve 10 --no-discount',
     'tickets vouchers create --code TEN-OFF --event evt_… --amount 10.00 --per order --valid-until "2026-12-31 23:59"',
   );
   const listFlags = (c: Command) =>

@@ -112,9 +112,24 @@ export const VoucherCreateInput = z
       .transform((p) => p.toUpperCase())
       .optional()
       .describe('Generated codes start with it and a dash: JAZZ-7K2M9Q4R'),
+    reserve: z
+      .number()
+      .int()
+      .min(1)
+      .max(10_000)
+      .optional()
+      .describe(
+        'Hold this many tickets for the holders of each code (of its one ticket type), counted like a hold: nobody else can buy them. Given back when the code is deactivated, deleted, expires or is used up',
+      ),
     ...VoucherFields,
   })
   .superRefine((v, ctx) => {
+    if (v.reserve !== undefined && (!v.event || v.ticket_types?.length !== 1))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['reserve'],
+        message: 'needs an event and exactly one of its ticket types (ticket_types)',
+      });
     if ((v.code === undefined) === (v.count === undefined))
       ctx.addIssue({
         code: 'custom',
@@ -152,6 +167,8 @@ export const Voucher = z
     max_uses: z.number().int().nullable(),
     max_uses_per_email: z.number().int().nullable(),
     uses: z.number().int().describe('Orders that redeemed it (a refund gives a use back only when asked)'),
+    reserved: z.number().int().describe('Tickets held for its holders when it was made'),
+    reserved_left: z.number().int().describe('Of those, still held (not sold, not given back)'),
     valid_from: Timestamp.nullable(),
     valid_until: Timestamp.nullable(),
     active: z.boolean(),

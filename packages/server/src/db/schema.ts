@@ -641,6 +641,9 @@ export interface VouchersTable {
   max_uses: number | null;
   max_uses_per_email: number | null;
   uses: number;
+  /** Tickets of its one type held for its holders when made, and how many of them are still held. */
+  reserved: number;
+  reserved_left: number;
   valid_from: Timestamp | null;
   valid_until: Timestamp | null;
   active: number;
@@ -659,6 +662,8 @@ export interface VoucherRedemptionsTable {
   discount: number;
   currency: string;
   status: 'active' | 'released';
+  /** Of the order's tickets, how many came out of the code's reservation. */
+  reserved: number;
   created_at: Timestamp;
   released_at: Timestamp | null;
 }

@@ -11,6 +11,7 @@ import type { Orders } from '../modules/orders/service.js';
 import { recordStripeFees } from '../modules/payments/fees.js';
 import { linkPayouts } from '../modules/payments/payouts.js';
 import { Reconciliations } from '../modules/payments/reconcile.js';
+import { dropExpiredReservations } from '../modules/vouchers/pricing.js';
 import { WebhookEndpoints } from '../modules/webhooks/endpoints.js';
 import type { Job } from './runner.js';
 
@@ -31,6 +32,8 @@ export function saleJobs(
     { name: 'resend unsent refunds', everyMs: every, run: () => refunds.retryUnsent() },
     { name: 'complete invoices', everyMs: every, run: () => orders.ensureInvoices() },
     { name: 'refund cancelled events', everyMs: every, run: () => cancellations.work() },
+    // An expired code's reserved tickets go back on sale (conditional on what it still holds: once).
+    { name: 'release expired codes', everyMs: every, run: () => dropExpiredReservations(db) },
     { name: 'purge idempotency keys', everyMs: 3600_000, run: () => purgeExpiredIdempotencyKeys(db) },
     { name: 'purge rate-limit counters', everyMs: 3600_000, run: () => purgeStaleCounters(db) },
   ];

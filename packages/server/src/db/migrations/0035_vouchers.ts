@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 
 // Frozen in time: never edit a migration that has landed; add a new one.
 //
@@ -28,6 +28,10 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('max_uses', 'integer')
     .addColumn('max_uses_per_email', 'integer')
     .addColumn('uses', 'integer', (c) => c.notNull().defaultTo(0))
+    // Tickets of its one ticket type held for its holders (counted in the type's and the event's
+    // `held`, like an order's hold): reserved when made, `reserved_left` until sold, or given back.
+    .addColumn('reserved', 'integer', (c) => c.notNull().defaultTo(0))
+    .addColumn('reserved_left', 'integer', (c) => c.notNull().defaultTo(0))
     .addColumn('valid_from', 'text')
     .addColumn('valid_until', 'text')
     .addColumn('active', 'integer', (c) => c.notNull().defaultTo(1))
@@ -43,6 +47,13 @@ export async function up(db: Kysely<any>): Promise<void> {
     .unique()
     .execute();
   await db.schema.createIndex('vouchers_org_idx').on('vouchers').columns(['org_id', 'id']).execute();
+  // Reservations still standing, for the sweep that gives back those of expired codes.
+  await db.schema
+    .createIndex('vouchers_reserved_idx')
+    .on('vouchers')
+    .column('valid_until')
+    .where(sql.ref('reserved_left'), '>', 0)
+    .execute();
   await db.schema
     .createTable('voucher_redemptions')
     .addColumn('id', 'text', (c) => c.primaryKey())
@@ -53,6 +64,8 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('discount', 'integer', (c) => c.notNull())
     .addColumn('currency', 'text', (c) => c.notNull())
     .addColumn('status', 'text', (c) => c.notNull().defaultTo('active'))
+    // Of the order's tickets, how many came out of the code's reservation.
+    .addColumn('reserved', 'integer', (c) => c.notNull().defaultTo(0))
     .addColumn('created_at', 'text', (c) => c.notNull())
     .addColumn('released_at', 'text')
     .execute();

@@ -37,14 +37,19 @@ export class Holds {
       .returning('event_id')
       .executeTakeFirst();
     if (!order) return false;
+    // A discount code's use comes back (the order never happened), and the tickets the order had from
+    // its reservation go back to it while it can still be used — first, codes before inventory, as the
+    // sale takes them; the rest of the hold goes back on sale.
+    const toCode = await releaseRedemption(trx, orderId, true);
     const items = await trx
       .selectFrom('order_items')
       .select(['ticket_type_id', 'quantity'])
       .where('order_id', '=', orderId)
       .execute();
-    await release(trx, order.event_id, linesOf(items));
-    // A discount code's use comes back with the seats (the order never happened).
-    await releaseRedemption(trx, orderId);
+    const lines = linesOf(items)
+      .map((l) => (l.typeId === toCode?.typeId ? { ...l, quantity: l.quantity - toCode.quantity } : l))
+      .filter((l) => l.quantity > 0);
+    await release(trx, order.event_id, lines);
     return true;
   }
 

@@ -17,7 +17,7 @@ import { conflict } from '../../http/errors.js';
 import { SQL, takeSeats } from '../inventory/inventory.js';
 import { invoiceForSaleOnSqlite } from '../invoices/ledger.js';
 import { orderPaidMessages, outboxRows } from '../messaging/outbox.js';
-import { redeem, type VoucherRow } from '../vouchers/pricing.js';
+import { redeemWithSeats, type VoucherRow } from '../vouchers/pricing.js';
 import { checkoutSignals, paidOrderSignals } from './signals.js';
 import { orderView } from './views.js';
 
@@ -170,9 +170,13 @@ export async function sellOnSqlite(
 ): Promise<{ sale: Sale; event: SaleEvent; invoiceNumber: string | null }> {
   let sale: Sale;
   let event: SaleEvent;
-  if ('sale' in how && how.event.slots > 1) {
+  if ('sale' in how && (how.event.slots > 1 || how.sale.voucher)) {
     ({ sale, event } = how);
-    const short = await takeSeats(trx, event.id, sale.wanted, sale.column);
+    // A code first (its use, and the tickets it holds for this buyer), then the seats, as on Postgres.
+    const seats = sale.voucher
+      ? await redeemWithSeats(trx, sale.voucher, sale.order, sale.discount, sale.wanted, sale.column)
+      : sale.wanted;
+    const short = await takeSeats(trx, event.id, seats, sale.column);
     if (short) throw conflict('sold_out', short);
   } else if ('sale' in how) {
     ({ sale, event } = how);
@@ -191,8 +195,6 @@ export async function sellOnSqlite(
       throw conflict('sold_out', `The event is sold out, or fewer than ${count} places are left.`);
   } else ({ sale, event } = await takeAndPlan(trx, how.plan, how.input, how.orgId));
   const { order, items } = sale;
-  // The code's use, after the seats (inventory, then the code, as on Postgres).
-  if (sale.voucher) await redeem(trx, sale.voucher, order, sale.discount);
   const invoice =
     order.status === 'paid' && order.total_amount > 0
       ? await invoiceForSaleOnSqlite(trx, order.org_id, { order, items, event }, order.created_at)

@@ -28,6 +28,28 @@ type RefundRequest = { amount?: number; reason?: string; return_inventory: boole
   'return_inventory'
 >;
 
+/**
+ * The order's discount code gets its use back, when the organizer asks and the whole order is refunded
+ * — before the tickets' seats go back: codes before inventory, as the sale takes them.
+ */
+async function giveCodeBack(
+  trx: Trx,
+  orderId: string,
+  after: Parameters<typeof isRefundedInFull>[0],
+  input: RefundRequest,
+): Promise<void> {
+  if (!input.release_voucher) return;
+  if (!isRefundedInFull(after))
+    throw validationFailed([
+      {
+        path: 'release_voucher',
+        message: 'gives a code its use back only when the whole order is refunded',
+        code: 'order_not_fully_refunded',
+      },
+    ]);
+  await releaseRedemption(trx, orderId);
+}
+
 /** The statuses of an order that has been paid and has money left to refund. */
 export const REFUNDABLE = ['paid', 'partially_refunded'] as const;
 
@@ -111,6 +133,7 @@ export class Refunds {
     assertAmount(amount, remaining, order.currency);
     const refund = await saleTransaction(this.db, async (trx) => {
       const after = await takeRefund(trx, order, amount);
+      await giveCodeBack(trx, order.id, after, input);
       // Refunding everything that is left cancels the order's tickets; a smaller amount is a goodwill
       // partial refund and the tickets stay valid. Decided on the row this transaction just wrote, not
       // on the read above: a refund racing this one has either committed (and is in `after`) or waits.
@@ -366,6 +389,7 @@ export class Refunds {
     assertAmount(amount, ticketRemaining, order.currency);
     const refund = await saleTransaction(this.db, async (trx) => {
       const after = await takeRefund(trx, order, amount);
+      await giveCodeBack(trx, order.id, after, input);
       const voided = await voidTickets(trx, order.id, ticket.id, input.return_inventory);
       if (voided.length === 0) throw conflict('ticket_void', 'This ticket was voided a moment ago.');
       // This refund may be the one that completes the order (other refunds of it came first): then
@@ -403,18 +427,6 @@ export class Refunds {
       ? 'refunded'
       : 'partially_refunded';
     await trx.updateTable('orders').set({ status, updated_at: now }).where('id', '=', order.id).execute();
-    // The code's use comes back only when the organizer says so, and only with the whole order.
-    if (input.release_voucher) {
-      if (status !== 'refunded')
-        throw validationFailed([
-          {
-            path: 'release_voucher',
-            message: 'gives a code its use back only when the whole order is refunded',
-            code: 'order_not_fully_refunded',
-          },
-        ]);
-      await releaseRedemption(trx, order.id);
-    }
     const { refundsThrough } = paymentRules(order.payment_method);
     const row: RefundRow = {
       id: newId('refund'),

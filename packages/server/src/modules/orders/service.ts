@@ -31,7 +31,7 @@ import { notifyQueued, orderPaidMessages, outboxRows } from '../messaging/outbox
 import { paymentRules } from '../payments/methods.js';
 import {
   priceLines,
-  redeem,
+  redeemWithSeats,
   typesOf,
   type VoucherRow,
   voucherProblem,
@@ -216,10 +216,11 @@ export class Orders {
         await trx.insertInto('order_items').values(items).execute();
         if (tickets.length) await trx.insertInto('tickets').values(tickets).execute();
         if (messages.length) await trx.insertInto('outbox').values(messages).execute();
-        const short = await takeSeats(trx, order.event_id, wanted, column);
+        // A code first (its use, and the tickets it holds for this buyer), then the seats: codes before
+        // inventory everywhere (holds ending, refunds), so two transactions never wait on each other.
+        const seats = voucher ? await redeemWithSeats(trx, voucher, order, discount, wanted, column) : wanted;
+        const short = await takeSeats(trx, order.event_id, seats, column);
         if (short) throw conflict('sold_out', short);
-        // After the seats, as everywhere (inventory, then the code): no two sales wait on each other.
-        if (voucher) await redeem(trx, voucher, order, discount);
         // Checked once the event row is locked by the write above, so a buyer's parallel orders queue
         // here and each sees the ones before it (and this one's own tickets).
         if (limit !== null) {

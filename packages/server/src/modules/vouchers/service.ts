@@ -10,7 +10,7 @@ import type {
   VoucherUpdateInput,
 } from '@tickets/sdk';
 import type { z } from 'zod';
-import type { Db } from '../../db/database.js';
+import { type Db, saleTransaction } from '../../db/database.js';
 import { isUniqueViolation } from '../../db/errors.js';
 import type { Principal } from '../../http/app.js';
 import { ApiError, conflict, notFound, validationFailed } from '../../http/errors.js';
@@ -18,7 +18,14 @@ import { newestFirst, toPage } from '../../http/pagination.js';
 import { newId } from '../../ids.js';
 import { nowIso } from '../../time.js';
 import { actorId, recordAudit } from '../audit/log.js';
-import { typesOf, unitPriceWith, type VoucherRow, voucherProblem } from './pricing.js';
+import {
+  dropReservation,
+  reserveSeats,
+  typesOf,
+  unitPriceWith,
+  type VoucherRow,
+  voucherProblem,
+} from './pricing.js';
 
 type CreateInput = z.output<typeof VoucherCreateInput>;
 type UpdateInput = z.output<typeof VoucherUpdateInput>;
@@ -56,6 +63,8 @@ export function voucherView(v: VoucherRow): Voucher {
     max_uses: v.max_uses,
     max_uses_per_email: v.max_uses_per_email,
     uses: Number(v.uses),
+    reserved: Number(v.reserved),
+    reserved_left: Number(v.reserved_left),
     valid_from: v.valid_from,
     valid_until: v.valid_until,
     active: v.active === 1,
@@ -185,6 +194,8 @@ export class Vouchers {
       max_uses: input.max_uses ?? null,
       max_uses_per_email: input.max_uses_per_email ?? null,
       uses: 0,
+      reserved: input.reserve ?? 0,
+      reserved_left: input.reserve ?? 0,
       valid_from: iso(input.valid_from),
       valid_until: iso(input.valid_until),
       active: input.active === false ? 0 : 1,
@@ -202,12 +213,21 @@ export class Vouchers {
       if (codes.length < count) continue;
       const rows = codes.map((code) => ({ ...base, id: newId('voucher'), code }));
       try {
-        await this.k.transaction().execute(async (trx) => {
+        await saleTransaction(this.db, async (trx) => {
           for (let i = 0; i < rows.length; i += 200)
             await trx
               .insertInto('vouchers')
               .values(rows.slice(i, i + 200))
               .execute();
+          // Each code's tickets held for it, like a hold: all of them, or none and a 409.
+          if (input.reserve) {
+            const short = await reserveSeats(trx, base, input.reserve * rows.length);
+            if (short)
+              throw conflict(
+                'sold_out',
+                `Not enough tickets left to reserve ${input.reserve * rows.length}: ${short}`,
+              );
+          }
           await recordAudit(trx, {
             orgId: by.orgId,
             by,
@@ -279,8 +299,22 @@ export class Vouchers {
       ...(input.comment !== undefined ? { comment: input.comment } : {}),
       updated_at: nowIso(),
     };
-    await this.k.transaction().execute(async (trx) => {
+    if (
+      Number(current.reserved_left) > 0 &&
+      (next.event_id !== current.event_id || next.ticket_type_ids !== current.ticket_type_ids)
+    )
+      throw validationFailed([
+        {
+          path: 'ticket_types',
+          message: 'cannot change while the code holds reserved tickets (deactivate it first)',
+          code: 'reservation_held',
+        },
+      ]);
+    await saleTransaction(this.db, async (trx) => {
       await trx.updateTable('vouchers').set(changes).where('id', '=', id).execute();
+      // A code nobody can use any more holds nothing: its reserved tickets go back on sale.
+      const ended = changes.valid_until !== null && changes.valid_until <= changes.updated_at;
+      if (input.active === false || ended) await dropReservation(trx, id);
       await recordAudit(trx, {
         orgId: by.orgId,
         by,
@@ -304,7 +338,8 @@ export class Vouchers {
         'voucher_used',
         `The code ${current.code} was used: its orders refer to it. Deactivate it instead (PUT … { "active": false }).`,
       );
-    await this.k.transaction().execute(async (trx) => {
+    await saleTransaction(this.db, async (trx) => {
+      await dropReservation(trx, id);
       await trx.deleteFrom('vouchers').where('id', '=', id).execute();
       await recordAudit(trx, {
         orgId: by.orgId,
