@@ -139,6 +139,7 @@ function buyers(tag, sale) {
       items: [{ ticket_type: sale.typeId, quantity: sale.quantity ?? 1 }],
       buyer: { name: `Buyer ${n}`, email: `buyer${n}@${tag}.bench.example` },
       payment_method: 'manual',
+      ...(sale.voucher ? { voucher: sale.voucher } : {}),
     }),
   });
   let next = 0;
@@ -515,6 +516,25 @@ async function benchTickets(label, databaseUrl) {
     const saleCheck = await audit(databaseUrl, api, sale, selling, await settle(url, token, selling));
     const orderBody = JSON.stringify((await api('GET', `/api/orders?event=${sale.eventId}&limit=1`)).data[0]);
 
+    // The same buyers with a discount code (20 % off, no limit on its uses): the code is read, priced
+    // and redeemed (a conditional write on its row) in the sale, which takes the general path.
+    const coded = await onSale(api, 'Voucher Sale', purchaseCapacity);
+    const code = (
+      await api('POST', '/api/vouchers', {
+        code: `BENCH${tag}`,
+        event: coded.eventId,
+        discount: { percent: 20 },
+      })
+    ).data[0].code;
+    const voucherSelling = await purchaseLoad(url, token, `${tag}-voucher`, { ...coded, voucher: code });
+    const voucherCheck = await audit(
+      databaseUrl,
+      api,
+      coded,
+      voucherSelling,
+      await settle(url, token, voucherSelling),
+    );
+
     // pretix counts tickets per minute; orders of several tickets (a family, a group of friends) sell
     // more tickets per request than the one-ticket run above.
     const family = { ...(await onSale(api, 'Family Day', purchaseCapacity * 2)), quantity: familySize };
@@ -546,6 +566,8 @@ async function benchTickets(label, databaseUrl) {
       read,
       purchase: purchaseSummary(selling.result),
       saleCheck,
+      voucher: purchaseSummary(voucherSelling.result),
+      voucherCheck,
       family: ticketsSummary(families.result),
       familyCheck,
       last: { ...summary(rush.result), max: rush.result.latency.max },
@@ -689,6 +711,20 @@ async function main() {
       'purchase',
     );
     printLoad(
+      'POST /api/tickets/purchase with a discount code (20 % off, uses unlimited), as the purchase above\n' +
+        '  (vs bare: against the plain purchase on the same database; target ≥ 0.8×)',
+      'orders/s',
+      dbs.flatMap((d) => [
+        { label: `plain, ${d.label}`, ...d.purchase },
+        { label: `with a code, ${d.label}`, ...d.voucher },
+      ]),
+      'purchase with a voucher',
+    );
+    for (const d of dbs)
+      console.log(
+        `  with a code / plain on ${d.label}: ${(d.voucher.rps / d.purchase.rps).toFixed(2)}× (orders/s), CPU µs ${fmt(d.voucher.cpuUs).trim()} vs ${fmt(d.purchase.cpuUs).trim()}\n`,
+      );
+    printLoad(
       `POST /api/tickets/purchase, ${familySize} tickets each (a family), distinct buyer + Idempotency-Key per request\n` +
         `  (tickets/s: tickets sold per second, the unit pretix quotes; CPU µs per ticket; baseline: bare POST req/s)`,
       'tickets/s',
@@ -711,6 +747,7 @@ async function main() {
     console.log();
     const checks = dbs.flatMap((d) => [
       { label: `purchase, ${d.label}`, ...d.saleCheck },
+      { label: `voucher, ${d.label}`, ...d.voucherCheck },
       { label: `family, ${d.label}`, ...d.familyCheck },
       { label: `last ${lastCapacity}, ${d.label}`, ...d.lastCheck },
     ]);

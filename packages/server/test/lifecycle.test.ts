@@ -153,6 +153,7 @@ describe.each(DIALECTS)('%s: readiness and shutdown', (dialect) => {
           '0032_google_analytics',
           '0034_fee_rollup',
           '0035_vouchers',
+          '0036_payment_jobs',
         ],
       },
     });

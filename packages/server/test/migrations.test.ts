@@ -259,6 +259,7 @@ describe('sqlite: a migration that fails half-way leaves nothing behind', () => 
         '0032_google_analytics',
         '0034_fee_rollup',
         '0035_vouchers',
+        '0036_payment_jobs',
       ]);
       await db.kysely.deleteFrom('ticket_presence').where('ticket_id', '=', 'tkt_gone').execute();
       expect(await migrateToLatest(db)).toEqual([
@@ -288,6 +289,7 @@ describe('sqlite: a migration that fails half-way leaves nothing behind', () => 
         '0032_google_analytics',
         '0034_fee_rollup',
         '0035_vouchers',
+        '0036_payment_jobs',
       ]);
     } finally {
       await db.close();
@@ -365,6 +367,7 @@ describe.each(DIALECTS)('%s: 0011_sale_constraints', (dialect) => {
         '0032_google_analytics',
         '0034_fee_rollup',
         '0035_vouchers',
+        '0036_payment_jobs',
       ]);
       const tickets = await db.kysely
         .selectFrom('tickets')
@@ -417,6 +420,7 @@ describe.each(DIALECTS)('%s: 0011_sale_constraints', (dialect) => {
           '0032_google_analytics',
           '0034_fee_rollup',
           '0035_vouchers',
+          '0036_payment_jobs',
         ]);
       } else {
         expect(await migrateToLatest(db)).toEqual([
@@ -444,6 +448,7 @@ describe.each(DIALECTS)('%s: 0011_sale_constraints', (dialect) => {
           '0032_google_analytics',
           '0034_fee_rollup',
           '0035_vouchers',
+          '0036_payment_jobs',
         ]);
         await expect(
           sql`update orders set refunded_amount = 6001 where id = 'ord_1'`.execute(db.kysely),

@@ -1017,7 +1017,8 @@ export const routes = {
       summary:
         "Compare this organization's payments and refunds with Stripe's over a range of days; each mismatch with its kind",
       tag: 'payments',
-      auth: 'orders:read',
+      // It writes (a reconciliation is kept, and reads all of Stripe's transactions of the range): as a refund does.
+      auth: 'orders:write',
       body: ReconciliationInput,
       response: Reconciliation,
       status: 201,

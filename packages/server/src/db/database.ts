@@ -51,6 +51,7 @@ import * as m0031 from './migrations/0031_reconciliations.js';
 import * as m0032 from './migrations/0032_google_analytics.js';
 import * as m0034 from './migrations/0034_fee_rollup.js';
 import * as m0035 from './migrations/0035_vouchers.js';
+import * as m0036 from './migrations/0036_payment_jobs.js';
 import type { Database } from './schema.js';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -421,6 +422,7 @@ const migrations: Record<string, Migration> = {
   '0032_google_analytics': m0032,
   '0034_fee_rollup': m0034,
   '0035_vouchers': m0035,
+  '0036_payment_jobs': m0036,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -249,6 +249,9 @@ export interface OrdersTable {
   stripe_net?: number | null;
   settlement_currency?: string | null;
   exchange_rate?: number | null;
+  /** The fees job's failed tries to read it, and when it may try again (null: now); see payments/fees.ts. */
+  fee_attempts?: number;
+  fee_next_try_at?: string | null;
   payment_intent_id: string | null;
   client_secret: string | null;
   checkout_session_id: string | null;
@@ -325,6 +328,9 @@ export interface RefundsTable {
   stripe_net?: number | null;
   settlement_currency?: string | null;
   exchange_rate?: number | null;
+  /** The fees job's failed tries to read it, and when it may try again (null: now); see payments/fees.ts. */
+  fee_attempts?: number;
+  fee_next_try_at?: string | null;
 }
 
 export interface AuditLogTable {
@@ -719,6 +725,11 @@ export interface PayoutsTable {
   created_at: string;
   updated_at: string;
   lines_loaded_at: string | null;
+  /** The payouts job's failed tries to list its transactions, and when it may try again (null: now). */
+  lines_attempts?: number;
+  lines_next_try_at?: string | null;
+  /** 0: a manual payout, whose transactions Stripe does not list by payout (so they are never linked). */
+  automatic?: number;
 }
 
 export interface PayoutLinesTable {
@@ -829,7 +840,14 @@ type Attribution =
   | 'voucher_code'
   | 'discount_amount';
 /** Stripe's figures of a payment or refund: filled in later (see payments/fees.ts), never when written. */
-type Fees = 'balance_transaction_id' | 'stripe_fee' | 'stripe_net' | 'settlement_currency' | 'exchange_rate';
+type Fees =
+  | 'balance_transaction_id'
+  | 'stripe_fee'
+  | 'stripe_net'
+  | 'settlement_currency'
+  | 'exchange_rate'
+  | 'fee_attempts'
+  | 'fee_next_try_at';
 export type OrderRow = Omit<
   Selectable<OrdersTable>,
   'invoice_number' | 'invoice_error' | Attribution | Fees

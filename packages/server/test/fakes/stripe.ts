@@ -295,6 +295,12 @@ export interface BalanceOptions {
   availableAfterDays?: number;
   /** Stripe's fee for a dispute, in minor units of the settlement currency. Default 1500. */
   disputeFee?: number;
+  /**
+   * Stripe's fee on a refund made through the API, in minor units of the settlement currency, given the refund's
+   * settled (negative) amount. Default 0. Negative when Stripe gives part of the payment's fee back, as it
+   * reports it then. A per-refund `fee` (on `refundOutOfBand`) wins.
+   */
+  refundFeeFor?: (amount: number, currency: string) => number;
 }
 
 export interface CreatePayoutOptions {
@@ -313,6 +319,11 @@ export interface CreatePayoutOptions {
   metadata?: Metadata;
   /** Send `payout.paid` / `payout.failed` (`payout.created` for pending/in_transit). Default false. */
   deliver?: boolean;
+  /**
+   * Default true. False: a manual payout (made in the Dashboard or by `POST /v1/payouts`), whose transactions
+   * Stripe will not list by payout (`?payout=` answers 400, as Stripe does).
+   */
+  automatic?: boolean;
 }
 
 /** A Stripe event as sent to webhooks and served by `GET /v1/events/:id`. */
@@ -444,7 +455,13 @@ export interface FakeStripe {
    */
   succeedPaymentIntent(
     id: string,
-    opts?: { amount?: number; currency?: string; fee?: number },
+    opts?: {
+      amount?: number;
+      currency?: string;
+      fee?: number;
+      /** False: the charge has no balance transaction (`balance_transaction: null`), none is booked. */
+      balanceTransaction?: boolean;
+    },
   ): Promise<WebhookDelivery[]>;
   /** `succeedPaymentIntent` for the intent behind a checkout session. */
   completeCheckoutSession(
@@ -1029,6 +1046,7 @@ export async function startFakeStripe(opts: StartFakeStripeOptions = {}): Promis
       'exchangeRate',
       'availableAfterDays',
       'disputeFee',
+      'refundFeeFor',
     ] as const) {
       if (o[key] !== undefined) Object.assign(balance, { [key]: o[key] });
     }
@@ -1248,7 +1266,7 @@ export async function startFakeStripe(opts: StartFakeStripeOptions = {}): Promis
   }
 
   /** Stripe books a refund when it is created (pending ones too); a failure is booked back separately. */
-  function bookRefund(refund: FakeRefund, fee = 0): FakeBalanceTransaction {
+  function bookRefund(refund: FakeRefund, fee?: number): FakeBalanceTransaction {
     const s = settle(-refund.amount, refund.currency);
     return newTxn({
       id: refund.balance_transaction ?? undefined,
@@ -1258,7 +1276,7 @@ export async function startFakeStripe(opts: StartFakeStripeOptions = {}): Promis
       amount: s.amount,
       currency: s.currency,
       rate: s.rate,
-      fee,
+      fee: fee ?? balance.refundFeeFor?.(s.amount, s.currency) ?? 0,
       feeDescription: 'Stripe refund fees',
       description: 'REFUND FOR CHARGE',
     });
@@ -1380,6 +1398,7 @@ export async function startFakeStripe(opts: StartFakeStripeOptions = {}): Promis
     status: FakeCharge['status'],
     paymentMethod: string,
     fee?: number,
+    book = true,
   ): FakeCharge {
     const charge: FakeCharge = {
       id: newId('ch'),
@@ -1387,7 +1406,7 @@ export async function startFakeStripe(opts: StartFakeStripeOptions = {}): Promis
       amount: pi.amount,
       amount_captured: status === 'succeeded' ? pi.amount : 0,
       amount_refunded: 0,
-      balance_transaction: status === 'succeeded' ? newId('txn') : null,
+      balance_transaction: status === 'succeeded' && book ? newId('txn') : null,
       captured: status === 'succeeded',
       created: now(),
       currency: pi.currency,
@@ -1403,13 +1422,19 @@ export async function startFakeStripe(opts: StartFakeStripeOptions = {}): Promis
       status,
     };
     charges.set(charge.id, charge);
-    if (status === 'succeeded') bookCharge(charge, pi.description, fee);
+    if (status === 'succeeded' && book) bookCharge(charge, pi.description, fee);
     return charge;
   }
 
   /** Payment succeeded: a charge, `payment_intent.succeeded`, and for Checkout `checkout.session.completed`. */
-  function succeed(pi: FakePaymentIntent, paymentMethod: string, call?: Call, fee?: number): FakeEvent[] {
-    const charge = newCharge(pi, 'succeeded', paymentMethod, fee);
+  function succeed(
+    pi: FakePaymentIntent,
+    paymentMethod: string,
+    call?: Call,
+    fee?: number,
+    book = true,
+  ): FakeEvent[] {
+    const charge = newCharge(pi, 'succeeded', paymentMethod, fee, book);
     pi.status = 'succeeded';
     pi.amount_received = pi.amount;
     pi.latest_charge = charge.id;
@@ -1987,6 +2012,10 @@ export async function startFakeStripe(opts: StartFakeStripeOptions = {}): Promis
     const source = str(p, 'source');
     const payout = str(p, 'payout');
     if (payout && !payouts.has(payout)) throw noSuch('payout', payout, 'payout');
+    if (payout && !payouts.get(payout)!.automatic)
+      throw invalid('Balance transaction history can only be filtered on automatic transfers, not manual.', {
+        param: 'payout',
+      });
     const page = paginate(
       [...balanceTransactions.values()].reverse(),
       (t) =>
@@ -2330,7 +2359,7 @@ export async function startFakeStripe(opts: StartFakeStripeOptions = {}): Promis
       }
       if (o.amount !== undefined) pi.amount = o.amount;
       if (o.currency !== undefined) pi.currency = o.currency.toLowerCase();
-      return send(succeed(pi, 'pm_card_visa', undefined, o.fee));
+      return send(succeed(pi, 'pm_card_visa', undefined, o.fee, o.balanceTransaction !== false));
     },
 
     completeCheckoutSession(id, o) {
@@ -2546,7 +2575,7 @@ export async function startFakeStripe(opts: StartFakeStripeOptions = {}): Promis
         application_fee: null,
         application_fee_amount: null,
         arrival_date: o.arrivalDate ?? midnight(created + 2 * DAY),
-        automatic: true,
+        automatic: o.automatic ?? true,
         balance_transaction: own.id,
         created,
         currency,

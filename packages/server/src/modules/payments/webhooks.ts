@@ -1,4 +1,4 @@
-import type { Transaction } from 'kysely';
+import { sql, type Transaction } from 'kysely';
 import type { Logger } from 'pino';
 import type Stripe from 'stripe';
 import { type Db, saleTransaction } from '../../db/database.js';
@@ -313,35 +313,65 @@ async function flag(
   return rows[0]?.id ?? null;
 }
 
-/** How far along a payout is: a later event never takes it back (events come in any order). */
-const PAYOUT_STAGE: Record<string, number> = { pending: 0, in_transit: 1, paid: 2, failed: 2, canceled: 2 };
+/**
+ * How far along a payout is. Stripe's lifecycle: pending → in_transit → paid, or pending/in_transit →
+ * failed or canceled; and a paid payout can still fail later (the bank returned it), never the other
+ * way. So failed outranks paid; paid and canceled never happen to the same payout. Events come in any
+ * order: a later stage is never taken back by an earlier one.
+ */
+const PAYOUT_STAGE: Record<string, number> = {
+  pending: 0,
+  in_transit: 1,
+  paid: 2,
+  canceled: 2,
+  failed: 3,
+};
+
+/** PAYOUT_STAGE in SQL, for the upsert's condition (an unknown status ranks as pending). */
+const stageOf = (status: string) =>
+  sql<number>`case ${sql.ref(status)} ${sql.join(
+    Object.entries(PAYOUT_STAGE).map(([s, n]) => sql`when ${sql.lit(s)} then ${sql.lit(n)}`),
+    sql` `,
+  )} else 0 end`;
 
 /**
  * Records a payout as Stripe reports it; its transactions are listed and linked to orders and
- * refunds afterwards, by a job (payments/payouts.ts), when it has arrived or failed.
+ * refunds afterwards, by a job (payments/payouts.ts), when it has arrived or failed. One statement:
+ * two deliveries of a new payout at once (from several server processes) both land on it, the second
+ * as an update, and an update only applies a stage at least as far along as the one stored (the same
+ * stage again refreshes what Stripe may change meanwhile, such as the arrival date).
  */
 async function recordPayout(trx: Trx, payout: Stripe.Payout): Promise<Outcome> {
   const now = nowIso();
-  const row = {
-    id: payout.id,
+  const changes = {
     status: payout.status,
     amount: payout.amount,
     currency: payout.currency,
     arrival_date: new Date(payout.arrival_date * 1000).toISOString(),
     failure_code: payout.failure_code ?? null,
     failure_message: payout.failure_message ?? null,
-    created_at: new Date(payout.created * 1000).toISOString(),
+    // Stripe lists transactions by payout for automatic payouts only (payments/payouts.ts skips the rest).
+    automatic: payout.automatic === false ? 0 : 1,
     updated_at: now,
-    lines_loaded_at: null,
   };
-  const had = await trx.selectFrom('payouts').select('status').where('id', '=', payout.id).executeTakeFirst();
-  if (!had) {
-    await trx.insertInto('payouts').values(row).execute();
-    return { text: `payout ${payout.id} ${payout.status}` };
-  }
-  if ((PAYOUT_STAGE[payout.status] ?? 0) < (PAYOUT_STAGE[had.status] ?? 0))
-    return { text: `payout ${payout.id}: ${payout.status} is older news than ${had.status}` };
-  const { id: _id, lines_loaded_at: _l, created_at: _c, ...changes } = row;
-  await trx.updateTable('payouts').set(changes).where('id', '=', payout.id).execute();
+  const res = await trx
+    .insertInto('payouts')
+    .values({
+      id: payout.id,
+      ...changes,
+      created_at: new Date(payout.created * 1000).toISOString(),
+      lines_loaded_at: null,
+    })
+    .onConflict((oc) =>
+      oc
+        .column('id')
+        .doUpdateSet(changes)
+        .where(
+          () => sql<boolean>`${stageOf('payouts.status')} <= ${sql.lit(PAYOUT_STAGE[payout.status] ?? 0)}`,
+        ),
+    )
+    .executeTakeFirst();
+  if (Number(res.numInsertedOrUpdatedRows ?? 0) === 0)
+    return { text: `payout ${payout.id}: ${payout.status} is older news than what is recorded` };
   return { text: `payout ${payout.id} ${payout.status}` };
 }

@@ -134,7 +134,9 @@ export function revenueReport(k: Kysely<Database>, scope: ReportScope): Report {
     );
 
   // Stripe's fee of each payment (once read: payments/fees.ts), money out in the settlement currency,
-  // dated with the payment. Refunds' fees are rare (Stripe keeps none on a refund) and shown when there.
+  // dated with the payment. A refund's fee is shown when it is not zero: Stripe reports the part of the
+  // payment's fee it gives back with a refund as a negative fee, which (0 − fee) makes money in here,
+  // so it takes that much off the fees' total; a positive one (a fee kept on a refund) is money out.
   // (A union matches columns by position: these are in the order of the payments' above.)
   const feeColumns = (table: 'o' | 'r', rank: number) =>
     [
@@ -172,7 +174,7 @@ export function revenueReport(k: Kysely<Database>, scope: ReportScope): Report {
       .innerJoin('orders as o', 'o.id', 'r.order_id')
       .innerJoin('events as e', 'e.id', 'o.event_id')
       .select(feeColumns('r', 3))
-      .where('r.stripe_fee', '>', 0),
+      .where('r.stripe_fee', '<>', 0),
     'r.created_at',
   );
 
