@@ -3,7 +3,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StripePayments } from '../src/integrations/stripe.js';
 import { recordStripeFees } from '../src/modules/payments/fees.js';
 import { type FakeStripe, startFakeStripe } from './fakes/stripe.js';
-import { DIALECTS, http, sampleEvent, signUp, startTestServer, type TestServer } from './harness.js';
+import {
+  DIALECTS,
+  http,
+  sampleEvent,
+  signUp,
+  startTestServer,
+  stripeEnv,
+  type TestServer,
+} from './harness.js';
 
 // Stripe's fees in the analytics: the revenue series and an event's money (issue 16). The fees job is
 // run by the test (the server's runs hourly here), so "not recorded yet" can be seen.
@@ -17,9 +25,7 @@ describe.each(DIALECTS)('%s: Stripe fees in the analytics', (dialect) => {
   beforeAll(async () => {
     stripe = await startFakeStripe();
     s = await startTestServer(dialect, {
-      STRIPE_SECRET_KEY: stripe.secretKey,
-      STRIPE_WEBHOOK_SECRET: stripe.webhookSecret,
-      STRIPE_API_URL: stripe.url,
+      ...stripeEnv(stripe),
       TICKETS_HOLD_SWEEP_SECONDS: '3600',
     });
     stripe.setWebhookUrl(`${s.url}/api/webhooks/stripe`);

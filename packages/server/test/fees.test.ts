@@ -13,6 +13,7 @@ import {
   sampleEvent,
   signUp,
   startTestServer,
+  stripeEnv,
   type TestServer,
   waitFor,
 } from './harness.js';
@@ -46,9 +47,7 @@ describe.each(DIALECTS)('%s: Stripe fees', (dialect) => {
   beforeAll(async () => {
     stripe = await startFakeStripe();
     s = await startTestServer(dialect, {
-      STRIPE_SECRET_KEY: stripe.secretKey,
-      STRIPE_WEBHOOK_SECRET: stripe.webhookSecret,
-      STRIPE_API_URL: stripe.url,
+      ...stripeEnv(stripe),
       TICKETS_HOLD_SWEEP_SECONDS: '1',
     });
     stripe.setWebhookUrl(`${s.url}/api/webhooks/stripe`);
@@ -525,9 +524,7 @@ describe.each(DIALECTS)('%s: reconciling with Stripe', (dialect) => {
   beforeAll(async () => {
     stripe = await startFakeStripe();
     s = await startTestServer(dialect, {
-      STRIPE_SECRET_KEY: stripe.secretKey,
-      STRIPE_WEBHOOK_SECRET: stripe.webhookSecret,
-      STRIPE_API_URL: stripe.url,
+      ...stripeEnv(stripe),
     });
     stripe.setWebhookUrl(`${s.url}/api/webhooks/stripe`);
     call = http(s.url);

@@ -2,7 +2,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pseudonymousClientId } from '../src/modules/ga4/events.js';
 import { type FakeGa4, startFakeGa4 } from './fakes/ga4.js';
 import { type FakeStripe, startFakeStripe } from './fakes/stripe.js';
-import { DIALECTS, http, sampleEvent, signUp, startTestServer, type TestServer } from './harness.js';
+import {
+  DIALECTS,
+  http,
+  sampleEvent,
+  signUp,
+  startTestServer,
+  stripeEnv,
+  type TestServer,
+} from './harness.js';
 
 /**
  * Google Analytics 4, server-side: the real HTTP requests the outbox sends to a local fake of the
@@ -21,9 +29,7 @@ describe.each(DIALECTS)('%s: Google Analytics 4 e-commerce events', (dialect) =>
     s = await startTestServer(dialect, {
       TICKETS_GA4_URL: ga.url,
       TICKETS_MESSAGE_RETRY_BASE_MS: '40',
-      STRIPE_SECRET_KEY: stripe.secretKey,
-      STRIPE_WEBHOOK_SECRET: stripe.webhookSecret,
-      STRIPE_API_URL: stripe.url,
+      ...stripeEnv(stripe),
     });
     stripe.setWebhookUrl(`${s.url}/api/webhooks/stripe`);
     call = http(s.url);

@@ -58,6 +58,15 @@ export interface TestServer extends RunningServer {
 }
 
 /** Starts the real server in-process on a fresh database and a free port. */
+/** The environment that points a test server at a Stripe fake (its keys and its address). */
+export function stripeEnv(stripe: { secretKey: string; webhookSecret: string; url: string }) {
+  return {
+    STRIPE_SECRET_KEY: stripe.secretKey,
+    STRIPE_WEBHOOK_SECRET: stripe.webhookSecret,
+    STRIPE_API_URL: stripe.url,
+  };
+}
+
 export async function startTestServer(
   dialect: TestDialect,
   env: Record<string, string> = {},

@@ -8,6 +8,7 @@ import {
   sampleEvent,
   signUp,
   startTestServer,
+  stripeEnv,
   type TestServer,
   waitFor,
 } from './harness.js';
@@ -518,9 +519,7 @@ describe.each(DIALECTS)('%s: invoices of online orders', (dialect) => {
   beforeAll(async () => {
     stripe = await startFakeStripe();
     s = await startTestServer(dialect, {
-      STRIPE_SECRET_KEY: stripe.secretKey,
-      STRIPE_WEBHOOK_SECRET: stripe.webhookSecret,
-      STRIPE_API_URL: stripe.url,
+      ...stripeEnv(stripe),
     });
     stripe.setWebhookUrl(`${s.url}/api/webhooks/stripe`);
     call = http(s.url);

@@ -4,7 +4,16 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runJobs } from '../src/jobs/runner.js';
 import { type FakeStripe, startFakeStripe } from './fakes/stripe.js';
-import { DIALECTS, eventOnSale, http, signUp, startTestServer, type TestServer, waitFor } from './harness.js';
+import {
+  DIALECTS,
+  eventOnSale,
+  http,
+  signUp,
+  startTestServer,
+  stripeEnv,
+  type TestServer,
+  waitFor,
+} from './harness.js';
 
 const BIN = fileURLToPath(new URL('../../cli/dist/bin.js', import.meta.url));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -62,9 +71,7 @@ describe.each(DIALECTS)('%s: `tickets server worker` runs the sale’s jobs', (d
     stripe = await startFakeStripe();
     // The API server sweeps only once an hour here: what happens within the test is the worker's doing.
     s = await startTestServer(dialect, {
-      STRIPE_SECRET_KEY: stripe.secretKey,
-      STRIPE_WEBHOOK_SECRET: stripe.webhookSecret,
-      STRIPE_API_URL: stripe.url,
+      ...stripeEnv(stripe),
       TICKETS_HOLD_SWEEP_SECONDS: '3600',
     });
   });

@@ -10,6 +10,7 @@ import {
   sampleEvent,
   signUp,
   startTestServer,
+  stripeEnv,
   type TestServer,
 } from './harness.js';
 
@@ -707,9 +708,7 @@ describeOnPostgres('postgres: a committed sale keeps its Idempotency-Key when a 
   beforeAll(async () => {
     stripe = await startFakeStripe();
     s = await startTestServer('postgres', {
-      STRIPE_SECRET_KEY: stripe.secretKey,
-      STRIPE_WEBHOOK_SECRET: stripe.webhookSecret,
-      STRIPE_API_URL: stripe.url,
+      ...stripeEnv(stripe),
     });
     token = (await signUp(s.url)).token;
   });

@@ -4,7 +4,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Db, openDatabase } from '../src/db/database.js';
 import { type FakeStripe, startFakeStripe } from './fakes/stripe.js';
-import { createTestDatabase, DIALECTS, eventOnSale, signUp, type TestDatabase, waitFor } from './harness.js';
+import {
+  createTestDatabase,
+  DIALECTS,
+  eventOnSale,
+  signUp,
+  stripeEnv,
+  type TestDatabase,
+  waitFor,
+} from './harness.js';
 import { expectInvariants } from './invariants.js';
 import { type ServerProcess, startTwo, stopProcess } from './processes.js';
 
@@ -22,9 +30,7 @@ describe.each(DIALECTS)('%s: Stripe racing the sale across two server processes'
     stripe = await startFakeStripe();
     database = await createTestDatabase(dialect);
     [a, b] = await startTwo(database.url, {
-      STRIPE_SECRET_KEY: stripe.secretKey,
-      STRIPE_WEBHOOK_SECRET: stripe.webhookSecret,
-      STRIPE_API_URL: stripe.url,
+      ...stripeEnv(stripe),
       TICKETS_HOLD_SWEEP_SECONDS: '1',
     });
     stripe.setWebhookUrl(`${b.url}/api/webhooks/stripe`);

@@ -1,6 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FakeStripe, startFakeStripe } from './fakes/stripe.js';
-import { DIALECTS, http, sampleEvent, signUp, startTestServer, type TestServer } from './harness.js';
+import {
+  DIALECTS,
+  http,
+  sampleEvent,
+  signUp,
+  startTestServer,
+  stripeEnv,
+  type TestServer,
+} from './harness.js';
 
 describe.each(DIALECTS)('%s: online payments with Stripe', (dialect) => {
   let stripe: FakeStripe;
@@ -11,9 +19,7 @@ describe.each(DIALECTS)('%s: online payments with Stripe', (dialect) => {
   beforeAll(async () => {
     stripe = await startFakeStripe();
     s = await startTestServer(dialect, {
-      STRIPE_SECRET_KEY: stripe.secretKey,
-      STRIPE_WEBHOOK_SECRET: stripe.webhookSecret,
-      STRIPE_API_URL: stripe.url,
+      ...stripeEnv(stripe),
       TICKETS_HOLD_SWEEP_SECONDS: '1',
     });
     stripe.setWebhookUrl(`${s.url}/api/webhooks/stripe`);

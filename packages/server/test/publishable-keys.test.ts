@@ -13,6 +13,7 @@ import {
   sampleEvent,
   signUp,
   startTestServer,
+  stripeEnv,
   type TestServer,
 } from './harness.js';
 
@@ -32,9 +33,7 @@ describe.each(DIALECTS)('%s: publishable keys', (dialect) => {
   beforeAll(async () => {
     stripe = await startFakeStripe();
     s = await startTestServer(dialect, {
-      STRIPE_SECRET_KEY: stripe.secretKey,
-      STRIPE_WEBHOOK_SECRET: stripe.webhookSecret,
-      STRIPE_API_URL: stripe.url,
+      ...stripeEnv(stripe),
     });
     stripe.setWebhookUrl(`${s.url}/api/webhooks/stripe`);
     call = http(s.url);
@@ -353,9 +352,7 @@ describe.each(DIALECTS)("%s: a publishable key's purchases per minute", (dialect
   beforeAll(async () => {
     stripe = await startFakeStripe();
     s = await startTestServer(dialect, {
-      STRIPE_SECRET_KEY: stripe.secretKey,
-      STRIPE_WEBHOOK_SECRET: stripe.webhookSecret,
-      STRIPE_API_URL: stripe.url,
+      ...stripeEnv(stripe),
       TICKETS_STOREFRONT_PURCHASES_PER_MINUTE: '3',
     });
   });

@@ -18,6 +18,7 @@ import {
   http,
   signUp,
   startTestServer,
+  stripeEnv,
   type TestServer,
 } from './harness.js';
 import { startProcess } from './processes.js';
@@ -62,9 +63,7 @@ describe('sqlite: Sentry', () => {
     s = await startTestServer('sqlite', {
       SENDGRID_API_KEY: sg.apiKey,
       SENDGRID_API_URL: sg.url,
-      STRIPE_SECRET_KEY: stripe.secretKey,
-      STRIPE_WEBHOOK_SECRET: stripe.webhookSecret,
-      STRIPE_API_URL: stripe.url,
+      ...stripeEnv(stripe),
       SENTRY_DSN: fake.dsn,
       // A message that cannot be sent is given up on at once (the dead-letter test below).
       TICKETS_MESSAGE_MAX_ATTEMPTS: '1',

@@ -1,6 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FakeStripe, startFakeStripe } from './fakes/stripe.js';
-import { DIALECTS, http, sampleEvent, signUp, startTestServer, type TestServer } from './harness.js';
+import {
+  DIALECTS,
+  http,
+  sampleEvent,
+  signUp,
+  startTestServer,
+  stripeEnv,
+  type TestServer,
+} from './harness.js';
 
 /** Discount codes (issue 17): made, checked, redeemed in the sale exactly as often as they may be. */
 describe.each(DIALECTS)('%s: vouchers', (dialect) => {
@@ -12,9 +20,7 @@ describe.each(DIALECTS)('%s: vouchers', (dialect) => {
   beforeAll(async () => {
     stripe = await startFakeStripe();
     s = await startTestServer(dialect, {
-      STRIPE_SECRET_KEY: stripe.secretKey,
-      STRIPE_WEBHOOK_SECRET: stripe.webhookSecret,
-      STRIPE_API_URL: stripe.url,
+      ...stripeEnv(stripe),
     });
     stripe.setWebhookUrl(`${s.url}/api/webhooks/stripe`);
     call = http(s.url);
